@@ -1,0 +1,100 @@
+/*
+ * PKCS#11 access: the only module that calls a PKCS#11 function. Everything
+ * else in hsm/ works through these calls, with key handles that never expose
+ * a key value.
+ *
+ * One kv_hsm is one logged-in session of one process (or thread); it is a
+ * heap object (kv_hsm_open / kv_hsm_close). On CKR_SESSION_HANDLE_INVALID or
+ * CKR_DEVICE_REMOVED a call reopens the session and logs in once more, then
+ * retries once. Every CK_RV is translated to a KV_ERR_* code here; the last
+ * failure's text (the CK_RV name and what was being done) is kept for
+ * kv_hsm_last_error().
+ */
+#ifndef KV_HSM_P11_H
+#define KV_HSM_P11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KV_HSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define KV_HSM_DEFAULT_TOKEN "kortvagt"
+
+typedef struct kv_hsm kv_hsm;
+
+typedef struct {
+    const char *module; /* path; NULL: $KORTVAGT_PKCS11_MODULE, then KV_HSM_DEFAULT_MODULE */
+    const char *token;  /* label or RFC 7512 pkcs11: URI; NULL: $KORTVAGT_TOKEN, then default */
+} kv_hsm_config;
+
+/*
+ * Load the module, C_Initialize (CKF_OS_LOCKING_OK), find the token, open a
+ * read-write session and log in as user. The user PIN comes from
+ * $KORTVAGT_PIN, else the file named by $KORTVAGT_PIN_FILE, else one line of
+ * stdin; it is held in a locked buffer only for the login (and a session
+ * reopen) and never printed.
+ */
+int kv_hsm_open(const kv_hsm_config *cfg, kv_hsm **out);
+/* Log out, close, finalize, unload. NULL is a no-op. */
+void kv_hsm_close(kv_hsm *h);
+/* Text of the last failure on h (CK_RV name and context), "" if none. */
+const char *kv_hsm_last_error(const kv_hsm *h);
+
+typedef enum {
+    KV_KEY_DES2,   /* double-length 3DES (A||B) */
+    KV_KEY_DES3,   /* triple-length 3DES */
+    KV_KEY_AES128,
+    KV_KEY_AES192,
+    KV_KEY_AES256,
+    KV_KEY_HMAC,   /* CKK_GENERIC_SECRET, >= 32 bytes, HMAC-SHA256 */
+} kv_key_type;
+
+typedef struct {
+    unsigned long handle;    /* CK_OBJECT_HANDLE of the key (A||B) */
+    unsigned long companion; /* CK_OBJECT_HANDLE of A||A for MAC algorithm 3, 0 if none */
+    kv_key_type type;
+    int session_object;      /* 1: derived, destroy with kv_hsm_key_destroy */
+    char label[64];
+} kv_hsm_key;
+
+/*
+ * Find a key by label or pkcs11: URI ("object=" / "id="). Also finds the
+ * A||A companion, which the ceremony stores under the label "<label>.aa".
+ * Returns 0, KV_ERR_HSM_KEY (not found; the message names the key) or another error.
+ */
+int kv_hsm_key_find(kv_hsm *h, const char *name, kv_hsm_key *out);
+
+/*
+ * Block-cipher ECB over len bytes (a multiple of the block size) under key:
+ * CKM_DES3_ECB for DES2/DES3 keys, CKM_AES_ECB for AES keys. in and out may be
+ * the same buffer. use_companion selects the A||A object (single DES under A).
+ */
+int kv_hsm_ecb_encrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, const uint8_t *in,
+                       size_t len, uint8_t *out);
+int kv_hsm_ecb_decrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, const uint8_t *in,
+                       size_t len, uint8_t *out);
+
+/* CBC encryption with an explicit IV (block size bytes), no padding. */
+int kv_hsm_cbc_encrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, const uint8_t *iv,
+                       const uint8_t *in, size_t len, uint8_t *out);
+
+/*
+ * Derive a double-length DES key as a session object whose value is
+ * ECB-encrypt(parent, data[0..16)) (CKM_DES3_ECB_ENCRYPT_DATA), sensitive and
+ * not extractable, usable for encrypt/decrypt/derive. If companion_data is not
+ * NULL, also derive its A||A companion from those 16 bytes. The result must be
+ * released with kv_hsm_key_destroy.
+ */
+int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[16],
+                       const uint8_t *companion_data, kv_hsm_key *out);
+/* Destroy a derived session key (and its companion). Token keys are left alone. */
+void kv_hsm_key_destroy(kv_hsm *h, kv_hsm_key *key);
+
+/* HMAC-SHA256 under a KV_KEY_HMAC key (CKM_SHA256_HMAC). */
+int kv_hsm_hmac_sha256(kv_hsm *h, const kv_hsm_key *key, const uint8_t *in, size_t len,
+                       uint8_t out[32]);
+
+/* AES-CMAC (CKM_AES_CMAC, 16-byte MAC) under an AES key; used for AES KCVs. */
+int kv_hsm_aes_cmac(kv_hsm *h, const kv_hsm_key *key, const uint8_t *in, size_t len,
+                    uint8_t out[16]);
+
+#endif

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# The virtual lab: a pcscd with the vpcd virtual reader, our virtual card on
+# "Virtual PCD 00 00", and a SoftHSM2 token — everything a test or the demo
+# needs, in one lab directory.
+#
+#   scripts/lab.sh start              start the lab in the background
+#   scripts/lab.sh stop               stop what the lab started (and nothing else)
+#   scripts/lab.sh status             show what runs
+#   scripts/lab.sh run -- CMD...      start, run CMD with the lab's environment, stop;
+#                                     exits with CMD's status (used by test.sh, demo.sh)
+#   scripts/lab.sh insert PROFILE [vcard options]   swap the card in the reader
+#   scripts/lab.sh eject [--hard]     take the card out (--hard: kill -9 the card process)
+#   scripts/lab.sh env                print the lab's environment (source it)
+#
+# Environment: KORTVAGT_LAB (lab directory, default ./lab), KORTVAGT_BIN (the
+# kortvagt binary, default build/bin/kortvagt), KORTVAGT_LAB_PROFILE (the card
+# inserted at start).
+#
+# One supervisor process owns every process the lab starts and waits for them,
+# so none is left as a zombie; a pcscd that was already running is used as it
+# is and never stopped.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB=${KORTVAGT_LAB:-$REPO/lab}
+KORTVAGT_BIN=${KORTVAGT_BIN:-$REPO/build/bin/kortvagt}
+PROFILE=${KORTVAGT_LAB_PROFILE:-$REPO/tests/data/visa_contact_pse.json}
+VPCD_PORT=35963
+READER="Virtual PCD 00 00"
+LAB_PIN=${KORTVAGT_LAB_PIN:-246810}
+LAB_SO_PIN=${KORTVAGT_LAB_SO_PIN:-13579135}
+
+log() { printf 'lab: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+port_listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+supervisor_pid() {
+  local p
+  p=$(cat "$LAB/supervisor.pid" 2>/dev/null || true)
+  pid_alive "$p" && echo "$p"
+}
+
+write_env() {
+  cat >"$LAB/env" <<ENV
+export KORTVAGT_LAB='$LAB'
+export SOFTHSM2_CONF='$LAB/softhsm2.conf'
+export OPENSSL_CONF='$REPO/scripts/openssl-legacy.cnf'
+export KORTVAGT_TOKEN=kortvagt
+export KORTVAGT_PIN='$LAB_PIN'
+export KORTVAGT_SO_PIN='$LAB_SO_PIN'
+export KORTVAGT_READER='$READER'
+export KORTVAGT_STORE='sqlite:$LAB/kortvagt.db'
+ENV
+  chmod 600 "$LAB/env"
+}
+
+setup_token() {
+  mkdir -p "$LAB/tokens"
+  cat >"$LAB/softhsm2.conf" <<CONF
+directories.tokendir = $LAB/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+CONF
+  # shellcheck disable=SC1091
+  (. "$LAB/env" && "$KORTVAGT_BIN" hsm init </dev/null >"$LAB/hsm-init.log" 2>&1) ||
+    die "token setup failed; see $LAB/hsm-init.log"
+}
+
+# --- the supervisor: runs in the background, owns pcscd and the card ---------
+
+sup_card_pid=""
+sup_pcscd_pid=""
+
+sup_start_card() {
+  local args=("$@")
+  "$KORTVAGT_BIN" vcard --port "$VPCD_PORT" --state "$LAB/vcard.state" "${args[@]}" \
+    >>"$LAB/vcard.log" 2>&1 &
+  sup_card_pid=$!
+  echo "$sup_card_pid" >"$LAB/vcard.pid"
+}
+
+sup_stop_card() {
+  local sig=${1:-TERM}
+  if pid_alive "$sup_card_pid"; then
+    kill "-$sig" "$sup_card_pid" 2>/dev/null || true
+    wait "$sup_card_pid" 2>/dev/null || true
+  fi
+  sup_card_pid=""
+  rm -f "$LAB/vcard.pid"
+}
+
+sup_shutdown() {
+  sup_stop_card TERM
+  if pid_alive "$sup_pcscd_pid"; then
+    kill -TERM "$sup_pcscd_pid" 2>/dev/null || true
+    wait "$sup_pcscd_pid" 2>/dev/null || true
+  fi
+  rm -f "$LAB/supervisor.pid" "$LAB/pcscd.pid" "$LAB/ready" "$LAB/control"
+  exit 0
+}
+
+supervise() {
+  trap sup_shutdown TERM INT
+  if pgrep -x pcscd >/dev/null; then
+    echo "system" >"$LAB/pcscd.owner"
+  else
+    pcscd --foreground >"$LAB/pcscd.log" 2>&1 &
+    sup_pcscd_pid=$!
+    echo "$sup_pcscd_pid" >"$LAB/pcscd.pid"
+    echo "lab" >"$LAB/pcscd.owner"
+  fi
+  # Readiness of the vpcd driver: its listening socket. Never connect to probe
+  # it: vpcd takes any connection as a card insertion.
+  for _ in $(seq 1 100); do
+    port_listening "$VPCD_PORT" && break
+    if [ -n "$sup_pcscd_pid" ] && ! pid_alive "$sup_pcscd_pid"; then
+      echo "pcscd exited; see $LAB/pcscd.log" >"$LAB/failed"
+      exit 1
+    fi
+    sleep 0.1
+  done
+  if ! port_listening "$VPCD_PORT"; then
+    echo "the vpcd reader is not listening on port $VPCD_PORT (is vsmartcard-vpcd installed?)" >"$LAB/failed"
+    sup_shutdown
+  fi
+  sup_start_card --profile "$PROFILE"
+  touch "$LAB/ready"
+  # Commands arrive as lines in the control file (see lab.sh insert/eject).
+  while :; do
+    if [ -s "$LAB/control" ]; then
+      local line
+      line=$(cat "$LAB/control")
+      : >"$LAB/control"
+      read -r -a cmd <<<"$line"
+      case "${cmd[0]}" in
+        insert) sup_stop_card TERM; sup_start_card "${cmd[@]:1}" ;;
+        eject) sup_stop_card TERM ;;
+        eject-hard) sup_stop_card KILL ;;
+      esac
+      echo "${cmd[0]}" >"$LAB/control.done"
+    fi
+    if [ -n "$sup_card_pid" ] && ! pid_alive "$sup_card_pid"; then
+      wait "$sup_card_pid" 2>/dev/null || true
+      sup_card_pid=""
+    fi
+    sleep 0.05 &
+    wait $! || true
+  done
+}
+
+# --- commands ---------------------------------------------------------------
+
+card_state() {
+  # prints "present" or "absent" for the lab reader, using our own binary
+  "$KORTVAGT_BIN" readers --json 2>/dev/null |
+    python3 -c 'import json,sys
+r=[x for x in json.load(sys.stdin) if x.get("name")==sys.argv[1]]
+print("present" if r and r[0].get("card_present") else "absent")' "$READER" 2>/dev/null || echo absent
+}
+
+wait_card() {
+  local want=$1
+  for _ in $(seq 1 100); do
+    [ "$(card_state)" = "$want" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+send_control() {
+  supervisor_pid >/dev/null || die "the lab is not running (scripts/lab.sh start)"
+  rm -f "$LAB/control.done"
+  echo "$*" >"$LAB/control"
+  for _ in $(seq 1 100); do
+    [ -f "$LAB/control.done" ] && return 0
+    sleep 0.05
+  done
+  die "the lab supervisor did not answer"
+}
+
+cmd_start() {
+  [ -x "$KORTVAGT_BIN" ] || die "kortvagt not built at $KORTVAGT_BIN (cmake -S . -B build && cmake --build build)"
+  command -v pcscd >/dev/null || die "pcscd not installed (scripts/deps.sh)"
+  if supervisor_pid >/dev/null; then
+    log "already running in $LAB"
+    return 0
+  fi
+  mkdir -p "$LAB"
+  rm -f "$LAB/ready" "$LAB/failed" "$LAB/control" "$LAB/control.done"
+  write_env
+  setup_token
+  supervise </dev/null >>"$LAB/supervisor.log" 2>&1 &
+  echo $! >"$LAB/supervisor.pid"
+  for _ in $(seq 1 150); do
+    [ -f "$LAB/ready" ] && break
+    [ -f "$LAB/failed" ] && die "$(cat "$LAB/failed")"
+    sleep 0.1
+  done
+  [ -f "$LAB/ready" ] || die "the lab did not come up; see $LAB/*.log"
+  wait_card present || die "the virtual card did not appear in '$READER'; see $LAB/vcard.log"
+  log "up: pcscd ($(cat "$LAB/pcscd.owner")), reader '$READER' with card, token 'kortvagt'; environment in $LAB/env"
+}
+
+cmd_stop() {
+  local p
+  if ! p=$(supervisor_pid); then
+    log "not running"
+    rm -f "$LAB/supervisor.pid"
+    return 0
+  fi
+  kill -TERM "$p"
+  for _ in $(seq 1 100); do
+    pid_alive "$p" || break
+    # our own child when started by 'run': reap it
+    sleep 0.05
+  done
+  wait "$p" 2>/dev/null || true
+  log "stopped"
+}
+
+cmd_status() {
+  local p rc=0
+  if p=$(supervisor_pid); then
+    echo "supervisor: running (pid $p), lab $LAB"
+    echo "pcscd: $(cat "$LAB/pcscd.owner" 2>/dev/null || echo unknown)$(pgrep -x pcscd >/dev/null && echo ', running' || echo ', NOT running')"
+    if port_listening "$VPCD_PORT"; then echo "vpcd: listening on $VPCD_PORT"; else echo "vpcd: not listening"; rc=1; fi
+    echo "card: $(card_state)$(pid_alive "$(cat "$LAB/vcard.pid" 2>/dev/null)" && echo " (vcard pid $(cat "$LAB/vcard.pid"))")"
+    echo "token: $( [ -d "$LAB/tokens" ] && echo "SoftHSM2 in $LAB/tokens" || echo none)"
+  else
+    echo "lab: not running"
+    rc=3
+  fi
+  return $rc
+}
+
+cmd_run() {
+  [ "${1:-}" = "--" ] && shift
+  [ $# -gt 0 ] || die "usage: lab.sh run -- CMD..."
+  cmd_start
+  local rc=0
+  # shellcheck disable=SC1091
+  (. "$LAB/env" && "$@") || rc=$?
+  cmd_stop
+  return $rc
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  run) shift; cmd_run "$@" ;;
+  insert)
+    shift
+    [ $# -ge 1 ] || die "usage: lab.sh insert PROFILE [vcard options]"
+    prof=$1; shift
+    [ -f "$prof" ] || die "no such profile: $prof"
+    send_control insert --profile "$(cd "$(dirname "$prof")" && pwd)/$(basename "$prof")" "$@"
+    wait_card present || die "the card did not appear; see $LAB/vcard.log"
+    ;;
+  eject)
+    if [ "${2:-}" = "--hard" ]; then send_control eject-hard; else send_control eject; fi
+    wait_card absent || die "the card is still present"
+    ;;
+  env) cat "$LAB/env" ;;
+  -h|--help|help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

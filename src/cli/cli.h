@@ -1,0 +1,33 @@
+/*
+ * The `kortvagt` command line: one entry point per command group, each in a
+ * file of its own (cmd_<group>.c). argv[0] is the group name; the entry point
+ * parses the rest, prints and returns the process exit code (err.h KV_EXIT_*).
+ */
+#ifndef KV_CLI_CLI_H
+#define KV_CLI_CLI_H
+
+#include <stdio.h>
+
+typedef int (*kv_cmd_fn)(int argc, char **argv);
+
+struct kv_cmd_group {
+    const char *name;
+    kv_cmd_fn run;
+    const char *summary;
+};
+
+/* The group table (main.c), terminated by a NULL name. */
+extern const struct kv_cmd_group kv_cmd_groups[];
+
+/* Print "kortvagt: <what>: <kv_strerror(err)>" to stderr; returns kv_exit_code(err). */
+int kv_cli_fail(int err, const char *what);
+/* Print a usage error naming the problem to stderr; returns KV_EXIT_USAGE. */
+int kv_cli_usage_error(const char *group, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+int kv_cmd_readers(int argc, char **argv);
+int kv_cmd_card(int argc, char **argv);
+int kv_cmd_tlv(int argc, char **argv);
+int kv_cmd_vcard(int argc, char **argv);
+
+#endif
