@@ -36,7 +36,11 @@ typedef struct {
 int kv_hsm_open(const kv_hsm_config *cfg, kv_hsm **out);
 /* Log out, close, finalize, unload. NULL is a no-op. */
 void kv_hsm_close(kv_hsm *h);
-/* Text of the last failure on h (CK_RV name and context), "" if none. */
+/*
+ * Text of the last failure on h (CK_RV name and context), "" if none. With
+ * h NULL: why the last kv_hsm_open of this thread failed (names the module
+ * path, the token or "token login failed: CKR_PIN_INCORRECT (wrong user PIN)").
+ */
 const char *kv_hsm_last_error(const kv_hsm *h);
 
 typedef enum {
@@ -60,6 +64,11 @@ typedef struct {
  * Find a key by label or pkcs11: URI ("object=" / "id="). Also finds the
  * A||A companion, which the ceremony stores under the label "<label>.aa".
  * Returns 0, KV_ERR_HSM_KEY (not found; the message names the key) or another error.
+ * Only token objects are searched. The handles returned are session copies of
+ * the token objects (as sensitive and unextractable; about 3x faster on
+ * SoftHSM2), owned by h and valid until kv_hsm_close, also across a session
+ * reopen: find a key once and keep the kv_hsm_key; finding it again is cheap
+ * (no new copy) but costs a C_FindObjects.
  */
 int kv_hsm_key_find(kv_hsm *h, const char *name, kv_hsm_key *out);
 
@@ -75,6 +84,9 @@ int kv_hsm_ecb_decrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, cons
 
 /* CBC encryption with an explicit IV (block size bytes), no padding. */
 int kv_hsm_cbc_encrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, const uint8_t *iv,
+                       const uint8_t *in, size_t len, uint8_t *out);
+/* CBC decryption with an explicit IV (block size bytes), no padding. */
+int kv_hsm_cbc_decrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, const uint8_t *iv,
                        const uint8_t *in, size_t len, uint8_t *out);
 
 /*

@@ -60,6 +60,31 @@ enum kv_err {
     KV_ERR_PIN_BLOCKED = -303,
     KV_ERR_CONDITIONS = -304,      /* 6985 conditions of use not satisfied */
     KV_ERR_ODA = -305,
+    /* status words of apdu/apdu.h kv_sw_to_err */
+    KV_ERR_CARD_NOT_FOUND = -320,   /* 6A82 file or application not found */
+    KV_ERR_CARD_RECORD = -321,      /* 6A83 record not found */
+    KV_ERR_CARD_NO_DATA = -322,     /* 6A88 referenced data not found */
+    KV_ERR_CARD_SECURITY = -323,    /* 6982 security status not satisfied */
+    KV_ERR_CARD_VERIFY = -324,      /* 63Cx / 6300 verification failed */
+    KV_ERR_CARD_LENGTH = -325,      /* 6700 / 6Cxx wrong length */
+    KV_ERR_CARD_PARAM = -326,       /* 6A80 6A86 6B00 wrong data or P1 P2 */
+    KV_ERR_CARD_INS = -327,         /* 6D00 6E00 instruction or class not supported */
+    KV_ERR_CARD_BLOCKED = -328,     /* 6283 / 6A81 application or card blocked */
+    /* offline data authentication and CVM processing (apdu/oda.h, apdu/capk.h, apdu/cvm.h) */
+    KV_ERR_ODA_CA_UNKNOWN = -340,   /* no CA public key for this RID and index */
+    KV_ERR_ODA_CERT_LENGTH = -341,  /* certificate or signature length differs from the key modulus */
+    KV_ERR_ODA_HEADER = -342,       /* recovered data header not 6A or trailer not BC */
+    KV_ERR_ODA_FORMAT = -343,       /* recovered data format byte wrong for this certificate */
+    KV_ERR_ODA_HASH = -344,         /* hash result does not match */
+    KV_ERR_ODA_EXPIRED = -345,      /* certificate expired or its date is invalid */
+    KV_ERR_ODA_PAN = -346,          /* issuer identifier or certificate PAN does not match the PAN */
+    KV_ERR_ODA_ALGORITHM = -347,    /* unknown hash or public key algorithm indicator */
+    KV_ERR_ODA_DATA_MISSING = -348, /* data needed for the authentication is absent */
+    KV_ERR_ODA_KEY_LENGTH = -349,   /* key, exponent or remainder length inconsistent */
+    KV_ERR_ODA_MISMATCH = -350,     /* signed dynamic data disagrees with the response (CID) */
+    KV_ERR_ODA_RECORD = -351,       /* static data malformed: record not a 70 template, or 9F4A */
+    KV_ERR_CAPK_CHECKSUM = -352,    /* CA public key checksum mismatch in the key file */
+    KV_ERR_CVM_LIST = -353,         /* malformed CVM list (8E) */
 
     /* HSM / PKCS#11: -400 .. -499 */
     KV_ERR_HSM = -400,

@@ -29,5 +29,15 @@ int kv_cmd_readers(int argc, char **argv);
 int kv_cmd_card(int argc, char **argv);
 int kv_cmd_tlv(int argc, char **argv);
 int kv_cmd_vcard(int argc, char **argv);
+int kv_cmd_hsm(int argc, char **argv);
+int kv_cmd_key(int argc, char **argv);
+int kv_cmd_cvv(int argc, char **argv);
+int kv_cmd_cvc3(int argc, char **argv);
+int kv_cmd_pvv(int argc, char **argv);
+int kv_cmd_ibm3624(int argc, char **argv);
+int kv_cmd_pinblock(int argc, char **argv);
+int kv_cmd_arqc(int argc, char **argv);
+int kv_cmd_arpc(int argc, char **argv);
+int kv_cmd_liability(int argc, char **argv);
 
 #endif

@@ -9,6 +9,16 @@ const struct kv_cmd_group kv_cmd_groups[] = {
     {"card", kv_cmd_card, "read an EMV card, send raw APDUs, verify the offline PIN"},
     {"tlv", kv_cmd_tlv, "decode BER-TLV into a readable tree with EMV tag names"},
     {"vcard", kv_cmd_vcard, "run the virtual EMV card behind the vpcd virtual reader"},
+    {"hsm", kv_cmd_hsm, "create the PKCS#11 token, show module, token and mechanisms"},
+    {"key", kv_cmd_key, "key ceremony: import from components, generate, list, delete"},
+    {"cvv", kv_cmd_cvv, "generate or verify CVV/CVC1, CVV2/CVC2 and iCVV in the HSM"},
+    {"cvc3", kv_cmd_cvc3, "generate or verify a Mastercard dynamic CVC3 in the HSM"},
+    {"pvv", kv_cmd_pvv, "generate or verify a Visa PVV (PIN on stdin or PIN block)"},
+    {"ibm3624", kv_cmd_ibm3624, "compute or verify an IBM 3624 PIN offset"},
+    {"pinblock", kv_cmd_pinblock, "encode, decode or translate ISO 9564 PIN blocks"},
+    {"arqc", kv_cmd_arqc, "verify (or generate) an EMV ARQC with keys in the HSM"},
+    {"arpc", kv_cmd_arpc, "generate an EMV ARPC (method 1 or 2)"},
+    {"liability", kv_cmd_liability, "assess liability for unauthorised card use (§ 100)"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,817 @@
+/*
+ * see profile.h
+ *
+ * JSON card profile format (also in tests/data/README.md). Hex strings may
+ * contain spaces. A "TLV list" is either an object {"TAG": "VALUE", ...}
+ * (kept in file order) or an array of pairs [["TAG", "VALUE"], ...]; tags
+ * are hex (1-3 bytes, BER-TLV), values hex.
+ *
+ * {
+ *   "name": "text",                        optional
+ *   "atr": "3B...",                        required, 2..33 bytes
+ *   "pse": true | false | {                optional; PSE 1PAY.SYS.DDF01
+ *       "sfi": 1,                          directory SFI (1..10), default 1
+ *       "language": "en",                  5F2D in the PSE FCI
+ *       "fci_extra": "hex TLVs",           more objects in the A5 template
+ *       "records": [RECORD...]             directory records; by default one record
+ *   },                                     per application: 70 { 61 { 4F 50 9F12 87 } }
+ *   "ppse": true | false | {               optional; PPSE 2PAY.SYS.DDF01, its FCI
+ *       "fci_extra": "hex TLVs"            carries BF0C { 61 { 4F 50 87 } ... }
+ *   },
+ *   "applications": [{                     required, 1..8, in directory order
+ *       "aid": "A0000000031010",           required, 5..16 bytes
+ *       "label": "VISA DEBIT",             50, 1..16 characters
+ *       "priority": 1,                     87 byte as is (bit 8: confirmation)
+ *       "preferred_name": "text",          9F12
+ *       "issuer_code_table": 1,            9F11
+ *       "language": "daen",                5F2D
+ *       "pdol": "9F1A02...",               9F38; GPO then needs 83 with that many bytes
+ *       "fci_extra": "hex TLVs",           more objects in A5 (before BF0C)
+ *       "fci_discretionary": "hex TLVs",   contents of BF0C
+ *       "directory_extra": "hex TLVs",     more objects in its PSE/PPSE entries
+ *       "pse": true, "ppse": true,         listed in the directories (default true)
+ *       "blocked": false,                  SELECT answers FCI + 6283
+ *       "aip": "1800",                     required
+ *       "afl": "08010100 10010200",        required, 4-byte entries
+ *       "gpo_format": 1 | 2,               80 { AIP AFL } or 77 { 82 94 ... }
+ *       "gpo_extra": TLV list,             format 2: objects after 82 and 94
+ *       "records": [RECORD...],
+ *       "data": TLV list                   GET DATA objects of this application
+ *   }],
+ *   "data": TLV list,                      card GET DATA objects: 9F13, 9F4F, 9F36
+ *                                          (the initial ATC, 2 bytes); 9F17 comes from "pin"
+ *   "pin": {"value": "1234",               4..12 digits (test data; never printed)
+ *           "try_limit": 3,                1..15
+ *           "tries_left": 3},              default try_limit
+ *   "quirks": {"get_response": false, "wrong_le": false},
+ *   "expect": {...},                       facts for the tests; not read here
+ *   "keys": {...}                          reserved for card keys (later); kept
+ * }
+ * RECORD: {"sfi": 1..30, "record": 1..255, "hex": "70..."} (one whole 70 template)
+ *      or {"sfi": ..., "record": ..., "tags": TLV list} (wrapped in 70).
+ */
+#include "apdu/vcard/profile.h"
+#include "apdu/dol.h"
+#include "apdu/tlv.h"
+#include "apdu/vcard/vcard.h"
+#include "src/base/err.h"
+#include "src/base/hex.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t pse_name[] = "1PAY.SYS.DDF01";
+static const uint8_t ppse_name[] = "2PAY.SYS.DDF01";
+
+typedef struct {
+    char *why;
+    size_t whylen;
+} loader;
+
+static int bad(loader *l, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int bad(loader *l, int err, const char *fmt, ...)
+{
+    va_list ap;
+    if (l->why != NULL && l->whylen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(l->why, l->whylen, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+/* Reject keys outside allowed[] so that a misspelt field does not pass silently. */
+static int check_keys(loader *l, json_t *obj, const char *where, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        const char *const *a;
+        for (a = allowed; *a != NULL; a++)
+            if (strcmp(*a, key) == 0)
+                break;
+        if (*a == NULL)
+            return bad(l, KV_ERR_JSON, "%s: unknown field \"%s\"", where, key);
+    }
+    return 0;
+}
+
+/* Decode a hex string of min..max bytes; absent (NULL v) is left to the caller. */
+static int hex_value(loader *l, json_t *v, const char *where, uint8_t *out, size_t min, size_t max,
+                     size_t *len)
+{
+    int n;
+    if (!json_is_string(v))
+        return bad(l, KV_ERR_JSON, "%s: not a hex string", where);
+    n = kv_hex_decode(json_string_value(v), out, max);
+    if (n == KV_ERR_BUFFER)
+        return bad(l, KV_ERR_FORMAT, "%s: longer than %zu bytes", where, max);
+    if (n < 0)
+        return bad(l, KV_ERR_FORMAT, "%s: not hex", where);
+    if ((size_t)n < min)
+        return bad(l, KV_ERR_FORMAT, "%s: shorter than %zu bytes", where, min);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* A bounded integer field; absent leaves *out unchanged. */
+static int int_field(loader *l, json_t *obj, const char *key, const char *where, long min, long max,
+                     long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    json_int_t i;
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v))
+        return bad(l, KV_ERR_JSON, "%s.%s: not an integer", where, key);
+    i = json_integer_value(v);
+    if (i < min || i > max)
+        return bad(l, KV_ERR_FORMAT, "%s.%s: %lld is outside %ld..%ld", where, key, (long long)i,
+                   min, max);
+    *out = (long)i;
+    return 0;
+}
+
+static int bool_field(loader *l, json_t *obj, const char *key, const char *where, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return bad(l, KV_ERR_JSON, "%s.%s: not true or false", where, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* A printable ASCII text field of min..max characters; absent gives *len 0. */
+static int text_field(loader *l, json_t *obj, const char *key, const char *where, size_t min,
+                      size_t max, uint8_t *out, size_t *len)
+{
+    json_t *v = json_object_get(obj, key);
+    const char *s;
+    size_t n;
+    *len = 0;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return bad(l, KV_ERR_JSON, "%s.%s: not a string", where, key);
+    s = json_string_value(v);
+    n = strlen(s);
+    if (n < min || n > max)
+        return bad(l, KV_ERR_FORMAT, "%s.%s: length %zu is outside %zu..%zu", where, key, n, min,
+                   max);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7E)
+            return bad(l, KV_ERR_FORMAT, "%s.%s: not printable ASCII", where, key);
+    memcpy(out, s, n);
+    *len = n;
+    return 0;
+}
+
+/* Parse one BER tag given as hex ("9F36"): 1-3 bytes forming one well-formed tag. */
+static int tag_value(loader *l, const char *hex, const char *where, uint32_t *tag)
+{
+    uint8_t buf[3];
+    uint32_t t = 0;
+    int n = kv_hex_decode(hex, buf, sizeof(buf));
+    if (n < 1)
+        return bad(l, KV_ERR_FORMAT, "%s: tag \"%s\" is not 1..3 bytes of hex", where, hex);
+    for (int i = 0; i < n; i++)
+        t = t << 8 | buf[i];
+    if (buf[0] == 0x00 || !kv_tlv_tag_is_valid(t))
+        return bad(l, KV_ERR_FORMAT, "%s: \"%s\" is not a BER-TLV tag", where, hex);
+    *tag = t;
+    return 0;
+}
+
+/* Hex that must be a sequence of well-formed TLV objects (may be empty). */
+static int tlv_hex(loader *l, json_t *obj, const char *key, const char *where, uint8_t *out,
+                   size_t max, size_t *len)
+{
+    json_t *v = json_object_get(obj, key);
+    char w[160];
+    int r;
+    *len = 0;
+    if (v == NULL)
+        return 0;
+    snprintf(w, sizeof(w), "%s.%s", where, key);
+    if ((r = hex_value(l, v, w, out, 0, max, len)) != 0)
+        return r;
+    if (kv_tlv_validate(out, *len) != 0)
+        return bad(l, KV_ERR_FORMAT, "%s: not well-formed BER-TLV", w);
+    return 0;
+}
+
+typedef int (*tlv_item_fn)(loader *l, const char *where, uint32_t tag, const uint8_t *value,
+                           size_t len, void *arg);
+
+/* Walk a TLV list (object or array of pairs), calling fn for each item in order. */
+static int tlv_list(loader *l, json_t *v, const char *where, tlv_item_fn fn, void *arg)
+{
+    uint8_t value[KV_VC_DATA_MAX];
+    char w[192];
+    size_t i, len;
+    uint32_t tag;
+    int r;
+
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *hex;
+        json_object_foreach(v, key, hex)
+        {
+            snprintf(w, sizeof(w), "%s.%s", where, key);
+            if ((r = tag_value(l, key, w, &tag)) != 0 ||
+                (r = hex_value(l, hex, w, value, 0, sizeof(value), &len)) != 0 ||
+                (r = fn(l, w, tag, value, len, arg)) != 0)
+                return r;
+        }
+        return 0;
+    }
+    if (!json_is_array(v))
+        return bad(l, KV_ERR_JSON, "%s: not a TLV list (object or array of pairs)", where);
+    for (i = 0; i < json_array_size(v); i++) {
+        json_t *pair = json_array_get(v, i);
+        snprintf(w, sizeof(w), "%s[%zu]", where, i);
+        if (!json_is_array(pair) || json_array_size(pair) != 2 ||
+            !json_is_string(json_array_get(pair, 0)))
+            return bad(l, KV_ERR_JSON, "%s: not a [\"TAG\", \"VALUE\"] pair", w);
+        if ((r = tag_value(l, json_string_value(json_array_get(pair, 0)), w, &tag)) != 0 ||
+            (r = hex_value(l, json_array_get(pair, 1), w, value, 0, sizeof(value), &len)) != 0 ||
+            (r = fn(l, w, tag, value, len, arg)) != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int put_item(loader *l, const char *where, uint32_t tag, const uint8_t *value, size_t len,
+                    void *arg)
+{
+    kv_tlv_writer *w = arg;
+    if (kv_tlv_put(w, tag, value, len) != 0)
+        return bad(l, KV_ERR_FORMAT, "%s: does not fit in %zu bytes", where, w->cap);
+    return 0;
+}
+
+typedef struct {
+    kv_vc_dataobj *objs;
+    size_t *n;
+} data_sink;
+
+static int data_item(loader *l, const char *where, uint32_t tag, const uint8_t *value, size_t len,
+                     void *arg)
+{
+    data_sink *s = arg;
+    kv_vc_dataobj *o;
+    if (tag == 0x9F17)
+        return bad(l, KV_ERR_FORMAT, "%s: 9F17 (PIN try counter) comes from \"pin\"", where);
+    if (*s->n >= KV_VC_MAX_DATA)
+        return bad(l, KV_ERR_FORMAT, "%s: more than %d objects", where, KV_VC_MAX_DATA);
+    if (len > KV_VC_VALUE_MAX)
+        return bad(l, KV_ERR_FORMAT, "%s: longer than %d bytes", where, KV_VC_VALUE_MAX);
+    o = &s->objs[(*s->n)++];
+    o->tag = tag;
+    o->len = len;
+    memcpy(o->value, value, len);
+    return 0;
+}
+
+static int data_list(loader *l, json_t *obj, const char *where, kv_vc_dataobj *objs, size_t *n)
+{
+    json_t *v = json_object_get(obj, "data");
+    char w[160];
+    data_sink s = {objs, n};
+    if (v == NULL)
+        return 0;
+    snprintf(w, sizeof(w), "%s.data", where);
+    return tlv_list(l, v, w, data_item, &s);
+}
+
+static int add_record(loader *l, kv_vc_df *df, const char *where, unsigned sfi, unsigned number,
+                      const uint8_t *data, size_t len)
+{
+    kv_vc_record *rec;
+    for (size_t i = 0; i < df->nrecords; i++)
+        if (df->records[i].sfi == sfi && df->records[i].number == number)
+            return bad(l, KV_ERR_FORMAT, "%s: SFI %u record %u appears twice", where, sfi, number);
+    if (df->nrecords >= KV_VC_MAX_RECORDS)
+        return bad(l, KV_ERR_FORMAT, "%s: more than %d records", where, KV_VC_MAX_RECORDS);
+    rec = &df->records[df->nrecords++];
+    rec->sfi = (uint8_t)sfi;
+    rec->number = (uint8_t)number;
+    rec->len = len;
+    memcpy(rec->data, data, len);
+    return 0;
+}
+
+/* One RECORD object; default_sfi 0 means "sfi" is required. */
+static int parse_record(loader *l, json_t *r, const char *where, unsigned default_sfi, kv_vc_df *df)
+{
+    static const char *const keys[] = {"sfi", "record", "hex", "tags", NULL};
+    uint8_t buf[KV_VC_DATA_MAX];
+    size_t len = 0;
+    long sfi = default_sfi, number = 0;
+    json_t *hex, *tags;
+    int rc;
+
+    if (!json_is_object(r))
+        return bad(l, KV_ERR_JSON, "%s: not an object", where);
+    if ((rc = check_keys(l, r, where, keys)) != 0 ||
+        (rc = int_field(l, r, "sfi", where, 1, 30, &sfi)) != 0 ||
+        (rc = int_field(l, r, "record", where, 1, 255, &number)) != 0)
+        return rc;
+    if (sfi == 0 || number == 0)
+        return bad(l, KV_ERR_JSON, "%s: needs \"sfi\" and \"record\"", where);
+    hex = json_object_get(r, "hex");
+    tags = json_object_get(r, "tags");
+    if ((hex == NULL) == (tags == NULL))
+        return bad(l, KV_ERR_JSON, "%s: needs one of \"hex\" and \"tags\"", where);
+    if (hex != NULL) {
+        kv_cursor c;
+        kv_tlv t;
+        char w[160];
+        snprintf(w, sizeof(w), "%s.hex", where);
+        if ((rc = hex_value(l, hex, w, buf, 2, sizeof(buf), &len)) != 0)
+            return rc;
+        kv_cursor_init(&c, buf, len);
+        if (kv_tlv_validate(buf, len) != 0 || kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 ||
+            t.raw != buf || t.raw_len != len)
+            return bad(l, KV_ERR_FORMAT, "%s: not one well-formed 70 template", w);
+    } else {
+        kv_tlv_writer w;
+        char wh[160];
+        snprintf(wh, sizeof(wh), "%s.tags", where);
+        kv_tlv_writer_init(&w, buf, sizeof(buf));
+        kv_tlv_begin(&w, 0x70);
+        if ((rc = tlv_list(l, tags, wh, put_item, &w)) != 0)
+            return rc;
+        if (kv_tlv_end(&w) != 0 || w.err != 0)
+            return bad(l, KV_ERR_FORMAT, "%s: record longer than %d bytes", wh, KV_VC_DATA_MAX);
+        len = w.len;
+    }
+    return add_record(l, df, where, (unsigned)sfi, (unsigned)number, buf, len);
+}
+
+static int parse_records(loader *l, json_t *obj, const char *where, unsigned default_sfi,
+                         kv_vc_df *df)
+{
+    json_t *arr = json_object_get(obj, "records");
+    char w[160];
+    int r;
+    if (arr == NULL)
+        return 0;
+    if (!json_is_array(arr))
+        return bad(l, KV_ERR_JSON, "%s.records: not an array", where);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        snprintf(w, sizeof(w), "%s.records[%zu]", where, i);
+        if ((r = parse_record(l, json_array_get(arr, i), w, default_sfi, df)) != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* What an application contributes to the FCIs and directories. */
+typedef struct {
+    uint8_t label[16];
+    size_t label_len;
+    uint8_t pref[16];
+    size_t pref_len;
+    long priority; /* -1: none */
+    int in_pse, in_ppse;
+    uint8_t dir_extra[128];
+    size_t dir_extra_len;
+} app_dir;
+
+/* 61 { 4F 50 [9F12] [87] extra } */
+static void put_dir_entry(kv_tlv_writer *w, const kv_vc_df *app, const app_dir *d, int with_pref)
+{
+    uint8_t prio;
+    kv_tlv_begin(w, 0x61);
+    kv_tlv_put(w, 0x4F, app->name, app->name_len);
+    if (d->label_len > 0)
+        kv_tlv_put(w, 0x50, d->label, d->label_len);
+    if (with_pref && d->pref_len > 0)
+        kv_tlv_put(w, 0x9F12, d->pref, d->pref_len);
+    if (d->priority >= 0) {
+        prio = (uint8_t)d->priority;
+        kv_tlv_put(w, 0x87, &prio, 1);
+    }
+    kv_tlv_put_raw(w, d->dir_extra, d->dir_extra_len);
+    kv_tlv_end(w);
+}
+
+static int parse_app(loader *l, json_t *a, const char *where, kv_vc_df *df, app_dir *d)
+{
+    static const char *const keys[] = {"aid",
+                                       "label",
+                                       "priority",
+                                       "preferred_name",
+                                       "issuer_code_table",
+                                       "language",
+                                       "pdol",
+                                       "fci_extra",
+                                       "fci_discretionary",
+                                       "directory_extra",
+                                       "pse",
+                                       "ppse",
+                                       "blocked",
+                                       "aip",
+                                       "afl",
+                                       "gpo_format",
+                                       "gpo_extra",
+                                       "records",
+                                       "data",
+                                       NULL};
+    uint8_t pdol[252], lang[8], fci_extra[200], disc[200];
+    size_t pdol_len = 0, lang_len = 0, fci_extra_len = 0, disc_len = 0, n;
+    long code_table = -1, gpo_format = 1;
+    char w[160];
+    json_t *v;
+    kv_tlv_writer tw;
+    int r;
+
+    if (!json_is_object(a))
+        return bad(l, KV_ERR_JSON, "%s: not an object", where);
+    if ((r = check_keys(l, a, where, keys)) != 0)
+        return r;
+    df->kind = KV_VC_DF_APP;
+    d->priority = -1;
+    d->in_pse = d->in_ppse = 1;
+
+    snprintf(w, sizeof(w), "%s.aid", where);
+    if ((v = json_object_get(a, "aid")) == NULL)
+        return bad(l, KV_ERR_JSON, "%s: missing", w);
+    if ((r = hex_value(l, v, w, df->name, 5, KV_VC_DF_NAME_MAX, &df->name_len)) != 0)
+        return r;
+    if ((r = text_field(l, a, "label", where, 1, 16, d->label, &d->label_len)) != 0 ||
+        (r = text_field(l, a, "preferred_name", where, 1, 16, d->pref, &d->pref_len)) != 0 ||
+        (r = text_field(l, a, "language", where, 2, 8, lang, &lang_len)) != 0 ||
+        (r = int_field(l, a, "priority", where, 0, 255, &d->priority)) != 0 ||
+        (r = int_field(l, a, "issuer_code_table", where, 1, 10, &code_table)) != 0 ||
+        (r = int_field(l, a, "gpo_format", where, 1, 2, &gpo_format)) != 0 ||
+        (r = bool_field(l, a, "pse", where, &d->in_pse)) != 0 ||
+        (r = bool_field(l, a, "ppse", where, &d->in_ppse)) != 0 ||
+        (r = bool_field(l, a, "blocked", where, &df->blocked)) != 0 ||
+        (r = tlv_hex(l, a, "fci_extra", where, fci_extra, sizeof(fci_extra), &fci_extra_len)) !=
+            0 ||
+        (r = tlv_hex(l, a, "fci_discretionary", where, disc, sizeof(disc), &disc_len)) != 0 ||
+        (r = tlv_hex(l, a, "directory_extra", where, d->dir_extra, sizeof(d->dir_extra),
+                     &d->dir_extra_len)) != 0)
+        return r;
+    if (lang_len % 2 != 0)
+        return bad(l, KV_ERR_FORMAT, "%s.language: not 2-letter codes", where);
+    df->gpo_format = (int)gpo_format;
+
+    if ((v = json_object_get(a, "pdol")) != NULL) {
+        snprintf(w, sizeof(w), "%s.pdol", where);
+        if ((r = hex_value(l, v, w, pdol, 2, sizeof(pdol), &pdol_len)) != 0)
+            return r;
+        if (kv_dol_data_len(pdol, pdol_len, &df->pdol_data_len) != 0)
+            return bad(l, KV_ERR_FORMAT, "%s: not a data object list", w);
+        if (df->pdol_data_len > 252)
+            return bad(l, KV_ERR_FORMAT, "%s: PDOL data longer than 252 bytes", w);
+    }
+
+    snprintf(w, sizeof(w), "%s.aip", where);
+    if ((v = json_object_get(a, "aip")) == NULL)
+        return bad(l, KV_ERR_JSON, "%s: missing", w);
+    if ((r = hex_value(l, v, w, df->aip, 2, 2, &n)) != 0)
+        return r;
+    snprintf(w, sizeof(w), "%s.afl", where);
+    if ((v = json_object_get(a, "afl")) == NULL)
+        return bad(l, KV_ERR_JSON, "%s: missing", w);
+    if ((r = hex_value(l, v, w, df->afl, 4, sizeof(df->afl), &df->afl_len)) != 0)
+        return r;
+    if (df->afl_len % 4 != 0)
+        return bad(l, KV_ERR_FORMAT, "%s: not a multiple of 4 bytes", w);
+    for (size_t i = 0; i < df->afl_len; i += 4) {
+        /* EMV Book 3 §10.2: SFI in bits 8-4, first >= 1, last >= first, ODA count <= span */
+        const uint8_t *e = &df->afl[i];
+        if ((e[0] & 7) != 0 || (e[0] >> 3) < 1 || (e[0] >> 3) > 30 || e[1] == 0 || e[2] < e[1] ||
+            e[3] > e[2] - e[1] + 1)
+            return bad(l, KV_ERR_FORMAT, "%s: entry %zu is not a valid AFL entry", w, i / 4 + 1);
+    }
+
+    if ((v = json_object_get(a, "gpo_extra")) != NULL) {
+        snprintf(w, sizeof(w), "%s.gpo_extra", where);
+        if (df->gpo_format != 2)
+            return bad(l, KV_ERR_FORMAT, "%s: only with gpo_format 2", w);
+        kv_tlv_writer_init(&tw, df->gpo_extra, sizeof(df->gpo_extra));
+        if ((r = tlv_list(l, v, w, put_item, &tw)) != 0)
+            return r;
+        df->gpo_extra_len = tw.len;
+    }
+    n = df->gpo_format == 1
+            ? 2 + df->afl_len
+            : kv_tlv_header_size(0x82, 2) + 2 + kv_tlv_header_size(0x94, df->afl_len) +
+                  df->afl_len + df->gpo_extra_len;
+    if (kv_tlv_header_size(0x77, n) + n > KV_VC_DATA_MAX)
+        return bad(l, KV_ERR_FORMAT, "%s: GPO answer longer than %d bytes", where, KV_VC_DATA_MAX);
+    if ((r = parse_records(l, a, where, 0, df)) != 0 ||
+        (r = data_list(l, a, where, df->data, &df->ndata)) != 0)
+        return r;
+
+    /* FCI of an ADF, EMV Book 1 §11.3.4: 6F { 84 A5 { 50 87 9F38 5F2D 9F11 9F12 BF0C } } */
+    kv_tlv_writer_init(&tw, df->fci, sizeof(df->fci));
+    kv_tlv_begin(&tw, 0x6F);
+    kv_tlv_put(&tw, 0x84, df->name, df->name_len);
+    kv_tlv_begin(&tw, 0xA5);
+    if (d->label_len > 0)
+        kv_tlv_put(&tw, 0x50, d->label, d->label_len);
+    if (d->priority >= 0) {
+        uint8_t prio = (uint8_t)d->priority;
+        kv_tlv_put(&tw, 0x87, &prio, 1);
+    }
+    if (pdol_len > 0)
+        kv_tlv_put(&tw, 0x9F38, pdol, pdol_len);
+    if (lang_len > 0)
+        kv_tlv_put(&tw, 0x5F2D, lang, lang_len);
+    if (code_table > 0) {
+        uint8_t ct = (uint8_t)code_table;
+        kv_tlv_put(&tw, 0x9F11, &ct, 1);
+    }
+    if (d->pref_len > 0)
+        kv_tlv_put(&tw, 0x9F12, d->pref, d->pref_len);
+    kv_tlv_put_raw(&tw, fci_extra, fci_extra_len);
+    if (disc_len > 0)
+        kv_tlv_put(&tw, 0xBF0C, disc, disc_len);
+    kv_tlv_end(&tw);
+    kv_tlv_end(&tw);
+    if (tw.err != 0)
+        return bad(l, KV_ERR_FORMAT, "%s: FCI longer than %d bytes", where, KV_VC_DATA_MAX);
+    df->fci_len = tw.len;
+    return 0;
+}
+
+/* PSE or PPSE: true/false or an object. Returns 1 when present, 0 absent, <0 error. */
+static int parse_dir(loader *l, json_t *root, const char *key, json_t **obj)
+{
+    json_t *v = json_object_get(root, key);
+    *obj = NULL;
+    if (v == NULL || json_is_false(v))
+        return 0;
+    if (json_is_true(v))
+        return 1;
+    if (!json_is_object(v))
+        return bad(l, KV_ERR_JSON, "%s: not true, false or an object", key);
+    *obj = v;
+    return 1;
+}
+
+static int build_pse(loader *l, json_t *o, kv_vc_df *pse, const kv_vc_df *apps, const app_dir *dirs,
+                     size_t napps)
+{
+    static const char *const keys[] = {"sfi", "language", "fci_extra", "records", NULL};
+    uint8_t lang[8], extra[200];
+    size_t lang_len = 0, extra_len = 0;
+    long sfi = 1;
+    kv_tlv_writer w;
+    uint8_t s;
+    int r;
+
+    pse->kind = KV_VC_DF_PSE;
+    memcpy(pse->name, pse_name, sizeof(pse_name) - 1);
+    pse->name_len = sizeof(pse_name) - 1;
+    if (o != NULL) {
+        if ((r = check_keys(l, o, "pse", keys)) != 0 ||
+            (r = int_field(l, o, "sfi", "pse", 1, 10, &sfi)) != 0 ||
+            (r = text_field(l, o, "language", "pse", 2, 8, lang, &lang_len)) != 0 ||
+            (r = tlv_hex(l, o, "fci_extra", "pse", extra, sizeof(extra), &extra_len)) != 0 ||
+            (r = parse_records(l, o, "pse", (unsigned)sfi, pse)) != 0)
+            return r;
+    }
+    if (json_object_get(o, "records") == NULL) {
+        /* one directory entry per record, in profile order (EMV Book 1 §12.2.3) */
+        unsigned number = 1;
+        for (size_t i = 0; i < napps; i++) {
+            uint8_t rec[KV_VC_DATA_MAX];
+            if (!dirs[i].in_pse)
+                continue;
+            kv_tlv_writer_init(&w, rec, sizeof(rec));
+            kv_tlv_begin(&w, 0x70);
+            put_dir_entry(&w, &apps[i], &dirs[i], 1);
+            kv_tlv_end(&w);
+            if (w.err != 0)
+                return bad(l, KV_ERR_FORMAT, "applications[%zu]: PSE entry too long", i);
+            if ((r = add_record(l, pse, "pse", (unsigned)sfi, number++, rec, w.len)) != 0)
+                return r;
+        }
+    }
+    s = (uint8_t)sfi;
+    kv_tlv_writer_init(&w, pse->fci, sizeof(pse->fci));
+    kv_tlv_begin(&w, 0x6F);
+    kv_tlv_put(&w, 0x84, pse->name, pse->name_len);
+    kv_tlv_begin(&w, 0xA5);
+    kv_tlv_put(&w, 0x88, &s, 1);
+    if (lang_len > 0)
+        kv_tlv_put(&w, 0x5F2D, lang, lang_len);
+    kv_tlv_put_raw(&w, extra, extra_len);
+    kv_tlv_end(&w);
+    kv_tlv_end(&w);
+    if (w.err != 0)
+        return bad(l, KV_ERR_FORMAT, "pse: FCI longer than %d bytes", KV_VC_DATA_MAX);
+    pse->fci_len = w.len;
+    return 0;
+}
+
+static int build_ppse(loader *l, json_t *o, kv_vc_df *ppse, const kv_vc_df *apps,
+                      const app_dir *dirs, size_t napps)
+{
+    static const char *const keys[] = {"fci_extra", NULL};
+    uint8_t extra[200];
+    size_t extra_len = 0;
+    kv_tlv_writer w;
+    int r;
+
+    ppse->kind = KV_VC_DF_PPSE;
+    memcpy(ppse->name, ppse_name, sizeof(ppse_name) - 1);
+    ppse->name_len = sizeof(ppse_name) - 1;
+    if (o != NULL &&
+        ((r = check_keys(l, o, "ppse", keys)) != 0 ||
+         (r = tlv_hex(l, o, "fci_extra", "ppse", extra, sizeof(extra), &extra_len)) != 0))
+        return r;
+    /* EMV Book B: 6F { 84 A5 { BF0C { 61 {4F 50 87} ... } } } */
+    kv_tlv_writer_init(&w, ppse->fci, sizeof(ppse->fci));
+    kv_tlv_begin(&w, 0x6F);
+    kv_tlv_put(&w, 0x84, ppse->name, ppse->name_len);
+    kv_tlv_begin(&w, 0xA5);
+    kv_tlv_begin(&w, 0xBF0C);
+    for (size_t i = 0; i < napps; i++)
+        if (dirs[i].in_ppse)
+            put_dir_entry(&w, &apps[i], &dirs[i], 0);
+    kv_tlv_end(&w);
+    kv_tlv_put_raw(&w, extra, extra_len);
+    kv_tlv_end(&w);
+    kv_tlv_end(&w);
+    if (w.err != 0)
+        return bad(l, KV_ERR_FORMAT, "ppse: FCI longer than %d bytes", KV_VC_DATA_MAX);
+    ppse->fci_len = w.len;
+    return 0;
+}
+
+static int parse_pin(loader *l, json_t *root, kv_vc_profile *p)
+{
+    static const char *const keys[] = {"value", "try_limit", "tries_left", NULL};
+    json_t *o = json_object_get(root, "pin"), *v;
+    long limit = 3, left = -1;
+    const char *digits;
+    size_t n;
+    uint8_t *b;
+    int r;
+
+    if (o == NULL)
+        return 0;
+    if (!json_is_object(o))
+        return bad(l, KV_ERR_JSON, "pin: not an object");
+    if ((r = check_keys(l, o, "pin", keys)) != 0 ||
+        (r = int_field(l, o, "try_limit", "pin", 1, KV_VC_PIN_TRY_MAX, &limit)) != 0 ||
+        (r = int_field(l, o, "tries_left", "pin", 0, KV_VC_PIN_TRY_MAX, &left)) != 0)
+        return r;
+    if (left > limit)
+        return bad(l, KV_ERR_FORMAT, "pin.tries_left: more than try_limit");
+    v = json_object_get(o, "value");
+    if (!json_is_string(v) || !kv_is_digits(json_string_value(v), 4, 12))
+        return bad(l, KV_ERR_FORMAT, "pin.value: not a string of 4 to 12 digits");
+    if ((p->pin_block = kv_secbuf_new(KV_VC_PIN_BLOCK_LEN)) == NULL)
+        return bad(l, KV_ERR_NOMEM, "pin: cannot allocate locked memory");
+    /* plaintext PIN block: 2N, PIN digits in BCD, F filler (EMV Book 3 §6.5.12) */
+    digits = json_string_value(v);
+    n = strlen(digits);
+    b = kv_secbuf_ptr(p->pin_block);
+    memset(b, 0xFF, KV_VC_PIN_BLOCK_LEN);
+    b[0] = (uint8_t)(0x20 | n);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t d = (uint8_t)(digits[i] - '0');
+        size_t nib = 2 + i;
+        b[nib / 2] = (nib % 2) ? (uint8_t)((b[nib / 2] & 0xF0) | d)
+                               : (uint8_t)((b[nib / 2] & 0x0F) | d << 4);
+    }
+    /* The profile is kept (root); wipe the PIN text inside it (jansson owns the buffer). */
+    kv_wipe((char *)digits, n);
+    p->pin_try_limit = (unsigned)limit;
+    p->pin_tries = left < 0 ? (unsigned)limit : (unsigned)left;
+    return 0;
+}
+
+static int parse_quirks(loader *l, json_t *root, kv_vc_profile *p)
+{
+    static const char *const keys[] = {"get_response", "wrong_le", NULL};
+    json_t *o = json_object_get(root, "quirks");
+    int gr = 0, le = 0, r;
+    if (o == NULL)
+        return 0;
+    if (!json_is_object(o))
+        return bad(l, KV_ERR_JSON, "quirks: not an object");
+    if ((r = check_keys(l, o, "quirks", keys)) != 0 ||
+        (r = bool_field(l, o, "get_response", "quirks", &gr)) != 0 ||
+        (r = bool_field(l, o, "wrong_le", "quirks", &le)) != 0)
+        return r;
+    p->quirks = (gr ? KV_VCARD_QUIRK_GET_RESPONSE : 0) | (le ? KV_VCARD_QUIRK_WRONG_LE : 0);
+    return 0;
+}
+
+/* see profile.h */
+int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t whylen)
+{
+    static const char *const keys[] = {"name",   "description",  "notes", "atr", "pse",
+                                       "ppse",   "applications", "data",  "pin", "quirks",
+                                       "expect", "keys",         NULL};
+    loader l = {why, whylen};
+    kv_vc_profile *p = NULL;
+    app_dir dirs[KV_VC_MAX_APPS];
+    json_t *arr, *v, *pse_obj, *ppse_obj;
+    size_t napps;
+    int has_pse, has_ppse;
+    int r = KV_ERR_INTERNAL;
+
+    *out = NULL;
+    if (!json_is_object(root)) {
+        r = bad(&l, KV_ERR_JSON, "profile: not a JSON object");
+        goto out;
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL) {
+        r = KV_ERR_NOMEM;
+        goto out;
+    }
+    memset(dirs, 0, sizeof(dirs));
+    if ((r = check_keys(&l, root, "profile", keys)) != 0)
+        goto out;
+    if ((v = json_object_get(root, "name")) != NULL) {
+        if (!json_is_string(v)) {
+            r = bad(&l, KV_ERR_JSON, "name: not a string");
+            goto out;
+        }
+        snprintf(p->name, sizeof(p->name), "%s", json_string_value(v));
+    }
+    if ((v = json_object_get(root, "atr")) == NULL) {
+        r = bad(&l, KV_ERR_JSON, "atr: missing");
+        goto out;
+    }
+    if ((r = hex_value(&l, v, "atr", p->atr, 2, KV_VCARD_ATR_MAX, &p->atr_len)) != 0)
+        goto out;
+
+    arr = json_object_get(root, "applications");
+    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > KV_VC_MAX_APPS) {
+        r = bad(&l, KV_ERR_JSON, "applications: not an array of 1..%d applications",
+                KV_VC_MAX_APPS);
+        goto out;
+    }
+    napps = json_array_size(arr);
+    for (size_t i = 0; i < napps; i++) {
+        char w[32];
+        snprintf(w, sizeof(w), "applications[%zu]", i);
+        if ((r = parse_app(&l, json_array_get(arr, i), w, &p->dfs[i], &dirs[i])) != 0)
+            goto out;
+        for (size_t j = 0; j < i; j++)
+            if (p->dfs[j].name_len == p->dfs[i].name_len &&
+                memcmp(p->dfs[j].name, p->dfs[i].name, p->dfs[i].name_len) == 0) {
+                r = bad(&l, KV_ERR_FORMAT, "%s.aid: same AID as applications[%zu]", w, j);
+                goto out;
+            }
+    }
+
+    if ((has_pse = parse_dir(&l, root, "pse", &pse_obj)) < 0 ||
+        (has_ppse = parse_dir(&l, root, "ppse", &ppse_obj)) < 0) {
+        r = has_pse < 0 ? has_pse : has_ppse;
+        goto out;
+    }
+    p->ndfs = napps;
+    if (has_pse && (r = build_pse(&l, pse_obj, &p->dfs[p->ndfs++], p->dfs, dirs, napps)) != 0)
+        goto out;
+    if (has_ppse && (r = build_ppse(&l, ppse_obj, &p->dfs[p->ndfs++], p->dfs, dirs, napps)) != 0)
+        goto out;
+
+    if ((r = data_list(&l, root, "profile", p->data, &p->ndata)) != 0)
+        goto out;
+    for (size_t i = 0; i < p->ndata; i++) {
+        if (p->data[i].tag != 0x9F36)
+            continue;
+        if (p->data[i].len != 2) {
+            r = bad(&l, KV_ERR_FORMAT, "data.9F36: the ATC is 2 bytes");
+            goto out;
+        }
+        p->atc = (unsigned)p->data[i].value[0] << 8 | p->data[i].value[1];
+    }
+    if ((r = parse_pin(&l, root, p)) != 0 || (r = parse_quirks(&l, root, p)) != 0)
+        goto out;
+    p->root = json_incref(root);
+    *out = p;
+    p = NULL; /* transferred */
+    r = 0;
+out:
+    kv_vc_profile_free(p);
+    return r;
+}
+
+/* see profile.h */
+void kv_vc_profile_free(kv_vc_profile *p)
+{
+    if (p == NULL)
+        return;
+    kv_secbuf_free(p->pin_block);
+    json_decref(p->root);
+    free(p);
+}

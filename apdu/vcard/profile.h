@@ -1,0 +1,99 @@
+/*
+ * Internal to kv_vcard: the parsed card profile that the card state machine
+ * (card.c) answers from. The JSON format is described at the top of
+ * profile.c and in tests/data/README.md.
+ *
+ * Everything the card sends is built here, at load time (FCIs, PSE directory
+ * records, record templates), so that a profile that cannot be answered
+ * (an FCI longer than 256 bytes, a malformed record) fails to load instead of
+ * failing in the middle of a transaction.
+ */
+#ifndef KV_APDU_VCARD_PROFILE_H
+#define KV_APDU_VCARD_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "src/base/secure.h"
+
+#define KV_VC_DATA_MAX 256 /* data bytes of one R-APDU */
+#define KV_VC_DF_NAME_MAX 16
+#define KV_VC_MAX_APPS 8
+#define KV_VC_MAX_DFS (2 + KV_VC_MAX_APPS) /* PSE, PPSE, applications */
+#define KV_VC_MAX_RECORDS 32               /* per DF */
+#define KV_VC_MAX_DATA 16                  /* GET DATA objects per card or application */
+#define KV_VC_VALUE_MAX 128                /* one GET DATA value */
+#define KV_VC_PIN_BLOCK_LEN 8
+#define KV_VC_PIN_TRY_MAX 15 /* the x of 63Cx is 4 bits */
+
+enum kv_vc_df_kind { KV_VC_DF_PSE, KV_VC_DF_PPSE, KV_VC_DF_APP };
+
+typedef struct {
+    uint8_t sfi;    /* 1..30 */
+    uint8_t number; /* 1..255 */
+    size_t len;
+    uint8_t data[KV_VC_DATA_MAX]; /* one 70 template */
+} kv_vc_record;
+
+typedef struct {
+    uint32_t tag;
+    size_t len;
+    uint8_t value[KV_VC_VALUE_MAX];
+} kv_vc_dataobj;
+
+typedef struct {
+    enum kv_vc_df_kind kind;
+    uint8_t name[KV_VC_DF_NAME_MAX]; /* DF name (AID for applications) */
+    size_t name_len;
+    uint8_t fci[KV_VC_DATA_MAX]; /* the whole 6F template */
+    size_t fci_len;
+    int blocked; /* SELECT answers the FCI with 6283 */
+    kv_vc_record records[KV_VC_MAX_RECORDS];
+    size_t nrecords;
+
+    /* applications only */
+    size_t pdol_data_len; /* sum of the PDOL's lengths: the 83 template's length */
+    uint8_t aip[2];
+    uint8_t afl[252];
+    size_t afl_len;
+    int gpo_format;         /* 1 (80) or 2 (77) */
+    uint8_t gpo_extra[240]; /* objects after 82 and 94 in a format 2 answer */
+    size_t gpo_extra_len;
+    kv_vc_dataobj data[KV_VC_MAX_DATA]; /* GET DATA, looked up before the card's */
+    size_t ndata;
+} kv_vc_df;
+
+typedef struct {
+    char name[128];
+    uint8_t atr[33];
+    size_t atr_len;
+    kv_vc_df dfs[KV_VC_MAX_DFS]; /* applications in profile order, then PSE, PPSE */
+    size_t ndfs;
+    kv_vc_dataobj data[KV_VC_MAX_DATA]; /* card-level GET DATA objects */
+    size_t ndata;
+    kv_secbuf *pin_block; /* plaintext PIN block (EMV Book 3 §6.5.12); NULL: no PIN */
+    unsigned pin_try_limit;
+    unsigned pin_tries; /* initial tries left */
+    unsigned atc;       /* initial ATC (GET DATA 9F36 in the profile) */
+    unsigned quirks;    /* KV_VCARD_QUIRK_* */
+    /*
+     * The whole profile, kept (with the PIN wiped) for commands that a later
+     * version reads more of, e.g. the "keys" object for GENERATE AC and
+     * INTERNAL AUTHENTICATE.
+     */
+    json_t *root;
+} kv_vc_profile;
+
+/*
+ * Build a profile from the JSON object root (the caller keeps its reference;
+ * the profile takes one of its own). The PIN string inside root is wiped.
+ * Returns 0 and *out, KV_ERR_JSON / KV_ERR_FORMAT with a reason in why,
+ * or KV_ERR_NOMEM.
+ */
+int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t whylen);
+/* Wipe the PIN block and free. NULL is a no-op. */
+void kv_vc_profile_free(kv_vc_profile *p);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * PKCS#11 administration: what the key ceremony (keys.h) and the `kortvagt
+ * hsm` / `kortvagt key` commands need beyond the cryptographic calls of
+ * p11.h -- opening without a login, token and module facts, token
+ * initialisation, creating, generating, deriving, listing and destroying key
+ * objects, and a mechanism self-test. Payment code uses p11.h only.
+ *
+ * Object handles are CK_OBJECT_HANDLE values of the token objects themselves
+ * (not the session copies kv_hsm_key_find hands out).
+ */
+#ifndef KV_HSM_P11_ADMIN_H
+#define KV_HSM_P11_ADMIN_H
+
+#include "hsm/p11.h"
+#include "src/base/secure.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* kv_hsm_open_ex flags */
+#define KV_HSM_OPEN_NO_LOGIN 0x1u /* public session: no PIN is read, no login */
+#define KV_HSM_OPEN_NO_TOKEN 0x2u /* load and initialise the module only (no session) */
+
+/*
+ * kv_hsm_open with flags. kv_hsm_open(cfg, out) is kv_hsm_open_ex(cfg, 0, out).
+ * On failure *out is NULL and kv_hsm_last_error(NULL) says why.
+ */
+int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out);
+
+/* The module path h loaded; never NULL. */
+const char *kv_hsm_module_path(const kv_hsm *h);
+
+/*
+ * Read a PIN into a new locked buffer (*out, NUL-terminated, *len bytes):
+ * from the environment variable env_name, else the first line of the file
+ * named by the environment variable file_env_name (may be NULL), else one line
+ * of stdin (prompt on a terminal, no echo). Returns 0, KV_ERR_HSM_LOGIN (no
+ * PIN: empty input), KV_ERR_IO, KV_ERR_NOMEM; the message is in
+ * kv_hsm_last_error(NULL). The caller frees *out with kv_secbuf_free.
+ */
+int kv_hsm_read_pin(const char *env_name, const char *file_env_name, const char *prompt,
+                    kv_secbuf **out, size_t *len);
+
+typedef struct {
+    char manufacturer[33];
+    char description[33];
+    unsigned lib_major, lib_minor;      /* library version */
+    unsigned cryptoki_major, cryptoki_minor;
+} kv_hsm_module_info;
+
+int kv_hsm_get_module_info(kv_hsm *h, kv_hsm_module_info *out);
+
+typedef struct {
+    unsigned long slot;
+    char label[33];
+    char manufacturer[33];
+    char model[17];
+    char serial[17];
+    unsigned long flags; /* CKF_* token flags */
+    unsigned hw_major, hw_minor, fw_major, fw_minor;
+} kv_hsm_token_info;
+
+/* Facts about the open token (h opened without KV_HSM_OPEN_NO_TOKEN). */
+int kv_hsm_get_token_info(kv_hsm *h, kv_hsm_token_info *out);
+
+/*
+ * Names of the CKF_* bits set in token flags, written to names (at most cap);
+ * returns how many were written.
+ */
+size_t kv_hsm_token_flag_names(unsigned long flags, const char **names, size_t cap);
+
+/*
+ * Look for an initialised token labelled label on any slot (h may be opened
+ * with KV_HSM_OPEN_NO_TOKEN). Returns 0 and fills info when found,
+ * KV_ERR_HSM_TOKEN when not.
+ */
+int kv_hsm_token_lookup(kv_hsm *h, const char *label, kv_hsm_token_info *info);
+
+/*
+ * Initialise a token: C_InitToken on the first slot whose token is present and
+ * not initialised, with the SO PIN and label (at most 32 bytes), then log in
+ * as SO and set the user PIN (C_InitPIN). PINs are len bytes, never copied
+ * out of the caller's buffers. Fills info with the new token's facts.
+ * Returns 0, KV_ERR_HSM_TOKEN (no free slot), KV_ERR_HSM_LOGIN, KV_ERR_HSM.
+ */
+int kv_hsm_token_init(kv_hsm *h, const char *label, const uint8_t *so_pin, size_t so_len,
+                      const uint8_t *user_pin, size_t user_len, kv_hsm_token_info *info);
+
+/* Usage attributes of a key object */
+enum {
+    KV_HSM_USE_ENCRYPT = 1u << 0,
+    KV_HSM_USE_DECRYPT = 1u << 1,
+    KV_HSM_USE_SIGN = 1u << 2,
+    KV_HSM_USE_VERIFY = 1u << 3,
+    KV_HSM_USE_WRAP = 1u << 4,
+    KV_HSM_USE_UNWRAP = 1u << 5,
+    KV_HSM_USE_DERIVE = 1u << 6,
+};
+
+/*
+ * What a new secret key object looks like. Every key kortvagt creates is
+ * CKA_SENSITIVE true and CKA_EXTRACTABLE false; token keys are also
+ * CKA_PRIVATE true. Only the usage attributes in `usage` are true.
+ */
+typedef struct {
+    kv_key_type type;
+    const char *label; /* CKA_LABEL; NULL: none */
+    const uint8_t *id; /* CKA_ID; NULL: none */
+    size_t id_len;
+    unsigned usage;    /* KV_HSM_USE_* */
+    int token;         /* 1: token object (persistent), 0: session object */
+} kv_hsm_key_spec;
+
+/* Bytes of key value for a type (16, 24, 16, 24, 32; HMAC: 32 by default). */
+size_t kv_hsm_key_len(kv_key_type type);
+
+/*
+ * Create a secret key object from a clear value (C_CreateObject). value is
+ * len bytes and is only passed to the token. Returns 0 and the handle.
+ */
+int kv_hsm_object_create(kv_hsm *h, const kv_hsm_key_spec *spec, const uint8_t *value, size_t len,
+                         unsigned long *handle);
+/* Generate a secret key object inside the token (C_GenerateKey). */
+int kv_hsm_object_generate(kv_hsm *h, const kv_hsm_key_spec *spec, unsigned long *handle);
+/*
+ * Derive a DES2 key object (spec->type must be KV_KEY_DES2) whose value is
+ * 3DES-ECB(parent, data[0..16)) with CKM_DES3_ECB_ENCRYPT_DATA; parent is a
+ * handle with CKA_DERIVE.
+ */
+int kv_hsm_object_derive(kv_hsm *h, unsigned long parent, const uint8_t data[16],
+                         const kv_hsm_key_spec *spec, unsigned long *handle);
+/* Destroy an object. */
+int kv_hsm_object_destroy(kv_hsm *h, unsigned long handle);
+/* Set the given usage attributes to false (C_SetAttributeValue). */
+int kv_hsm_object_usage_off(kv_hsm *h, unsigned long handle, unsigned usage);
+
+/*
+ * Find the token secret-key object labelled label (exact). Returns 0,
+ * KV_ERR_HSM_KEY (none; no error text is recorded) or KV_ERR_HSM (more than
+ * one, or a token failure).
+ */
+int kv_hsm_object_find(kv_hsm *h, const char *label, unsigned long *handle);
+
+typedef struct {
+    unsigned long handle;
+    char label[129];
+    uint8_t id[64];
+    size_t id_len;
+    unsigned long ck_key_type;
+    int type_known; /* type below is meaningful */
+    kv_key_type type;
+    size_t value_len;
+    unsigned usage; /* KV_HSM_USE_* */
+    int token, private_, sensitive, extractable, always_sensitive, never_extractable, modifiable,
+        local;
+    int has_check_value; /* the token's CKA_CHECK_VALUE (PKCS#11 definition) */
+    uint8_t check_value[3];
+} kv_hsm_object_info;
+
+int kv_hsm_object_get_info(kv_hsm *h, unsigned long handle, kv_hsm_object_info *out);
+
+/*
+ * Handles of the token's secret-key objects (token objects only), at most
+ * cap, in the token's order; *n is the count found (may exceed cap).
+ */
+int kv_hsm_object_list(kv_hsm *h, unsigned long *handles, size_t cap, size_t *n);
+
+/*
+ * Try to read CKA_VALUE of an object and report the CK_RV (as a number and
+ * kv_hsm_rv_name). The value, if a broken token returns it, is wiped at once
+ * and never returned. Returns 0 when the call was made.
+ */
+int kv_hsm_object_probe_value(kv_hsm *h, unsigned long handle, unsigned long *rv);
+
+/* Name of a CK_RV, e.g. "CKR_ATTRIBUTE_SENSITIVE"; never NULL. */
+const char *kv_hsm_rv_name(unsigned long rv);
+
+/* A kv_hsm_key for a token object handle (no companion), for the p11.h operations. */
+int kv_hsm_key_from_handle(kv_hsm *h, unsigned long handle, kv_hsm_key *out);
+
+/*
+ * Mechanism self-test: each mechanism kortvagt needs is exercised with a
+ * temporary session key of a public test value and its output compared with a
+ * published known answer.
+ */
+typedef struct {
+    const char *mechanism; /* "CKM_DES3_ECB" */
+    const char *purpose;   /* what kortvagt uses it for */
+    int listed;            /* in C_GetMechanismList */
+    int works;             /* ran and gave the known answer */
+    char detail[200];      /* CK_RV name or "wrong answer" when it does not work */
+} kv_hsm_selftest_result;
+
+/* Number of self-test rows. */
+size_t kv_hsm_selftest_count(void);
+/* Run row i (< kv_hsm_selftest_count()); 0 when the row could run (see res->works). */
+int kv_hsm_selftest_run(kv_hsm *h, size_t i, kv_hsm_selftest_result *res);
+
+#endif

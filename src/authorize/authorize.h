@@ -1,0 +1,138 @@
+/*
+ * One authorization decision (RULES.md §1): block list -> HSM checks of the
+ * factors that carry key material -> SCA and one-time use of codes ->
+ * exemptions, counters and velocity limits -> evidence, with the card's
+ * state, the day's sums, the transaction row and the evidence record written
+ * in one store write transaction.
+ *
+ * A kv_authz is a heap object holding borrowed collaborators (store, limits,
+ * keyed functions, factor verifier); it keeps a small cache of PAN tokens so
+ * that a repeated card costs no HSM call for its token. One kv_authz per
+ * thread.
+ */
+#ifndef KV_AUTHORIZE_AUTHORIZE_H
+#define KV_AUTHORIZE_AUTHORIZE_H
+
+#include "src/authorize/request.h"
+#include "src/limits/limits.h"
+#include "src/sca/sca.h"
+#include "src/store/keyed.h"
+#include "src/store/store.h"
+
+#include <jansson.h>
+
+#include <stdint.h>
+
+/*
+ * Checks a factor that carries key material (pin_online, chip_cryptogram,
+ * cvc3, cvc2) through the HSM: *match 1 verified, 0 failed. Returns 0, or an
+ * error (key not found, HSM failure, unsupported CVN) that stops the request.
+ */
+typedef struct {
+    int (*verify)(void *ctx, const kv_auth_request *req, const kv_auth_factor *f, int *match);
+    const char *(*last_error)(void *ctx); /* text of the last failure; may be NULL */
+    void *ctx;
+} kv_factor_verifier;
+
+/*
+ * Hot-card (block list) check: *listed 1 when the card may not be used. Runs
+ * inside the decision's store transaction. (The block list module plugs in
+ * here; without it no card is listed.)
+ */
+typedef struct {
+    int (*check)(void *ctx, kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *pan,
+                 int *listed);
+    void *ctx;
+} kv_hotcard_check;
+
+typedef struct {
+    kv_store *store;                 /* borrowed */
+    const kv_limits_config *limits;  /* borrowed */
+    kv_mac token_mac;                /* PAN tokens */
+    kv_mac evidence_mac;             /* evidence MACs */
+    kv_factor_verifier verifier;     /* verify NULL: key material is KV_ERR_UNSUPPORTED */
+    kv_hotcard_check hotcard;        /* check NULL: no block list */
+    int64_t (*clock)(void);          /* wall clock; NULL: time(NULL) */
+} kv_authz_config;
+
+typedef struct kv_authz kv_authz;
+
+/* Returns 0 or KV_ERR_NOMEM. The collaborators must outlive the kv_authz. */
+int kv_authz_new(const kv_authz_config *cfg, kv_authz **out);
+/* Free (wipes the PAN-token cache); NULL is a no-op. */
+void kv_authz_free(kv_authz *a);
+/* Text of the last failure (names the field, key or store problem), "" if none. */
+const char *kv_authz_last_error(const kv_authz *a);
+
+typedef struct {
+    kv_decision decision;
+    const char *reason;    /* static strings */
+    const char *rule;
+    const char *exemption; /* NULL: none */
+    kv_sca_result sca;
+    kv_channel channel;
+    int has_counter;       /* counter below is the channel family's (not for moto) */
+    kv_family family;
+    kv_counter_kind counter_kind;
+    int64_t counter_value; /* after the decision */
+    int64_t evidence_id;
+} kv_authz_result;
+
+/*
+ * Decide one request and record it. A failed HSM check is a decision
+ * (decline with its reason), not an error. Returns 0 (res filled), or an
+ * error: KV_ERR_UNSUPPORTED / KV_ERR_HSM_* from the verifier,
+ * KV_ERR_STORE_* (nothing was recorded), KV_ERR_ARG.
+ */
+int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *res);
+
+/*
+ * The response of RULES.md §1: {"decision","reason","rule","sca":{"satisfied",
+ * "categories","dynamic_linking"},"exemption","counters":{...},"evidence":"ID"}.
+ * with_evidence 0 leaves "evidence" out (the evidence record's own copy).
+ * NULL on out of memory.
+ */
+json_t *kv_authz_result_json(const kv_authz_result *res, int with_evidence);
+
+typedef struct {
+    int64_t reversed_id;   /* the authorization taken back */
+    int64_t evidence_id;   /* the reversal's own evidence record */
+    int has_counter;
+    kv_family family;
+    kv_counter_kind counter_kind;
+    int64_t counter_value; /* the family's counter after the reversal */
+} kv_authz_reversal;
+
+/*
+ * Reverse the approved authorization whose evidence id is id: its amount
+ * leaves the day's sums and, when its counter has not been reset since, the
+ * family counter (RULES.md "a reversal takes its amount back out"); the
+ * reversal gets an evidence record. Returns 0, KV_ERR_NOT_FOUND (no such
+ * authorization), KV_ERR_POLICY (not an approval, or already reversed; see
+ * kv_authz_last_error) or a store/HSM error.
+ */
+int kv_authz_reverse(kv_authz *a, int64_t id, kv_authz_reversal *out);
+
+json_t *kv_authz_reversal_json(const kv_authz_reversal *rv);
+
+/* Per-card settings; each set_* flag says whether to change that field. */
+typedef struct {
+    int set_ecommerce;
+    int ecommerce_enabled;
+    int set_single;
+    int64_t spend_single_max; /* -1: no limit */
+    int set_daily;
+    int64_t spend_daily_max;  /* -1: no limit */
+    int unblock_sca;          /* reset the failed-attempt count */
+} kv_card_settings_change;
+
+/*
+ * Read and, when ch changes anything, update a card's settings (an evidence
+ * record of type card_settings is written with the change). *out receives
+ * the state after; *evidence_id (may be NULL) the record id, 0 when nothing
+ * changed. Returns 0, KV_ERR_ARG (bad PAN) or a store/HSM error.
+ */
+int kv_authz_card_settings(kv_authz *a, const char *pan, const kv_card_settings_change *ch,
+                           kv_card_state *out, int64_t *evidence_id);
+
+#endif

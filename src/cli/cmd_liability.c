@@ -1,0 +1,237 @@
+/* `kortvagt liability`: the liability engine of RULES.md §2 (see cli.h, src/liability/liability.h).
+ */
+#include "src/cli/cli.h"
+#include "src/base/err.h"
+#include "src/liability/liability.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Far above any real case (10,000 transactions of ~400 bytes); stops runaway pipes. */
+#define CASE_MAX_INPUT (16u * 1024 * 1024)
+
+static void liability_usage(FILE *f)
+{
+    fprintf(f, "Usage: kortvagt liability assess FILE|- [--json] [--lang da|en] [--svg OUT.svg]\n\n"
+               "Assess a case of unauthorised card use under betalingsloven § 100 (RULES.md §2):\n"
+               "for each transaction the first matching row of the decision table, the\n"
+               "cardholder's and the issuer's share (375 / 8,000 kr caps per incident, shared by\n"
+               "cards with the same credential blocked together) and the objection status\n"
+               "(timely within 14 days of discovery, barred after 13 months from the debit, or\n"
+               "after 8 weeks for a payment authorised without its final amount).\n\n"
+               "FILE is the case JSON ('-' reads standard input). Money is in øre.\n\n"
+               "Options:\n"
+               "  --json          print the result JSON of RULES.md §2\n"
+               "  --lang da|en    language of the statements (default da)\n"
+               "  --svg OUT.svg   also draw the incident as an SVG timeline into OUT.svg\n"
+               "  --help          show this help\n\n"
+               "A transaction that names an \"evidence\" record is judged on the stored record:\n"
+               "a record that is missing or whose chain or MAC is broken proves nothing.\n\n"
+               "Exit codes: 0 assessed, 2 usage error or a case that breaks the contract\n"
+               "(the message names the field), 8 I/O error.\n");
+}
+
+/* Read a whole file (or stdin for "-") into a heap buffer. */
+static int read_all(const char *path, char **out, size_t *out_len)
+{
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 8192;
+    int r = KV_ERR_NOMEM;
+
+    *out = NULL;
+    *out_len = 0;
+    if (strcmp(path, "-") == 0) {
+        f = stdin;
+    } else if ((f = fopen(path, "rb")) == NULL) {
+        r = KV_ERR_IO;
+        goto out;
+    }
+    if ((buf = malloc(cap)) == NULL)
+        goto out;
+    for (;;) {
+        size_t n;
+        if (len == cap) {
+            char *grown;
+            if (cap >= CASE_MAX_INPUT) {
+                r = KV_ERR_BUFFER;
+                goto out;
+            }
+            if ((grown = realloc(buf, cap * 2)) == NULL)
+                goto out;
+            buf = grown;
+            cap *= 2;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                r = KV_ERR_IO;
+                goto out;
+            }
+            break;
+        }
+    }
+    *out = buf;
+    *out_len = len;
+    buf = NULL; /* transferred */
+    r = 0;
+out:
+    if (f != NULL && f != stdin)
+        fclose(f);
+    free(buf);
+    return r;
+}
+
+static int write_svg(const char *path, const struct kv_liability_case *c,
+                     const struct kv_liability_result *res, enum kv_liability_lang lang)
+{
+    FILE *f = fopen(path, "w");
+    int r;
+    if (f == NULL)
+        return KV_ERR_IO;
+    r = kv_liability_write_svg(f, c, res, lang);
+    if (fclose(f) != 0 && r == 0)
+        r = KV_ERR_IO;
+    return r;
+}
+
+static int liability_assess(int argc, char **argv)
+{
+    const char *file = NULL, *svg = NULL;
+    enum kv_liability_lang lang = KV_LIABILITY_LANG_DA;
+    int json = 0, rc = KV_EXIT_INTERNAL, r;
+    char *text = NULL, *dump = NULL, why[512];
+    size_t len = 0;
+    struct kv_liability_case *c = NULL;
+    struct kv_liability_result *res = NULL;
+    json_t *out = NULL;
+    kv_liability_evidence_fn lookup = NULL;
+    void *lookup_ctx = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *lang_arg = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            liability_usage(stdout);
+            rc = KV_EXIT_OK;
+            goto out;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--lang") == 0) {
+            if (++i >= argc) {
+                rc = kv_cli_usage_error("liability", "--lang needs a value: da or en");
+                goto out;
+            }
+            lang_arg = argv[i];
+        } else if (strncmp(a, "--lang=", 7) == 0) {
+            lang_arg = a + 7;
+        } else if (strcmp(a, "--svg") == 0 || strncmp(a, "--svg=", 6) == 0) {
+            if (a[5] == '=') {
+                svg = a + 6;
+            } else if (++i >= argc) {
+                rc = kv_cli_usage_error("liability", "--svg needs an output file name");
+                goto out;
+            } else {
+                svg = argv[i];
+            }
+            if (svg[0] == '\0' || strcmp(svg, "-") == 0) {
+                rc = kv_cli_usage_error("liability", "--svg needs an output file name, not '%s'",
+                                        svg);
+                goto out;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            rc = kv_cli_usage_error("liability", "unknown option '%s'", a);
+            goto out;
+        } else if (file == NULL) {
+            file = a;
+        } else {
+            rc = kv_cli_usage_error("liability", "one case file only ('%s' is extra)", a);
+            goto out;
+        }
+        if (lang_arg != NULL) {
+            if (strcmp(lang_arg, "da") == 0) {
+                lang = KV_LIABILITY_LANG_DA;
+            } else if (strcmp(lang_arg, "en") == 0) {
+                lang = KV_LIABILITY_LANG_EN;
+            } else {
+                rc = kv_cli_usage_error("liability", "--lang must be da or en, not '%s'", lang_arg);
+                goto out;
+            }
+        }
+    }
+    if (file == NULL) {
+        rc = kv_cli_usage_error("liability", "assess needs a case file (or '-' for stdin)");
+        goto out;
+    }
+    if ((r = read_all(file, &text, &len)) != 0) {
+        if (r == KV_ERR_BUFFER)
+            rc = kv_cli_usage_error("liability", "%s: larger than %u bytes", file, CASE_MAX_INPUT);
+        else
+            rc = kv_cli_fail(r, file);
+        goto out;
+    }
+    if ((r = kv_liability_case_parse(text, len, &c, why, sizeof why)) != 0) {
+        if (r == KV_ERR_JSON) {
+            fprintf(stderr, "kortvagt liability: %s: %s\n", file, why);
+            rc = KV_EXIT_USAGE;
+        } else {
+            rc = kv_cli_fail(r, file);
+        }
+        goto out;
+    }
+    for (size_t i = 0; i < c->n_txns && lookup == NULL; i++)
+        if (c->txns[i].has_evidence)
+            fprintf(stderr,
+                    "kortvagt liability: note: transaction %s names evidence record %s, but no "
+                    "evidence store is available: it counts as not proven\n",
+                    c->txns[i].id, c->txns[i].evidence);
+    if ((r = kv_liability_assess(c, lookup, lookup_ctx, &res)) != 0) {
+        rc = kv_cli_fail(r, "liability assessment");
+        goto out;
+    }
+    if (json) {
+        if ((r = kv_liability_result_to_json(c, res, &out)) != 0 ||
+            (dump = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+            rc = kv_cli_fail(r != 0 ? r : KV_ERR_NOMEM, "result JSON");
+            goto out;
+        }
+        printf("%s\n", dump);
+    } else if ((r = kv_liability_write_text(stdout, c, res, lang)) != 0) {
+        rc = kv_cli_fail(r, "standard output");
+        goto out;
+    }
+    if (svg != NULL && (r = write_svg(svg, c, res, lang)) != 0) {
+        rc = kv_cli_fail(r, svg);
+        goto out;
+    }
+    if (fflush(stdout) != 0) {
+        rc = kv_cli_fail(KV_ERR_IO, "standard output");
+        goto out;
+    }
+    rc = KV_EXIT_OK;
+out:
+    free(dump);
+    json_decref(out);
+    kv_liability_result_free(res);
+    kv_liability_case_free(c);
+    free(text);
+    return rc;
+}
+
+/* see cli.h */
+int kv_cmd_liability(int argc, char **argv)
+{
+    if (argc < 2) {
+        liability_usage(stderr);
+        return KV_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        liability_usage(stdout);
+        return KV_EXIT_OK;
+    }
+    if (strcmp(argv[1], "assess") == 0)
+        return liability_assess(argc - 1, argv + 1);
+    return kv_cli_usage_error("liability", "unknown command '%s' (try: assess)", argv[1]);
+}

@@ -1,0 +1,532 @@
+/*
+ * `kortvagt pvv`, `kortvagt ibm3624`, `kortvagt pinblock`: PIN verification
+ * values, IBM 3624 offsets and ISO 9564 PIN blocks in the HSM (see cli.h).
+ * A clear PIN comes only from standard input into locked memory; it is never
+ * taken from the command line.
+ */
+#include "hsm/pin.h"
+#include "src/base/err.h"
+#include "src/base/hex.h"
+#include "src/base/secure.h"
+#include "src/cli/cli.h"
+#include "src/cli/pay_cli.h"
+
+#include <string.h>
+
+#define COMMON_HELP                                                                                \
+    "  --token LABEL     token label or pkcs11: URI (default $KORTVAGT_TOKEN, kortvagt)\n"         \
+    "  --module PATH     PKCS#11 module (default $KORTVAGT_PKCS11_MODULE, SoftHSM2)\n"             \
+    "  --json            machine-readable output\n"                                                \
+    "  --help            show this help\n\n"                                                       \
+    "Standard input: the token PIN first, unless $KORTVAGT_PIN or $KORTVAGT_PIN_FILE\n"            \
+    "gives it, then the cardholder PIN (4 to 12 digits, one line). A PIN is never an\n"            \
+    "argument. A verify prints only 'match' or 'mismatch'.\n"
+
+/* "--format" value: 0, 1, 3 or 4. */
+static int parse_format(const char *group, const char *cmd, const char *name, const char *v,
+                        int *format)
+{
+    if (v == NULL)
+        return kv_pay_usage(group, cmd, "missing --%s", name);
+    if (strlen(v) == 1 && (v[0] == '0' || v[0] == '1' || v[0] == '3' || v[0] == '4')) {
+        *format = v[0] - '0';
+        return KV_EXIT_OK;
+    }
+    return kv_pay_usage(group, cmd,
+                        "--%s must be 0, 1, 3 or 4 (ISO 9564 PIN block format), got '%s'", name, v);
+}
+
+/* PAN check for a format: format 1 has no PAN field, the others need one. */
+static int format_pan(const char *group, const char *cmd, int format, const char *pan)
+{
+    if (pan == NULL && format == KV_PINBLOCK_ISO1)
+        return KV_EXIT_OK;
+    return kv_pay_pan(group, cmd, pan);
+}
+
+static unsigned want_for_format(int format)
+{
+    return format == KV_PINBLOCK_ISO4 ? KV_PAY_WANT_AES : KV_PAY_WANT_DES;
+}
+
+/* The encrypted PIN block options of a verify, all or none. */
+struct pinblock_in {
+    const char *block_s, *key_s, *format_s;
+    int format;
+    uint8_t block[KV_PINBLOCK_MAX];
+    size_t block_len;
+};
+
+static int pinblock_in_check(const char *group, const char *cmd, struct pinblock_in *b)
+{
+    int rc, size;
+
+    if (b->block_s == NULL && b->key_s == NULL && b->format_s == NULL)
+        return KV_EXIT_OK;
+    if (b->block_s == NULL || b->key_s == NULL || b->format_s == NULL)
+        return kv_pay_usage(group, cmd,
+                            "--pin-block, --pin-key and --format go together (missing --%s)",
+                            b->block_s == NULL ? "pin-block"
+                            : b->key_s == NULL ? "pin-key"
+                                               : "format");
+    if ((rc = parse_format(group, cmd, "format", b->format_s, &b->format)) != 0)
+        return rc;
+    size = kv_pinblock_size(b->format);
+    return kv_pay_hex(group, cmd, "pin-block", b->block_s, b->block, (size_t)size, (size_t)size,
+                      &b->block_len);
+}
+
+/* ---- pvv ---- */
+
+static void pvv_usage(FILE *f)
+{
+    fprintf(f, "Usage: kortvagt pvv generate --key PVK --pan PAN --pvki N  < PIN\n"
+               "       kortvagt pvv verify   --key PVK --pan PAN --pvki N --pvv DDDD  < PIN\n"
+               "       kortvagt pvv verify   --key PVK --pan PAN --pvki N --pvv DDDD\n"
+               "                             --pin-block HEX --pin-key KEY --format F\n\n"
+               "Visa PIN verification value: TSP = the 11 rightmost PAN digits without the\n"
+               "check digit || PVKI || the 4 leftmost PIN digits, enciphered under the PVK\n"
+               "(3DES) and Visa-decimalised to 4 digits. With --pin-block the PIN comes from\n"
+               "an ISO 9564 PIN block encrypted under --pin-key (online PIN); it is decrypted\n"
+               "into locked memory only and wiped at once. A block that does not decrypt to a\n"
+               "valid block is a mismatch.\n\n"
+               "Options:\n"
+               "  --key NAME        PVK (des2/des3)\n"
+               "  --pan PAN         1 to 19 digits\n"
+               "  --pvki N          PIN verification key index, one digit\n"
+               "  --pvv DDDD        (verify) the stored PVV\n"
+               "  --pin-block HEX   (verify) encrypted PIN block instead of a PIN on stdin\n"
+               "  --pin-key NAME    its key (des2/des3; aes for format 4)\n"
+               "  --format F        its ISO 9564 format: 0, 1, 3 or 4\n" COMMON_HELP
+               "Exit codes: 0 generated / match, 1 mismatch, 2 usage error, 5 HSM error.\n");
+}
+
+static int pvv_run(const char *cmd, int argc, char **argv)
+{
+    const char *pan = NULL, *pvki_s = NULL, *pvv = NULL;
+    struct pinblock_in pb;
+    struct kv_pay_common c;
+    int verify = strcmp(cmd, "verify") == 0, rc, r, match = 0;
+    kv_hsm *h = NULL;
+    kv_hsm_key pvk, pink;
+    kv_secbuf *pin = NULL;
+    size_t pin_len = 0;
+    char out[KV_PVV_DIGITS + 1];
+
+    memset(&pb, 0, sizeof(pb));
+    {
+        const struct kv_pay_opt opts[] = {
+            {"pan", &pan, NULL},          {"pvki", &pvki_s, NULL},
+            {"pvv", &pvv, NULL},          {"pin-block", &pb.block_s, NULL},
+            {"pin-key", &pb.key_s, NULL}, {"format", &pb.format_s, NULL},
+            {NULL, NULL, NULL},
+        };
+        if ((rc = kv_pay_parse("pvv", cmd, argc, argv, 2, opts, &c)) != 0)
+            return rc;
+    }
+    if (c.help) {
+        pvv_usage(stdout);
+        return KV_EXIT_OK;
+    }
+    if ((rc = kv_pay_require("pvv", cmd, "key", c.key)) != 0 ||
+        (rc = kv_pay_pan("pvv", cmd, pan)) != 0 ||
+        (rc = kv_pay_digits("pvv", cmd, "pvki", pvki_s, 1, 1)) != 0)
+        return rc;
+    if (verify && (rc = kv_pay_digits("pvv", cmd, "pvv", pvv, KV_PVV_DIGITS, KV_PVV_DIGITS)) != 0)
+        return rc;
+    if (!verify && pvv != NULL)
+        return kv_pay_usage("pvv", cmd, "--pvv belongs to 'pvv verify'");
+    if (!verify && (pb.block_s || pb.key_s || pb.format_s))
+        return kv_pay_usage("pvv", cmd, "--pin-block/--pin-key/--format belong to 'pvv verify'");
+    if ((rc = pinblock_in_check("pvv", cmd, &pb)) != 0)
+        return rc;
+
+    if ((rc = kv_pay_open("pvv", cmd, &c, &h)) != 0)
+        goto out;
+    if ((rc = kv_pay_key("pvv", cmd, h, c.key, KV_PAY_WANT_DES, &pvk)) != 0)
+        goto out;
+    if (pb.block_s != NULL) {
+        if ((rc = kv_pay_key("pvv", cmd, h, pb.key_s, want_for_format(pb.format), &pink)) != 0)
+            goto out;
+        r = kv_hsm_pvv_verify_pinblock(h, &pvk, &pink, pb.format, pb.block, pb.block_len, pan,
+                                       pvki_s[0] - '0', pvv, &match);
+        if (r != 0) {
+            rc = kv_pay_fail("pvv", cmd, h, r, "PVV verification");
+            goto out;
+        }
+        rc = kv_pay_verdict(&c, match, NULL);
+        goto out;
+    }
+    if ((rc = kv_pay_read_pin("pvv", cmd, &pin, &pin_len)) != 0)
+        goto out;
+    if (verify) {
+        r = kv_hsm_pvv_verify(h, &pvk, pan, pvki_s[0] - '0', (const char *)kv_secbuf_ptr(pin),
+                              pin_len, pvv, &match);
+        kv_secbuf_free(pin);
+        pin = NULL;
+        if (r != 0) {
+            rc = kv_pay_fail("pvv", cmd, h, r, "PVV verification");
+            goto out;
+        }
+        rc = kv_pay_verdict(&c, match, NULL);
+        goto out;
+    }
+    r = kv_hsm_pvv_generate(h, &pvk, pan, pvki_s[0] - '0', (const char *)kv_secbuf_ptr(pin),
+                            pin_len, out);
+    kv_secbuf_free(pin);
+    pin = NULL;
+    if (r != 0) {
+        rc = kv_pay_fail("pvv", cmd, h, r, "PVV generation");
+        goto out;
+    }
+    if (c.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "pan", kv_pay_json_pan(pan));
+        json_object_set_new(o, "pvki", json_integer(pvki_s[0] - '0'));
+        json_object_set_new(o, "pvv", json_string(out));
+        rc = kv_pay_json(o);
+    } else {
+        printf("%s\n", out);
+        rc = KV_EXIT_OK;
+    }
+out:
+    kv_secbuf_free(pin);
+    kv_hsm_close(h);
+    return rc;
+}
+
+int kv_cmd_pvv(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        pvv_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
+    }
+    if (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "verify") == 0)
+        return pvv_run(argv[1], argc, argv);
+    return kv_cli_usage_error("pvv", "unknown command '%s' (generate, verify)", argv[1]);
+}
+
+/* ---- ibm3624 ---- */
+
+static void ibm_usage(FILE *f)
+{
+    fprintf(f, "Usage: kortvagt ibm3624 offset --key PVK --dec-table T --validation-data V  < PIN\n"
+               "       kortvagt ibm3624 verify --key PVK --dec-table T --validation-data V\n"
+               "                               --offset O  < PIN\n"
+               "       kortvagt ibm3624 verify ... --offset O --pin-block HEX --pin-key KEY\n"
+               "                               --format F --pan PAN\n\n"
+               "IBM 3624 PIN offset: the validation data (hex, right-padded with the pad\n"
+               "character to 16 digits) enciphered under the PVK (3DES) and decimalised with\n"
+               "the table gives the natural PIN; offset = PIN - natural PIN, digit by digit\n"
+               "mod 10, as many digits as the PIN. verify checks the leftmost digits the offset\n"
+               "covers. With --pin-block the PIN comes from an encrypted ISO 9564 PIN block.\n\n"
+               "Options:\n"
+               "  --key NAME              PVK (des2/des3)\n"
+               "  --dec-table T           decimalisation table, 16 decimal digits\n"
+               "  --validation-data V     1 to 16 hex digits\n"
+               "  --pad-char C            pad hex digit for short validation data (default F)\n"
+               "  --offset O              (verify) 4 to 12 digits\n"
+               "  --pin-block HEX, --pin-key NAME, --format F, --pan PAN\n"
+               "                          (verify) encrypted PIN block instead of a PIN on "
+               "stdin\n" COMMON_HELP
+               "Exit codes: 0 computed / match, 1 mismatch, 2 usage error, 5 HSM error.\n");
+}
+
+static int ibm_run(const char *cmd, int argc, char **argv)
+{
+    const char *table = NULL, *vdata = NULL, *pad_s = NULL, *offset = NULL, *pan = NULL;
+    struct pinblock_in pb;
+    struct kv_pay_common c;
+    int verify = strcmp(cmd, "verify") == 0, rc, r, match = 0;
+    kv_hsm *h = NULL;
+    kv_hsm_key pvk, pink;
+    kv_secbuf *pin = NULL;
+    size_t pin_len = 0, vlen;
+    char out[KV_PIN_MAX + 1], pad = 'F';
+
+    memset(&pb, 0, sizeof(pb));
+    {
+        const struct kv_pay_opt opts[] = {
+            {"dec-table", &table, NULL},  {"validation-data", &vdata, NULL},
+            {"pad-char", &pad_s, NULL},   {"offset", &offset, NULL},
+            {"pan", &pan, NULL},          {"pin-block", &pb.block_s, NULL},
+            {"pin-key", &pb.key_s, NULL}, {"format", &pb.format_s, NULL},
+            {NULL, NULL, NULL},
+        };
+        if ((rc = kv_pay_parse("ibm3624", cmd, argc, argv, 2, opts, &c)) != 0)
+            return rc;
+    }
+    if (c.help) {
+        ibm_usage(stdout);
+        return KV_EXIT_OK;
+    }
+    if ((rc = kv_pay_require("ibm3624", cmd, "key", c.key)) != 0 ||
+        (rc = kv_pay_digits("ibm3624", cmd, "dec-table", table, 16, 16)) != 0 ||
+        (rc = kv_pay_require("ibm3624", cmd, "validation-data", vdata)) != 0)
+        return rc;
+    vlen = strlen(vdata);
+    if (vlen < 1 || vlen > KV_IBM3624_VDATA_MAX)
+        return kv_pay_usage("ibm3624", cmd, "--validation-data must be 1 to 16 hex digits, got %zu",
+                            vlen);
+    for (size_t i = 0; i < vlen; i++)
+        if (!((vdata[i] >= '0' && vdata[i] <= '9') || (vdata[i] >= 'A' && vdata[i] <= 'F') ||
+              (vdata[i] >= 'a' && vdata[i] <= 'f')))
+            return kv_pay_usage("ibm3624", cmd,
+                                "--validation-data: character %zu is not a hex digit", i + 1);
+    if (pad_s != NULL) {
+        if (strlen(pad_s) != 1 || kv_ibm3624_validation_block("0", pad_s[0], (uint8_t[8]){0}) != 0)
+            return kv_pay_usage("ibm3624", cmd, "--pad-char must be one hex digit");
+        pad = pad_s[0];
+    }
+    if (verify &&
+        (rc = kv_pay_digits("ibm3624", cmd, "offset", offset, KV_PIN_MIN, KV_PIN_MAX)) != 0)
+        return rc;
+    if (!verify && offset != NULL)
+        return kv_pay_usage("ibm3624", cmd, "--offset belongs to 'ibm3624 verify'");
+    if (!verify && (pb.block_s || pb.key_s || pb.format_s || pan))
+        return kv_pay_usage("ibm3624", cmd,
+                            "--pin-block/--pin-key/--format/--pan belong to 'ibm3624 verify'");
+    if ((rc = pinblock_in_check("ibm3624", cmd, &pb)) != 0)
+        return rc;
+    if (pb.block_s != NULL && (rc = format_pan("ibm3624", cmd, pb.format, pan)) != 0)
+        return rc;
+    if (pb.block_s == NULL && pan != NULL)
+        return kv_pay_usage("ibm3624", cmd, "--pan is only used with --pin-block");
+
+    if ((rc = kv_pay_open("ibm3624", cmd, &c, &h)) != 0)
+        goto out;
+    if ((rc = kv_pay_key("ibm3624", cmd, h, c.key, KV_PAY_WANT_DES, &pvk)) != 0)
+        goto out;
+    if (pb.block_s != NULL) {
+        if ((rc = kv_pay_key("ibm3624", cmd, h, pb.key_s, want_for_format(pb.format), &pink)) != 0)
+            goto out;
+        r = kv_hsm_ibm3624_verify_pinblock(h, &pvk, &pink, pb.format, pb.block, pb.block_len, pan,
+                                           table, vdata, pad, offset, &match);
+        if (r != 0) {
+            rc = kv_pay_fail("ibm3624", cmd, h, r, "IBM 3624 verification");
+            goto out;
+        }
+        rc = kv_pay_verdict(&c, match, NULL);
+        goto out;
+    }
+    if ((rc = kv_pay_read_pin("ibm3624", cmd, &pin, &pin_len)) != 0)
+        goto out;
+    if (verify)
+        r = kv_hsm_ibm3624_verify(h, &pvk, table, vdata, pad, (const char *)kv_secbuf_ptr(pin),
+                                  pin_len, offset, &match);
+    else
+        r = kv_hsm_ibm3624_offset(h, &pvk, table, vdata, pad, (const char *)kv_secbuf_ptr(pin),
+                                  pin_len, out);
+    kv_secbuf_free(pin);
+    pin = NULL;
+    if (r != 0) {
+        rc =
+            kv_pay_fail("ibm3624", cmd, h, r, verify ? "IBM 3624 verification" : "IBM 3624 offset");
+        goto out;
+    }
+    if (verify) {
+        rc = kv_pay_verdict(&c, match, NULL);
+    } else if (c.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "offset", json_string(out));
+        rc = kv_pay_json(o);
+    } else {
+        printf("%s\n", out);
+        rc = KV_EXIT_OK;
+    }
+out:
+    kv_secbuf_free(pin);
+    kv_hsm_close(h);
+    return rc;
+}
+
+int kv_cmd_ibm3624(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        ibm_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
+    }
+    if (strcmp(argv[1], "offset") == 0 || strcmp(argv[1], "verify") == 0)
+        return ibm_run(argv[1], argc, argv);
+    return kv_cli_usage_error("ibm3624", "unknown command '%s' (offset, verify)", argv[1]);
+}
+
+/* ---- pinblock ---- */
+
+static void pinblock_usage(FILE *f)
+{
+    fprintf(f, "Usage: kortvagt pinblock encode    --format F --pan PAN --key K  < PIN\n"
+               "       kortvagt pinblock decode    --format F --pan PAN --key K --block HEX\n"
+               "                                   [--reveal]\n"
+               "       kortvagt pinblock translate --format F --pan PAN --key K --block HEX\n"
+               "                                   --to-format F2 --to-key K2\n\n"
+               "ISO 9564-1 PIN blocks: formats 0 (PAN-bound, fill F), 1 (no PAN, random fill)\n"
+               "and 3 (PAN-bound, random fill A-F) under a 3DES key; format 4 under an AES key\n"
+               "as AES(AES(PIN field) XOR PAN field) with a random half. Random fill comes from\n"
+               "OpenSSL's RAND_bytes. decode says only whether the block is valid unless\n"
+               "--reveal (a lab function) prints the PIN. translate decrypts and re-encrypts\n"
+               "with the clear PIN in locked memory only, wiped at once. --pan may be left out\n"
+               "for format 1.\n\n"
+               "Options:\n"
+               "  --format F        0, 1, 3 or 4\n"
+               "  --pan PAN         1 to 19 digits\n"
+               "  --key NAME        PIN encryption key (des2/des3; aes for format 4)\n"
+               "  --block HEX       encrypted PIN block (8 bytes; 16 for format 4)\n"
+               "  --to-format F2, --to-key NAME   (translate) output format and key\n"
+               "  --reveal          (decode) print the clear PIN\n" COMMON_HELP
+               "Exit codes: 0 done / valid, 1 decode: not a valid PIN block, 2 usage error,\n"
+               "5 HSM error.\n");
+}
+
+static int pinblock_run(const char *cmd, int argc, char **argv)
+{
+    const char *format_s = NULL, *pan = NULL, *block_s = NULL, *to_format_s = NULL;
+    const char *to_key_s = NULL;
+    int reveal = 0, format = 0, to_format = 0, rc, r, size;
+    int encode = strcmp(cmd, "encode") == 0, decode = strcmp(cmd, "decode") == 0;
+    struct kv_pay_common c;
+    uint8_t block[KV_PINBLOCK_MAX], out[KV_PINBLOCK_MAX];
+    size_t block_len = 0, out_len = 0, pin_len = 0;
+    kv_hsm *h = NULL;
+    kv_hsm_key key, to_key;
+    kv_secbuf *pin = NULL;
+
+    {
+        const struct kv_pay_opt opts[] = {
+            {"format", &format_s, NULL}, {"pan", &pan, NULL},
+            {"block", &block_s, NULL},   {"to-format", &to_format_s, NULL},
+            {"to-key", &to_key_s, NULL}, {"reveal", NULL, &reveal},
+            {NULL, NULL, NULL},
+        };
+        if ((rc = kv_pay_parse("pinblock", cmd, argc, argv, 2, opts, &c)) != 0)
+            return rc;
+    }
+    if (c.help) {
+        pinblock_usage(stdout);
+        return KV_EXIT_OK;
+    }
+    if ((rc = parse_format("pinblock", cmd, "format", format_s, &format)) != 0 ||
+        (rc = kv_pay_require("pinblock", cmd, "key", c.key)) != 0)
+        return rc;
+    if (!encode) {
+        size = kv_pinblock_size(format);
+        if ((rc = kv_pay_hex("pinblock", cmd, "block", block_s, block, (size_t)size, (size_t)size,
+                             &block_len)) != 0)
+            return rc;
+    } else if (block_s != NULL) {
+        return kv_pay_usage("pinblock", cmd,
+                            "--block is not used by encode (the PIN comes from stdin)");
+    }
+    if (strcmp(cmd, "translate") == 0) {
+        if ((rc = parse_format("pinblock", cmd, "to-format", to_format_s, &to_format)) != 0 ||
+            (rc = kv_pay_require("pinblock", cmd, "to-key", to_key_s)) != 0)
+            return rc;
+        if (pan == NULL && to_format != KV_PINBLOCK_ISO1)
+            return kv_pay_usage("pinblock", cmd, "missing --pan (format %d needs the PAN)",
+                                to_format);
+    } else if (to_format_s != NULL || to_key_s != NULL) {
+        return kv_pay_usage("pinblock", cmd, "--to-format/--to-key belong to 'pinblock translate'");
+    }
+    if (reveal && !decode)
+        return kv_pay_usage("pinblock", cmd, "--reveal belongs to 'pinblock decode'");
+    if (pan == NULL && format != KV_PINBLOCK_ISO1)
+        return kv_pay_usage("pinblock", cmd, "missing --pan (format %d needs the PAN)", format);
+    if (pan != NULL && (rc = kv_pay_pan("pinblock", cmd, pan)) != 0)
+        return rc;
+
+    if ((rc = kv_pay_open("pinblock", cmd, &c, &h)) != 0)
+        goto out;
+    if ((rc = kv_pay_key("pinblock", cmd, h, c.key, want_for_format(format), &key)) != 0)
+        goto out;
+
+    if (encode) {
+        if ((rc = kv_pay_read_pin("pinblock", cmd, &pin, &pin_len)) != 0)
+            goto out;
+        r = kv_hsm_pinblock_encrypt(h, &key, format, (const char *)kv_secbuf_ptr(pin), pin_len, pan,
+                                    out, &out_len);
+        kv_secbuf_free(pin);
+        pin = NULL;
+        if (r != 0) {
+            rc = kv_pay_fail("pinblock", cmd, h, r, "PIN block encryption");
+            goto out;
+        }
+    } else if (decode) {
+        if ((pin = kv_secbuf_new(KV_PIN_MAX + 1)) == NULL) {
+            rc = kv_pay_fail("pinblock", cmd, NULL, KV_ERR_NOMEM, "locked memory");
+            goto out;
+        }
+        r = kv_hsm_pinblock_decrypt(h, &key, format, block, block_len, pan,
+                                    reveal ? (char *)kv_secbuf_ptr(pin) : NULL, &pin_len);
+        if (r != 0 && r != KV_ERR_FORMAT) {
+            rc = kv_pay_fail("pinblock", cmd, h, r, "PIN block decryption");
+            goto out;
+        }
+        if (c.json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "format", json_integer(format));
+            json_object_set_new(o, "valid", json_boolean(r == 0));
+            if (r == 0 && reveal)
+                json_object_set_new(o, "pin", json_string((const char *)kv_secbuf_ptr(pin)));
+            rc = kv_pay_json(o);
+        } else if (r != 0) {
+            printf("format %d: not a valid PIN block for this key and PAN\n", format);
+        } else if (reveal) {
+            printf("%s\n", (const char *)kv_secbuf_ptr(pin));
+        } else {
+            printf("format %d: valid PIN block\n", format);
+        }
+        if (rc == KV_EXIT_OK)
+            rc = r == 0 ? KV_EXIT_OK : KV_EXIT_MISMATCH;
+        goto out;
+    } else {
+        if ((rc = kv_pay_key("pinblock", cmd, h, to_key_s, want_for_format(to_format), &to_key)) !=
+            0)
+            goto out;
+        r = kv_hsm_pinblock_translate(h, &key, format, block, block_len, pan, &to_key, to_format,
+                                      out, &out_len);
+        if (r == KV_ERR_FORMAT) {
+            fprintf(stderr,
+                    "kortvagt pinblock translate: the input is not a valid format %d PIN block "
+                    "for this key and PAN\n",
+                    format);
+            rc = KV_EXIT_MISMATCH;
+            goto out;
+        }
+        if (r != 0) {
+            rc = kv_pay_fail("pinblock", cmd, h, r, "PIN block translation");
+            goto out;
+        }
+        format = to_format;
+    }
+    if (c.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "format", json_integer(format));
+        json_object_set_new(o, "block", kv_pay_json_hex(out, out_len));
+        rc = kv_pay_json(o);
+    } else {
+        char hex[2 * KV_PINBLOCK_MAX + 1];
+        kv_hex_encode(out, out_len, hex);
+        printf("%s\n", hex);
+        rc = KV_EXIT_OK;
+    }
+out:
+    kv_secbuf_free(pin);
+    kv_hsm_close(h);
+    return rc;
+}
+
+int kv_cmd_pinblock(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        pinblock_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
+    }
+    if (strcmp(argv[1], "encode") == 0 || strcmp(argv[1], "decode") == 0 ||
+        strcmp(argv[1], "translate") == 0)
+        return pinblock_run(argv[1], argc, argv);
+    return kv_cli_usage_error("pinblock", "unknown command '%s' (encode, decode, translate)",
+                              argv[1]);
+}

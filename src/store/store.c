@@ -1,0 +1,191 @@
+/* see store.h */
+#include "src/store/store.h"
+#include "src/base/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kv_store {
+    const kv_store_ops *ops;
+    void *impl;
+};
+
+void kv_evidence_row_clear(kv_evidence_row *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+}
+
+int kv_store_wrap(const kv_store_ops *ops, void *impl, kv_store **out)
+{
+    kv_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return KV_ERR_NOMEM;
+    s->ops = ops;
+    s->impl = impl;
+    *out = s;
+    return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, fmt, arg);
+}
+
+int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen)
+{
+    kv_sqlite_sync sync = KV_SQLITE_SYNC_NORMAL;
+    char path[4096];
+    const char *q;
+    size_t n;
+
+    *out = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (url == NULL)
+        url = "sqlite:./kortvagt.db";
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+        /* the PostgreSQL backend implements kv_store_ops in a later issue */
+        set_err(err, errlen, "%s", "this build has no PostgreSQL store backend");
+        return KV_ERR_UNSUPPORTED;
+    }
+    if (strncmp(url, "sqlite:", 7) != 0) {
+        set_err(err, errlen, "store URL '%s' is neither sqlite:PATH nor postgresql://...", url);
+        return KV_ERR_ARG;
+    }
+    url += 7;
+    q = strchr(url, '?');
+    n = q != NULL ? (size_t)(q - url) : strlen(url);
+    if (n == 0 || n >= sizeof(path)) {
+        set_err(err, errlen, "%s", "store URL sqlite:PATH has no usable PATH");
+        return KV_ERR_ARG;
+    }
+    memcpy(path, url, n);
+    path[n] = '\0';
+    if (q != NULL) {
+        if (strcmp(q, "?synchronous=normal") == 0) {
+            sync = KV_SQLITE_SYNC_NORMAL;
+        } else if (strcmp(q, "?synchronous=full") == 0) {
+            sync = KV_SQLITE_SYNC_FULL;
+        } else {
+            set_err(err, errlen, "store URL option '%s' is not ?synchronous=normal|full", q);
+            return KV_ERR_ARG;
+        }
+    }
+    return kv_store_open_sqlite(path, sync, out, err, errlen);
+}
+
+void kv_store_close(kv_store *s)
+{
+    if (s == NULL)
+        return;
+    s->ops->close(s->impl);
+    free(s);
+}
+
+const char *kv_store_backend(const kv_store *s)
+{
+    return s->ops->name;
+}
+
+const char *kv_store_last_error(const kv_store *s)
+{
+    return s->ops->last_error(s->impl);
+}
+
+int kv_store_begin(kv_store *s, int write)
+{
+    return s->ops->begin(s->impl, write);
+}
+
+int kv_store_commit(kv_store *s)
+{
+    return s->ops->commit(s->impl);
+}
+
+void kv_store_rollback(kv_store *s)
+{
+    s->ops->rollback(s->impl);
+}
+
+int kv_store_card_get(kv_store *s, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
+                      int *found)
+{
+    int dummy;
+    return s->ops->card_get(s->impl, token, out, found != NULL ? found : &dummy);
+}
+
+int kv_store_card_put(kv_store *s, const kv_card_state *c)
+{
+    return s->ops->card_put(s->impl, c);
+}
+
+int kv_store_day_sum(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                     kv_day_kind kind, int64_t *sum)
+{
+    return s->ops->day_sum(s->impl, token, day, kind, sum);
+}
+
+int kv_store_day_add(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                     kv_day_kind kind, int64_t delta)
+{
+    return s->ops->day_add(s->impl, token, day, kind, delta);
+}
+
+int kv_store_code_use(kv_store *s, const uint8_t hash[32], int64_t at, int *fresh)
+{
+    return s->ops->code_use(s->impl, hash, at, fresh);
+}
+
+int kv_store_series_first(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *series,
+                          int64_t amount, const char *payee, int *found)
+{
+    return s->ops->series_first(s->impl, token, series, amount, payee, found);
+}
+
+int kv_store_txn_put(kv_store *s, const kv_txn *t)
+{
+    return s->ops->txn_put(s->impl, t);
+}
+
+int kv_store_txn_get(kv_store *s, int64_t id, kv_txn *t, int *found)
+{
+    return s->ops->txn_get(s->impl, id, t, found);
+}
+
+int kv_store_txn_set_reversed(kv_store *s, int64_t id)
+{
+    return s->ops->txn_set_reversed(s->impl, id);
+}
+
+int kv_store_txn_scan_card(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int limit,
+                           kv_txn_cb cb, void *ctx)
+{
+    return s->ops->txn_scan_card(s->impl, token, limit, cb, ctx);
+}
+
+int kv_store_evidence_head(kv_store *s, int64_t *id, uint8_t hash[32])
+{
+    return s->ops->evidence_head(s->impl, id, hash);
+}
+
+int kv_store_evidence_put(kv_store *s, const kv_evidence_row *r)
+{
+    return s->ops->evidence_put(s->impl, r);
+}
+
+int kv_store_evidence_get(kv_store *s, int64_t id, kv_evidence_row *r, int *found)
+{
+    return s->ops->evidence_get(s->impl, id, r, found);
+}
+
+int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t t_to,
+                           kv_evidence_cb cb, void *ctx)
+{
+    return s->ops->evidence_scan(s->impl, id_from, t_from, t_to, cb, ctx);
+}

@@ -1,0 +1,211 @@
+/*
+ * The store: one interface, several backends. Everything the policy layer
+ * keeps (card state, counters, daily sums, used authentication codes,
+ * transactions, the evidence chain) goes through the operations below; no
+ * SQL lives outside a backend. SQLite is the embedded default; a PostgreSQL
+ * backend implements the same kv_store_ops.
+ *
+ * URL ($KORTVAGT_STORE, config [store] url): "sqlite:PATH[?synchronous=normal|full]"
+ * (default "sqlite:./kortvagt.db"; the file and its schema are created on
+ * first use) or "postgresql://..." (a later backend).
+ *
+ * Transactions: kv_store_begin(s, 1) starts a write transaction that
+ * excludes every other writer, in every process, until commit or rollback
+ * (SQLite: BEGIN IMMEDIATE, waiting up to the busy timeout). A decision, its
+ * counter updates, its transaction row and its evidence record are written
+ * in one such transaction, so a crash leaves all or none of them.
+ *
+ * PANs are never stored: cards are keyed by a 32-byte PAN token (HMAC-SHA256
+ * in the HSM, see pan.h) and carry only the masked PAN.
+ *
+ * All functions return 0 or a negative KV_ERR_* (KV_ERR_STORE,
+ * KV_ERR_STORE_BUSY after the busy timeout, KV_ERR_STORE_SCHEMA,
+ * KV_ERR_STORE_UNAVAILABLE); kv_store_last_error gives the backend's text.
+ */
+#ifndef KV_STORE_STORE_H
+#define KV_STORE_STORE_H
+
+#include "src/limits/caltime.h"
+#include "src/limits/limits.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KV_TOKEN_LEN 32
+#define KV_PAN_MASKED_MAX 24
+#define KV_PAYEE_MAX 128
+#define KV_SERIES_MAX 64
+
+/* The schema version this build writes; older stores are migrated on open. */
+#define KV_STORE_SCHEMA_VERSION 1
+
+typedef struct {
+    uint8_t token[KV_TOKEN_LEN];
+    char pan_masked[KV_PAN_MASKED_MAX];
+    kv_card_policy policy;
+} kv_card_state;
+
+/* Daily sums per card and Copenhagen calendar day. */
+typedef enum {
+    KV_DAY_TOTAL = 0,    /* every approved amount (child card spend_daily_max) */
+    KV_DAY_ATM = 1,      /* ATM cash */
+    KV_DAY_GAMBLING = 2, /* MCC 7800, 7801, 7802, 7995 */
+} kv_day_kind;
+
+/* One authorization as kept for counters, reversals and recurring series. */
+typedef struct {
+    int64_t id; /* the evidence id of its decision */
+    uint8_t token[KV_TOKEN_LEN];
+    int64_t at;
+    char day[KV_DAY_TEXT]; /* Copenhagen calendar day of at */
+    kv_channel channel;
+    int64_t amount;
+    char payee[KV_PAYEE_MAX];
+    char mcc[5];
+    kv_decision decision;
+    char reason[32];
+    int sca_satisfied;
+    kv_family family; /* the counter family it was counted in, or NONE */
+    int64_t epoch;    /* that family's counter epoch when counted */
+    int atm;          /* counted in KV_DAY_ATM */
+    int gambling;     /* counted in KV_DAY_GAMBLING */
+    int has_series;
+    char series[KV_SERIES_MAX];
+    int series_first;
+    int reversed;
+} kv_txn;
+
+/* One evidence record as stored. */
+typedef struct {
+    int64_t id;   /* 1, 2, 3, ... without gaps */
+    int64_t time; /* the event's time, seconds since the epoch (export range) */
+    char *body;   /* the record's exact bytes (JSON text), NUL-terminated */
+    size_t body_len;
+    uint8_t hash[32]; /* SHA-256 of body */
+    uint8_t mac[32];  /* HMAC-SHA256 of body under the HSM's evidence key */
+} kv_evidence_row;
+
+/* Free what kv_store_evidence_get put in r (body); r may be zeroed. */
+void kv_evidence_row_clear(kv_evidence_row *r);
+
+/*
+ * Callback of the scans; the row/txn is borrowed for the call. Return 0 to
+ * go on, 1 to stop, a negative KV_ERR_* to stop with that error.
+ */
+typedef int (*kv_evidence_cb)(void *ctx, const kv_evidence_row *r);
+typedef int (*kv_txn_cb)(void *ctx, const kv_txn *t);
+
+/* Backend operations; impl is the backend's own state. */
+typedef struct {
+    const char *name;
+    void (*close)(void *impl);
+    const char *(*last_error)(void *impl);
+    int (*begin)(void *impl, int write);
+    int (*commit)(void *impl);
+    void (*rollback)(void *impl);
+    int (*card_get)(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
+                    int *found);
+    int (*card_put)(void *impl, const kv_card_state *c);
+    int (*day_sum)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                   kv_day_kind kind, int64_t *sum);
+    int (*day_add)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                   kv_day_kind kind, int64_t delta);
+    int (*code_use)(void *impl, const uint8_t hash[32], int64_t at, int *fresh);
+    int (*series_first)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *series,
+                        int64_t amount, const char *payee, int *found);
+    int (*txn_put)(void *impl, const kv_txn *t);
+    int (*txn_get)(void *impl, int64_t id, kv_txn *t, int *found);
+    int (*txn_set_reversed)(void *impl, int64_t id);
+    int (*txn_scan_card)(void *impl, const uint8_t token[KV_TOKEN_LEN], int limit, kv_txn_cb cb,
+                         void *ctx);
+    int (*evidence_head)(void *impl, int64_t *id, uint8_t hash[32]);
+    int (*evidence_put)(void *impl, const kv_evidence_row *r);
+    int (*evidence_get)(void *impl, int64_t id, kv_evidence_row *r, int *found);
+    int (*evidence_scan)(void *impl, int64_t id_from, int64_t t_from, int64_t t_to,
+                         kv_evidence_cb cb, void *ctx);
+} kv_store_ops;
+
+typedef struct kv_store kv_store;
+
+/* SQLite durability: NORMAL survives application crashes (WAL), FULL also power loss. */
+typedef enum {
+    KV_SQLITE_SYNC_NORMAL,
+    KV_SQLITE_SYNC_FULL,
+} kv_sqlite_sync;
+
+/*
+ * Open the store a URL names (NULL: KV_CONFIG_DEFAULT_STORE's
+ * "sqlite:./kortvagt.db"), creating and migrating the schema. Returns 0,
+ * KV_ERR_ARG (malformed URL; err names it), KV_ERR_UNSUPPORTED (a backend
+ * this build lacks), KV_ERR_STORE_SCHEMA (written by a newer kortvagt) or
+ * KV_ERR_STORE_UNAVAILABLE. err (may be NULL) receives the reason.
+ */
+int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen);
+
+/* Open an SQLite store file directly (tests, benchmarks). */
+int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, char *err,
+                         size_t errlen);
+
+/* Wrap a backend's ops and state (the backends' constructors use this). */
+int kv_store_wrap(const kv_store_ops *ops, void *impl, kv_store **out);
+
+/* Close; NULL is a no-op. An open transaction is rolled back. */
+void kv_store_close(kv_store *s);
+
+const char *kv_store_backend(const kv_store *s);
+/* The backend's text for the last failure ("" if none). */
+const char *kv_store_last_error(const kv_store *s);
+
+/* Transactions: write = 1 takes the exclusive write lock at once. */
+int kv_store_begin(kv_store *s, int write);
+int kv_store_commit(kv_store *s);
+/* Roll back; a no-op outside a transaction. */
+void kv_store_rollback(kv_store *s);
+
+/*
+ * Card state by token. A card never seen gets kv_card_policy_init's state,
+ * pan_masked "" and *found 0 (found may be NULL).
+ */
+int kv_store_card_get(kv_store *s, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
+                      int *found);
+/* Insert or replace the card's state. */
+int kv_store_card_put(kv_store *s, const kv_card_state *c);
+
+/* The day's sum of one kind for a card (0 when none); add delta (may be negative). */
+int kv_store_day_sum(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                     kv_day_kind kind, int64_t *sum);
+int kv_store_day_add(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                     kv_day_kind kind, int64_t delta);
+
+/*
+ * Record the use of an authentication code by its 32-byte hash (unique):
+ * *fresh is 1 the first time, 0 when the code was used before.
+ */
+int kv_store_code_use(kv_store *s, const uint8_t hash[32], int64_t at, int *fresh);
+
+/*
+ * *found 1 when the card has the first payment of series with this amount
+ * and payee, approved with SCA and not reversed (RTS Art. 14).
+ */
+int kv_store_series_first(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *series,
+                          int64_t amount, const char *payee, int *found);
+
+int kv_store_txn_put(kv_store *s, const kv_txn *t);
+/* *found 0 when there is no transaction id. */
+int kv_store_txn_get(kv_store *s, int64_t id, kv_txn *t, int *found);
+int kv_store_txn_set_reversed(kv_store *s, int64_t id);
+/* The card's transactions, newest first, at most limit (<= 0: all). */
+int kv_store_txn_scan_card(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int limit,
+                           kv_txn_cb cb, void *ctx);
+
+/* The last evidence record's id and hash; id 0 and hash zero when there is none. */
+int kv_store_evidence_head(kv_store *s, int64_t *id, uint8_t hash[32]);
+/* Append a record (the store refuses updates and deletes of records). */
+int kv_store_evidence_put(kv_store *s, const kv_evidence_row *r);
+/* Load one record; r->body is malloc'ed (kv_evidence_row_clear). */
+int kv_store_evidence_get(kv_store *s, int64_t id, kv_evidence_row *r, int *found);
+/* Records with id >= id_from and t_from <= time < t_to, by id. */
+int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t t_to,
+                           kv_evidence_cb cb, void *ctx);
+
+#endif

@@ -1,0 +1,677 @@
+/*
+ * see store.h — the SQLite backend: one connection, WAL, a busy handler with
+ * short backed-off sleeps, versioned migrations and prepared statements.
+ */
+#include "src/store/store.h"
+#include "src/base/err.h"
+
+#include <sqlite3.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUSY_TIMEOUT_MS 30000
+
+/* Schema migrations: entry i takes the store from version i to i + 1. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE cards("
+    " token BLOB PRIMARY KEY NOT NULL,"
+    " pan_masked TEXT NOT NULL,"
+    " ecommerce_enabled INTEGER NOT NULL,"
+    " spend_single_max INTEGER NOT NULL," /* -1: none */
+    " spend_daily_max INTEGER NOT NULL,"
+    " sca_failures INTEGER NOT NULL,"
+    " cl_count INTEGER NOT NULL, cl_amount INTEGER NOT NULL, cl_epoch INTEGER NOT NULL,"
+    " rm_count INTEGER NOT NULL, rm_amount INTEGER NOT NULL, rm_epoch INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE day_totals("
+    " token BLOB NOT NULL, day TEXT NOT NULL, kind INTEGER NOT NULL, amount INTEGER NOT NULL,"
+    " PRIMARY KEY(token, day, kind)) WITHOUT ROWID;"
+    "CREATE TABLE auth_codes(hash BLOB PRIMARY KEY NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE transactions("
+    " id INTEGER PRIMARY KEY, token BLOB NOT NULL, at INTEGER NOT NULL, day TEXT NOT NULL,"
+    " channel TEXT NOT NULL, amount INTEGER NOT NULL, payee TEXT NOT NULL, mcc TEXT NOT NULL,"
+    " decision TEXT NOT NULL, reason TEXT NOT NULL, sca INTEGER NOT NULL,"
+    " family INTEGER NOT NULL, epoch INTEGER NOT NULL, atm INTEGER NOT NULL,"
+    " gambling INTEGER NOT NULL, series TEXT, series_first INTEGER NOT NULL,"
+    " reversed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX transactions_card ON transactions(token, id);"
+    "CREATE INDEX transactions_series ON transactions(token, series) WHERE series IS NOT NULL;"
+    "CREATE TABLE evidence("
+    " id INTEGER PRIMARY KEY, t INTEGER NOT NULL, body TEXT NOT NULL,"
+    " hash BLOB NOT NULL, mac BLOB NOT NULL);"
+    "CREATE INDEX evidence_time ON evidence(t);"
+    /* append-only: a record once written is never changed or removed */
+    "CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence"
+    " BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;"
+    "CREATE TRIGGER evidence_no_delete BEFORE DELETE ON evidence"
+    " BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
+};
+
+enum {
+    ST_CARD_GET,
+    ST_CARD_PUT,
+    ST_DAY_SUM,
+    ST_DAY_ADD,
+    ST_CODE_USE,
+    ST_SERIES_FIRST,
+    ST_TXN_PUT,
+    ST_TXN_GET,
+    ST_TXN_REVERSED,
+    ST_TXN_SCAN_CARD,
+    ST_EV_HEAD,
+    ST_EV_PUT,
+    ST_EV_GET,
+    ST_EV_SCAN,
+    ST__COUNT
+};
+
+static const char *const statements[ST__COUNT] = {
+    [ST_CARD_GET] = "SELECT pan_masked, ecommerce_enabled, spend_single_max, spend_daily_max,"
+                    " sca_failures, cl_count, cl_amount, cl_epoch, rm_count, rm_amount, rm_epoch"
+                    " FROM cards WHERE token = ?1",
+    [ST_CARD_PUT] = "INSERT OR REPLACE INTO cards(token, pan_masked, ecommerce_enabled,"
+                    " spend_single_max, spend_daily_max, sca_failures, cl_count, cl_amount,"
+                    " cl_epoch, rm_count, rm_amount, rm_epoch)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_DAY_SUM] = "SELECT amount FROM day_totals WHERE token = ?1 AND day = ?2 AND kind = ?3",
+    [ST_DAY_ADD] = "INSERT INTO day_totals(token, day, kind, amount) VALUES (?1, ?2, ?3, ?4)"
+                   " ON CONFLICT(token, day, kind) DO UPDATE SET amount = amount + excluded.amount",
+    [ST_CODE_USE] = "INSERT OR IGNORE INTO auth_codes(hash, at) VALUES (?1, ?2)",
+    [ST_SERIES_FIRST] = "SELECT 1 FROM transactions WHERE token = ?1 AND series = ?2"
+                        " AND series_first = 1 AND amount = ?3 AND payee = ?4"
+                        " AND decision = 'approve' AND sca = 1 AND reversed = 0 LIMIT 1",
+    [ST_TXN_PUT] = "INSERT INTO transactions(id, token, at, day, channel, amount, payee, mcc,"
+                   " decision, reason, sca, family, epoch, atm, gambling, series, series_first,"
+                   " reversed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                   " ?14, ?15, ?16, ?17, ?18)",
+    [ST_TXN_GET] = "SELECT id, token, at, day, channel, amount, payee, mcc, decision, reason, sca,"
+                   " family, epoch, atm, gambling, series, series_first, reversed"
+                   " FROM transactions WHERE id = ?1",
+    [ST_TXN_REVERSED] = "UPDATE transactions SET reversed = 1 WHERE id = ?1",
+    [ST_TXN_SCAN_CARD] = "SELECT id, token, at, day, channel, amount, payee, mcc, decision,"
+                         " reason, sca, family, epoch, atm, gambling, series, series_first,"
+                         " reversed FROM transactions WHERE token = ?1 ORDER BY id DESC LIMIT ?2",
+    [ST_EV_HEAD] = "SELECT id, hash FROM evidence ORDER BY id DESC LIMIT 1",
+    [ST_EV_PUT] = "INSERT INTO evidence(id, t, body, hash, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_EV_GET] = "SELECT id, t, body, hash, mac FROM evidence WHERE id = ?1",
+    [ST_EV_SCAN] = "SELECT id, t, body, hash, mac FROM evidence"
+                   " WHERE id >= ?1 AND t >= ?2 AND t < ?3 ORDER BY id",
+};
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+    char err[256];
+    struct timespec busy_start;
+} sq_store;
+
+static const char *const channel_text[KV_CH__COUNT] = {
+    "contact", "contactless", "ecommerce", "moto", "atm", "unattended_transport",
+    "unattended_parking", "wallet",
+};
+
+static int map_rc(sq_store *s, int rc, const char *what)
+{
+    int prim = rc & 0xff;
+    snprintf(s->err, sizeof(s->err), "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : "");
+    switch (prim) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return KV_ERR_STORE_BUSY;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+        return KV_ERR_STORE_UNAVAILABLE;
+    case SQLITE_NOMEM:
+        return KV_ERR_NOMEM;
+    default:
+        return KV_ERR_STORE;
+    }
+}
+
+/*
+ * SQLite's own busy handler sleeps up to 100 ms at a time; a decision holds
+ * the write lock for well under a millisecond, so wait in short, growing,
+ * jittered steps instead.
+ */
+static int busy_handler(void *ctx, int n)
+{
+    sq_store *s = ctx;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (n == 0)
+        s->busy_start = now;
+    long long waited = (now.tv_sec - s->busy_start.tv_sec) * 1000LL +
+                       (now.tv_nsec - s->busy_start.tv_nsec) / 1000000;
+    if (waited >= BUSY_TIMEOUT_MS)
+        return 0;
+    long us = 20L << (n < 7 ? n : 7); /* 20 us .. 2.56 ms */
+    us += (long)(((unsigned)now.tv_nsec >> 10) % (unsigned)us);
+    struct timespec d = {0, us * 1000L};
+    nanosleep(&d, NULL);
+    return 1;
+}
+
+static void sq_close(void *impl)
+{
+    sq_store *s = impl;
+    if (s == NULL)
+        return;
+    if (s->db != NULL && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static const char *sq_last_error(void *impl)
+{
+    return ((sq_store *)impl)->err;
+}
+
+static int exec(sq_store *s, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : map_rc(s, rc, what);
+}
+
+static int sq_begin(void *impl, int write)
+{
+    return exec(impl, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+}
+
+static int sq_commit(void *impl)
+{
+    return exec(impl, "COMMIT", "commit");
+}
+
+static void sq_rollback(void *impl)
+{
+    sq_store *s = impl;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Reset and clear a statement before use. */
+static sqlite3_stmt *stmt(sq_store *s, int which)
+{
+    sqlite3_stmt *st = s->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Step a statement that returns no row. */
+static int step_done(sq_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? 0 : map_rc(s, rc, what);
+    sqlite3_reset(st);
+    return r;
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? (const char *)src : "");
+}
+
+static int sq_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
+                       int *found)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_CARD_GET);
+    int rc, r = 0;
+
+    memset(out, 0, sizeof(*out));
+    memcpy(out->token, token, KV_TOKEN_LEN);
+    kv_card_policy_init(&out->policy);
+    *found = 0;
+    sqlite3_bind_blob(st, 1, token, KV_TOKEN_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        kv_card_policy *p = &out->policy;
+        copy_text(out->pan_masked, sizeof(out->pan_masked), sqlite3_column_text(st, 0));
+        p->ecommerce_enabled = sqlite3_column_int(st, 1);
+        p->spend_single_max = sqlite3_column_int64(st, 2);
+        p->spend_daily_max = sqlite3_column_int64(st, 3);
+        p->sca_failures = sqlite3_column_int(st, 4);
+        p->contactless.count = sqlite3_column_int64(st, 5);
+        p->contactless.amount = sqlite3_column_int64(st, 6);
+        p->contactless.epoch = sqlite3_column_int64(st, 7);
+        p->remote.count = sqlite3_column_int64(st, 8);
+        p->remote.amount = sqlite3_column_int64(st, 9);
+        p->remote.epoch = sqlite3_column_int64(st, 10);
+        *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read card");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_card_put(void *impl, const kv_card_state *c)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_CARD_PUT);
+    const kv_card_policy *p = &c->policy;
+    sqlite3_bind_blob(st, 1, c->token, KV_TOKEN_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->pan_masked, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, p->ecommerce_enabled ? 1 : 0);
+    sqlite3_bind_int64(st, 4, p->spend_single_max);
+    sqlite3_bind_int64(st, 5, p->spend_daily_max);
+    sqlite3_bind_int(st, 6, p->sca_failures);
+    sqlite3_bind_int64(st, 7, p->contactless.count);
+    sqlite3_bind_int64(st, 8, p->contactless.amount);
+    sqlite3_bind_int64(st, 9, p->contactless.epoch);
+    sqlite3_bind_int64(st, 10, p->remote.count);
+    sqlite3_bind_int64(st, 11, p->remote.amount);
+    sqlite3_bind_int64(st, 12, p->remote.epoch);
+    return step_done(s, st, "write card");
+}
+
+static int sq_day_sum(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                      kv_day_kind kind, int64_t *sum)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_DAY_SUM);
+    int rc, r = 0;
+    *sum = 0;
+    sqlite3_bind_blob(st, 1, token, KV_TOKEN_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)kind);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *sum = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        r = map_rc(s, rc, "read daily sum");
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_day_add(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
+                      kv_day_kind kind, int64_t delta)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_DAY_ADD);
+    sqlite3_bind_blob(st, 1, token, KV_TOKEN_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)kind);
+    sqlite3_bind_int64(st, 4, delta);
+    return step_done(s, st, "update daily sum");
+}
+
+static int sq_code_use(void *impl, const uint8_t hash[32], int64_t at, int *fresh)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_CODE_USE);
+    int r;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, at);
+    if ((r = step_done(s, st, "record authentication code")) != 0)
+        return r;
+    *fresh = sqlite3_changes(s->db) == 1;
+    return 0;
+}
+
+static int sq_series_first(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *series,
+                           int64_t amount, const char *payee, int *found)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_SERIES_FIRST);
+    int rc, r = 0;
+    sqlite3_bind_blob(st, 1, token, KV_TOKEN_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, series, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, amount);
+    sqlite3_bind_text(st, 4, payee, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = map_rc(s, rc, "read recurring series");
+    sqlite3_reset(st);
+    return r;
+}
+
+static const char *decision_text(kv_decision d)
+{
+    return kv_decision_name(d);
+}
+
+static int sq_txn_put(void *impl, const kv_txn *t)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_TXN_PUT);
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_blob(st, 2, t->token, KV_TOKEN_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, t->at);
+    sqlite3_bind_text(st, 4, t->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, channel_text[t->channel], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, t->amount);
+    sqlite3_bind_text(st, 7, t->payee, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, t->mcc, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, decision_text(t->decision), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, t->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 11, t->sca_satisfied ? 1 : 0);
+    sqlite3_bind_int(st, 12, (int)t->family);
+    sqlite3_bind_int64(st, 13, t->epoch);
+    sqlite3_bind_int(st, 14, t->atm ? 1 : 0);
+    sqlite3_bind_int(st, 15, t->gambling ? 1 : 0);
+    if (t->has_series)
+        sqlite3_bind_text(st, 16, t->series, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 16);
+    sqlite3_bind_int(st, 17, t->series_first ? 1 : 0);
+    sqlite3_bind_int(st, 18, t->reversed ? 1 : 0);
+    return step_done(s, st, "write transaction");
+}
+
+static void read_txn(sqlite3_stmt *st, kv_txn *t)
+{
+    const void *tok = sqlite3_column_blob(st, 1);
+    const char *ch = (const char *)sqlite3_column_text(st, 4);
+    const char *dec = (const char *)sqlite3_column_text(st, 8);
+    memset(t, 0, sizeof(*t));
+    t->id = sqlite3_column_int64(st, 0);
+    if (tok != NULL && sqlite3_column_bytes(st, 1) == KV_TOKEN_LEN)
+        memcpy(t->token, tok, KV_TOKEN_LEN);
+    t->at = sqlite3_column_int64(st, 2);
+    copy_text(t->day, sizeof(t->day), sqlite3_column_text(st, 3));
+    if (ch == NULL || kv_channel_parse(ch, &t->channel) != 0)
+        t->channel = KV_CH_CONTACT;
+    t->amount = sqlite3_column_int64(st, 5);
+    copy_text(t->payee, sizeof(t->payee), sqlite3_column_text(st, 6));
+    copy_text(t->mcc, sizeof(t->mcc), sqlite3_column_text(st, 7));
+    t->decision = KV_DECISION_DECLINE;
+    if (dec != NULL && strcmp(dec, "approve") == 0)
+        t->decision = KV_DECISION_APPROVE;
+    else if (dec != NULL && strcmp(dec, "sca_required") == 0)
+        t->decision = KV_DECISION_SCA_REQUIRED;
+    copy_text(t->reason, sizeof(t->reason), sqlite3_column_text(st, 9));
+    t->sca_satisfied = sqlite3_column_int(st, 10);
+    t->family = (kv_family)sqlite3_column_int(st, 11);
+    t->epoch = sqlite3_column_int64(st, 12);
+    t->atm = sqlite3_column_int(st, 13);
+    t->gambling = sqlite3_column_int(st, 14);
+    t->has_series = sqlite3_column_type(st, 15) != SQLITE_NULL;
+    copy_text(t->series, sizeof(t->series), sqlite3_column_text(st, 15));
+    t->series_first = sqlite3_column_int(st, 16);
+    t->reversed = sqlite3_column_int(st, 17);
+}
+
+static int sq_txn_get(void *impl, int64_t id, kv_txn *t, int *found)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_TXN_GET);
+    int rc, r = 0;
+    *found = 0;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_txn(st, t);
+        *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read transaction");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_txn_set_reversed(void *impl, int64_t id)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_TXN_REVERSED);
+    sqlite3_bind_int64(st, 1, id);
+    return step_done(s, st, "mark transaction reversed");
+}
+
+static int sq_txn_scan_card(void *impl, const uint8_t token[KV_TOKEN_LEN], int limit,
+                            kv_txn_cb cb, void *ctx)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_TXN_SCAN_CARD);
+    kv_txn t;
+    int rc, r = 0;
+    sqlite3_bind_blob(st, 1, token, KV_TOKEN_LEN, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_txn(st, &t);
+        if ((r = cb(ctx, &t)) != 0)
+            break;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = map_rc(s, rc, "scan transactions");
+    sqlite3_reset(st);
+    return r > 0 ? 0 : r;
+}
+
+static int sq_evidence_head(void *impl, int64_t *id, uint8_t hash[32])
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_EV_HEAD);
+    int rc, r = 0;
+    *id = 0;
+    memset(hash, 0, 32);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_bytes(st, 1) == 32)
+            memcpy(hash, sqlite3_column_blob(st, 1), 32);
+        else
+            r = KV_ERR_EVIDENCE_BROKEN;
+    } else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read evidence head");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_evidence_put(void *impl, const kv_evidence_row *e)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_EV_PUT);
+    sqlite3_bind_int64(st, 1, e->id);
+    sqlite3_bind_int64(st, 2, e->time);
+    sqlite3_bind_text(st, 3, e->body, (int)e->body_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, e->hash, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, e->mac, 32, SQLITE_STATIC);
+    return step_done(s, st, "append evidence");
+}
+
+/* Copy the current row; the body is malloc'ed. Wrong-sized hash/mac stay zero. */
+static int read_evidence(sqlite3_stmt *st, kv_evidence_row *e)
+{
+    const unsigned char *body = sqlite3_column_text(st, 2);
+    int n = sqlite3_column_bytes(st, 2);
+    memset(e, 0, sizeof(*e));
+    e->id = sqlite3_column_int64(st, 0);
+    e->time = sqlite3_column_int64(st, 1);
+    if ((e->body = malloc((size_t)n + 1)) == NULL)
+        return KV_ERR_NOMEM;
+    if (n > 0)
+        memcpy(e->body, body, (size_t)n);
+    e->body[n] = '\0';
+    e->body_len = (size_t)n;
+    if (sqlite3_column_bytes(st, 3) == 32)
+        memcpy(e->hash, sqlite3_column_blob(st, 3), 32);
+    if (sqlite3_column_bytes(st, 4) == 32)
+        memcpy(e->mac, sqlite3_column_blob(st, 4), 32);
+    return 0;
+}
+
+static int sq_evidence_get(void *impl, int64_t id, kv_evidence_row *e, int *found)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_EV_GET);
+    int rc, r = 0;
+    *found = 0;
+    memset(e, 0, sizeof(*e));
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if ((r = read_evidence(st, e)) == 0)
+            *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read evidence");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_evidence_scan(void *impl, int64_t id_from, int64_t t_from, int64_t t_to,
+                            kv_evidence_cb cb, void *ctx)
+{
+    sq_store *s = impl;
+    /* its own statement: a callback may call evidence_get */
+    sqlite3_stmt *st = stmt(s, ST_EV_SCAN);
+    kv_evidence_row e;
+    int rc, r = 0;
+    sqlite3_bind_int64(st, 1, id_from);
+    sqlite3_bind_int64(st, 2, t_from);
+    sqlite3_bind_int64(st, 3, t_to);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((r = read_evidence(st, &e)) != 0)
+            break;
+        r = cb(ctx, &e);
+        kv_evidence_row_clear(&e);
+        if (r != 0)
+            break;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = map_rc(s, rc, "scan evidence");
+    sqlite3_reset(st);
+    return r > 0 ? 0 : r;
+}
+
+static const kv_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .last_error = sq_last_error,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .card_get = sq_card_get,
+    .card_put = sq_card_put,
+    .day_sum = sq_day_sum,
+    .day_add = sq_day_add,
+    .code_use = sq_code_use,
+    .series_first = sq_series_first,
+    .txn_put = sq_txn_put,
+    .txn_get = sq_txn_get,
+    .txn_set_reversed = sq_txn_set_reversed,
+    .txn_scan_card = sq_txn_scan_card,
+    .evidence_head = sq_evidence_head,
+    .evidence_put = sq_evidence_put,
+    .evidence_get = sq_evidence_get,
+    .evidence_scan = sq_evidence_scan,
+};
+
+/* Bring the schema to KV_STORE_SCHEMA_VERSION in one write transaction. */
+static int migrate(sq_store *s)
+{
+    int r, rc, version = 0;
+    sqlite3_stmt *st = NULL;
+    const int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    char sql[128];
+
+    if ((r = exec(s, "BEGIN IMMEDIATE", "begin migration")) != 0)
+        return r;
+    if ((r = exec(s, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
+                  "create schema_version")) != 0)
+        goto out;
+    rc = sqlite3_prepare_v2(s->db, "SELECT max(version) FROM schema_version", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        r = map_rc(s, rc, "read schema version");
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read schema version");
+        goto out;
+    }
+    if (version > target) {
+        snprintf(s->err, sizeof(s->err),
+                 "the store has schema version %d; this kortvagt knows up to %d", version,
+                 target);
+        r = KV_ERR_STORE_SCHEMA;
+        goto out;
+    }
+    for (int v = version; v < target; v++) {
+        if ((r = exec(s, migrations[v], "migrate schema")) != 0)
+            goto out;
+    }
+    if (version < target) {
+        snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version "
+                                   "VALUES (%d)",
+                 target);
+        if ((r = exec(s, sql, "write schema version")) != 0)
+            goto out;
+    }
+    r = 0;
+out:
+    sqlite3_finalize(st);
+    if (r == 0)
+        r = exec(s, "COMMIT", "commit migration");
+    if (r != 0)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return r;
+}
+
+int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, char *err,
+                         size_t errlen)
+{
+    int r = KV_ERR_INTERNAL, rc;
+    sq_store *s = NULL;
+
+    *out = NULL;
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        r = KV_ERR_NOMEM;
+        goto out;
+    }
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        r = map_rc(s, rc, path);
+        r = KV_ERR_STORE_UNAVAILABLE;
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_handler(s->db, busy_handler, s);
+    /* WAL: readers never block the writer; NORMAL survives application crashes */
+    if ((r = exec(s, "PRAGMA journal_mode=WAL", path)) != 0)
+        goto out;
+    if ((r = exec(s, sync == KV_SQLITE_SYNC_FULL ? "PRAGMA synchronous=FULL"
+                                                 : "PRAGMA synchronous=NORMAL",
+                  path)) != 0)
+        goto out;
+    if ((r = exec(s, "PRAGMA foreign_keys=OFF; PRAGMA secure_delete=ON", path)) != 0)
+        goto out;
+    if ((r = migrate(s)) != 0)
+        goto out;
+    for (int i = 0; i < ST__COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                                NULL);
+        if (rc != SQLITE_OK) {
+            r = map_rc(s, rc, "prepare");
+            r = KV_ERR_STORE_SCHEMA;
+            goto out;
+        }
+    }
+    if ((r = kv_store_wrap(&sqlite_ops, s, out)) != 0)
+        goto out;
+    s = NULL; /* transferred */
+    r = 0;
+out:
+    if (s != NULL && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", s->err[0] ? s->err : kv_strerror(r));
+    sq_close(s);
+    return r;
+}

@@ -1,0 +1,285 @@
+/*
+ * Throughput of the BER-TLV decoder over real card records, and its heap use.
+ *
+ * The corpus is every R-APDU body (status word stripped) of the recorded cards
+ * in <shared>/traces/cards/<card>.json (argv[1], else $KV_SHARED, else
+ * /work/shared), repeated until it holds a few MB. Each record is one parse,
+ * as a card reader would do it. Printed: MB/s and records/s of
+ * kv_tlv_validate, kv_tlv_walk and kv_tlv_find per record and of one
+ * kv_tlv_validate over the whole buffer; the same for a plain byte-sum pass
+ * over the same bytes (a memory-speed baseline) and the ratio; and the number
+ * of heap allocations per parse, counted by a malloc/calloc/realloc
+ * interposer in this executable (target: 0).
+ */
+#include <glob.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "apdu/tags.h"
+#include "apdu/tlv.h"
+#include "src/base/err.h"
+#include "src/base/hex.h"
+
+#define CORPUS_TARGET (4u * 1024 * 1024)
+#define ROUNDS 20
+
+/* --- allocation counter --- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BENCH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BENCH_ASAN 1
+#endif
+#endif
+
+static volatile unsigned long bench_allocs;
+
+#ifndef BENCH_ASAN
+/* glibc's own entry points; the sanitizers interpose malloc themselves, so only without them. */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+
+void *malloc(size_t n)
+{
+    bench_allocs++;
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    bench_allocs++;
+    return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t n)
+{
+    bench_allocs++;
+    return __libc_realloc(p, n);
+}
+#define BENCH_COUNTING 1
+#else
+#define BENCH_COUNTING 0
+#endif
+
+/* --- corpus --- */
+
+struct record {
+    size_t off, len;
+};
+
+struct corpus {
+    uint8_t *buf;
+    size_t len, cap;
+    struct record *rec;
+    size_t nrec, caprec;
+};
+
+/* Used when the trace files cannot be read: records from visa_debit_ppse.json. */
+static const char *const fallback_records[] = {
+    "6F3A840E325041592E5359532E4444463031A528BF0C2561234F07A0000000031010500A566973612044656269"
+    "748701019F0A080001050100000000",
+    "77428202202094041001030057134871780000000005D25072211328662101000F9F100706011203A000009F26"
+    "08EC1C5779FF2670379F2701809F360200C39F6C020400",
+    "70335A0848717800000000055F24032507315F3401015F280202769F070200809F4A01829F6E04207000009F69"
+    "0701859209CF0400",
+};
+
+static int corpus_add(struct corpus *c, const uint8_t *p, size_t len)
+{
+    if (c->cap - c->len < len) {
+        size_t cap = c->cap ? c->cap : 1024;
+        uint8_t *nb;
+        while (cap - c->len < len)
+            cap *= 2;
+        if ((nb = realloc(c->buf, cap)) == NULL)
+            return KV_ERR_NOMEM;
+        c->buf = nb;
+        c->cap = cap;
+    }
+    if (c->nrec == c->caprec) {
+        size_t cap = c->caprec ? 2 * c->caprec : 64;
+        struct record *nr = realloc(c->rec, cap * sizeof(*nr));
+        if (nr == NULL)
+            return KV_ERR_NOMEM;
+        c->rec = nr;
+        c->caprec = cap;
+    }
+    memcpy(c->buf + c->len, p, len);
+    c->rec[c->nrec].off = c->len;
+    c->rec[c->nrec].len = len;
+    c->nrec++;
+    c->len += len;
+    return 0;
+}
+
+/* The distinct record bodies of the trace files, once each. */
+static int load_traces(const char *shared, struct corpus *c, unsigned *files)
+{
+    char pattern[1024];
+    glob_t g;
+    uint8_t body[4096];
+
+    *files = 0;
+    snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", shared);
+    if (glob(pattern, 0, NULL, &g) != 0)
+        return KV_ERR_NOT_FOUND;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        json_t *card = json_load_file(g.gl_pathv[i], 0, NULL);
+        json_t *ex;
+        size_t j;
+        if (card == NULL)
+            continue;
+        (*files)++;
+        json_array_foreach(json_object_get(card, "exchanges"), j, ex)
+        {
+            const char *hex = json_string_value(json_object_get(ex, "rapdu"));
+            int n = hex ? kv_hex_decode(hex, body, sizeof(body)) : -1;
+            if (n > 2 && corpus_add(c, body, (size_t)n - 2) != 0) {
+                json_decref(card);
+                globfree(&g);
+                return KV_ERR_NOMEM;
+            }
+        }
+        json_decref(card);
+    }
+    globfree(&g);
+    return c->nrec > 0 ? 0 : KV_ERR_NOT_FOUND;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int count_visit(const kv_tlv *t, unsigned depth, void *arg)
+{
+    unsigned long *n = arg;
+    (void)t;
+    (void)depth;
+    (*n)++;
+    return 0;
+}
+
+static void report(const char *what, double secs, size_t bytes, size_t parses, double base_mbs)
+{
+    double mbs = (double)bytes / secs / 1e6;
+    printf("  %-34s %9.1f MB/s %12.0f parses/s", what, mbs, (double)parses / secs);
+    if (base_mbs > 0)
+        printf("   %5.1f%% of baseline", 100.0 * mbs / base_mbs);
+    printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *shared = argc > 1 ? argv[1] : getenv("KV_SHARED");
+    struct corpus seed = {0}, c = {0};
+    unsigned files = 0;
+    unsigned long objects = 0, allocs_before, allocs;
+    volatile unsigned long sink = 0;
+    size_t parses = 0;
+    double t0, base_secs, secs, base_mbs;
+    int rc = 1;
+
+    if (shared == NULL)
+        shared = "/work/shared";
+    if (load_traces(shared, &seed, &files) != 0) {
+        fprintf(stderr, "bench_tlv: no traces under %s; using %zu embedded records\n", shared,
+                sizeof(fallback_records) / sizeof(fallback_records[0]));
+        for (size_t i = 0; i < sizeof(fallback_records) / sizeof(fallback_records[0]); i++) {
+            uint8_t body[512];
+            int n = kv_hex_decode(fallback_records[i], body, sizeof(body));
+            if (n <= 0 || corpus_add(&seed, body, (size_t)n) != 0)
+                goto out;
+        }
+    }
+    for (size_t i = 0; i < seed.nrec; i++) {
+        if (kv_tlv_validate(seed.buf + seed.rec[i].off, seed.rec[i].len) != 0) {
+            fprintf(stderr, "bench_tlv: record %zu of the traces does not validate\n", i);
+            goto out;
+        }
+    }
+    while (c.len < CORPUS_TARGET)
+        for (size_t i = 0; i < seed.nrec; i++)
+            if (corpus_add(&c, seed.buf + seed.rec[i].off, seed.rec[i].len) != 0)
+                goto out;
+    printf("bench_tlv: %zu distinct records from %u trace files, repeated to %zu records, "
+           "%.2f MB; %d rounds\n",
+           seed.nrec, files, c.nrec, (double)c.len / 1e6, ROUNDS);
+
+    /* Baseline: touch every byte once, as cheaply as C allows. */
+    t0 = now();
+    for (int r = 0; r < ROUNDS; r++) {
+        unsigned long sum = 0;
+        for (size_t i = 0; i < c.len; i++)
+            sum += c.buf[i];
+        sink += sum;
+    }
+    base_secs = now() - t0;
+    base_mbs = (double)c.len * ROUNDS / base_secs / 1e6;
+    report("baseline byte-sum", base_secs, c.len * ROUNDS, 0, 0);
+    allocs_before = bench_allocs;
+    t0 = now();
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t i = 0; i < c.nrec; i++)
+            sink += (unsigned long)-kv_tlv_validate(c.buf + c.rec[i].off, c.rec[i].len);
+    secs = now() - t0;
+    report("kv_tlv_validate per record", secs, c.len * ROUNDS, c.nrec * ROUNDS, base_mbs);
+
+    t0 = now();
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t i = 0; i < c.nrec; i++)
+            sink += (unsigned long)-kv_tlv_walk(c.buf + c.rec[i].off, c.rec[i].len, count_visit,
+                                                (void *)&objects);
+    secs = now() - t0;
+    report("kv_tlv_walk per record", secs, c.len * ROUNDS, c.nrec * ROUNDS, base_mbs);
+
+    t0 = now();
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t i = 0; i < c.nrec; i++) {
+            kv_tlv t;
+            /* 9F4A sits at the end of most records: a near-full search. */
+            sink += (unsigned long)-kv_tlv_find(c.buf + c.rec[i].off, c.rec[i].len, 0x9F4A, &t);
+        }
+    secs = now() - t0;
+    report("kv_tlv_find(9F4A) per record", secs, c.len * ROUNDS, c.nrec * ROUNDS, base_mbs);
+
+    t0 = now();
+    for (int r = 0; r < ROUNDS; r++)
+        sink += (unsigned long)-kv_tlv_validate(c.buf, c.len);
+    secs = now() - t0;
+    report("kv_tlv_validate whole buffer", secs, c.len * ROUNDS, ROUNDS, base_mbs);
+    allocs = bench_allocs - allocs_before;
+    parses = c.nrec * ROUNDS * 3 + ROUNDS;
+
+    printf("  objects per walk round: %lu (%.1f per record)\n", objects / ROUNDS,
+           (double)objects / ROUNDS / (double)c.nrec);
+    if (BENCH_COUNTING) {
+        unsigned long check_before = bench_allocs;
+        json_t *tree = NULL;
+        (void)kv_tag_json_tree(c.buf + c.rec[0].off, c.rec[0].len, 0, &tree);
+        json_decref(tree);
+        printf("  heap allocations: %lu in %zu parses = %.3f per parse "
+               "(counter check: one kv_tag_json_tree = %lu allocations)\n",
+               allocs, parses, (double)allocs / (double)parses, bench_allocs - check_before);
+    } else {
+        printf("  heap allocations: not counted under AddressSanitizer\n");
+    }
+    if (sink == 0xFFFFFFFFu)
+        printf("(sink %lu)\n", sink);
+    rc = BENCH_COUNTING && allocs != 0 ? 1 : 0;
+out:
+    free(seed.buf);
+    free(seed.rec);
+    free(c.buf);
+    free(c.rec);
+    return rc;
+}
