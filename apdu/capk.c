@@ -109,29 +109,35 @@ const kv_capk *kv_capk_at(const kv_capk_store *s, size_t i)
 /* see capk.h */
 int kv_capk_store_add(kv_capk_store *s, const kv_capk *k, const uint8_t *checksum)
 {
+    int r = KV_ERR_ARG;
     uint8_t sum[20];
-    int r;
 
     if (s == NULL || k == NULL || capk_problem(k) != NULL ||
         kv_capk_find(s, k->rid, k->index) != NULL)
-        return KV_ERR_ARG;
+        goto out;
     if (checksum != NULL) {
         if ((r = kv_capk_checksum(k, sum)) != 0)
-            return r;
-        if (memcmp(sum, checksum, 20) != 0) /* public data */
-            return KV_ERR_CAPK_CHECKSUM;
+            goto out;
+        if (memcmp(sum, checksum, 20) != 0) { /* public data: no constant time needed */
+            r = KV_ERR_CAPK_CHECKSUM;
+            goto out;
+        }
     }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         kv_capk *p = realloc(s->keys, cap * sizeof(*p));
 
-        if (p == NULL)
-            return KV_ERR_NOMEM;
+        if (p == NULL) {
+            r = KV_ERR_NOMEM;
+            goto out;
+        }
         s->keys = p;
         s->cap = cap;
     }
     s->keys[s->n++] = *k;
-    return 0;
+    r = 0;
+out:
+    return r;
 }
 
 static void say(char *why, size_t whylen, const char *fmt, ...)

@@ -133,11 +133,21 @@ int kv_terminal_value(const kv_terminal *t, uint32_t tag, uint8_t *out, size_t c
     if (cap < 64)
         return KV_ERR_BUFFER;
     switch (tag) {
-    case 0x9F1A: bcd(t->country, out, n = 2); break;
-    case 0x5F2A: bcd(t->currency, out, n = 2); break;
-    case 0x5F36: bcd(t->currency_exp, out, n = 1); break;
-    case 0x9F02: bcd(t->amount, out, n = 6); break;
-    case 0x9F03: bcd(t->amount_other, out, n = 6); break;
+    case 0x9F1A:
+        bcd(t->country, out, n = 2);
+        break;
+    case 0x5F2A:
+        bcd(t->currency, out, n = 2);
+        break;
+    case 0x5F36:
+        bcd(t->currency_exp, out, n = 1);
+        break;
+    case 0x9F02:
+        bcd(t->amount, out, n = 6);
+        break;
+    case 0x9F03:
+        bcd(t->amount_other, out, n = 6);
+        break;
     case 0x81: /* binary amounts saturate at 2^32-1 */
         be32(t->amount > UINT32_MAX ? UINT32_MAX : (uint32_t)t->amount, out);
         n = 4;
@@ -146,33 +156,81 @@ int kv_terminal_value(const kv_terminal *t, uint32_t tag, uint8_t *out, size_t c
         be32(t->amount_other > UINT32_MAX ? UINT32_MAX : (uint32_t)t->amount_other, out);
         n = 4;
         break;
-    case 0x9F37: memcpy(out, t->un, n = 4); break;
+    case 0x9F37:
+        memcpy(out, t->un, n = 4);
+        break;
     case 0x9F6A: /* unpredictable number (numeric), n8: from the same random bytes */
         bcd(((uint32_t)t->un[0] << 24 | (uint32_t)t->un[1] << 16 | (uint32_t)t->un[2] << 8 |
-             t->un[3]) % 100000000u, out, n = 4);
+             t->un[3]) %
+                100000000u,
+            out, n = 4);
         break;
-    case 0x95: memcpy(out, t->tvr, n = 5); break;
-    case 0x9B: memcpy(out, t->tsi, n = 2); break;
-    case 0x9F34: memcpy(out, t->cvm_results, n = 3); break;
-    case 0x9A: bcd(t->date, out, n = 3); break;
-    case 0x9F21: bcd(t->time, out, n = 3); break;
-    case 0x9C: bcd(t->txn_type, out, n = 1); break;
-    case 0x9F35: bcd(t->terminal_type, out, n = 1); break;
-    case 0x9F33: memcpy(out, t->capabilities, n = 3); break;
-    case 0x9F40: memcpy(out, t->add_capabilities, n = 5); break;
-    case 0x9F66: memcpy(out, t->ttq, n = 4); break;
-    case 0x9F15: bcd(t->mcc, out, n = 2); break;
-    case 0x9F39: bcd(t->pos_entry_mode, out, n = 1); break;
-    case 0x9F09: memcpy(out, t->app_version, n = 2); break;
-    case 0x9F41: bcd(t->txn_seq, out, n = 4); break;
-    case 0x9F1D: memcpy(out, t->risk_data, n = 8); break;
-    case 0x9F53: out[0] = (uint8_t)t->category; n = 1; break;
-    case 0x9F1C: n = text(t->terminal_id, out, 8); break;
-    case 0x9F16: n = text(t->merchant_id, out, 15); break;
-    case 0x9F4E: n = text(t->merchant_name, out, 40); break;
-    case 0x9F1E: n = text(t->ifd_serial, out, 8); break;
-    case 0x9F01: memcpy(out, t->acquirer_id, n = 6); break;
-    default: return KV_ERR_NOT_FOUND;
+    case 0x95:
+        memcpy(out, t->tvr, n = 5);
+        break;
+    case 0x9B:
+        memcpy(out, t->tsi, n = 2);
+        break;
+    case 0x9F34:
+        memcpy(out, t->cvm_results, n = 3);
+        break;
+    case 0x9A:
+        bcd(t->date, out, n = 3);
+        break;
+    case 0x9F21:
+        bcd(t->time, out, n = 3);
+        break;
+    case 0x9C:
+        bcd(t->txn_type, out, n = 1);
+        break;
+    case 0x9F35:
+        bcd(t->terminal_type, out, n = 1);
+        break;
+    case 0x9F33:
+        memcpy(out, t->capabilities, n = 3);
+        break;
+    case 0x9F40:
+        memcpy(out, t->add_capabilities, n = 5);
+        break;
+    case 0x9F66:
+        memcpy(out, t->ttq, n = 4);
+        break;
+    case 0x9F15:
+        bcd(t->mcc, out, n = 2);
+        break;
+    case 0x9F39:
+        bcd(t->pos_entry_mode, out, n = 1);
+        break;
+    case 0x9F09:
+        memcpy(out, t->app_version, n = 2);
+        break;
+    case 0x9F41:
+        bcd(t->txn_seq, out, n = 4);
+        break;
+    case 0x9F1D:
+        memcpy(out, t->risk_data, n = 8);
+        break;
+    case 0x9F53:
+        out[0] = (uint8_t)t->category;
+        n = 1;
+        break;
+    case 0x9F1C:
+        n = text(t->terminal_id, out, 8);
+        break;
+    case 0x9F16:
+        n = text(t->merchant_id, out, 15);
+        break;
+    case 0x9F4E:
+        n = text(t->merchant_name, out, 40);
+        break;
+    case 0x9F1E:
+        n = text(t->ifd_serial, out, 8);
+        break;
+    case 0x9F01:
+        memcpy(out, t->acquirer_id, n = 6);
+        break;
+    default:
+        return KV_ERR_NOT_FOUND;
     }
     *len = n;
     return 0;
@@ -209,8 +267,8 @@ static int tag_is_constructed(uint32_t tag)
     return (tag & 0x20) != 0;
 }
 
-int kv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
-                 kv_dol_lookup_fn lookup, void *arg, uint8_t *out, size_t cap, size_t *outlen)
+int kv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t, kv_dol_lookup_fn lookup,
+                 void *arg, uint8_t *out, size_t cap, size_t *outlen)
 {
     int r;
     kv_dol_entry e[KV_DOL_MAX_ENTRIES];

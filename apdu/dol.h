@@ -48,33 +48,33 @@ int kv_dol_data_len(const uint8_t *dol, size_t len, size_t *total);
  * a DOL asks for them. Fixed-size context: kv_terminal_init, no free.
  */
 typedef struct {
-    uint16_t country;           /* 9F1A terminal country code, n3 (208 Denmark) */
-    uint16_t currency;          /* 5F2A transaction currency code, n3 (208 DKK) */
-    uint8_t currency_exp;       /* 5F36 transaction currency exponent, n1 */
-    uint64_t amount;            /* 9F02 n12 and 81 b4, minor units */
-    uint64_t amount_other;      /* 9F03 n12 and 9F04 b4 (cashback) */
-    uint8_t un[4];              /* 9F37 unpredictable number (and 9F6A) */
-    uint8_t tvr[5];             /* 95 terminal verification results */
-    uint8_t tsi[2];             /* 9B transaction status information */
-    uint8_t cvm_results[3];     /* 9F34 */
-    uint32_t date;              /* 9A transaction date YYMMDD (e.g. 250131) */
-    uint32_t time;              /* 9F21 transaction time HHMMSS */
-    uint8_t txn_type;           /* 9C transaction type, n2 (0 = purchase) */
-    uint8_t terminal_type;      /* 9F35 terminal type, n2 (22 = attended, offline capable) */
-    uint8_t capabilities[3];    /* 9F33 terminal capabilities */
-    uint8_t add_capabilities[5];/* 9F40 additional terminal capabilities */
-    uint8_t ttq[4];             /* 9F66 terminal transaction qualifiers (contactless) */
-    uint16_t mcc;               /* 9F15 merchant category code, n4 */
-    uint8_t pos_entry_mode;     /* 9F39, n2 (5 = ICC contact, 7 = contactless) */
-    uint8_t app_version[2];     /* 9F09 terminal application version number */
-    uint32_t txn_seq;           /* 9F41 transaction sequence counter, n8 */
-    uint8_t risk_data[8];       /* 9F1D terminal risk management data */
-    char category;              /* 9F53 transaction category code, an1 ('R' retail) */
-    char terminal_id[9];        /* 9F1C an8 */
-    char merchant_id[16];       /* 9F16 ans15 */
-    char merchant_name[41];     /* 9F4E merchant name and location, ans */
-    char ifd_serial[9];         /* 9F1E IFD serial number, an8 */
-    uint8_t acquirer_id[6];     /* 9F01 acquirer identifier, n6-11 as stored BCD */
+    uint16_t country;            /* 9F1A terminal country code, n3 (208 Denmark) */
+    uint16_t currency;           /* 5F2A transaction currency code, n3 (208 DKK) */
+    uint8_t currency_exp;        /* 5F36 transaction currency exponent, n1 */
+    uint64_t amount;             /* 9F02 n12 and 81 b4, minor units */
+    uint64_t amount_other;       /* 9F03 n12 and 9F04 b4 (cashback) */
+    uint8_t un[4];               /* 9F37 unpredictable number (and 9F6A) */
+    uint8_t tvr[5];              /* 95 terminal verification results */
+    uint8_t tsi[2];              /* 9B transaction status information */
+    uint8_t cvm_results[3];      /* 9F34 */
+    uint32_t date;               /* 9A transaction date YYMMDD (e.g. 250131) */
+    uint32_t time;               /* 9F21 transaction time HHMMSS */
+    uint8_t txn_type;            /* 9C transaction type, n2 (0 = purchase) */
+    uint8_t terminal_type;       /* 9F35 terminal type, n2 (22 = attended, offline capable) */
+    uint8_t capabilities[3];     /* 9F33 terminal capabilities */
+    uint8_t add_capabilities[5]; /* 9F40 additional terminal capabilities */
+    uint8_t ttq[4];              /* 9F66 terminal transaction qualifiers (contactless) */
+    uint16_t mcc;                /* 9F15 merchant category code, n4 */
+    uint8_t pos_entry_mode;      /* 9F39, n2 (5 = ICC contact, 7 = contactless) */
+    uint8_t app_version[2];      /* 9F09 terminal application version number */
+    uint32_t txn_seq;            /* 9F41 transaction sequence counter, n8 */
+    uint8_t risk_data[8];        /* 9F1D terminal risk management data */
+    char category;               /* 9F53 transaction category code, an1 ('R' retail) */
+    char terminal_id[9];         /* 9F1C an8 */
+    char merchant_id[16];        /* 9F16 ans15 */
+    char merchant_name[41];      /* 9F4E merchant name and location, ans */
+    char ifd_serial[9];          /* 9F1E IFD serial number, an8 */
+    uint8_t acquirer_id[6];      /* 9F01 acquirer identifier, n6-11 as stored BCD */
 } kv_terminal;
 
 /*
@@ -113,7 +113,7 @@ void kv_dol_fit(uint32_t tag, const uint8_t *v, size_t vlen, uint8_t *out, size_
  * kv_dol_fit. out (capacity cap) gets the concatenation; *outlen its length.
  * Returns 0, the error of kv_dol_parse, or KV_ERR_BUFFER.
  */
-int kv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
-                 kv_dol_lookup_fn lookup, void *arg, uint8_t *out, size_t cap, size_t *outlen);
+int kv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t, kv_dol_lookup_fn lookup,
+                 void *arg, uint8_t *out, size_t cap, size_t *outlen);
 
 #endif

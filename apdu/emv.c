@@ -374,8 +374,7 @@ static int final_select(kv_emv *s)
         kv_emv_app app;
         if (s->removed[i])
             continue;
-        if ((r = select_df(s, s->card.apps[i].aid, s->card.apps[i].aid_len, 0x00, &sw, &dlen)) !=
-            0)
+        if ((r = select_df(s, s->card.apps[i].aid, s->card.apps[i].aid_len, 0x00, &sw, &dlen)) != 0)
             return r;
         if (sw != 0x9000 || app_from_fci(s->resp, dlen, &app) != 0) {
             s->removed[i] = 1;

@@ -80,39 +80,39 @@ typedef struct {
 
 /* What the read found. References point into the session. */
 typedef struct {
-    int selection;                      /* enum kv_emv_selection */
-    kv_emv_app apps[KV_EMV_MAX_APPS];   /* candidates, in card order */
+    int selection;                    /* enum kv_emv_selection */
+    kv_emv_app apps[KV_EMV_MAX_APPS]; /* candidates, in card order */
     size_t napps;
-    kv_emv_app selected;                /* FCI of the selected application */
+    kv_emv_app selected; /* FCI of the selected application */
     int has_selected;
-    kv_emv_ref fci;                     /* the selected application's FCI (6F) */
-    kv_emv_ref pdol;                    /* 9F38 of that FCI */
-    kv_emv_ref gpo;                     /* GPO answer data (80 or 77 template) */
-    uint8_t aip[2];                     /* 82 */
+    kv_emv_ref fci;  /* the selected application's FCI (6F) */
+    kv_emv_ref pdol; /* 9F38 of that FCI */
+    kv_emv_ref gpo;  /* GPO answer data (80 or 77 template) */
+    uint8_t aip[2];  /* 82 */
     int has_aip;
-    kv_emv_ref afl;                     /* 94 */
-    kv_emv_record *records;             /* in AFL order */
+    kv_emv_ref afl;         /* 94 */
+    kv_emv_record *records; /* in AFL order */
     size_t nrecords;
 
-    char pan[20];                       /* digits; "" when absent */
-    char expiry[5];                     /* YYMM; "" when absent */
-    int psn;                            /* 5F34, -1 when absent */
-    kv_emv_ref track2;                  /* 57 (or 9F6B) */
-    kv_emv_ref cvm_list;                /* 8E */
+    char pan[20];                                   /* digits; "" when absent */
+    char expiry[5];                                 /* YYMM; "" when absent */
+    int psn;                                        /* 5F34, -1 when absent */
+    kv_emv_ref track2;                              /* 57 (or 9F6B) */
+    kv_emv_ref cvm_list;                            /* 8E */
     kv_emv_ref iac_default, iac_denial, iac_online; /* 9F0D, 9F0E, 9F0F */
-    int ca_index;                       /* 8F, -1 when absent */
+    int ca_index;                                   /* 8F, -1 when absent */
     kv_emv_ref issuer_cert, issuer_rem, issuer_exp; /* 90, 92, 9F32 */
     kv_emv_ref icc_cert, icc_exp, icc_rem;          /* 9F46, 9F47, 9F48 */
-    kv_emv_ref cdol1, cdol2, ddol;      /* 8C, 8D, 9F49 */
-    kv_emv_ref sda_tag_list;            /* 9F4A */
+    kv_emv_ref cdol1, cdol2, ddol;                  /* 8C, 8D, 9F49 */
+    kv_emv_ref sda_tag_list;                        /* 9F4A */
 
-    int pin_try_counter;                /* 9F17, -1 when absent */
-    uint8_t atc[2];                     /* 9F36 */
+    int pin_try_counter; /* 9F17, -1 when absent */
+    uint8_t atc[2];      /* 9F36 */
     int has_atc;
-    uint8_t last_online_atc[2];         /* 9F13 */
+    uint8_t last_online_atc[2]; /* 9F13 */
     int has_last_online_atc;
-    uint8_t log_format[64];             /* 9F4F */
-    size_t log_format_len;              /* 0 when absent */
+    uint8_t log_format[64]; /* 9F4F */
+    size_t log_format_len;  /* 0 when absent */
 } kv_emv_card;
 
 typedef struct kv_emv kv_emv;

@@ -66,8 +66,7 @@ static void mask_pan_in_tree(json_t *node, const char *pan)
     const char *key;
 
     if (json_is_array(node)) {
-        json_array_foreach(node, i, v)
-            mask_pan_in_tree(v, pan);
+        json_array_foreach(node, i, v) mask_pan_in_tree(v, pan);
         return;
     }
     if (!json_is_object(node))
@@ -151,13 +150,13 @@ json_t *kv_emv_to_json(const kv_emv *s, unsigned opts)
     json_object_set_new(o, "pan", pan_json(c->pan, opts));
     json_object_set_new(o, "expiry", text_or_null(c->expiry));
     json_object_set_new(o, "aids", aids);
-    json_object_set_new(o, "selected_aid", hex_or_null(c->selected.aid, c->selected.aid_len,
-                                                       c->has_selected));
+    json_object_set_new(o, "selected_aid",
+                        hex_or_null(c->selected.aid, c->selected.aid_len, c->has_selected));
     if (c->psn >= 0)
-        snprintf(psn, sizeof(psn), "%02X", (unsigned)c->psn);
+        snprintf(psn, sizeof(psn), "%02X", (unsigned)(c->psn & 0xFF));
     json_object_set_new(o, "psn", c->psn >= 0 ? json_string(psn) : json_null());
-    json_object_set_new(o, "label", c->has_selected ? text_or_null(c->selected.label)
-                                                    : json_null());
+    json_object_set_new(o, "label",
+                        c->has_selected ? text_or_null(c->selected.label) : json_null());
     json_object_set_new(o, "preferred_name",
                         c->has_selected ? text_or_null(c->selected.preferred_name) : json_null());
     json_object_set_new(o, "applications", apps);
@@ -211,8 +210,8 @@ void kv_emv_print(FILE *f, const kv_emv *s, unsigned opts)
         fprintf(f, "%s\n", a->label[0] ? a->label : "");
     }
     print_hex(f, "Selected AID:", c->selected.aid, c->selected.aid_len, c->has_selected);
-    fprintf(f, "%-18s%s\n", "Label:", c->has_selected && c->selected.label[0] ? c->selected.label
-                                                                            : "-");
+    fprintf(f, "%-18s%s\n",
+            "Label:", c->has_selected && c->selected.label[0] ? c->selected.label : "-");
     if (c->has_selected && c->selected.preferred_name[0])
         fprintf(f, "%-18s%s\n", "Preferred name:", c->selected.preferred_name);
     if (c->pan[0] == '\0') {

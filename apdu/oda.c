@@ -815,38 +815,47 @@ out:
 int kv_oda_dda_finish(kv_oda_ctx *ctx, const uint8_t *ddol_data, size_t ddol_len,
                       const uint8_t *sdad, size_t sdad_len, uint8_t tvr[5])
 {
-    int r;
+    int r = KV_ERR_ARG;
 
     if (ctx->state != KV_ODA_ST_PENDING_DDA)
-        return KV_ERR_ARG;
+        goto out;
     if ((r = kv_oda_dda_verify(&ctx->icc, sdad, sdad_len, ddol_data, ddol_len, ctx->icc_dn,
-                               &ctx->icc_dn_len)) != 0)
-        return fail(ctx, r, tvr);
+                               &ctx->icc_dn_len)) != 0) {
+        r = fail(ctx, r, tvr);
+        goto out;
+    }
     ctx->state = KV_ODA_ST_OK;
-    return 0;
+    r = 0;
+out:
+    return r;
 }
 
 /* see oda.h */
 int kv_oda_cda_finish(kv_oda_ctx *ctx, const kv_oda_cda_in *in, kv_oda_cda_out *out, uint8_t tvr[5])
 {
-    int r;
+    int r = KV_ERR_ARG;
     cda_response cr;
     kv_oda_cda_out o;
 
     if (ctx->state != KV_ODA_ST_PENDING_CDA)
-        return KV_ERR_ARG;
+        goto out;
     /* Book 2 §6.6: the card signs TC and ARQC only; an AAC comes unsigned */
     if (cda_parse(in->response, in->response_len, &cr) == 0 && cr.has_cid &&
         (cr.cid & 0xC0) == 0x00 && cr.sdad == NULL) {
         ctx->state = KV_ODA_ST_NO_SIGNATURE;
-        return 0;
+        r = 0;
+        goto out;
     }
-    if ((r = kv_oda_cda_verify(&ctx->icc, in, &o)) != 0)
-        return fail(ctx, r, tvr);
+    if ((r = kv_oda_cda_verify(&ctx->icc, in, &o)) != 0) {
+        r = fail(ctx, r, tvr);
+        goto out;
+    }
     memcpy(ctx->icc_dn, o.icc_dn, o.icc_dn_len);
     ctx->icc_dn_len = o.icc_dn_len;
     if (out != NULL)
         *out = o;
     ctx->state = KV_ODA_ST_OK;
-    return 0;
+    r = 0;
+out:
+    return r;
 }

@@ -90,8 +90,8 @@ int kv_reader_reset(kv_reader *r)
     return r->ops->reset(r->ctx);
 }
 
-int kv_reader_transmit_raw(kv_reader *r, const uint8_t *capdu, size_t len, uint8_t *out,
-                           size_t cap, size_t *outlen)
+int kv_reader_transmit_raw(kv_reader *r, const uint8_t *capdu, size_t len, uint8_t *out, size_t cap,
+                           size_t *outlen)
 {
     int ret;
     if (cap < 2)
@@ -167,8 +167,7 @@ out:
     return ret;
 }
 
-int kv_reader_exchange(kv_reader *r, const kv_capdu *c, uint8_t *out, size_t cap,
-                       size_t *outlen)
+int kv_reader_exchange(kv_reader *r, const kv_capdu *c, uint8_t *out, size_t cap, size_t *outlen)
 {
     int ret;
     uint8_t small[4 + 1 + 255 + 1];

@@ -93,12 +93,11 @@ int kv_reader_transmit(kv_reader *r, const uint8_t *capdu, size_t len, uint8_t *
                        size_t *outlen);
 
 /* Encode c (apdu.h) and kv_reader_transmit it. */
-int kv_reader_exchange(kv_reader *r, const kv_capdu *c, uint8_t *out, size_t cap,
-                       size_t *outlen);
+int kv_reader_exchange(kv_reader *r, const kv_capdu *c, uint8_t *out, size_t cap, size_t *outlen);
 
 /* One physical exchange, without 61xx/6Cxx handling (counted and traced). */
-int kv_reader_transmit_raw(kv_reader *r, const uint8_t *capdu, size_t len, uint8_t *out,
-                           size_t cap, size_t *outlen);
+int kv_reader_transmit_raw(kv_reader *r, const uint8_t *capdu, size_t len, uint8_t *out, size_t cap,
+                           size_t *outlen);
 
 /* Exchanges on the wire since the reader was opened (GET RESPONSE included). */
 unsigned long kv_reader_apdu_count(const kv_reader *r);

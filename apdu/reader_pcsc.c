@@ -220,7 +220,8 @@ int kv_reader_list(kv_reader_info **out, size_t *n)
         r = KV_ERR_PCSC_NO_READER;
         goto out;
     }
-    if ((st = calloc(count, sizeof(*st))) == NULL || (info = calloc(count, sizeof(*info))) == NULL) {
+    if ((st = calloc(count, sizeof(*st))) == NULL ||
+        (info = calloc(count, sizeof(*info))) == NULL) {
         r = KV_ERR_NOMEM;
         goto out;
     }
@@ -315,8 +316,7 @@ int kv_reader_wait(const char *name, int present, unsigned timeout_ms)
         if (timeout_ms != 0) {
             long el;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            el = (long)(now.tv_sec - start.tv_sec) * 1000 +
-                 (now.tv_nsec - start.tv_nsec) / 1000000;
+            el = (long)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
             if (el >= (long)timeout_ms && st.dwCurrentState != SCARD_STATE_UNAWARE) {
                 r = KV_ERR_TIMEOUT;
                 goto out;

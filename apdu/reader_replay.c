@@ -118,8 +118,8 @@ size_t kv_reader_replay_left(const kv_reader *r)
 
 /* ---- recorded card ---- */
 
-static int recorded_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *out,
-                             size_t cap, size_t *outlen)
+static int recorded_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *out, size_t cap,
+                             size_t *outlen)
 {
     return kv_recorded_answer(ctx, capdu, len, out, cap, outlen);
 }

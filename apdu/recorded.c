@@ -75,8 +75,7 @@ static int load_exchange(json_t *o, rec_exchange *x)
         goto out;
     r = KV_ERR_JSON;
     /* the header must be plain bytes: only command data may hold wildcards */
-    if (clen < 4 || x->rlen < 2 || cm[0] != 0xFF || cm[1] != 0xFF || cm[2] != 0xFF ||
-        cm[3] != 0xFF)
+    if (clen < 4 || x->rlen < 2 || cm[0] != 0xFF || cm[1] != 0xFF || cm[2] != 0xFF || cm[3] != 0xFF)
         goto out;
     /* the wildcard bytes decode as 00, which keeps the lengths parseable */
     if (kv_capdu_parse(c, clen, &ap) != 0)
@@ -130,8 +129,7 @@ int kv_recorded_load(const char *path, kv_recorded **out)
             goto out;
         c->atr_len = (size_t)n;
     }
-    if (json_array_size(xs) > 0 &&
-        (c->x = calloc(json_array_size(xs), sizeof(*c->x))) == NULL) {
+    if (json_array_size(xs) > 0 && (c->x = calloc(json_array_size(xs), sizeof(*c->x))) == NULL) {
         r = KV_ERR_NOMEM;
         goto out;
     }

@@ -18,6 +18,12 @@
  * and the bytes of ASCII digits come back as zeros (the PAN then reads as,
  * e.g., 487178000000 0005 and an ASCII track as 0x00 bytes): a masked trace
  * replays fine except for those bytes.
+ *
+ * Replay matching: a command matches a line when it has the same length and
+ * the same bytes, X nibbles excepted. The data of GET PROCESSING OPTIONS
+ * (INS A8), GENERATE AC (AE) and INTERNAL AUTHENTICATE (88) is terminal data
+ * that changes on every run (unpredictable number, date): for those only
+ * the header and the length must match, as in the trace cards' GPO.
  */
 #ifndef KV_APDU_TRACE_H
 #define KV_APDU_TRACE_H
@@ -106,7 +112,10 @@ int kv_trace_load(const char *path, kv_trace_script **out);
 
 void kv_trace_script_free(kv_trace_script *s);
 
-/* 1 if the command c (clen bytes) matches entry e (same length, masked bytes equal). */
+/*
+ * 1 if the command c (clen bytes) matches entry e (same length, masked bytes
+ * equal; for INS A8, AE, 88 the first 5 bytes only), else 0.
+ */
 int kv_trace_entry_matches(const kv_trace_entry *e, const uint8_t *c, size_t clen);
 
 #endif

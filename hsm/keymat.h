@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KV_KEYMAT_MAX 64     /* longest key value accepted (HMAC keys) */
+#define KV_KEYMAT_MAX 64      /* longest key value accepted (HMAC keys) */
 #define KV_KEYMAT_HMAC_MIN 32 /* HMAC-SHA256 keys: at least the hash length */
 
 /* "des2", "des3", "aes128", "aes192", "aes256", "hmac"; never NULL. */

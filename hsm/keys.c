@@ -28,7 +28,7 @@ static int hsm_fail(kv_hsm *h, int r, char *why, size_t cap)
     return r;
 }
 
-static const char *const usage_names[] = {"default", "cvk", "pvk", "pin",     "imk",
+static const char *const usage_names[] = {"default", "cvk", "pvk",   "pin",     "imk",
                                           "mac",     "kek", "token", "evidence"};
 
 const char *kv_key_usage_name(kv_key_usage u)
@@ -60,7 +60,8 @@ int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companio
     switch (u) {
     case KV_USAGE_DEFAULT:
         ok = 1;
-        *attrs = hmac ? KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY : KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT;
+        *attrs =
+            hmac ? KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY : KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT;
         break;
     case KV_USAGE_CVK:
         ok = t == KV_KEY_DES2;
@@ -96,11 +97,12 @@ int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companio
         break;
     }
     if (!ok) {
-        static const char *const fits[] = {"any type", "des2",        "des2 or des3",
+        static const char *const fits[] = {"any type",           "des2", "des2 or des3",
                                            "des2, des3 or aes*", "des2", "des2 or aes*",
                                            "des2, des3 or aes*", "hmac", "hmac"};
         say(why, why_cap, "a %s key cannot have usage %s (usage %s takes %s)", kv_key_type_name(t),
-            kv_key_usage_name(u), kv_key_usage_name(u), fits[u]);
+            kv_key_usage_name(u), kv_key_usage_name(u),
+            (size_t)u < sizeof(fits) / sizeof(fits[0]) ? fits[u] : "no type");
         *attrs = 0;
         *companion = 0;
         return KV_ERR_ARG;
@@ -195,8 +197,9 @@ int kv_keys_label_free(kv_hsm *h, const char *label, char *why, size_t cap)
     snprintf(comp, sizeof(comp), "%s.aa", label);
     if ((r = kv_hsm_object_find(h, label, &o)) == 0 || r != KV_ERR_HSM_KEY) {
         if (r == 0) {
-            say(why, cap, "a key labelled '%s' exists already on the token: nothing stored "
-                          "(delete it first: kortvagt key delete --label %s)",
+            say(why, cap,
+                "a key labelled '%s' exists already on the token: nothing stored "
+                "(delete it first: kortvagt key delete --label %s)",
                 label, label);
             return KV_ERR_ARG;
         }
@@ -343,9 +346,8 @@ static const uint8_t gen_ab[16] = {'k', 'o', 'r', 't', 'v', 'a', 'g', 'A',
 static const uint8_t gen_aa[16] = {'k', 'o', 'r', 't', 'v', 'a', 'g', 'A',
                                    'k', 'o', 'r', 't', 'v', 'a', 'g', 'A'};
 
-int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
-                     const uint8_t *id, size_t id_len, kv_keys_result *res, char *why,
-                     size_t why_cap)
+int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,
+                     size_t id_len, kv_keys_result *res, char *why, size_t why_cap)
 {
     kv_hsm_key_spec spec, seed_spec;
     char comp_label[KV_KEYS_LABEL_MAX + 4];
@@ -427,9 +429,8 @@ int kv_keys_delete(kv_hsm *h, const char *label, int *deleted, char *why, size_t
         memcpy(comp, label, n - 3);
         comp[n - 3] = '\0';
         if (kv_hsm_object_find(h, comp, &o) == 0) {
-            say(why, why_cap,
-                "'%s' is the A||A companion of '%s': delete '%s' (both go together)", label,
-                comp, comp);
+            say(why, why_cap, "'%s' is the A||A companion of '%s': delete '%s' (both go together)",
+                label, comp, comp);
             return KV_ERR_ARG;
         }
     }

@@ -107,9 +107,8 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
                    size_t kcv_len, kv_keys_result *res, char *why, size_t why_cap);
 
 /* Generate a token key inside the token (see above for keys with a companion). */
-int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
-                     const uint8_t *id, size_t id_len, kv_keys_result *res, char *why,
-                     size_t why_cap);
+int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,
+                     size_t id_len, kv_keys_result *res, char *why, size_t why_cap);
 
 /*
  * KCV of an existing key object by the conventions of keymat.h, computed by

@@ -37,8 +37,8 @@ static const struct {
      KV_ERR_HSM},
     {CKR_ATTRIBUTE_SENSITIVE, "CKR_ATTRIBUTE_SENSITIVE",
      "the attribute is sensitive and cannot be read", KV_ERR_HSM_KEY},
-    {CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID",
-     "the object has no such attribute", KV_ERR_HSM},
+    {CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID", "the object has no such attribute",
+     KV_ERR_HSM},
     {CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID",
      "an attribute value is invalid (wrong key length?)", KV_ERR_HSM},
     {CKR_ACTION_PROHIBITED, "CKR_ACTION_PROHIBITED", "the object's policy forbids this",
@@ -69,8 +69,7 @@ static const struct {
     {CKR_KEY_FUNCTION_NOT_PERMITTED, "CKR_KEY_FUNCTION_NOT_PERMITTED",
      "the key's usage attributes do not allow this operation", KV_ERR_HSM_KEY},
     {CKR_KEY_NOT_WRAPPABLE, "CKR_KEY_NOT_WRAPPABLE", "the key cannot be wrapped", KV_ERR_HSM_KEY},
-    {CKR_KEY_UNEXTRACTABLE, "CKR_KEY_UNEXTRACTABLE", "the key is not extractable",
-     KV_ERR_HSM_KEY},
+    {CKR_KEY_UNEXTRACTABLE, "CKR_KEY_UNEXTRACTABLE", "the key is not extractable", KV_ERR_HSM_KEY},
     {CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID", "the token does not support the mechanism",
      KV_ERR_HSM_MECHANISM},
     {CKR_MECHANISM_PARAM_INVALID, "CKR_MECHANISM_PARAM_INVALID",
@@ -83,8 +82,7 @@ static const struct {
      "no operation is active in the session", KV_ERR_HSM_SESSION},
     {CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT", "wrong PIN", KV_ERR_HSM_LOGIN},
     {CKR_PIN_INVALID, "CKR_PIN_INVALID", "the PIN has invalid characters", KV_ERR_HSM_LOGIN},
-    {CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE", "the PIN is too long or too short",
-     KV_ERR_HSM_LOGIN},
+    {CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE", "the PIN is too long or too short", KV_ERR_HSM_LOGIN},
     {CKR_PIN_EXPIRED, "CKR_PIN_EXPIRED", "the PIN has expired", KV_ERR_HSM_LOGIN},
     {CKR_PIN_LOCKED, "CKR_PIN_LOCKED", "the PIN is locked (too many wrong tries)",
      KV_ERR_HSM_LOGIN},
@@ -142,29 +140,26 @@ static const struct {
      "the wrapping key has the wrong length", KV_ERR_HSM_KEY},
     {CKR_WRAPPING_KEY_TYPE_INCONSISTENT, "CKR_WRAPPING_KEY_TYPE_INCONSISTENT",
      "the wrapping key type does not fit", KV_ERR_HSM_KEY},
-    {CKR_RANDOM_SEED_NOT_SUPPORTED, "CKR_RANDOM_SEED_NOT_SUPPORTED",
-     "the token cannot be seeded", KV_ERR_HSM},
+    {CKR_RANDOM_SEED_NOT_SUPPORTED, "CKR_RANDOM_SEED_NOT_SUPPORTED", "the token cannot be seeded",
+     KV_ERR_HSM},
     {CKR_RANDOM_NO_RNG, "CKR_RANDOM_NO_RNG", "the token has no random number generator",
      KV_ERR_HSM},
     {CKR_DOMAIN_PARAMS_INVALID, "CKR_DOMAIN_PARAMS_INVALID", "invalid domain parameters",
      KV_ERR_HSM},
     {CKR_CURVE_NOT_SUPPORTED, "CKR_CURVE_NOT_SUPPORTED", "the curve is not supported",
      KV_ERR_HSM_MECHANISM},
-    {CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL", "the output buffer is too small",
-     KV_ERR_BUFFER},
-    {CKR_SAVED_STATE_INVALID, "CKR_SAVED_STATE_INVALID", "the saved state is invalid",
-     KV_ERR_HSM},
+    {CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL", "the output buffer is too small", KV_ERR_BUFFER},
+    {CKR_SAVED_STATE_INVALID, "CKR_SAVED_STATE_INVALID", "the saved state is invalid", KV_ERR_HSM},
     {CKR_INFORMATION_SENSITIVE, "CKR_INFORMATION_SENSITIVE", "the information is sensitive",
      KV_ERR_HSM},
     {CKR_STATE_UNSAVEABLE, "CKR_STATE_UNSAVEABLE", "the state cannot be saved", KV_ERR_HSM},
-    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED",
-     "the module is not initialised", KV_ERR_HSM_MODULE},
+    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED", "the module is not initialised",
+     KV_ERR_HSM_MODULE},
     {CKR_CRYPTOKI_ALREADY_INITIALIZED, "CKR_CRYPTOKI_ALREADY_INITIALIZED",
      "the module is already initialised", 0},
     {CKR_MUTEX_BAD, "CKR_MUTEX_BAD", "bad mutex", KV_ERR_HSM},
     {CKR_MUTEX_NOT_LOCKED, "CKR_MUTEX_NOT_LOCKED", "mutex not locked", KV_ERR_HSM},
-    {CKR_FUNCTION_REJECTED, "CKR_FUNCTION_REJECTED", "the token rejected the function",
-     KV_ERR_HSM},
+    {CKR_FUNCTION_REJECTED, "CKR_FUNCTION_REJECTED", "the token rejected the function", KV_ERR_HSM},
     {CKR_PIN_TOO_WEAK, "CKR_PIN_TOO_WEAK", "the PIN is too weak", KV_ERR_HSM_LOGIN},
     {CKR_LIBRARY_LOAD_FAILED, "CKR_LIBRARY_LOAD_FAILED", "the module could not load a library",
      KV_ERR_HSM_MODULE},
@@ -416,10 +411,10 @@ int kv_hsm_read_pin(const char *env_name, const char *file_env_name, const char 
         }
     } else {
         if ((n = kv_secret_read_line(STDIN_FILENO, prompt, b)) < 0) {
-            r = kv_p11_fail_msg(
-                NULL, n == KV_ERR_NOT_FOUND ? KV_ERR_HSM_LOGIN : n,
-                "no PIN: set $%s%s%s or give it as a line on stdin", env_name,
-                file_env_name != NULL ? " or $" : "", file_env_name != NULL ? file_env_name : "");
+            r = kv_p11_fail_msg(NULL, n == KV_ERR_NOT_FOUND ? KV_ERR_HSM_LOGIN : n,
+                                "no PIN: set $%s%s%s or give it as a line on stdin", env_name,
+                                file_env_name != NULL ? " or $" : "",
+                                file_env_name != NULL ? file_env_name : "");
             goto out;
         }
     }
@@ -490,8 +485,7 @@ static int open_session(kv_hsm *h)
 
     if (!h->have_slot && (r = find_slot(h)) != 0)
         return r;
-    rv = h->f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-                             &h->session);
+    rv = h->f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h->session);
     if (rv != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "opening a session on token '%s' failed", h->token_label);
     h->have_session = 1;
@@ -570,7 +564,9 @@ CK_OBJECT_HANDLE kv_p11_resolve(const kv_hsm *h, CK_OBJECT_HANDLE issued)
     return issued;
 }
 
-int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out)
+/* kv_hsm_open_ex, with the user PIN given (pin != NULL) instead of read. */
+static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *pin, size_t pin_len,
+                       kv_hsm **out)
 {
     kv_hsm *h = NULL;
     const char *module = cfg != NULL ? cfg->module : NULL;
@@ -580,31 +576,34 @@ int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out)
 
     *out = NULL;
     open_err[0] = '\0';
-    if (module == NULL || module[0] == '\0')
-        module = getenv("KORTVAGT_PKCS11_MODULE");
-    if (module == NULL || module[0] == '\0')
-        module = KV_HSM_DEFAULT_MODULE;
     if (token == NULL || token[0] == '\0')
         token = getenv("KORTVAGT_TOKEN");
     if (token == NULL || token[0] == '\0')
         token = KV_HSM_DEFAULT_TOKEN;
-
     if ((h = calloc(1, sizeof(*h))) == NULL) {
         r = kv_p11_fail_msg(NULL, KV_ERR_NOMEM, "out of memory");
         goto out;
     }
     h->flags = flags;
-    if (strlen(module) >= sizeof(h->module)) {
-        r = kv_p11_fail_msg(NULL, KV_ERR_ARG, "PKCS#11 module path too long");
-        goto out;
-    }
-    strcpy(h->module, module);
     if (kv_p11uri_is_uri(token)) {
         if ((r = kv_p11uri_parse(token, &h->want, why, sizeof(why))) != 0) {
             kv_p11_fail_msg(NULL, r, "token name: %s", why);
             goto out;
         }
-    } else {
+    }
+    /* module: flag > environment > module-path of a token URI > default */
+    if (module == NULL || module[0] == '\0')
+        module = getenv("KORTVAGT_PKCS11_MODULE");
+    if ((module == NULL || module[0] == '\0') && h->want.has_module_path)
+        module = h->want.module_path;
+    if (module == NULL || module[0] == '\0')
+        module = KV_HSM_DEFAULT_MODULE;
+    if (strlen(module) >= sizeof(h->module)) {
+        r = kv_p11_fail_msg(NULL, KV_ERR_ARG, "PKCS#11 module path too long");
+        goto out;
+    }
+    strcpy(h->module, module);
+    if (!kv_p11uri_is_uri(token)) {
         if (strlen(token) >= sizeof(h->want.token)) {
             r = kv_p11_fail_msg(NULL, KV_ERR_ARG, "token label '%.40s...' longer than 32 bytes",
                                 token);
@@ -622,7 +621,19 @@ int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out)
     }
     if ((r = find_slot(h)) != 0)
         goto out;
-    if (!(flags & KV_HSM_OPEN_NO_LOGIN)) {
+    if (!(flags & KV_HSM_OPEN_NO_LOGIN) && pin != NULL) {
+        if (pin_len == 0 || pin_len > KV_PIN_MAX) {
+            r = kv_p11_fail_msg(h, KV_ERR_HSM_LOGIN, "the PIN has %zu bytes: 1 to %d", pin_len,
+                                KV_PIN_MAX);
+            goto out;
+        }
+        if ((h->pin = kv_secbuf_new(KV_PIN_MAX + 1)) == NULL) {
+            r = kv_p11_fail_msg(h, KV_ERR_NOMEM, "cannot allocate locked memory for the PIN");
+            goto out;
+        }
+        memcpy(kv_secbuf_ptr(h->pin), pin, pin_len);
+        h->pin_len = pin_len;
+    } else if (!(flags & KV_HSM_OPEN_NO_LOGIN)) {
         char prompt[80];
         snprintf(prompt, sizeof(prompt), "User PIN for token '%s': ", h->token_label);
         if ((r = kv_hsm_read_pin("KORTVAGT_PIN", "KORTVAGT_PIN_FILE", prompt, &h->pin,
@@ -641,9 +652,23 @@ out:
     return r;
 }
 
+int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out)
+{
+    return open_common(cfg, flags, NULL, 0, out);
+}
+
+int kv_hsm_open_pin(const kv_hsm_config *cfg, const uint8_t *pin, size_t pin_len, kv_hsm **out)
+{
+    if (pin == NULL) {
+        *out = NULL;
+        return kv_p11_fail_msg(NULL, KV_ERR_ARG, "no PIN given");
+    }
+    return open_common(cfg, 0, pin, pin_len, out);
+}
+
 int kv_hsm_open(const kv_hsm_config *cfg, kv_hsm **out)
 {
-    return kv_hsm_open_ex(cfg, 0, out);
+    return open_common(cfg, 0, NULL, 0, out);
 }
 
 void kv_hsm_close(kv_hsm *h)
@@ -769,6 +794,15 @@ static CK_OBJECT_HANDLE session_handle(kv_hsm *h, CK_OBJECT_HANDLE token, const 
     c->issued = copy_to_session(h, token);
     if (c->issued == CK_INVALID_HANDLE)
         return token; /* the token does not copy (CKA_COPYABLE false): use it as it is */
+    /*
+     * After a reopen, a module may hand out again the number of a copy that
+     * died with the old session; that number must keep meaning the old key.
+     */
+    for (size_t i = 0; i < h->ncopies; i++)
+        if (h->copies[i].issued == c->issued) {
+            h->f->C_DestroyObject(h->session, c->issued);
+            return token;
+        }
     c->current = c->issued;
     snprintf(c->label, sizeof(c->label), "%s", label);
     h->ncopies++;
@@ -795,8 +829,8 @@ static int key_find_once(kv_hsm *h, const char *name, kv_hsm_key *out)
                                    "key %s names token '%s', but the open token is '%s'", name,
                                    u.token, h->token_label);
         if (u.has_type && strcmp(u.type, "secret-key") != 0)
-            return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key %s: type=%s is not a secret key",
-                                   name, u.type);
+            return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key %s: type=%s is not a secret key", name,
+                                   u.type);
         if (!u.has_object && !u.has_id)
             return kv_p11_fail_msg(h, KV_ERR_ARG, "key %s names neither object= nor id=", name);
         label = u.has_object ? u.object : NULL;
@@ -877,9 +911,8 @@ static int is_aes(kv_key_type t)
  * when the session was lost. No allocation; the CK_RV is translated only on
  * failure. what names the operation for the error text.
  */
-static int one_shot(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_MECHANISM *m,
-                    int which, const uint8_t *in, size_t len, uint8_t *out, size_t out_len,
-                    const char *what)
+static int one_shot(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_MECHANISM *m, int which,
+                    const uint8_t *in, size_t len, uint8_t *out, size_t out_len, const char *what)
 {
     CK_OBJECT_HANDLE o;
     CK_ULONG ol;
@@ -907,7 +940,9 @@ static int one_shot(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_MECH
                                "key ceremony (kortvagt key import --usage cvk|mac|imk)",
                                key->label, key->label);
     for (int attempt = 0; attempt < 2; attempt++) {
-        o = kv_p11_resolve(h, use_companion ? key->companion : key->handle);
+        o = use_companion ? key->companion : key->handle;
+        if (!key->session_object) /* derived keys are never remapped */
+            o = kv_p11_resolve(h, o);
         ol = (CK_ULONG)out_len;
         if ((rv = init(h->session, m, o)) == CKR_OK &&
             (rv = run(h->session, (CK_BYTE_PTR)in, (CK_ULONG)len, out, &ol)) == CKR_OK) {
@@ -943,8 +978,7 @@ static int block_op(kv_hsm *h, const kv_hsm_key *key, int use_companion, int whi
         m.mechanism = cbc ? CKM_AES_CBC : CKM_AES_ECB;
         bs = 16;
     } else {
-        return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a block-cipher key",
-                               key->label);
+        return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a block-cipher key", key->label);
     }
     if (len == 0 || len % bs != 0)
         return kv_p11_fail_msg(h, KV_ERR_ARG, "%s: %zu bytes is not a multiple of %zu",
@@ -1009,10 +1043,10 @@ static int derive_one(kv_hsm *h, CK_OBJECT_HANDLE parent, const uint8_t data[16]
     CK_KEY_DERIVATION_STRING_DATA p = {(CK_BYTE_PTR)data, 16};
     CK_MECHANISM m = {CKM_DES3_ECB_ENCRYPT_DATA, &p, sizeof(p)};
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},         {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_TOKEN, &no, sizeof(no)},           {CKA_SENSITIVE, &yes, sizeof(yes)},
-        {CKA_EXTRACTABLE, &no, sizeof(no)},     {CKA_ENCRYPT, &yes, sizeof(yes)},
-        {CKA_DECRYPT, &yes, sizeof(yes)},       {CKA_DERIVE, &yes, sizeof(yes)},
+        {CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},       {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)}, {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &yes, sizeof(yes)},   {CKA_DERIVE, &yes, sizeof(yes)},
     };
     *rvp = h->f->C_DeriveKey(h->session, &m, parent, t, sizeof(t) / sizeof(t[0]), out);
     return *rvp == CKR_OK ? 0 : -1;
@@ -1023,14 +1057,17 @@ int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[1
 {
     CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, c = CK_INVALID_HANDLE;
     CK_RV rv = CKR_OK;
+    kv_hsm_key par = *parent; /* parent and out may be the same struct */
     int r = KV_ERR_INTERNAL;
 
+    parent = &par;
     memset(out, 0, sizeof(*out));
     if (!is_des(parent->type))
         return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a DES key: cannot derive",
                                parent->label);
     for (int attempt = 0; attempt < 2; attempt++) {
-        CK_OBJECT_HANDLE p = kv_p11_resolve(h, parent->handle);
+        CK_OBJECT_HANDLE p =
+            parent->session_object ? parent->handle : kv_p11_resolve(h, parent->handle);
         if (derive_one(h, p, data, &k, &rv) == 0 &&
             (companion_data == NULL || derive_one(h, p, companion_data, &c, &rv) == 0))
             break;

@@ -22,7 +22,8 @@
 typedef struct kv_hsm kv_hsm;
 
 typedef struct {
-    const char *module; /* path; NULL: $KORTVAGT_PKCS11_MODULE, then KV_HSM_DEFAULT_MODULE */
+    const char *module; /* path; NULL: $KORTVAGT_PKCS11_MODULE, then the token URI's
+                           module-path, then KV_HSM_DEFAULT_MODULE */
     const char *token;  /* label or RFC 7512 pkcs11: URI; NULL: $KORTVAGT_TOKEN, then default */
 } kv_hsm_config;
 
@@ -31,7 +32,11 @@ typedef struct {
  * read-write session and log in as user. The user PIN comes from
  * $KORTVAGT_PIN, else the file named by $KORTVAGT_PIN_FILE, else one line of
  * stdin; it is held in a locked buffer only for the login (and a session
- * reopen) and never printed.
+ * reopen) and never printed. Returns 0, KV_ERR_HSM_MODULE, KV_ERR_HSM_TOKEN,
+ * KV_ERR_HSM_LOGIN or KV_ERR_HSM; kv_hsm_last_error(NULL) says why.
+ * PKCS#11 login belongs to the process: while another kv_hsm of this process
+ * is logged in to the token, the PIN is not checked again. In a forking
+ * daemon, open in each worker after fork().
  */
 int kv_hsm_open(const kv_hsm_config *cfg, kv_hsm **out);
 /* Log out, close, finalize, unload. NULL is a no-op. */
@@ -44,19 +49,19 @@ void kv_hsm_close(kv_hsm *h);
 const char *kv_hsm_last_error(const kv_hsm *h);
 
 typedef enum {
-    KV_KEY_DES2,   /* double-length 3DES (A||B) */
-    KV_KEY_DES3,   /* triple-length 3DES */
+    KV_KEY_DES2, /* double-length 3DES (A||B) */
+    KV_KEY_DES3, /* triple-length 3DES */
     KV_KEY_AES128,
     KV_KEY_AES192,
     KV_KEY_AES256,
-    KV_KEY_HMAC,   /* CKK_GENERIC_SECRET, >= 32 bytes, HMAC-SHA256 */
+    KV_KEY_HMAC, /* CKK_GENERIC_SECRET, >= 32 bytes, HMAC-SHA256 */
 } kv_key_type;
 
 typedef struct {
     unsigned long handle;    /* CK_OBJECT_HANDLE of the key (A||B) */
     unsigned long companion; /* CK_OBJECT_HANDLE of A||A for MAC algorithm 3, 0 if none */
     kv_key_type type;
-    int session_object;      /* 1: derived, destroy with kv_hsm_key_destroy */
+    int session_object; /* 1: derived, destroy with kv_hsm_key_destroy */
     char label[64];
 } kv_hsm_key;
 
@@ -94,7 +99,9 @@ int kv_hsm_cbc_decrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, cons
  * ECB-encrypt(parent, data[0..16)) (CKM_DES3_ECB_ENCRYPT_DATA), sensitive and
  * not extractable, usable for encrypt/decrypt/derive. If companion_data is not
  * NULL, also derive its A||A companion from those 16 bytes. The result must be
- * released with kv_hsm_key_destroy.
+ * released with kv_hsm_key_destroy. parent and out may be the same struct (a
+ * derived parent is then only freed by kv_hsm_close). Derived keys do not
+ * survive a session reopen: use after one fails with a message saying so.
  */
 int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[16],
                        const uint8_t *companion_data, kv_hsm_key *out);

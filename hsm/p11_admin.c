@@ -153,8 +153,7 @@ int kv_hsm_token_init(kv_hsm *h, const char *label, const uint8_t *so_pin, size_
     }
     if (!found)
         return kv_p11_fail_msg(h, KV_ERR_HSM_TOKEN,
-                               "no free slot in %s: every token is initialised already",
-                               h->module);
+                               "no free slot in %s: every token is initialised already", h->module);
     /* SoftHSM2 moves an initialised token to a new slot id: look it up again */
     if ((r = kv_hsm_token_lookup(h, label, info)) != 0)
         return r;
@@ -475,10 +474,21 @@ int kv_hsm_object_get_info(kv_hsm *h, unsigned long handle, kv_hsm_object_info *
     CK_ULONG vlen = 0;
     CK_BBOOL b[15];
     static const CK_ATTRIBUTE_TYPE bools[15] = {
-        CKA_ENCRYPT,   CKA_DECRYPT,     CKA_SIGN,       CKA_VERIFY,
-        CKA_WRAP,      CKA_UNWRAP,      CKA_DERIVE,     CKA_TOKEN,
-        CKA_PRIVATE,   CKA_SENSITIVE,   CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE,
-        CKA_NEVER_EXTRACTABLE, CKA_MODIFIABLE, CKA_LOCAL,
+        CKA_ENCRYPT,
+        CKA_DECRYPT,
+        CKA_SIGN,
+        CKA_VERIFY,
+        CKA_WRAP,
+        CKA_UNWRAP,
+        CKA_DERIVE,
+        CKA_TOKEN,
+        CKA_PRIVATE,
+        CKA_SENSITIVE,
+        CKA_EXTRACTABLE,
+        CKA_ALWAYS_SENSITIVE,
+        CKA_NEVER_EXTRACTABLE,
+        CKA_MODIFIABLE,
+        CKA_LOCAL,
     };
     CK_ATTRIBUTE a[20];
     CK_ULONG n = 0;
@@ -610,10 +620,9 @@ static const uint8_t p_cmac[16] = {0x6b, 0xc1, 0xbe, 0xe2, 0x2e, 0x40, 0x9f, 0x9
 static const uint8_t c_cmac[16] = {0x07, 0x0a, 0x16, 0xb4, 0x6b, 0x4d, 0x41, 0x44,
                                    0xf7, 0x9b, 0xdd, 0x9d, 0xd0, 0x4a, 0x28, 0x7c};
 static const char p_hmac[] = "Test Using Larger Than Block-Size Key - Hash Key First";
-static const uint8_t c_hmac[32] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f,
-                                   0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
-                                   0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14,
-                                   0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+static const uint8_t c_hmac[32] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f, 0x0d, 0x8a, 0x26,
+                                   0xaa, 0xcb, 0xf5, 0xb7, 0x7f, 0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28,
+                                   0xc5, 0x14, 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
 static const uint8_t d_icc[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0x01, 0x23, 0x45,
                                   0xFE, 0xDC, 0xBA, 0x98, 0x76, 0xFE, 0xDC, 0xBA};
 static const uint8_t c_icc_kcv[8] = {0x1D, 0xA5, 0xE1, 0x6C, 0xBE, 0xFF, 0x24, 0xF1};
@@ -636,16 +645,16 @@ static const struct selftest {
 } selftests[] = {
     {"CKM_DES3_ECB", CKM_DES3_ECB, "CVV, PVV, PIN blocks, MAC algorithm 3 (A||A companion)",
      CKK_DES2, k_des2, 16, ST_ECB, p_now, 8, c_des2_ecb, 8},
-    {"CKM_DES3_CBC", CKM_DES3_CBC, "ISO 9797-1 CBC-MAC chains, ARQC", CKK_DES2, k_des2, 16,
-     ST_CBC, p_now, 16, c_des2_cbc, 16},
+    {"CKM_DES3_CBC", CKM_DES3_CBC, "ISO 9797-1 CBC-MAC chains, ARQC", CKK_DES2, k_des2, 16, ST_CBC,
+     p_now, 16, c_des2_cbc, 16},
     {"CKM_DES_ECB", CKM_DES_ECB, "single DES (optional: kortvagt uses the A||A companion)", CKK_DES,
      k_des, 8, ST_ECB, p_now, 8, c_des_ecb, 8},
     {"CKM_AES_ECB", CKM_AES_ECB, "ISO 9564 format 4 PIN blocks", CKK_AES, k_aes_fips, 16, ST_ECB,
      p_aes_fips, 16, c_aes_fips, 16},
-    {"CKM_AES_CMAC", CKM_AES_CMAC, "AES key check values", CKK_AES, k_cmac, 16, ST_SIGN, p_cmac,
-     16, c_cmac, 16},
-    {"CKM_SHA256_HMAC", CKM_SHA256_HMAC, "PAN tokens, evidence MACs", CKK_GENERIC_SECRET, NULL,
-     131, ST_SIGN, (const uint8_t *)p_hmac, sizeof(p_hmac) - 1, c_hmac, 32},
+    {"CKM_AES_CMAC", CKM_AES_CMAC, "AES key check values", CKK_AES, k_cmac, 16, ST_SIGN, p_cmac, 16,
+     c_cmac, 16},
+    {"CKM_SHA256_HMAC", CKM_SHA256_HMAC, "PAN tokens, evidence MACs", CKK_GENERIC_SECRET, NULL, 131,
+     ST_SIGN, (const uint8_t *)p_hmac, sizeof(p_hmac) - 1, c_hmac, 32},
     {"CKM_DES3_ECB_ENCRYPT_DATA", CKM_DES3_ECB_ENCRYPT_DATA, "EMV ICC master and session keys",
      CKK_DES2, k_des2, 16, ST_DERIVE, d_icc, 16, c_icc_kcv, 8},
 };
@@ -696,11 +705,10 @@ int kv_hsm_selftest_run(kv_hsm *h, size_t i, kv_hsm_selftest_result *res)
     tpl[n++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &yes, sizeof(yes)};
     tpl[n++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
     tpl[n++] = (CK_ATTRIBUTE){CKA_DERIVE, &yes, sizeof(yes)};
-    tpl[n++] = (CK_ATTRIBUTE){CKA_VALUE, t->key != NULL ? (void *)t->key : hkey,
-                              (CK_ULONG)t->key_len};
+    tpl[n++] =
+        (CK_ATTRIBUTE){CKA_VALUE, t->key != NULL ? (void *)t->key : hkey, (CK_ULONG)t->key_len};
     if ((rv = h->f->C_CreateObject(h->session, tpl, n, &k)) != CKR_OK) {
-        snprintf(res->detail, sizeof(res->detail), "creating the test key: %s",
-                 kv_p11_rv_name(rv));
+        snprintf(res->detail, sizeof(res->detail), "creating the test key: %s", kv_p11_rv_name(rv));
         goto out;
     }
     m.mechanism = t->mech;
@@ -724,8 +732,8 @@ int kv_hsm_selftest_run(kv_hsm *h, size_t i, kv_hsm_selftest_result *res)
         CK_KEY_DERIVATION_STRING_DATA p = {(CK_BYTE_PTR)t->in, (CK_ULONG)t->in_len};
         CK_KEY_TYPE dkt = CKK_DES2;
         CK_ATTRIBUTE dt[] = {
-            {CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &dkt, sizeof(dkt)},
-            {CKA_TOKEN, &no, sizeof(no)},   {CKA_PRIVATE, &no, sizeof(no)},
+            {CKA_CLASS, &cls, sizeof(cls)},   {CKA_KEY_TYPE, &dkt, sizeof(dkt)},
+            {CKA_TOKEN, &no, sizeof(no)},     {CKA_PRIVATE, &no, sizeof(no)},
             {CKA_ENCRYPT, &yes, sizeof(yes)},
         };
         CK_MECHANISM em = {CKM_DES3_ECB, NULL, 0};

@@ -27,6 +27,13 @@
  */
 int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out);
 
+/*
+ * kv_hsm_open with the user PIN given by the caller (pin_len bytes, copied
+ * into locked memory) instead of read from the environment or stdin: for a
+ * command that has read the PIN already (hsm init).
+ */
+int kv_hsm_open_pin(const kv_hsm_config *cfg, const uint8_t *pin, size_t pin_len, kv_hsm **out);
+
 /* The module path h loaded; never NULL. */
 const char *kv_hsm_module_path(const kv_hsm *h);
 
@@ -44,7 +51,7 @@ int kv_hsm_read_pin(const char *env_name, const char *file_env_name, const char 
 typedef struct {
     char manufacturer[33];
     char description[33];
-    unsigned lib_major, lib_minor;      /* library version */
+    unsigned lib_major, lib_minor; /* library version */
     unsigned cryptoki_major, cryptoki_minor;
 } kv_hsm_module_info;
 
@@ -107,8 +114,8 @@ typedef struct {
     const char *label; /* CKA_LABEL; NULL: none */
     const uint8_t *id; /* CKA_ID; NULL: none */
     size_t id_len;
-    unsigned usage;    /* KV_HSM_USE_* */
-    int token;         /* 1: token object (persistent), 0: session object */
+    unsigned usage; /* KV_HSM_USE_* */
+    int token;      /* 1: token object (persistent), 0: session object */
 } kv_hsm_key_spec;
 
 /* Bytes of key value for a type (16, 24, 16, 24, 32; HMAC: 32 by default). */

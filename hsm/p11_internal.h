@@ -22,10 +22,10 @@
 #define KV_HSM_MAX_COPIES 64
 
 struct kv_hsm_copy {
-    CK_OBJECT_HANDLE token;  /* the token object */
-    CK_OBJECT_HANDLE issued; /* the handle callers hold (first session copy) */
+    CK_OBJECT_HANDLE token;   /* the token object */
+    CK_OBJECT_HANDLE issued;  /* the handle callers hold (first session copy) */
     CK_OBJECT_HANDLE current; /* the handle valid in the current session */
-    char label[72];          /* to find the token object again after a device removal */
+    char label[72];           /* to find the token object again after a device removal */
 };
 
 struct kv_hsm {
@@ -71,7 +71,11 @@ int kv_p11_rv_session_lost(CK_RV rv);
 /* Close and reopen the session (and log in again); 0 or a KV_ERR_* code. */
 int kv_p11_reopen(kv_hsm *h);
 
-/* The handle valid now for a handle issued earlier (differs only after a reopen). */
+/*
+ * The handle valid now for a handle kv_hsm_key_find issued earlier (differs
+ * only after a reopen). Never for derived keys: their numbers are not in the
+ * table and a new derived key may reuse a dead copy's number.
+ */
 CK_OBJECT_HANDLE kv_p11_resolve(const kv_hsm *h, CK_OBJECT_HANDLE issued);
 
 /* Blank-padded PKCS#11 text field -> NUL-terminated string without trailing blanks. */

@@ -59,9 +59,9 @@ enum kind { TEXT, BYTES, ULONG, IGNORED, REFUSED };
 struct attr {
     const char *name;
     enum kind kind;
-    size_t field;   /* offsetof the value in kv_p11uri */
-    size_t cap;     /* capacity of the value field */
-    unsigned flag;  /* bit for "seen" / has_* */
+    size_t field;  /* offsetof the value in kv_p11uri */
+    size_t cap;    /* capacity of the value field */
+    unsigned flag; /* bit for "seen" / has_* */
 };
 
 #define F(m) offsetof(kv_p11uri, m), sizeof(((kv_p11uri *)0)->m)
@@ -92,16 +92,35 @@ static const struct attr query_attrs[] = {
 static void set_has(kv_p11uri *u, unsigned flag)
 {
     switch (flag) {
-    case 1u << 0: u->has_token = 1; break;
-    case 1u << 1: u->has_manufacturer = 1; break;
-    case 1u << 2: u->has_serial = 1; break;
-    case 1u << 3: u->has_model = 1; break;
-    case 1u << 4: u->has_object = 1; break;
-    case 1u << 5: u->has_id = 1; break;
-    case 1u << 6: u->has_type = 1; break;
-    case 1u << 7: u->has_slot_id = 1; break;
-    case 1u << 13: u->has_module_path = 1; break;
-    default: break;
+    case 1u << 0:
+        u->has_token = 1;
+        break;
+    case 1u << 1:
+        u->has_manufacturer = 1;
+        break;
+    case 1u << 2:
+        u->has_serial = 1;
+        break;
+    case 1u << 3:
+        u->has_model = 1;
+        break;
+    case 1u << 4:
+        u->has_object = 1;
+        break;
+    case 1u << 5:
+        u->has_id = 1;
+        break;
+    case 1u << 6:
+        u->has_type = 1;
+        break;
+    case 1u << 7:
+        u->has_slot_id = 1;
+        break;
+    case 1u << 13:
+        u->has_module_path = 1;
+        break;
+    default:
+        break;
     }
 }
 
@@ -129,8 +148,8 @@ static int parse_attr(kv_p11uri *u, const char *s, size_t n, const struct attr *
     if (a == NULL) {
         if (name_len >= 2 && memcmp(s, "x-", 2) == 0)
             return 0; /* vendor attribute: RFC 7512 §2.3 lets consumers ignore it */
-        say(why, why_cap, "unknown attribute '%.*s' in pkcs11: URI", (int)(name_len > 40 ? 40 : name_len),
-            s);
+        say(why, why_cap, "unknown attribute '%.*s' in pkcs11: URI",
+            (int)(name_len > 40 ? 40 : name_len), s);
         return KV_ERR_FORMAT;
     }
     if (*seen & a->flag) {

@@ -338,6 +338,10 @@ static void cmd_get_response(kv_vcard *vc, const kv_capdu *c, answer *a)
 
 typedef void (*command_fn)(kv_vcard *vc, const kv_capdu *c, answer *a);
 
+/*
+ * The command table of a profile card. GET RESPONSE is answered before the
+ * table (recorded cards need it too); its row makes 80 C0 a class error.
+ */
 static const struct command {
     uint8_t cla, ins;
     command_fn run;
@@ -424,7 +428,6 @@ int kv_vcard_process(kv_vcard *vc, const uint8_t *capdu, size_t len, uint8_t *ou
     out[a.len] = (uint8_t)(a.sw >> 8);
     out[a.len + 1] = (uint8_t)a.sw;
     *outlen = a.len + 2;
-    kv_wipe(&a, sizeof(a));
     return 0;
 }
 
@@ -490,40 +493,6 @@ out:
     return r;
 }
 
-/* Read a whole (small) file into a NUL-terminated heap buffer. */
-static int read_file(const char *path, char **buf, size_t *len)
-{
-    enum { MAX = 1 << 20 };
-    FILE *f = fopen(path, "rb");
-    char *b = NULL;
-    size_t n;
-    int r = KV_ERR_IO;
-
-    if (f == NULL)
-        goto out;
-    if ((b = malloc(MAX + 1)) == NULL) {
-        r = KV_ERR_NOMEM;
-        goto out;
-    }
-    n = fread(b, 1, MAX + 1, f);
-    if (ferror(f))
-        goto out;
-    if (n > MAX) {
-        r = KV_ERR_FORMAT;
-        goto out;
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    b = NULL; /* transferred */
-    r = 0;
-out:
-    free(b);
-    if (f != NULL)
-        fclose(f);
-    return r;
-}
-
 static char *why_buf(char *why, size_t whylen, char *local, size_t locallen, size_t *outlen)
 {
     if (why != NULL && whylen > 0) {
@@ -536,15 +505,15 @@ static char *why_buf(char *why, size_t whylen, char *local, size_t locallen, siz
     return local;
 }
 
-static int parse_json(const char *text, size_t len, json_t **root, char *why, size_t whylen)
+/* The code and reason of a failed jansson load. */
+static int json_failure(const json_error_t *e, char *why, size_t whylen)
 {
-    json_error_t e;
-    *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
-    if (*root == NULL) {
-        snprintf(why, whylen, "line %d: %s", e.line, e.text);
-        return KV_ERR_JSON;
+    if (json_error_code(e) == json_error_cannot_open_file) {
+        snprintf(why, whylen, "%s", e->text);
+        return KV_ERR_IO;
     }
-    return 0;
+    snprintf(why, whylen, "line %d: %s", e->line, e->text);
+    return KV_ERR_JSON;
 }
 
 /* see vcard.h */
@@ -552,28 +521,21 @@ int kv_vcard_load(const char *path, kv_vcard **out, char *why, size_t whylen)
 {
     char local[8], *w;
     size_t wl;
-    char *text = NULL;
-    size_t len = 0;
     json_t *root = NULL;
+    json_error_t e;
     int r;
 
     *out = NULL;
     w = why_buf(why, whylen, local, sizeof(local), &wl);
-    if ((r = read_file(path, &text, &len)) != 0) {
-        snprintf(w, wl, "%s", r == KV_ERR_IO ? strerror(errno) : "larger than 1 MiB");
+    if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &e)) == NULL) {
+        r = json_failure(&e, w, wl);
         goto out;
     }
-    if ((r = parse_json(text, len, &root, w, wl)) != 0)
-        goto out;
     if (json_is_array(json_object_get(root, "exchanges")))
         r = card_from_recording(path, root, out, w, wl);
     else
         r = card_from_json(root, out, w, wl);
 out:
-    if (text != NULL) {
-        kv_wipe(text, len); /* it holds the profile PIN */
-        free(text);
-    }
     json_decref(root);
     return r;
 }
@@ -590,12 +552,15 @@ int kv_vcard_load_text(const char *text, size_t len, kv_vcard **out, char *why, 
     char local[8], *w;
     size_t wl;
     json_t *root = NULL;
+    json_error_t e;
     int r;
 
     *out = NULL;
     w = why_buf(why, whylen, local, sizeof(local), &wl);
-    if ((r = parse_json(text, len, &root, w, wl)) != 0)
+    if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e)) == NULL) {
+        r = json_failure(&e, w, wl);
         goto out;
+    }
     if (json_object_get(root, "exchanges") != NULL) {
         r = KV_ERR_UNSUPPORTED;
         snprintf(w, wl, "a trace card loads from its file only");

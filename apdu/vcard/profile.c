@@ -100,7 +100,7 @@ static int check_keys(loader *l, json_t *obj, const char *where, const char *con
     return 0;
 }
 
-/* Decode a hex string of min..max bytes; absent (NULL v) is left to the caller. */
+/* Decode the hex string v (min..max bytes); a missing v (NULL) is "not a hex string". */
 static int hex_value(loader *l, json_t *v, const char *where, uint8_t *out, size_t min, size_t max,
                      size_t *len)
 {
@@ -761,7 +761,7 @@ int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t why
     }
     napps = json_array_size(arr);
     for (size_t i = 0; i < napps; i++) {
-        char w[32];
+        char w[48];
         snprintf(w, sizeof(w), "applications[%zu]", i);
         if ((r = parse_app(&l, json_array_get(arr, i), w, &p->dfs[i], &dirs[i])) != 0)
             goto out;

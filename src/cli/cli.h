@@ -39,5 +39,9 @@ int kv_cmd_pinblock(int argc, char **argv);
 int kv_cmd_arqc(int argc, char **argv);
 int kv_cmd_arpc(int argc, char **argv);
 int kv_cmd_liability(int argc, char **argv);
+int kv_cmd_authorize(int argc, char **argv);
+int kv_cmd_evidence(int argc, char **argv);
+/* `kortvagt card settings` (cmd_cardsettings.c); argv[0] is "settings". */
+int kv_cmd_card_settings(int argc, char **argv);
 
 #endif

@@ -69,18 +69,12 @@ struct card_opts {
 static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *o)
 {
     static const struct option opts[] = {
-        {"reader", required_argument, NULL, 'r'},
-        {"contact", no_argument, NULL, 'c'},
-        {"contactless", no_argument, NULL, 'l'},
-        {"json", no_argument, NULL, 'j'},
-        {"reveal", no_argument, NULL, 'v'},
-        {"trace", required_argument, NULL, 't'},
-        {"aid", required_argument, NULL, 'a'},
-        {"wait", required_argument, NULL, 'w'},
-        {"recorded", required_argument, NULL, 'R'},
-        {"replay", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"reader", required_argument, NULL, 'r'},   {"contact", no_argument, NULL, 'c'},
+        {"contactless", no_argument, NULL, 'l'},    {"json", no_argument, NULL, 'j'},
+        {"reveal", no_argument, NULL, 'v'},         {"trace", required_argument, NULL, 't'},
+        {"aid", required_argument, NULL, 'a'},      {"wait", required_argument, NULL, 'w'},
+        {"recorded", required_argument, NULL, 'R'}, {"replay", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int ch, n;
     char *end;
@@ -88,7 +82,7 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
     memset(o, 0, sizeof(*o));
     optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (ch) {
         case 'r':
             o->reader = optarg;
@@ -96,8 +90,10 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
         case 'c':
         case 'l':
             if (o->iface != 0)
-                return kv_cli_usage_error("card", "%s: --contact and --contactless exclude "
-                                                  "each other", cmd);
+                return kv_cli_usage_error("card",
+                                          "%s: --contact and --contactless exclude "
+                                          "each other",
+                                          cmd);
             o->iface = ch == 'c' ? KV_EMV_IFACE_CONTACT : KV_EMV_IFACE_CONTACTLESS;
             break;
         case 'j':
@@ -115,15 +111,19 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
                                           CARD_MAX_EXTRA_AIDS);
             n = kv_hex_decode(optarg, o->aids[o->naids], KV_AID_MAX);
             if (n < KV_AID_MIN)
-                return kv_cli_usage_error("card", "%s: --aid '%s' is not an AID of 5 to 16 "
-                                                  "bytes in hex", cmd, optarg);
+                return kv_cli_usage_error("card",
+                                          "%s: --aid '%s' is not an AID of 5 to 16 "
+                                          "bytes in hex",
+                                          cmd, optarg);
             o->aid_len[o->naids++] = (size_t)n;
             break;
         case 'w':
             o->wait_sec = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || o->wait_sec < 1 || o->wait_sec > 86400)
-                return kv_cli_usage_error("card", "%s: --wait '%s' is not a number of seconds "
-                                                  "(1..86400)", cmd, optarg);
+                return kv_cli_usage_error("card",
+                                          "%s: --wait '%s' is not a number of seconds "
+                                          "(1..86400)",
+                                          cmd, optarg);
             break;
         case 'R':
             o->recorded = optarg;
@@ -142,8 +142,10 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
         }
     }
     if ((o->recorded != NULL) + (o->replay != NULL) + (o->reader != NULL) > 1)
-        return kv_cli_usage_error("card", "%s: --reader, --recorded and --replay exclude each "
-                                          "other", cmd);
+        return kv_cli_usage_error("card",
+                                  "%s: --reader, --recorded and --replay exclude each "
+                                  "other",
+                                  cmd);
     return 0;
 }
 
@@ -182,6 +184,8 @@ static int card_open(const struct card_opts *o, kv_reader **rd, kv_trace **tr, c
         }
         if (o->reader != NULL)
             *what = o->reader;
+        else if (getenv("KORTVAGT_READER") != NULL && getenv("KORTVAGT_READER")[0] != '\0')
+            *what = getenv("KORTVAGT_READER");
         r = kv_reader_open_pcsc(o->reader, rd);
     }
     if (r != 0)
@@ -252,7 +256,8 @@ static int card_read(int argc, char **argv)
         if (j != NULL) {
             json_object_set_new(j, "reader", json_string(kv_reader_name(rd)));
             json_object_set_new(j, "atr", atr_len ? json_string(atr_hex) : json_null());
-            json_object_set_new(j, "apdu_count", json_integer((json_int_t)kv_reader_apdu_count(rd)));
+            json_object_set_new(j, "apdu_count",
+                                json_integer((json_int_t)kv_reader_apdu_count(rd)));
         }
         if ((r = print_json(j)) != 0) {
             rc = kv_cli_fail(r, "output");
@@ -301,8 +306,10 @@ static int card_apdu(int argc, char **argv)
         kv_capdu parsed;
         int n = kv_hex_decode(argv[optind + (int)i], c + i * KV_CAPDU_MAX, KV_CAPDU_MAX);
         if (n < 0 || kv_capdu_parse(c + i * KV_CAPDU_MAX, (size_t)n, &parsed) != 0) {
-            rc = kv_cli_usage_error("card", "apdu: '%s' is not a C-APDU in hex (CLA INS P1 P2 "
-                                            "[Lc data] [Le])", argv[optind + (int)i]);
+            rc = kv_cli_usage_error("card",
+                                    "apdu: '%s' is not a C-APDU in hex (CLA INS P1 P2 "
+                                    "[Lc data] [Le])",
+                                    argv[optind + (int)i]);
             goto out;
         }
         clen[i] = (size_t)n;
@@ -362,8 +369,7 @@ static int card_apdu(int argc, char **argv)
         json_object_set_new(root, "reader", json_string(kv_reader_name(rd)));
         json_object_set_new(root, "exchanges", arr);
         arr = NULL; /* transferred */
-        json_object_set_new(root, "apdu_count",
-                            json_integer((json_int_t)kv_reader_apdu_count(rd)));
+        json_object_set_new(root, "apdu_count", json_integer((json_int_t)kv_reader_apdu_count(rd)));
         if ((r = print_json(root)) != 0) {
             rc = kv_cli_fail(r, "output");
             goto out;
@@ -439,8 +445,8 @@ static int card_verify_pin(int argc, char **argv)
                          : res.status == KV_PIN_WRONG  ? "wrong"
                                                        : "blocked";
         json_object_set_new(j, "result", json_string(st));
-        json_object_set_new(j, "tries_left", res.tries_left >= 0 ? json_integer(res.tries_left)
-                                                                 : json_null());
+        json_object_set_new(j, "tries_left",
+                            res.tries_left >= 0 ? json_integer(res.tries_left) : json_null());
         if ((r = print_json(j)) != 0)
             rc = kv_cli_fail(r, "output");
     } else if (res.status == KV_PIN_VERIFIED) {
@@ -477,5 +483,7 @@ int kv_cmd_card(int argc, char **argv)
         return card_apdu(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify-pin") == 0)
         return card_verify_pin(argc - 1, argv + 1);
+    if (strcmp(argv[1], "settings") == 0) /* cmd_cardsettings.c */
+        return kv_cmd_card_settings(argc - 1, argv + 1);
     return kv_cli_usage_error("card", "unknown command '%s' (read, apdu, verify-pin)", argv[1]);
 }

@@ -86,7 +86,8 @@ static int hsm_parse(const char *cmd, int argc, char **argv, struct hsm_opts *o,
 
 static int hsm_fail(const char *cmd, int err, const char *text)
 {
-    fprintf(stderr, "kortvagt hsm %s: %s\n", cmd, text != NULL && text[0] ? text : kv_strerror(err));
+    fprintf(stderr, "kortvagt hsm %s: %s\n", cmd,
+            text != NULL && text[0] ? text : kv_strerror(err));
     return kv_exit_code(err);
 }
 
@@ -102,11 +103,20 @@ static const struct init_key {
     kv_key_type type;
     kv_key_usage usage;
 } init_keys[] = {
+    /* the policy keys of src/evidence (kv_evidence_keys_ensure makes the same set) */
+    {"token", KV_KEY_HMAC, KV_USAGE_TOKEN},       /* PAN tokens in the store */
+    {"evidence", KV_KEY_HMAC, KV_USAGE_EVIDENCE}, /* evidence-chain MACs */
+    {"pan-enc", KV_KEY_AES256, KV_USAGE_DEFAULT}, /* recoverable PANs (block-list export) */
     {NULL, KV_KEY_HMAC, KV_USAGE_DEFAULT},
 };
 
-/* Generate each init_keys row that the token lacks; needs the user PIN. */
-static int ensure_init_keys(const struct hsm_opts *o, const char *label)
+/*
+ * Generate each init_keys row that the token lacks. Logs in with user_pin when
+ * given (a new token: the PIN was read already), else reads the PIN as
+ * kv_hsm_open does.
+ */
+static int ensure_init_keys(const struct hsm_opts *o, const char *label, kv_secbuf *user_pin,
+                            size_t user_len)
 {
     kv_hsm_config cfg = {o->module, label};
     kv_hsm *h = NULL;
@@ -115,7 +125,9 @@ static int ensure_init_keys(const struct hsm_opts *o, const char *label)
 
     if (init_keys[0].label == NULL)
         return KV_EXIT_OK;
-    if ((r = kv_hsm_open(&cfg, &h)) != 0)
+    r = user_pin != NULL ? kv_hsm_open_pin(&cfg, kv_secbuf_ptr(user_pin), user_len, &h)
+                         : kv_hsm_open(&cfg, &h);
+    if (r != 0)
         return hsm_fail("init", r, kv_hsm_last_error(NULL));
     for (const struct init_key *k = init_keys; k->label != NULL; k++) {
         unsigned long handle;
@@ -188,7 +200,7 @@ static int hsm_init(int argc, char **argv)
                ti.slot, ti.serial);
         kv_hsm_close(h);
         h = NULL;
-        rc = ensure_init_keys(&o, label);
+        rc = ensure_init_keys(&o, label, NULL, 0);
         goto out;
     }
     if (r != KV_ERR_HSM_TOKEN) {
@@ -200,8 +212,8 @@ static int hsm_init(int argc, char **argv)
         rc = hsm_fail("init", r, kv_hsm_last_error(NULL));
         goto out;
     }
-    if ((r = kv_hsm_read_pin("KORTVAGT_PIN", "KORTVAGT_PIN_FILE", "User PIN for the new token: ",
-                             &user, &user_len)) != 0) {
+    if ((r = kv_hsm_read_pin("KORTVAGT_PIN", "KORTVAGT_PIN_FILE",
+                             "User PIN for the new token: ", &user, &user_len)) != 0) {
         rc = hsm_fail("init", r, kv_hsm_last_error(NULL));
         goto out;
     }
@@ -216,13 +228,12 @@ static int hsm_init(int argc, char **argv)
         goto out;
     }
     kv_secbuf_free(so);
-    kv_secbuf_free(user);
-    so = user = NULL;
+    so = NULL;
     printf("token '%s' initialised (slot %lu, serial %s) in %s\n", ti.label, ti.slot, ti.serial,
            kv_hsm_module_path(h));
     kv_hsm_close(h);
     h = NULL;
-    rc = ensure_init_keys(&o, label);
+    rc = ensure_init_keys(&o, label, user, user_len);
 out:
     kv_secbuf_free(so);
     kv_secbuf_free(user);
@@ -306,8 +317,8 @@ static int hsm_info(int argc, char **argv)
     json_object_set_new(root, "cryptoki_version",
                         json_sprintf("%u.%u", mi.cryptoki_major, mi.cryptoki_minor));
     json_object_set_new(root, "library",
-                        json_pack("{s:s, s:s, s:o}", "manufacturer", mi.manufacturer,
-                                  "description", mi.description, "version",
+                        json_pack("{s:s, s:s, s:o}", "manufacturer", mi.manufacturer, "description",
+                                  mi.description, "version",
                                   json_sprintf("%u.%u", mi.lib_major, mi.lib_minor)));
     if (!o.json) {
         printf("module:      %s\n", kv_hsm_module_path(h));
@@ -336,14 +347,13 @@ static int hsm_info(int argc, char **argv)
     jflags = json_array();
     for (size_t i = 0; i < nflags; i++)
         json_array_append_new(jflags, json_string(flags[i]));
-    json_object_set_new(root, "token",
-                        json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "label", ti.label,
-                                  "serial", ti.serial, "manufacturer", ti.manufacturer, "model",
-                                  ti.model, "slot", (json_int_t)ti.slot, "flags", jflags,
-                                  "hardware_version",
-                                  json_sprintf("%u.%u", ti.hw_major, ti.hw_minor),
-                                  "firmware_version",
-                                  json_sprintf("%u.%u", ti.fw_major, ti.fw_minor)));
+    json_object_set_new(
+        root, "token",
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "label", ti.label, "serial",
+                  ti.serial, "manufacturer", ti.manufacturer, "model", ti.model, "slot",
+                  (json_int_t)ti.slot, "flags", jflags, "hardware_version",
+                  json_sprintf("%u.%u", ti.hw_major, ti.hw_minor), "firmware_version",
+                  json_sprintf("%u.%u", ti.fw_major, ti.fw_minor)));
     if (!o.json) {
         printf("token:       '%s', serial %s, %s %s, slot %lu\n", ti.label, ti.serial,
                ti.manufacturer, ti.model, ti.slot);
@@ -359,10 +369,9 @@ static int hsm_info(int argc, char **argv)
             rc = hsm_fail("info", r, kv_hsm_last_error(h));
             goto out;
         }
-        json_array_append_new(mechs, json_pack("{s:s, s:b, s:b, s:s, s:s}", "name",
-                                               res.mechanism, "works", res.works, "listed",
-                                               res.listed, "detail", res.detail, "purpose",
-                                               res.purpose));
+        json_array_append_new(mechs, json_pack("{s:s, s:b, s:b, s:s, s:s}", "name", res.mechanism,
+                                               "works", res.works, "listed", res.listed, "detail",
+                                               res.detail, "purpose", res.purpose));
         if (!o.json)
             printf("  %-26s %-5s %s%s%s\n", res.mechanism, res.works ? "works" : "FAILS",
                    res.works ? "" : res.detail, res.works ? "" : "; ", res.purpose);

@@ -21,40 +21,40 @@
 
 static void key_usage(FILE *f)
 {
-    fprintf(
-        f,
-        "Usage: kortvagt key import   --label NAME --type TYPE [--usage USAGE] [--kcv HEX]\n"
-        "                             [--id HEX] [--json] < components\n"
-        "       kortvagt key generate --label NAME --type TYPE [--usage USAGE] [--id HEX] [--json]\n"
-        "       kortvagt key list     [--json]\n"
-        "       kortvagt key delete   --label NAME\n"
-        "All take [--token LABEL|URI] [--module PATH].\n\n"
-        "TYPE:  des2 | des3 | aes128 | aes192 | aes256 | hmac (32..64 bytes, HMAC-SHA256)\n"
-        "USAGE: cvk (des2; CVV/CVC)        encrypt            + A||A companion NAME.aa\n"
-        "       mac (des2 | aes*)          encrypt (DES) / sign+verify (AES-CMAC)\n"
-        "                                                     + A||A companion (des2)\n"
-        "       pvk (des2 | des3; PVV/IBM 3624)  encrypt\n"
-        "       pin (des*, aes*; TPK/ZPK)  encrypt + decrypt\n"
-        "       imk (des2; EMV issuer MK)  derive + encrypt   + A||A companion\n"
-        "       kek (des*, aes*)           wrap + unwrap\n"
-        "       token, evidence (hmac)     sign + verify\n"
-        "       none given: encrypt + decrypt (hmac: sign + verify)\n"
-        "Every key is CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true and CKA_EXTRACTABLE false.\n\n"
-        "import reads the clear components from stdin, one hex component per line (spaces\n"
-        "allowed), until end of input (on a terminal: until an empty line), XORs them,\n"
-        "sets DES odd parity, stores the key and has the token compute its KCV. Components\n"
-        "and PINs are never taken from the command line. If neither $KORTVAGT_PIN nor\n"
-        "$KORTVAGT_PIN_FILE is set, the first line of stdin is the user PIN.\n"
-        "--kcv HEX (4 or 6 hex digits) must match the KCV of the stored key, else nothing\n"
-        "is stored. KCV: DES first 3 bytes of 3DES-ECB of 8 zero bytes; AES first 3 bytes\n"
-        "of AES-CMAC of 16 zero bytes; HMAC first 3 bytes of HMAC-SHA256 of 32 zero bytes.\n\n"
-        "generate creates the key inside the token. Keys with an A||A companion are\n"
-        "derived (CKM_DES3_ECB_ENCRYPT_DATA) from a random session seed key that is then\n"
-        "destroyed, since A is never visible (hsm/keys.h explains why this is sound).\n\n"
-        "list shows label, type, KCV and attributes -- never a key value.\n"
-        "delete removes the key and its A||A companion.\n\n"
-        "Exit codes: 0 ok, 2 usage or input error (bad component, wrong KCV, label\n"
-        "exists), 5 HSM error (module, token, PIN, key not found), 8 I/O.\n");
+    fprintf(f,
+            "Usage: kortvagt key import   --label NAME --type TYPE [--usage USAGE] [--kcv HEX]\n"
+            "                             [--id HEX] [--json] < components\n"
+            "       kortvagt key generate --label NAME --type TYPE [--usage USAGE] [--id HEX] "
+            "[--json]\n"
+            "       kortvagt key list     [--json]\n"
+            "       kortvagt key delete   --label NAME\n"
+            "All take [--token LABEL|URI] [--module PATH].\n\n"
+            "TYPE:  des2 | des3 | aes128 | aes192 | aes256 | hmac (32..64 bytes, HMAC-SHA256)\n"
+            "USAGE: cvk (des2; CVV/CVC)        encrypt            + A||A companion NAME.aa\n"
+            "       mac (des2 | aes*)          encrypt (DES) / sign+verify (AES-CMAC)\n"
+            "                                                     + A||A companion (des2)\n"
+            "       pvk (des2 | des3; PVV/IBM 3624)  encrypt\n"
+            "       pin (des*, aes*; TPK/ZPK)  encrypt + decrypt\n"
+            "       imk (des2; EMV issuer MK)  derive + encrypt   + A||A companion\n"
+            "       kek (des*, aes*)           wrap + unwrap\n"
+            "       token, evidence (hmac)     sign + verify\n"
+            "       none given: encrypt + decrypt (hmac: sign + verify)\n"
+            "Every key is CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true and CKA_EXTRACTABLE false.\n\n"
+            "import reads the clear components from stdin, one hex component per line (spaces\n"
+            "allowed), until end of input (on a terminal: until an empty line), XORs them,\n"
+            "sets DES odd parity, stores the key and has the token compute its KCV. Components\n"
+            "and PINs are never taken from the command line. If neither $KORTVAGT_PIN nor\n"
+            "$KORTVAGT_PIN_FILE is set, the first line of stdin is the user PIN.\n"
+            "--kcv HEX (4 or 6 hex digits) must match the KCV of the stored key, else nothing\n"
+            "is stored. KCV: DES first 3 bytes of 3DES-ECB of 8 zero bytes; AES first 3 bytes\n"
+            "of AES-CMAC of 16 zero bytes; HMAC first 3 bytes of HMAC-SHA256 of 32 zero bytes.\n\n"
+            "generate creates the key inside the token. Keys with an A||A companion are\n"
+            "derived (CKM_DES3_ECB_ENCRYPT_DATA) from a random session seed key that is then\n"
+            "destroyed, since A is never visible (hsm/keys.h explains why this is sound).\n\n"
+            "list shows label, type, KCV and attributes -- never a key value.\n"
+            "delete removes the key and its A||A companion.\n\n"
+            "Exit codes: 0 ok, 2 usage or input error (bad component, wrong KCV, label\n"
+            "exists), 5 HSM error (module, token, PIN, key not found), 8 I/O.\n");
 }
 
 struct key_opts {
@@ -100,8 +100,15 @@ static int key_parse(const char *cmd, int argc, char **argv, const char *allowed
                 }
             }
         }
+        /* an argument is never echoed: it might be a key component typed in by mistake */
+        if (dst == NULL && strncmp(a, "--", 2) != 0)
+            return kv_cli_usage_error("key",
+                                      "%s: unexpected argument %d; key components and PINs are "
+                                      "read from stdin, never from the command line",
+                                      cmd, i);
         if (dst == NULL)
-            return kv_cli_usage_error("key", "%s: unknown option or argument '%s'", cmd, a);
+            return kv_cli_usage_error("key", "%s: unknown option '%.*s'", cmd, (int)strcspn(a, "="),
+                                      a);
         if (*dst != NULL)
             return kv_cli_usage_error("key", "%s: --%s given twice", cmd, name);
         if (strchr(a, '=') != NULL) {
@@ -119,7 +126,8 @@ static int key_parse(const char *cmd, int argc, char **argv, const char *allowed
 
 static int key_fail(const char *cmd, int err, const char *text)
 {
-    fprintf(stderr, "kortvagt key %s: %s\n", cmd, text != NULL && text[0] ? text : kv_strerror(err));
+    fprintf(stderr, "kortvagt key %s: %s\n", cmd,
+            text != NULL && text[0] ? text : kv_strerror(err));
     /* a wrong KCV is wrong input from the key custodians, not an HSM fault */
     if (err == KV_ERR_HSM_KCV)
         return KV_EXIT_USAGE;
@@ -154,9 +162,9 @@ static int print_result_json(const kv_keys_result *res, const char *label)
     json_t *o;
     char *s;
     kv_hex_encode(res->kcv, 3, k);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "label", label, "type",
-                  kv_key_type_name(res->type), "usage", kv_key_usage_name(res->usage), "kcv", k,
-                  "kcv_method", kv_kcv_method(res->type));
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "label", label, "type", kv_key_type_name(res->type),
+                  "usage", kv_key_usage_name(res->usage), "kcv", k, "kcv_method",
+                  kv_kcv_method(res->type));
     if (o == NULL)
         return KV_EXIT_INTERNAL;
     if (res->has_companion) {
@@ -197,8 +205,8 @@ static int check_key_args(const char *cmd, const struct key_opts *o, kv_key_type
     *u = KV_USAGE_DEFAULT;
     if (o->usage != NULL && kv_key_usage_parse(o->usage, u) != 0)
         return kv_cli_usage_error(
-            "key", "%s: unknown --usage '%s' (cvk, pvk, pin, imk, mac, kek, token, evidence)",
-            cmd, o->usage);
+            "key", "%s: unknown --usage '%s' (cvk, pvk, pin, imk, mac, kek, token, evidence)", cmd,
+            o->usage);
     if (kv_keys_policy(*t, *u, &attrs, &companion, why, sizeof(why)) != 0)
         return kv_cli_usage_error("key", "%s: %s", cmd, why);
     *id_len = 0;
@@ -296,9 +304,9 @@ static int key_import(int argc, char **argv)
         rc = key_fail("import", KV_ERR_FORMAT, why);
         goto out;
     }
-    r = kv_keys_import(h, o.label, t, u, id_len ? id : NULL, id_len, kv_secbuf_ptr(key),
-                       (size_t)r, kcv_len > 0 ? kcv : NULL, (size_t)(kcv_len > 0 ? kcv_len : 0),
-                       &res, why, sizeof(why));
+    r = kv_keys_import(h, o.label, t, u, id_len ? id : NULL, id_len, kv_secbuf_ptr(key), (size_t)r,
+                       kcv_len > 0 ? kcv : NULL, (size_t)(kcv_len > 0 ? kcv_len : 0), &res, why,
+                       sizeof(why));
     kv_secbuf_free(key);
     key = NULL;
     if (r != 0) {
@@ -374,8 +382,7 @@ static json_t *usage_array(unsigned usage, char *text, size_t cap)
         if (!(usage & names[i].bit))
             continue;
         json_array_append_new(a, json_string(names[i].name));
-        n += (size_t)snprintf(text + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "",
-                              names[i].name);
+        n += (size_t)snprintf(text + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "", names[i].name);
     }
     if (n == 0)
         snprintf(text, cap, "-");
@@ -391,7 +398,8 @@ struct list_row {
 
 static int row_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct list_row *)a)->info.label, ((const struct list_row *)b)->info.label);
+    return strcmp(((const struct list_row *)a)->info.label,
+                  ((const struct list_row *)b)->info.label);
 }
 
 static int key_list(int argc, char **argv)
@@ -464,10 +472,10 @@ static int key_list(int argc, char **argv)
                  in->private_ ? ",private" : ",public",
                  in->always_sensitive ? ",always-sensitive" : "",
                  in->never_extractable ? ",never-extractable" : "");
-        jo = json_pack("{s:s, s:s, s:I, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}",
-                       "label", in->label, "type", type, "value_len", (json_int_t)in->value_len,
-                       "kcv", rows[i].kcv, "usage", ju, "token", in->token, "private",
-                       in->private_, "sensitive", in->sensitive, "extractable", in->extractable,
+        jo = json_pack("{s:s, s:s, s:I, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "label",
+                       in->label, "type", type, "value_len", (json_int_t)in->value_len, "kcv",
+                       rows[i].kcv, "usage", ju, "token", in->token, "private", in->private_,
+                       "sensitive", in->sensitive, "extractable", in->extractable,
                        "always_sensitive", in->always_sensitive, "never_extractable",
                        in->never_extractable, "modifiable", in->modifiable, "local", in->local);
         if (jo == NULL) {
@@ -533,8 +541,7 @@ static int key_delete(int argc, char **argv)
         rc = key_fail("delete", r, why);
         goto out;
     }
-    printf("deleted key '%s'%s\n", o.label,
-           deleted > 1 ? " and its A||A companion" : "");
+    printf("deleted key '%s'%s\n", o.label, deleted > 1 ? " and its A||A companion" : "");
     rc = KV_EXIT_OK;
 out:
     kv_hsm_close(h);

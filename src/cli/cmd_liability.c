@@ -1,11 +1,18 @@
 /* `kortvagt liability`: the liability engine of RULES.md §2 (see cli.h, src/liability/liability.h).
  */
 #include "src/cli/cli.h"
+#include "hsm/p11.h"
 #include "src/base/err.h"
+#include "src/base/secure.h"
+#include "src/config/config.h"
 #include "src/liability/liability.h"
+#include "src/liability/liability_evidence.h"
+#include "src/store/keyed.h"
+#include "src/store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Far above any real case (10,000 transactions of ~400 bytes); stops runaway pipes. */
 #define CASE_MAX_INPUT (16u * 1024 * 1024)
@@ -24,6 +31,8 @@ static void liability_usage(FILE *f)
                "  --json          print the result JSON of RULES.md §2\n"
                "  --lang da|en    language of the statements (default da)\n"
                "  --svg OUT.svg   also draw the incident as an SVG timeline into OUT.svg\n"
+               "  --store URL     the evidence store (default $KORTVAGT_STORE, the config file's\n"
+               "                  [store] url, then sqlite:./kortvagt.db)\n"
                "  --help          show this help\n\n"
                "A transaction that names an \"evidence\" record is judged on the stored record:\n"
                "a record that is missing or whose chain or MAC is broken proves nothing.\n\n"
@@ -96,9 +105,89 @@ static int write_svg(const char *path, const struct kv_liability_case *c,
     return r;
 }
 
+/* What the evidence lookup needs; opened only when the case names a record. */
+struct evidence_source {
+    kv_store *store;
+    kv_hsm *hsm;
+    kv_hsm_mac hmac;
+    kv_mac mac;
+    struct kv_liability_evidence_store ctx;
+};
+
+static void evidence_close(struct evidence_source *es)
+{
+    kv_store_close(es->store);
+    kv_hsm_close(es->hsm);
+    memset(es, 0, sizeof *es);
+}
+
+/*
+ * Open the store and the HSM's evidence key. *available is 0 when the store
+ * is an SQLite file that does not exist (no evidence at all; the file is not
+ * created). Returns the exit code (0 on success), the reason printed.
+ */
+static int evidence_open(const char *store_flag, struct evidence_source *es, int *available)
+{
+    kv_config *cfg = NULL;
+    kv_hsm_config hc = {NULL, NULL};
+    char err[256] = "";
+    const char *url;
+    struct stat st;
+    int r, rc = KV_EXIT_INTERNAL;
+
+    *available = 0;
+    if (store_flag != NULL) {
+        url = store_flag;
+    } else {
+        if ((r = kv_config_load(NULL, &cfg, err, sizeof err)) != 0) {
+            fprintf(stderr, "kortvagt liability: configuration: %s\n",
+                    err[0] != '\0' ? err : kv_strerror(r));
+            rc = kv_exit_code(r);
+            goto out;
+        }
+        url = kv_config_store_url(cfg);
+    }
+    if (strncmp(url, "sqlite:", 7) == 0 && stat(url + 7, &st) != 0) {
+        fprintf(stderr, "kortvagt liability: note: no evidence store at %s\n", url + 7);
+        rc = KV_EXIT_OK;
+        goto out;
+    }
+    if ((r = kv_store_open(url, &es->store, err, sizeof err)) != 0) {
+        fprintf(stderr, "kortvagt liability: evidence store: %s\n",
+                err[0] != '\0' ? err : kv_strerror(r));
+        rc = kv_exit_code(r);
+        goto out;
+    }
+    kv_disable_core_dumps();
+    if ((r = kv_hsm_open(&hc, &es->hsm)) != 0) {
+        const char *why = kv_hsm_last_error(NULL);
+        fprintf(stderr, "kortvagt liability: the evidence MACs need the HSM token: %s\n",
+                why != NULL && why[0] != '\0' ? why : kv_strerror(r));
+        rc = kv_exit_code(r);
+        goto out;
+    }
+    if ((r = kv_hsm_mac_init(&es->hmac, es->hsm, KV_KEY_LABEL_EVIDENCE)) != 0) {
+        fprintf(stderr, "kortvagt liability: evidence key '%s': %s\n", KV_KEY_LABEL_EVIDENCE,
+                r == KV_ERR_HSM_KEY ? "not on the token (run 'kortvagt hsm init')"
+                                    : kv_strerror(r));
+        rc = kv_exit_code(r);
+        goto out;
+    }
+    es->mac = kv_hsm_mac_get(&es->hmac);
+    es->ctx.store = es->store;
+    es->ctx.mac = &es->mac;
+    *available = 1;
+    rc = KV_EXIT_OK;
+out:
+    kv_config_free(cfg);
+    if (rc != KV_EXIT_OK || !*available)
+        evidence_close(es);
+    return rc;
+}
+
 static int liability_assess(int argc, char **argv)
 {
-    const char *file = NULL, *svg = NULL;
+    const char *file = NULL, *svg = NULL, *store = NULL;
     enum kv_liability_lang lang = KV_LIABILITY_LANG_DA;
     int json = 0, rc = KV_EXIT_INTERNAL, r;
     char *text = NULL, *dump = NULL, why[512];
@@ -108,6 +197,10 @@ static int liability_assess(int argc, char **argv)
     json_t *out = NULL;
     kv_liability_evidence_fn lookup = NULL;
     void *lookup_ctx = NULL;
+    struct evidence_source es;
+    int wants_evidence = 0, available = 0;
+
+    memset(&es, 0, sizeof es);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -139,6 +232,16 @@ static int liability_assess(int argc, char **argv)
                 rc = kv_cli_usage_error("liability", "--svg needs an output file name, not '%s'",
                                         svg);
                 goto out;
+            }
+        } else if (strcmp(a, "--store") == 0 || strncmp(a, "--store=", 8) == 0) {
+            if (a[7] == '=') {
+                store = a + 8;
+            } else if (++i >= argc) {
+                rc = kv_cli_usage_error("liability", "--store needs a URL (sqlite:PATH or "
+                                                     "postgresql://...)");
+                goto out;
+            } else {
+                store = argv[i];
             }
         } else if (a[0] == '-' && a[1] != '\0') {
             rc = kv_cli_usage_error("liability", "unknown option '%s'", a);
@@ -180,6 +283,16 @@ static int liability_assess(int argc, char **argv)
         }
         goto out;
     }
+    for (size_t i = 0; i < c->n_txns; i++)
+        wants_evidence |= c->txns[i].has_evidence;
+    if (wants_evidence) {
+        if ((rc = evidence_open(store, &es, &available)) != KV_EXIT_OK)
+            goto out;
+        if (available) {
+            lookup = kv_liability_evidence_from_store;
+            lookup_ctx = &es.ctx;
+        }
+    }
     for (size_t i = 0; i < c->n_txns && lookup == NULL; i++)
         if (c->txns[i].has_evidence)
             fprintf(stderr,
@@ -211,6 +324,7 @@ static int liability_assess(int argc, char **argv)
     }
     rc = KV_EXIT_OK;
 out:
+    evidence_close(&es);
     free(dump);
     json_decref(out);
     kv_liability_result_free(res);

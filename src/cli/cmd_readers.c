@@ -32,7 +32,7 @@ int kv_cmd_readers(int argc, char **argv)
 
     optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             json = 1;

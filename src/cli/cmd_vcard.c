@@ -102,7 +102,7 @@ int kv_cmd_vcard(int argc, char **argv)
     unsigned long v;
     int check = 0, opt, r, rc = KV_EXIT_INTERNAL;
     kv_vcard *vc = NULL;
-    char why[256];
+    char why[256], what[4200] = "";
 
     opterr = 0;
     optind = 0; /* full reset of getopt's state (glibc) */
@@ -157,10 +157,11 @@ int kv_cmd_vcard(int argc, char **argv)
         goto out;
     }
     kv_vcard_set_quirks(vc, kv_vcard_quirks(vc) | quirks);
+    if (state != NULL)
+        snprintf(what, sizeof(what), "state file %s", state);
     if (state != NULL && (r = kv_vcard_state_attach(vc, state)) != 0) {
-        rc = r == KV_ERR_FORMAT
-                 ? kv_cli_usage_error("vcard", "state file %s: not a vcard state file", state)
-                 : kv_cli_fail(r, state);
+        rc = r == KV_ERR_FORMAT ? kv_cli_usage_error("vcard", "%s: not a vcard state file", what)
+                                : kv_cli_fail(r, what);
         goto out;
     }
     if (check) {
@@ -172,7 +173,7 @@ int kv_cmd_vcard(int argc, char **argv)
     }
     /* write the state file now: a path that cannot be written shows at start, not at a PIN try */
     if ((r = kv_vcard_state_save(vc)) != 0) {
-        rc = kv_cli_fail(r, state);
+        rc = kv_cli_fail(r, what);
         goto out;
     }
     if ((r = install_signals()) != 0) {

@@ -38,12 +38,10 @@ static const char *const migrations[] = {
     " family INTEGER NOT NULL, epoch INTEGER NOT NULL, atm INTEGER NOT NULL,"
     " gambling INTEGER NOT NULL, series TEXT, series_first INTEGER NOT NULL,"
     " reversed INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX transactions_card ON transactions(token, id);"
     "CREATE INDEX transactions_series ON transactions(token, series) WHERE series IS NOT NULL;"
     "CREATE TABLE evidence("
     " id INTEGER PRIMARY KEY, t INTEGER NOT NULL, body TEXT NOT NULL,"
     " hash BLOB NOT NULL, mac BLOB NOT NULL);"
-    "CREATE INDEX evidence_time ON evidence(t);"
     /* append-only: a record once written is never changed or removed */
     "CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence"
     " BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;"
@@ -652,7 +650,7 @@ int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, 
                                                  : "PRAGMA synchronous=NORMAL",
                   path)) != 0)
         goto out;
-    if ((r = exec(s, "PRAGMA foreign_keys=OFF; PRAGMA secure_delete=ON", path)) != 0)
+    if ((r = exec(s, "PRAGMA foreign_keys=OFF; PRAGMA secure_delete=ON; PRAGMA wal_autocheckpoint=8000", path)) != 0)
         goto out;
     if ((r = migrate(s)) != 0)
         goto out;

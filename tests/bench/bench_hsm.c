@@ -81,7 +81,8 @@ static double now(void)
 
 static void die(const char *what, int r)
 {
-    fprintf(stderr, "bench_hsm: %s: %s\n", what, r ? kv_strerror(r) : "failed");
+    fprintf(stderr, "bench_hsm[%ld]: %s: %s\n", (long)getpid(), what,
+            r ? kv_strerror(r) : "failed");
     _exit(3);
 }
 
@@ -425,19 +426,28 @@ static void worker_main(const struct op *op, int use_floor, int ready_fd, int st
     _exit(0);
 }
 
-/* Run nproc workers of op at once; returns the summed rate, or -1. */
+/*
+ * Run nproc workers of op at once; returns the summed rate, or -1. Workers
+ * start one after the other (SoftHSM2's file store does not like processes
+ * loading a token while another writes it), then run together.
+ */
 static double run(const struct op *op, int use_floor, int nproc)
 {
-    int ready[2], start[2], result[2];
+    int start[2], result[2];
     pid_t pids[8];
     double sum = 0;
-    int ok = 1;
+    int ok = 1, forked = 0;
 
-    if (pipe(ready) || pipe(start) || pipe(result))
+    if (pipe(start) || pipe(result))
         die("pipe", 0);
-    for (int i = 0; i < nproc; i++) {
-        pid_t p = fork();
-        if (p < 0)
+    for (int i = 0; i < nproc && ok; i++) {
+        int ready[2];
+        char c;
+        pid_t p;
+
+        if (pipe(ready))
+            die("pipe", 0);
+        if ((p = fork()) < 0)
             die("fork", 0);
         if (p == 0) {
             close(ready[0]);
@@ -445,33 +455,33 @@ static double run(const struct op *op, int use_floor, int nproc)
             close(result[0]);
             worker_main(op, use_floor, ready[1], start[0], result[1]);
         }
-        pids[i] = p;
-    }
-    close(ready[1]);
-    close(start[0]);
-    close(result[1]);
-    for (int i = 0; i < nproc; i++) {
-        char c;
+        pids[forked++] = p;
+        close(ready[1]);
         if (read(ready[0], &c, 1) != 1)
             ok = 0;
+        close(ready[0]);
     }
-    for (int i = 0; i < nproc; i++)
+    close(start[0]);
+    close(result[1]);
+    for (int i = 0; i < forked && ok; i++)
         if (write(start[1], "g", 1) != 1)
             ok = 0;
-    for (int i = 0; i < nproc && ok; i++) {
+    if (!ok)
+        for (int i = 0; i < forked; i++)
+            kill(pids[i], SIGKILL);
+    for (int i = 0; i < forked && ok; i++) {
         double r;
         if (read(result[0], &r, sizeof(r)) != (ssize_t)sizeof(r))
             ok = 0;
         else
             sum += r;
     }
-    for (int i = 0; i < nproc; i++) {
+    for (int i = 0; i < forked; i++) {
         int st = 0;
         waitpid(pids[i], &st, 0);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             ok = 0;
     }
-    close(ready[0]);
     close(start[1]);
     close(result[0]);
     return ok ? sum : -1;

@@ -20,7 +20,7 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_p11uri: invariant failed: %s (line %d)\n", #cond, __LINE__);    \
+            fprintf(stderr, "fuzz_p11uri: invariant failed: %s (line %d)\n", #cond, __LINE__);     \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

@@ -11,6 +11,8 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 failures=0
 checks=0
+# No evidence store unless a check sets one up; never touch ./kortvagt.db.
+export KORTVAGT_STORE="sqlite:$TMP/no-store.db"
 
 pass() { checks=$((checks + 1)); echo "PASS: $*"; }
 fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*"; }
@@ -106,6 +108,8 @@ cmp -s "$TMP/out" "$TMP/rules.json" && pass "stdin gives the same result" || fai
 expect_rc 0 "two cards --json" "$K" liability assess "$DATA/incident_two_cards.json" --json --svg "$TMP/two.svg"
 cp "$TMP/out" "$TMP/two.json"
 expect_grep "unproven evidence is reported" "names evidence record ev-000042" "$TMP/err"
+expect_grep "missing store is named" "no evidence store at $TMP/no-store.db" "$TMP/err"
+[ -e "$TMP/no-store.db" ] && fail "a missing store was created" || pass "a missing store is not created"
 check_json "two cards result" "$TMP/two.json" '
 assert row("shop-1") == ("credential_used", 25000, 0, "§ 100 stk. 3", "timely"), row("shop-1")
 assert row("atm-1") == ("credential_used", 12500, 187500, "§ 100 stk. 3", "timely"), row("atm-1")
@@ -162,6 +166,86 @@ cat >"$TMP/escape.json" <<'JSON'
 JSON
 expect_rc 0 "hostile names" "$K" liability assess "$TMP/escape.json" --svg "$TMP/escape.svg"
 check_svg "hostile names: SVG well-formed, 1 mark" "$TMP/escape.svg" 1
+
+# --- evidence records in a real store, MACs checked in a SoftHSM2 token ---
+# A throwaway token with an HMAC key "evidence" (pkcs11-tool), an SQLite store whose evidence
+# chain holds record 1 (MAC made in the token: proves an online PIN) and record 2 (correct hash
+# and link, wrong MAC). t1 (claims nothing) is proven by record 1: 375 kr; t2 (claims a proven
+# offline PIN) names the broken record 2: not proven, 0 kr; t3 names no such record: 0 kr.
+MODULE=${KORTVAGT_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+if command -v softhsm2-util >/dev/null && command -v pkcs11-tool >/dev/null && [ -r "$MODULE" ]; then
+  mkdir -p "$TMP/tokens"
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$TMP" >"$TMP/softhsm2.conf"
+  export SOFTHSM2_CONF="$TMP/softhsm2.conf" KORTVAGT_PKCS11_MODULE="$MODULE" KORTVAGT_TOKEN=liability-test
+  export KORTVAGT_PIN=4711
+  softhsm2-util --init-token --free --label liability-test --pin 4711 --so-pin 47114711 >/dev/null 2>&1
+  pkcs11-tool --module "$MODULE" --token-label liability-test --login --pin 4711 --keygen \
+    --key-type GENERIC:32 --label evidence --usage-sign >/dev/null 2>&1
+  cat >"$TMP/evcase.json" <<'JSON'
+{"currency": "DKK", "discovered_at": "2026-03-01T10:00:00Z", "objection_at": "2026-03-02T09:00:00Z",
+ "cards": [{"id": "A", "credential": "pin-1", "blocked_at": "2026-03-01T11:00:00Z"}],
+ "transactions": [
+  {"id": "t1", "card": "A", "at": "2026-02-28T20:00:00Z", "debited_at": "2026-02-28T20:00:00Z",
+   "amount": 300000, "channel": "atm", "evidence": "1", "verification": {"method": "none"}},
+  {"id": "t2", "card": "A", "at": "2026-02-28T20:30:00Z", "debited_at": "2026-02-28T20:30:00Z",
+   "amount": 300000, "channel": "atm", "evidence": "2",
+   "verification": {"method": "offline_pin", "proven": true}},
+  {"id": "t3", "card": "A", "at": "2026-02-28T21:00:00Z", "debited_at": "2026-02-28T21:00:00Z",
+   "amount": 300000, "channel": "atm", "evidence": "3",
+   "verification": {"method": "online_pin", "proven": true}}]}
+JSON
+  : >"$TMP/ev.db"
+  # the first run creates the store's schema; nothing is recorded yet, nothing is proven
+  expect_rc 0 "evidence: empty store" env KORTVAGT_STORE="sqlite:$TMP/ev.db" "$K" liability assess "$TMP/evcase.json" --json
+  cp "$TMP/out" "$TMP/ev0.json"
+  check_json "evidence: empty store proves nothing" "$TMP/ev0.json" 'assert r["cardholder"] == 0, r'
+  if python3 - "$TMP" "$MODULE" <<'PY'
+import hashlib, json, sqlite3, subprocess, sys
+tmp, module = sys.argv[1], sys.argv[2]
+def body(n, prev):
+    rec = {"id": n, "prev": prev, "type": "authorization", "time": "2026-02-28T20:00:00Z",
+           "recorded": "2026-02-28T20:00:01Z",
+           "request": {"channel": "atm", "amount": 300000, "currency": "DKK"},
+           "verification": {"method": "online_pin", "factors": ["pin_online"], "proven": True,
+                            "sca_required": True, "per_transaction_code": False},
+           "response": {"decision": "approve"}}
+    return json.dumps(rec, separators=(",", ":")).encode()
+b1 = body(1, "0" * 64)
+b2 = body(2, hashlib.sha256(b1).hexdigest())
+open(tmp + "/b1", "wb").write(b1)
+subprocess.run(["pkcs11-tool", "--module", module, "--token-label", "liability-test", "--login",
+                "--pin", "4711", "--sign", "-m", "SHA256-HMAC", "--label", "evidence",
+                "-i", tmp + "/b1", "-o", tmp + "/m1"], check=True, capture_output=True)
+m1 = open(tmp + "/m1", "rb").read()
+assert len(m1) == 32, len(m1)
+db = sqlite3.connect(tmp + "/ev.db")
+db.execute("INSERT INTO evidence(id, t, body, hash, mac) VALUES (?, ?, ?, ?, ?)",
+           (1, 1772308800, b1.decode(), hashlib.sha256(b1).digest(), m1))
+db.execute("INSERT INTO evidence(id, t, body, hash, mac) VALUES (?, ?, ?, ?, ?)",
+           (2, 1772310600, b2.decode(), hashlib.sha256(b2).digest(), bytes(32)))
+db.commit()
+PY
+  then
+    pass "evidence: records written"
+    expect_rc 0 "evidence: assess with the store" env KORTVAGT_STORE="sqlite:$TMP/ev.db" "$K" liability assess "$TMP/evcase.json" --json
+    cp "$TMP/out" "$TMP/ev.json"
+    check_json "evidence: record 1 proves, record 2 (broken MAC) and 3 (missing) do not" "$TMP/ev.json" '
+assert row("t1") == ("credential_used", 37500, 262500, "§ 100 stk. 3", "timely"), row("t1")
+assert row("t2") == ("unauthenticated", 0, 300000, "§ 100 stk. 1", "timely"), row("t2")
+assert row("t3") == ("unauthenticated", 0, 300000, "§ 100 stk. 1", "timely"), row("t3")
+'
+    expect_rc 0 "evidence: English statement" env KORTVAGT_STORE="sqlite:$TMP/ev.db" "$K" liability assess "$TMP/evcase.json" --lang en
+    expect_grep "broken record is reported" "Evidence 2: record's chain or MAC is broken" "$TMP/out"
+    expect_grep "good record is reported" "Evidence 1: record verified" "$TMP/out"
+  else
+    fail "evidence: could not write records into the store"
+  fi
+  # the store exists but the HSM cannot be opened: an error, not a silent "not proven"
+  expect_rc 5 "evidence: no HSM module" env KORTVAGT_STORE="sqlite:$TMP/ev.db" KORTVAGT_PKCS11_MODULE="$TMP/no-such-module.so" "$K" liability assess "$TMP/evcase.json"
+  expect_grep "HSM failure is named" "the evidence MACs need the HSM token" "$TMP/err"
+else
+  echo "SKIP: evidence with SoftHSM2 (softhsm2-util, pkcs11-tool or $MODULE missing)"
+fi
 
 echo "$checks checks, $failures failures"
 [ "$failures" -eq 0 ]

@@ -43,7 +43,7 @@ static inline const char *hx(const uint8_t *p, size_t n)
 /* Compare bytes; on mismatch print both sides in hex and fail. */
 #define assert_bytes(what, got, glen, want, wlen)                                                  \
     do {                                                                                           \
-        if ((glen) != (wlen) || memcmp((got), (want), (glen)) != 0) {                              \
+        if ((glen) != (wlen) || ((glen) > 0 && memcmp((got), (want), (glen)) != 0)) {              \
             print_error("%s:\n  got  %s\n  want %s\n", (what), hx((got), (glen)),                  \
                         hx((want), (wlen)));                                                       \
             fail();                                                                                \

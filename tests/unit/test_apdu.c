@@ -25,10 +25,10 @@ struct enc_row {
     size_t fill;      /* instead of data: this many pattern bytes */
     uint32_t le;
     int extended;
-    size_t cap;         /* output capacity; 0 = BIG */
-    int rc;             /* 0 or error */
-    const char *head;   /* expected encoding up to the data (hex) */
-    const char *tail;   /* expected encoding after the data (hex) */
+    size_t cap;       /* output capacity; 0 = BIG */
+    int rc;           /* 0 or error */
+    const char *head; /* expected encoding up to the data (hex) */
+    const char *tail; /* expected encoding after the data (hex) */
     enum kv_apdu_case c;
 };
 
@@ -41,8 +41,8 @@ static const struct enc_row enc_rows[] = {
      KV_APDU_CASE_2},
     {"case 2E Le 257", 0x00, 0xB0, 0x00, 0x00, "", 0, 257, 0, 0, 0, "00B00000000101", "",
      KV_APDU_CASE_2},
-    {"case 2E Le 65536 -> 000000", 0x00, 0xB0, 0x00, 0x00, "", 0, 65536, 0, 0, 0,
-     "00B00000000000", "", KV_APDU_CASE_2},
+    {"case 2E Le 65536 -> 000000", 0x00, 0xB0, 0x00, 0x00, "", 0, 65536, 0, 0, 0, "00B00000000000",
+     "", KV_APDU_CASE_2},
     {"case 2E forced, Le 256", 0x00, 0xB0, 0x00, 0x00, "", 0, 256, 1, 0, 0, "00B00000000100", "",
      KV_APDU_CASE_2},
     {"case 3S", 0x00, 0x20, 0x00, 0x80, "241234FFFFFFFFFF", 0, 0, 0, 0, 0, "0020008008", "",
@@ -63,13 +63,12 @@ static const struct enc_row enc_rows[] = {
      "00D6000000012C", "0100", KV_APDU_CASE_4},
     {"case 4E Le 65536 -> 0000", 0x00, 0x88, 0x00, 0x00, "0102", 0, 65536, 1, 0, 0,
      "00880000000002", "0000", KV_APDU_CASE_4},
-    {"Lc 65536 rejected", 0x00, 0xD6, 0x00, 0x00, NULL, 65536, 0, 0, 0, KV_ERR_APDU, NULL, NULL,
-     0},
+    {"Lc 65536 rejected", 0x00, 0xD6, 0x00, 0x00, NULL, 65536, 0, 0, 0, KV_ERR_APDU, NULL, NULL, 0},
     {"Le 65537 rejected", 0x00, 0xB0, 0x00, 0x00, "", 0, 65537, 0, 0, KV_ERR_APDU, NULL, NULL, 0},
     {"buffer one short", 0x00, 0xA4, 0x04, 0x00, "A0000000031010", 0, 256, 0, 12, KV_ERR_BUFFER,
      NULL, NULL, 0},
-    {"buffer exact", 0x00, 0xA4, 0x04, 0x00, "A0000000031010", 0, 256, 0, 13, 0, "00A4040007",
-     "00", KV_APDU_CASE_4},
+    {"buffer exact", 0x00, 0xA4, 0x04, 0x00, "A0000000031010", 0, 256, 0, 13, 0, "00A4040007", "00",
+     KV_APDU_CASE_4},
 };
 
 static size_t row_data(const char *hex, size_t fill, uint8_t *out)
@@ -182,10 +181,8 @@ struct rapdu_row {
 };
 
 static const struct rapdu_row rapdu_rows[] = {
-    {"empty", "", KV_ERR_APDU, NULL, 0},
-    {"one byte", "90", KV_ERR_APDU, NULL, 0},
-    {"SW only", "6A82", 0, "", 0x6A82},
-    {"data and SW", "9F1701039000", 0, "9F170103", 0x9000},
+    {"empty", "", KV_ERR_APDU, NULL, 0}, {"one byte", "90", KV_ERR_APDU, NULL, 0},
+    {"SW only", "6A82", 0, "", 0x6A82},  {"data and SW", "9F1701039000", 0, "9F170103", 0x9000},
     {"61xx", "6110", 0, "", 0x6110},
 };
 

@@ -213,8 +213,7 @@ static void test_build_lookup(void **state)
     dlen = unhex("9F0206", dol, sizeof(dol));
     assert_int_equal(kv_dol_build(dol, dlen, &t, NULL, NULL, got, 5, &glen), KV_ERR_BUFFER);
     dlen = unhex("9F02", dol, sizeof(dol));
-    assert_int_equal(kv_dol_build(dol, dlen, &t, NULL, NULL, got, sizeof(got), &glen),
-                     KV_ERR_DOL);
+    assert_int_equal(kv_dol_build(dol, dlen, &t, NULL, NULL, got, sizeof(got), &glen), KV_ERR_DOL);
 }
 
 /* 9F37 comes from a random source: two fresh numbers differ (fails with probability 2^-32). */
@@ -239,12 +238,9 @@ static void test_unpredictable_number(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_capacity),
-        cmocka_unit_test(test_build),
-        cmocka_unit_test(test_fit),
-        cmocka_unit_test(test_build_lookup),
-        cmocka_unit_test(test_unpredictable_number),
+        cmocka_unit_test(test_parse),        cmocka_unit_test(test_parse_capacity),
+        cmocka_unit_test(test_build),        cmocka_unit_test(test_fit),
+        cmocka_unit_test(test_build_lookup), cmocka_unit_test(test_unpredictable_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

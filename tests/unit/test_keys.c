@@ -62,8 +62,8 @@ static const struct {
     {"08 already odd", "08", "08", 1},
     {"classic odd-parity key unchanged", "0123456789ABCDEFFEDCBA9876543210",
      "0123456789ABCDEFFEDCBA9876543210", 1},
-    {"low bits all flipped", "0022446688AACCEEFFDDBB9977553311",
-     "0123456789ABCDEFFEDCBA9876543210", 0},
+    {"low bits all flipped", "0022446688AACCEEFFDDBB9977553311", "0123456789ABCDEFFEDCBA9876543210",
+     0},
     {"pyemv ICC MK (VECTORS.md)", "F84314C6B85BD3B0C74794922C3809B0",
      "F84315C7B95BD3B0C74694922C3808B0", 0},
 };
@@ -112,25 +112,43 @@ static const struct {
     const char *want_key;
     const char *want_kcv; /* published; NULL: not checked */
 } combine_rows[] = {
-    {"one component", KV_KEY_DES2, {"0123456789ABCDEFFEDCBA9876543210", NULL},
-     "0123456789ABCDEFFEDCBA9876543210", "08D7B4"},
-    {"two components", KV_KEY_DES2,
+    {"one component",
+     KV_KEY_DES2,
+     {"0123456789ABCDEFFEDCBA9876543210", NULL},
+     "0123456789ABCDEFFEDCBA9876543210",
+     "08D7B4"},
+    {"two components",
+     KV_KEY_DES2,
      {"11111111111111112222222222222222", "1032547698BADCFEDCFE98BA54761032", NULL},
-     "0123456789ABCDEFFEDCBA9876543210", "08D7B4"},
-    {"three components, lower case and spaces", KV_KEY_DES2,
+     "0123456789ABCDEFFEDCBA9876543210",
+     "08D7B4"},
+    {"three components, lower case and spaces",
+     KV_KEY_DES2,
      {"1111 1111 1111 1111 2222 2222 2222 2222", "a5a5a5a5a5a5a5a55a5a5a5a5a5a5a5a",
       "B597F1D33D1F795B86A4C2E00E2C4A68", NULL},
-     "0123456789ABCDEFFEDCBA9876543210", "08D7B4"},
-    {"parity fixed after XOR", KV_KEY_DES2, {"0022446688AACCEEFFDDBB9977553311", NULL},
-     "0123456789ABCDEFFEDCBA9876543210", "08D7B4"},
-    {"tab separated", KV_KEY_DES2, {"0123456789ABCDEF\tFEDCBA9876543210", NULL},
-     "0123456789ABCDEFFEDCBA9876543210", "08D7B4"},
-    {"AES-128 no parity change", KV_KEY_AES128, {"00112233445566778899AABBCCDDEEFF", NULL},
-     "00112233445566778899AABBCCDDEEFF", NULL},
-    {"HMAC 32 bytes XOR", KV_KEY_HMAC,
+     "0123456789ABCDEFFEDCBA9876543210",
+     "08D7B4"},
+    {"parity fixed after XOR",
+     KV_KEY_DES2,
+     {"0022446688AACCEEFFDDBB9977553311", NULL},
+     "0123456789ABCDEFFEDCBA9876543210",
+     "08D7B4"},
+    {"tab separated",
+     KV_KEY_DES2,
+     {"0123456789ABCDEF\tFEDCBA9876543210", NULL},
+     "0123456789ABCDEFFEDCBA9876543210",
+     "08D7B4"},
+    {"AES-128 no parity change",
+     KV_KEY_AES128,
+     {"00112233445566778899AABBCCDDEEFF", NULL},
+     "00112233445566778899AABBCCDDEEFF",
+     NULL},
+    {"HMAC 32 bytes XOR",
+     KV_KEY_HMAC,
      {"0000000000000000000000000000000000000000000000000000000000000001",
       "FF00000000000000000000000000000000000000000000000000000000000000", NULL},
-     "FF00000000000000000000000000000000000000000000000000000000000001", NULL},
+     "FF00000000000000000000000000000000000000000000000000000000000001",
+     NULL},
 };
 
 static void test_combine(void **state)
@@ -143,8 +161,8 @@ static void test_combine(void **state)
         int len, wl;
         while (combine_rows[i].comps[n] != NULL)
             n++;
-        len = kv_keymat_combine(combine_rows[i].comps, n, combine_rows[i].type, key, sizeof(key),
-                                &p);
+        len =
+            kv_keymat_combine(combine_rows[i].comps, n, combine_rows[i].type, key, sizeof(key), &p);
         wl = kv_hex_decode(combine_rows[i].want_key, want, sizeof(want));
         if (len != wl) {
             print_message("row '%s': length %d, want %d (problem %d)\n", combine_rows[i].name, len,
@@ -175,31 +193,107 @@ static const struct {
     size_t component, position, got, want;
     const char *text; /* must appear in the problem text */
 } problem_rows[] = {
-    {"odd number of digits", KV_KEY_DES2, {"0123456789ABCDEFFEDCBA987654321", NULL},
-     KV_KEYMAT_ODD, 1, 0, 31, 0, "odd number of hex digits"},
-    {"non-hex character", KV_KEY_DES2, {"0123456789ABCDEFFEDCBA98765432G0", NULL},
-     KV_KEYMAT_NOT_HEX, 1, 31, 0, 0, "character 31 is not"},
-    {"non-hex in component 2", KV_KEY_DES2, {K16, "01234567-9ABCDEFFEDCBA9876543210", NULL},
-     KV_KEYMAT_NOT_HEX, 2, 9, 0, 0, "component 2 is not hex"},
-    {"single length for des2", KV_KEY_DES2, {"0123456789ABCDEF", NULL}, KV_KEYMAT_LENGTH, 1, 0,
-     8, 16, "component 1 has 8 bytes; type des2 needs 16"},
-    {"des2 component for des3", KV_KEY_DES3, {K16, NULL}, KV_KEYMAT_LENGTH, 1, 0, 16, 24,
+    {"odd number of digits",
+     KV_KEY_DES2,
+     {"0123456789ABCDEFFEDCBA987654321", NULL},
+     KV_KEYMAT_ODD,
+     1,
+     0,
+     31,
+     0,
+     "odd number of hex digits"},
+    {"non-hex character",
+     KV_KEY_DES2,
+     {"0123456789ABCDEFFEDCBA98765432G0", NULL},
+     KV_KEYMAT_NOT_HEX,
+     1,
+     31,
+     0,
+     0,
+     "character 31 is not"},
+    {"non-hex in component 2",
+     KV_KEY_DES2,
+     {K16, "01234567-9ABCDEFFEDCBA9876543210", NULL},
+     KV_KEYMAT_NOT_HEX,
+     2,
+     9,
+     0,
+     0,
+     "component 2 is not hex"},
+    {"single length for des2",
+     KV_KEY_DES2,
+     {"0123456789ABCDEF", NULL},
+     KV_KEYMAT_LENGTH,
+     1,
+     0,
+     8,
+     16,
+     "component 1 has 8 bytes; type des2 needs 16"},
+    {"des2 component for des3",
+     KV_KEY_DES3,
+     {K16, NULL},
+     KV_KEYMAT_LENGTH,
+     1,
+     0,
+     16,
+     24,
      "type des3 needs 24"},
-    {"second component shorter", KV_KEY_DES2, {K16, "0123456789ABCDEF", NULL}, KV_KEYMAT_LENGTH,
-     2, 0, 8, 16, "component 2 has 8 bytes"},
-    {"hmac lengths differ", KV_KEY_HMAC, {K32, K32 "00", NULL}, KV_KEYMAT_MISMATCH, 2, 0, 33, 32,
+    {"second component shorter",
+     KV_KEY_DES2,
+     {K16, "0123456789ABCDEF", NULL},
+     KV_KEYMAT_LENGTH,
+     2,
+     0,
+     8,
+     16,
+     "component 2 has 8 bytes"},
+    {"hmac lengths differ",
+     KV_KEY_HMAC,
+     {K32, K32 "00", NULL},
+     KV_KEYMAT_MISMATCH,
+     2,
+     0,
+     33,
+     32,
      "components differ in length"},
-    {"hmac too short", KV_KEY_HMAC, {K16, NULL}, KV_KEYMAT_LENGTH, 1, 0, 16, 32,
+    {"hmac too short",
+     KV_KEY_HMAC,
+     {K16, NULL},
+     KV_KEYMAT_LENGTH,
+     1,
+     0,
+     16,
+     32,
      "type hmac needs 32 to 64"},
     {"empty component", KV_KEY_DES2, {"  ", NULL}, KV_KEYMAT_EMPTY, 1, 0, 0, 0, "is empty"},
     {"no component", KV_KEY_DES2, {NULL}, KV_KEYMAT_NONE, 0, 0, 0, 0, "no key component"},
-    {"ten components", KV_KEY_DES2, {K16, K16, K16, K16, K16, K16, K16, K16, K16, K16, NULL},
-     KV_KEYMAT_TOO_MANY, 0, 0, 10, 0, "at most 9"},
-    {"des2 with equal halves", KV_KEY_DES2, {"0123456789ABCDEF0123456789ABCDEF", NULL},
-     KV_KEYMAT_DEGENERATE, 0, 0, 0, 0, "two equal 8-byte parts"},
-    {"des2 equal halves after XOR", KV_KEY_DES2,
+    {"ten components",
+     KV_KEY_DES2,
+     {K16, K16, K16, K16, K16, K16, K16, K16, K16, K16, NULL},
+     KV_KEYMAT_TOO_MANY,
+     0,
+     0,
+     10,
+     0,
+     "at most 9"},
+    {"des2 with equal halves",
+     KV_KEY_DES2,
+     {"0123456789ABCDEF0123456789ABCDEF", NULL},
+     KV_KEYMAT_DEGENERATE,
+     0,
+     0,
+     0,
+     0,
+     "two equal 8-byte parts"},
+    {"des2 equal halves after XOR",
+     KV_KEY_DES2,
      {"11111111111111112222222222222222", "1032547698BADCFE23016745AB89EFCD", NULL},
-     KV_KEYMAT_DEGENERATE, 0, 0, 0, 0, "single-DES strength"},
+     KV_KEYMAT_DEGENERATE,
+     0,
+     0,
+     0,
+     0,
+     "single-DES strength"},
 };
 
 static void test_problems(void **state)
@@ -214,8 +308,7 @@ static void test_problems(void **state)
         while (problem_rows[i].comps[n] != NULL)
             n++;
         memset(key, 0x5A, sizeof(key));
-        r = kv_keymat_combine(problem_rows[i].comps, n, problem_rows[i].type, key, sizeof(key),
-                              &p);
+        r = kv_keymat_combine(problem_rows[i].comps, n, problem_rows[i].type, key, sizeof(key), &p);
         kv_keymat_problem_text(&p, problem_rows[i].type, text, sizeof(text));
         if (r != KV_ERR_FORMAT || p.kind != problem_rows[i].kind ||
             p.component != problem_rows[i].component || p.position != problem_rows[i].position ||
@@ -244,8 +337,9 @@ static const struct {
     int rc;
     const char *bytes;
 } kcv_rows[] = {
-    {"08D7B4", 3, "08D7B4"}, {"08d7", 2, "08D7"}, {"08D7B", KV_ERR_FORMAT, NULL},
-    {"08D7B4C1", KV_ERR_FORMAT, NULL}, {"08G7", KV_ERR_FORMAT, NULL}, {"", KV_ERR_FORMAT, NULL},
+    {"08D7B4", 3, "08D7B4"},        {"08d7", 2, "08D7"},
+    {"08D7B", KV_ERR_FORMAT, NULL}, {"08D7B4C1", KV_ERR_FORMAT, NULL},
+    {"08G7", KV_ERR_FORMAT, NULL},  {"", KV_ERR_FORMAT, NULL},
 };
 
 static void test_kcv_parse(void **state)
@@ -278,8 +372,8 @@ static void test_kcv_input(void **state)
         size_t len;
         const char *method;
     } rows[] = {
-        {KV_KEY_DES2, 8, "3DES-ECB"},    {KV_KEY_DES3, 8, "3DES-ECB"},
-        {KV_KEY_AES128, 16, "AES-CMAC"}, {KV_KEY_AES256, 16, "AES-CMAC"},
+        {KV_KEY_DES2, 8, "3DES-ECB"},     {KV_KEY_DES3, 8, "3DES-ECB"},
+        {KV_KEY_AES128, 16, "AES-CMAC"},  {KV_KEY_AES256, 16, "AES-CMAC"},
         {KV_KEY_HMAC, 32, "HMAC-SHA256"},
     };
     (void)state;
@@ -413,10 +507,10 @@ static void test_policy(void **state)
         r = kv_keys_policy(t, u, &attrs, &comp, why, sizeof(why));
         if ((r == 0) != policy_rows[i].ok || attrs != policy_rows[i].attrs ||
             comp != policy_rows[i].companion) {
-            print_message("policy %s/%s: r=%d attrs=0x%x comp=%d (want ok=%d attrs=0x%x comp=%d) %s\n",
-                          policy_rows[i].type, policy_rows[i].usage ? policy_rows[i].usage : "-",
-                          r, attrs, comp, policy_rows[i].ok, policy_rows[i].attrs,
-                          policy_rows[i].companion, why);
+            print_message(
+                "policy %s/%s: r=%d attrs=0x%x comp=%d (want ok=%d attrs=0x%x comp=%d) %s\n",
+                policy_rows[i].type, policy_rows[i].usage ? policy_rows[i].usage : "-", r, attrs,
+                comp, policy_rows[i].ok, policy_rows[i].attrs, policy_rows[i].companion, why);
             fail();
         }
         if (!policy_rows[i].ok)
@@ -463,11 +557,10 @@ static void test_labels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parity),    cmocka_unit_test(test_combine),
-        cmocka_unit_test(test_problems),  cmocka_unit_test(test_kcv_parse),
-        cmocka_unit_test(test_kcv_input), cmocka_unit_test(test_cmac_dbl),
-        cmocka_unit_test(test_aes_kcv_by_ecb),
-        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_parity),         cmocka_unit_test(test_combine),
+        cmocka_unit_test(test_problems),       cmocka_unit_test(test_kcv_parse),
+        cmocka_unit_test(test_kcv_input),      cmocka_unit_test(test_cmac_dbl),
+        cmocka_unit_test(test_aes_kcv_by_ecb), cmocka_unit_test(test_policy),
         cmocka_unit_test(test_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

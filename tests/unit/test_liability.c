@@ -24,8 +24,15 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <unistd.h>
+
 #include "src/base/err.h"
+#include "src/evidence/evidence.h"
 #include "src/liability/liability.h"
+#include "src/liability/liability_evidence.h"
+#include "src/store/store.h"
 
 /* ---- case builders ---- */
 
@@ -456,6 +463,126 @@ static void test_evidence_status_and_store_failure(void **state)
     assert_int_equal(kv_liability_assess(c, fake_lookup, &calls, &res), KV_ERR_STORE_UNAVAILABLE);
     assert_null(res);
     kv_liability_case_free(c);
+}
+
+/* ---- 3b. the real evidence chain (src/evidence) in an SQLite store ---- */
+
+/* A software HMAC-SHA256 standing in for the HSM's "evidence" key. */
+static int soft_hmac(void *ctx, const uint8_t *in, size_t len, uint8_t out[32])
+{
+    const uint8_t *key = ctx;
+    unsigned int n = 32;
+    return HMAC(EVP_sha256(), key, 32, in, len, out, &n) != NULL ? 0 : KV_ERR_INTERNAL;
+}
+
+static void append_record(kv_store *s, const kv_mac *mac, const char *content_json)
+{
+    char *text = dq(content_json);
+    json_t *content = json_loads(text, 0, NULL);
+    int64_t id = 0;
+    assert_non_null(content);
+    assert_int_equal(kv_store_begin(s, 1), 0);
+    assert_int_equal(
+        kv_evidence_append(s, mac, "authorization", 1772308800, 1772308800, content, &id), 0);
+    assert_int_equal(kv_store_commit(s), 0);
+    assert_true(id > 0);
+    json_decref(content);
+    free(text);
+}
+
+#define RECORD(amount, decision, verification)                                                     \
+    "{'request':{'channel':'atm','amount':" #amount                                                \
+    ",'currency':'DKK'},'verification':{" verification "},'response':{'decision':'" decision "'}}"
+
+static void test_evidence_store(void **state)
+{
+    static uint8_t key_good[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                                   17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+    static uint8_t key_other[32] = {0xEE};
+    kv_mac good = {soft_hmac, key_good}, other = {soft_hmac, key_other};
+    char dir[] = "/tmp/kv_liab_XXXXXX", path[64], err[256];
+    kv_store *s = NULL;
+    struct kv_liability_case *c;
+    struct kv_liability_result *res = NULL;
+    struct kv_liability_evidence_store ctx;
+    /* t1: record 1, online PIN verified in the HSM (the case claims nothing);
+     * t2: record 2, offline PIN claimed upstream without a cryptogram (not proven);
+     * t3: record 3, a declined authorization: not this payment;
+     * t4: no record 99; t5: not an id; t6: record 1 but another amount */
+    static const struct {
+        enum kv_liability_class cls;
+        enum kv_liability_evidence_status ev;
+        int64_t cardholder;
+    } want_good[] = {
+        {KV_LIABILITY_CREDENTIAL_USED, KV_LIABILITY_EVIDENCE_VERIFIED, 37500},
+        {KV_LIABILITY_UNAUTHENTICATED, KV_LIABILITY_EVIDENCE_VERIFIED, 0},
+        {KV_LIABILITY_UNAUTHENTICATED, KV_LIABILITY_EVIDENCE_NOT_FOUND, 0},
+        {KV_LIABILITY_UNAUTHENTICATED, KV_LIABILITY_EVIDENCE_NOT_FOUND, 0},
+        {KV_LIABILITY_UNAUTHENTICATED, KV_LIABILITY_EVIDENCE_NOT_FOUND, 0},
+        {KV_LIABILITY_UNAUTHENTICATED, KV_LIABILITY_EVIDENCE_NOT_FOUND, 0},
+    };
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ev.db", dir);
+    assert_int_equal(kv_store_open_sqlite(path, KV_SQLITE_SYNC_NORMAL, &s, err, sizeof err), 0);
+    append_record(s, &good,
+                  RECORD(300000, "approve",
+                         "'method':'online_pin','factors':['pin_online'],'proven':true,"
+                         "'sca_required':true,'per_transaction_code':false"));
+    append_record(s, &good,
+                  RECORD(300000, "approve",
+                         "'method':'offline_pin','factors':['pin_offline'],'proven':false,"
+                         "'sca_required':true,'per_transaction_code':false"));
+    append_record(s, &good,
+                  RECORD(300000, "decline",
+                         "'method':'online_pin','factors':['pin_online'],'proven':true,"
+                         "'sca_required':true,'per_transaction_code':false"));
+
+    c = parse_ok(
+        STD("", CARD_A,
+            TX("t1", "A", EVE, 300000, "atm", ",'evidence':'1'", NONE) "," TX(
+                "t2", "A", EVE, 300000, "atm", ",'evidence':'2'",
+                PIN) "," TX("t3", "A", EVE, 300000, "atm", ",'evidence':'3'",
+                            OPIN) "," TX("t4", "A", EVE, 300000, "atm", ",'evidence':'99'",
+                                         OPIN) "," TX("t5", "A", EVE, 300000, "atm",
+                                                      ",'evidence':'ev-1'",
+                                                      OPIN) "," TX("t6", "A", EVE, 100, "atm",
+                                                                   ",'evidence':'1'", OPIN)));
+
+    ctx.store = s;
+    ctx.mac = &good;
+    assert_int_equal(kv_liability_assess(c, kv_liability_evidence_from_store, &ctx, &res), 0);
+    for (size_t i = 0; i < c->n_txns; i++) {
+        if (res->txns[i].cls != want_good[i].cls || res->txns[i].evidence != want_good[i].ev ||
+            res->txns[i].cardholder != want_good[i].cardholder) {
+            print_error("%s: got %s evidence %d cardholder %lld, want %s evidence %d %lld\n",
+                        c->txns[i].id, kv_liability_class_name(res->txns[i].cls),
+                        res->txns[i].evidence, (long long)res->txns[i].cardholder,
+                        kv_liability_class_name(want_good[i].cls), want_good[i].ev,
+                        (long long)want_good[i].cardholder);
+            fail();
+        }
+    }
+    kv_liability_result_free(res);
+    res = NULL;
+
+    /* The same records checked under another key: every MAC fails, nothing is proven. */
+    ctx.mac = &other;
+    assert_int_equal(kv_liability_assess(c, kv_liability_evidence_from_store, &ctx, &res), 0);
+    assert_int_equal(res->txns[0].evidence, KV_LIABILITY_EVIDENCE_BROKEN);
+    assert_int_equal(res->txns[0].cls, KV_LIABILITY_UNAUTHENTICATED);
+    assert_int_equal(res->cardholder, 0);
+    kv_liability_result_free(res);
+
+    kv_liability_case_free(c);
+    kv_store_close(s);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/ev.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/ev.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* ---- 4. objection boundaries ---- */
@@ -1075,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_burden_of_proof),
         cmocka_unit_test(test_evidence_status_and_store_failure),
+        cmocka_unit_test(test_evidence_store),
         cmocka_unit_test(test_objection_boundaries),
         cmocka_unit_test(test_eight_weeks),
         cmocka_unit_test(test_add_months),

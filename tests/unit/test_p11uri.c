@@ -25,8 +25,8 @@ static const struct {
 } rows[] = {
     {"pkcs11:", 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, NULL},
     {"pkcs11:token=kortvagt", 0, "kortvagt", NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, NULL},
-    {"PKCS11:token=kortvagt;object=cvk1", 0, "kortvagt", "cvk1", NULL, NULL, NULL, NULL, NULL,
-     NULL, -1, NULL},
+    {"PKCS11:token=kortvagt;object=cvk1", 0, "kortvagt", "cvk1", NULL, NULL, NULL, NULL, NULL, NULL,
+     -1, NULL},
     /* RFC 7512 §3.3 style examples */
     {"pkcs11:object=my-pubkey;type=public", 0, NULL, "my-pubkey", NULL, NULL, NULL, "public", NULL,
      NULL, -1, NULL},
@@ -98,8 +98,9 @@ static void test_rows(void **state)
                  str_eq(rows[i].manufacturer, u.has_manufacturer, u.manufacturer) &&
                  str_eq(rows[i].type, u.has_type, u.type) &&
                  str_eq(rows[i].module_path, u.has_module_path, u.module_path) &&
-                 (rows[i].slot_id < 0 ? !u.has_slot_id
-                                      : u.has_slot_id && u.slot_id == (unsigned long)rows[i].slot_id);
+                 (rows[i].slot_id < 0
+                      ? !u.has_slot_id
+                      : u.has_slot_id && u.slot_id == (unsigned long)rows[i].slot_id);
             if (ok && rows[i].id_hex == NULL)
                 ok = !u.has_id;
             if (ok && rows[i].id_hex != NULL) {
@@ -116,9 +117,10 @@ static void test_rows(void **state)
         if (ok && r != 0)
             ok = strstr(why, rows[i].why) != NULL;
         if (!ok) {
-            print_message("uri '%s': rc %d (want %d), why '%s' (want '%s'), token '%s' object '%s'\n",
-                          rows[i].uri, r, rows[i].rc, r ? why : "", rows[i].why ? rows[i].why : "",
-                          u.token, u.object);
+            print_message(
+                "uri '%s': rc %d (want %d), why '%s' (want '%s'), token '%s' object '%s'\n",
+                rows[i].uri, r, rows[i].rc, r ? why : "", rows[i].why ? rows[i].why : "", u.token,
+                u.object);
             fail();
         }
     }

@@ -31,8 +31,8 @@ struct xfer_row {
     const char *script; /* trace lines */
     const char *capdu;  /* what the caller sends */
     int rc;
-    const char *want;   /* the caller's answer: data and SW */
-    unsigned long count;/* exchanges on the wire */
+    const char *want;    /* the caller's answer: data and SW */
+    unsigned long count; /* exchanges on the wire */
 };
 
 static const struct xfer_row xfer_rows[] = {
@@ -77,17 +77,23 @@ static const struct xfer_row xfer_rows[] = {
      "{\"c\":\"80CA9F1700\",\"r\":\"6C04\"}\n"
      "{\"c\":\"80CA9F1704\",\"r\":\"6C05\"}\n",
      "80CA9F1700", 0, "6C05", 2},
-    {"error SW passes through", "{\"c\":\"00A4040002A000\",\"r\":\"6A82\"}\n",
-     "00A4040002A000", 0, "6A82", 1},
+    {"error SW passes through", "{\"c\":\"00A4040002A000\",\"r\":\"6A82\"}\n", "00A4040002A000", 0,
+     "6A82", 1},
     {"mismatch", "{\"c\":\"80CA9F1700\",\"r\":\"9000\"}\n", "80CA9F3600", KV_ERR_REPLAY_MISMATCH,
      "", 0},
     {"end of script", "", "80CA9F1700", KV_ERR_REPLAY_END, "", 0},
     {"X nibbles match anything",
      "{\"c\":\"80A80000068304XXXXXXXX00\",\"r\":\"770A820218009404080205009000\"}\n",
      "80A8000006830412345678 00", 0, "770A820218009404080205009000", 1},
-    {"X nibble is one nibble",
-     "{\"c\":\"80A800000683041X34567800\",\"r\":\"9000\"}\n", "80A8000006830422345678 00",
-     KV_ERR_REPLAY_MISMATCH, "", 0},
+    {"X nibble is one nibble", "{\"c\":\"00D60000041X345678\",\"r\":\"9000\"}\n",
+     "00D600000422345678", KV_ERR_REPLAY_MISMATCH, "", 0},
+    {"X nibble matches", "{\"c\":\"00D60000041X345678\",\"r\":\"9000\"}\n", "00D600000415345678", 0,
+     "9000", 1},
+    {"GPO data is terminal data: same length matches",
+     "{\"c\":\"80A80000068304AABBCCDD00\",\"r\":\"9000\"}\n", "80A8000006830412345678 00", 0,
+     "9000", 1},
+    {"GPO of another length does not", "{\"c\":\"80A80000068304AABBCCDD00\",\"r\":\"9000\"}\n",
+     "80A800000783051234567899 00", KV_ERR_REPLAY_MISMATCH, "", 0},
 };
 
 static void run_xfer(const struct xfer_row *t)
@@ -139,8 +145,7 @@ static void test_61xx_repeated_long(void **state)
                           data[0]);
     n += (size_t)snprintf(script + n, sizeof(script) - n,
                           "{\"c\":\"00C0000064\",\"r\":\"%s6164\"}\n", data[1]);
-    snprintf(script + n, sizeof(script) - n, "{\"c\":\"00C0000064\",\"r\":\"%s9000\"}\n",
-             data[2]);
+    snprintf(script + n, sizeof(script) - n, "{\"c\":\"00C0000064\",\"r\":\"%s9000\"}\n", data[2]);
     snprintf(want, sizeof(want), "%s%s%s9000", data[0], data[1], data[2]);
     t.want = want;
     run_xfer(&t);
@@ -276,19 +281,16 @@ struct mask_row {
 };
 
 static const struct mask_row mask_rows[] = {
-    {"VERIFY data masked", "0020008008241234FFFFFFFFFF", 1, NULL,
-     "0020008008XXXXXXXXXXXXXXXX"},
+    {"VERIFY data masked", "0020008008241234FFFFFFFFFF", 1, NULL, "0020008008XXXXXXXXXXXXXXXX"},
     {"VERIFY without data", "0020008000", 1, NULL, "0020008000"},
     {"not a command: no VERIFY rule", "0020008008241234FFFFFFFFFF", 0, NULL,
      "0020008008241234FFFFFFFFFF"},
-    {"PAN in 5A", "5A0847613400000000509000", 0, "4761340000000050",
-     "5A08476134XXXXXX00509000"},
+    {"PAN in 5A", "5A0847613400000000509000", 0, "4761340000000050", "5A08476134XXXXXX00509000"},
     {"PAN in 57 track 2", "57104761340000000050D1712201125234519000", 0, "4761340000000050",
      "5710476134XXXXXX0050D1712201125234519000"},
     {"19-digit PAN, F padded", "5A0A6726420000000000006F", 0, "6726420000000000006",
      "5A0A672642XXXXXXXXX0006F"},
-    {"ASCII PAN (track 1)", "5612 42 35343133333330303839363030303434 5E", 0,
-     "5413330089600044",
+    {"ASCII PAN (track 1)", "5612 42 35343133333330303839363030303434 5E", 0, "5413330089600044",
      "561242353431333333XXXXXXXXXXXX303034345E"},
     {"PAN elsewhere untouched when not known", "5A0847613400000000509000", 0, NULL,
      "5A0847613400000000509000"},
@@ -360,8 +362,8 @@ static void test_trace_write_and_replay(void **state)
         assert_int_equal(kv_reader_transmit(re, c, n, out, sizeof(out), &olen), 0);
         if (i == 0) {
             uint8_t want[32];
-            size_t wlen = unhex("70155A0847613400000000505F24031712319F0702FF009000", want,
-                                sizeof(want));
+            size_t wlen =
+                unhex("70155A0847613400000000505F24031712319F0702FF009000", want, sizeof(want));
             assert_bytes("replayed record", out, olen, want, wlen);
         }
         if (i == 2)
@@ -444,7 +446,8 @@ static const struct rec_row rec_rows[] = {
      "5549434320435245444954BF0C059F4D020B0A9000"},
     {"same READ RECORD, now the application's record", "00B2030C00",
      "701B9F080200205F300202019F49039F37049F420201565F25031109019000"},
-    {"GPO, Le different from the recording", "80A80000028300", "800E7C000801030010010501200101009000"},
+    {"GPO, Le different from the recording", "80A80000028300",
+     "800E7C000801030010010501200101009000"},
     {"GPO with other data", "80A800000483020000", "6A88"},
     {"record not recorded", "00B2090C00", "6A83"},
 };
@@ -470,17 +473,17 @@ static void test_recorded(void **state)
     }
     /* reset: nothing selected again */
     kv_recorded_reset(c);
-    assert_int_equal(kv_recorded_answer(c, (const uint8_t *)"\x00\xB2\x03\x0C\x00", 5, out,
-                                        sizeof(out), &olen),
-                     0);
+    assert_int_equal(
+        kv_recorded_answer(c, (const uint8_t *)"\x00\xB2\x03\x0C\x00", 5, out, sizeof(out), &olen),
+        0);
     assert_int_equal(kv_sw_of(out, olen), 0x6A83);
     /* an answer that does not fit */
-    assert_int_equal(kv_recorded_answer(c, (const uint8_t *)"\x80\xCA\x9F\x36\x00", 5, out, 4,
-                                        &olen),
-                     KV_ERR_BUFFER);
-    assert_int_equal(kv_recorded_answer(c, (const uint8_t *)"\x80\xCA\x9F\x36\x00", 5, out, 1,
-                                        &olen),
-                     KV_ERR_ARG);
+    assert_int_equal(
+        kv_recorded_answer(c, (const uint8_t *)"\x80\xCA\x9F\x36\x00", 5, out, 4, &olen),
+        KV_ERR_BUFFER);
+    assert_int_equal(
+        kv_recorded_answer(c, (const uint8_t *)"\x80\xCA\x9F\x36\x00", 5, out, 1, &olen),
+        KV_ERR_ARG);
     kv_recorded_free(c);
 }
 
@@ -524,16 +527,16 @@ static const struct load_row load_rows[] = {
     {"missing file", NULL, KV_ERR_IO},
     {"not JSON", "exchanges:", KV_ERR_JSON},
     {"no exchanges", "{\"atr\":\"3B00\"}", KV_ERR_JSON},
-    {"bad capdu hex", "{\"exchanges\":[{\"capdu\":\"00A4ZZ00\",\"rapdu\":\"9000\"}]}",
-     KV_ERR_JSON},
+    {"bad capdu hex", "{\"exchanges\":[{\"capdu\":\"00A4ZZ00\",\"rapdu\":\"9000\"}]}", KV_ERR_JSON},
     {"short capdu", "{\"exchanges\":[{\"capdu\":\"00A404\",\"rapdu\":\"9000\"}]}", KV_ERR_JSON},
     {"short rapdu", "{\"exchanges\":[{\"capdu\":\"00A40400\",\"rapdu\":\"90\"}]}", KV_ERR_JSON},
     {"wildcard in the header", "{\"exchanges\":[{\"capdu\":\"00XX0400\",\"rapdu\":\"9000\"}]}",
      KV_ERR_JSON},
     {"capdu lengths inconsistent",
      "{\"exchanges\":[{\"capdu\":\"00A4040005A000\",\"rapdu\":\"9000\"}]}", KV_ERR_JSON},
-    {"bad selected", "{\"exchanges\":[{\"capdu\":\"00B2010C00\",\"rapdu\":\"9000\","
-                     "\"selected\":\"nothex\"}]}",
+    {"bad selected",
+     "{\"exchanges\":[{\"capdu\":\"00B2010C00\",\"rapdu\":\"9000\","
+     "\"selected\":\"nothex\"}]}",
      KV_ERR_JSON},
     {"bad atr", "{\"atr\":\"3BZZ\",\"exchanges\":[]}", KV_ERR_JSON},
     {"minimal", "{\"exchanges\":[]}", 0},

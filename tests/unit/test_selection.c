@@ -43,63 +43,88 @@ struct sel_row {
 };
 
 static const struct sel_row sel_rows[] = {
-    {"PSE: two directory records then 6A83", KV_EMV_IFACE_ANY,
+    {"PSE: two directory records then 6A83",
+     KV_EMV_IFACE_ANY,
      LINE(SEL_PSE, "6F15840E315041592E5359532E4444463031A5038801019000")
      /* record 1: Visa credit, priority 2; record 2: Visa debit, priority 1 */
      LINE("00B2010C00", "70166114 4F07A0000000031010 5006435245444954 8701029000")
-     LINE("00B2020C00", "70156113 4F07A0000000032010 50054445424954 87010190 00")
-     LINE("00B2030C00", "6A83")
-     LINE("00A4040007A000000003201000", "6F108407A0000000032010A5055003444542 9000"),
-     0, KV_EMV_SEL_PSE, {"A0000000031010", "A0000000032010"}, "A0000000032010", "DEB"},
-    {"PPSE: PSE absent, BF0C with two entries", KV_EMV_IFACE_ANY,
-     LINE(SEL_PSE, "6A82")
-     LINE(SEL_PPSE, "6F31840E325041592E5359532E4444463031A51FBF0C1C"
-                    "610C4F07A0000000041010 870102"
-                    "610C4F07A0000000043060 870101 9000")
-     LINE("00A4040007A000000004306000", "6F0D8407A0000000043060A5028700 9000"),
-     0, KV_EMV_SEL_PPSE, {"A0000000041010", "A0000000043060"}, "A0000000043060", ""},
-    {"contactless: no SELECT PSE", KV_EMV_IFACE_CONTACTLESS,
+         LINE("00B2020C00", "70156113 4F07A0000000032010 50054445424954 87010190 00")
+             LINE("00B2030C00", "6A83")
+                 LINE("00A4040007A000000003201000", "6F108407A0000000032010A5055003444542 9000"),
+     0,
+     KV_EMV_SEL_PSE,
+     {"A0000000031010", "A0000000032010"},
+     "A0000000032010",
+     "DEB"},
+    {"PPSE: PSE absent, BF0C with two entries",
+     KV_EMV_IFACE_ANY,
+     LINE(SEL_PSE, "6A82") LINE(SEL_PPSE, "6F31840E325041592E5359532E4444463031A51FBF0C1C"
+                                          "610C4F07A0000000041010 870102"
+                                          "610C4F07A0000000043060 870101 9000")
+         LINE("00A4040007A000000004306000", "6F0D8407A0000000043060A5028700 9000"),
+     0,
+     KV_EMV_SEL_PPSE,
+     {"A0000000041010", "A0000000043060"},
+     "A0000000043060",
+     ""},
+    {"contactless: no SELECT PSE",
+     KV_EMV_IFACE_CONTACTLESS,
      LINE(SEL_PPSE, "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A0000000031010"
-                    "8701019000")
-     LINE("00A4040007A000000003101000", "6F098407A00000000310109000"),
-     0, KV_EMV_SEL_PPSE, {"A0000000031010"}, "A0000000031010", ""},
-    {"contact: PSE, then the AID list without PPSE", KV_EMV_IFACE_CONTACT,
-     LINE(SEL_PSE, "6A82")
-     LINE("00A4040007A000000003101000", "6F168407A0000000031010A50B50095649534120544553549000")
-     LINE("00A4040007A000000003201000", "6A82")
-     LINE("00A4040007A000000003202000", "6A82")
-     LINE("00A4040007A000000004101000", "6A82")
-     LINE("00A4040007A000000004306000", "6A82")
-     LINE("00A4040007A000000121101000", "6A82")
-     LINE("00A4040007A000000003101000", "6F168407A0000000031010A50B50095649534120544553549000"),
-     0, KV_EMV_SEL_AID_LIST, {"A0000000031010"}, "A0000000031010", "VISA TEST"},
+                    "8701019000") LINE("00A4040007A000000003101000", "6F098407A00000000310109000"),
+     0,
+     KV_EMV_SEL_PPSE,
+     {"A0000000031010"},
+     "A0000000031010",
+     ""},
+    {"contact: PSE, then the AID list without PPSE",
+     KV_EMV_IFACE_CONTACT,
+     LINE(SEL_PSE, "6A82") LINE("00A4040007A000000003101000",
+                                "6F168407A0000000031010A50B50095649534120544553549000")
+         LINE("00A4040007A000000003201000", "6A82") LINE("00A4040007A000000003202000", "6A82")
+             LINE("00A4040007A000000004101000", "6A82") LINE("00A4040007A000000004306000", "6A82")
+                 LINE("00A4040007A000000121101000", "6A82")
+                     LINE("00A4040007A000000003101000",
+                          "6F168407A0000000031010A50B50095649534120544553549000"),
+     0,
+     KV_EMV_SEL_AID_LIST,
+     {"A0000000031010"},
+     "A0000000031010",
+     "VISA TEST"},
     {"priorities: 1 before 2 before 3 before absent, card order among equals, blocked skipped",
      KV_EMV_IFACE_ANY,
      LINE(SEL_PSE, "6A82")
-     LINE(SEL_PPSE, "6F4E840E325041592E5359532E4444463031A53CBF0C39"
-                    "61074F05A000000001"          /* A: no priority */
-                    "610A4F05A000000002870103"    /* B: 3 */
-                    "610A4F05A000000003870101"    /* C: 1 */
-                    "610A4F05A000000004870181"    /* D: 1 (bit 8: confirmation) */
-                    "610A4F05A000000005870102"    /* E: 2 */
-                    "9000")
-     LINE("00A4040005A00000000300", "6283") /* C blocked */
+         LINE(SEL_PPSE, "6F4E840E325041592E5359532E4444463031A53CBF0C39"
+                        "61074F05A000000001"       /* A: no priority */
+                        "610A4F05A000000002870103" /* B: 3 */
+                        "610A4F05A000000003870101" /* C: 1 */
+                        "610A4F05A000000004870181" /* D: 1 (bit 8: confirmation) */
+                        "610A4F05A000000005870102" /* E: 2 */
+                        "9000") LINE("00A4040005A00000000300", "6283") /* C blocked */
      LINE("00A4040005A00000000400", "6F0C8405A000000004A503870181 9000"),
-     0, KV_EMV_SEL_PPSE, {"A000000001", "A000000002", "A000000003", "A000000004", "A000000005"},
-     "A000000004", ""},
-    {"no application anywhere", KV_EMV_IFACE_CONTACTLESS,
-     LINE(SEL_PPSE, "6A82")
-     LINE("00A4040007A000000003101000", "6A82")
-     LINE("00A4040007A000000003201000", "6A82")
-     LINE("00A4040007A000000003202000", "6A82")
-     LINE("00A4040007A000000004101000", "6A82")
-     LINE("00A4040007A000000004306000", "6A82")
-     LINE("00A4040007A000000121101000", "6A82"),
-     KV_ERR_NO_APPLICATION, 0, {NULL}, NULL, NULL},
-    {"card blocked (6A81) stops the AID list", KV_EMV_IFACE_CONTACTLESS,
-     LINE(SEL_PPSE, "6A82")
-     LINE("00A4040007A000000003101000", "6A81"),
-     KV_ERR_NO_APPLICATION, 0, {NULL}, NULL, NULL},
+     0,
+     KV_EMV_SEL_PPSE,
+     {"A000000001", "A000000002", "A000000003", "A000000004", "A000000005"},
+     "A000000004",
+     ""},
+    {"no application anywhere",
+     KV_EMV_IFACE_CONTACTLESS,
+     LINE(SEL_PPSE, "6A82") LINE("00A4040007A000000003101000", "6A82")
+         LINE("00A4040007A000000003201000", "6A82") LINE("00A4040007A000000003202000", "6A82")
+             LINE("00A4040007A000000004101000", "6A82") LINE("00A4040007A000000004306000", "6A82")
+                 LINE("00A4040007A000000121101000", "6A82"),
+     KV_ERR_NO_APPLICATION,
+     0,
+     {NULL},
+     NULL,
+     NULL},
+    {"card blocked (6A81) stops the AID list",
+     KV_EMV_IFACE_CONTACTLESS,
+     LINE(SEL_PPSE, "6A82") LINE("00A4040007A000000003101000", "6A81"),
+     KV_ERR_NO_APPLICATION,
+     0,
+     {NULL},
+     NULL,
+     NULL},
 };
 
 /* Strip the spaces the table uses for readability inside the JSON strings. */
@@ -180,21 +205,27 @@ static void test_selection_table(void **state)
 static void test_aid_list_partial(void **state)
 {
     static const char script[] =
-        LINE(SEL_PSE, "6A82")
-        LINE(SEL_PPSE, "6A82")
-        LINE("00A4040007A000000003101000", "6A82")
-        LINE("00A4040007A000000003201000", "6A82")
-        LINE("00A4040007A000000003202000", "6A82")
-        LINE("00A4040007A000000004101000", "6F1A8407A0000000041010A50F500A4D41535445524341524487010390 00")
-        LINE("00A4040007A000000004306000", "6A82")
-        LINE("00A4040007A000000121101000", "6F198409A00000012110100101A50C5007444B204B4F5254870102 9000")
-        LINE("00A4040207A000000121101000", "6F198409A00000012110100102A50C5007444B2044454249870101 9000")
-        LINE("00A4040207A000000121101000", "6A82")
-        LINE("00A4040007A000000999999900", "6A82")
-        LINE("00A4040009A0000001211010010200", "6F198409A00000012110100102A50C5007444B2044454249870101 9000");
-    struct sel_row t = {"AID list partial", KV_EMV_IFACE_ANY, script, 0, KV_EMV_SEL_AID_LIST,
+        LINE(SEL_PSE, "6A82") LINE(SEL_PPSE, "6A82") LINE("00A4040007A000000003101000", "6A82")
+            LINE("00A4040007A000000003201000", "6A82") LINE("00A4040007A000000003202000", "6A82")
+                LINE("00A4040007A000000004101000",
+                     "6F1A8407A0000000041010A50F500A4D41535445524341524487010390 00")
+                    LINE("00A4040007A000000004306000",
+                         "6A82") LINE("00A4040007A000000121101000",
+                                      "6F198409A00000012110100101A50C5007444B204B4F5254870102 9000")
+                        LINE("00A4040207A000000121101000",
+                             "6F198409A00000012110100102A50C5007444B2044454249870101 9000")
+                            LINE("00A4040207A000000121101000",
+                                 "6A82") LINE("00A4040007A000000999999900", "6A82")
+                                LINE("00A4040009A0000001211010010200",
+                                     "6F198409A00000012110100102A50C5007444B2044454249870101 9000");
+    struct sel_row t = {"AID list partial",
+                        KV_EMV_IFACE_ANY,
+                        script,
+                        0,
+                        KV_EMV_SEL_AID_LIST,
                         {"A0000000041010", "A00000012110100101", "A00000012110100102"},
-                        "A00000012110100102", "DK DEBI"};
+                        "A00000012110100102",
+                        "DK DEBI"};
     char *sq = squeeze(script);
     kv_reader *r = NULL;
     kv_emv *s = NULL;
@@ -216,21 +247,19 @@ static void test_aid_list_partial(void **state)
 static void test_gpo_6985_next(void **state)
 {
     static const char script[] =
-        LINE(SEL_PSE, "6A82")
-        LINE(SEL_PPSE, "6F31840E325041592E5359532E4444463031A51FBF0C1C"
-                       "610C4F07A0000000041010870101"
-                       "610C4F07A0000000043060870102 9000")
-        LINE("00A4040007A000000004101000", "6F098407A00000000410109000")
-        LINE("80A8000002830000", "6985")
-        LINE("00A4040007A000000004306000", "6F098407A00000000430609000")
-        LINE("80A8000002830000", "800A1C00 08010101 10010201 9000")
-        LINE("00B2010C00", "70045F3401019000")
-        LINE("00B2011400", "700A5A0854133300896000449000")
-        LINE("00B2021400", "70065F24031412319000")
-        LINE("80CA9F1700", "9F1701039000")
-        LINE("80CA9F3600", "6A88")
-        LINE("80CA9F1300", "6A81")
-        LINE("80CA9F4F00", "9F4F059A039F02069000");
+        LINE(SEL_PSE, "6A82") LINE(SEL_PPSE, "6F31840E325041592E5359532E4444463031A51FBF0C1C"
+                                             "610C4F07A0000000041010870101"
+                                             "610C4F07A0000000043060870102 9000")
+            LINE("00A4040007A000000004101000", "6F098407A00000000410109000")
+                LINE("80A8000002830000", "6985")
+                    LINE("00A4040007A000000004306000", "6F098407A00000000430609000")
+                        LINE("80A8000002830000", "800A1C00 08010101 10010201 9000")
+                            LINE("00B2010C00", "70045F3401019000")
+                                LINE("00B2011400", "700A5A0854133300896000449000")
+                                    LINE("00B2021400", "70065F24031412319000")
+                                        LINE("80CA9F1700", "9F1701039000")
+                                            LINE("80CA9F3600", "6A88") LINE("80CA9F1300", "6A81")
+                                                LINE("80CA9F4F00", "9F4F059A039F02069000");
     char *sq = squeeze(script);
     kv_reader *r = NULL;
     kv_emv *s = NULL;
@@ -262,8 +291,8 @@ static void test_gpo_6985_next(void **state)
 /* Bad GPO answers and AFLs are card data errors, not crashes. */
 struct gpo_row {
     const char *name;
-    const char *gpo;   /* GPO answer */
-    const char *rec;   /* answer to READ RECORD SFI 1 record 1 (if read) */
+    const char *gpo; /* GPO answer */
+    const char *rec; /* answer to READ RECORD SFI 1 record 1 (if read) */
     int rc;
 };
 
@@ -292,10 +321,10 @@ static void test_gpo_errors(void **state)
         kv_emv *s = NULL;
         int rc;
         snprintf(script, sizeof(script),
-                 LINE(SEL_PPSE, "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A0000000031010"
-                                "8701019000")
-                 LINE("00A4040007A000000003101000", "6F098407A00000000310109000")
-                 LINE("80A8000002830000", "%s") "%s%s%s",
+                 LINE(SEL_PPSE,
+                      "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A0000000031010"
+                      "8701019000") LINE("00A4040007A000000003101000", "6F098407A00000000310109000")
+                     LINE("80A8000002830000", "%s") "%s%s%s",
                  t->gpo, t->rec ? "{\"c\":\"00B2010C00\",\"r\":\"" : "", t->rec ? t->rec : "",
                  t->rec ? "\"}\n" : "");
         sq = squeeze(script);
@@ -336,8 +365,8 @@ static const struct pin_row pin_rows[] = {
     {"wrong, count unknown", "0000", "0020008008240000FFFFFFFFFF", "6300", 0, KV_PIN_WRONG, -1},
     {"blocked", "1234", "0020008008241234FFFFFFFFFF", "6983", 0, KV_PIN_BLOCKED, 0},
     {"invalidated", "1234", "0020008008241234FFFFFFFFFF", "6984", 0, KV_PIN_BLOCKED, 0},
-    {"not supported is an error", "1234", "0020008008241234FFFFFFFFFF", "6D00", KV_ERR_CARD_INS,
-     0, 0},
+    {"not supported is an error", "1234", "0020008008241234FFFFFFFFFF", "6D00", KV_ERR_CARD_INS, 0,
+     0},
     {"3 digits", "123", NULL, NULL, KV_ERR_ARG, 0, 0},
     {"13 digits", "1234567890123", NULL, NULL, KV_ERR_ARG, 0, 0},
     {"not digits", "12a4", NULL, NULL, KV_ERR_ARG, 0, 0},
@@ -412,7 +441,7 @@ static void read_trace_card(const char *path)
     expect_fact(name, "pan", json_object_get(got, "pan"), fact_string(facts, "pan"));
     expect_fact(name, "expiry", json_object_get(got, "expiry"), fact_string(facts, "expiry"));
     expect_fact(name, "selected_aid", json_object_get(got, "selected_aid"),
-                  fact_string(facts, "selected_aid"));
+                fact_string(facts, "selected_aid"));
     expect_fact(name, "psn", json_object_get(got, "psn"), fact_string(facts, "psn"));
     expect_fact(name, "label", json_object_get(got, "label"), fact_string(facts, "label"));
     want_aids = json_object_get(facts, "aids");
@@ -440,7 +469,8 @@ static void read_trace_card(const char *path)
     /* masked by default: first 6 and last 4 */
     got = kv_emv_to_json(s, 0);
     {
-        const char *pan = fact_string(facts, "pan"), *m = json_string_value(json_object_get(got, "pan"));
+        const char *pan = fact_string(facts, "pan"),
+                   *m = json_string_value(json_object_get(got, "pan"));
         size_t n = strlen(pan);
         assert_non_null(m);
         assert_int_equal(strlen(m), n);
@@ -460,9 +490,8 @@ static void test_trace_cards(void **state)
     char pattern[512];
     glob_t g;
     (void)state;
-    assert_int_equal(glob(shared_path(pattern, sizeof(pattern), "traces/cards/*.json"), 0, NULL,
-                          &g),
-                     0);
+    assert_int_equal(
+        glob(shared_path(pattern, sizeof(pattern), "traces/cards/*.json"), 0, NULL, &g), 0);
     assert_true(g.gl_pathc >= 6);
     for (size_t i = 0; i < g.gl_pathc; i++)
         read_trace_card(g.gl_pathv[i]);
@@ -477,10 +506,10 @@ static void test_trace_card_get_data(void **state)
     kv_emv *s = NULL;
     const kv_emv_card *c;
     (void)state;
-    assert_int_equal(kv_reader_open_recorded(
-                         shared_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"),
-                         &r),
-                     0);
+    assert_int_equal(
+        kv_reader_open_recorded(
+            shared_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"), &r),
+        0);
     assert_int_equal(kv_emv_new(r, NULL, &s), 0);
     assert_int_equal(kv_emv_read_card(s, KV_EMV_IFACE_CONTACT), 0);
     c = kv_emv_card_data(s);
@@ -494,10 +523,10 @@ static void test_trace_card_get_data(void **state)
     kv_emv_free(s);
     kv_reader_free(r);
 
-    assert_int_equal(kv_reader_open_recorded(
-                         shared_path(path, sizeof(path), "traces/cards/visa_test_contact_nopse.json"),
-                         &r),
-                     0);
+    assert_int_equal(
+        kv_reader_open_recorded(
+            shared_path(path, sizeof(path), "traces/cards/visa_test_contact_nopse.json"), &r),
+        0);
     assert_int_equal(kv_emv_new(r, NULL, &s), 0);
     assert_int_equal(kv_emv_read_card(s, KV_EMV_IFACE_ANY), 0);
     c = kv_emv_card_data(s);
@@ -512,12 +541,9 @@ static void test_trace_card_get_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_selection_table),
-        cmocka_unit_test(test_aid_list_partial),
-        cmocka_unit_test(test_gpo_6985_next),
-        cmocka_unit_test(test_gpo_errors),
-        cmocka_unit_test(test_verify_pin),
-        cmocka_unit_test(test_trace_cards),
+        cmocka_unit_test(test_selection_table),     cmocka_unit_test(test_aid_list_partial),
+        cmocka_unit_test(test_gpo_6985_next),       cmocka_unit_test(test_gpo_errors),
+        cmocka_unit_test(test_verify_pin),          cmocka_unit_test(test_trace_cards),
         cmocka_unit_test(test_trace_card_get_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,8 +63,8 @@ static void test_sw_table(void **state)
             fail();
         }
         if (err != rows[i].err) {
-            print_error("SW %04X: err %d (%s), want %d (%s)\n", rows[i].sw, err,
-                        kv_strerror(err), rows[i].err, kv_strerror(rows[i].err));
+            print_error("SW %04X: err %d (%s), want %d (%s)\n", rows[i].sw, err, kv_strerror(err),
+                        rows[i].err, kv_strerror(rows[i].err));
             fail();
         }
     }

@@ -150,7 +150,7 @@ static void test_visa_contact_pse(void **state)
         {"80A8000000", "6700"},         /* no data */
         {"80A8010002830000", "6A86"},
         {"00A4040007A000000999999900", "6A82"},
-        {"00A4000002 3F0000", "6A86"},             /* select by file id: unsupported P1 */
+        {"00A4000002 3F0000", "6A86"},           /* select by file id: unsupported P1 */
         {"00A40401 07A000000003101000", "6A86"}, /* "last occurrence" */
     };
     kv_vcard *vc = load_profile("visa_contact_pse.json");

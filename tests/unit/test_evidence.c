@@ -1,0 +1,272 @@
+/*
+ * Evidence: the hash chain and MAC over every decision, the checks of
+ * kv_evidence_load and kv_evidence_verify_chain against single-byte
+ * tampering, a removed record and a foreign key, the append-only store, and
+ * what a record holds (no PAN, no PIN block; the verification summary for
+ * the liability engine).
+ */
+#include "tests/unit/authz_fixture.h"
+#include "src/base/hex.h"
+#include "src/evidence/evidence.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+/* Fill a store with n decisions of different kinds. */
+static void fill(fx *f, int n)
+{
+    kv_authz_result res;
+    const char *factors[] = {"", F_PIN_OFF "," F_ARQC_OK, F_PVV_BAD, F_CVC2_OK, F_PVV_OK};
+    for (int i = 0; i < n; i++) {
+        char arqc_factor[512];
+        const char *fs = factors[i % 5];
+        if (i % 5 == 1) {
+            /* a fresh ARQC per request: codes are accepted once */
+            snprintf(arqc_factor, sizeof(arqc_factor),
+                     F_PIN_OFF ",{\"type\":\"chip_cryptogram\",\"imk\":\"imk-ac\",\"cvn\":18,"
+                               "\"arqc\":\"AA%014X\",\"data\":\"00\",\"atc\":\"%04X\"}",
+                     i, i);
+            fs = arqc_factor;
+        }
+        if (i % 5 == 4) {
+            snprintf(arqc_factor, sizeof(arqc_factor),
+                     "{\"type\":\"pin_online\",\"pin_block\":\"%032X\",\"format\":4,"
+                     "\"pin_key\":\"tpk\",\"pvk\":\"pvk\",\"pvki\":1,\"pvv\":\"1111\"}",
+                     i);
+            fs = arqc_factor;
+        }
+        assert_int_equal(fx_auth(f, FX_PAN, "2026-03-01T10:00:00Z", i % 2 ? "contact" : "contactless",
+                                 100 + i, "Shop A", "5411", fs, "", &res),
+                         0);
+        assert_int_equal(res.evidence_id, i + 1);
+    }
+}
+
+static void test_chain_intact(void **state)
+{
+    fx f;
+    kv_evidence_report rep;
+    kv_evidence_record rec;
+    kv_mac mac;
+    (void)state;
+    assert_int_equal(fx_open(&f, NULL), 0);
+    mac = fx_evidence_mac(&f);
+    assert_int_equal(kv_evidence_verify_chain(f.store, &mac, &rep), 0);
+    assert_int_equal(rep.records, 0);
+    assert_int_equal(rep.broken_id, 0);
+    fill(&f, 20);
+    assert_int_equal(kv_evidence_verify_chain(f.store, &mac, &rep), 0);
+    assert_int_equal(rep.records, 20);
+    assert_int_equal(rep.broken_id, 0);
+    assert_int_equal(rep.head_id, 20);
+
+    /* record 1 links to 64 zeros; record 2 to SHA-256 of record 1's bytes */
+    assert_int_equal(kv_evidence_load(f.store, &mac, 1, &rec), 0);
+    assert_true(rec.intact);
+    assert_string_equal(json_string_value(json_object_get(rec.body, "prev")),
+                        "0000000000000000000000000000000000000000000000000000000000000000");
+    uint8_t h1[32];
+    char h1hex[65];
+    SHA256((const unsigned char *)rec.text, rec.text_len, h1);
+    kv_hex_encode(h1, 32, h1hex);
+    kv_evidence_record_clear(&rec);
+    assert_int_equal(kv_evidence_load(f.store, &mac, 2, &rec), 0);
+    assert_true(rec.intact);
+    assert_string_equal(json_string_value(json_object_get(rec.body, "prev")), h1hex);
+    assert_string_equal(json_string_value(json_object_get(rec.body, "type")), "authorization");
+    /* record 2 is chip (ARQC verified in the HSM) + offline PIN */
+    json_t *v = json_object_get(rec.body, "verification");
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "offline_pin");
+    assert_true(json_is_true(json_object_get(v, "proven")));
+    kv_evidence_record_clear(&rec);
+    /* record 5: online PIN verified in the HSM */
+    assert_int_equal(kv_evidence_load(f.store, &mac, 5, &rec), 0);
+    v = json_object_get(rec.body, "verification");
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "online_pin");
+    kv_evidence_record_clear(&rec);
+    /* record 1: contactless without PIN on an exemption */
+    assert_int_equal(kv_evidence_load(f.store, &mac, 1, &rec), 0);
+    v = json_object_get(rec.body, "verification");
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "none");
+    assert_true(json_is_false(json_object_get(v, "proven")));
+    assert_true(json_is_false(json_object_get(v, "sca_required")));
+    kv_evidence_record_clear(&rec);
+    assert_int_equal(kv_evidence_load(f.store, &mac, 21, &rec), KV_ERR_NOT_FOUND);
+
+    /* the store refuses to change or remove a record */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE evidence SET body = 'x' WHERE id = 3", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM evidence WHERE id = 3", NULL, NULL, NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+    fx_close(&f);
+}
+
+/* Tamper with the store behind its back, as someone with file access would. */
+static void tamper(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *err = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db,
+                     "DROP TRIGGER evidence_no_update; DROP TRIGGER evidence_no_delete;", NULL,
+                     NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "tamper: %s\n", err);
+        fail();
+    }
+    sqlite3_close(db);
+}
+
+static const struct {
+    const char *name;
+    const char *sql;
+    int64_t broken;
+    const char *why;
+} tamper_rows[] = {
+    /* one byte of the body: the amount 107 becomes 108 */
+    {"one byte of a body",
+     "UPDATE evidence SET body = replace(body, '\"amount\":107', '\"amount\":108') WHERE id = 8", 8,
+     "does not match its stored hash"},
+    /* body and stored hash rewritten together: the next record's link breaks */
+    {"body and hash",
+     "UPDATE evidence SET body = replace(body, '\"amount\":107', '\"amount\":108') WHERE id = 8;"
+     "UPDATE evidence SET hash = sha3(body, 256) WHERE id = 8",
+     8, NULL},
+    {"one byte of a MAC", "UPDATE evidence SET mac = zeroblob(32) WHERE id = 12", 12,
+     "MAC does not verify"},
+    {"a record removed", "DELETE FROM evidence WHERE id = 5", 5, "record 5 is missing"},
+    {"the first record removed", "DELETE FROM evidence WHERE id = 1", 1, "record 1 is missing"},
+};
+
+static void test_chain_tamper(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(tamper_rows) / sizeof(tamper_rows[0]); i++) {
+        fx f;
+        kv_evidence_report rep;
+        kv_mac mac;
+        assert_int_equal(fx_open(&f, NULL), 0);
+        mac = fx_evidence_mac(&f);
+        fill(&f, 15);
+        /* sha3() is not in every SQLite: recompute the SHA-256 hash in C instead */
+        if (strstr(tamper_rows[i].sql, "sha3(") != NULL) {
+            sqlite3 *db;
+            sqlite3_stmt *st;
+            uint8_t h[32];
+            tamper(f.path, "UPDATE evidence SET body = replace(body, '\"amount\":107', "
+                           "'\"amount\":108') WHERE id = 8");
+            assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
+            assert_int_equal(sqlite3_prepare_v2(db, "SELECT body FROM evidence WHERE id = 8", -1,
+                                                &st, NULL),
+                             SQLITE_OK);
+            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+            SHA256(sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), h);
+            sqlite3_finalize(st);
+            assert_int_equal(
+                sqlite3_prepare_v2(db, "UPDATE evidence SET hash = ?1 WHERE id = 8", -1, &st, NULL),
+                SQLITE_OK);
+            sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+            assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+            sqlite3_finalize(st);
+            sqlite3_close(db);
+        } else {
+            tamper(f.path, tamper_rows[i].sql);
+        }
+        assert_int_equal(kv_evidence_verify_chain(f.store, &mac, &rep), 0);
+        if (rep.broken_id != tamper_rows[i].broken ||
+            (tamper_rows[i].why != NULL && strstr(rep.why, tamper_rows[i].why) == NULL)) {
+            fprintf(stderr, "row %zu '%s': want broken %lld (%s) got %lld (%s)\n", i,
+                    tamper_rows[i].name, (long long)tamper_rows[i].broken,
+                    tamper_rows[i].why ? tamper_rows[i].why : "-", (long long)rep.broken_id,
+                    rep.why);
+            fail();
+        }
+        fx_close(&f);
+    }
+}
+
+static void test_foreign_key(void **state)
+{
+    fx f;
+    kv_evidence_report rep;
+    kv_evidence_record rec;
+    fx_soft_key other;
+    kv_mac mac = {fx_soft_hmac, &other};
+    (void)state;
+    memset(other.key, 0x23, 32);
+    assert_int_equal(fx_open(&f, NULL), 0);
+    fill(&f, 3);
+    assert_int_equal(kv_evidence_verify_chain(f.store, &mac, &rep), 0);
+    assert_int_equal(rep.broken_id, 1);
+    assert_int_equal(kv_evidence_load(f.store, &mac, 2, &rec), 0);
+    assert_false(rec.intact);
+    assert_non_null(strstr(rec.why, "MAC"));
+    kv_evidence_record_clear(&rec);
+    fx_close(&f);
+}
+
+static void test_no_secrets_and_export(void **state)
+{
+    fx f;
+    kv_evidence_record rec;
+    kv_mac mac;
+    kv_authz_result res;
+    (void)state;
+    assert_int_equal(fx_open(&f, NULL), 0);
+    mac = fx_evidence_mac(&f);
+    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:00:00Z", "atm", 10000, "ATM 1", "6011",
+                             F_PVV_OK "," F_CHIP_UP, "", &res),
+                     0);
+    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:00:00Z", "ecommerce", 100, "Shop A",
+                             "5411", F_CVC2_BAD, "", &res),
+                     0);
+    for (int64_t id = 1; id <= 2; id++) {
+        assert_int_equal(kv_evidence_load(f.store, &mac, id, &rec), 0);
+        assert_true(rec.intact);
+        /* the PAN, the PIN block, the PVV and the CVC2 are nowhere in the record */
+        assert_null(strstr(rec.text, FX_PAN));
+        assert_null(strstr(rec.text, "00112233445566778899AABBCCDDEEFF"));
+        assert_null(strstr(rec.text, "\"1111\""));
+        assert_null(strstr(rec.text, "636"));
+        assert_non_null(strstr(rec.text, "476173******0119"));
+        kv_evidence_record_clear(&rec);
+    }
+    kv_evidence_row row;
+    int found = 0;
+    assert_int_equal(kv_store_evidence_get(f.store, 1, &row, &found), 0);
+    char *line = kv_evidence_export_line(&row);
+    assert_non_null(line);
+    json_t *j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 1);
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "hash"))), 64);
+    assert_true(json_is_object(json_object_get(j, "record")));
+    /* the record round-trips to its exact stored bytes */
+    char *again = json_dumps(json_object_get(j, "record"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(again, row.body);
+    free(again);
+    json_decref(j);
+    free(line);
+    kv_evidence_row_clear(&row);
+    fx_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chain_intact),
+        cmocka_unit_test(test_chain_tamper),
+        cmocka_unit_test(test_foreign_key),
+        cmocka_unit_test(test_no_secrets_and_export),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

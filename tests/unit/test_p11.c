@@ -1,0 +1,431 @@
+/*
+ * hsm/p11.h and the key ceremony (hsm/keys.h) against a real SoftHSM2 token
+ * created in a temporary directory: known-answer tables through every
+ * operation, the A||A companion, derivation, usage enforcement, key names
+ * (label and pkcs11: URI), error texts, and the session reopen after the
+ * session is closed under our feet. Skipped when SoftHSM2 is not installed.
+ *
+ * Expected values, none from the code under test: VECTORS.md (3DES "Now is
+ * t", the EMV ICC MK of IMK 0123456789ABCDEFFEDCBA9876543210); FIPS 81 (single
+ * DES "Now is t" under 0123456789ABCDEF: 3FA40E8A984D4815); FIPS-197 C.1;
+ * RFC 4493 example 2; values marked "OpenSSL" computed with the openssl
+ * command line from those keys.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <dlfcn.h>
+#include <p11-kit-1/p11-kit/pkcs11.h>
+
+#include "hsm/keymat.h"
+#include "hsm/keys.h"
+#include "hsm/p11.h"
+#include "hsm/p11_admin.h"
+#include "src/base/err.h"
+#include "src/base/hex.h"
+
+static char tmpdir[] = "/tmp/kv-test-p11.XXXXXX";
+static kv_hsm *H;
+
+static void unhex(const char *s, uint8_t *out, size_t want)
+{
+    assert_int_equal(kv_hex_decode(s, out, 128), (int)want);
+}
+
+static void assert_hex(const char *row, const uint8_t *got, size_t n, const char *want_hex)
+{
+    uint8_t want[128];
+    char g[257];
+    int wl = kv_hex_decode(want_hex, want, sizeof(want));
+    if (wl != (int)n || memcmp(got, want, n) != 0) {
+        kv_hex_encode(got, n, g);
+        print_message("row '%s':\n    got  %s\n    want %s\n", row, g, want_hex);
+        fail();
+    }
+}
+
+static int import(const char *label, kv_key_type t, kv_key_usage u, const char *hex)
+{
+    uint8_t key[64];
+    kv_keys_result res;
+    char why[512];
+    int n = kv_hex_decode(hex, key, sizeof(key)), r;
+    assert_true(n > 0);
+    r = kv_keys_import(H, label, t, u, NULL, 0, key, (size_t)n, NULL, 0, &res, why, sizeof(why));
+    if (r != 0)
+        print_message("import %s: %s\n", label, why);
+    return r;
+}
+
+static int setup(void **state)
+{
+    char conf[256], tokens[256];
+    FILE *f;
+    kv_hsm *h = NULL;
+    kv_hsm_token_info ti;
+    kv_hsm_config cfg = {NULL, "kv-unit"};
+
+    (void)state;
+    if (access(KV_HSM_DEFAULT_MODULE, R_OK) != 0)
+        return 0; /* each test skips */
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(tokens, sizeof(tokens), "%s/tokens", tmpdir);
+    assert_int_equal(mkdir(tokens, 0700), 0);
+    snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
+    assert_non_null(f = fopen(conf, "w"));
+    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    unsetenv("KORTVAGT_PKCS11_MODULE");
+    unsetenv("KORTVAGT_PIN_FILE");
+    unsetenv("KORTVAGT_TOKEN");
+    setenv("KORTVAGT_PIN", "unit-user-1", 1);
+
+    assert_int_equal(kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h), 0);
+    assert_int_equal(kv_hsm_token_lookup(h, "kv-unit", &ti), KV_ERR_HSM_TOKEN);
+    assert_int_equal(kv_hsm_token_init(h, "kv-unit", (const uint8_t *)"unit-so-1", 9,
+                                       (const uint8_t *)"unit-user-1", 11, &ti),
+                     0);
+    assert_string_equal(ti.label, "kv-unit");
+    kv_hsm_close(h);
+
+    if (kv_hsm_open(&cfg, &H) != 0) {
+        print_message("open: %s\n", kv_hsm_last_error(NULL));
+        fail();
+    }
+    assert_int_equal(import("cvk", KV_KEY_DES2, KV_USAGE_CVK, "0123456789ABCDEFFEDCBA9876543210"),
+                     0);
+    assert_int_equal(import("imk", KV_KEY_DES2, KV_USAGE_IMK, "0123456789ABCDEFFEDCBA9876543210"),
+                     0);
+    assert_int_equal(import("zpk", KV_KEY_AES128, KV_USAGE_PIN, "000102030405060708090a0b0c0d0e0f"),
+                     0);
+    assert_int_equal(
+        import("amac", KV_KEY_AES128, KV_USAGE_MAC, "2b7e151628aed2a6abf7158809cf4f3c"), 0);
+    assert_int_equal(import("tok", KV_KEY_HMAC, KV_USAGE_TOKEN,
+                            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+                     0);
+    assert_int_equal(
+        import("data", KV_KEY_DES2, KV_USAGE_DEFAULT, "0123456789ABCDEFFEDCBA9876543210"), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    (void)state;
+    kv_hsm_close(H);
+    H = NULL;
+    if (strchr(tmpdir, 'X') == NULL) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define NEED_HSM()                                                                                 \
+    do {                                                                                           \
+        if (H == NULL)                                                                             \
+            skip();                                                                                \
+    } while (0)
+
+enum op { ECB_ENC, ECB_DEC, CBC_ENC, CBC_DEC, HMAC, CMAC };
+
+static const struct {
+    const char *name;
+    const char *key;
+    int companion;
+    enum op op;
+    const char *iv, *in, *out;
+} kat[] = {
+    {"3DES-ECB DES2 (VECTORS.md)", "cvk", 0, ECB_ENC, NULL, "4E6F772069732074", "D80A0D8B2BAE5E4E"},
+    {"companion A||A = single DES (FIPS 81)", "cvk", 1, ECB_ENC, NULL, "4E6F772069732074",
+     "3FA40E8A984D4815"},
+    {"3DES-CBC two blocks (OpenSSL)", "cvk", 0, CBC_ENC, "0000000000000000",
+     "4E6F7720697320744E6F772069732074", "D80A0D8B2BAE5E4ECA323C95DB511FEA"},
+    {"3DES-CBC decrypt (OpenSSL)", "data", 0, CBC_DEC, "0000000000000000",
+     "D80A0D8B2BAE5E4ECA323C95DB511FEA", "4E6F7720697320744E6F772069732074"},
+    {"3DES-ECB decrypt", "data", 0, ECB_DEC, NULL, "D80A0D8B2BAE5E4E", "4E6F772069732074"},
+    {"AES-ECB FIPS-197 C.1", "zpk", 0, ECB_ENC, NULL, "00112233445566778899aabbccddeeff",
+     "69c4e0d86a7b0430d8cdb78070b4c55a"},
+    {"AES-ECB decrypt FIPS-197 C.1", "zpk", 0, ECB_DEC, NULL, "69c4e0d86a7b0430d8cdb78070b4c55a",
+     "00112233445566778899aabbccddeeff"},
+    {"AES-CMAC RFC 4493 example 2", "amac", 0, CMAC, NULL, "6bc1bee22e409f96e93d7e117393172a",
+     "070a16b46b4d4144f79bdd9dd04a287c"},
+    {"HMAC-SHA256 (OpenSSL)", "tok", 0, HMAC, NULL, "6B6F727476616774",
+     "18EB82E854AECD1205E169FF5A919EA0DDCC6422989D842F0CC608EB9730261D"},
+};
+
+static void run_kat(size_t i)
+{
+    kv_hsm_key k;
+    uint8_t in[64], iv[16], out[64];
+    int n = kv_hex_decode(kat[i].in, in, sizeof(in)), r = KV_ERR_INTERNAL;
+    size_t olen = (size_t)n;
+
+    if (kv_hsm_key_find(H, kat[i].key, &k) != 0) {
+        print_message("find %s: %s\n", kat[i].key, kv_hsm_last_error(H));
+        fail();
+    }
+    if (kat[i].iv != NULL)
+        kv_hex_decode(kat[i].iv, iv, sizeof(iv));
+    switch (kat[i].op) {
+    case ECB_ENC:
+        r = kv_hsm_ecb_encrypt(H, &k, kat[i].companion, in, (size_t)n, out);
+        break;
+    case ECB_DEC:
+        r = kv_hsm_ecb_decrypt(H, &k, kat[i].companion, in, (size_t)n, out);
+        break;
+    case CBC_ENC:
+        r = kv_hsm_cbc_encrypt(H, &k, kat[i].companion, iv, in, (size_t)n, out);
+        break;
+    case CBC_DEC:
+        r = kv_hsm_cbc_decrypt(H, &k, kat[i].companion, iv, in, (size_t)n, out);
+        break;
+    case HMAC:
+        r = kv_hsm_hmac_sha256(H, &k, in, (size_t)n, out);
+        olen = 32;
+        break;
+    case CMAC:
+        r = kv_hsm_aes_cmac(H, &k, in, (size_t)n, out);
+        olen = 16;
+        break;
+    }
+    if (r != 0) {
+        print_message("row '%s': %s\n", kat[i].name, kv_hsm_last_error(H));
+        fail();
+    }
+    assert_hex(kat[i].name, out, olen, kat[i].out);
+    /* in place */
+    if (kat[i].op == ECB_ENC) {
+        assert_int_equal(kv_hsm_ecb_encrypt(H, &k, kat[i].companion, in, (size_t)n, in), 0);
+        assert_hex(kat[i].name, in, (size_t)n, kat[i].out);
+    }
+}
+
+static void test_kat(void **state)
+{
+    (void)state;
+    NEED_HSM();
+    for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++)
+        run_kat(i);
+}
+
+/* EMV ICC MK option A of VECTORS.md, derived in the token */
+static void test_derive(void **state)
+{
+    kv_hsm_key imk, mk, again;
+    uint8_t data[16], comp[16], zero[8] = {0}, now[8], out[8];
+    (void)state;
+    NEED_HSM();
+    unhex("0123456789012345FEDCBA9876FEDCBA", data, 16);
+    unhex("01234567890123450123456789012345", comp, 16);
+    unhex("4E6F772069732074", now, 8);
+    assert_int_equal(kv_hsm_key_find(H, "imk", &imk), 0);
+    assert_int_not_equal(imk.companion, 0);
+    if (kv_hsm_derive_des2(H, &imk, data, comp, &mk) != 0) {
+        print_message("derive: %s\n", kv_hsm_last_error(H));
+        fail();
+    }
+    assert_int_equal(mk.session_object, 1);
+    assert_int_equal(mk.type, KV_KEY_DES2);
+    /* ICC MK F84315C7B95BD3B0C74694922C3808B0: 3DES-ECB of zeros (OpenSSL) */
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &mk, 0, zero, 8, out), 0);
+    assert_hex("ICC MK KCV block", out, 8, "1DA5E16CBEFF24F1");
+    /* its companion: single DES under F84315C7B95BD3B0 (OpenSSL) */
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &mk, 1, now, 8, out), 0);
+    assert_hex("ICC MK companion", out, 8, "BBA70A59FAFB9187");
+    /* a session key derived from the derived key (CKA_DERIVE on derived keys) */
+    assert_int_equal(kv_hsm_derive_des2(H, &mk, data, NULL, &again), 0);
+    assert_int_equal(again.companion, 0);
+    kv_hsm_key_destroy(H, &again);
+    kv_hsm_key_destroy(H, &mk);
+    assert_int_equal(mk.handle, 0);
+    /* a CVK may not derive */
+    assert_int_equal(kv_hsm_key_find(H, "cvk", &imk), 0);
+    assert_int_equal(kv_hsm_derive_des2(H, &imk, data, NULL, &mk), KV_ERR_HSM_KEY);
+    assert_non_null(strstr(kv_hsm_last_error(H), "CKR_KEY_FUNCTION_NOT_PERMITTED"));
+}
+
+static void test_usage_enforced(void **state)
+{
+    kv_hsm_key k;
+    uint8_t b[16] = {0}, o[32];
+    (void)state;
+    NEED_HSM();
+    assert_int_equal(kv_hsm_key_find(H, "cvk", &k), 0);
+    assert_int_equal(kv_hsm_ecb_decrypt(H, &k, 0, b, 8, o), KV_ERR_HSM_KEY);
+    assert_non_null(strstr(kv_hsm_last_error(H), "CKR_KEY_FUNCTION_NOT_PERMITTED"));
+    assert_non_null(strstr(kv_hsm_last_error(H), "'cvk'"));
+    assert_int_equal(kv_hsm_hmac_sha256(H, &k, b, 8, o), KV_ERR_HSM_KEY); /* wrong type */
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 0, b, 7, o), KV_ERR_ARG);  /* not a block */
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 0, b, 0, o), KV_ERR_ARG);
+    assert_int_equal(kv_hsm_key_find(H, "zpk", &k), 0);
+    assert_int_equal(k.companion, 0);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 1, b, 16, o), KV_ERR_HSM_KEY); /* no companion */
+    assert_int_equal(kv_hsm_aes_cmac(H, &k, b, 16, o), KV_ERR_HSM_KEY);       /* PIN key: no sign */
+}
+
+static const struct {
+    const char *name;
+    int rc;
+    kv_key_type type;
+    const char *err; /* substring of kv_hsm_last_error on failure */
+} names[] = {
+    {"cvk", 0, KV_KEY_DES2, NULL},
+    {"pkcs11:object=cvk", 0, KV_KEY_DES2, NULL},
+    {"pkcs11:token=kv-unit;object=zpk;type=secret-key", 0, KV_KEY_AES128, NULL},
+    {"pkcs11:object=tok", 0, KV_KEY_HMAC, NULL},
+    {"nosuch", KV_ERR_HSM_KEY, 0, "key 'nosuch' not found on token 'kv-unit'"},
+    {"cvk.aa", 0, KV_KEY_DES2, NULL},
+    {"pkcs11:token=other;object=cvk", KV_ERR_HSM_KEY, 0, "names token 'other'"},
+    {"pkcs11:object=cvk;type=public", KV_ERR_HSM_KEY, 0, "not a secret key"},
+    {"pkcs11:token=kv-unit", KV_ERR_ARG, 0, "neither object= nor id="},
+    {"pkcs11:object=cvk?pin-value=1", KV_ERR_ARG, 0, "pin-value"},
+    {"", KV_ERR_ARG, 0, "empty key label"},
+};
+
+static void test_names(void **state)
+{
+    (void)state;
+    NEED_HSM();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        kv_hsm_key k;
+        int r = kv_hsm_key_find(H, names[i].name, &k);
+        if (r != names[i].rc || (r == 0 && k.type != names[i].type) ||
+            (r != 0 && strstr(kv_hsm_last_error(H), names[i].err) == NULL)) {
+            print_message("name '%s': rc %d (want %d), error '%s'\n", names[i].name, r, names[i].rc,
+                          kv_hsm_last_error(H));
+            fail();
+        }
+    }
+}
+
+/* C_CloseAllSessions behind kv_hsm's back: the next call reopens, logs in, retries. */
+static void test_reopen(void **state)
+{
+    kv_hsm_key k, mk;
+    CK_FUNCTION_LIST_PTR f = NULL;
+    CK_C_GetFunctionList get;
+    CK_SLOT_ID slots[16];
+    CK_ULONG n = 16;
+    void *dl;
+    uint8_t in[8], out[8], data[16] = {0};
+    kv_hsm_token_info ti;
+    (void)state;
+    NEED_HSM();
+    assert_int_equal(kv_hsm_key_find(H, "cvk", &k), 0);
+    assert_int_equal(kv_hsm_key_find(H, "imk", &mk), 0);
+    assert_int_equal(kv_hsm_derive_des2(H, &mk, data, NULL, &mk), 0);
+    assert_int_equal(kv_hsm_get_token_info(H, &ti), 0);
+    dl = dlopen(KV_HSM_DEFAULT_MODULE, RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(dl);
+    *(void **)(&get) = dlsym(dl, "C_GetFunctionList");
+    assert_int_equal(get(&f), CKR_OK);
+    assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+    assert_int_equal(f->C_CloseAllSessions(ti.slot), CKR_OK);
+
+    unhex("4E6F772069732074", in, 8);
+    if (kv_hsm_ecb_encrypt(H, &k, 0, in, 8, out) != 0) {
+        print_message("after reopen: %s\n", kv_hsm_last_error(H));
+        fail();
+    }
+    assert_hex("after reopen", out, 8, "D80A0D8B2BAE5E4E");
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 1, in, 8, out), 0);
+    assert_hex("companion after reopen", out, 8, "3FA40E8A984D4815");
+    /* a derived key died with the old session: a clear error, no crash */
+    assert_int_not_equal(kv_hsm_ecb_encrypt(H, &mk, 0, in, 8, out), 0);
+    assert_non_null(strstr(kv_hsm_last_error(H), "derive the key again"));
+    kv_hsm_key_destroy(H, &mk);
+    dlclose(dl);
+}
+
+static void test_open_errors(void **state)
+{
+    kv_hsm *h = NULL;
+    kv_hsm_config missing = {"/nonexistent/libnothing.so", "kv-unit"};
+    kv_hsm_config notoken = {NULL, "no-such-token"};
+    kv_hsm_config ok = {NULL, "kv-unit"};
+    (void)state;
+    NEED_HSM();
+    /* PKCS#11 login belongs to the process: with H open, any PIN would do */
+    kv_hsm_close(H);
+    H = NULL;
+    assert_int_equal(kv_hsm_open(&missing, &h), KV_ERR_HSM_MODULE);
+    assert_null(h);
+    assert_non_null(strstr(kv_hsm_last_error(NULL), "/nonexistent/libnothing.so"));
+    assert_int_equal(kv_hsm_open(&notoken, &h), KV_ERR_HSM_TOKEN);
+    assert_non_null(strstr(kv_hsm_last_error(NULL), "'no-such-token' not found"));
+    setenv("KORTVAGT_PIN", "wrong-pin", 1);
+    assert_int_equal(kv_hsm_open(&ok, &h), KV_ERR_HSM_LOGIN);
+    assert_null(h);
+    assert_string_equal(kv_hsm_last_error(NULL),
+                        "token login failed: CKR_PIN_INCORRECT (wrong user PIN)");
+    /* a PIN given by the caller wins over the environment */
+    assert_int_equal(kv_hsm_open_pin(&ok, (const uint8_t *)"unit-user-1", 11, &h), 0);
+    kv_hsm_close(h);
+    setenv("KORTVAGT_PIN", "unit-user-1", 1);
+    assert_int_equal(kv_hsm_open_pin(&ok, (const uint8_t *)"unit-user-2", 11, &h),
+                     KV_ERR_HSM_LOGIN);
+    assert_null(h);
+    assert_int_equal(kv_hsm_open(&ok, &h), 0);
+    kv_hsm_close(h);
+}
+
+/* The ceremony on the token: KCV mismatch stores nothing; companions; delete. */
+static void test_ceremony(void **state)
+{
+    uint8_t key[16], kcv[3];
+    kv_keys_result res;
+    char why[512];
+    unsigned long o;
+    int deleted = 0;
+    (void)state;
+    NEED_HSM();
+    unhex("0123456789ABCDEFFEDCBA9876543210", key, 16);
+    unhex("08D7B5", kcv, 3);
+    assert_int_equal(kv_keys_import(H, "bad", KV_KEY_DES2, KV_USAGE_CVK, NULL, 0, key, 16, kcv, 3,
+                                    &res, why, sizeof(why)),
+                     KV_ERR_HSM_KCV);
+    assert_non_null(strstr(why, "computes 08D7B4"));
+    assert_int_equal(kv_hsm_object_find(H, "bad", &o), KV_ERR_HSM_KEY);
+    assert_int_equal(kv_hsm_object_find(H, "bad.aa", &o), KV_ERR_HSM_KEY);
+    unhex("08D7B4", kcv, 3);
+    assert_int_equal(kv_keys_import(H, "good", KV_KEY_DES2, KV_USAGE_MAC, NULL, 0, key, 16, kcv, 3,
+                                    &res, why, sizeof(why)),
+                     0);
+    assert_true(res.has_companion);
+    /* A||A with A = 0123456789ABCDEF: single DES of zeros (OpenSSL: D5D44FF720683D0D) */
+    assert_hex("companion KCV", res.companion_kcv, 3, "D5D44F");
+    assert_int_equal(kv_keys_import(H, "good", KV_KEY_DES2, KV_USAGE_MAC, NULL, 0, key, 16, NULL, 0,
+                                    &res, why, sizeof(why)),
+                     KV_ERR_ARG);
+    assert_non_null(strstr(why, "exists already"));
+    assert_int_equal(kv_keys_delete(H, "good.aa", &deleted, why, sizeof(why)), KV_ERR_ARG);
+    assert_int_equal(kv_keys_delete(H, "good", &deleted, why, sizeof(why)), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(kv_keys_delete(H, "good", &deleted, why, sizeof(why)), KV_ERR_HSM_KEY);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kat),
+        cmocka_unit_test(test_derive),
+        cmocka_unit_test(test_usage_enforced),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_ceremony),
+        cmocka_unit_test(test_reopen),
+        cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,394 @@
+/*
+ * The SQLite store and the authorization engine on it: schema and
+ * migrations, card state, daily sums, one-time codes; and sequences of
+ * requests per RULES.md §1 that walk the counters to SCA and reset them,
+ * reverse approvals, run recurring series, and hit the ATM, gambling and
+ * child-card limits across midnight in Copenhagen.
+ */
+#include "tests/unit/authz_fixture.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+static void test_schema(void **state)
+{
+    fx f;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char err[256];
+    kv_store *s2 = NULL;
+    (void)state;
+    assert_int_equal(fx_open(&f, NULL), 0);
+    assert_string_equal(kv_store_backend(f.store), "sqlite");
+    assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), KV_STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    /* a store written by a newer kortvagt is refused */
+    assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(kv_store_open_sqlite(f.path, KV_SQLITE_SYNC_NORMAL, &s2, err, sizeof(err)),
+                     KV_ERR_STORE_SCHEMA);
+    assert_non_null(strstr(err, "schema version 99"));
+    fx_close(&f);
+
+    /* URLs */
+    assert_int_equal(kv_store_open("mysql://x", &s2, err, sizeof(err)), KV_ERR_ARG);
+    assert_int_equal(kv_store_open("sqlite:", &s2, err, sizeof(err)), KV_ERR_ARG);
+    assert_int_equal(kv_store_open("sqlite:/tmp/x.db?fast=1", &s2, err, sizeof(err)), KV_ERR_ARG);
+    assert_int_equal(kv_store_open("postgresql://localhost/x", &s2, err, sizeof(err)),
+                     KV_ERR_UNSUPPORTED);
+    assert_int_equal(kv_store_open("sqlite:/nonexistent/dir/x.db", &s2, err, sizeof(err)),
+                     KV_ERR_STORE_UNAVAILABLE);
+}
+
+static void test_store_ops(void **state)
+{
+    fx f;
+    kv_card_state c;
+    int found = 1, fresh = 0;
+    int64_t sum = -1, id = -1;
+    uint8_t tok[KV_TOKEN_LEN], hash[32], code[32];
+    (void)state;
+    assert_int_equal(fx_open(&f, NULL), 0);
+    memset(tok, 0x5A, sizeof(tok));
+    memset(code, 0x33, sizeof(code));
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(c.policy.ecommerce_enabled, 1);
+    assert_int_equal(c.policy.spend_single_max, -1);
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    c.policy.contactless.count = 4;
+    c.policy.remote.epoch = 7;
+    snprintf(c.pan_masked, sizeof(c.pan_masked), "476173******0119");
+    assert_int_equal(kv_store_card_put(f.store, &c), 0);
+    assert_int_equal(kv_store_day_add(f.store, tok, "2026-03-01", KV_DAY_ATM, 1000), 0);
+    assert_int_equal(kv_store_day_add(f.store, tok, "2026-03-01", KV_DAY_ATM, 500), 0);
+    assert_int_equal(kv_store_day_add(f.store, tok, "2026-03-02", KV_DAY_ATM, 7), 0);
+    assert_int_equal(kv_store_code_use(f.store, code, 1, &fresh), 0);
+    assert_int_equal(fresh, 1);
+    assert_int_equal(kv_store_code_use(f.store, code, 2, &fresh), 0);
+    assert_int_equal(fresh, 0);
+    assert_int_equal(kv_store_commit(f.store), 0);
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(c.policy.contactless.count, 4);
+    assert_int_equal(c.policy.remote.epoch, 7);
+    assert_string_equal(c.pan_masked, "476173******0119");
+    assert_int_equal(kv_store_day_sum(f.store, tok, "2026-03-01", KV_DAY_ATM, &sum), 0);
+    assert_int_equal(sum, 1500);
+    assert_int_equal(kv_store_day_sum(f.store, tok, "2026-03-01", KV_DAY_GAMBLING, &sum), 0);
+    assert_int_equal(sum, 0);
+
+    /* a rolled-back transaction leaves nothing */
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    assert_int_equal(kv_store_day_add(f.store, tok, "2026-03-01", KV_DAY_ATM, 99), 0);
+    kv_store_rollback(f.store);
+    assert_int_equal(kv_store_day_sum(f.store, tok, "2026-03-01", KV_DAY_ATM, &sum), 0);
+    assert_int_equal(sum, 1500);
+
+    assert_int_equal(kv_store_evidence_head(f.store, &id, hash), 0);
+    assert_int_equal(id, 0);
+    fx_close(&f);
+}
+
+struct step {
+    const char *at;
+    const char *channel;
+    long long amount;
+    const char *mcc;
+    const char *factors;
+    const char *extra;
+    kv_decision want;
+    const char *reason;
+    long long counter; /* the response's counter; -1: none shown */
+};
+
+static void run_steps(fx *f, const struct step *steps, size_t n, int64_t *ids)
+{
+    for (size_t i = 0; i < n; i++) {
+        kv_authz_result res;
+        int r = fx_auth(f, FX_PAN, steps[i].at, steps[i].channel, steps[i].amount, "Shop A",
+                        steps[i].mcc, steps[i].factors, steps[i].extra, &res);
+        assert_int_equal(r, 0);
+        long long counter = res.has_counter ? res.counter_value : -1;
+        if (res.decision != steps[i].want || strcmp(res.reason, steps[i].reason) != 0 ||
+            counter != steps[i].counter) {
+            fprintf(stderr, "step %zu (%s %lld at %s): want %s/%s counter %lld got %s/%s %lld\n",
+                    i, steps[i].channel, steps[i].amount, steps[i].at,
+                    kv_decision_name(steps[i].want), steps[i].reason, steps[i].counter,
+                    kv_decision_name(res.decision), res.reason, counter);
+            fail();
+        }
+        if (ids != NULL)
+            ids[i] = res.evidence_id;
+    }
+}
+
+#define T0 "2026-03-01T10:00:00Z"
+#define T3 "2026-03-03T10:00:00Z"
+#define APPROVE KV_DECISION_APPROVE
+#define SCA KV_DECISION_SCA_REQUIRED
+#define DECLINE KV_DECISION_DECLINE
+#define CHIP_PIN F_PIN_OFF "," F_CHIP_UP
+
+static void test_contactless_counter_walk(void **state)
+{
+    fx f;
+    int64_t ids[16];
+    (void)state;
+    const struct step steps[] = {
+        {T0, "contactless", 35000, "5411", "", "", APPROVE, "contactless_low_value", 1},
+        {T0, "contactless", 35001, "5411", "", "", SCA, "contactless_single_max", 1},
+        {T0, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 2},
+        {T0, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 3},
+        {T0, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 4},
+        {T0, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 5},
+        /* the 6th since the last SCA */
+        {T0, "contactless", 100, "5411", "", "", SCA, "contactless_counter", 5},
+        /* a remote payment does not touch the contactless family */
+        {T0, "ecommerce", 100, "5411", "", "", APPROVE, "low_value_remote", 1},
+        /* contactless with PIN: SCA at a non-remote transaction resets the counter */
+        {T0, "contactless", 100, "5411", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {T0, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 1},
+        /* and so does chip+PIN at a shop or an ATM */
+        {T0, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 2},
+        {T0, "atm", 10000, "6011", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        /* the remote family resets only on a remote SCA */
+        {T0, "ecommerce", 100, "5411", "", "", APPROVE, "low_value_remote", 2},
+    };
+    assert_int_equal(fx_open(&f, NULL), 0);
+    run_steps(&f, steps, sizeof(steps) / sizeof(steps[0]), ids);
+    fx_close(&f);
+}
+
+static void test_amount_counter_and_reversal(void **state)
+{
+    fx f;
+    kv_limits_config l;
+    int64_t ids[8];
+    kv_authz_reversal rv;
+    kv_authz_result res;
+    (void)state;
+    kv_limits_defaults(&l);
+    l.contactless.counter = KV_COUNTER_AMOUNT; /* 112500 */
+    const struct step steps[] = {
+        {T0, "contactless", 35000, "5411", "", "", APPROVE, "contactless_low_value", 35000},
+        {T0, "contactless", 35000, "5411", "", "", APPROVE, "contactless_low_value", 70000},
+        {T0, "contactless", 35000, "5411", "", "", APPROVE, "contactless_low_value", 105000},
+        {T0, "contactless", 7500, "5411", "", "", APPROVE, "contactless_low_value", 112500},
+        /* would take the sum past the max */
+        {T0, "contactless", 1, "5411", "", "", SCA, "contactless_counter", 112500},
+    };
+    assert_int_equal(fx_open(&f, &l), 0);
+    run_steps(&f, steps, sizeof(steps) / sizeof(steps[0]), ids);
+
+    /* a reversal takes its amount back out */
+    assert_int_equal(kv_authz_reverse(f.authz, ids[1], &rv), 0);
+    assert_int_equal(rv.counter_value, 77500);
+    assert_true(rv.evidence_id > ids[4]);
+    /* twice is refused; so is reversing a decision that was not an approval */
+    assert_int_equal(kv_authz_reverse(f.authz, ids[1], &rv), KV_ERR_POLICY);
+    assert_non_null(strstr(kv_authz_last_error(f.authz), "already reversed"));
+    assert_int_equal(kv_authz_reverse(f.authz, ids[4], &rv), KV_ERR_POLICY);
+    assert_int_equal(kv_authz_reverse(f.authz, 9999, &rv), KV_ERR_NOT_FOUND);
+
+    assert_int_equal(fx_auth(&f, FX_PAN, T0, "contactless", 35000, "Shop A", "5411", "", "", &res),
+                     0);
+    assert_int_equal(res.decision, APPROVE);
+    assert_int_equal(res.counter_value, 112500);
+
+    /* after an SCA reset, reversing an older payment leaves the new counter alone */
+    assert_int_equal(fx_auth(&f, FX_PAN, T0, "contact", 100, "Shop A", "5411", CHIP_PIN, "", &res),
+                     0);
+    assert_int_equal(res.counter_value, 0);
+    assert_int_equal(kv_authz_reverse(f.authz, ids[0], &rv), 0);
+    assert_int_equal(rv.counter_value, 0);
+    fx_close(&f);
+}
+
+static void test_atm_midnight_copenhagen(void **state)
+{
+    fx f;
+    int64_t ids[8];
+    kv_authz_reversal rv;
+    kv_authz_result res;
+    (void)state;
+    const struct step steps[] = {
+        /* 2026-03-01 23:59 in Copenhagen (CET, UTC+1) */
+        {"2026-03-01T22:59:00Z", "atm", 150000, "6011", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {"2026-03-01T22:59:30Z", "atm", 50000, "6011", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {"2026-03-01T22:59:59Z", "atm", 1, "6011", CHIP_PIN, "", DECLINE, "limit_atm_daily", 0},
+        /* 00:00 on 2 March in Copenhagen, still 1 March in UTC: a new day */
+        {"2026-03-01T23:00:00Z", "atm", 200000, "6011", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {"2026-03-01T23:30:00Z", "atm", 1, "6011", CHIP_PIN, "", DECLINE, "limit_atm_daily", 0},
+        /* summer time: midnight is 22:00 UTC */
+        {"2026-07-01T21:59:59Z", "atm", 200000, "6011", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {"2026-07-01T22:00:00Z", "atm", 200000, "6011", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        /* cash at a shop counter is not ATM cash */
+        {"2026-07-01T22:10:00Z", "contact", 1000, "5411", CHIP_PIN, "", APPROVE, "sca_satisfied",
+         0},
+    };
+    assert_int_equal(fx_open(&f, NULL), 0);
+    run_steps(&f, steps, sizeof(steps) / sizeof(steps[0]), ids);
+    /* only approved amounts count, and a reversal frees its amount on its own day */
+    assert_int_equal(kv_authz_reverse(f.authz, ids[3], &rv), 0);
+    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-02T10:00:00Z", "atm", 200000, "ATM", "6011",
+                             CHIP_PIN, "", &res),
+                     0);
+    assert_int_equal(res.decision, APPROVE);
+    fx_close(&f);
+}
+
+static void test_gambling_and_child_card(void **state)
+{
+    fx f;
+    kv_card_settings_change ch;
+    kv_card_state st;
+    int64_t ev;
+    (void)state;
+    const struct step gambling[] = {
+        /* the four MCCs share one daily sum of 500000 */
+        {T0, "contact", 200000, "7995", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {T0, "contact", 200000, "7800", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {T0, "contact", 100000, "7801", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {T0, "contact", 1, "7802", CHIP_PIN, "", DECLINE, "limit_gambling_daily", 0},
+        {T0, "contact", 1, "5411", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
+        {"2026-03-01T23:00:00Z", "contact", 500000, "7802", CHIP_PIN, "", APPROVE,
+         "sca_satisfied", 0},
+    };
+    assert_int_equal(fx_open(&f, NULL), 0);
+    run_steps(&f, gambling, sizeof(gambling) / sizeof(gambling[0]), NULL);
+    fx_close(&f);
+
+    /* a parent sets the child's wallet card limits */
+    assert_int_equal(fx_open(&f, NULL), 0);
+    memset(&ch, 0, sizeof(ch));
+    ch.set_single = 1;
+    ch.spend_single_max = 20000;
+    ch.set_daily = 1;
+    ch.spend_daily_max = 30000;
+    assert_int_equal(kv_authz_card_settings(f.authz, FX_PAN, &ch, &st, &ev), 0);
+    assert_int_equal(st.policy.spend_single_max, 20000);
+    const struct step child[] = {
+        {T0, "contactless", 20001, "5411", "", "", DECLINE, "limit_card", 0},
+        {T0, "contactless", 20000, "5411", "", "", APPROVE, "contactless_low_value", 1},
+        /* a wallet payment with SCA at a shop resets the contactless counter */
+        {T0, "wallet", 10000, "5411", F_WALLET "," F_BIO, "", APPROVE, "sca_satisfied", 0},
+        {T0, "contactless", 1, "5411", "", "", DECLINE, "limit_card", 0},
+        {"2026-03-02T08:00:00Z", "contactless", 1, "5411", "", "", APPROVE,
+         "contactless_low_value", 1},
+    };
+    run_steps(&f, child, sizeof(child) / sizeof(child[0]), NULL);
+
+    /* e-commerce switched off, then on again */
+    memset(&ch, 0, sizeof(ch));
+    ch.set_ecommerce = 1;
+    ch.ecommerce_enabled = 0;
+    assert_int_equal(kv_authz_card_settings(f.authz, FX_PAN, &ch, &st, &ev), 0);
+    const struct step ecom[] = {
+        {T3, "ecommerce", 100, "5411", "", "", DECLINE, "ecommerce_disabled", 0},
+        {T3, "moto", 100, "5411", "", "", APPROVE, "moto_out_of_scope", -1},
+        {T3, "contactless", 100, "5411", "", "", APPROVE, "contactless_low_value", 2},
+    };
+    run_steps(&f, ecom, sizeof(ecom) / sizeof(ecom[0]), NULL);
+    ch.ecommerce_enabled = 1;
+    assert_int_equal(kv_authz_card_settings(f.authz, FX_PAN, &ch, &st, &ev), 0);
+    const struct step ecom2[] = {
+        {T3, "ecommerce", 100, "5411", "", "", APPROVE, "low_value_remote", 1},
+    };
+    run_steps(&f, ecom2, 1, NULL);
+    fx_close(&f);
+}
+
+static void test_recurring_and_trusted(void **state)
+{
+    fx f;
+    char bound[256], fs[512];
+    (void)state;
+    fx_sms(bound, sizeof(bound), 50000, "Shop A");
+    snprintf(fs, sizeof(fs), "%s,%s", F_PASSWORD, bound);
+    const struct step steps[] = {
+        /* a later payment before the series' first is stored: no exemption */
+        {T0, "ecommerce", 50000, "5411", "", ",\"recurring\":{\"series\":\"S1\",\"first\":false}",
+         SCA, "remote_single_max", 0},
+        /* the first payment with SCA */
+        {T0, "ecommerce", 50000, "5411", fs, ",\"recurring\":{\"series\":\"S1\",\"first\":true}",
+         APPROVE, "sca_satisfied", 0},
+        {T0, "ecommerce", 50000, "5411", "", ",\"recurring\":{\"series\":\"S1\",\"first\":false}",
+         APPROVE, "recurring", 1},
+        /* another amount is not the same series payment */
+        {T0, "ecommerce", 50001, "5411", "", ",\"recurring\":{\"series\":\"S1\",\"first\":false}",
+         SCA, "remote_single_max", 1},
+        {T0, "ecommerce", 50000, "5411", "", ",\"recurring\":{\"series\":\"S2\",\"first\":false}",
+         SCA, "remote_single_max", 1},
+        /* trusted beneficiary (RTS Art. 13) */
+        {T0, "ecommerce", 90000, "5411", "", ",\"trusted_beneficiary\":true", APPROVE,
+         "trusted_beneficiary", 2},
+        /* unattended transport comes first (RTS Art. 12) */
+        {T0, "unattended_transport", 5000, "4111", "", ",\"trusted_beneficiary\":true", APPROVE,
+         "unattended_transport_parking", 0},
+    };
+    assert_int_equal(fx_open(&f, NULL), 0);
+    run_steps(&f, steps, sizeof(steps) / sizeof(steps[0]), NULL);
+    fx_close(&f);
+}
+
+static void test_expired_and_persisted(void **state)
+{
+    fx f;
+    kv_authz_result res;
+    kv_store *s2 = NULL;
+    kv_card_state c;
+    int found = 0;
+    char err[128];
+    (void)state;
+    assert_int_equal(fx_open(&f, NULL), 0);
+    /* expiry 2812: valid through 31 Dec 2028 in Copenhagen */
+    assert_int_equal(fx_auth(&f, FX_PAN, "2028-12-31T22:59:59Z", "contactless", 100, "A", "5411",
+                             "", "", &res),
+                     0);
+    assert_int_equal(res.decision, APPROVE);
+    assert_int_equal(fx_auth(&f, FX_PAN, "2028-12-31T23:00:00Z", "contactless", 100, "A", "5411",
+                             "", "", &res),
+                     0);
+    assert_int_equal(res.decision, DECLINE);
+    assert_string_equal(res.reason, "card_expired");
+    /* the state is on disk for the next process */
+    assert_int_equal(kv_store_open_sqlite(f.path, KV_SQLITE_SYNC_FULL, &s2, err, sizeof(err)), 0);
+    uint8_t tok[32];
+    kv_mac m = {fx_soft_hmac, &f.token_key};
+    assert_int_equal(kv_pan_token(&m, FX_PAN, tok), 0);
+    assert_int_equal(kv_store_card_get(s2, tok, &c, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(c.policy.contactless.count, 1);
+    assert_string_equal(c.pan_masked, "476173******0119");
+    kv_store_close(s2);
+    fx_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_store_ops),
+        cmocka_unit_test(test_contactless_counter_walk),
+        cmocka_unit_test(test_amount_counter_and_reversal),
+        cmocka_unit_test(test_atm_midnight_copenhagen),
+        cmocka_unit_test(test_gambling_and_child_card),
+        cmocka_unit_test(test_recurring_and_trusted),
+        cmocka_unit_test(test_expired_and_persisted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
