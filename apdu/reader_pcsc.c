@@ -92,6 +92,10 @@ static int pcsc_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *o
     }
     if (rv != SCARD_S_SUCCESS)
         return removal_or(p, kv_reader_pcsc_error(rv));
+    /* No status word at all: the card (or the virtual card's process) went away
+     * during the exchange; vpcd reports that as an empty answer. */
+    if (rl < 2)
+        return removal_or(p, KV_ERR_PCSC_UNRESPONSIVE);
     *outlen = rl;
     return 0;
 }

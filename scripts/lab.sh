@@ -158,7 +158,7 @@ card_state() {
   # prints "present" or "absent" for the lab reader, using our own binary
   "$KORTVAGT_BIN" readers --json 2>/dev/null |
     python3 -c 'import json,sys
-r=[x for x in json.load(sys.stdin) if x.get("name")==sys.argv[1]]
+r=[x for x in json.load(sys.stdin)["readers"] if x.get("name")==sys.argv[1]]
 print("present" if r and r[0].get("card_present") else "absent")' "$READER" 2>/dev/null || echo absent
 }
 
@@ -258,6 +258,9 @@ case "${1:-}" in
     [ $# -ge 1 ] || die "usage: lab.sh insert PROFILE [vcard options]"
     prof=$1; shift
     [ -f "$prof" ] || die "no such profile: $prof"
+    # pcscd must see the old card leave before the new one arrives
+    send_control eject
+    wait_card absent || die "the old card is still present"
     send_control insert --profile "$(cd "$(dirname "$prof")" && pwd)/$(basename "$prof")" "$@"
     wait_card present || die "the card did not appear; see $LAB/vcard.log"
     ;;

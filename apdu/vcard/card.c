@@ -493,18 +493,6 @@ out:
     return r;
 }
 
-static char *why_buf(char *why, size_t whylen, char *local, size_t locallen, size_t *outlen)
-{
-    if (why != NULL && whylen > 0) {
-        why[0] = '\0';
-        *outlen = whylen;
-        return why;
-    }
-    local[0] = '\0';
-    *outlen = locallen;
-    return local;
-}
-
 /* The code and reason of a failed jansson load. */
 static int json_failure(const json_error_t *e, char *why, size_t whylen)
 {
@@ -516,26 +504,29 @@ static int json_failure(const json_error_t *e, char *why, size_t whylen)
     return KV_ERR_JSON;
 }
 
+/* A card from a parsed file (path) or text (path NULL: no trace cards, they load by path). */
+static int card_from_root(json_t *root, const char *path, kv_vcard **out, char *why, size_t whylen)
+{
+    if (json_object_get(root, "exchanges") == NULL)
+        return card_from_json(root, out, why, whylen);
+    if (path == NULL) {
+        snprintf(why, whylen, "a trace card loads from its file only");
+        return KV_ERR_UNSUPPORTED;
+    }
+    return card_from_recording(path, root, out, why, whylen);
+}
+
 /* see vcard.h */
 int kv_vcard_load(const char *path, kv_vcard **out, char *why, size_t whylen)
 {
-    char local[8], *w;
-    size_t wl;
-    json_t *root = NULL;
     json_error_t e;
+    json_t *root;
     int r;
 
     *out = NULL;
-    w = why_buf(why, whylen, local, sizeof(local), &wl);
-    if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &e)) == NULL) {
-        r = json_failure(&e, w, wl);
-        goto out;
-    }
-    if (json_is_array(json_object_get(root, "exchanges")))
-        r = card_from_recording(path, root, out, w, wl);
-    else
-        r = card_from_json(root, out, w, wl);
-out:
+    if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &e)) == NULL)
+        return json_failure(&e, why, whylen);
+    r = card_from_root(root, path, out, why, whylen);
     json_decref(root);
     return r;
 }
@@ -549,25 +540,14 @@ int kv_vcard_new(const char *path, kv_vcard **out)
 /* see vcard.h */
 int kv_vcard_load_text(const char *text, size_t len, kv_vcard **out, char *why, size_t whylen)
 {
-    char local[8], *w;
-    size_t wl;
-    json_t *root = NULL;
     json_error_t e;
+    json_t *root;
     int r;
 
     *out = NULL;
-    w = why_buf(why, whylen, local, sizeof(local), &wl);
-    if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e)) == NULL) {
-        r = json_failure(&e, w, wl);
-        goto out;
-    }
-    if (json_object_get(root, "exchanges") != NULL) {
-        r = KV_ERR_UNSUPPORTED;
-        snprintf(w, wl, "a trace card loads from its file only");
-        goto out;
-    }
-    r = card_from_json(root, out, w, wl);
-out:
+    if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e)) == NULL)
+        return json_failure(&e, why, whylen);
+    r = card_from_root(root, NULL, out, why, whylen);
     json_decref(root);
     return r;
 }

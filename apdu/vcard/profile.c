@@ -332,7 +332,7 @@ static int parse_record(loader *l, json_t *r, const char *where, unsigned defaul
     if (hex != NULL) {
         kv_cursor c;
         kv_tlv t;
-        char w[160];
+        char w[176];
         snprintf(w, sizeof(w), "%s.hex", where);
         if ((rc = hex_value(l, hex, w, buf, 2, sizeof(buf), &len)) != 0)
             return rc;
@@ -342,7 +342,7 @@ static int parse_record(loader *l, json_t *r, const char *where, unsigned defaul
             return bad(l, KV_ERR_FORMAT, "%s: not one well-formed 70 template", w);
     } else {
         kv_tlv_writer w;
-        char wh[160];
+        char wh[176];
         snprintf(wh, sizeof(wh), "%s.tags", where);
         kv_tlv_writer_init(&w, buf, sizeof(buf));
         kv_tlv_begin(&w, 0x70);

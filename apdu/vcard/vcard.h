@@ -40,16 +40,17 @@ typedef struct kv_vcard kv_vcard;
 
 /*
  * Load a card from path: a JSON card profile, or a recorded trace-card file
- * (recognised by its "exchanges" array). On success *out owns a new card,
- * powered on. On failure returns KV_ERR_IO (cannot read), KV_ERR_JSON /
- * KV_ERR_FORMAT (the file breaks the profile format), KV_ERR_NOMEM, and writes
- * a one-line reason naming the field into why (when why is not NULL and
- * whylen > 0; the reason never contains the PIN).
+ * (recognised by its "exchanges" key). On success *out owns a new card,
+ * powered on, and why is untouched. On failure *out is NULL and the return is
+ * KV_ERR_IO (cannot read), KV_ERR_JSON / KV_ERR_FORMAT (the file breaks the
+ * profile format) or KV_ERR_NOMEM, with a one-line reason naming the field in
+ * why (whylen bytes, NUL-terminated; why may be NULL when whylen is 0). The
+ * reason never contains the PIN.
  */
 int kv_vcard_load(const char *path, kv_vcard **out, char *why, size_t whylen);
 /* kv_vcard_load without the reason. */
 int kv_vcard_new(const char *path, kv_vcard **out);
-/* As kv_vcard_load, from JSON text in memory (profile format only, not a trace card). */
+/* As kv_vcard_load, from JSON text in memory; a trace card gives KV_ERR_UNSUPPORTED. */
 int kv_vcard_load_text(const char *text, size_t len, kv_vcard **out, char *why, size_t whylen);
 /* Wipe the PIN and free. NULL is a no-op. Does not save the state file. */
 void kv_vcard_free(kv_vcard *vc);

@@ -4,6 +4,7 @@
 #include "src/base/hex.h"
 #include "src/base/secure.h"
 #include "src/evidence/evidence.h"
+#include "src/evidence/jsonw.h"
 #include "src/limits/caltime.h"
 
 #include <openssl/evp.h>
@@ -194,104 +195,125 @@ static void fill_counter(const kv_limits_config *l, const kv_card_policy *p, kv_
     *value = fl->counter == KV_COUNTER_COUNT ? c->count : c->amount;
 }
 
-static json_t *counters_json(int has, kv_family fam, kv_counter_kind kind, int64_t value)
+static void write_counters(kv_jsonw *w, int has, kv_family fam, kv_counter_kind kind, int64_t value)
 {
-    json_t *o = json_object();
-    if (o != NULL && has)
-        json_object_set_new(o, counter_key(fam, kind), json_integer((json_int_t)value));
-    return o;
+    kv_jsonw_object(w);
+    if (has)
+        kv_jsonw_kint(w, counter_key(fam, kind), value);
+    kv_jsonw_end(w);
+}
+
+/* The response object of RULES.md §1. */
+static void write_result(kv_jsonw *w, const kv_authz_result *res, int with_evidence)
+{
+    const char *names[3];
+    size_t n = kv_sca_category_names(res->sca.categories, names);
+
+    kv_jsonw_object(w);
+    kv_jsonw_kstr(w, "decision", kv_decision_name(res->decision));
+    kv_jsonw_kstr(w, "reason", res->reason);
+    kv_jsonw_kstr(w, "rule", res->rule);
+    kv_jsonw_key(w, "sca");
+    kv_jsonw_object(w);
+    kv_jsonw_kbool(w, "satisfied", res->sca.satisfied);
+    kv_jsonw_key(w, "categories");
+    kv_jsonw_array(w);
+    for (size_t i = 0; i < n; i++)
+        kv_jsonw_str(w, names[i]);
+    kv_jsonw_end(w);
+    kv_jsonw_key(w, "dynamic_linking");
+    if (res->sca.dynamic_linking < 0)
+        kv_jsonw_null(w);
+    else
+        kv_jsonw_bool(w, res->sca.dynamic_linking);
+    kv_jsonw_end(w);
+    kv_jsonw_kstr(w, "exemption", res->exemption); /* NULL: null */
+    kv_jsonw_key(w, "counters");
+    write_counters(w, res->has_counter, res->family, res->counter_kind, res->counter_value);
+    if (with_evidence) {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)res->evidence_id);
+        kv_jsonw_kstr(w, "evidence", id);
+    }
+    kv_jsonw_end(w);
+}
+
+char *kv_authz_result_text(const kv_authz_result *res, int with_evidence, size_t *len)
+{
+    kv_jsonw w;
+    kv_jsonw_init(&w);
+    write_result(&w, res, with_evidence);
+    return kv_jsonw_finish(&w, len);
 }
 
 json_t *kv_authz_result_json(const kv_authz_result *res, int with_evidence)
 {
-    const char *names[3];
-    size_t n = kv_sca_category_names(res->sca.categories, names);
-    json_t *cats = json_array(), *o = NULL;
-    char id[24];
-
-    if (cats == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(cats, json_string(names[i]));
-    o = json_pack("{sssssss{sbsOso}ss?so}", "decision", kv_decision_name(res->decision), "reason",
-                  res->reason, "rule", res->rule, "sca", "satisfied", res->sca.satisfied,
-                  "categories", cats, "dynamic_linking",
-                  res->sca.dynamic_linking < 0 ? json_null()
-                                               : json_boolean(res->sca.dynamic_linking),
-                  "exemption", res->exemption,
-                  "counters",
-                  counters_json(res->has_counter, res->family, res->counter_kind,
-                                res->counter_value));
-    json_decref(cats);
-    if (o != NULL && with_evidence) {
-        snprintf(id, sizeof(id), "%lld", (long long)res->evidence_id);
-        json_object_set_new(o, "evidence", json_string(id));
-    }
-    return o;
+    size_t len = 0;
+    char *text = kv_authz_result_text(res, with_evidence, &len);
+    json_t *j = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return j;
 }
 
-static json_t *factor_json(const kv_auth_factor *f, kv_factor_outcome outcome)
+static void write_factor(kv_jsonw *w, const kv_auth_factor *f, kv_factor_outcome outcome)
 {
     char hex[2 * KV_AC_DATA_MAX + 1];
-    json_t *o = json_pack("{ssssss}", "type", kv_sca_factor_name(f->type), "source",
-                          f->upstream ? "upstream" : "hsm", "outcome", outcome_name(outcome));
-    if (o == NULL)
-        return NULL;
+    kv_jsonw_object(w);
+    kv_jsonw_kstr(w, "type", kv_sca_factor_name(f->type));
+    kv_jsonw_kstr(w, "source", f->upstream ? "upstream" : "hsm");
+    kv_jsonw_kstr(w, "outcome", outcome_name(outcome));
     if (f->has_binding) {
-        json_object_set_new(o, "bound_amount", json_integer((json_int_t)f->bound_amount));
-        json_object_set_new(o, "bound_payee", json_string(f->bound_payee));
+        kv_jsonw_kint(w, "bound_amount", f->bound_amount);
+        kv_jsonw_kstr(w, "bound_payee", f->bound_payee);
     }
-    if (f->upstream)
-        return o;
     /* key names and public transaction data only: never the PIN block, PVV, offset or CVC */
-    switch (f->type) {
-    case KV_FACTOR_PIN_ONLINE:
-        json_object_set_new(o, "format", json_integer(f->pin_format));
-        json_object_set_new(o, "pin_key", json_string(f->pin_key));
-        json_object_set_new(o, "pvk", json_string(f->pvk));
-        json_object_set_new(o, "method", json_string(f->ibm3624 ? "ibm3624" : "pvv"));
-        if (!f->ibm3624)
-            json_object_set_new(o, "pvki", json_integer(f->pvki));
-        break;
-    case KV_FACTOR_CHIP_CRYPTOGRAM:
-        json_object_set_new(o, "imk", json_string(f->imk));
-        json_object_set_new(o, "cvn", json_integer(f->cvn));
-        kv_hex_encode(f->arqc, 8, hex);
-        json_object_set_new(o, "arqc", json_string(hex));
-        kv_hex_encode(f->atc, 2, hex);
-        json_object_set_new(o, "atc", json_string(hex));
-        if (f->has_un) {
+    if (!f->upstream) {
+        switch (f->type) {
+        case KV_FACTOR_PIN_ONLINE:
+            kv_jsonw_kint(w, "format", f->pin_format);
+            kv_jsonw_kstr(w, "pin_key", f->pin_key);
+            kv_jsonw_kstr(w, "pvk", f->pvk);
+            kv_jsonw_kstr(w, "method", f->ibm3624 ? "ibm3624" : "pvv");
+            if (!f->ibm3624)
+                kv_jsonw_kint(w, "pvki", f->pvki);
+            break;
+        case KV_FACTOR_CHIP_CRYPTOGRAM:
+            kv_jsonw_kstr(w, "imk", f->imk);
+            kv_jsonw_kint(w, "cvn", f->cvn);
+            kv_hex_encode(f->arqc, 8, hex);
+            kv_jsonw_kstr(w, "arqc", hex);
+            kv_hex_encode(f->atc, 2, hex);
+            kv_jsonw_kstr(w, "atc", hex);
+            if (f->has_un) {
+                kv_hex_encode(f->un, 4, hex);
+                kv_jsonw_kstr(w, "un", hex);
+            }
+            kv_hex_encode(f->data, f->data_len, hex);
+            kv_jsonw_kstr(w, "data", hex);
+            break;
+        case KV_FACTOR_CVC3:
+            kv_jsonw_kstr(w, "imk", f->imk);
+            kv_hex_encode(f->atc, 2, hex);
+            kv_jsonw_kstr(w, "atc", hex);
             kv_hex_encode(f->un, 4, hex);
-            json_object_set_new(o, "un", json_string(hex));
+            kv_jsonw_kstr(w, "un", hex);
+            break;
+        default:
+            kv_jsonw_kstr(w, "cvk", f->cvk);
+            break;
         }
-        kv_hex_encode(f->data, f->data_len, hex);
-        json_object_set_new(o, "data", json_string(hex));
-        break;
-    case KV_FACTOR_CVC3:
-        json_object_set_new(o, "imk", json_string(f->imk));
-        kv_hex_encode(f->atc, 2, hex);
-        json_object_set_new(o, "atc", json_string(hex));
-        kv_hex_encode(f->un, 4, hex);
-        json_object_set_new(o, "un", json_string(hex));
-        break;
-    default:
-        json_object_set_new(o, "cvk", json_string(f->cvk));
-        break;
     }
-    return o;
+    kv_jsonw_end(w);
 }
 
 /* evidence.h "verification": what the liability engine reads. */
-static json_t *verification_json(const kv_auth_request *req, const kv_sca_factor *sf,
-                                 const kv_authz_result *res)
+static void write_verification(kv_jsonw *w, const kv_auth_request *req, const kv_sca_factor *sf,
+                               const kv_authz_result *res)
 {
     int online_pin = 0, offline_pin = 0, arqc = 0, cvc2 = 0;
     const char *method;
     int proven;
-    json_t *types = json_array();
 
-    if (types == NULL)
-        return NULL;
     for (size_t i = 0; i < req->n_factors; i++) {
         const kv_auth_factor *f = &req->factors[i];
         if (sf[i].outcome != KV_FACTOR_VERIFIED)
@@ -304,7 +326,6 @@ static json_t *verification_json(const kv_auth_request *req, const kv_sca_factor
             arqc = 1;
         if (f->type == KV_FACTOR_CVC2 && !f->upstream)
             cvc2 = 1;
-        json_array_append_new(types, json_string(kv_sca_factor_name(f->type)));
     }
     if (online_pin) {
         method = "online_pin";
@@ -325,42 +346,86 @@ static json_t *verification_json(const kv_auth_request *req, const kv_sca_factor
         method = "none";
         proven = 0;
     }
-    return json_pack("{sssosbsbsb}", "method", method, "factors", types, "proven", proven,
-                     "sca_required",
-                     !(res->decision == KV_DECISION_APPROVE && !res->sca.satisfied),
-                     "per_transaction_code", 0);
+    kv_jsonw_object(w);
+    kv_jsonw_kstr(w, "method", method);
+    kv_jsonw_key(w, "factors");
+    kv_jsonw_array(w);
+    for (size_t i = 0; i < req->n_factors; i++)
+        if (sf[i].outcome == KV_FACTOR_VERIFIED)
+            kv_jsonw_str(w, kv_sca_factor_name(req->factors[i].type));
+    kv_jsonw_end(w);
+    kv_jsonw_kbool(w, "proven", proven);
+    kv_jsonw_kbool(w, "sca_required",
+                   !(res->decision == KV_DECISION_APPROVE && !res->sca.satisfied));
+    kv_jsonw_kbool(w, "per_transaction_code", 0);
+    kv_jsonw_end(w);
 }
 
-static json_t *card_json(const uint8_t token[KV_TOKEN_LEN], const char *masked, const char *expiry,
-                         const char *psn)
+static void write_card(kv_jsonw *w, const uint8_t token[KV_TOKEN_LEN], const char *masked,
+                       const char *expiry, const char *psn)
 {
     char hex[2 * KV_TOKEN_LEN + 1];
-    json_t *o;
     kv_hex_encode(token, KV_TOKEN_LEN, hex);
-    o = json_pack("{ssss}", "token", hex, "pan", masked);
-    if (o != NULL && expiry != NULL)
-        json_object_set_new(o, "expiry", json_string(expiry));
-    if (o != NULL && psn != NULL && psn[0] != '\0')
-        json_object_set_new(o, "psn", json_string(psn));
-    return o;
+    kv_jsonw_key(w, "card");
+    kv_jsonw_object(w);
+    kv_jsonw_kstr(w, "token", hex);
+    kv_jsonw_kstr(w, "pan", masked);
+    if (expiry != NULL)
+        kv_jsonw_kstr(w, "expiry", expiry);
+    if (psn != NULL && psn[0] != '\0')
+        kv_jsonw_kstr(w, "psn", psn);
+    kv_jsonw_end(w);
 }
 
-static json_t *request_json(const kv_auth_request *req, int64_t at)
+static void write_request(kv_jsonw *w, const kv_auth_request *req, int64_t at)
 {
     char t[KV_TIME_TEXT];
-    json_t *m, *o;
     kv_time_format(at, t);
-    m = json_pack("{ssss}", "name", req->merchant_name, "mcc", req->mcc);
-    if (m != NULL && req->country[0] != '\0')
-        json_object_set_new(m, "country", json_string(req->country));
-    o = json_pack("{sssssIsssosb}", "at", t, "channel", kv_channel_name(req->channel), "amount",
-                  (json_int_t)req->amount, "currency", req->currency, "merchant", m,
-                  "trusted_beneficiary", req->trusted_beneficiary);
-    if (o != NULL && req->has_recurring)
-        json_object_set_new(o, "recurring",
-                            json_pack("{sssb}", "series", req->series, "first",
-                                      req->recurring_first));
-    return o;
+    kv_jsonw_key(w, "request");
+    kv_jsonw_object(w);
+    kv_jsonw_kstr(w, "at", t);
+    kv_jsonw_kstr(w, "channel", kv_channel_name(req->channel));
+    kv_jsonw_kint(w, "amount", req->amount);
+    kv_jsonw_kstr(w, "currency", req->currency);
+    kv_jsonw_key(w, "merchant");
+    kv_jsonw_object(w);
+    kv_jsonw_kstr(w, "name", req->merchant_name);
+    kv_jsonw_kstr(w, "mcc", req->mcc);
+    if (req->country[0] != '\0')
+        kv_jsonw_kstr(w, "country", req->country);
+    kv_jsonw_end(w);
+    kv_jsonw_kbool(w, "trusted_beneficiary", req->trusted_beneficiary);
+    if (req->has_recurring) {
+        kv_jsonw_key(w, "recurring");
+        kv_jsonw_object(w);
+        kv_jsonw_kstr(w, "series", req->series);
+        kv_jsonw_kbool(w, "first", req->recurring_first);
+        kv_jsonw_end(w);
+    }
+    kv_jsonw_end(w);
+}
+
+/* Append an evidence record whose members w holds (an open object, ended here). */
+static int append_evidence(kv_authz *a, kv_jsonw *w, const char *type, int64_t time,
+                           int64_t recorded, int64_t *id)
+{
+    size_t len = 0;
+    char *text;
+    int r;
+    kv_jsonw_end(w);
+    if ((text = kv_jsonw_finish(w, &len)) == NULL || len < 2) {
+        free(text);
+        return set_err(a, KV_ERR_NOMEM, "evidence: out of memory");
+    }
+    /* the members without the braces */
+    r = kv_evidence_append_text(a->cfg.store, &a->cfg.evidence_mac, type, time, recorded, text + 1,
+                                len - 2, id);
+    free(text);
+    if (r <= KV_ERR_HSM && r > KV_ERR_STORE)
+        set_err(a, r, "evidence MAC: %s", kv_strerror(r));
+    else if (r != 0)
+        store_err(a, r);
+    return r;
 }
 
 int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *res)
@@ -376,12 +441,13 @@ int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *re
     kv_decision_out dout;
     kv_txn txn;
     char day[KV_DAY_TEXT], masked[KV_PAN_MASKED_MAX];
-    json_t *content = NULL, *factors = NULL, *resp = NULL;
+    kv_jsonw w;
     int64_t now = a->cfg.clock(), at = req->has_at ? req->at : now;
     kv_store *s = a->cfg.store;
 
     memset(res, 0, sizeof(*res));
     memset(&din, 0, sizeof(din));
+    kv_jsonw_init(&w);
     memset(has_code, 0, sizeof(has_code));
     a->err[0] = '\0';
     if (req->n_factors > KV_REQ_MAX_FACTORS)
@@ -461,8 +527,8 @@ int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *re
     if (req->channel == KV_CH_ATM &&
         (r = kv_store_day_sum(s, token, day, KV_DAY_ATM, &din.day_atm)) != 0)
         goto store_fail;
-    if (din.gambling && (r = kv_store_day_sum(s, token, day, KV_DAY_GAMBLING, &din.day_gambling)) !=
-                            0)
+    if (din.gambling &&
+        (r = kv_store_day_sum(s, token, day, KV_DAY_GAMBLING, &din.day_gambling)) != 0)
         goto store_fail;
     if (req->has_recurring && !req->recurring_first &&
         (r = kv_store_series_first(s, token, req->series, req->amount, req->merchant_name,
@@ -481,27 +547,20 @@ int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *re
                  &res->family, &res->counter_kind, &res->counter_value);
 
     /* the evidence record, in this same transaction */
-    r = KV_ERR_NOMEM;
-    if ((resp = kv_authz_result_json(res, 0)) == NULL || (factors = json_array()) == NULL)
-        goto out;
+    kv_jsonw_object(&w);
+    write_card(&w, token, masked, req->expiry, req->psn);
+    write_request(&w, req, at);
+    kv_jsonw_key(&w, "factors");
+    kv_jsonw_array(&w);
     for (size_t i = 0; i < req->n_factors; i++)
-        if (json_array_append_new(factors, factor_json(&req->factors[i], sf[i].outcome)) != 0)
-            goto out;
-    content = json_pack("{sososososO}", "card",
-                        card_json(token, masked, req->expiry, req->psn), "request",
-                        request_json(req, at), "factors", factors, "verification",
-                        verification_json(req, sf, res), "response", resp);
-    factors = NULL; /* transferred, also when json_pack fails */
-    if (content == NULL)
+        write_factor(&w, &req->factors[i], sf[i].outcome);
+    kv_jsonw_end(&w);
+    kv_jsonw_key(&w, "verification");
+    write_verification(&w, req, sf, res);
+    kv_jsonw_key(&w, "response");
+    write_result(&w, res, 0);
+    if ((r = append_evidence(a, &w, "authorization", at, now, &res->evidence_id)) != 0)
         goto out;
-    if ((r = kv_evidence_append(s, &a->cfg.evidence_mac, "authorization", at, now, content,
-                                &res->evidence_id)) != 0) {
-        if (r <= KV_ERR_HSM && r > KV_ERR_STORE)
-            set_err(a, r, "evidence MAC: %s", kv_strerror(r));
-        else
-            store_err(a, r);
-        goto out;
-    }
 
     card.policy = dout.card;
     if ((r = kv_store_card_put(s, &card)) != 0)
@@ -512,7 +571,8 @@ int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *re
         if (req->channel == KV_CH_ATM &&
             (r = kv_store_day_add(s, token, day, KV_DAY_ATM, req->amount)) != 0)
             goto store_fail;
-        if (din.gambling && (r = kv_store_day_add(s, token, day, KV_DAY_GAMBLING, req->amount)) != 0)
+        if (din.gambling &&
+            (r = kv_store_day_add(s, token, day, KV_DAY_GAMBLING, req->amount)) != 0)
             goto store_fail;
     }
     memset(&txn, 0, sizeof(txn));
@@ -549,9 +609,7 @@ store_fail:
 out:
     if (in_tx)
         kv_store_rollback(s);
-    json_decref(content);
-    json_decref(factors);
-    json_decref(resp);
+    kv_jsonw_free(&w);
     kv_wipe(token, sizeof(token));
     kv_wipe(codes, sizeof(codes));
     if (r != 0)
@@ -562,12 +620,24 @@ out:
 json_t *kv_authz_reversal_json(const kv_authz_reversal *rv)
 {
     char a[24], b[24];
+    kv_jsonw w;
+    size_t len = 0;
+    char *text;
+    json_t *j;
     snprintf(a, sizeof(a), "%lld", (long long)rv->reversed_id);
     snprintf(b, sizeof(b), "%lld", (long long)rv->evidence_id);
-    return json_pack("{ssssssso}", "decision", "reversed", "reversed", a, "evidence", b,
-                     "counters",
-                     counters_json(rv->has_counter, rv->family, rv->counter_kind,
-                                   rv->counter_value));
+    kv_jsonw_init(&w);
+    kv_jsonw_object(&w);
+    kv_jsonw_kstr(&w, "decision", "reversed");
+    kv_jsonw_kstr(&w, "reversed", a);
+    kv_jsonw_kstr(&w, "evidence", b);
+    kv_jsonw_key(&w, "counters");
+    write_counters(&w, rv->has_counter, rv->family, rv->counter_kind, rv->counter_value);
+    kv_jsonw_end(&w);
+    text = kv_jsonw_finish(&w, &len);
+    j = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return j;
 }
 
 int kv_authz_reverse(kv_authz *a, int64_t id, kv_authz_reversal *out)
@@ -576,11 +646,12 @@ int kv_authz_reverse(kv_authz *a, int64_t id, kv_authz_reversal *out)
     kv_store *s = a->cfg.store;
     kv_txn txn;
     kv_card_state card;
-    json_t *content = NULL;
+    kv_jsonw w;
     int64_t now = a->cfg.clock();
     char rid[24];
 
     memset(out, 0, sizeof(*out));
+    kv_jsonw_init(&w);
     a->err[0] = '\0';
     if ((r = kv_store_begin(s, 1)) != 0)
         goto store_fail;
@@ -592,8 +663,9 @@ int kv_authz_reverse(kv_authz *a, int64_t id, kv_authz_reversal *out)
         goto out;
     }
     if (txn.decision != KV_DECISION_APPROVE) {
-        r = set_err(a, KV_ERR_POLICY, "authorization %lld was not approved (%s): nothing to reverse",
-                    (long long)id, kv_decision_name(txn.decision));
+        r = set_err(a, KV_ERR_POLICY,
+                    "authorization %lld was not approved (%s): nothing to reverse", (long long)id,
+                    kv_decision_name(txn.decision));
         goto out;
     }
     if (txn.reversed) {
@@ -614,18 +686,14 @@ int kv_authz_reverse(kv_authz *a, int64_t id, kv_authz_reversal *out)
     fill_counter(a->cfg.limits, &card.policy, shown_family(txn.channel), &out->has_counter,
                  &out->family, &out->counter_kind, &out->counter_value);
     snprintf(rid, sizeof(rid), "%lld", (long long)id);
-    content = json_pack("{sssosIso}", "reverses", rid, "card",
-                        card_json(txn.token, card.pan_masked, NULL, NULL), "amount",
-                        (json_int_t)txn.amount, "counters",
-                        counters_json(out->has_counter, out->family, out->counter_kind,
-                                      out->counter_value));
-    if (content == NULL) {
-        r = KV_ERR_NOMEM;
+    kv_jsonw_object(&w);
+    kv_jsonw_kstr(&w, "reverses", rid);
+    write_card(&w, txn.token, card.pan_masked, NULL, NULL);
+    kv_jsonw_kint(&w, "amount", txn.amount);
+    kv_jsonw_key(&w, "counters");
+    write_counters(&w, out->has_counter, out->family, out->counter_kind, out->counter_value);
+    if ((r = append_evidence(a, &w, "reversal", now, now, &out->evidence_id)) != 0)
         goto out;
-    }
-    if ((r = kv_evidence_append(s, &a->cfg.evidence_mac, "reversal", now, now, content,
-                                &out->evidence_id)) != 0)
-        goto store_fail;
     if ((r = kv_store_commit(s)) != 0)
         goto store_fail;
     in_tx = 0;
@@ -636,19 +704,27 @@ store_fail:
 out:
     if (in_tx)
         kv_store_rollback(s);
-    json_decref(content);
+    kv_jsonw_free(&w);
     return r;
 }
 
-static json_t *settings_json(const kv_card_policy *p)
+static void write_settings(kv_jsonw *w, const kv_card_policy *p)
 {
-    return json_pack("{sbsososi}", "ecommerce_enabled", p->ecommerce_enabled, "spend_single_max",
-                     p->spend_single_max < 0 ? json_null()
-                                             : json_integer((json_int_t)p->spend_single_max),
-                     "spend_daily_max",
-                     p->spend_daily_max < 0 ? json_null()
-                                            : json_integer((json_int_t)p->spend_daily_max),
-                     "sca_failures", p->sca_failures);
+    kv_jsonw_key(w, "settings");
+    kv_jsonw_object(w);
+    kv_jsonw_kbool(w, "ecommerce_enabled", p->ecommerce_enabled);
+    kv_jsonw_key(w, "spend_single_max");
+    if (p->spend_single_max < 0)
+        kv_jsonw_null(w);
+    else
+        kv_jsonw_int(w, p->spend_single_max);
+    kv_jsonw_key(w, "spend_daily_max");
+    if (p->spend_daily_max < 0)
+        kv_jsonw_null(w);
+    else
+        kv_jsonw_int(w, p->spend_daily_max);
+    kv_jsonw_kint(w, "sca_failures", p->sca_failures);
+    kv_jsonw_end(w);
 }
 
 int kv_authz_card_settings(kv_authz *a, const char *pan, const kv_card_settings_change *ch,
@@ -657,10 +733,11 @@ int kv_authz_card_settings(kv_authz *a, const char *pan, const kv_card_settings_
     int r = KV_ERR_INTERNAL, in_tx = 0, change;
     kv_store *s = a->cfg.store;
     uint8_t token[KV_TOKEN_LEN];
-    json_t *content = NULL, *changes = NULL;
+    kv_jsonw w;
     int64_t now = a->cfg.clock(), id = 0;
 
     a->err[0] = '\0';
+    kv_jsonw_init(&w);
     if (evidence_id != NULL)
         *evidence_id = 0;
     if (!kv_pan_valid(pan))
@@ -678,43 +755,40 @@ int kv_authz_card_settings(kv_authz *a, const char *pan, const kv_card_settings_
         r = 0;
         goto out;
     }
-    if ((changes = json_object()) == NULL) {
-        r = KV_ERR_NOMEM;
-        goto out;
-    }
+    kv_jsonw_object(&w);
+    write_card(&w, token, out->pan_masked, NULL, NULL);
+    kv_jsonw_key(&w, "changes");
+    kv_jsonw_object(&w);
     if (ch->set_ecommerce) {
         out->policy.ecommerce_enabled = ch->ecommerce_enabled;
-        json_object_set_new(changes, "ecommerce_enabled", json_boolean(ch->ecommerce_enabled));
+        kv_jsonw_kbool(&w, "ecommerce_enabled", ch->ecommerce_enabled);
     }
     if (ch->set_single) {
         out->policy.spend_single_max = ch->spend_single_max;
-        json_object_set_new(changes, "spend_single_max",
-                            ch->spend_single_max < 0
-                                ? json_null()
-                                : json_integer((json_int_t)ch->spend_single_max));
+        kv_jsonw_key(&w, "spend_single_max");
+        if (ch->spend_single_max < 0)
+            kv_jsonw_null(&w);
+        else
+            kv_jsonw_int(&w, ch->spend_single_max);
     }
     if (ch->set_daily) {
         out->policy.spend_daily_max = ch->spend_daily_max;
-        json_object_set_new(changes, "spend_daily_max",
-                            ch->spend_daily_max < 0
-                                ? json_null()
-                                : json_integer((json_int_t)ch->spend_daily_max));
+        kv_jsonw_key(&w, "spend_daily_max");
+        if (ch->spend_daily_max < 0)
+            kv_jsonw_null(&w);
+        else
+            kv_jsonw_int(&w, ch->spend_daily_max);
     }
     if (ch->unblock_sca) {
         /* RTS Art. 4(3)(b): the issuer unblocks the credential */
-        json_object_set_new(changes, "unblock_sca", json_true());
-        json_object_set_new(changes, "sca_failures_before", json_integer(out->policy.sca_failures));
+        kv_jsonw_kbool(&w, "unblock_sca", 1);
+        kv_jsonw_kint(&w, "sca_failures_before", out->policy.sca_failures);
         out->policy.sca_failures = 0;
     }
-    content = json_pack("{sosOso}", "card", card_json(token, out->pan_masked, NULL, NULL),
-                        "changes", changes, "settings", settings_json(&out->policy));
-    if (content == NULL) {
-        r = KV_ERR_NOMEM;
+    kv_jsonw_end(&w);
+    write_settings(&w, &out->policy);
+    if ((r = append_evidence(a, &w, "card_settings", now, now, &id)) != 0)
         goto out;
-    }
-    if ((r = kv_evidence_append(s, &a->cfg.evidence_mac, "card_settings", now, now, content,
-                                &id)) != 0)
-        goto store_fail;
     if ((r = kv_store_card_put(s, out)) != 0)
         goto store_fail;
     if ((r = kv_store_commit(s)) != 0)
@@ -729,8 +803,7 @@ store_fail:
 out:
     if (in_tx)
         kv_store_rollback(s);
-    json_decref(content);
-    json_decref(changes);
+    kv_jsonw_free(&w);
     kv_wipe(token, sizeof(token));
     return r;
 }

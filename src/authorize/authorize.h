@@ -46,13 +46,13 @@ typedef struct {
 } kv_hotcard_check;
 
 typedef struct {
-    kv_store *store;                 /* borrowed */
-    const kv_limits_config *limits;  /* borrowed */
-    kv_mac token_mac;                /* PAN tokens */
-    kv_mac evidence_mac;             /* evidence MACs */
-    kv_factor_verifier verifier;     /* verify NULL: key material is KV_ERR_UNSUPPORTED */
-    kv_hotcard_check hotcard;        /* check NULL: no block list */
-    int64_t (*clock)(void);          /* wall clock; NULL: time(NULL) */
+    kv_store *store;                /* borrowed */
+    const kv_limits_config *limits; /* borrowed */
+    kv_mac token_mac;               /* PAN tokens */
+    kv_mac evidence_mac;            /* evidence MACs */
+    kv_factor_verifier verifier;    /* verify NULL: key material is KV_ERR_UNSUPPORTED */
+    kv_hotcard_check hotcard;       /* check NULL: no block list */
+    int64_t (*clock)(void);         /* wall clock; NULL: time(NULL) */
 } kv_authz_config;
 
 typedef struct kv_authz kv_authz;
@@ -66,12 +66,12 @@ const char *kv_authz_last_error(const kv_authz *a);
 
 typedef struct {
     kv_decision decision;
-    const char *reason;    /* static strings */
+    const char *reason; /* static strings */
     const char *rule;
     const char *exemption; /* NULL: none */
     kv_sca_result sca;
     kv_channel channel;
-    int has_counter;       /* counter below is the channel family's (not for moto) */
+    int has_counter; /* counter below is the channel family's (not for moto) */
     kv_family family;
     kv_counter_kind counter_kind;
     int64_t counter_value; /* after the decision */
@@ -93,10 +93,12 @@ int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *re
  * NULL on out of memory.
  */
 json_t *kv_authz_result_json(const kv_authz_result *res, int with_evidence);
+/* The same as compact JSON text (malloc'ed; *len may be NULL), or NULL. */
+char *kv_authz_result_text(const kv_authz_result *res, int with_evidence, size_t *len);
 
 typedef struct {
-    int64_t reversed_id;   /* the authorization taken back */
-    int64_t evidence_id;   /* the reversal's own evidence record */
+    int64_t reversed_id; /* the authorization taken back */
+    int64_t evidence_id; /* the reversal's own evidence record */
     int has_counter;
     kv_family family;
     kv_counter_kind counter_kind;
@@ -122,8 +124,8 @@ typedef struct {
     int set_single;
     int64_t spend_single_max; /* -1: no limit */
     int set_daily;
-    int64_t spend_daily_max;  /* -1: no limit */
-    int unblock_sca;          /* reset the failed-attempt count */
+    int64_t spend_daily_max; /* -1: no limit */
+    int unblock_sca;         /* reset the failed-attempt count */
 } kv_card_settings_change;
 
 /*

@@ -82,8 +82,8 @@ static int verify(void *ctx, const kv_auth_request *req, const kv_auth_factor *f
     case KV_FACTOR_CVC3:
         if ((r = key(v, f->imk, &k1)) != 0)
             return r;
-        return kv_hsm_cvc3_verify(v->h, k1, req->pan, psn, f->atc, f->un, f->track,
-                                  f->track_len, f->value, match);
+        return kv_hsm_cvc3_verify(v->h, k1, req->pan, psn, f->atc, f->un, f->track, f->track_len,
+                                  f->value, match);
     case KV_FACTOR_CHIP_CRYPTOGRAM: {
         kv_emv_params p;
         kv_emv_txn t;

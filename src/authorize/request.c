@@ -194,14 +194,14 @@ static int is_hexdigit(char c)
 static const char *const upstream_keys[] = {"type", "verified", "bound_amount", "bound_payee",
                                             NULL};
 static const char *const pin_online_keys[] = {
-    "type", "bound_amount", "bound_payee", "pin_block", "format", "pin_key", "pvk", "pvki",
-    "pvv",  "offset",       "vdata",       "dec_table", "pad",    NULL};
+    "type", "bound_amount", "bound_payee", "pin_block", "format",    "pin_key", "pvk",
+    "pvki", "pvv",          "offset",      "vdata",     "dec_table", "pad",     NULL};
 static const char *const chip_keys[] = {"type", "bound_amount", "bound_payee", "imk", "cvn",
                                         "arqc", "data",         "atc",         "un",  NULL};
 static const char *const cvc3_keys[] = {"type", "bound_amount", "bound_payee", "imk", "atc",
                                         "un",   "track",        "value",       NULL};
-static const char *const cvc2_keys[] = {"type", "bound_amount", "bound_payee", "cvk", "value",
-                                        NULL};
+static const char *const cvc2_keys[] = {"type", "bound_amount", "bound_payee",
+                                        "cvk",  "value",        NULL};
 
 static int decode_pin_online(ectx *e, const json_t *o, const char *p, kv_auth_factor *f)
 {
@@ -226,8 +226,8 @@ static int decode_pin_online(ectx *e, const json_t *o, const char *p, kv_auth_fa
         (r = get_int(e, o, p, "pvki", 0, 0, 9, &v, &has_pvki)) != 0)
         return r;
     f->pvki = has_pvki ? (int)v : 0;
-    if ((r = get_digits(e, o, p, "offset", 0, 4, 12, f->offset, sizeof(f->offset),
-                        &has_offset)) != 0)
+    if ((r = get_digits(e, o, p, "offset", 0, 4, 12, f->offset, sizeof(f->offset), &has_offset)) !=
+        0)
         return r;
     if (has_pvv == has_offset) {
         join(q, sizeof(q), p, "pvv");
@@ -334,8 +334,8 @@ static int decode_factor(ectx *e, const json_t *o, const char *p, kv_auth_factor
         if ((r = get_str(e, o, p, "imk", 1, 1, f->imk, sizeof(f->imk), NULL)) != 0 ||
             (r = get_int(e, o, p, "cvn", 1, 0, 255, &cvn, NULL)) != 0 ||
             (r = get_hex(e, o, p, "arqc", 1, 8, 0, f->arqc, sizeof(f->arqc), NULL, NULL)) != 0 ||
-            (r = get_hex(e, o, p, "data", 1, 0, 1, f->data, sizeof(f->data), &f->data_len,
-                         NULL)) != 0 ||
+            (r = get_hex(e, o, p, "data", 1, 0, 1, f->data, sizeof(f->data), &f->data_len, NULL)) !=
+                0 ||
             (r = get_hex(e, o, p, "atc", 1, 2, 0, f->atc, sizeof(f->atc), NULL, NULL)) != 0 ||
             (r = get_hex(e, o, p, "un", 0, 4, 0, f->un, sizeof(f->un), NULL, &f->has_un)) != 0)
             return r;
@@ -357,9 +357,10 @@ static int decode_factor(ectx *e, const json_t *o, const char *p, kv_auth_factor
     }
 }
 
-static const char *const top_keys[] = {"card",    "at",      "channel",   "amount",
-                                        "currency", "merchant", "factors", "recurring",
-                                        "trusted_beneficiary",  NULL};
+static const char *const top_keys[] = {"card",    "at",        "channel",
+                                       "amount",  "currency",  "merchant",
+                                       "factors", "recurring", "trusted_beneficiary",
+                                       NULL};
 static const char *const card_keys[] = {"pan", "expiry", "psn", NULL};
 static const char *const merchant_keys[] = {"name", "mcc", "country", NULL};
 static const char *const recurring_keys[] = {"series", "first", NULL};
@@ -416,8 +417,7 @@ int kv_auth_request_from_json(const json_t *j, kv_auth_request *out, char *err, 
     }
     if ((r = get_int(&e, j, "", "amount", 1, 0, INT64_C(1000000000000000), &out->amount, NULL)) !=
             0 ||
-        (r = get_str(&e, j, "", "currency", 1, 3, out->currency, sizeof(out->currency), NULL)) !=
-            0)
+        (r = get_str(&e, j, "", "currency", 1, 3, out->currency, sizeof(out->currency), NULL)) != 0)
         goto out;
     for (int i = 0; i < 3; i++) {
         if (out->currency[i] < 'A' || out->currency[i] > 'Z') {
@@ -437,8 +437,8 @@ int kv_auth_request_from_json(const json_t *j, kv_auth_request *out, char *err, 
                      sizeof(out->merchant_name), NULL)) != 0 ||
         (r = get_digits(&e, merchant, "merchant", "mcc", 1, 4, 4, out->mcc, sizeof(out->mcc),
                         NULL)) != 0 ||
-        (r = get_str(&e, merchant, "merchant", "country", 0, 2, out->country,
-                     sizeof(out->country), NULL)) != 0)
+        (r = get_str(&e, merchant, "merchant", "country", 0, 2, out->country, sizeof(out->country),
+                     NULL)) != 0)
         goto out;
 
     if ((r = member(&e, j, "", "factors", 0, &factors)) != 0)
@@ -474,8 +474,7 @@ int kv_auth_request_from_json(const json_t *j, kv_auth_request *out, char *err, 
             goto out;
         out->has_recurring = 1;
     }
-    if ((r = get_bool(&e, j, "", "trusted_beneficiary", 0, &out->trusted_beneficiary, &here)) !=
-        0)
+    if ((r = get_bool(&e, j, "", "trusted_beneficiary", 0, &out->trusted_beneficiary, &here)) != 0)
         goto out;
     r = 0;
 out:

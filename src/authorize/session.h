@@ -16,8 +16,8 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *config_path; /* NULL: config.h's search order */
-    const char *store_url;   /* NULL: kv_config_store_url */
+    const char *config_path;  /* NULL: config.h's search order */
+    const char *store_url;    /* NULL: kv_config_store_url */
     const kv_hsm_config *hsm; /* NULL: the environment's module and token */
 } kv_authz_session_opts;
 

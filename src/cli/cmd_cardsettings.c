@@ -12,30 +12,30 @@
 
 static void settings_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: kortvagt card settings --pan PAN [--ecommerce on|off]\n"
-            "           [--spend-single-max N|none] [--spend-daily-max N|none] [--unblock-sca]\n"
-            "           [--json]\n\n"
-            "Show or change a card's settings in the store (keyed by the PAN token; the PAN\n"
-            "itself is never stored):\n"
-            "  --ecommerce on|off        allow remote (ecommerce) payments; off declines them\n"
-            "                            with ecommerce_disabled (default on)\n"
-            "  --spend-single-max N      a child's wallet card: the most one payment may be,\n"
-            "                            in minor units (none: no limit)\n"
-            "  --spend-daily-max N       the most all approved payments of one day may sum to\n"
-            "                            (Europe/Copenhagen calendar day; none: no limit)\n"
-            "  --unblock-sca             clear the count of failed authentication attempts\n"
-            "                            after 5 failures blocked the card (sca_failed_attempts)\n\n"
-            "Every change is recorded in the evidence chain. Without a change the settings\n"
-            "are only shown, with the card's SCA counters (count and amount since the last\n"
-            "SCA, per family).\n\n"
-            "Options:\n"
-            "  --json          machine output\n"
-            "  --store URL     sqlite:PATH (default $KORTVAGT_STORE, [store] url, then\n"
-            "                  sqlite:./kortvagt.db)\n"
-            "  --config PATH   the INI file\n"
-            "  --help          show this help\n\n"
-            "Exit codes: 0 shown or changed, 2 usage error, 5 HSM, 6 store.\n");
+    fprintf(
+        f, "Usage: kortvagt card settings --pan PAN [--ecommerce on|off]\n"
+           "           [--spend-single-max N|none] [--spend-daily-max N|none] [--unblock-sca]\n"
+           "           [--json]\n\n"
+           "Show or change a card's settings in the store (keyed by the PAN token; the PAN\n"
+           "itself is never stored):\n"
+           "  --ecommerce on|off        allow remote (ecommerce) payments; off declines them\n"
+           "                            with ecommerce_disabled (default on)\n"
+           "  --spend-single-max N      a child's wallet card: the most one payment may be,\n"
+           "                            in minor units (none: no limit)\n"
+           "  --spend-daily-max N       the most all approved payments of one day may sum to\n"
+           "                            (Europe/Copenhagen calendar day; none: no limit)\n"
+           "  --unblock-sca             clear the count of failed authentication attempts\n"
+           "                            after 5 failures blocked the card (sca_failed_attempts)\n\n"
+           "Every change is recorded in the evidence chain. Without a change the settings\n"
+           "are only shown, with the card's SCA counters (count and amount since the last\n"
+           "SCA, per family).\n\n"
+           "Options:\n"
+           "  --json          machine output\n"
+           "  --store URL     sqlite:PATH (default $KORTVAGT_STORE, [store] url, then\n"
+           "                  sqlite:./kortvagt.db)\n"
+           "  --config PATH   the INI file\n"
+           "  --help          show this help\n\n"
+           "Exit codes: 0 shown or changed, 2 usage error, 5 HSM, 6 store.\n");
 }
 
 static int parse_limit(const char *opt, const char *v, int64_t *out)
@@ -49,8 +49,9 @@ static int parse_limit(const char *opt, const char *v, int64_t *out)
     errno = 0;
     x = strtoll(v, &end, 10);
     if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || x < 0)
-        return kv_cli_usage_error("card", "settings: %s '%s' is not an amount in minor units "
-                                          "or none",
+        return kv_cli_usage_error("card",
+                                  "settings: %s '%s' is not an amount in minor units "
+                                  "or none",
                                   opt, v);
     *out = x;
     return 0;

@@ -146,15 +146,14 @@ static int cmd_show(const struct opts *o)
     kv_hex_encode(rec.hash, 32, hash);
     kv_hex_encode(rec.mac, 32, mac);
     if (o->json) {
-        json_t *j = json_pack("{sIsbss?sssssO?}", "id", (json_int_t)rec.id, "intact", rec.intact,
-                              "why", rec.intact ? NULL : rec.why, "hash", hash, "mac", mac,
-                              "record", rec.body);
+        json_t *j =
+            json_pack("{sIsbss?sssssO?}", "id", (json_int_t)rec.id, "intact", rec.intact, "why",
+                      rec.intact ? NULL : rec.why, "hash", hash, "mac", mac, "record", rec.body);
         rc = print_json(j);
         json_decref(j);
     } else {
-        char *pretty = rec.body != NULL
-                           ? json_dumps(rec.body, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-                           : NULL;
+        char *pretty =
+            rec.body != NULL ? json_dumps(rec.body, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         printf("record     %lld\n", (long long)rec.id);
         printf("chain      %s\n", rec.intact ? "intact (hash, link and MAC verified)" : rec.why);
         printf("hash       %s\nmac        %s\n", hash, mac);
@@ -181,8 +180,7 @@ static int cmd_verify(const struct opts *o)
 
     if ((rc = open_session(o, &s)) != KV_EXIT_OK)
         return rc;
-    r = kv_evidence_verify_chain(kv_authz_session_store(s), kv_authz_session_evidence_mac(s),
-                                 &rep);
+    r = kv_evidence_verify_chain(kv_authz_session_store(s), kv_authz_session_evidence_mac(s), &rep);
     if (r != 0) {
         fprintf(stderr, "kortvagt evidence: verify: %s\n",
                 r <= KV_ERR_HSM && r > KV_ERR_STORE
@@ -193,14 +191,13 @@ static int cmd_verify(const struct opts *o)
     }
     kv_hex_encode(rep.head_hash, 32, head);
     if (o->json) {
-        json_t *j = rep.broken_id == 0
-                        ? json_pack("{sbsIsnsns{sIss}}", "intact", 1, "records",
-                                    (json_int_t)rep.records, "broken", "why", "head", "id",
-                                    (json_int_t)rep.head_id, "hash", head)
-                        : json_pack("{sbsIsIsss{sIss}}", "intact", 0, "records",
-                                    (json_int_t)rep.records, "broken", (json_int_t)rep.broken_id,
-                                    "why", rep.why, "head", "id", (json_int_t)rep.head_id, "hash",
-                                    head);
+        json_t *j =
+            rep.broken_id == 0
+                ? json_pack("{sbsIsnsns{sIss}}", "intact", 1, "records", (json_int_t)rep.records,
+                            "broken", "why", "head", "id", (json_int_t)rep.head_id, "hash", head)
+                : json_pack("{sbsIsIsss{sIss}}", "intact", 0, "records", (json_int_t)rep.records,
+                            "broken", (json_int_t)rep.broken_id, "why", rep.why, "head", "id",
+                            (json_int_t)rep.head_id, "hash", head);
         rc = print_json(j);
         json_decref(j);
     } else if (rep.broken_id == 0) {

@@ -3,6 +3,7 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
+#include "src/evidence/jsonw.h"
 
 #include <openssl/evp.h>
 
@@ -21,46 +22,55 @@ static int sha256(const void *in, size_t len, uint8_t out[32])
 int kv_evidence_append(kv_store *s, const kv_mac *mac, const char *type, int64_t time,
                        int64_t recorded, json_t *content, int64_t *id_out)
 {
-    int r = KV_ERR_INTERNAL;
-    json_t *body = NULL;
     char *text = NULL;
+    size_t len;
+    int r;
+    if (content == NULL || !json_is_object(content))
+        return KV_ERR_ARG;
+    if ((text = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+        return KV_ERR_NOMEM;
+    len = strlen(text); /* "{...}": the members are between the braces */
+    r = kv_evidence_append_text(s, mac, type, time, recorded, text + 1, len - 2, id_out);
+    free(text);
+    return r;
+}
+
+int kv_evidence_append_text(kv_store *s, const kv_mac *mac, const char *type, int64_t time,
+                            int64_t recorded, const char *members, size_t members_len,
+                            int64_t *id_out)
+{
+    int r = KV_ERR_INTERNAL;
+    kv_jsonw w;
     char prev_hex[65], t_text[KV_TIME_TEXT], rec_text[KV_TIME_TEXT];
     kv_evidence_row row;
     int64_t head_id;
     uint8_t head_hash[32];
-    const char *k;
-    json_t *v;
 
     memset(&row, 0, sizeof(row));
+    kv_jsonw_init(&w);
     if ((r = kv_store_evidence_head(s, &head_id, head_hash)) != 0)
         goto out;
     kv_hex_encode(head_hash, 32, prev_hex);
     kv_time_format(time, t_text);
     kv_time_format(recorded, rec_text);
-    body = json_pack("{sIssssssss}", "id", (json_int_t)(head_id + 1), "prev", prev_hex, "type",
-                     type, "time", t_text, "recorded", rec_text);
-    if (body == NULL) {
-        r = KV_ERR_NOMEM;
-        goto out;
-    }
-    json_object_foreach(content, k, v)
-    {
-        if (json_object_set(body, k, v) != 0) {
-            r = KV_ERR_NOMEM;
-            goto out;
-        }
-    }
-    if ((text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+    kv_jsonw_object(&w);
+    kv_jsonw_kint(&w, "id", head_id + 1);
+    kv_jsonw_kstr(&w, "prev", prev_hex);
+    kv_jsonw_kstr(&w, "type", type);
+    kv_jsonw_kstr(&w, "time", t_text);
+    kv_jsonw_kstr(&w, "recorded", rec_text);
+    if (members != NULL)
+        kv_jsonw_members(&w, members, members_len);
+    kv_jsonw_end(&w);
+    if ((row.body = kv_jsonw_finish(&w, &row.body_len)) == NULL) {
         r = KV_ERR_NOMEM;
         goto out;
     }
     row.id = head_id + 1;
     row.time = time;
-    row.body = text;
-    row.body_len = strlen(text);
-    if ((r = sha256(text, row.body_len, row.hash)) != 0)
+    if ((r = sha256(row.body, row.body_len, row.hash)) != 0)
         goto out;
-    if ((r = kv_mac_compute(mac, (const uint8_t *)text, row.body_len, row.mac)) != 0)
+    if ((r = kv_mac_compute(mac, (const uint8_t *)row.body, row.body_len, row.mac)) != 0)
         goto out;
     if ((r = kv_store_evidence_put(s, &row)) != 0)
         goto out;
@@ -68,8 +78,8 @@ int kv_evidence_append(kv_store *s, const kv_mac *mac, const char *type, int64_t
         *id_out = row.id;
     r = 0;
 out:
-    free(text);
-    json_decref(body);
+    kv_jsonw_free(&w);
+    free(row.body);
     return r;
 }
 
@@ -87,9 +97,8 @@ void kv_evidence_record_clear(kv_evidence_record *r)
  * previous record's body) and MAC. *ok 0 with why set when it fails;
  * body_out (may be NULL) receives the parsed body.
  */
-static int check_record(const kv_mac *mac, const kv_evidence_row *row,
-                        const uint8_t prev_hash[32], int *ok, char *why, size_t whylen,
-                        json_t **body_out)
+static int check_record(const kv_mac *mac, const kv_evidence_row *row, const uint8_t prev_hash[32],
+                        int *ok, char *why, size_t whylen, json_t **body_out)
 {
     uint8_t h[32], m[32], want_prev[32];
     json_t *body = NULL, *jid, *jprev;
@@ -173,8 +182,8 @@ int kv_evidence_load(kv_store *s, const kv_mac *mac, int64_t id, kv_evidence_rec
         }
     }
     if (out->why[0] == '\0') {
-        if ((r = check_record(mac, &row, prev_hash, &ok, out->why, sizeof(out->why),
-                              &out->body)) != 0)
+        if ((r = check_record(mac, &row, prev_hash, &ok, out->why, sizeof(out->why), &out->body)) !=
+            0)
             goto out;
         out->intact = ok;
     } else {
@@ -207,8 +216,8 @@ static int walk_one(void *ctx, const kv_evidence_row *row)
     if (row->id != w->expect_id) {
         w->rep->broken_id = w->expect_id;
         snprintf(w->rep->why, sizeof(w->rep->why),
-                 "record %lld is missing (the next stored record is %lld)",
-                 (long long)w->expect_id, (long long)row->id);
+                 "record %lld is missing (the next stored record is %lld)", (long long)w->expect_id,
+                 (long long)row->id);
         return 1;
     }
     if ((r = check_record(w->mac, row, w->prev_hash, &ok, w->rep->why, sizeof(w->rep->why),
@@ -254,8 +263,8 @@ char *kv_evidence_export_line(const kv_evidence_row *r)
     kv_hex_encode(r->mac, 32, mac);
     body = json_loadb(r->body, r->body_len, 0, NULL);
     if (body != NULL)
-        line = json_pack("{sIsssssO}", "id", (json_int_t)r->id, "hash", hash, "mac", mac,
-                         "record", body);
+        line = json_pack("{sIsssssO}", "id", (json_int_t)r->id, "hash", hash, "mac", mac, "record",
+                         body);
     else
         line = json_pack("{sIsssssnss#}", "id", (json_int_t)r->id, "hash", hash, "mac", mac,
                          "record", NULL, "text", r->body, (int)r->body_len);

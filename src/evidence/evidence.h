@@ -48,17 +48,27 @@
  * time is the event's time (for export ranges), recorded the wall clock.
  * Must run inside kv_store_begin(s, 1). *id_out (may be NULL) receives the
  * new record's id. Returns 0, KV_ERR_EVIDENCE_BROKEN (the head record is
- * malformed), a store or an HSM error.
+ * malformed), KV_ERR_NOMEM, a store or an HSM error.
  */
 int kv_evidence_append(kv_store *s, const kv_mac *mac, const char *type, int64_t time,
                        int64_t recorded, json_t *content, int64_t *id_out);
+
+/*
+ * The same with the members given as text (members_len bytes; may be
+ * NULL/0): the record's own JSON object members without the braces, e.g.
+ * "\"card\":{...},\"request\":{...}" as jsonw.h writes them. The decision
+ * path uses this one: no JSON objects are built per decision.
+ */
+int kv_evidence_append_text(kv_store *s, const kv_mac *mac, const char *type, int64_t time,
+                            int64_t recorded, const char *members, size_t members_len,
+                            int64_t *id_out);
 
 /* One loaded record and the outcome of its checks. */
 typedef struct {
     int64_t id;
     int64_t time;
-    json_t *body;     /* the parsed record (NULL when the body is not JSON) */
-    char *text;       /* the stored bytes */
+    json_t *body; /* the parsed record (NULL when the body is not JSON) */
+    char *text;   /* the stored bytes */
     size_t text_len;
     uint8_t hash[32]; /* as stored */
     uint8_t mac[32];  /* as stored */

@@ -134,7 +134,7 @@ int kv_liability_write_text(FILE *f, const struct kv_liability_case *c,
                             const struct kv_liability_result *r, enum kv_liability_lang lang)
 {
     int en = lang == KV_LIABILITY_LANG_EN;
-    char a[48], b[48], d[48], t1[40], t2[64], t3[40], id[KV_LIABILITY_ID_MAX + 1];
+    char a[48], b[48], d[48], t1[40], t2[80], t3[40], id[KV_LIABILITY_ID_MAX + 1];
 
     human_time(c->discovered_at, t1);
     human_time(c->objection_at, t3);

@@ -223,11 +223,10 @@ void kv_limits_decide(const kv_limits_config *cfg, const kv_card_policy *card,
 
     /* exemptions, first match applies (RULES.md §1 table order) */
     int cl_single = in->amount <= cfg->contactless.single_max;
-    int cl_within = counter_within(&cfg->contactless, &card->contactless, in->amount,
-                                   cfg->include_current);
+    int cl_within =
+        counter_within(&cfg->contactless, &card->contactless, in->amount, cfg->include_current);
     int rm_single = in->amount <= cfg->remote.single_max;
-    int rm_within =
-        counter_within(&cfg->remote, &card->remote, in->amount, cfg->include_current);
+    int rm_within = counter_within(&cfg->remote, &card->remote, in->amount, cfg->include_current);
 
     if (in->channel == KV_CH_UNATTENDED_TRANSPORT || in->channel == KV_CH_UNATTENDED_PARKING) {
         approve_exempt(out, in, "unattended_transport_parking", "RTS Art. 12");

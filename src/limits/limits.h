@@ -49,7 +49,7 @@ typedef enum {
 
 /* One family's limits; the issuer chooses count or amount (EBA Q&A 2018_4225). */
 typedef struct {
-    int64_t single_max;     /* per transaction, minor units */
+    int64_t single_max; /* per transaction, minor units */
     kv_counter_kind counter;
     int64_t count_max;      /* with KV_COUNTER_COUNT */
     int64_t cumulative_max; /* with KV_COUNTER_AMOUNT, minor units */

@@ -68,7 +68,7 @@ typedef enum {
 typedef struct {
     kv_factor_type type;
     kv_factor_outcome outcome;
-    int has_binding;         /* bound_amount and bound_payee are given */
+    int has_binding; /* bound_amount and bound_payee are given */
     int64_t bound_amount;
     const char *bound_payee; /* borrowed; NULL when !has_binding */
 } kv_sca_factor;
@@ -80,12 +80,12 @@ typedef struct {
 } kv_sca_context;
 
 typedef struct {
-    int satisfied;   /* two or more categories, and for remote a dynamically linked factor */
-    unsigned categories; /* category bits of the factors that count */
-    int dynamic_linking; /* -1 not remote; 0 no verified factor bound to amount+payee; 1 bound */
+    int satisfied;        /* two or more categories, and for remote a dynamically linked factor */
+    unsigned categories;  /* category bits of the factors that count */
+    int dynamic_linking;  /* -1 not remote; 0 no verified factor bound to amount+payee; 1 bound */
     int binding_mismatch; /* remote: a verified factor was bound to another amount or payee */
-    int failed;          /* a factor failed: the request is a failed attempt (RTS Art. 4(3)(b)) */
-    int hsm_failed;      /* a factor checked by the HSM failed or was replayed */
+    int failed;           /* a factor failed: the request is a failed attempt (RTS Art. 4(3)(b)) */
+    int hsm_failed;       /* a factor checked by the HSM failed or was replayed */
     kv_factor_type hsm_failed_type; /* the first such factor */
 } kv_sca_result;
 

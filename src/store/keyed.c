@@ -52,8 +52,7 @@ int kv_pan_token(const kv_mac *token_key, const char *pan, uint8_t out[32])
     return kv_mac_compute(token_key, (const uint8_t *)pan, strlen(pan), out);
 }
 
-int kv_pan_seal(kv_hsm *h, const kv_hsm_key *aes, const char *pan,
-                uint8_t out[KV_PAN_SEALED_LEN])
+int kv_pan_seal(kv_hsm *h, const kv_hsm_key *aes, const char *pan, uint8_t out[KV_PAN_SEALED_LEN])
 {
     uint8_t block[32];
     int r = KV_ERR_INTERNAL;
@@ -80,11 +79,8 @@ int kv_pan_unseal(kv_hsm *h, const kv_hsm_key *aes, const uint8_t in[KV_PAN_SEAL
     int r;
     size_t n;
 
-    /* CBC decryption from ECB (p11.h has no CBC decrypt): P_i = D(C_i) XOR C_{i-1} */
-    if ((r = kv_hsm_ecb_decrypt(h, aes, 0, in + 16, 32, block)) != 0)
+    if ((r = kv_hsm_cbc_decrypt(h, aes, 0, in, in + 16, 32, block)) != 0)
         goto out;
-    for (size_t i = 0; i < 32; i++)
-        block[i] ^= in[i]; /* block 1 with the IV, block 2 with C_1 */
     r = KV_ERR_FORMAT;
     n = block[0];
     if (n < 12 || n > 19)

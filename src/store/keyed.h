@@ -57,8 +57,7 @@ int kv_pan_token(const kv_mac *token_key, const char *pan, uint8_t out[32]);
  * AES-CBC over (length byte || digits || zero padding) in 32 bytes.
  * out receives KV_PAN_SEALED_LEN bytes. Returns 0, KV_ERR_ARG or an HSM error.
  */
-int kv_pan_seal(kv_hsm *h, const kv_hsm_key *aes, const char *pan,
-                uint8_t out[KV_PAN_SEALED_LEN]);
+int kv_pan_seal(kv_hsm *h, const kv_hsm_key *aes, const char *pan, uint8_t out[KV_PAN_SEALED_LEN]);
 
 /*
  * Decrypt what kv_pan_seal produced into pan (20 bytes: digits + NUL); the

@@ -163,8 +163,8 @@ int kv_store_txn_set_reversed(kv_store *s, int64_t id)
     return s->ops->txn_set_reversed(s->impl, id);
 }
 
-int kv_store_txn_scan_card(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int limit,
-                           kv_txn_cb cb, void *ctx)
+int kv_store_txn_scan_card(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int limit, kv_txn_cb cb,
+                           void *ctx)
 {
     return s->ops->txn_scan_card(s->impl, token, limit, cb, ctx);
 }

@@ -103,13 +103,12 @@ typedef struct {
     int (*begin)(void *impl, int write);
     int (*commit)(void *impl);
     void (*rollback)(void *impl);
-    int (*card_get)(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
-                    int *found);
+    int (*card_get)(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out, int *found);
     int (*card_put)(void *impl, const kv_card_state *c);
-    int (*day_sum)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
-                   kv_day_kind kind, int64_t *sum);
-    int (*day_add)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
-                   kv_day_kind kind, int64_t delta);
+    int (*day_sum)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day, kv_day_kind kind,
+                   int64_t *sum);
+    int (*day_add)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day, kv_day_kind kind,
+                   int64_t delta);
     int (*code_use)(void *impl, const uint8_t hash[32], int64_t at, int *fresh);
     int (*series_first)(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *series,
                         int64_t amount, const char *payee, int *found);
@@ -195,8 +194,8 @@ int kv_store_txn_put(kv_store *s, const kv_txn *t);
 int kv_store_txn_get(kv_store *s, int64_t id, kv_txn *t, int *found);
 int kv_store_txn_set_reversed(kv_store *s, int64_t id);
 /* The card's transactions, newest first, at most limit (<= 0: all). */
-int kv_store_txn_scan_card(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int limit,
-                           kv_txn_cb cb, void *ctx);
+int kv_store_txn_scan_card(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int limit, kv_txn_cb cb,
+                           void *ctx);
 
 /* The last evidence record's id and hash; id 0 and hash zero when there is none. */
 int kv_store_evidence_head(kv_store *s, int64_t *id, uint8_t hash[32]);

@@ -98,8 +98,8 @@ static void provision(void)
     kv_hex_decode(KEY_2DES, key, sizeof(key));
     if ((r = kv_keys_import(h, "cvk", KV_KEY_DES2, KV_USAGE_CVK, NULL, 0, key, 16, NULL, 0, &res,
                             why, sizeof(why))) != 0 ||
-        (r = kv_keys_import(h, "imk-ac", KV_KEY_DES2, KV_USAGE_IMK, NULL, 0, key, 16, NULL, 0,
-                            &res, why, sizeof(why))) != 0)
+        (r = kv_keys_import(h, "imk-ac", KV_KEY_DES2, KV_USAGE_IMK, NULL, 0, key, 16, NULL, 0, &res,
+                            why, sizeof(why))) != 0)
         die(why, r);
     kv_hsm_close(h);
 }
@@ -121,8 +121,9 @@ static void setup_token(void)
     snprintf(conf, sizeof(conf), "%s/softhsm2.conf", g_dir);
     if ((f = fopen(conf, "w")) == NULL)
         die("softhsm2.conf", KV_ERR_IO);
-    fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
-               "slots.removable = false\n",
+    fprintf(f,
+            "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
+            "slots.removable = false\n",
             g_dir);
     fclose(f);
     setenv("SOFTHSM2_CONF", conf, 1);
@@ -262,8 +263,8 @@ static double bench_decisions(struct ctx *c, const char *path, int full, int row
     unlink(shm);
     if (req == NULL)
         die("calloc", KV_ERR_NOMEM);
-    if ((r = kv_store_open_sqlite(path, full ? KV_SQLITE_SYNC_FULL : KV_SQLITE_SYNC_NORMAL, &s,
-                                  err, sizeof(err))) != 0)
+    if ((r = kv_store_open_sqlite(path, full ? KV_SQLITE_SYNC_FULL : KV_SQLITE_SYNC_NORMAL, &s, err,
+                                  sizeof(err))) != 0)
         die(err, r);
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
@@ -340,8 +341,8 @@ int main(int argc, char **argv)
         pan_for(1, pan);
         if ((r = kv_hsm_cvv_generate(c.h, &cvk, pan, "2812", "000", c.cvc2)) != 0)
             die("cvv", r);
-        int dl = kv_hex_decode("000000010000000000000000020800000000000208260301003912345678",
-                               data, sizeof(data));
+        int dl = kv_hex_decode("000000010000000000000000020800000000000208260301003912345678", data,
+                               sizeof(data));
         memset(&t, 0, sizeof(t));
         t.pan = pan;
         t.psn = "00";

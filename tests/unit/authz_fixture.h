@@ -143,9 +143,9 @@ static inline void fx_close(fx *f)
  * array, extra further top-level members (",\"trusted_beneficiary\":true")
  * or "". Returns the engine's return code; *res the result.
  */
-static inline int fx_auth(fx *f, const char *pan, const char *at, const char *channel, long long amount,
-                   const char *payee, const char *mcc, const char *factors, const char *extra,
-                   kv_authz_result *res)
+static inline int fx_auth(fx *f, const char *pan, const char *at, const char *channel,
+                          long long amount, const char *payee, const char *mcc, const char *factors,
+                          const char *extra, kv_authz_result *res)
 {
     char json[4096], err[256];
     kv_auth_request *req = calloc(1, sizeof(*req));
@@ -203,9 +203,10 @@ static inline int fx_auth(fx *f, const char *pan, const char *at, const char *ch
 /* "sms_otp" verified and bound to amount/payee */
 static inline const char *fx_sms(char *buf, size_t cap, long long amount, const char *payee)
 {
-    snprintf(buf, cap,
-             "{\"type\":\"sms_otp\",\"verified\":true,\"bound_amount\":%lld,\"bound_payee\":\"%s\"}",
-             amount, payee);
+    snprintf(
+        buf, cap,
+        "{\"type\":\"sms_otp\",\"verified\":true,\"bound_amount\":%lld,\"bound_payee\":\"%s\"}",
+        amount, payee);
     return buf;
 }
 

@@ -8,6 +8,7 @@
 #include "tests/unit/authz_fixture.h"
 #include "src/base/hex.h"
 #include "src/evidence/evidence.h"
+#include "src/evidence/jsonw.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,8 +41,9 @@ static void fill(fx *f, int n)
                      i);
             fs = arqc_factor;
         }
-        assert_int_equal(fx_auth(f, FX_PAN, "2026-03-01T10:00:00Z", i % 2 ? "contact" : "contactless",
-                                 100 + i, "Shop A", "5411", fs, "", &res),
+        assert_int_equal(fx_auth(f, FX_PAN, "2026-03-01T10:00:00Z",
+                                 i % 2 ? "contact" : "contactless", 100 + i, "Shop A", "5411", fs,
+                                 "", &res),
                          0);
         assert_int_equal(res.evidence_id, i + 1);
     }
@@ -116,8 +118,7 @@ static void tamper(const char *path, const char *sql)
     sqlite3 *db;
     char *err = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db,
-                     "DROP TRIGGER evidence_no_update; DROP TRIGGER evidence_no_delete;", NULL,
+    if (sqlite3_exec(db, "DROP TRIGGER evidence_no_update; DROP TRIGGER evidence_no_delete;", NULL,
                      NULL, &err) != SQLITE_OK ||
         sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
         fprintf(stderr, "tamper: %s\n", err);
@@ -165,9 +166,9 @@ static void test_chain_tamper(void **state)
             tamper(f.path, "UPDATE evidence SET body = replace(body, '\"amount\":107', "
                            "'\"amount\":108') WHERE id = 8");
             assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
-            assert_int_equal(sqlite3_prepare_v2(db, "SELECT body FROM evidence WHERE id = 8", -1,
-                                                &st, NULL),
-                             SQLITE_OK);
+            assert_int_equal(
+                sqlite3_prepare_v2(db, "SELECT body FROM evidence WHERE id = 8", -1, &st, NULL),
+                SQLITE_OK);
             assert_int_equal(sqlite3_step(st), SQLITE_ROW);
             SHA256(sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), h);
             sqlite3_finalize(st);
@@ -226,8 +227,8 @@ static void test_no_secrets_and_export(void **state)
     assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:00:00Z", "atm", 10000, "ATM 1", "6011",
                              F_PVV_OK "," F_CHIP_UP, "", &res),
                      0);
-    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:00:00Z", "ecommerce", 100, "Shop A",
-                             "5411", F_CVC2_BAD, "", &res),
+    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:00:00Z", "ecommerce", 100, "Shop A", "5411",
+                             F_CVC2_BAD, "", &res),
                      0);
     for (int64_t id = 1; id <= 2; id++) {
         assert_int_equal(kv_evidence_load(f.store, &mac, id, &rec), 0);
@@ -260,13 +261,71 @@ static void test_no_secrets_and_export(void **state)
     fx_close(&f);
 }
 
+/* The writer against jansson's own compact output (the independent reference). */
+static void test_jsonw(void **state)
+{
+    static const char *const strings[] = {
+        "",
+        "Shop A",
+        "quote \" and \\ backslash",
+        "tab\tnewline\ncr\r",
+        "\x01\x1f",
+        "bell\b form\f",
+        "slash / stays",
+        "Købmand Ærø ÅØÆ",
+        "€ and 日本",
+        "\x7f del",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        kv_jsonw w;
+        size_t len = 0;
+        kv_jsonw_init(&w);
+        kv_jsonw_object(&w);
+        kv_jsonw_kstr(&w, strings[i], strings[i]);
+        kv_jsonw_kint(&w, "n", -9007199254740993LL);
+        kv_jsonw_key(&w, "a");
+        kv_jsonw_array(&w);
+        kv_jsonw_bool(&w, 1);
+        kv_jsonw_null(&w);
+        kv_jsonw_object(&w);
+        kv_jsonw_end(&w);
+        kv_jsonw_array(&w);
+        kv_jsonw_end(&w);
+        kv_jsonw_str(&w, NULL);
+        kv_jsonw_end(&w);
+        kv_jsonw_members(&w, "\"m\":1", 5);
+        kv_jsonw_end(&w);
+        char *got = kv_jsonw_finish(&w, &len);
+        assert_non_null(got);
+        assert_int_equal(strlen(got), len);
+        json_t *j = json_pack("{sssIs[bn{}[]n]si}", strings[i], strings[i], "n",
+                              (json_int_t)-9007199254740993LL, "a", 1, "m", 1);
+        char *want = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (strcmp(got, want) != 0) {
+            fprintf(stderr, "row %zu:\n want %s\n got  %s\n", i, want, got);
+            fail();
+        }
+        free(want);
+        free(got);
+        json_decref(j);
+    }
+    /* unbalanced: no text */
+    kv_jsonw w;
+    kv_jsonw_init(&w);
+    kv_jsonw_object(&w);
+    assert_null(kv_jsonw_finish(&w, NULL));
+    kv_jsonw_init(&w);
+    kv_jsonw_end(&w);
+    assert_null(kv_jsonw_finish(&w, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain_intact),
-        cmocka_unit_test(test_chain_tamper),
-        cmocka_unit_test(test_foreign_key),
-        cmocka_unit_test(test_no_secrets_and_export),
+        cmocka_unit_test(test_chain_intact), cmocka_unit_test(test_chain_tamper),
+        cmocka_unit_test(test_foreign_key),  cmocka_unit_test(test_no_secrets_and_export),
+        cmocka_unit_test(test_jsonw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,9 @@
  * child-card limits across midnight in Copenhagen.
  */
 #include "tests/unit/authz_fixture.h"
+#include "hsm/keys.h"
+#include "hsm/p11_admin.h"
+#include "src/evidence/evidence.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <cmocka.h>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 static void test_schema(void **state)
 {
@@ -25,8 +29,8 @@ static void test_schema(void **state)
     assert_int_equal(fx_open(&f, NULL), 0);
     assert_string_equal(kv_store_backend(f.store), "sqlite");
     assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), KV_STORE_SCHEMA_VERSION);
     sqlite3_finalize(st);
@@ -125,10 +129,10 @@ static void run_steps(fx *f, const struct step *steps, size_t n, int64_t *ids)
         long long counter = res.has_counter ? res.counter_value : -1;
         if (res.decision != steps[i].want || strcmp(res.reason, steps[i].reason) != 0 ||
             counter != steps[i].counter) {
-            fprintf(stderr, "step %zu (%s %lld at %s): want %s/%s counter %lld got %s/%s %lld\n",
-                    i, steps[i].channel, steps[i].amount, steps[i].at,
-                    kv_decision_name(steps[i].want), steps[i].reason, steps[i].counter,
-                    kv_decision_name(res.decision), res.reason, counter);
+            fprintf(stderr, "step %zu (%s %lld at %s): want %s/%s counter %lld got %s/%s %lld\n", i,
+                    steps[i].channel, steps[i].amount, steps[i].at, kv_decision_name(steps[i].want),
+                    steps[i].reason, steps[i].counter, kv_decision_name(res.decision), res.reason,
+                    counter);
             fail();
         }
         if (ids != NULL)
@@ -265,8 +269,8 @@ static void test_gambling_and_child_card(void **state)
         {T0, "contact", 100000, "7801", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
         {T0, "contact", 1, "7802", CHIP_PIN, "", DECLINE, "limit_gambling_daily", 0},
         {T0, "contact", 1, "5411", CHIP_PIN, "", APPROVE, "sca_satisfied", 0},
-        {"2026-03-01T23:00:00Z", "contact", 500000, "7802", CHIP_PIN, "", APPROVE,
-         "sca_satisfied", 0},
+        {"2026-03-01T23:00:00Z", "contact", 500000, "7802", CHIP_PIN, "", APPROVE, "sca_satisfied",
+         0},
     };
     assert_int_equal(fx_open(&f, NULL), 0);
     run_steps(&f, gambling, sizeof(gambling) / sizeof(gambling[0]), NULL);
@@ -287,8 +291,8 @@ static void test_gambling_and_child_card(void **state)
         /* a wallet payment with SCA at a shop resets the contactless counter */
         {T0, "wallet", 10000, "5411", F_WALLET "," F_BIO, "", APPROVE, "sca_satisfied", 0},
         {T0, "contactless", 1, "5411", "", "", DECLINE, "limit_card", 0},
-        {"2026-03-02T08:00:00Z", "contactless", 1, "5411", "", "", APPROVE,
-         "contactless_low_value", 1},
+        {"2026-03-02T08:00:00Z", "contactless", 1, "5411", "", "", APPROVE, "contactless_low_value",
+         1},
     };
     run_steps(&f, child, sizeof(child) / sizeof(child[0]), NULL);
 
@@ -356,13 +360,13 @@ static void test_expired_and_persisted(void **state)
     (void)state;
     assert_int_equal(fx_open(&f, NULL), 0);
     /* expiry 2812: valid through 31 Dec 2028 in Copenhagen */
-    assert_int_equal(fx_auth(&f, FX_PAN, "2028-12-31T22:59:59Z", "contactless", 100, "A", "5411",
-                             "", "", &res),
-                     0);
+    assert_int_equal(
+        fx_auth(&f, FX_PAN, "2028-12-31T22:59:59Z", "contactless", 100, "A", "5411", "", "", &res),
+        0);
     assert_int_equal(res.decision, APPROVE);
-    assert_int_equal(fx_auth(&f, FX_PAN, "2028-12-31T23:00:00Z", "contactless", 100, "A", "5411",
-                             "", "", &res),
-                     0);
+    assert_int_equal(
+        fx_auth(&f, FX_PAN, "2028-12-31T23:00:00Z", "contactless", 100, "A", "5411", "", "", &res),
+        0);
     assert_int_equal(res.decision, DECLINE);
     assert_string_equal(res.reason, "card_expired");
     /* the state is on disk for the next process */
@@ -378,6 +382,92 @@ static void test_expired_and_persisted(void **state)
     fx_close(&f);
 }
 
+/* ---- the HSM side: policy keys, PAN tokens, PAN encryption (SoftHSM2) ---- */
+
+static void test_hsm_keys_and_pan(void **state)
+{
+    char dir[] = "/tmp/kv_store_hsm_XXXXXX", conf[128], tokens[128], cmd[160];
+    kv_hsm_config cfg = {NULL, "kv-store-unit"};
+    kv_hsm *h = NULL;
+    kv_hsm_token_info ti;
+    kv_keys_result kr;
+    kv_hsm_mac tok;
+    kv_hsm_key aes;
+    unsigned long handle;
+    uint8_t key[32], want[32], got[32], sealed[KV_PAN_SEALED_LEN], sealed2[KV_PAN_SEALED_LEN];
+    char why[256], pan[20];
+    unsigned int n = 32;
+    FILE *f;
+    (void)state;
+
+    if (access(KV_HSM_DEFAULT_MODULE, R_OK) != 0) {
+        print_message("SoftHSM2 not installed: skipped\n");
+        return;
+    }
+    assert_non_null(mkdtemp(dir));
+    snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+    assert_int_equal(mkdir(tokens, 0700), 0);
+    snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
+    assert_non_null(f = fopen(conf, "w"));
+    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    unsetenv("KORTVAGT_PKCS11_MODULE");
+    unsetenv("KORTVAGT_PIN_FILE");
+    setenv("KORTVAGT_PIN", "unit-user-2", 1);
+    assert_int_equal(kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h), 0);
+    assert_int_equal(kv_hsm_token_init(h, "kv-store-unit", (const uint8_t *)"unit-so-2", 9,
+                                       (const uint8_t *)"unit-user-2", 11, &ti),
+                     0);
+    kv_hsm_close(h);
+    assert_int_equal(kv_hsm_open(&cfg, &h), 0);
+
+    /* `hsm init`'s policy keys: created when absent, left alone when present */
+    assert_int_equal(kv_hsm_mac_init(&tok, h, KV_KEY_LABEL_TOKEN), KV_ERR_HSM_KEY);
+    assert_int_equal(kv_evidence_keys_ensure(h), 0);
+    assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_TOKEN, &handle), 0);
+    assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_EVIDENCE, &handle), 0);
+    assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_PAN_ENC, &handle), 0);
+    assert_int_equal(kv_evidence_keys_ensure(h), 0); /* no duplicates: find is exact */
+    assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_TOKEN, &handle), 0);
+
+    /* PAN token: HMAC-SHA256 in the token equals OpenSSL's under the same (test) key */
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)i;
+    assert_int_equal(kv_keys_import(h, "tok-known", KV_KEY_HMAC, KV_USAGE_TOKEN, NULL, 0, key, 32,
+                                    NULL, 0, &kr, why, sizeof(why)),
+                     0);
+    assert_int_equal(kv_hsm_mac_init(&tok, h, "tok-known"), 0);
+    kv_mac m = kv_hsm_mac_get(&tok);
+    assert_int_equal(kv_pan_token(&m, FX_PAN, got), 0);
+    HMAC(EVP_sha256(), key, 32, (const uint8_t *)FX_PAN, strlen(FX_PAN), want, &n);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(kv_pan_token(&m, "12345", got), KV_ERR_ARG);
+    /* an AES key is no HMAC key */
+    assert_int_equal(kv_hsm_mac_init(&tok, h, KV_KEY_LABEL_PAN_ENC), KV_ERR_HSM_KEY);
+
+    /* recoverable PANs: random IV, AES-CBC in the token */
+    assert_int_equal(kv_hsm_key_find(h, KV_KEY_LABEL_PAN_ENC, &aes), 0);
+    assert_int_equal(kv_pan_seal(h, &aes, FX_PAN, sealed), 0);
+    assert_int_equal(kv_pan_seal(h, &aes, FX_PAN, sealed2), 0);
+    assert_memory_not_equal(sealed, sealed2, sizeof(sealed));
+    assert_int_equal(kv_pan_unseal(h, &aes, sealed, pan), 0);
+    assert_string_equal(pan, FX_PAN);
+    assert_int_equal(kv_pan_unseal(h, &aes, sealed2, pan), 0);
+    assert_string_equal(pan, FX_PAN);
+    assert_int_equal(kv_pan_seal(h, &aes, "5413330000000000001", sealed), 0);
+    assert_int_equal(kv_pan_unseal(h, &aes, sealed, pan), 0);
+    assert_string_equal(pan, "5413330000000000001");
+    sealed[16] ^= 1; /* a changed ciphertext block does not decrypt to a PAN */
+    assert_int_equal(kv_pan_unseal(h, &aes, sealed, pan), KV_ERR_FORMAT);
+    assert_int_equal(kv_pan_seal(h, &aes, "4761", sealed), KV_ERR_ARG);
+
+    kv_hsm_close(h);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_gambling_and_child_card),
         cmocka_unit_test(test_recurring_and_trusted),
         cmocka_unit_test(test_expired_and_persisted),
+        cmocka_unit_test(test_hsm_keys_and_pan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
