@@ -5,15 +5,19 @@
  * the answer of the card (the command table for a profile card, the recording
  * for a recorded card) -> the test-lab quirks (6Cxx, 61xx) -> out.
  *
- * New commands are rows of commands[] below: a later version adds GET
- * CHALLENGE (00 84), INTERNAL AUTHENTICATE (00 88), GENERATE AC (80 AE),
- * COMPUTE CRYPTOGRAPHIC CHECKSUM (80 2A) and enciphered PIN (VERIFY P2 88).
+ * New commands are rows of commands[] below. The cryptographic commands --
+ * GET CHALLENGE (00 84), enciphered PIN (VERIFY P2 88), INTERNAL
+ * AUTHENTICATE (00 88), GENERATE AC (80 AE), EXTERNAL AUTHENTICATE (00 82),
+ * COMPUTE CRYPTOGRAPHIC CHECKSUM (80 2A) -- follow apdu/vcard/CRYPTO.md.
  */
 #include "apdu/vcard/vcard.h"
 #include "apdu/apdu.h"
+#include "apdu/dol.h"
+#include "apdu/oda.h"
 #include "apdu/recorded.h"
 #include "apdu/tlv.h"
 #include "apdu/vcard/profile.h"
+#include "apdu/vcard/vcrypto.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
 
@@ -29,6 +33,7 @@ enum {
     SW_OK = 0x9000,
     SW_MORE = 0x6100, /* | bytes still available */
     SW_SELECTED_BLOCKED = 0x6283,
+    SW_VERIFY_FAILED = 0x6300,
     SW_TRIES_LEFT = 0x63C0, /* | tries left */
     SW_MEMORY_FAILURE = 0x6581,
     SW_WRONG_LENGTH = 0x6700,
@@ -58,6 +63,18 @@ struct kv_vcard {
     int gpo_done;
     uint8_t pending[KV_VC_DATA_MAX]; /* data held back for GET RESPONSE */
     size_t pending_len, pending_off;
+    uint8_t challenge[8]; /* GET CHALLENGE, for the next VERIFY */
+    int has_challenge;
+    int pin_performed, pin_failed; /* CVR bits of this transaction */
+    int dda_performed;
+    uint8_t pdol_data[KV_VC_DATA_MAX]; /* GPO 83 value, for CDA */
+    size_t pdol_len;
+    int ac_state; /* 0 no GEN AC yet, 1 ARQC given (online), 2 done */
+    uint8_t first_cid;
+    uint8_t arqc[8];
+    uint8_t cdol1_data[KV_VC_DATA_MAX];
+    size_t cdol1_len;
+    int issuer_auth; /* 0 not performed, 1 passed, -1 failed */
 
     /* persistent: the state file */
     unsigned pin_tries;
@@ -71,10 +88,24 @@ typedef struct {
     uint16_t sw;
 } answer;
 
+/* The per-transaction state: SELECT and every session change clear it. */
+static void txn_clear(kv_vcard *vc)
+{
+    kv_wipe(vc->challenge, sizeof(vc->challenge));
+    vc->has_challenge = 0;
+    vc->pin_performed = vc->pin_failed = vc->dda_performed = 0;
+    vc->pdol_len = 0;
+    vc->ac_state = 0;
+    vc->first_cid = 0;
+    vc->cdol1_len = 0;
+    vc->issuer_auth = 0;
+}
+
 static void session_clear(kv_vcard *vc)
 {
     vc->selected = -1;
     vc->gpo_done = 0;
+    txn_clear(vc);
     kv_wipe(vc->pending, sizeof(vc->pending));
     vc->pending_len = vc->pending_off = 0;
     if (vc->rec != NULL)
@@ -133,6 +164,7 @@ static void cmd_select(kv_vcard *vc, const kv_capdu *c, answer *a)
     }
     vc->selected = (int)i;
     vc->gpo_done = 0;
+    txn_clear(vc);
     if (fci == 0x00) {
         memcpy(a->data, p->dfs[i].fci, p->dfs[i].fci_len);
         a->len = p->dfs[i].fci_len;
@@ -202,6 +234,13 @@ static void cmd_gpo(kv_vcard *vc, const kv_capdu *c, answer *a)
     if (vc->atc < 0xFFFF)
         vc->atc++;
     vc->gpo_done = 1;
+    vc->pdol_len = t.len; /* <= the C-APDU data, < KV_VC_DATA_MAX */
+    if (t.len > 0)
+        memcpy(vc->pdol_data, t.value, t.len);
+    if (kv_vcard_state_save(vc) != 0) { /* the ATC is persistent */
+        a->sw = SW_MEMORY_FAILURE;
+        return;
+    }
 
     kv_tlv_writer_init(&w, a->data, sizeof(a->data));
     if (app->gpo_format == 1) {
@@ -272,13 +311,55 @@ static int pin_block_well_formed(const uint8_t *b)
     return 1;
 }
 
-/* VERIFY, EMV Book 3 §6.5.12; P2 80 plaintext PIN. */
+/* The key that deciphers an enciphered PIN: the PIN encipherment key, else the ICC key. */
+static EVP_PKEY *pin_key(const kv_vcard *vc)
+{
+    return vc->prof->keys.icc_pin_rsa != NULL ? vc->prof->keys.icc_pin_rsa
+                                              : vc->prof->keys.icc_rsa;
+}
+
+/*
+ * Enciphered PIN (EMV Book 2 §7.2): RSA-decipher the data and check
+ * 7F || PIN block || challenge || pad; the PIN block goes to block. Returns
+ * the status word to answer, or 0 to go on with block.
+ */
+static uint16_t decipher_pin(kv_vcard *vc, const kv_capdu *c, uint8_t block[KV_VC_PIN_BLOCK_LEN])
+{
+    uint8_t plain[KV_VC_DATA_MAX];
+    EVP_PKEY *key = pin_key(vc);
+    size_t n;
+    uint16_t sw = SW_WRONG_DATA;
+    int had = vc->has_challenge;
+
+    vc->has_challenge = 0; /* one VERIFY per challenge */
+    if (key == NULL)
+        return SW_DATA_NOT_FOUND;
+    n = (size_t)EVP_PKEY_get_size(key);
+    if (c->lc != n)
+        return SW_WRONG_LENGTH;
+    if (!had)
+        return SW_CONDITIONS;
+    if (kv_oda_evp_signer(key, c->data, n, plain) != 0) /* data not below the modulus */
+        goto out;
+    if (plain[0] != 0x7F || !kv_ct_equal(plain + 1 + KV_VC_PIN_BLOCK_LEN, vc->challenge, 8))
+        goto out;
+    memcpy(block, plain + 1, KV_VC_PIN_BLOCK_LEN);
+    sw = 0;
+out:
+    kv_wipe(plain, sizeof(plain));
+    kv_wipe(vc->challenge, sizeof(vc->challenge));
+    return sw;
+}
+
+/* VERIFY, EMV Book 3 §6.5.12; P2 80 plaintext PIN, P2 88 enciphered PIN. */
 static void cmd_verify(kv_vcard *vc, const kv_capdu *c, answer *a)
 {
     const kv_vc_profile *p = vc->prof;
     unsigned before = vc->pin_tries;
+    uint8_t block[KV_VC_PIN_BLOCK_LEN];
+    uint16_t sw;
 
-    if (c->p1 != 0x00 || c->p2 != 0x80) {
+    if (c->p1 != 0x00 || (c->p2 != 0x80 && c->p2 != 0x88)) {
         a->sw = SW_WRONG_P1P2;
         return;
     }
@@ -290,27 +371,413 @@ static void cmd_verify(kv_vcard *vc, const kv_capdu *c, answer *a)
         a->sw = vc->pin_tries == 0 ? SW_PIN_BLOCKED : (uint16_t)(SW_TRIES_LEFT | vc->pin_tries);
         return;
     }
-    if (c->lc != KV_VC_PIN_BLOCK_LEN) {
-        a->sw = SW_WRONG_LENGTH;
-        return;
+    if (c->p2 == 0x88) {
+        if ((sw = decipher_pin(vc, c, block)) != 0) {
+            a->sw = sw;
+            return;
+        }
+    } else {
+        vc->has_challenge = 0;
+        if (c->lc != KV_VC_PIN_BLOCK_LEN) {
+            a->sw = SW_WRONG_LENGTH;
+            return;
+        }
+        memcpy(block, c->data, KV_VC_PIN_BLOCK_LEN);
     }
     if (vc->pin_tries == 0) {
+        vc->pin_performed = vc->pin_failed = 1;
         a->sw = SW_PIN_BLOCKED;
-        return;
+        goto out;
     }
-    if (!pin_block_well_formed(c->data)) {
+    if (!pin_block_well_formed(block)) {
         a->sw = SW_WRONG_DATA;
-        return;
+        goto out;
     }
-    if (kv_ct_equal(c->data, kv_secbuf_ptr(p->pin_block), KV_VC_PIN_BLOCK_LEN)) {
+    vc->pin_performed = 1;
+    if (kv_ct_equal(block, kv_secbuf_ptr(p->pin_block), KV_VC_PIN_BLOCK_LEN)) {
         vc->pin_tries = p->pin_try_limit;
+        vc->pin_failed = 0;
         a->sw = SW_OK;
     } else {
         vc->pin_tries--;
+        vc->pin_failed = 1;
         a->sw = (uint16_t)(SW_TRIES_LEFT | vc->pin_tries);
     }
     if (vc->pin_tries != before && kv_vcard_state_save(vc) != 0)
         a->sw = SW_MEMORY_FAILURE;
+out:
+    kv_wipe(block, sizeof(block));
+}
+
+/* GET CHALLENGE (EMV Book 3 §6.5.6): 8 random bytes, kept for the next VERIFY. */
+static void cmd_get_challenge(kv_vcard *vc, const kv_capdu *c, answer *a)
+{
+    if (c->p1 != 0x00 || c->p2 != 0x00) {
+        a->sw = SW_WRONG_P1P2;
+        return;
+    }
+    if (c->lc != 0) {
+        a->sw = SW_WRONG_LENGTH;
+        return;
+    }
+    if (kv_vc_random(vc->challenge, sizeof(vc->challenge)) != 0) {
+        a->sw = SW_NO_DIAGNOSIS;
+        return;
+    }
+    vc->has_challenge = 1;
+    memcpy(a->data, vc->challenge, sizeof(vc->challenge));
+    a->len = sizeof(vc->challenge);
+    a->sw = SW_OK;
+}
+
+/* INTERNAL AUTHENTICATE (EMV Book 3 §6.5.9): DDA signature, format 1 response 80 { SDAD }. */
+static void cmd_internal_auth(kv_vcard *vc, const kv_capdu *c, answer *a)
+{
+    EVP_PKEY *key = vc->prof->keys.icc_rsa;
+    uint8_t dn[8], sdad[KV_VC_DATA_MAX];
+    size_t n;
+    kv_tlv_writer w;
+
+    if (c->p1 != 0x00 || c->p2 != 0x00) {
+        a->sw = SW_WRONG_P1P2;
+        return;
+    }
+    if (key == NULL || selected_app(vc) == NULL) {
+        a->sw = SW_CONDITIONS;
+        return;
+    }
+    if (c->lc == 0 || c->lc > KV_VC_DATA_MAX) {
+        a->sw = SW_WRONG_LENGTH;
+        return;
+    }
+    n = (size_t)EVP_PKEY_get_size(key);
+    if (kv_vc_random(dn, sizeof(dn)) != 0 ||
+        kv_oda_dda_sign(kv_oda_evp_signer, key, n, dn, sizeof(dn), c->data, c->lc, sdad) != 0) {
+        a->sw = SW_NO_DIAGNOSIS;
+        return;
+    }
+    vc->dda_performed = 1;
+    kv_tlv_writer_init(&w, a->data, sizeof(a->data));
+    kv_tlv_put(&w, 0x80, sdad, n);
+    answer_tlv(a, &w);
+}
+
+/* The value of tag in DOL data (dol describes data); 1 found (*v, *vlen set), 0 not. */
+static int dol_value(const uint8_t *dol, size_t dol_len, const uint8_t *data, size_t data_len,
+                     uint32_t tag, const uint8_t **v, size_t *vlen)
+{
+    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
+    size_t n, off = 0;
+    if (kv_dol_parse(dol, dol_len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (off + e[i].len > data_len)
+            return 0;
+        if (e[i].tag == tag) {
+            *v = data + off;
+            *vlen = e[i].len;
+            return 1;
+        }
+        off += e[i].len;
+    }
+    return 0;
+}
+
+/* The 29 bytes of "standard data" (CRYPTO.md §3), from CDOL2 data first, then CDOL1 data. */
+static void standard_data(const kv_vc_df *app, const uint8_t *cdol1, size_t cdol1_len,
+                          const uint8_t *cdol2, size_t cdol2_len, uint8_t out[29])
+{
+    static const struct {
+        uint32_t tag;
+        size_t len;
+    } sd[] = {{0x9F02, 6}, {0x9F03, 6}, {0x9F1A, 2}, {0x95, 5},
+              {0x5F2A, 2}, {0x9A, 3},   {0x9C, 1},   {0x9F37, 4}};
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof(sd) / sizeof(sd[0]); i++) {
+        const uint8_t *v = NULL;
+        size_t vlen = 0;
+        if ((cdol2 != NULL &&
+             dol_value(app->cdol2, app->cdol2_len, cdol2, cdol2_len, sd[i].tag, &v, &vlen)) ||
+            dol_value(app->cdol1, app->cdol1_len, cdol1, cdol1_len, sd[i].tag, &v, &vlen))
+            kv_dol_fit(sd[i].tag, v, vlen, out + off, sd[i].len);
+        else
+            memset(out + off, 0, sd[i].len);
+        off += sd[i].len;
+    }
+}
+
+/* CVR (CRYPTO.md §4) of the current transaction; second: 0x80 / TC 0x40 / AAC 0x00. */
+static void build_cvr(const kv_vcard *vc, uint8_t first_cid, uint8_t second, uint8_t cvr[3])
+{
+    cvr[0] = second;
+    cvr[0] |= first_cid == 0x80 ? 0x20 : first_cid == 0x40 ? 0x10 : 0x00;
+    if (vc->issuer_auth < 0)
+        cvr[0] |= 0x08;
+    if (vc->pin_performed)
+        cvr[0] |= 0x04;
+    if (vc->pin_performed && vc->pin_failed)
+        cvr[0] |= 0x02;
+    cvr[1] = (vc->prof->pin_block != NULL && vc->pin_tries == 0) ? 0x42 : 0x00;
+    cvr[2] = vc->dda_performed ? 0x02 : 0x00;
+}
+
+/* The session key of this ATC (CVN 18) into sk. */
+static int session_key(const kv_vcard *vc, uint8_t sk[16])
+{
+    uint8_t atc[2] = {(uint8_t)(vc->atc >> 8), (uint8_t)vc->atc};
+    return kv_vc_csk(vc->prof->keys.ac_mk, atc, sk);
+}
+
+/* The application cryptogram over sd (29 bytes) with iad (7 bytes), CRYPTO.md §3. */
+static int compute_ac(const kv_vcard *vc, const kv_vc_df *app, const uint8_t sd[29],
+                      const uint8_t iad[7], uint8_t ac[8])
+{
+    uint8_t data[29 + 2 + 2 + 7], sk[16];
+    size_t n = 0;
+    int r;
+
+    memcpy(data, sd, 29);
+    n = 29;
+    memcpy(data + n, app->aip, 2);
+    n += 2;
+    data[n++] = (uint8_t)(vc->atc >> 8);
+    data[n++] = (uint8_t)vc->atc;
+    if (vc->prof->keys.cvn == 10) {
+        memcpy(data + n, iad + 3, 4); /* 03 || CVR */
+        n += 4;
+        return kv_vc_mac3(vc->prof->keys.ac_mk, 1, data, n, ac);
+    }
+    memcpy(data + n, iad, 7);
+    n += 7;
+    if ((r = session_key(vc, sk)) == 0)
+        r = kv_vc_mac3(sk, 2, data, n, ac);
+    kv_wipe(sk, sizeof(sk));
+    return r;
+}
+
+/*
+ * Issuer authentication with the 91 value (CRYPTO.md §5). Returns 1 passed,
+ * 0 failed, -1 wrong length (nothing changes).
+ */
+static int issuer_authenticate(kv_vcard *vc, const uint8_t *v, size_t len)
+{
+    uint8_t blk[24], mac[8], sk[16];
+    int ok = 0;
+
+    if (vc->prof->keys.cvn == 10) {
+        if (len != 10)
+            return -1;
+        memcpy(blk, vc->arqc, 8);
+        blk[0] ^= v[8];
+        blk[1] ^= v[9];
+        ok = kv_vc_des2_ecb(vc->prof->keys.ac_mk, 1, blk, 8, mac) == 0 && kv_ct_equal(mac, v, 8);
+    } else {
+        if (len < 8 || len > 16)
+            return -1;
+        memcpy(blk, vc->arqc, 8);
+        memcpy(blk + 8, v + 4, len - 4); /* CSU || proprietary data */
+        ok = session_key(vc, sk) == 0 && kv_vc_mac3(sk, 2, blk, 8 + len - 4, mac) == 0 &&
+             kv_ct_equal(mac, v, 4);
+        kv_wipe(sk, sizeof(sk));
+    }
+    vc->issuer_auth = ok ? 1 : -1;
+    return ok;
+}
+
+/* EXTERNAL AUTHENTICATE (EMV Book 3 §6.5.4): the ARPC, once, after an online ARQC. */
+static void cmd_external_auth(kv_vcard *vc, const kv_capdu *c, answer *a)
+{
+    int r;
+    if (c->p1 != 0x00 || c->p2 != 0x00) {
+        a->sw = SW_WRONG_P1P2;
+        return;
+    }
+    if (selected_app(vc) == NULL || vc->ac_state != 1 || vc->issuer_auth != 0) {
+        a->sw = SW_CONDITIONS;
+        return;
+    }
+    r = issuer_authenticate(vc, c->data, c->lc);
+    a->sw = r < 0 ? SW_WRONG_LENGTH : r ? SW_OK : SW_VERIFY_FAILED;
+}
+
+/* ARC (8A) of an approval: "00", "10", "11". */
+static int arc_approves(const uint8_t arc[2])
+{
+    return (arc[0] == '0' && arc[1] == '0') || (arc[0] == '1' && arc[1] == '0') ||
+           (arc[0] == '1' && arc[1] == '1');
+}
+
+/* GENERATE AC (EMV Book 3 §6.5.5), first and second; CRYPTO.md §5. */
+static void cmd_generate_ac(kv_vcard *vc, const kv_capdu *c, answer *a)
+{
+    const kv_vc_df *app = selected_app(vc);
+    const kv_vc_keys *k = &vc->prof->keys;
+    uint8_t type = c->p1 & 0xC0, cid, cvr[3], iad[7], sd[29], ac[8], dn[8], tdhc[20];
+    uint8_t tlvs[64], sdad[KV_VC_DATA_MAX], un[4] = {0};
+    const uint8_t *cdol2 = NULL, *v;
+    size_t cdol2_len = 0, need, vlen, n;
+    int second = vc->ac_state == 1, cda;
+    kv_tlv_writer w;
+
+    if ((c->p1 & 0x2F) != 0 || type == 0xC0 || c->p2 != 0x00 || (second && type == 0x80)) {
+        a->sw = SW_WRONG_P1P2;
+        return;
+    }
+    if (app == NULL || !vc->gpo_done || !k->has_ac_mk || vc->ac_state == 2 ||
+        (second ? app->cdol2_len : app->cdol1_len) == 0) {
+        a->sw = SW_CONDITIONS;
+        return;
+    }
+    if (kv_dol_data_len(second ? app->cdol2 : app->cdol1, second ? app->cdol2_len : app->cdol1_len,
+                        &need) != 0 ||
+        c->lc != need || need > sizeof(vc->cdol1_data)) {
+        a->sw = SW_WRONG_LENGTH;
+        return;
+    }
+    if (!second) {
+        memcpy(vc->cdol1_data, c->data, c->lc);
+        vc->cdol1_len = c->lc;
+        cid = type == 0x00 ? 0x00 : (type == 0x80 || !k->first_ac_follow) ? 0x80 : 0x40;
+        vc->first_cid = cid;
+        build_cvr(vc, cid, 0x80, cvr);
+    } else {
+        const uint8_t *arc = NULL;
+        size_t arc_len = 0;
+        cdol2 = c->data;
+        cdol2_len = c->lc;
+        /* issuer authentication data in CDOL2, unless EXTERNAL AUTHENTICATE ran */
+        if (vc->issuer_auth == 0 &&
+            dol_value(app->cdol2, app->cdol2_len, cdol2, cdol2_len, 0x91, &v, &vlen)) {
+            int zero = 1;
+            for (size_t i = 0; i < vlen; i++)
+                zero &= v[i] == 0;
+            if (!zero)
+                (void)issuer_authenticate(vc, v, vlen); /* wrong length: not performed */
+        }
+        dol_value(app->cdol2, app->cdol2_len, cdol2, cdol2_len, 0x8A, &arc, &arc_len);
+        cid = (type == 0x40 && vc->issuer_auth >= 0 && arc != NULL && arc_len == 2 &&
+               arc_approves(arc))
+                  ? 0x40
+                  : 0x00;
+        build_cvr(vc, vc->first_cid, cid == 0x40 ? 0x40 : 0x00, cvr);
+    }
+    iad[0] = 0x06;
+    iad[1] = k->dki;
+    iad[2] = (uint8_t)k->cvn; /* 10 = 0x0A, 18 = 0x12 */
+    iad[3] = 0x03;
+    memcpy(iad + 4, cvr, 3);
+    standard_data(app, vc->cdol1_data, vc->cdol1_len, cdol2, cdol2_len, sd);
+    if (compute_ac(vc, app, sd, iad, ac) != 0) {
+        a->sw = SW_NO_DIAGNOSIS;
+        return;
+    }
+    if (!second && cid == 0x80)
+        memcpy(vc->arqc, ac, 8);
+    vc->ac_state = (!second && cid == 0x80) ? 1 : 2;
+
+    cda = (c->p1 & 0x10) && (app->aip[0] & 0x01) && k->icc_rsa != NULL && cid != 0x00;
+    if (c->p1 & 0x10)
+        vc->dda_performed = 1;
+    kv_tlv_writer_init(&w, tlvs, sizeof(tlvs));
+    {
+        uint8_t atc[2] = {(uint8_t)(vc->atc >> 8), (uint8_t)vc->atc};
+        kv_tlv_put(&w, 0x9F27, &cid, 1);
+        kv_tlv_put(&w, 0x9F36, atc, 2);
+        if (!cda)
+            kv_tlv_put(&w, 0x9F26, ac, 8);
+        kv_tlv_put(&w, 0x9F10, iad, 7);
+    }
+    if (kv_tlv_finish(&w) != 0) {
+        a->sw = SW_NO_DIAGNOSIS;
+        return;
+    }
+    if (cda) {
+        if (!(second && dol_value(app->cdol2, app->cdol2_len, cdol2, cdol2_len, 0x9F37, &v,
+                                  &vlen)) &&
+            !dol_value(app->cdol1, app->cdol1_len, vc->cdol1_data, vc->cdol1_len, 0x9F37, &v,
+                       &vlen))
+            vlen = 0;
+        if (vlen > 0)
+            kv_dol_fit(0x9F37, v, vlen, un, 4);
+        n = (size_t)EVP_PKEY_get_size(k->icc_rsa);
+        if (kv_vc_random(dn, sizeof(dn)) != 0 ||
+            kv_oda_cda_tdhc(vc->pdol_data, vc->pdol_len, vc->cdol1_data, vc->cdol1_len, cdol2,
+                            cdol2_len, tlvs, w.len, tdhc) != 0 ||
+            kv_oda_cda_sign(kv_oda_evp_signer, k->icc_rsa, n, dn, sizeof(dn), cid, ac, tdhc, un,
+                            sdad) != 0) {
+            a->sw = SW_NO_DIAGNOSIS;
+            return;
+        }
+    }
+    n = w.len;
+    kv_tlv_writer_init(&w, a->data, sizeof(a->data));
+    kv_tlv_begin(&w, 0x77);
+    kv_tlv_put_raw(&w, tlvs, n);
+    if (cda)
+        kv_tlv_put(&w, 0x9F4B, sdad, (size_t)EVP_PKEY_get_size(k->icc_rsa));
+    kv_tlv_end(&w);
+    answer_tlv(a, &w);
+}
+
+/*
+ * COMPUTE CRYPTOGRAPHIC CHECKSUM (Mastercard contactless, P1 8E P2 80):
+ * CVC3 over UDOL data (UN), CRYPTO.md §5.
+ */
+static void cmd_ccc(kv_vcard *vc, const kv_capdu *c, answer *a)
+{
+    static const uint8_t default_udol[] = {0x9F, 0x6A, 0x04};
+    const kv_vc_df *app = selected_app(vc);
+    const kv_vc_keys *k = &vc->prof->keys;
+    const uint8_t *udol, *track, *v;
+    size_t udol_len, track_len, need, vlen;
+    uint8_t un[4] = {0}, mac[8], blk[8];
+    kv_tlv_writer w;
+
+    if (c->p1 != 0x8E || c->p2 != 0x80) {
+        a->sw = SW_WRONG_P1P2;
+        return;
+    }
+    if (app == NULL || !vc->gpo_done || !k->has_cvc3_mk) {
+        a->sw = SW_CONDITIONS;
+        return;
+    }
+    udol = app->udol_len > 0 ? app->udol : default_udol;
+    udol_len = app->udol_len > 0 ? app->udol_len : sizeof(default_udol);
+    track = k->cvc3_track_len > 0 ? k->cvc3_track : app->track2;
+    track_len = k->cvc3_track_len > 0 ? k->cvc3_track_len : app->track2_len;
+    if (track_len == 0) {
+        a->sw = SW_CONDITIONS;
+        return;
+    }
+    if (kv_dol_data_len(udol, udol_len, &need) != 0 || c->lc != need) {
+        a->sw = SW_WRONG_LENGTH;
+        return;
+    }
+    if (dol_value(udol, udol_len, c->data, c->lc, 0x9F6A, &v, &vlen) ||
+        dol_value(udol, udol_len, c->data, c->lc, 0x9F37, &v, &vlen))
+        kv_dol_fit(0x9F6A, v, vlen, un, 4);
+    if (kv_vc_mac3(k->cvc3_mk, 2, track, track_len, mac) != 0) {
+        a->sw = SW_NO_DIAGNOSIS;
+        return;
+    }
+    blk[0] = mac[6]; /* IVCVC3 */
+    blk[1] = mac[7];
+    memcpy(blk + 2, un, 4);
+    blk[6] = (uint8_t)(vc->atc >> 8);
+    blk[7] = (uint8_t)vc->atc;
+    if (kv_vc_des2_ecb(k->cvc3_mk, 1, blk, 8, blk) != 0) {
+        a->sw = SW_NO_DIAGNOSIS;
+        return;
+    }
+    kv_tlv_writer_init(&w, a->data, sizeof(a->data));
+    kv_tlv_begin(&w, 0x77);
+    kv_tlv_put(&w, 0x9F61, blk + 6, 2);
+    {
+        uint8_t atc[2] = {(uint8_t)(vc->atc >> 8), (uint8_t)vc->atc};
+        kv_tlv_put(&w, 0x9F36, atc, 2);
+    }
+    kv_tlv_end(&w);
+    answer_tlv(a, &w);
 }
 
 /* GET RESPONSE (ISO/IEC 7816-4 §7.6.1): the next Le bytes of the held-back data. */
@@ -346,8 +813,12 @@ static const struct command {
     uint8_t cla, ins;
     command_fn run;
 } commands[] = {
-    {0x00, 0xA4, cmd_select},       {0x00, 0xB2, cmd_read_record}, {0x00, 0x20, cmd_verify},
-    {0x00, 0xC0, cmd_get_response}, {0x80, 0xA8, cmd_gpo},         {0x80, 0xCA, cmd_get_data},
+    {0x00, 0xA4, cmd_select},        {0x00, 0xB2, cmd_read_record},
+    {0x00, 0x20, cmd_verify},        {0x00, 0xC0, cmd_get_response},
+    {0x80, 0xA8, cmd_gpo},           {0x80, 0xCA, cmd_get_data},
+    {0x00, 0x84, cmd_get_challenge}, {0x00, 0x88, cmd_internal_auth},
+    {0x80, 0xAE, cmd_generate_ac},   {0x00, 0x82, cmd_external_auth},
+    {0x80, 0x2A, cmd_ccc},
 };
 
 static void dispatch(kv_vcard *vc, const kv_capdu *c, answer *a)

@@ -45,7 +45,13 @@
  *           "tries_left": 3},              default try_limit
  *   "quirks": {"get_response": false, "wrong_le": false},
  *   "expect": {...},                       facts for the tests; not read here
- *   "keys": {...}                          reserved for card keys (later); kept
+ *   "keys": {                              the card's test keys (apdu/vcard/CRYPTO.md)
+ *       "cvn": 10 | 18, "dki": "01",
+ *       "icc_mk_ac": "32 hex", "icc_mk_cvc3": "32 hex", "cvc3_track2": "hex",
+ *       "icc_rsa": "PEM" | "icc_rsa_file": "path",
+ *       "icc_pin_rsa": "PEM" | "icc_pin_rsa_file": "path",
+ *       "first_ac": "online" | "follow"
+ *   }
  * }
  * RECORD: {"sfi": 1..30, "record": 1..255, "hex": "70..."} (one whole 70 template)
  *      or {"sfi": ..., "record": ..., "tags": TLV list} (wrapped in 70).
@@ -57,7 +63,10 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -713,6 +722,133 @@ static int parse_quirks(loader *l, json_t *root, kv_vc_profile *p)
     return 0;
 }
 
+/* The card data GENERATE AC, INTERNAL AUTHENTICATE and CCC need, from the records. */
+static int scan_app_records(loader *l, const char *where, kv_vc_df *df)
+{
+    static const struct {
+        uint32_t tag;
+        size_t off, lenoff, cap;
+    } want[] = {
+        {0x8C, offsetof(kv_vc_df, cdol1), offsetof(kv_vc_df, cdol1_len), KV_VC_DOL_MAX},
+        {0x8D, offsetof(kv_vc_df, cdol2), offsetof(kv_vc_df, cdol2_len), KV_VC_DOL_MAX},
+        {0x9F49, offsetof(kv_vc_df, ddol), offsetof(kv_vc_df, ddol_len), KV_VC_DOL_MAX},
+        {0x9F69, offsetof(kv_vc_df, udol), offsetof(kv_vc_df, udol_len), KV_VC_DOL_MAX},
+        {0x57, offsetof(kv_vc_df, track2), offsetof(kv_vc_df, track2_len), KV_VC_TRACK_MAX},
+    };
+    for (size_t i = 0; i < df->nrecords; i++) {
+        for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+            kv_tlv t;
+            size_t total;
+            if (kv_tlv_find(df->records[i].data, df->records[i].len, want[k].tag, &t) != 0)
+                continue;
+            if (t.len > want[k].cap)
+                return bad(l, KV_ERR_FORMAT, "%s: tag %X in a record is longer than %zu bytes",
+                           where, (unsigned)want[k].tag, want[k].cap);
+            if (want[k].tag != 0x57 && kv_dol_data_len(t.value, t.len, &total) != 0)
+                return bad(l, KV_ERR_FORMAT, "%s: tag %X in a record is not a DOL", where,
+                           (unsigned)want[k].tag);
+            if (t.len > 0)
+                memcpy((uint8_t *)df + want[k].off, t.value, t.len);
+            *(size_t *)(void *)((uint8_t *)df + want[k].lenoff) = t.len;
+        }
+    }
+    return 0;
+}
+
+/* A PEM private RSA key from the field key (PEM text) or key_file (a path). */
+static int pem_field(loader *l, json_t *o, const char *key, const char *key_file,
+                     EVP_PKEY **out)
+{
+    json_t *v = json_object_get(o, key), *f = json_object_get(o, key_file);
+    BIO *bio = NULL;
+    int r = 0;
+
+    *out = NULL;
+    if (v == NULL && f == NULL)
+        return 0;
+    if (v != NULL && f != NULL)
+        return bad(l, KV_ERR_JSON, "keys: both %s and %s", key, key_file);
+    if (!json_is_string(v != NULL ? v : f))
+        return bad(l, KV_ERR_JSON, "keys.%s: not a string", v != NULL ? key : key_file);
+    if (v != NULL)
+        bio = BIO_new_mem_buf(json_string_value(v), (int)json_string_length(v));
+    else
+        bio = BIO_new_file(json_string_value(f), "r");
+    if (bio == NULL) {
+        r = v != NULL ? KV_ERR_NOMEM
+                      : bad(l, KV_ERR_IO, "keys.%s: cannot read %s", key_file,
+                            json_string_value(f));
+        goto out;
+    }
+    *out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    if (*out == NULL || EVP_PKEY_get_base_id(*out) != EVP_PKEY_RSA ||
+        EVP_PKEY_get_size(*out) < 64 || EVP_PKEY_get_size(*out) > KV_VC_DATA_MAX - 8) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+        r = bad(l, KV_ERR_FORMAT, "keys.%s: not a PEM RSA private key of 512..1984 bits",
+                v != NULL ? key : key_file);
+    }
+out:
+    BIO_free(bio);
+    return r;
+}
+
+static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
+{
+    static const char *const keys[] = {"cvn",         "dki",          "icc_mk_ac",
+                                       "icc_mk_cvc3", "cvc3_track2",  "icc_rsa",
+                                       "icc_rsa_file", "icc_pin_rsa", "icc_pin_rsa_file",
+                                       "first_ac",    NULL};
+    json_t *o = json_object_get(root, "keys"), *v;
+    kv_vc_keys *k = &p->keys;
+    long cvn = 10;
+    size_t n;
+    uint8_t dki[1] = {0x01};
+    int r;
+
+    k->cvn = 10;
+    k->dki = 0x01;
+    if (o == NULL)
+        return 0;
+    if (!json_is_object(o))
+        return bad(l, KV_ERR_JSON, "keys: not an object");
+    if ((r = check_keys(l, o, "keys", keys)) != 0 ||
+        (r = int_field(l, o, "cvn", "keys", 10, 18, &cvn)) != 0)
+        return r;
+    if (cvn != 10 && cvn != 18)
+        return bad(l, KV_ERR_FORMAT, "keys.cvn: %ld is not 10 or 18", cvn);
+    k->present = 1;
+    k->cvn = (int)cvn;
+    if ((v = json_object_get(o, "dki")) != NULL &&
+        (r = hex_value(l, v, "keys.dki", dki, 1, 1, &n)) != 0)
+        return r;
+    k->dki = dki[0];
+    if ((v = json_object_get(o, "icc_mk_ac")) != NULL) {
+        if ((r = hex_value(l, v, "keys.icc_mk_ac", k->ac_mk, 16, 16, &n)) != 0)
+            return r;
+        k->has_ac_mk = 1;
+    }
+    if ((v = json_object_get(o, "icc_mk_cvc3")) != NULL) {
+        if ((r = hex_value(l, v, "keys.icc_mk_cvc3", k->cvc3_mk, 16, 16, &n)) != 0)
+            return r;
+        k->has_cvc3_mk = 1;
+    }
+    if ((v = json_object_get(o, "cvc3_track2")) != NULL &&
+        (r = hex_value(l, v, "keys.cvc3_track2", k->cvc3_track, 1, KV_VC_TRACK_MAX,
+                       &k->cvc3_track_len)) != 0)
+        return r;
+    if ((v = json_object_get(o, "first_ac")) != NULL) {
+        if (!json_is_string(v) || (strcmp(json_string_value(v), "online") != 0 &&
+                                   strcmp(json_string_value(v), "follow") != 0))
+            return bad(l, KV_ERR_FORMAT, "keys.first_ac: not \"online\" or \"follow\"");
+        k->first_ac_follow = strcmp(json_string_value(v), "follow") == 0;
+    }
+    if ((r = pem_field(l, o, "icc_rsa", "icc_rsa_file", &k->icc_rsa)) != 0 ||
+        (r = pem_field(l, o, "icc_pin_rsa", "icc_pin_rsa_file", &k->icc_pin_rsa)) != 0)
+        return r;
+    return 0;
+}
+
 /* see profile.h */
 int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t whylen)
 {
@@ -763,7 +899,8 @@ int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t why
     for (size_t i = 0; i < napps; i++) {
         char w[48];
         snprintf(w, sizeof(w), "applications[%zu]", i);
-        if ((r = parse_app(&l, json_array_get(arr, i), w, &p->dfs[i], &dirs[i])) != 0)
+        if ((r = parse_app(&l, json_array_get(arr, i), w, &p->dfs[i], &dirs[i])) != 0 ||
+            (r = scan_app_records(&l, w, &p->dfs[i])) != 0)
             goto out;
         for (size_t j = 0; j < i; j++)
             if (p->dfs[j].name_len == p->dfs[i].name_len &&
@@ -795,7 +932,8 @@ int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t why
         }
         p->atc = (unsigned)p->data[i].value[0] << 8 | p->data[i].value[1];
     }
-    if ((r = parse_pin(&l, root, p)) != 0 || (r = parse_quirks(&l, root, p)) != 0)
+    if ((r = parse_pin(&l, root, p)) != 0 || (r = parse_quirks(&l, root, p)) != 0 ||
+        (r = parse_keys(&l, root, p)) != 0)
         goto out;
     p->root = json_incref(root);
     *out = p;
@@ -812,6 +950,9 @@ void kv_vc_profile_free(kv_vc_profile *p)
     if (p == NULL)
         return;
     kv_secbuf_free(p->pin_block);
+    EVP_PKEY_free(p->keys.icc_rsa);
+    EVP_PKEY_free(p->keys.icc_pin_rsa);
+    kv_wipe(&p->keys, sizeof(p->keys));
     json_decref(p->root);
     free(p);
 }

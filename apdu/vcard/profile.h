@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "src/base/secure.h"
 
@@ -27,6 +28,8 @@
 #define KV_VC_VALUE_MAX 128                /* one GET DATA value */
 #define KV_VC_PIN_BLOCK_LEN 8
 #define KV_VC_PIN_TRY_MAX 15 /* the x of 63Cx is 4 bits */
+#define KV_VC_DOL_MAX 64     /* CDOL1/2, DDOL, UDOL kept per application */
+#define KV_VC_TRACK_MAX 64   /* track 2 equivalent data (57) */
 
 enum kv_vc_df_kind { KV_VC_DF_PSE, KV_VC_DF_PPSE, KV_VC_DF_APP };
 
@@ -63,7 +66,29 @@ typedef struct {
     size_t gpo_extra_len;
     kv_vc_dataobj data[KV_VC_MAX_DATA]; /* GET DATA, looked up before the card's */
     size_t ndata;
+
+    /* found in the application's records at load time (CRYPTO.md); len 0: absent */
+    uint8_t cdol1[KV_VC_DOL_MAX], cdol2[KV_VC_DOL_MAX], ddol[KV_VC_DOL_MAX], udol[KV_VC_DOL_MAX];
+    size_t cdol1_len, cdol2_len, ddol_len, udol_len;
+    uint8_t track2[KV_VC_TRACK_MAX]; /* 57 value */
+    size_t track2_len;
 } kv_vc_df;
+
+/* The card's keys (profile "keys", CRYPTO.md §1). Test keys of a virtual card. */
+typedef struct {
+    int present; /* the profile has a "keys" object */
+    int cvn;     /* 10 or 18 */
+    uint8_t dki;
+    int has_ac_mk;
+    uint8_t ac_mk[16]; /* ICC AC master key A||B */
+    int has_cvc3_mk;
+    uint8_t cvc3_mk[16];               /* KDcvc3 */
+    uint8_t cvc3_track[KV_VC_TRACK_MAX]; /* IVCVC3 input; len 0: the application's 57 */
+    size_t cvc3_track_len;
+    EVP_PKEY *icc_rsa;     /* NULL: no ODA key (no DDA/CDA/enciphered PIN) */
+    EVP_PKEY *icc_pin_rsa; /* NULL: icc_rsa deciphers the PIN */
+    int first_ac_follow;   /* 1: a TC request in 1st GEN AC gets a TC */
+} kv_vc_keys;
 
 typedef struct {
     char name[128];
@@ -78,6 +103,7 @@ typedef struct {
     unsigned pin_tries; /* initial tries left */
     unsigned atc;       /* initial ATC (GET DATA 9F36 in the profile) */
     unsigned quirks;    /* KV_VCARD_QUIRK_* */
+    kv_vc_keys keys;
     /*
      * The whole profile, kept (with the PIN wiped) for commands that a later
      * version reads more of, e.g. the "keys" object for GENERATE AC and
@@ -93,7 +119,7 @@ typedef struct {
  * or KV_ERR_NOMEM.
  */
 int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t whylen);
-/* Wipe the PIN block and free. NULL is a no-op. */
+/* Wipe the PIN block and the keys, free. NULL is a no-op. */
 void kv_vc_profile_free(kv_vc_profile *p);
 
 #endif

@@ -200,7 +200,7 @@ static const char *const row_names[ROW__COUNT] = {
 /* A Luhn-irrelevant 16-digit PAN for card i. */
 static void pan_for(int i, char out[17])
 {
-    snprintf(out, 17, "47617390%08d", i);
+    snprintf(out, 17, "47617390%08u", (unsigned)i % 100000000u);
 }
 
 static int make_request(int row, int i, const char *cvc2, const char *arqc, char *buf, size_t cap)
@@ -252,7 +252,7 @@ static double bench_decisions(struct ctx *c, const char *path, int full, int row
     kv_authz_config cfg;
     kv_auth_request *req = calloc(1, sizeof(*req));
     kv_authz_result res;
-    char err[256], buf[1024], wal[600], shm[600];
+    char err[256], buf[1024], wal[720], shm[720];
     double t0, rate;
     int r;
 

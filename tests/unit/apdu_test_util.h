@@ -62,7 +62,7 @@ static inline const char *shared_path(char *buf, size_t cap, const char *rel)
 static inline const char *write_temp(const char *text)
 {
     static char path[64];
-    FILE *f;
+    FILE *f = NULL;
     int fd;
     snprintf(path, sizeof(path), "/tmp/kv_test_XXXXXX");
     if ((fd = mkstemp(path)) < 0 || (f = fdopen(fd, "w")) == NULL) {

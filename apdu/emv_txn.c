@@ -1,0 +1,698 @@
+/* The card side of one EMV transaction: see emv_txn.h */
+#include "apdu/emv_txn.h"
+
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "apdu/apdu.h"
+#include "apdu/cursor.h"
+#include "apdu/tlv.h"
+#include "apdu/tvr.h"
+#include "src/base/err.h"
+#include "src/base/secure.h"
+
+/* ---- GENERATE AC ------------------------------------------------------------ */
+
+static int parse_format1(const uint8_t *v, size_t len, kv_genac_resp *out)
+{
+    kv_cursor c;
+
+    /* CID (1) || ATC (2) || AC (8) || IAD (0..32), Book 3 §6.5.5.4 */
+    if (len < 11 || len > 11 + KV_IAD_MAX)
+        return KV_ERR_CARD_DATA;
+    kv_cursor_init(&c, v, len);
+    if (kv_cursor_u8(&c, &out->cid) != 0 || kv_cursor_copy(&c, out->atc, 2) != 0 ||
+        kv_cursor_copy(&c, out->ac, 8) != 0)
+        return KV_ERR_CARD_DATA;
+    out->has_ac = 1;
+    out->iad_len = c.left;
+    if (c.left > 0 && kv_cursor_copy(&c, out->iad, out->iad_len) != 0)
+        return KV_ERR_CARD_DATA;
+    return 0;
+}
+
+static int parse_format2(const uint8_t *v, size_t len, kv_genac_resp *out)
+{
+    kv_cursor c;
+    kv_tlv t;
+    int r, seen_cid = 0, seen_atc = 0, seen_iad = 0;
+
+    kv_cursor_init(&c, v, len);
+    while ((r = kv_tlv_next(&c, &t)) == 1) {
+        switch (t.tag) {
+        case 0x9F27:
+            if (seen_cid++ || t.len != 1)
+                return KV_ERR_CARD_DATA;
+            out->cid = t.value[0];
+            break;
+        case 0x9F36:
+            if (seen_atc++ || t.len != 2)
+                return KV_ERR_CARD_DATA;
+            memcpy(out->atc, t.value, 2);
+            break;
+        case 0x9F26:
+            if (out->has_ac || t.len != 8)
+                return KV_ERR_CARD_DATA;
+            memcpy(out->ac, t.value, 8);
+            out->has_ac = 1;
+            break;
+        case 0x9F10:
+            if (seen_iad++ || t.len < 1 || t.len > KV_IAD_MAX)
+                return KV_ERR_CARD_DATA;
+            memcpy(out->iad, t.value, t.len);
+            out->iad_len = t.len;
+            break;
+        case 0x9F4B:
+            if (out->sdad != NULL || t.len == 0)
+                return KV_ERR_CARD_DATA;
+            out->sdad = t.value;
+            out->sdad_len = t.len;
+            break;
+        default: /* other objects (9F6E, proprietary) are allowed and ignored */
+            break;
+        }
+    }
+    if (r < 0 || !seen_cid || !seen_atc || (!out->has_ac && out->sdad == NULL))
+        return KV_ERR_CARD_DATA;
+    out->tlvs = v;
+    out->tlvs_len = len;
+    return 0;
+}
+
+/* see emv_txn.h */
+int kv_genac_parse(const uint8_t *p, size_t len, kv_genac_resp *out)
+{
+    kv_cursor c;
+    kv_tlv t;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (p == NULL || len == 0)
+        return KV_ERR_CARD_DATA;
+    kv_cursor_init(&c, p, len);
+    if ((r = kv_tlv_next(&c, &t)) != 1 || c.left != 0 || t.raw != p)
+        return KV_ERR_CARD_DATA; /* exactly one template, no padding around it */
+    if (t.tag == 0x80) {
+        out->format = 1;
+        r = parse_format1(t.value, t.len, out);
+    } else if (t.tag == 0x77) {
+        out->format = 2;
+        r = parse_format2(t.value, t.len, out);
+    } else {
+        r = KV_ERR_CARD_DATA;
+    }
+    if (r != 0)
+        memset(out, 0, sizeof(*out));
+    return r;
+}
+
+/* see emv_txn.h */
+const char *kv_ac_type_name(uint8_t cid)
+{
+    switch (cid & KV_AC_TYPE_MASK) {
+    case KV_AC_AAC:
+        return "aac";
+    case KV_AC_TC:
+        return "tc";
+    case KV_AC_ARQC:
+        return "arqc";
+    default:
+        return "rfu";
+    }
+}
+
+/* Send one command; Le 00 when want_le. */
+static int txn_cmd(kv_emv *s, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2,
+                   const uint8_t *data, size_t lc, int want_le, uint8_t *resp, size_t cap,
+                   size_t *rlen, uint16_t *sw)
+{
+    kv_capdu c;
+
+    memset(&c, 0, sizeof(c));
+    c.cla = cla;
+    c.ins = ins;
+    c.p1 = p1;
+    c.p2 = p2;
+    c.data = lc ? data : NULL;
+    c.lc = lc;
+    c.le = want_le ? 256 : 0;
+    return kv_emv_command(s, &c, resp, cap, rlen, sw);
+}
+
+/* see emv_txn.h */
+int kv_emv_generate_ac(kv_emv *s, uint8_t p1, const uint8_t *data, size_t len, uint8_t *resp,
+                       size_t cap, size_t *rlen, kv_genac_resp *out)
+{
+    int r;
+    uint16_t sw;
+
+    if (len > KV_APDU_SHORT_LC_MAX || cap < 64)
+        return KV_ERR_ARG;
+    if ((r = txn_cmd(s, 0x80, 0xAE, p1, 0x00, data, len, 1, resp, cap, rlen, &sw)) != 0)
+        return r;
+    if (sw != 0x9000)
+        return kv_sw_to_err(sw);
+    return kv_genac_parse(resp, *rlen, out);
+}
+
+/* ---- IAD ---------------------------------------------------------------------- */
+
+static void visa_cvr(kv_iad_info *in)
+{
+    /* VIS 1.5 Appendix A: CVR byte 2 (first byte after the length) and byte 3 */
+    uint8_t b2 = in->cvr[0], b3 = in->cvr[1];
+    static const int ac2[4] = {KV_AC_AAC, KV_AC_TC, -1, -1};
+    static const int ac1[4] = {KV_AC_AAC, KV_AC_TC, KV_AC_ARQC, -1};
+
+    in->ac2_type = ac2[(b2 >> 6) & 3];
+    in->ac1_type = ac1[(b2 >> 4) & 3];
+    in->issuer_auth_failed = (b2 & 0x08) != 0;
+    in->offline_pin_performed = (b2 & 0x04) != 0;
+    in->offline_pin_failed = (b2 & 0x02) != 0;
+    in->pin_try_limit_exceeded = (b3 & 0x40) != 0;
+    in->dda_performed = in->cvr_len >= 3 && (in->cvr[2] & 0x02) != 0;
+}
+
+static void ccd_cvr(kv_iad_info *in)
+{
+    /* EMV Book 3 Annex C7.3: CVR byte 1 and byte 2 */
+    uint8_t b1 = in->cvr[0], b2 = in->cvr[1];
+    static const int ac2[4] = {KV_AC_AAC, KV_AC_TC, -1, -1};
+    static const int ac1[4] = {KV_AC_AAC, KV_AC_TC, KV_AC_ARQC, -1};
+
+    in->ac2_type = ac2[(b1 >> 6) & 3];
+    in->ac1_type = ac1[(b1 >> 4) & 3];
+    in->cda_performed = (b1 & 0x08) != 0;
+    in->dda_performed = (b1 & 0x04) != 0;
+    in->issuer_auth_failed = (b1 & 0x01) != 0;
+    in->offline_pin_performed = (b2 & 0x08) != 0;
+    in->offline_pin_failed = (b2 & 0x04) != 0;
+    in->pin_try_limit_exceeded = (b2 & 0x02) != 0;
+}
+
+/* see emv_txn.h */
+int kv_iad_decode(const uint8_t *iad, size_t len, kv_iad_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->cvn = -1;
+    info->dki = -1;
+    info->ac1_type = -1;
+    info->ac2_type = -1;
+    if (iad == NULL || len == 0)
+        return 0;
+    if (iad[0] == 0x0F && len >= 8 && (iad[1] & 0xF0) == 0xA0) {
+        /* CCD format A: 0F CCI DKI CVR(5) ... ; the CVN is the low nibble of the CCI */
+        info->layout = KV_IAD_CCD;
+        info->cvn = iad[1] & 0x0F;
+        info->dki = iad[2];
+        memcpy(info->cvr, iad + 3, 5);
+        info->cvr_len = 5;
+        ccd_cvr(info);
+    } else if ((iad[0] == 0x06 || iad[0] == 0x07) && len >= 4 && iad[3] == 0x03) {
+        /* Visa formats 0/1/3: length, DKI, CVN, CVR (length 03 + 3 bytes) */
+        if (len < 7)
+            return KV_ERR_CARD_DATA;
+        info->layout = KV_IAD_VISA;
+        info->dki = iad[1];
+        info->cvn = iad[2];
+        memcpy(info->cvr, iad + 4, 3);
+        info->cvr_len = 3;
+        visa_cvr(info);
+    } else {
+        return 0;
+    }
+    info->offline_pin_verified = info->offline_pin_performed && !info->offline_pin_failed;
+    return 0;
+}
+
+/* Find tag in (dol, data); fit its value to want bytes into out. 1 found, 0 absent, <0 error. */
+static int sd_take(const uint8_t *dol, size_t dol_len, const uint8_t *data, size_t data_len,
+                   uint32_t tag, uint8_t *out, size_t want)
+{
+    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
+    size_t n, off = 0;
+
+    if (dol == NULL || dol_len == 0)
+        return 0;
+    if (kv_dol_parse(dol, dol_len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
+        return KV_ERR_DOL;
+    for (size_t i = 0; i < n; i++) {
+        if (data_len - off < e[i].len || off > data_len)
+            return KV_ERR_CARD_DATA;
+        if (e[i].tag == tag) {
+            kv_dol_fit(tag, data + off, e[i].len, out, want);
+            return 1;
+        }
+        off += e[i].len;
+    }
+    return 0;
+}
+
+/* see emv_txn.h */
+int kv_ac_standard_data(const uint8_t *cdol, size_t cdol_len, const uint8_t *data,
+                        size_t data_len, const uint8_t *fb_cdol, size_t fb_cdol_len,
+                        const uint8_t *fb_data, size_t fb_data_len, uint8_t sd[KV_AC_SD_LEN])
+{
+    static const struct {
+        uint32_t tag;
+        size_t len;
+    } want[] = {{0x9F02, 6}, {0x9F03, 6}, {0x9F1A, 2}, {0x95, 5},
+                {0x5F2A, 2}, {0x9A, 3},   {0x9C, 1},   {0x9F37, 4}};
+    size_t off = 0;
+    int r;
+
+    memset(sd, 0, KV_AC_SD_LEN);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        r = sd_take(cdol, cdol_len, data, data_len, want[i].tag, sd + off, want[i].len);
+        if (r == 0)
+            r = sd_take(fb_cdol, fb_cdol_len, fb_data, fb_data_len, want[i].tag, sd + off,
+                        want[i].len);
+        if (r < 0)
+            return r;
+        off += want[i].len;
+    }
+    return 0;
+}
+
+/* see emv_txn.h */
+int kv_ac_data_build(int cvn, const uint8_t sd[KV_AC_SD_LEN], const uint8_t aip[2],
+                     const uint8_t atc[2], const uint8_t *iad, size_t iad_len, uint8_t *out,
+                     size_t cap, size_t *olen)
+{
+    const uint8_t *tail;
+    size_t tail_len;
+
+    switch (cvn) {
+    case 10: /* Visa CVN 10: the CVR with its length byte, IAD bytes 4-7 */
+        if (iad == NULL || iad_len < 7)
+            return KV_ERR_CARD_DATA;
+        tail = iad + 3;
+        tail_len = 4;
+        break;
+    case 18:
+    case 22:
+        if (iad == NULL || iad_len == 0)
+            return KV_ERR_CARD_DATA;
+        tail = iad;
+        tail_len = iad_len;
+        break;
+    default:
+        return KV_ERR_UNSUPPORTED;
+    }
+    if (cap < KV_AC_SD_LEN + 4 + tail_len)
+        return KV_ERR_BUFFER;
+    memcpy(out, sd, KV_AC_SD_LEN);
+    memcpy(out + KV_AC_SD_LEN, aip, 2);
+    memcpy(out + KV_AC_SD_LEN + 2, atc, 2);
+    memcpy(out + KV_AC_SD_LEN + 4, tail, tail_len);
+    *olen = KV_AC_SD_LEN + 4 + tail_len;
+    return 0;
+}
+
+/* ---- Offline PIN -------------------------------------------------------------- */
+
+/* see emv_txn.h */
+int kv_emv_get_challenge(kv_emv *s, uint8_t un[8])
+{
+    uint8_t resp[260];
+    size_t n;
+    uint16_t sw;
+    int r;
+
+    if ((r = txn_cmd(s, 0x00, 0x84, 0x00, 0x00, NULL, 0, 1, resp, sizeof(resp), &n, &sw)) != 0)
+        return r;
+    if (sw != 0x9000)
+        return kv_sw_to_err(sw);
+    if (n != 8)
+        return KV_ERR_CARD_DATA;
+    memcpy(un, resp, 8);
+    return 0;
+}
+
+/* see emv_txn.h */
+int kv_pin_encipher(const char *pin, size_t pin_len, const uint8_t icc_un[8],
+                    const kv_oda_pubkey *key, uint8_t *out)
+{
+    int r = KV_ERR_NOMEM;
+    kv_secbuf *sb = NULL;
+    uint8_t *blk;
+    size_t n = key->modulus_len;
+
+    if (pin_len < 4 || pin_len > 12 || n < 18 || n > KV_ODA_MOD_MAX)
+        return KV_ERR_ARG;
+    for (size_t i = 0; i < pin_len; i++) /* format check only: reveals no more than the length */
+        if (pin[i] < '0' || pin[i] > '9')
+            return KV_ERR_ARG;
+    if ((sb = kv_secbuf_new(KV_ODA_MOD_MAX)) == NULL)
+        goto out;
+    blk = kv_secbuf_ptr(sb);
+    /* Book 2 Table 24: 7F || PIN block || ICC UN || random pad */
+    blk[0] = 0x7F;
+    memset(blk + 1, 0xFF, 8);
+    blk[1] = (uint8_t)(0x20 | pin_len);
+    for (size_t i = 0; i < pin_len; i++) {
+        uint8_t d = (uint8_t)(pin[i] - '0');
+        uint8_t *b = &blk[2 + i / 2];
+        *b = (uint8_t)(i % 2 == 0 ? (d << 4) | (*b & 0x0F) : (*b & 0xF0) | d);
+    }
+    memcpy(blk + 9, icc_un, 8);
+    if (RAND_bytes(blk + 17, (int)(n - 17)) != 1) {
+        r = KV_ERR_INTERNAL;
+        goto out;
+    }
+    /* leading 7F is below any modulus whose top byte is >= 80, as EMV keys are */
+    r = kv_oda_rsa_recover(key->modulus, n, key->exponent, key->exponent_len, blk, n, out);
+    if (r != 0 && r != KV_ERR_NOMEM)
+        r = r == KV_ERR_INTERNAL ? r : KV_ERR_ARG;
+out:
+    kv_secbuf_free(sb);
+    return r;
+}
+
+/* see emv_txn.h */
+int kv_emv_verify_enciphered_pin(kv_emv *s, const char *pin, size_t pin_len,
+                                 const kv_oda_pubkey *key, kv_pin_result *res)
+{
+    int r;
+    uint8_t un[8], enc[KV_ODA_MOD_MAX], resp[260];
+    size_t n;
+    uint16_t sw;
+
+    if (pin_len < 4 || pin_len > 12 || key == NULL || key->modulus_len < 18 ||
+        key->modulus_len > KV_APDU_SHORT_LC_MAX)
+        return KV_ERR_ARG;
+    if ((r = kv_emv_get_challenge(s, un)) != 0)
+        return r;
+    if ((r = kv_pin_encipher(pin, pin_len, un, key, enc)) != 0)
+        return r;
+    /* VERIFY P2 88: enciphered PIN (Book 3 §6.5.12) */
+    if ((r = txn_cmd(s, 0x00, 0x20, 0x00, 0x88, enc, key->modulus_len, 0, resp, sizeof(resp), &n,
+                     &sw)) != 0)
+        return r;
+    res->tries_left = -1;
+    if (sw == 0x9000) {
+        res->status = KV_PIN_VERIFIED;
+    } else if ((sw & 0xFFF0) == 0x63C0) {
+        res->status = KV_PIN_WRONG;
+        res->tries_left = sw & 0x0F;
+    } else if (sw == 0x6300) {
+        res->status = KV_PIN_WRONG;
+    } else if (sw == 0x6983 || sw == 0x6984) {
+        res->status = KV_PIN_BLOCKED;
+        res->tries_left = 0;
+    } else {
+        return kv_sw_to_err(sw);
+    }
+    return 0;
+}
+
+/* see emv_txn.h */
+int kv_emv_pin_key_recover(const kv_emv *s, const kv_oda_pubkey *issuer, uint32_t txn_date,
+                           kv_oda_pubkey *out)
+{
+    kv_oda_cert_in in;
+    const uint8_t *pan = NULL;
+    size_t pan_len = 0;
+
+    memset(&in, 0, sizeof(in));
+    if (kv_emv_find(s, 0x9F2D, &in.cert, &in.cert_len) != 0)
+        return KV_ERR_NOT_FOUND;
+    if (kv_emv_find(s, 0x9F2E, &in.exponent, &in.exponent_len) != 0)
+        in.exponent = NULL;
+    if (kv_emv_find(s, 0x9F2F, &in.remainder, &in.remainder_len) != 0)
+        in.remainder = NULL;
+    if (kv_emv_find(s, 0x5A, &pan, &pan_len) != 0)
+        return KV_ERR_ODA_DATA_MISSING;
+    return kv_oda_icc_key_recover(issuer, &in, pan, pan_len, txn_date, NULL, out);
+}
+
+/* ---- DDA ----------------------------------------------------------------------- */
+
+/* see emv_txn.h */
+int kv_emv_internal_authenticate(kv_emv *s, const uint8_t *ddol_data, size_t ddol_len,
+                                 uint8_t *sdad, size_t cap, size_t *sdad_len)
+{
+    uint8_t resp[KV_EMV_RESP_MAX];
+    size_t n;
+    uint16_t sw;
+    kv_tlv t, sig;
+    kv_cursor c;
+    int r;
+
+    if (ddol_len == 0 || ddol_len > KV_APDU_SHORT_LC_MAX)
+        return KV_ERR_ARG;
+    if ((r = txn_cmd(s, 0x00, 0x88, 0x00, 0x00, ddol_data, ddol_len, 1, resp, sizeof(resp), &n,
+                     &sw)) != 0)
+        return r;
+    if (sw != 0x9000)
+        return kv_sw_to_err(sw);
+    kv_cursor_init(&c, resp, n);
+    if (kv_tlv_next(&c, &t) != 1 || c.left != 0)
+        return KV_ERR_CARD_DATA;
+    if (t.tag == 0x80) {
+        sig = t;
+    } else if (t.tag == 0x77) {
+        if (kv_tlv_find(t.value, t.len, 0x9F4B, &sig) != 0)
+            return KV_ERR_CARD_DATA;
+    } else {
+        return KV_ERR_CARD_DATA;
+    }
+    if (sig.len == 0 || sig.len > cap)
+        return KV_ERR_CARD_DATA;
+    memcpy(sdad, sig.value, sig.len);
+    *sdad_len = sig.len;
+    return 0;
+}
+
+/* ---- Issuer authentication ----------------------------------------------------- */
+
+/* see emv_txn.h */
+int kv_emv_external_authenticate(kv_emv *s, const uint8_t *iad, size_t len, int *accepted)
+{
+    uint8_t resp[260];
+    size_t n;
+    uint16_t sw;
+    int r;
+
+    *accepted = 0;
+    if (iad == NULL || len < 8 || len > 16)
+        return KV_ERR_ARG;
+    if ((r = txn_cmd(s, 0x00, 0x82, 0x00, 0x00, iad, len, 0, resp, sizeof(resp), &n, &sw)) != 0)
+        return r;
+    if (sw == 0x9000)
+        *accepted = 1;
+    else if (sw != 0x6300)
+        return kv_sw_to_err(sw);
+    return 0;
+}
+
+/* ---- Processing restrictions --------------------------------------------------- */
+
+static int bcd_byte(uint8_t b, unsigned *v)
+{
+    if ((b >> 4) > 9 || (b & 0x0F) > 9)
+        return -1;
+    *v = (unsigned)(b >> 4) * 10u + (b & 0x0Fu);
+    return 0;
+}
+
+/* YYMMDD (BCD, 3 bytes) to YYYYMMDD with the Book 4 §6.7 window; -1 when not a date. */
+static long bcd_date(const uint8_t *p, size_t len)
+{
+    unsigned yy, mm, dd;
+
+    if (p == NULL || len != 3 || bcd_byte(p[0], &yy) || bcd_byte(p[1], &mm) ||
+        bcd_byte(p[2], &dd) || mm < 1 || mm > 12 || dd < 1 || dd > 31)
+        return -1;
+    return (long)(yy < 50 ? 2000 + yy : 1900 + yy) * 10000L + (long)mm * 100L + (long)dd;
+}
+
+static long int_date(uint32_t yymmdd)
+{
+    unsigned yy = yymmdd / 10000;
+    return (long)(yy < 50 ? 2000 + yy : 1900 + yy) * 10000L + (long)(yymmdd % 10000);
+}
+
+/* see emv_txn.h */
+void kv_restrict_card_from_session(const kv_emv *s, kv_restrict_card *rc)
+{
+    memset(rc, 0, sizeof(*rc));
+    if (kv_emv_find(s, 0x9F08, &rc->app_version, &rc->app_version_len) != 0)
+        rc->app_version = NULL;
+    if (kv_emv_find(s, 0x9F07, &rc->auc, &rc->auc_len) != 0)
+        rc->auc = NULL;
+    if (kv_emv_find(s, 0x5F28, &rc->issuer_country, &rc->issuer_country_len) != 0)
+        rc->issuer_country = NULL;
+    if (kv_emv_find(s, 0x5F25, &rc->effective, &rc->effective_len) != 0)
+        rc->effective = NULL;
+    if (kv_emv_find(s, 0x5F24, &rc->expiry, &rc->expiry_len) != 0)
+        rc->expiry = NULL;
+}
+
+static unsigned n3_value(const uint8_t *p)
+{
+    unsigned hi, lo;
+    if (bcd_byte(p[0], &hi) || bcd_byte(p[1], &lo))
+        return 0xFFFF;
+    return hi * 100u + lo;
+}
+
+/* see emv_txn.h */
+void kv_emv_restrictions(const kv_restrict_card *rc, const kv_terminal *t, uint8_t tvr[5])
+{
+    long today = int_date(t->date), d;
+
+    /* §10.4.1 application version number */
+    if (rc->app_version != NULL &&
+        (rc->app_version_len != 2 || memcmp(rc->app_version, t->app_version, 2) != 0))
+        kv_tvr_set(tvr, KV_TVR_VERSION_MISMATCH);
+
+    /* §10.4.2 application usage control */
+    if (rc->auc != NULL) {
+        unsigned auc = rc->auc_len == 2 ? (unsigned)(rc->auc[0] << 8 | rc->auc[1]) : 0;
+        int atm = t->terminal_type == 14 || t->terminal_type == 15 || t->terminal_type == 16;
+        int ok = (auc & (atm ? KV_AUC_ATM : KV_AUC_NON_ATM)) != 0;
+        if (ok && rc->issuer_country != NULL) {
+            int domestic =
+                rc->issuer_country_len == 2 && n3_value(rc->issuer_country) == t->country;
+            int cashback = t->txn_type == 9 || t->amount_other > 0;
+            if (t->txn_type == 1 || t->txn_type == 17) /* cash, cash disbursement */
+                ok = (auc & (domestic ? KV_AUC_DOMESTIC_CASH : KV_AUC_INTL_CASH)) != 0;
+            else if (t->txn_type == 0 || t->txn_type == 9)
+                ok = (auc & (domestic ? KV_AUC_DOMESTIC_GOODS | KV_AUC_DOMESTIC_SERVICES
+                                      : KV_AUC_INTL_GOODS | KV_AUC_INTL_SERVICES)) != 0;
+            if (ok && cashback)
+                ok = (auc & (domestic ? KV_AUC_DOMESTIC_CASHBACK : KV_AUC_INTL_CASHBACK)) != 0;
+        }
+        if (!ok)
+            kv_tvr_set(tvr, KV_TVR_SERVICE_NOT_ALLOWED);
+    }
+
+    /* §10.4.3 application effective and expiration dates */
+    if (rc->effective != NULL) {
+        d = bcd_date(rc->effective, rc->effective_len);
+        if (d < 0 || d > today)
+            kv_tvr_set(tvr, KV_TVR_APP_NOT_EFFECTIVE);
+    }
+    if (rc->expiry != NULL) {
+        d = bcd_date(rc->expiry, rc->expiry_len);
+        if (d < 0 || d < today)
+            kv_tvr_set(tvr, KV_TVR_EXPIRED_APP);
+    }
+}
+
+/* ---- COMPUTE CRYPTOGRAPHIC CHECKSUM ---------------------------------------------- */
+
+/* see emv_txn.h */
+int kv_cc_parse(const uint8_t *p, size_t len, kv_cc_resp *out)
+{
+    kv_cursor c;
+    kv_tlv t, e;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    kv_cursor_init(&c, p, len);
+    if (p == NULL || kv_tlv_next(&c, &t) != 1 || c.left != 0 || t.tag != 0x77)
+        return KV_ERR_CARD_DATA;
+    kv_cursor_init(&c, t.value, t.len);
+    while ((r = kv_tlv_next(&c, &e)) == 1) {
+        if (e.tag == 0x9F60 || e.tag == 0x9F61 || e.tag == 0x9F36) {
+            uint8_t *dst = e.tag == 0x9F60   ? out->cvc3_track1
+                           : e.tag == 0x9F61 ? out->cvc3_track2
+                                             : out->atc;
+            int *has = e.tag == 0x9F60   ? &out->has_cvc3_track1
+                       : e.tag == 0x9F61 ? &out->has_cvc3_track2
+                                         : &out->has_atc;
+            if (*has || e.len != 2) {
+                r = KV_ERR_CARD_DATA;
+                break;
+            }
+            memcpy(dst, e.value, 2);
+            *has = 1;
+        }
+    }
+    if (r < 0 || (!out->has_cvc3_track1 && !out->has_cvc3_track2) || !out->has_atc) {
+        memset(out, 0, sizeof(*out));
+        return KV_ERR_CARD_DATA;
+    }
+    return 0;
+}
+
+/* see emv_txn.h */
+int kv_emv_compute_cc(kv_emv *s, const uint8_t *udol_data, size_t len, kv_cc_resp *out)
+{
+    uint8_t resp[260];
+    size_t n;
+    uint16_t sw;
+    int r;
+
+    if (len == 0 || len > KV_APDU_SHORT_LC_MAX)
+        return KV_ERR_ARG;
+    if ((r = txn_cmd(s, 0x80, 0x2A, 0x8E, 0x80, udol_data, len, 1, resp, sizeof(resp), &n,
+                     &sw)) != 0)
+        return r;
+    if (sw != 0x9000)
+        return kv_sw_to_err(sw);
+    return kv_cc_parse(resp, n, out);
+}
+
+/* ---- DOL data -------------------------------------------------------------------- */
+
+static int txn_lookup(void *arg, uint32_t tag, const uint8_t **value, size_t *len)
+{
+    const kv_txn_dol_values *v = arg;
+
+    switch (tag) {
+    case 0x8A:
+        *value = v->arc;
+        *len = v->arc_len;
+        break;
+    case 0x91:
+        *value = v->issuer_auth;
+        *len = v->issuer_auth_len;
+        break;
+    case 0x9F4C:
+        *value = v->icc_dn;
+        *len = v->icc_dn_len;
+        break;
+    case 0x82:
+        *value = v->aip;
+        *len = 2;
+        break;
+    case 0x9F36:
+        *value = v->atc;
+        *len = 2;
+        break;
+    default:
+        return 0;
+    }
+    return *value != NULL;
+}
+
+/* see emv_txn.h */
+int kv_txn_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
+                     const kv_txn_dol_values *v, uint8_t *out, size_t cap, size_t *outlen)
+{
+    kv_txn_dol_values none;
+
+    if (v == NULL) {
+        memset(&none, 0, sizeof(none));
+        v = &none;
+    }
+    return kv_dol_build(dol, dol_len, t, txn_lookup, (void *)v, out, cap, outlen);
+}
+
+/* see emv_txn.h */
+int kv_dol_has_tag(const uint8_t *dol, size_t len, uint32_t tag)
+{
+    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
+    size_t n;
+
+    if (dol == NULL || kv_dol_parse(dol, len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].tag == tag)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,86 @@
+/* see vcrypto.h */
+#include "apdu/vcard/vcrypto.h"
+#include "src/base/err.h"
+#include "src/base/secure.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#define VC_MAC_MAX 1024
+
+/* see vcrypto.h */
+int kv_vc_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = NULL;
+    int n = 0, r = KV_ERR_ARG;
+
+    if (len % 8 != 0 || len > (size_t)VC_MAC_MAX + 8)
+        goto out;
+    r = KV_ERR_INTERNAL;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_CipherInit_ex(ctx, EVP_des_ede_ecb(), NULL, key, NULL, enc) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
+        EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 || (size_t)n != len)
+        goto out;
+    r = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return r;
+}
+
+/* see vcrypto.h */
+int kv_vc_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8])
+{
+    uint8_t buf[VC_MAC_MAX + 8], aa[16], h[8];
+    size_t n = len, i;
+    int r = KV_ERR_ARG;
+
+    if (len > VC_MAC_MAX || (pad != 1 && pad != 2))
+        goto out;
+    memcpy(buf, in, len);
+    if (pad == 2)
+        buf[n++] = 0x80;
+    while (n % 8 != 0 || n == 0)
+        buf[n++] = 0x00;
+    memcpy(aa, key, 8);
+    memcpy(aa + 8, key, 8);
+    memset(h, 0, sizeof(h));
+    /* single DES CBC-MAC under A over all blocks but the last ... */
+    for (i = 0; i + 8 < n; i += 8) {
+        for (size_t j = 0; j < 8; j++)
+            h[j] ^= buf[i + j];
+        if ((r = kv_vc_des2_ecb(aa, 1, h, 8, h)) != 0)
+            goto out;
+    }
+    /* ... and 3DES (A,B) over the last */
+    for (size_t j = 0; j < 8; j++)
+        h[j] ^= buf[i + j];
+    r = kv_vc_des2_ecb(key, 1, h, 8, mac);
+out:
+    kv_wipe(buf, sizeof(buf));
+    kv_wipe(aa, sizeof(aa));
+    kv_wipe(h, sizeof(h));
+    return r;
+}
+
+/* see vcrypto.h */
+int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
+{
+    uint8_t fg[16];
+    int r;
+    memset(fg, 0, sizeof(fg));
+    memcpy(fg, atc, 2);
+    memcpy(fg + 8, atc, 2);
+    fg[2] = 0xF0;
+    fg[10] = 0x0F;
+    r = kv_vc_des2_ecb(mk, 1, fg, 16, sk);
+    kv_wipe(fg, sizeof(fg));
+    return r;
+}
+
+/* see vcrypto.h */
+int kv_vc_random(uint8_t *out, size_t len)
+{
+    return RAND_bytes(out, (int)len) == 1 ? 0 : KV_ERR_INTERNAL;
+}

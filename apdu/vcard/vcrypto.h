@@ -1,0 +1,30 @@
+/*
+ * Internal to kv_vcard: the virtual card's own symmetric cryptography with
+ * OpenSSL (DESIGN.md: the virtual card, and only it, holds its keys in the
+ * profile). Keys are double-length DES keys A||B (16 bytes). Single DES under
+ * A is computed as 3DES-EDE under A||A, so no legacy provider is needed.
+ * All functions return 0, KV_ERR_ARG (bad lengths) or KV_ERR_INTERNAL
+ * (OpenSSL failure). See CRYPTO.md for where each one is used.
+ */
+#ifndef KV_APDU_VCARD_VCRYPTO_H
+#define KV_APDU_VCARD_VCRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 3DES-EDE ECB (enc 1) or decryption (enc 0) of len bytes (multiple of 8). */
+int kv_vc_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out);
+
+/*
+ * ISO/IEC 9797-1 MAC algorithm 3 with padding method pad (1: zeros, 2: 80
+ * then zeros) over len bytes (len <= 1024).
+ */
+int kv_vc_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8]);
+
+/* EMV common session key (Book 2 A1.3.1) from mk with R = ATC || 00*6. */
+int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
+
+/* len random bytes (RAND_bytes). */
+int kv_vc_random(uint8_t *out, size_t len);
+
+#endif

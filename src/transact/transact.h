@@ -1,0 +1,151 @@
+/*
+ * One card-present EMV transaction, verified through the HSM (the flow of
+ * DESIGN.md "Data flow of one card-present transaction"): selection -> GPO
+ * -> records -> offline data authentication -> processing restrictions ->
+ * cardholder verification -> (contactless: CVC3) -> 1st GENERATE AC (ARQC)
+ * -> ARQC verified in the HSM -> online PIN checked against the PVV ->
+ * issuer decision -> ARPC to the card (EXTERNAL AUTHENTICATE or inside the
+ * 2nd GENERATE AC) -> the card's TC or AAC.
+ *
+ * It lives in src/ because it needs both apdu/ (the card) and hsm/ (the
+ * issuer keys). A clear PIN exists only in kv_secbuf memory (the caller's,
+ * or one decrypted here from an ISO 9564 format 4 block under a PIN key)
+ * and is wiped before kv_transact_run returns.
+ *
+ * The result is the verification result (kv_transact_result_json) that
+ * later steps store as evidence; kv_transact_to_request maps it onto an
+ * authorization request (src/authorize/request.h) with upstream-verified
+ * factors, the integration point for kv_authz_decide.
+ */
+#ifndef KV_TRANSACT_TRANSACT_H
+#define KV_TRANSACT_TRANSACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "apdu/capk.h"
+#include "apdu/reader.h"
+#include "hsm/p11.h"
+#include "src/base/secure.h"
+
+#define KV_TRANSACT_DEFAULT_CVM_LIMIT 35000 /* øre: contactless CVM limit */
+#define KV_TRANSACT_DEFAULT_IMK_AC "imk-ac"
+#define KV_TRANSACT_DEFAULT_IMK_CVC3 "imk-cvc3"
+
+/* What to do. Strings are borrowed for the duration of kv_transact_run. */
+typedef struct {
+    uint64_t amount;       /* minor units */
+    uint16_t currency;     /* ISO 4217 numeric (208) */
+    char currency_code[4]; /* "DKK" */
+    int cash;              /* 1: cash (9C 01), 0: purchase (9C 00) */
+    const char *profile;   /* "pos" (default when NULL), "atm", "unattended" */
+    int contactless;       /* 1: PPSE only, contactless CVM limit rules, CVC3 */
+    uint64_t cvm_limit;    /* contactless CVM limit; 0: the default */
+
+    /* PIN sources (at most one): a clear PIN (lab) or a format 4 block under pin_key */
+    kv_secbuf *pin; /* borrowed; pin_len digits at kv_secbuf_ptr */
+    size_t pin_len;
+    const uint8_t *pin_block; /* 16 bytes, ISO 9564 format 4 */
+    size_t pin_block_len;
+    const char *pin_key; /* label or pkcs11: URI of the AES PIN key */
+
+    const char *imk_ac;   /* NULL: "imk-ac" */
+    const char *imk_cvc3; /* NULL: "imk-cvc3" */
+    const char *pvk;      /* online PIN: PVV key; NULL: online PIN cannot be checked */
+    char pvv[5];          /* 4 digits */
+    int pvki;             /* 0..9 */
+
+    const kv_capk_store *capks; /* CA keys; NULL: every CA index unknown */
+    kv_hsm *hsm;                /* borrowed, logged in */
+    long long now;              /* transaction time (time_t); 0: time(NULL) */
+} kv_transact_params;
+
+/* CVM as performed. */
+enum kv_transact_cvm {
+    KV_TXN_CVM_NONE_PERFORMED = 0, /* no rule applied / none performed */
+    KV_TXN_CVM_OFFLINE_PLAIN,
+    KV_TXN_CVM_OFFLINE_ENCIPHERED,
+    KV_TXN_CVM_ONLINE_PIN,
+    KV_TXN_CVM_SIGNATURE,
+    KV_TXN_CVM_NO_CVM,
+    KV_TXN_CVM_FAILED,
+};
+
+/* The verification result. Fixed-size; filled by kv_transact_run. */
+typedef struct {
+    /* cvm */
+    int cvm_method;              /* enum kv_transact_cvm */
+    int cvm_result;              /* 2 successful, 1 failed, 0 unknown */
+    uint8_t cvm_results[3];      /* 9F34 */
+    int online_pin_checked;      /* 1 when the PIN block was checked against the PVV */
+    int online_pin_ok;           /* its result */
+    int pin_try_counter_before;  /* 9F17 before the CVM, -1 when not read */
+    int pin_try_counter_after;   /* 9F17 after, -1 when not read */
+    /* oda */
+    int oda_method; /* enum kv_oda_method */
+    int oda_state;  /* enum kv_oda_state */
+    int oda_reason; /* 0 or KV_ERR_ODA_* */
+    /* arqc */
+    int arqc_present;
+    int arqc_verified;
+    int cvn; /* -1 unknown */
+    uint8_t arqc[8];
+    /* cvc3 (contactless) */
+    int cvc3_present;
+    int cvc3_verified;
+    /* arpc */
+    int arpc_sent;
+    int arpc_method; /* 1 or 2, 0 when none */
+    int arpc_via_genac; /* 1: inside the 2nd GENERATE AC (91 in CDOL2), 0: EXTERNAL AUTHENTICATE */
+    int issuer_auth_accepted; /* EXTERNAL AUTHENTICATE answered 9000 */
+    /* the card */
+    uint8_t first_cid;  /* 9F27 of the 1st GENERATE AC */
+    uint8_t final_cid;  /* the card's last decision */
+    int card_decision;  /* KV_AC_TC / KV_AC_AAC / KV_AC_ARQC */
+    int cvr_known;
+    int offline_pin_performed, offline_pin_verified, offline_pin_failed, pin_try_limit_exceeded;
+    uint8_t tvr[5];
+    uint8_t tsi[2];
+    uint8_t atc[2];
+    int has_atc;
+    char pan_masked[20];
+    char pan[20]; /* full PAN (for the request mapping; never printed) */
+    char psn[3];
+    char expiry[5];
+    uint64_t amount;
+    char currency[4];
+    long long at; /* time_t */
+    int approved;
+    const char *reason; /* static text */
+    unsigned long apdus;
+} kv_transact_result;
+
+/*
+ * Run one transaction on the card in reader r with p. Returns 0 with *res
+ * filled (approved or declined: a decision, not an error), or an error that
+ * ended the transaction before a decision: a transport error (card removed:
+ * KV_ERR_PCSC_REMOVED), KV_ERR_NO_APPLICATION, KV_ERR_CARD_DATA / a
+ * KV_ERR_CARD_* of a command that must succeed, KV_ERR_HSM_KEY (an IMK or
+ * PIN key not found) or another HSM error, KV_ERR_ARG (bad parameters). On
+ * an error res->approved is 0 and nothing about the card is to be recorded.
+ */
+int kv_transact_run(kv_reader *r, const kv_transact_params *p, kv_transact_result *res);
+
+/*
+ * The verification result as a new JSON object (the caller json_decref()s
+ * it), NULL on out of memory:
+ * {"cvm": {"method", "result", "cvm_results"}, "oda": {"method", "result",
+ * "reason"}, "arqc": {"verified", "cvn", "atc"}, "arpc": {"sent", "method",
+ * "via"}, "cvc3": {"verified"} (contactless), "card_decision", "cvr":
+ * {"offline_pin_performed", "offline_pin_verified", "offline_pin_failed",
+ * "pin_try_limit_exceeded"}, "tvr", "tsi", "atc", "pan" (masked), "amount",
+ * "currency", "at" (RFC 3339 UTC), "decision", "reason", "apdu_count"}.
+ */
+json_t *kv_transact_result_json(const kv_transact_result *res);
+
+/* "offline_pin_plain", ... as in the JSON. */
+const char *kv_transact_cvm_name(int method);
+
+#endif
