@@ -123,9 +123,8 @@ const char *kv_ac_type_name(uint8_t cid)
 }
 
 /* Send one command; Le 00 when want_le. */
-static int txn_cmd(kv_emv *s, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2,
-                   const uint8_t *data, size_t lc, int want_le, uint8_t *resp, size_t cap,
-                   size_t *rlen, uint16_t *sw)
+static int txn_cmd(kv_emv *s, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2, const uint8_t *data,
+                   size_t lc, int want_le, uint8_t *resp, size_t cap, size_t *rlen, uint16_t *sw)
 {
     kv_capdu c;
 
@@ -250,9 +249,9 @@ static int sd_take(const uint8_t *dol, size_t dol_len, const uint8_t *data, size
 }
 
 /* see emv_txn.h */
-int kv_ac_standard_data(const uint8_t *cdol, size_t cdol_len, const uint8_t *data,
-                        size_t data_len, const uint8_t *fb_cdol, size_t fb_cdol_len,
-                        const uint8_t *fb_data, size_t fb_data_len, uint8_t sd[KV_AC_SD_LEN])
+int kv_ac_standard_data(const uint8_t *cdol, size_t cdol_len, const uint8_t *data, size_t data_len,
+                        const uint8_t *fb_cdol, size_t fb_cdol_len, const uint8_t *fb_data,
+                        size_t fb_data_len, uint8_t sd[KV_AC_SD_LEN])
 {
     static const struct {
         uint32_t tag;
@@ -629,8 +628,8 @@ int kv_emv_compute_cc(kv_emv *s, const uint8_t *udol_data, size_t len, kv_cc_res
 
     if (len == 0 || len > KV_APDU_SHORT_LC_MAX)
         return KV_ERR_ARG;
-    if ((r = txn_cmd(s, 0x80, 0x2A, 0x8E, 0x80, udol_data, len, 1, resp, sizeof(resp), &n,
-                     &sw)) != 0)
+    if ((r = txn_cmd(s, 0x80, 0x2A, 0x8E, 0x80, udol_data, len, 1, resp, sizeof(resp), &n, &sw)) !=
+        0)
         return r;
     if (sw != 0x9000)
         return kv_sw_to_err(sw);

@@ -76,13 +76,13 @@ int kv_emv_generate_ac(kv_emv *s, uint8_t p1, const uint8_t *data, size_t len, u
 
 /* What the card's CVR says (Visa VIS 1.5 / EMV CCD layouts, by the IAD format). */
 typedef struct {
-    int layout;      /* enum kv_iad_layout */
-    int cvn;         /* cryptogram version number (decimal value of the byte), -1 unknown */
-    int dki;         /* derivation key index, -1 unknown */
-    uint8_t cvr[8];  /* the CVR bytes as the card sent them (without a length byte) */
-    size_t cvr_len;  /* 0 when the layout is unknown */
-    int ac1_type;    /* KV_AC_* of the 1st GENERATE AC as the CVR reports it, -1 unknown */
-    int ac2_type;    /* KV_AC_* of the 2nd, or -1 (not requested / unknown) */
+    int layout;     /* enum kv_iad_layout */
+    int cvn;        /* cryptogram version number (decimal value of the byte), -1 unknown */
+    int dki;        /* derivation key index, -1 unknown */
+    uint8_t cvr[8]; /* the CVR bytes as the card sent them (without a length byte) */
+    size_t cvr_len; /* 0 when the layout is unknown */
+    int ac1_type;   /* KV_AC_* of the 1st GENERATE AC as the CVR reports it, -1 unknown */
+    int ac2_type;   /* KV_AC_* of the 2nd, or -1 (not requested / unknown) */
     int offline_pin_performed;
     int offline_pin_verified; /* performed and not failed */
     int offline_pin_failed;
@@ -119,9 +119,9 @@ int kv_iad_decode(const uint8_t *iad, size_t len, kv_iad_info *info);
  * the first lacks (2nd GENERATE AC: CDOL2, then CDOL1). Returns 0,
  * KV_ERR_DOL (malformed DOL) or KV_ERR_CARD_DATA (data shorter than the DOL).
  */
-int kv_ac_standard_data(const uint8_t *cdol, size_t cdol_len, const uint8_t *data,
-                        size_t data_len, const uint8_t *fb_cdol, size_t fb_cdol_len,
-                        const uint8_t *fb_data, size_t fb_data_len, uint8_t sd[KV_AC_SD_LEN]);
+int kv_ac_standard_data(const uint8_t *cdol, size_t cdol_len, const uint8_t *data, size_t data_len,
+                        const uint8_t *fb_cdol, size_t fb_cdol_len, const uint8_t *fb_data,
+                        size_t fb_data_len, uint8_t sd[KV_AC_SD_LEN]);
 
 /*
  * The data an application cryptogram is computed over, for the issuer's

@@ -761,3 +761,165 @@ out:
         h->f->C_DestroyObject(h->session, k);
     return 0;
 }
+
+/* --- RSA key pairs ------------------------------------------------------------ */
+
+/* Find objects of class cls labelled label: up to cap handles, *n the count found. */
+static int find_class(kv_hsm *h, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE *out,
+                      CK_ULONG cap, CK_ULONG *n)
+{
+    CK_KEY_TYPE kt = CKK_RSA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+                        {CKA_TOKEN, &yes, sizeof(yes)},
+                        {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_RV rv;
+    *n = 0;
+    if ((rv = h->f->C_FindObjectsInit(h->session, t, 4)) != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "searching RSA key '%s' failed", label);
+    rv = h->f->C_FindObjects(h->session, out, cap, n);
+    h->f->C_FindObjectsFinal(h->session);
+    if (rv != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "searching RSA key '%s' failed", label);
+    return 0;
+}
+
+int kv_hsm_rsa_find(kv_hsm *h, const char *label, unsigned long *pub, unsigned long *priv)
+{
+    CK_OBJECT_HANDLE o[2];
+    CK_ULONG n;
+    int r;
+    *pub = *priv = 0;
+    if ((r = need_session(h)) != 0)
+        return r;
+    if ((r = find_class(h, CKO_PRIVATE_KEY, label, o, 2, &n)) != 0)
+        return r;
+    if (n == 0)
+        return KV_ERR_HSM_KEY;
+    if (n > 1)
+        return kv_p11_fail_msg(h, KV_ERR_HSM, "more than one RSA private key labelled '%s'", label);
+    *priv = o[0];
+    if ((r = find_class(h, CKO_PUBLIC_KEY, label, o, 2, &n)) != 0)
+        return r;
+    if (n == 0)
+        return KV_ERR_HSM_KEY;
+    if (n > 1)
+        return kv_p11_fail_msg(h, KV_ERR_HSM, "more than one RSA public key labelled '%s'", label);
+    *pub = o[0];
+    return 0;
+}
+
+int kv_hsm_rsa_generate(kv_hsm *h, const char *label, unsigned bits, unsigned long exponent,
+                        unsigned long *pub, unsigned long *priv)
+{
+    CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG mbits = bits;
+    CK_BYTE e3[] = {0x03}, e65537[] = {0x01, 0x00, 0x01};
+    CK_ATTRIBUTE pt[] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, (void *)label, strlen(label)},
+        {CKA_VERIFY, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_MODULUS_BITS, &mbits, sizeof(mbits)},
+        {CKA_PUBLIC_EXPONENT, exponent == 3 ? e3 : e65537,
+         exponent == 3 ? sizeof(e3) : sizeof(e65537)},
+    };
+    CK_ATTRIBUTE st[] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, (void *)label, strlen(label)},
+        {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+    };
+    CK_OBJECT_HANDLE po = CK_INVALID_HANDLE, so = CK_INVALID_HANDLE;
+    unsigned long a, b;
+    CK_RV rv;
+    int r;
+
+    *pub = *priv = 0;
+    if ((r = need_session(h)) != 0)
+        return r;
+    if (bits < 512 || bits > 2048 || (exponent != 3 && exponent != 65537))
+        return kv_p11_fail_msg(h, KV_ERR_ARG, "RSA key '%s': %u bits / exponent %lu not allowed",
+                               label, bits, exponent);
+    if ((r = kv_hsm_rsa_find(h, label, &a, &b)) != KV_ERR_HSM_KEY)
+        return r == 0 ? kv_p11_fail_msg(h, KV_ERR_ARG, "an RSA key '%s' exists already", label) : r;
+    rv = h->f->C_GenerateKeyPair(h->session, &m, pt, sizeof(pt) / sizeof(pt[0]), st,
+                                 sizeof(st) / sizeof(st[0]), &po, &so);
+    if (rv != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "generating RSA key pair '%s' failed", label);
+    *pub = po;
+    *priv = so;
+    return 0;
+}
+
+int kv_hsm_rsa_public(kv_hsm *h, unsigned long pub, uint8_t *mod, size_t mod_cap, size_t *mod_len,
+                      uint8_t *exp, size_t exp_cap, size_t *exp_len)
+{
+    CK_ATTRIBUTE t[] = {{CKA_MODULUS, NULL, 0}, {CKA_PUBLIC_EXPONENT, NULL, 0}};
+    CK_RV rv;
+    int r;
+    if ((r = need_session(h)) != 0)
+        return r;
+    if ((rv = h->f->C_GetAttributeValue(h->session, pub, t, 2)) != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "reading an RSA public key failed");
+    if (t[0].ulValueLen > mod_cap || t[1].ulValueLen > exp_cap)
+        return kv_p11_fail_msg(h, KV_ERR_BUFFER, "RSA public key larger than expected");
+    t[0].pValue = mod;
+    t[1].pValue = exp;
+    if ((rv = h->f->C_GetAttributeValue(h->session, pub, t, 2)) != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "reading an RSA public key failed");
+    /* strip leading zero bytes */
+    *mod_len = t[0].ulValueLen;
+    while (*mod_len > 1 && mod[0] == 0) {
+        memmove(mod, mod + 1, --*mod_len);
+    }
+    *exp_len = t[1].ulValueLen;
+    while (*exp_len > 1 && exp[0] == 0) {
+        memmove(exp, exp + 1, --*exp_len);
+    }
+    return 0;
+}
+
+int kv_hsm_rsa_raw_sign(kv_hsm *h, unsigned long priv, const uint8_t *in, size_t len, uint8_t *out)
+{
+    CK_MECHANISM m = {CKM_RSA_X_509, NULL, 0};
+    CK_ULONG n = len;
+    CK_RV rv;
+    int r;
+    if ((r = need_session(h)) != 0)
+        return r;
+    if ((rv = h->f->C_SignInit(h->session, &m, priv)) != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "RSA raw signature (CKM_RSA_X_509) init failed");
+    if ((rv = h->f->C_Sign(h->session, (CK_BYTE_PTR)in, len, out, &n)) != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "RSA raw signature (CKM_RSA_X_509) failed");
+    if (n != len) {
+        kv_wipe(out, n < len ? len : n);
+        return kv_p11_fail_msg(h, KV_ERR_HSM, "RSA raw signature of %lu bytes, not %zu",
+                               (unsigned long)n, len);
+    }
+    return 0;
+}
+
+int kv_hsm_object_probe_attr(kv_hsm *h, unsigned long handle, unsigned long attr,
+                             unsigned long *rvp)
+{
+    uint8_t buf[1024];
+    CK_ATTRIBUTE a = {attr, buf, sizeof(buf)};
+    CK_RV rv;
+    int r;
+    if ((r = need_session(h)) != 0)
+        return r;
+    rv = h->f->C_GetAttributeValue(h->session, (CK_OBJECT_HANDLE)handle, &a, 1);
+    kv_wipe(buf, sizeof(buf));
+    *rvp = rv;
+    return 0;
+}

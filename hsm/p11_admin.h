@@ -203,4 +203,47 @@ size_t kv_hsm_selftest_count(void);
 /* Run row i (< kv_hsm_selftest_count()); 0 when the row could run (see res->works). */
 int kv_hsm_selftest_run(kv_hsm *h, size_t i, kv_hsm_selftest_result *res);
 
+/* --- RSA key pairs (issuer keys of the personalization bench) -------------- */
+
+/*
+ * Generate an RSA key pair as token objects labelled label (CKA_LABEL and
+ * CKA_ID = the label's bytes) with CKM_RSA_PKCS_KEY_PAIR_GEN: bits 512..2048,
+ * public exponent 3 or 65537. The private key is CKA_PRIVATE, CKA_SENSITIVE,
+ * not CKA_EXTRACTABLE and may only sign (CKA_SIGN; no decrypt, no unwrap);
+ * the public key may only verify. A label already used by an RSA key is
+ * refused with KV_ERR_ARG. Returns 0 and both handles.
+ */
+int kv_hsm_rsa_generate(kv_hsm *h, const char *label, unsigned bits, unsigned long exponent,
+                        unsigned long *pub, unsigned long *priv);
+
+/*
+ * Find the RSA key pair labelled label: 0 and both handles; KV_ERR_HSM_KEY
+ * when the token has no such private key (or no public key with it), no
+ * error text recorded; KV_ERR_HSM when the label is ambiguous.
+ */
+int kv_hsm_rsa_find(kv_hsm *h, const char *label, unsigned long *pub, unsigned long *priv);
+
+/*
+ * The public key of a pair: modulus (capacity mod_cap, *mod_len) and public
+ * exponent (capacity exp_cap, *exp_len), big-endian without leading zeros.
+ * KV_ERR_BUFFER when a capacity is too small.
+ */
+int kv_hsm_rsa_public(kv_hsm *h, unsigned long pub, uint8_t *mod, size_t mod_cap, size_t *mod_len,
+                      uint8_t *exp, size_t exp_cap, size_t *exp_len);
+
+/*
+ * Raw RSA private-key operation in the token (C_Sign with CKM_RSA_X_509):
+ * out (len bytes) = in ^ d mod n; len must be the modulus length and in
+ * below the modulus (EMV certificates and signatures, EMV Book 2).
+ */
+int kv_hsm_rsa_raw_sign(kv_hsm *h, unsigned long priv, const uint8_t *in, size_t len, uint8_t *out);
+
+/*
+ * Try to read attribute attr (a CKA_* value, e.g. CKA_PRIVATE_EXPONENT) of an
+ * object and report the CK_RV; a value a broken token returns is wiped and
+ * never returned. Returns 0 when the call was made.
+ */
+int kv_hsm_object_probe_attr(kv_hsm *h, unsigned long handle, unsigned long attr,
+                             unsigned long *rv);
+
 #endif

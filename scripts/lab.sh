@@ -11,6 +11,7 @@
 #   scripts/lab.sh insert PROFILE [vcard options]   swap the card in the reader
 #   scripts/lab.sh eject [--hard]     take the card out (--hard: kill -9 the card process)
 #   scripts/lab.sh env                print the lab's environment (source it)
+#   scripts/lab.sh pg-restart [SECS]  stop the lab's PostgreSQL, wait SECS (1), start it again
 #
 # Environment: KORTVAGT_LAB (lab directory, default ./lab), KORTVAGT_BIN (the
 # kortvagt binary, default build/bin/kortvagt), KORTVAGT_LAB_PROFILE (the card
@@ -70,10 +71,86 @@ CONF
     die "token setup failed; see $LAB/hsm-init.log"
 }
 
+# --- PostgreSQL (optional): a throwaway cluster in $LAB/pg -----------------
+# initdb as user postgres, trust auth, 127.0.0.1 only, a free port (not 5432).
+# The lab comes up without it when it fails (the PostgreSQL tests then skip).
+PG_BIN=${KORTVAGT_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+
+pg_pick_port() {
+  local p
+  for p in 55432 55433 55434 55435 55436 55437 55438 55439; do
+    port_listening "$p" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+pg_setup() {
+  [ -x "$PG_BIN/initdb" ] || { log "PostgreSQL: no initdb under /usr/lib/postgresql (skipped)"; return 1; }
+  id postgres >/dev/null 2>&1 || { log "PostgreSQL: no user postgres (skipped)"; return 1; }
+  PG_PORT=$(pg_pick_port) || { log "PostgreSQL: no free port (skipped)"; return 1; }
+  chmod 755 "$LAB"
+  rm -rf "$LAB/pg"
+  mkdir -p "$LAB/pg" && chown postgres: "$LAB/pg" && chmod 700 "$LAB/pg"
+  if ! runuser -u postgres -- "$PG_BIN/initdb" -D "$LAB/pg/data" -U postgres -A trust \
+      -E UTF8 --no-locale >"$LAB/pg-initdb.log" 2>&1; then
+    log "PostgreSQL: initdb failed, see $LAB/pg-initdb.log (skipped)"
+    return 1
+  fi
+  cat >>"$LAB/pg/data/postgresql.conf" <<PGCONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$LAB/pg'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+PGCONF
+  echo "$PG_PORT" >"$LAB/pg.port"
+}
+
+# Start the cluster in the foreground of a supervisor child; wait until ready.
+sup_start_pg() {
+  [ -f "$LAB/pg.port" ] || return 0
+  local port
+  port=$(cat "$LAB/pg.port")
+  runuser -u postgres -- "$PG_BIN/postgres" -D "$LAB/pg/data" >>"$LAB/pg.log" 2>&1 &
+  sup_pg_pid=$!
+  echo "$sup_pg_pid" >"$LAB/pg.pid"
+  for _ in $(seq 1 100); do
+    pg_isready -q -U postgres -h 127.0.0.1 -p "$port" && break
+    pid_alive "$sup_pg_pid" || break
+    sleep 0.1
+  done
+  if [ -f "$LAB/pg.url" ]; then
+    # a restart (lab.sh pg-restart): the role and the database exist
+    pg_isready -q -U postgres -h 127.0.0.1 -p "$port" || echo "PostgreSQL did not come back; see $LAB/pg.log" >"$LAB/pg.failed"
+  elif pg_isready -q -U postgres -h 127.0.0.1 -p "$port" &&
+     psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+       -c "CREATE ROLE kortvagt LOGIN CREATEDB" -c "CREATE DATABASE kortvagt OWNER kortvagt" \
+       >>"$LAB/pg.log" 2>&1; then
+    echo "postgresql://kortvagt@127.0.0.1:$port/kortvagt" >"$LAB/pg.url"
+  else
+    echo "PostgreSQL did not come up; see $LAB/pg.log" >"$LAB/pg.failed"
+  fi
+}
+
+sup_stop_pg() {
+  if pid_alive "$sup_pg_pid"; then
+    # fast shutdown, sent to the postmaster itself: runuser ignores SIGINT
+    local pm
+    pm=$(head -1 "$LAB/pg/data/postmaster.pid" 2>/dev/null || true)
+    if pid_alive "$pm"; then kill -INT "$pm" 2>/dev/null || true; else kill -TERM "$sup_pg_pid" 2>/dev/null || true; fi
+    wait "$sup_pg_pid" 2>/dev/null || true
+  fi
+  sup_pg_pid=""
+  rm -f "$LAB/pg.pid"
+}
+
 # --- the supervisor: runs in the background, owns pcscd and the card ---------
 
 sup_card_pid=""
 sup_pcscd_pid=""
+sup_pg_pid=""
 
 sup_start_card() {
   local args=("$@")
@@ -95,6 +172,7 @@ sup_stop_card() {
 
 sup_shutdown() {
   sup_stop_card TERM
+  sup_stop_pg
   if pid_alive "$sup_pcscd_pid"; then
     kill -TERM "$sup_pcscd_pid" 2>/dev/null || true
     wait "$sup_pcscd_pid" 2>/dev/null || true
@@ -128,6 +206,7 @@ supervise() {
     sup_shutdown
   fi
   sup_start_card --profile "$PROFILE"
+  sup_start_pg
   touch "$LAB/ready"
   # Commands arrive as lines in the control file (see lab.sh insert/eject).
   while :; do
@@ -140,6 +219,7 @@ supervise() {
         insert) sup_stop_card TERM; sup_start_card "${cmd[@]:1}" ;;
         eject) sup_stop_card TERM ;;
         eject-hard) sup_stop_card KILL ;;
+        pg-restart) sup_stop_pg; sleep "${cmd[1]:-1}"; sup_start_pg ;;
       esac
       echo "${cmd[0]}" >"$LAB/control.done"
     fi
@@ -193,6 +273,8 @@ cmd_start() {
   rm -f "$LAB/ready" "$LAB/failed" "$LAB/control" "$LAB/control.done"
   write_env
   setup_token
+  rm -f "$LAB/pg.port" "$LAB/pg.url" "$LAB/pg.failed"
+  pg_setup || true
   supervise </dev/null >>"$LAB/supervisor.log" 2>&1 &
   echo $! >"$LAB/supervisor.pid"
   for _ in $(seq 1 150); do
@@ -202,6 +284,13 @@ cmd_start() {
   done
   [ -f "$LAB/ready" ] || die "the lab did not come up; see $LAB/*.log"
   wait_card present || die "the virtual card did not appear in '$READER'; see $LAB/vcard.log"
+  if [ -f "$LAB/pg.url" ]; then
+    printf "export KORTVAGT_PG_URL='%s'\nexport KORTVAGT_TEST_PG_URL='%s'\n" \
+      "$(cat "$LAB/pg.url")" "$(cat "$LAB/pg.url")" >>"$LAB/env"
+    log "PostgreSQL: $(cat "$LAB/pg.url")"
+  else
+    log "PostgreSQL: not available ($(cat "$LAB/pg.failed" 2>/dev/null || echo 'see above')); the PostgreSQL tests will skip"
+  fi
   log "up: pcscd ($(cat "$LAB/pcscd.owner")), reader '$READER' with card, token 'kortvagt'; environment in $LAB/env"
 }
 
@@ -269,6 +358,11 @@ case "${1:-}" in
     wait_card absent || die "the card is still present"
     ;;
   env) cat "$LAB/env" ;;
+  pg-restart)
+    [ -f "$LAB/pg.port" ] || die "the lab runs no PostgreSQL"
+    send_control pg-restart "${2:-1}"
+    pg_isready -q -U postgres -h 127.0.0.1 -p "$(cat "$LAB/pg.port")" || die "PostgreSQL did not come back; see $LAB/pg.log"
+    ;;
   -h|--help|help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

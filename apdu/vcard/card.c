@@ -314,8 +314,7 @@ static int pin_block_well_formed(const uint8_t *b)
 /* The key that deciphers an enciphered PIN: the PIN encipherment key, else the ICC key. */
 static EVP_PKEY *pin_key(const kv_vcard *vc)
 {
-    return vc->prof->keys.icc_pin_rsa != NULL ? vc->prof->keys.icc_pin_rsa
-                                              : vc->prof->keys.icc_rsa;
+    return vc->prof->keys.icc_pin_rsa != NULL ? vc->prof->keys.icc_pin_rsa : vc->prof->keys.icc_rsa;
 }
 
 /*
@@ -692,8 +691,8 @@ static void cmd_generate_ac(kv_vcard *vc, const kv_capdu *c, answer *a)
         return;
     }
     if (cda) {
-        if (!(second && dol_value(app->cdol2, app->cdol2_len, cdol2, cdol2_len, 0x9F37, &v,
-                                  &vlen)) &&
+        if (!(second &&
+              dol_value(app->cdol2, app->cdol2_len, cdol2, cdol2_len, 0x9F37, &v, &vlen)) &&
             !dol_value(app->cdol1, app->cdol1_len, vc->cdol1_data, vc->cdol1_len, 0x9F37, &v,
                        &vlen))
             vlen = 0;
@@ -813,12 +812,10 @@ static const struct command {
     uint8_t cla, ins;
     command_fn run;
 } commands[] = {
-    {0x00, 0xA4, cmd_select},        {0x00, 0xB2, cmd_read_record},
-    {0x00, 0x20, cmd_verify},        {0x00, 0xC0, cmd_get_response},
-    {0x80, 0xA8, cmd_gpo},           {0x80, 0xCA, cmd_get_data},
-    {0x00, 0x84, cmd_get_challenge}, {0x00, 0x88, cmd_internal_auth},
-    {0x80, 0xAE, cmd_generate_ac},   {0x00, 0x82, cmd_external_auth},
-    {0x80, 0x2A, cmd_ccc},
+    {0x00, 0xA4, cmd_select},        {0x00, 0xB2, cmd_read_record},   {0x00, 0x20, cmd_verify},
+    {0x00, 0xC0, cmd_get_response},  {0x80, 0xA8, cmd_gpo},           {0x80, 0xCA, cmd_get_data},
+    {0x00, 0x84, cmd_get_challenge}, {0x00, 0x88, cmd_internal_auth}, {0x80, 0xAE, cmd_generate_ac},
+    {0x00, 0x82, cmd_external_auth}, {0x80, 0x2A, cmd_ccc},
 };
 
 static void dispatch(kv_vcard *vc, const kv_capdu *c, answer *a)

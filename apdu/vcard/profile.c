@@ -756,8 +756,7 @@ static int scan_app_records(loader *l, const char *where, kv_vc_df *df)
 }
 
 /* A PEM private RSA key from the field key (PEM text) or key_file (a path). */
-static int pem_field(loader *l, json_t *o, const char *key, const char *key_file,
-                     EVP_PKEY **out)
+static int pem_field(loader *l, json_t *o, const char *key, const char *key_file, EVP_PKEY **out)
 {
     json_t *v = json_object_get(o, key), *f = json_object_get(o, key_file);
     BIO *bio = NULL;
@@ -775,9 +774,9 @@ static int pem_field(loader *l, json_t *o, const char *key, const char *key_file
     else
         bio = BIO_new_file(json_string_value(f), "r");
     if (bio == NULL) {
-        r = v != NULL ? KV_ERR_NOMEM
-                      : bad(l, KV_ERR_IO, "keys.%s: cannot read %s", key_file,
-                            json_string_value(f));
+        r = v != NULL
+                ? KV_ERR_NOMEM
+                : bad(l, KV_ERR_IO, "keys.%s: cannot read %s", key_file, json_string_value(f));
         goto out;
     }
     *out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
@@ -795,10 +794,9 @@ out:
 
 static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
 {
-    static const char *const keys[] = {"cvn",         "dki",          "icc_mk_ac",
-                                       "icc_mk_cvc3", "cvc3_track2",  "icc_rsa",
-                                       "icc_rsa_file", "icc_pin_rsa", "icc_pin_rsa_file",
-                                       "first_ac",    NULL};
+    static const char *const keys[] = {
+        "cvn",          "dki",         "icc_mk_ac",        "icc_mk_cvc3", "cvc3_track2", "icc_rsa",
+        "icc_rsa_file", "icc_pin_rsa", "icc_pin_rsa_file", "first_ac",    NULL};
     json_t *o = json_object_get(root, "keys"), *v;
     kv_vc_keys *k = &p->keys;
     long cvn = 10;

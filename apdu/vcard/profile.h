@@ -82,7 +82,7 @@ typedef struct {
     int has_ac_mk;
     uint8_t ac_mk[16]; /* ICC AC master key A||B */
     int has_cvc3_mk;
-    uint8_t cvc3_mk[16];               /* KDcvc3 */
+    uint8_t cvc3_mk[16];                 /* KDcvc3 */
     uint8_t cvc3_track[KV_VC_TRACK_MAX]; /* IVCVC3 input; len 0: the application's 57 */
     size_t cvc3_track_len;
     EVP_PKEY *icc_rsa;     /* NULL: no ODA key (no DDA/CDA/enciphered PIN) */

@@ -67,8 +67,10 @@ void kv_vcard_reset(kv_vcard *vc);
  * Answer one C-APDU (len bytes at capdu; untrusted) into out (cap bytes, at
  * least KV_VCARD_RAPDU_MAX): data then SW1 SW2, *outlen set. Returns 0, or
  * KV_ERR_BUFFER when cap is too small. A wrong PIN is an answer (63Cx), not
- * an error. If a PIN try counter change cannot be written to the state file,
- * the card answers 6581 (memory failure) and keeps the new counter in memory.
+ * an error. If a PIN try counter or ATC change (GPO increments the ATC)
+ * cannot be written to the state file, the card answers 6581 (memory
+ * failure) and keeps the new counter in memory. The cryptographic commands
+ * follow apdu/vcard/CRYPTO.md (profile "keys").
  */
 int kv_vcard_process(kv_vcard *vc, const uint8_t *capdu, size_t len, uint8_t *out, size_t cap,
                      size_t *outlen);

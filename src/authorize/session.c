@@ -2,6 +2,7 @@
 #include "src/authorize/session.h"
 #include "src/authorize/factors_hsm.h"
 #include "src/base/err.h"
+#include "src/blocklist/blocklist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,7 @@ int kv_authz_session_open(const kv_authz_session_opts *o, kv_authz_session **out
     cfg.token_mac = kv_hsm_mac_get(&s->token_key);
     cfg.evidence_mac = s->evidence_mac;
     cfg.verifier = kv_hsm_factors_verifier(s->factors);
+    cfg.hotcard = kv_blocklist_hotcard(); /* RULES.md §3: a listed card or token is declined */
     if ((r = kv_authz_new(&cfg, &s->authz)) != 0) {
         fail(err, errlen, r, "session", NULL);
         goto out;

@@ -41,7 +41,12 @@ int kv_cmd_arpc(int argc, char **argv);
 int kv_cmd_liability(int argc, char **argv);
 int kv_cmd_authorize(int argc, char **argv);
 int kv_cmd_evidence(int argc, char **argv);
+int kv_cmd_blocklist(int argc, char **argv);
+int kv_cmd_diagnose(int argc, char **argv);
+int kv_cmd_perso(int argc, char **argv);
 /* `kortvagt card settings` (cmd_cardsettings.c); argv[0] is "settings". */
 int kv_cmd_card_settings(int argc, char **argv);
+/* `kortvagt card transact` (cmd_transact.c); argv[0] is "transact". */
+int kv_cmd_card_transact(int argc, char **argv);
 
 #endif

@@ -23,7 +23,9 @@ static void card_usage(FILE *f)
             "                          [--reveal] [--trace FILE] [--aid HEX]... [--wait SEC]\n"
             "       kortvagt card apdu [--reader NAME] [--json] [--reveal] [--trace FILE] HEX...\n"
             "       kortvagt card verify-pin [--reader NAME] [--contact|--contactless] [--json]\n"
-            "                          [--trace FILE]\n\n"
+            "                          [--trace FILE]\n"
+            "       kortvagt card transact --amount N --currency CCY [...] (see card transact "
+            "--help)\n\n"
             "read        select the payment application (PSE, then PPSE, then the list of\n"
             "            known AIDs), GET PROCESSING OPTIONS, read the records of the AFL and\n"
             "            GET DATA (PIN try counter, ATC, last online ATC, log format)\n"
@@ -485,5 +487,8 @@ int kv_cmd_card(int argc, char **argv)
         return card_verify_pin(argc - 1, argv + 1);
     if (strcmp(argv[1], "settings") == 0) /* cmd_cardsettings.c */
         return kv_cmd_card_settings(argc - 1, argv + 1);
-    return kv_cli_usage_error("card", "unknown command '%s' (read, apdu, verify-pin)", argv[1]);
+    if (strcmp(argv[1], "transact") == 0) /* cmd_transact.c */
+        return kv_cmd_card_transact(argc - 1, argv + 1);
+    return kv_cli_usage_error("card", "unknown command '%s' (read, apdu, verify-pin, transact)",
+                              argv[1]);
 }

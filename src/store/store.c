@@ -50,9 +50,7 @@ int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen)
     if (url == NULL)
         url = "sqlite:./kortvagt.db";
     if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
-        /* the PostgreSQL backend implements kv_store_ops in a later issue */
-        set_err(err, errlen, "%s", "this build has no PostgreSQL store backend");
-        return KV_ERR_UNSUPPORTED;
+        return kv_store_open_pg(url, out, err, errlen);
     }
     if (strncmp(url, "sqlite:", 7) != 0) {
         set_err(err, errlen, "store URL '%s' is neither sqlite:PATH nor postgresql://...", url);
@@ -188,4 +186,84 @@ int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t
                            kv_evidence_cb cb, void *ctx)
 {
     return s->ops->evidence_scan(s->impl, id_from, t_from, t_to, cb, ctx);
+}
+
+/* block list (see store.h "block list") */
+
+#define BL_CALL(s, op, ...)                                                                        \
+    ((s)->ops->blocklist == NULL || (s)->ops->blocklist->op == NULL                                \
+         ? KV_ERR_UNSUPPORTED                                                                      \
+         : (s)->ops->blocklist->op((s)->impl, __VA_ARGS__))
+
+int kv_store_bl_put(kv_store *s, const kv_bl_entry *e)
+{
+    return BL_CALL(s, put, e);
+}
+
+int kv_store_bl_get(kv_store *s, const uint8_t token[KV_TOKEN_LEN], kv_bl_entry *e, int *found)
+{
+    int dummy;
+    return BL_CALL(s, get, token, e, found != NULL ? found : &dummy);
+}
+
+int kv_store_bl_delete(kv_store *s, const uint8_t token[KV_TOKEN_LEN])
+{
+    return BL_CALL(s, del, token);
+}
+
+int kv_store_bl_scan(kv_store *s, kv_bl_entry_cb cb, void *ctx)
+{
+    return BL_CALL(s, scan, cb, ctx);
+}
+
+int kv_store_bl_listed(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int *listed)
+{
+    return BL_CALL(s, listed, token, listed);
+}
+
+int kv_store_bl_wallet_put(kv_store *s, const kv_bl_wallet *w)
+{
+    return BL_CALL(s, wallet_put, w);
+}
+
+int kv_store_bl_wallet_scan(kv_store *s, const uint8_t card_token[KV_TOKEN_LEN],
+                            kv_bl_wallet_cb cb, void *ctx)
+{
+    return BL_CALL(s, wallet_scan, card_token, cb, ctx);
+}
+
+int kv_store_bl_recipient_put(kv_store *s, const char *name, int64_t at)
+{
+    return BL_CALL(s, recipient_put, name, at);
+}
+
+int kv_store_bl_recipient_scan(kv_store *s, kv_bl_recipient_cb cb, void *ctx)
+{
+    return BL_CALL(s, recipient_scan, cb, ctx);
+}
+
+int kv_store_bl_correction_put(kv_store *s, kv_bl_correction *c)
+{
+    return BL_CALL(s, correction_put, c);
+}
+
+int kv_store_bl_correction_scan(kv_store *s, kv_bl_correction_cb cb, void *ctx)
+{
+    return BL_CALL(s, correction_scan, cb, ctx);
+}
+
+int kv_store_bl_request_put(kv_store *s, kv_bl_request *q)
+{
+    return BL_CALL(s, request_put, q);
+}
+
+int kv_store_bl_request_answer(kv_store *s, int64_t id, int64_t at, int *found)
+{
+    int dummy;
+    return BL_CALL(s, request_answer, id, at, found != NULL ? found : &dummy);
+}
+
+int kv_store_bl_request_scan(kv_store *s, kv_bl_request_cb cb, void *ctx)
+{
+    return BL_CALL(s, request_scan, cb, ctx);
 }

@@ -37,7 +37,7 @@
 #define KV_SERIES_MAX 64
 
 /* The schema version this build writes; older stores are migrated on open. */
-#define KV_STORE_SCHEMA_VERSION 1
+#define KV_STORE_SCHEMA_VERSION 2 /* 2: block list */
 
 typedef struct {
     uint8_t token[KV_TOKEN_LEN];
@@ -122,6 +122,8 @@ typedef struct {
     int (*evidence_get)(void *impl, int64_t id, kv_evidence_row *r, int *found);
     int (*evidence_scan)(void *impl, int64_t id_from, int64_t t_from, int64_t t_to,
                          kv_evidence_cb cb, void *ctx);
+    /* the block list's operations (section "block list" below); NULL: none */
+    const struct kv_blocklist_ops *blocklist;
 } kv_store_ops;
 
 typedef struct kv_store kv_store;
@@ -144,6 +146,16 @@ int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen);
 /* Open an SQLite store file directly (tests, benchmarks). */
 int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, char *err,
                          size_t errlen);
+
+/*
+ * Open a PostgreSQL store by libpq connection URI ("postgresql://user@host:port/db").
+ * The schema is created or migrated under an advisory lock. Returns as
+ * kv_store_open; KV_ERR_UNSUPPORTED when built without KV_WITH_POSTGRESQL.
+ * A write transaction holds the store-wide chain lock (see store_pg.c); a
+ * broken connection gives KV_ERR_STORE_UNAVAILABLE and is re-opened by the
+ * next kv_store_begin.
+ */
+int kv_store_open_pg(const char *url, kv_store **out, char *err, size_t errlen);
 
 /* Wrap a backend's ops and state (the backends' constructors use this). */
 int kv_store_wrap(const kv_store_ops *ops, void *impl, kv_store **out);
@@ -206,5 +218,154 @@ int kv_store_evidence_get(kv_store *s, int64_t id, kv_evidence_row *r, int *foun
 /* Records with id >= id_from and t_from <= time < t_to, by id. */
 int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t t_to,
                            kv_evidence_cb cb, void *ctx);
+
+/* ==================== block list (RULES.md §3; owner: src/blocklist) ====================
+ *
+ * The issuer's block list (spærreliste): one entry per listed card, the
+ * wallet tokens linked to it, the recipients the list was given to, the
+ * corrections sent to them, and the cardholders' access requests and
+ * objections. Like cards, entries are keyed by the PAN token; the number
+ * itself is kept only sealed (kv_pan_seal, AES key "pan-enc") for the export,
+ * and the reason only sealed the same way, so the store holds no clear PAN
+ * and no clear reason.
+ *
+ * A backend implements kv_blocklist_ops and points kv_store_ops.blocklist at
+ * it; without it the kv_store_bl_* wrappers return KV_ERR_UNSUPPORTED.
+ * Reference schema (SQLite migration 1 -> 2, store_sqlite_blocklist.c;
+ * other backends keep the same columns):
+ *   blocklist(token PK, pan_masked, pan_sealed, reason_sealed, source,
+ *             reminders, report, expiry_yymm, listed_at, expires_at)
+ *   blocklist_wallet(wallet_token PK, card_token, wallet_masked, wallet_sealed)
+ *   blocklist_recipients(name PK, first_at, last_at)
+ *   blocklist_corrections(id PK autoincrement, token, pan_masked, at, deleted,
+ *             recipients)
+ *   blocklist_requests(id PK autoincrement, token, pan_masked, kind, at, due,
+ *             answered_at)
+ * Deleting an entry deletes its wallet tokens; requests and corrections stay
+ * (they hold the token and the masked PAN only).
+ */
+#define KV_BL_SEALED_LEN 48 /* == KV_PAN_SEALED_LEN (keyed.h) */
+#define KV_BL_NAME_MAX 128
+#define KV_BL_TEXT_MAX 1024
+
+typedef enum {
+    KV_BL_SOURCE_CARDHOLDER = 0, /* the cardholder asked for the block */
+    KV_BL_SOURCE_ISSUER = 1,     /* issuer-initiated (needs the authority's permission) */
+} kv_bl_source;
+
+typedef enum {
+    KV_BL_REPORT_NONE = 0,      /* no report by the cardholder of the card's state */
+    KV_BL_REPORT_LOST = 1,      /* the cardholder reported it lost */
+    KV_BL_REPORT_STOLEN = 2,    /* ... stolen */
+    KV_BL_REPORT_DEFECTIVE = 3, /* ... defective */
+    KV_BL_REPORT_DESTROYED = 4, /* ... destroyed */
+} kv_bl_report;
+
+typedef struct {
+    uint8_t token[KV_TOKEN_LEN]; /* PAN token: the key */
+    char pan_masked[KV_PAN_MASKED_MAX];
+    uint8_t pan_sealed[KV_BL_SEALED_LEN];    /* the PAN, sealed */
+    uint8_t reason_sealed[KV_BL_SEALED_LEN]; /* the reason's name, sealed */
+    kv_bl_source source;
+    int reminders;     /* written reminders that warned of the block */
+    kv_bl_report report;
+    int expiry_yymm;   /* the card's expiry, e.g. 2612 for December 2026 */
+    int64_t listed_at; /* the block time (a cardholder's report: liability notified_at) */
+    int64_t expires_at; /* deleted from this time on: end of the expiry month */
+} kv_bl_entry;
+
+typedef struct {
+    uint8_t wallet_token[KV_TOKEN_LEN]; /* PAN token of the wallet token number */
+    uint8_t card_token[KV_TOKEN_LEN];   /* the card it belongs to */
+    char wallet_masked[KV_PAN_MASKED_MAX];
+    uint8_t wallet_sealed[KV_BL_SEALED_LEN];
+} kv_bl_wallet;
+
+typedef struct {
+    char name[KV_BL_NAME_MAX];
+    int64_t first_at; /* first time it received the list */
+    int64_t last_at;  /* last time */
+} kv_bl_recipient;
+
+typedef struct {
+    int64_t id; /* assigned by the store */
+    uint8_t token[KV_TOKEN_LEN];
+    char pan_masked[KV_PAN_MASKED_MAX];
+    int64_t at;
+    int deleted; /* 1: the entry was deleted as wrong; 0: its reason was corrected */
+    char recipients[KV_BL_TEXT_MAX]; /* names it was sent to, "; "-separated */
+} kv_bl_correction;
+
+typedef enum {
+    KV_BL_REQUEST_ACCESS = 0,    /* the right of access */
+    KV_BL_REQUEST_OBJECTION = 1, /* objection to the registration */
+} kv_bl_request_kind;
+
+typedef struct {
+    int64_t id; /* assigned by the store */
+    uint8_t token[KV_TOKEN_LEN];
+    char pan_masked[KV_PAN_MASKED_MAX];
+    kv_bl_request_kind kind;
+    int64_t at;          /* received */
+    int64_t due;         /* answer due (at + 4 weeks) */
+    int64_t answered_at; /* 0: not answered */
+} kv_bl_request;
+
+/* Scan callbacks: the row is borrowed; return 0 go on, 1 stop, < 0 stop with that error. */
+typedef int (*kv_bl_entry_cb)(void *ctx, const kv_bl_entry *e);
+typedef int (*kv_bl_wallet_cb)(void *ctx, const kv_bl_wallet *w);
+typedef int (*kv_bl_recipient_cb)(void *ctx, const kv_bl_recipient *r);
+typedef int (*kv_bl_correction_cb)(void *ctx, const kv_bl_correction *c);
+typedef int (*kv_bl_request_cb)(void *ctx, const kv_bl_request *q);
+
+typedef struct kv_blocklist_ops {
+    int (*put)(void *impl, const kv_bl_entry *e); /* insert or replace by token */
+    int (*get)(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_bl_entry *e, int *found);
+    int (*del)(void *impl, const uint8_t token[KV_TOKEN_LEN]); /* + its wallet tokens */
+    int (*scan)(void *impl, kv_bl_entry_cb cb, void *ctx);     /* by listed_at, token */
+    int (*listed)(void *impl, const uint8_t token[KV_TOKEN_LEN], int *listed);
+    int (*wallet_put)(void *impl, const kv_bl_wallet *w); /* insert or replace */
+    int (*wallet_scan)(void *impl, const uint8_t card_token[KV_TOKEN_LEN], kv_bl_wallet_cb cb,
+                       void *ctx);
+    int (*recipient_put)(void *impl, const char *name, int64_t at);
+    int (*recipient_scan)(void *impl, kv_bl_recipient_cb cb, void *ctx);
+    int (*correction_put)(void *impl, kv_bl_correction *c);
+    int (*correction_scan)(void *impl, kv_bl_correction_cb cb, void *ctx);
+    int (*request_put)(void *impl, kv_bl_request *q);
+    int (*request_answer)(void *impl, int64_t id, int64_t at, int *found);
+    int (*request_scan)(void *impl, kv_bl_request_cb cb, void *ctx);
+} kv_blocklist_ops;
+
+/* Insert or replace the entry with e->token. */
+int kv_store_bl_put(kv_store *s, const kv_bl_entry *e);
+/* *found 0 (e zeroed) when token is not listed. */
+int kv_store_bl_get(kv_store *s, const uint8_t token[KV_TOKEN_LEN], kv_bl_entry *e, int *found);
+/* Delete the entry and its wallet tokens; a no-op when absent. */
+int kv_store_bl_delete(kv_store *s, const uint8_t token[KV_TOKEN_LEN]);
+/* Every entry, by listed_at then token. */
+int kv_store_bl_scan(kv_store *s, kv_bl_entry_cb cb, void *ctx);
+/* The hot-card check: *listed 1 when token is a listed card's or a listed wallet token's. */
+int kv_store_bl_listed(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int *listed);
+/* Link a wallet token to its (listed) card; replaces an earlier link of the same token. */
+int kv_store_bl_wallet_put(kv_store *s, const kv_bl_wallet *w);
+/* The wallet tokens of card_token (NULL: all), by wallet token. */
+int kv_store_bl_wallet_scan(kv_store *s, const uint8_t card_token[KV_TOKEN_LEN],
+                            kv_bl_wallet_cb cb, void *ctx);
+/* Record that name received the list at time at (first_at kept, last_at = at). */
+int kv_store_bl_recipient_put(kv_store *s, const char *name, int64_t at);
+/* Every recipient, by name. */
+int kv_store_bl_recipient_scan(kv_store *s, kv_bl_recipient_cb cb, void *ctx);
+/* Append a correction; c->id receives its id. */
+int kv_store_bl_correction_put(kv_store *s, kv_bl_correction *c);
+/* Every correction, by id. */
+int kv_store_bl_correction_scan(kv_store *s, kv_bl_correction_cb cb, void *ctx);
+/* Append a request; q->id receives its id. */
+int kv_store_bl_request_put(kv_store *s, kv_bl_request *q);
+/* Mark request id answered at time at; *found 0 when there is no such request. */
+int kv_store_bl_request_answer(kv_store *s, int64_t id, int64_t at, int *found);
+/* Every request, by due then id. */
+int kv_store_bl_request_scan(kv_store *s, kv_bl_request_cb cb, void *ctx);
+
+/* ==================== end of block list ==================== */
 
 #endif

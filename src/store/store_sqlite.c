@@ -4,6 +4,7 @@
  */
 #include "src/store/store.h"
 #include "src/base/err.h"
+#include "src/store/store_sqlite_blocklist.h"
 
 #include <sqlite3.h>
 
@@ -52,6 +53,8 @@ static const char *const migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;"
     "CREATE TRIGGER evidence_no_delete BEFORE DELETE ON evidence"
     " BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
+    /* 1 -> 2: the block list (store_sqlite_blocklist.c) */
+    KV_SQLITE_BLOCKLIST_SCHEMA,
 };
 
 enum {
@@ -573,7 +576,20 @@ static const kv_store_ops sqlite_ops = {
     .evidence_put = sq_evidence_put,
     .evidence_get = sq_evidence_get,
     .evidence_scan = sq_evidence_scan,
+    .blocklist = &kv_sqlite_blocklist_ops,
 };
+
+/* see store_sqlite_blocklist.h */
+sqlite3 *kv_sqlite_db(void *impl)
+{
+    return ((sq_store *)impl)->db;
+}
+
+/* see store_sqlite_blocklist.h */
+int kv_sqlite_fail(void *impl, int rc, const char *what)
+{
+    return map_rc(impl, rc, what);
+}
 
 /* Bring the schema to KV_STORE_SCHEMA_VERSION in one write transaction. */
 static int migrate(sq_store *s)

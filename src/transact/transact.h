@@ -13,9 +13,11 @@
  * and is wiped before kv_transact_run returns.
  *
  * The result is the verification result (kv_transact_result_json) that
- * later steps store as evidence; kv_transact_to_request maps it onto an
- * authorization request (src/authorize/request.h) with upstream-verified
- * factors, the integration point for kv_authz_decide.
+ * later steps store as evidence. Integration point for src/authorize: the
+ * fields pan/psn/expiry/amount/currency and the verified factors
+ * (arqc_verified -> chip_cryptogram, offline/online PIN -> pin_offline /
+ * pin_online, cvc3_verified -> cvc3) map onto a kv_auth_request with
+ * upstream-verified factors ({"type", "verified"}) for kv_authz_decide.
  */
 #ifndef KV_TRANSACT_TRANSACT_H
 #define KV_TRANSACT_TRANSACT_H
@@ -76,13 +78,13 @@ enum kv_transact_cvm {
 /* The verification result. Fixed-size; filled by kv_transact_run. */
 typedef struct {
     /* cvm */
-    int cvm_method;              /* enum kv_transact_cvm */
-    int cvm_result;              /* 2 successful, 1 failed, 0 unknown */
-    uint8_t cvm_results[3];      /* 9F34 */
-    int online_pin_checked;      /* 1 when the PIN block was checked against the PVV */
-    int online_pin_ok;           /* its result */
-    int pin_try_counter_before;  /* 9F17 before the CVM, -1 when not read */
-    int pin_try_counter_after;   /* 9F17 after, -1 when not read */
+    int cvm_method;             /* enum kv_transact_cvm */
+    int cvm_result;             /* 2 successful, 1 failed, 0 unknown */
+    uint8_t cvm_results[3];     /* 9F34 */
+    int online_pin_checked;     /* 1 when the PIN block was checked against the PVV */
+    int online_pin_ok;          /* its result */
+    int pin_try_counter_before; /* 9F17 before the CVM, -1 when not read */
+    int pin_try_counter_after;  /* 9F17 after, -1 when not read */
     /* oda */
     int oda_method; /* enum kv_oda_method */
     int oda_state;  /* enum kv_oda_state */
@@ -97,13 +99,13 @@ typedef struct {
     int cvc3_verified;
     /* arpc */
     int arpc_sent;
-    int arpc_method; /* 1 or 2, 0 when none */
+    int arpc_method;    /* 1 or 2, 0 when none */
     int arpc_via_genac; /* 1: inside the 2nd GENERATE AC (91 in CDOL2), 0: EXTERNAL AUTHENTICATE */
     int issuer_auth_accepted; /* EXTERNAL AUTHENTICATE answered 9000 */
     /* the card */
-    uint8_t first_cid;  /* 9F27 of the 1st GENERATE AC */
-    uint8_t final_cid;  /* the card's last decision */
-    int card_decision;  /* KV_AC_TC / KV_AC_AAC / KV_AC_ARQC */
+    uint8_t first_cid; /* 9F27 of the 1st GENERATE AC */
+    uint8_t final_cid; /* the card's last decision */
+    int card_decision; /* KV_AC_TC / KV_AC_AAC / KV_AC_ARQC */
     int cvr_known;
     int offline_pin_performed, offline_pin_verified, offline_pin_failed, pin_try_limit_exceeded;
     uint8_t tvr[5];

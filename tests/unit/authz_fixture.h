@@ -22,6 +22,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#ifdef KV_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,6 +83,49 @@ static int64_t fx_clock(void)
     return fx_current->now;
 }
 
+/*
+ * $KORTVAGT_TEST_PG_URL set: the store is that PostgreSQL database instead of
+ * an SQLite file, emptied (schema public dropped) by every fx_open; the
+ * integration test test_store_pg.sh runs the store tests this way.
+ */
+static inline const char *fx_pg_url(void)
+{
+    const char *u = getenv("KORTVAGT_TEST_PG_URL");
+    return u != NULL && u[0] != '\0' ? u : NULL;
+}
+
+/* Empty the PostgreSQL test database and open it as a store. */
+static inline int fx_open_pg(const char *url, kv_store **out)
+{
+#ifdef KV_HAVE_LIBPQ
+    char err[256];
+    PGconn *c = PQconnectdb(url);
+    PGresult *res;
+    int ok;
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "postgresql: %s\n", PQerrorMessage(c));
+        PQfinish(c);
+        return KV_ERR_STORE_UNAVAILABLE;
+    }
+    res = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE;"
+                    " CREATE SCHEMA public");
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "postgresql reset: %s\n", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    if (!ok)
+        return KV_ERR_STORE;
+    if ((ok = kv_store_open(url, out, err, sizeof(err))) != 0)
+        fprintf(stderr, "store: %s\n", err);
+    return ok;
+#else
+    (void)url;
+    (void)out;
+    return KV_ERR_UNSUPPORTED;
+#endif
+}
+
 /* Open a fresh store with the given limits (NULL: defaults) and an engine on it. */
 static inline int fx_open(fx *f, const kv_limits_config *limits)
 {
@@ -91,8 +137,11 @@ static inline int fx_open(fx *f, const kv_limits_config *limits)
     if (mkdtemp(f->dir) == NULL)
         return KV_ERR_IO;
     snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
-    if ((r = kv_store_open_sqlite(f->path, KV_SQLITE_SYNC_NORMAL, &f->store, err, sizeof(err))) !=
-        0) {
+    if (fx_pg_url() != NULL) {
+        if ((r = fx_open_pg(fx_pg_url(), &f->store)) != 0)
+            return r;
+    } else if ((r = kv_store_open_sqlite(f->path, KV_SQLITE_SYNC_NORMAL, &f->store, err,
+                                         sizeof(err))) != 0) {
         fprintf(stderr, "store: %s\n", err);
         return r;
     }

@@ -26,6 +26,13 @@ static void test_schema(void **state)
     char err[256];
     kv_store *s2 = NULL;
     (void)state;
+    if (fx_pg_url() != NULL) {
+        /* PostgreSQL: the schema is checked by test_store_pg.sh with psql */
+        assert_int_equal(fx_open(&f, NULL), 0);
+        assert_string_equal(kv_store_backend(f.store), "postgresql");
+        fx_close(&f);
+        return;
+    }
     assert_int_equal(fx_open(&f, NULL), 0);
     assert_string_equal(kv_store_backend(f.store), "sqlite");
     assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
@@ -51,8 +58,15 @@ static void test_schema(void **state)
     assert_int_equal(kv_store_open("mysql://x", &s2, err, sizeof(err)), KV_ERR_ARG);
     assert_int_equal(kv_store_open("sqlite:", &s2, err, sizeof(err)), KV_ERR_ARG);
     assert_int_equal(kv_store_open("sqlite:/tmp/x.db?fast=1", &s2, err, sizeof(err)), KV_ERR_ARG);
+#ifdef KV_HAVE_LIBPQ
+    /* nothing listens on port 1 */
+    assert_int_equal(kv_store_open("postgresql://127.0.0.1:1/x", &s2, err, sizeof(err)),
+                     KV_ERR_STORE_UNAVAILABLE);
+    assert_non_null(strstr(err, "connect"));
+#else
     assert_int_equal(kv_store_open("postgresql://localhost/x", &s2, err, sizeof(err)),
                      KV_ERR_UNSUPPORTED);
+#endif
     assert_int_equal(kv_store_open("sqlite:/nonexistent/dir/x.db", &s2, err, sizeof(err)),
                      KV_ERR_STORE_UNAVAILABLE);
 }
@@ -370,7 +384,11 @@ static void test_expired_and_persisted(void **state)
     assert_int_equal(res.decision, DECLINE);
     assert_string_equal(res.reason, "card_expired");
     /* the state is on disk for the next process */
-    assert_int_equal(kv_store_open_sqlite(f.path, KV_SQLITE_SYNC_FULL, &s2, err, sizeof(err)), 0);
+    if (fx_pg_url() != NULL)
+        assert_int_equal(kv_store_open(fx_pg_url(), &s2, err, sizeof(err)), 0);
+    else
+        assert_int_equal(kv_store_open_sqlite(f.path, KV_SQLITE_SYNC_FULL, &s2, err, sizeof(err)),
+                         0);
     uint8_t tok[32];
     kv_mac m = {fx_soft_hmac, &f.token_key};
     assert_int_equal(kv_pan_token(&m, FX_PAN, tok), 0);

@@ -241,7 +241,7 @@ static void test_pin(void **state)
         {"80CA9F1700", "9F170103 9000"},
         {"0020008007241234FFFFFFFF", "6700"},
         {"002000800924 1234FFFFFFFFFFFF", "6700"},
-        {"0020008808241234FFFFFFFFFF", "6A86"}, /* enciphered PIN: not yet */
+        {"0020008808241234FFFFFFFFFF", "6A88"}, /* enciphered PIN: this card has no ICC key */
         {"0020018008241234FFFFFFFFFF", "6A86"},
         {"0020008008141234FFFFFFFFFF", "6A80"}, /* control nibble 1 */
         {"00200080082412A4FFFFFFFFFF", "6A80"}, /* not a digit */
@@ -449,8 +449,8 @@ static void test_unknown_ins_cla(void **state)
 {
     static const step steps[] = {
         {"00FF000000", "6D00"},
-        {"0084000008", "6D00"}, /* GET CHALLENGE: not yet */
-        {"80AE800000", "6D00"}, /* GENERATE AC: not yet */
+        {"0084000108", "6A86"}, /* GET CHALLENGE: P2 must be 00 */
+        {"80AE800000", "6985"}, /* GENERATE AC: no application, no keys */
         {"B0A4040000", "6E00"},
         {"FFCA000000", "6E00"},
         {"00A8000002830000", "6E00"}, /* GPO is a proprietary-class command */

@@ -1,0 +1,411 @@
+/* `kortvagt card transact`: one EMV transaction verified through the HSM (see cli.h). */
+#include "src/cli/cli.h"
+#include "apdu/capk.h"
+#include "apdu/cvm.h"
+#include "apdu/emv_txn.h"
+#include "apdu/oda.h"
+#include "apdu/reader.h"
+#include "apdu/trace.h"
+#include "hsm/p11.h"
+#include "src/base/err.h"
+#include "src/base/hex.h"
+#include "src/base/secure.h"
+#include "src/transact/transact.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void transact_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: kortvagt card transact --amount N --currency CCY [--type purchase|cash]\n"
+            "           [--profile pos|atm|unattended] [--contactless] [--cvm-limit N]\n"
+            "           [--pin-stdin | --pin-block HEX --pin-key KEY]\n"
+            "           [--imk KEY] [--imk-cvc3 KEY] [--pvk KEY --pvv DDDD --pvki N]\n"
+            "           [--capk FILE] [--reader NAME] [--token LABEL|URI] [--module PATH]\n"
+            "           [--trace FILE] [--json]\n\n"
+            "One EMV transaction with the card in the reader: selection, GET PROCESSING\n"
+            "OPTIONS, records, offline data authentication (SDA/DDA/CDA), processing\n"
+            "restrictions, cardholder verification (CVM list against the terminal profile),\n"
+            "1st GENERATE AC (ARQC), the ARQC verified in the HSM, the ARPC sent back\n"
+            "(EXTERNAL AUTHENTICATE or 2nd GENERATE AC) and the card's TC or AAC.\n\n"
+            "Options:\n"
+            "  --amount N        amount in minor units (øre), 0..999999999999\n"
+            "  --currency CCY    DKK, EUR, SEK, NOK, USD, GBP or a numeric ISO 4217 code\n"
+            "  --type T          purchase (default) or cash\n"
+            "  --profile P       terminal profile: pos (default; offline PIN, signature, no\n"
+            "                    CVM), atm (online PIN only), unattended (no CVM)\n"
+            "  --contactless     PPSE card: no CVM up to the CVM limit, online PIN above it,\n"
+            "                    dynamic CVC3 (COMPUTE CRYPTOGRAPHIC CHECKSUM) checked in the HSM\n"
+            "  --cvm-limit N     contactless CVM limit in minor units (default 35000)\n"
+            "  --pin-stdin       read the PIN from standard input (lab; never from argv)\n"
+            "  --pin-block HEX   PIN pad block, ISO 9564 format 4 (16 bytes) under --pin-key\n"
+            "  --pin-key KEY     AES PIN key (label or pkcs11: URI) of --pin-block\n"
+            "  --imk KEY         issuer master key for the AC (default imk-ac)\n"
+            "  --imk-cvc3 KEY    issuer master key for CVC3 (default imk-cvc3)\n"
+            "  --pvk KEY --pvv DDDD --pvki N   online PIN: PVV key, the card's PVV, PVKI\n"
+            "  --capk FILE       CA public keys (default $KORTVAGT_CAPK, else\n"
+            "                    /etc/kortvagt/capk.json, else tests/data/capk/capk.json)\n"
+            "  --reader NAME     PC/SC reader (default $KORTVAGT_READER, else the first with a "
+            "card)\n"
+            "  --token, --module HSM token and PKCS#11 module (default $KORTVAGT_TOKEN, ...)\n"
+            "  --trace FILE      write every exchange as JSON lines (VERIFY data masked)\n"
+            "  --json            the verification result as JSON\n"
+            "  --help            show this help\n\n"
+            "Exit codes: 0 approved, 1 declined, 2 usage error, 3 reader (no card, card\n"
+            "removed), 4 card error, 5 HSM error (key not found...), 8 I/O error.\n");
+}
+
+struct txn_opts {
+    const char *amount, *currency, *type, *profile, *cvm_limit, *pin_block, *pin_key, *imk,
+        *imk_cvc3, *pvk, *pvv, *pvki, *capk, *reader, *token, *module, *trace;
+    int contactless, pin_stdin, json;
+};
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s == NULL || !kv_is_digits(s, 1, 19))
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int currency_code(const char *s, uint16_t *num, char alpha[4])
+{
+    static const struct {
+        const char *alpha;
+        uint16_t num;
+    } known[] = {{"DKK", 208}, {"EUR", 978}, {"SEK", 752},
+                 {"NOK", 578}, {"USD", 840}, {"GBP", 826}};
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(s, known[i].alpha) == 0) {
+            *num = known[i].num;
+            memcpy(alpha, known[i].alpha, 4);
+            return 0;
+        }
+    if (strlen(s) == 3 && parse_u64(s, 999, &v) == 0) {
+        *num = (uint16_t)v;
+        memcpy(alpha, s, 4);
+        return 0;
+    }
+    return -1;
+}
+
+static int txn_parse(int argc, char **argv, struct txn_opts *o)
+{
+    static const struct option opts[] = {
+        {"amount", required_argument, NULL, 'a'},   {"currency", required_argument, NULL, 'c'},
+        {"type", required_argument, NULL, 't'},     {"profile", required_argument, NULL, 'p'},
+        {"contactless", no_argument, NULL, 'l'},    {"cvm-limit", required_argument, NULL, 'L'},
+        {"pin-stdin", no_argument, NULL, 's'},      {"pin-block", required_argument, NULL, 'b'},
+        {"pin-key", required_argument, NULL, 'k'},  {"imk", required_argument, NULL, 'i'},
+        {"imk-cvc3", required_argument, NULL, 'I'}, {"pvk", required_argument, NULL, 'v'},
+        {"pvv", required_argument, NULL, 'V'},      {"pvki", required_argument, NULL, 'n'},
+        {"capk", required_argument, NULL, 'C'},     {"reader", required_argument, NULL, 'r'},
+        {"token", required_argument, NULL, 'T'},    {"module", required_argument, NULL, 'M'},
+        {"trace", required_argument, NULL, 'x'},    {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    memset(o, 0, sizeof(*o));
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'a':
+            o->amount = optarg;
+            break;
+        case 'c':
+            o->currency = optarg;
+            break;
+        case 't':
+            o->type = optarg;
+            break;
+        case 'p':
+            o->profile = optarg;
+            break;
+        case 'l':
+            o->contactless = 1;
+            break;
+        case 'L':
+            o->cvm_limit = optarg;
+            break;
+        case 's':
+            o->pin_stdin = 1;
+            break;
+        case 'b':
+            o->pin_block = optarg;
+            break;
+        case 'k':
+            o->pin_key = optarg;
+            break;
+        case 'i':
+            o->imk = optarg;
+            break;
+        case 'I':
+            o->imk_cvc3 = optarg;
+            break;
+        case 'v':
+            o->pvk = optarg;
+            break;
+        case 'V':
+            o->pvv = optarg;
+            break;
+        case 'n':
+            o->pvki = optarg;
+            break;
+        case 'C':
+            o->capk = optarg;
+            break;
+        case 'r':
+            o->reader = optarg;
+            break;
+        case 'T':
+            o->token = optarg;
+            break;
+        case 'M':
+            o->module = optarg;
+            break;
+        case 'x':
+            o->trace = optarg;
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'h':
+            transact_usage(stdout);
+            return -1;
+        case ':':
+            return kv_cli_usage_error("card", "transact: option '%s' needs a value",
+                                      argv[optind - 1]);
+        default:
+            return kv_cli_usage_error("card", "transact: unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return kv_cli_usage_error("card", "transact: unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* Check the options into p. Returns 0 or the usage exit code. */
+static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pin_block[16])
+{
+    uint64_t v;
+    int n;
+
+    if (o->amount == NULL || parse_u64(o->amount, 999999999999ULL, &p->amount) != 0)
+        return kv_cli_usage_error("card", "transact: --amount must be a whole number of minor "
+                                          "units (0..999999999999)");
+    if (o->currency == NULL || currency_code(o->currency, &p->currency, p->currency_code) != 0)
+        return kv_cli_usage_error("card",
+                                  "transact: --currency '%s' is not DKK, EUR, SEK, NOK, "
+                                  "USD, GBP or a 3-digit ISO 4217 code",
+                                  o->currency ? o->currency : "");
+    if (o->type != NULL && strcmp(o->type, "purchase") != 0 && strcmp(o->type, "cash") != 0)
+        return kv_cli_usage_error("card", "transact: --type '%s' is not purchase or cash", o->type);
+    p->cash = o->type != NULL && strcmp(o->type, "cash") == 0;
+    p->profile = o->profile ? o->profile : "pos";
+    if (kv_cvm_profile_find(p->profile) == NULL)
+        return kv_cli_usage_error("card",
+                                  "transact: --profile '%s' is not pos, atm or "
+                                  "unattended",
+                                  p->profile);
+    p->contactless = o->contactless;
+    if (o->cvm_limit != NULL) {
+        if (parse_u64(o->cvm_limit, 999999999999ULL, &v) != 0)
+            return kv_cli_usage_error("card", "transact: --cvm-limit must be a whole number of "
+                                              "minor units");
+        p->cvm_limit = v;
+    }
+    if (o->pin_stdin && o->pin_block != NULL)
+        return kv_cli_usage_error("card", "transact: --pin-stdin and --pin-block exclude each "
+                                          "other");
+    if ((o->pin_block != NULL) != (o->pin_key != NULL))
+        return kv_cli_usage_error("card", "transact: --pin-block and --pin-key go together");
+    if (o->pin_block != NULL) {
+        n = kv_hex_decode(o->pin_block, pin_block, 16);
+        if (n != 16)
+            return kv_cli_usage_error("card", "transact: --pin-block must be 16 bytes in hex "
+                                              "(ISO 9564 format 4)");
+        p->pin_block = pin_block;
+        p->pin_block_len = 16;
+        p->pin_key = o->pin_key;
+    }
+    if ((o->pvk != NULL) != (o->pvv != NULL))
+        return kv_cli_usage_error("card", "transact: --pvk and --pvv go together");
+    if (o->pvv != NULL) {
+        if (!kv_is_digits(o->pvv, 4, 4))
+            return kv_cli_usage_error("card", "transact: --pvv must be 4 digits");
+        memcpy(p->pvv, o->pvv, 5);
+        p->pvk = o->pvk;
+        p->pvki = 1;
+        if (o->pvki != NULL) {
+            if (parse_u64(o->pvki, 9, &v) != 0)
+                return kv_cli_usage_error("card", "transact: --pvki must be 0..9");
+            p->pvki = (int)v;
+        }
+    }
+    p->imk_ac = o->imk;
+    p->imk_cvc3 = o->imk_cvc3;
+    return 0;
+}
+
+static int capk_load(const char *flag, kv_capk_store **out)
+{
+    const char *env = getenv("KORTVAGT_CAPK");
+    const char *cands[3] = {"/etc/kortvagt/capk.json", "tests/data/capk/capk.json", NULL};
+    char why[256];
+
+    if (flag != NULL)
+        return kv_capk_store_load(flag, out, why, sizeof(why));
+    if (env != NULL && env[0] != '\0')
+        return kv_capk_store_load(env, out, why, sizeof(why));
+    for (size_t i = 0; cands[i] != NULL; i++)
+        if (access(cands[i], R_OK) == 0)
+            return kv_capk_store_load(cands[i], out, why, sizeof(why));
+    *out = NULL; /* no key file: every CA index is unknown, ODA fails */
+    return 0;
+}
+
+static void print_human(const kv_transact_result *res)
+{
+    char tvr[11], tsi[5], cvmr[7], atc[5];
+
+    kv_hex_encode(res->tvr, 5, tvr);
+    kv_hex_encode(res->tsi, 2, tsi);
+    kv_hex_encode(res->cvm_results, 3, cvmr);
+    kv_hex_encode(res->atc, 2, atc);
+    printf("%-16s%s\n", "PAN:", res->pan_masked);
+    printf("%-16s%llu %s\n", "Amount:", (unsigned long long)res->amount, res->currency);
+    printf("%-16s%s (%s), CVM results %s\n", "CVM:", kv_transact_cvm_name(res->cvm_method),
+           res->cvm_result == 2   ? "successful"
+           : res->cvm_result == 1 ? "failed"
+                                  : "unknown",
+           cvmr);
+    printf("%-16s%s: %s\n", "ODA:", kv_oda_method_name(res->oda_method),
+           kv_oda_state_name(res->oda_state));
+    printf("%-16s%s (CVN %d, ATC %s)\n", "ARQC:", res->arqc_verified ? "verified" : "NOT verified",
+           res->cvn, res->has_atc ? atc : "-");
+    if (res->cvc3_present)
+        printf("%-16s%s\n", "CVC3:", res->cvc3_verified ? "verified" : "NOT verified");
+    printf("%-16s%s\n", "ARPC:",
+           !res->arpc_sent       ? "not sent"
+           : res->arpc_via_genac ? "sent in 2nd GENERATE AC"
+                                 : (res->issuer_auth_accepted ? "EXTERNAL AUTHENTICATE accepted"
+                                                              : "EXTERNAL AUTHENTICATE refused"));
+    printf("%-16s%s\n", "Card decision:",
+           res->card_decision < 0 ? "-" : kv_ac_type_name((uint8_t)res->card_decision));
+    printf("%-16soffline PIN performed %s, verified %s, failed %s, try limit exceeded %s\n",
+           "CVR:", res->offline_pin_performed ? "yes" : "no",
+           res->offline_pin_verified ? "yes" : "no", res->offline_pin_failed ? "yes" : "no",
+           res->pin_try_limit_exceeded ? "yes" : "no");
+    printf("%-16s%s  TSI %s\n", "TVR:", tvr, tsi);
+    printf("%-16s%s (%s)\n", "Decision:", res->approved ? "APPROVED" : "DECLINED", res->reason);
+}
+
+/* see cli.h */
+int kv_cmd_card_transact(int argc, char **argv)
+{
+    struct txn_opts o;
+    kv_transact_params p;
+    kv_transact_result res;
+    uint8_t pin_block[16];
+    kv_capk_store *capks = NULL;
+    kv_hsm *h = NULL;
+    kv_hsm_config cfg;
+    kv_reader *rd = NULL;
+    kv_trace *tr = NULL;
+    kv_secbuf *pin = NULL;
+    int rc, r, len;
+
+    memset(&p, 0, sizeof(p));
+    if ((rc = txn_parse(argc, argv, &o)) != 0)
+        return rc < 0 ? KV_EXIT_OK : rc;
+    if ((rc = txn_check(&o, &p, pin_block)) != 0)
+        return rc;
+    kv_disable_core_dumps();
+    if (o.pin_stdin) {
+        if ((pin = kv_secbuf_new(64)) == NULL) {
+            rc = kv_cli_fail(KV_ERR_NOMEM, "PIN buffer");
+            goto out;
+        }
+        len = kv_secret_read_line(STDIN_FILENO, "PIN: ", pin);
+        if (len < 0 && len != KV_ERR_NOT_FOUND && len != KV_ERR_BUFFER) {
+            rc = kv_cli_fail(len, "reading the PIN");
+            goto out;
+        }
+        if (len < 0 || !kv_is_digits((const char *)kv_secbuf_ptr(pin), 4, 12)) {
+            rc = kv_cli_usage_error("card", "transact: --pin-stdin needs a PIN of 4 to 12 digits "
+                                            "on standard input");
+            goto out;
+        }
+        p.pin = pin;
+        p.pin_len = (size_t)len;
+    }
+    if ((r = capk_load(o.capk, &capks)) != 0) {
+        rc = kv_cli_fail(r, o.capk ? o.capk : "CA key file");
+        goto out;
+    }
+    p.capks = capks;
+    cfg.module = o.module;
+    cfg.token = o.token;
+    if ((r = kv_hsm_open(&cfg, &h)) != 0) {
+        fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(NULL));
+        rc = kv_cli_fail(r, "HSM");
+        goto out;
+    }
+    p.hsm = h;
+    if ((r = kv_reader_open_pcsc(o.reader, &rd)) != 0) {
+        rc = kv_cli_fail(r, o.reader ? o.reader : "PC/SC");
+        goto out;
+    }
+    if (o.trace != NULL) {
+        if ((r = kv_trace_open(o.trace, &tr)) != 0) {
+            rc = kv_cli_fail(r, o.trace);
+            goto out;
+        }
+        kv_reader_set_trace(rd, tr);
+    }
+    r = kv_transact_run(rd, &p, &res);
+    if (r != 0) {
+        /* no decision: nothing to record as approved */
+        if (r <= -400 && r > -500 && kv_hsm_last_error(h)[0] != '\0')
+            fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(h));
+        rc = kv_cli_fail(r, "card transact");
+        goto out;
+    }
+    if (o.json) {
+        json_t *j = kv_transact_result_json(&res);
+        if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2)) != 0) {
+            json_decref(j);
+            rc = kv_cli_fail(KV_ERR_IO, "output");
+            goto out;
+        }
+        printf("\n");
+        json_decref(j);
+    } else {
+        print_human(&res);
+    }
+    rc = res.approved ? KV_EXIT_OK : KV_EXIT_MISMATCH;
+out:
+    kv_wipe(pin_block, sizeof(pin_block));
+    kv_wipe(&res, sizeof(res));
+    kv_secbuf_free(pin);
+    kv_reader_free(rd);
+    kv_trace_free(tr);
+    kv_hsm_close(h);
+    kv_capk_store_free(capks);
+    return rc;
+}

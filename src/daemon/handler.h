@@ -1,0 +1,103 @@
+/*
+ * The HTTP/JSON API of kortvagtd, without the HTTP server: one call takes a
+ * parsed request (method, path, Authorization header, body) and fills a
+ * response (status, JSON or Prometheus text). server.c feeds it from
+ * libmicrohttpd; the fuzz target calls it in-process.
+ *
+ * Endpoints (JSON contracts in RULES.md):
+ *   POST   /v1/authorize               §1 request -> §1 response
+ *   POST   /v1/authorize/{id}/reverse  body {} or empty -> the reversal
+ *   POST   /v1/verify/pin              {"pan","pin_block","format","pin_key","pvk",
+ *                                        "pvki"+"pvv" | "offset"+"vdata"[+"dec_table","pad"]}
+ *   POST   /v1/verify/cvc              {"pan","expiry","cvk","value"[,"service_code"]}
+ *                                       (CVC2: service code 000, the default)
+ *   POST   /v1/verify/arqc             {"pan","imk","cvn","arqc","data","atc"[,"psn","un",
+ *                                        "arc","csu"]} -> {"result","arpc"} (ARPC only on a match)
+ *   POST   /v1/liability/assess        §2 case -> §2 result (evidence ids resolved in the store)
+ *   POST   /v1/blocklist, GET|DELETE /v1/blocklist/{pan}   §3 (501 without the block list module)
+ *   GET    /v1/evidence/{id}           {"id","intact","why"?,"hash","mac","record"}
+ *   GET    /healthz                    200 {"status":"ok"} when the PKCS#11 session and the
+ *                                       store answer, else 503 (no token needed)
+ *   GET    /metrics                    Prometheus text (token needed)
+ * A verification answers {"result":"match"|"mismatch"}; a mismatch is a
+ * result (200), not an error.
+ *
+ * Every failure answers {"error":{"code":"...","message":"..."}}: 400
+ * bad_json | unknown_field | missing_field | invalid_field | unknown_key |
+ * unsupported, 401 no_token | wrong_token, 404 not_found, 405
+ * method_not_allowed, 409 conflict, 413 too_large, 501 not_implemented,
+ * 503 store_unavailable | store_busy | hsm_unavailable, 500 internal. The
+ * message names the field or the problem, never a secret value.
+ */
+#ifndef KV_DAEMON_HANDLER_H
+#define KV_DAEMON_HANDLER_H
+
+#include "src/authorize/session.h"
+#include "src/daemon/metrics.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KV_DAEMON_MAX_TOKENS 64
+#define KV_DAEMON_DEFAULT_MAX_BODY 65536
+
+/* One request; all borrowed for the call. */
+typedef struct {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* without the query string */
+    const char *authorization; /* the Authorization header, NULL when absent */
+    const char *body;          /* may be NULL when body_len is 0; need not be NUL-terminated */
+    size_t body_len;
+    int body_too_large; /* the server stopped reading past max_body */
+} kv_http_request;
+
+/* One response: body is malloc'ed (kv_http_response_clear). */
+typedef struct {
+    int status;
+    const char *content_type; /* static */
+    char *body;
+    size_t body_len;
+    const char *error_code; /* static; NULL on success (for the access log) */
+} kv_http_response;
+
+void kv_http_response_clear(kv_http_response *r);
+
+/* The bearer tokens: SHA-256 of each, compared in constant time. */
+typedef struct {
+    size_t n;
+    uint8_t hash[KV_DAEMON_MAX_TOKENS][32];
+} kv_daemon_tokens;
+
+/*
+ * Read tokens from a file: one per line, blank lines and lines starting with
+ * '#' skipped, surrounding white space trimmed; at least one. The file's
+ * bytes are wiped after hashing. Returns 0, KV_ERR_IO, KV_ERR_CONFIG (no
+ * token, too many, or the file is readable by group/others; err says which).
+ */
+int kv_daemon_tokens_load(const char *path, kv_daemon_tokens *t, char *err, size_t errlen);
+/* Add one token (tests, the fuzz target). Returns 0 or KV_ERR_CONFIG when full/empty. */
+int kv_daemon_tokens_add(kv_daemon_tokens *t, const char *token, size_t len);
+
+typedef struct kv_daemon kv_daemon;
+
+/*
+ * A worker's handler state. session (may be NULL: every endpoint that needs
+ * the HSM or the store answers 503) is borrowed; tokens are copied; metrics
+ * (may be NULL) is borrowed shared memory. max_body 0: the default.
+ */
+int kv_daemon_new(kv_authz_session *session, const kv_daemon_tokens *tokens,
+                  kv_daemon_metrics *metrics, size_t max_body, kv_daemon **out);
+/* NULL is a no-op. */
+void kv_daemon_free(kv_daemon *d);
+
+/* The body limit in effect (the server stops reading beyond it). */
+size_t kv_daemon_max_body(const kv_daemon *d);
+
+/*
+ * Handle one request. Always fills res (status 500 with a JSON error when
+ * even that fails for lack of memory: body may then be NULL). Returns 0, or
+ * KV_ERR_NOMEM when no response body could be built.
+ */
+int kv_daemon_handle(kv_daemon *d, const kv_http_request *req, kv_http_response *res);
+
+#endif

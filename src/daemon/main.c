@@ -1,0 +1,391 @@
+/*
+ * kortvagtd: the master process. It reads the configuration and the bearer
+ * tokens, binds the listening socket, forks the workers (server.h) that
+ * share it, restarts a worker that dies, and on SIGTERM/SIGINT tells every
+ * worker to finish its requests in flight and waits for them.
+ *
+ * Configuration ([daemon] of the INI file, see scripts/kortvagtd.conf.sample;
+ * flags override): listen (127.0.0.1), port (8470), workers (2),
+ * tokens_file (required), max_body (65536), connection_timeout (30),
+ * drain_seconds (10), access_log (false), tls_key + tls_cert (PEM files:
+ * HTTPS). The store is [store] url / $KORTVAGT_STORE / --store.
+ */
+#include "src/base/err.h"
+#include "src/base/secure.h"
+#include "src/config/config.h"
+#include "src/daemon/handler.h"
+#include "src/daemon/metrics.h"
+#include "src/daemon/server.h"
+
+#include <microhttpd.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 64
+#define PEM_MAX 65536
+
+typedef struct {
+    const char *config_path;
+    const char *listen;
+    const char *store_url;
+    const char *tokens_file;
+    const char *tls_key;
+    const char *tls_cert;
+    long port;
+    long workers;
+    long max_body;
+    long timeout;
+    long drain;
+    int access_log;
+} settings;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: kortvagtd [--config FILE] [--listen ADDR] [--port N] [--workers N]\n"
+            "                 [--tokens FILE] [--store URL] [--max-body BYTES] [--access-log]\n\n"
+            "The kortvagt HTTP/JSON service (POST /v1/authorize, /v1/verify/pin|cvc|arqc,\n"
+            "/v1/liability/assess, GET /v1/evidence/ID, /healthz, /metrics).\n\n"
+            "  --config FILE   INI file (default $KORTVAGT_CONFIG, ./kortvagt.conf,\n"
+            "                  /etc/kortvagt/kortvagt.conf); its [daemon] section:\n"
+            "                  listen, port, workers, tokens_file, max_body,\n"
+            "                  connection_timeout, drain_seconds, access_log, tls_key, tls_cert\n"
+            "  --listen ADDR   IPv4 or IPv6 address (default 127.0.0.1)\n"
+            "  --port N        TCP port (default 8470; 0: any, printed on start)\n"
+            "  --workers N     worker processes, each with its own PKCS#11 session (default 2)\n"
+            "  --tokens FILE   bearer tokens, one per line, mode 600 (required)\n"
+            "  --store URL     sqlite:PATH or postgresql://... (default $KORTVAGT_STORE)\n"
+            "  --max-body N    largest request body in bytes (default 65536; larger: 413)\n"
+            "  --access-log    one line per request on stderr (no bodies, no secrets)\n\n"
+            "The token PIN comes from $KORTVAGT_PIN or $KORTVAGT_PIN_FILE, never from argv.\n"
+            "SIGTERM: stop accepting, finish the requests in flight, exit 0.\n");
+}
+
+static int parse_long(const char *name, const char *v, long min, long max, long *out)
+{
+    char *end;
+    long x;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < min || x > max) {
+        fprintf(stderr, "kortvagtd: %s: '%s' is not a number %ld..%ld\n", name, v, min, max);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Read a small file (PEM) into a NUL-terminated malloc'ed buffer. */
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t n;
+    if (f == NULL) {
+        fprintf(stderr, "kortvagtd: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    if ((buf = malloc(PEM_MAX + 1)) == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    n = fread(buf, 1, PEM_MAX, f);
+    fclose(f);
+    if (n == 0 || n == PEM_MAX) {
+        fprintf(stderr, "kortvagtd: %s: empty or larger than %d bytes\n", path, PEM_MAX);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int bind_listener(const char *addr, long port, int *out, unsigned *bound_port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd = -1, one = 1;
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        sl = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+        sl = sizeof(struct sockaddr_in6);
+    } else {
+        fprintf(stderr, "kortvagtd: listen: '%s' is not an IPv4 or IPv6 address\n", addr);
+        return -1;
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        fprintf(stderr, "kortvagtd: listen on %s:%ld: %s\n", addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    *out = fd;
+    return 0;
+}
+
+static pid_t spawn(const kv_daemon_worker_opts *wo)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        /* the mask (SIGTERM, SIGINT, SIGCHLD blocked) is inherited; the worker sigwaits */
+        signal(SIGCHLD, SIG_DFL);
+        /* a worker never outlives its master */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        _exit(kv_daemon_worker_run(wo));
+    }
+    if (p < 0)
+        fprintf(stderr, "kortvagtd: fork: %s\n", strerror(errno));
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    settings st;
+    kv_config *cfg = NULL;
+    kv_daemon_tokens tokens;
+    kv_daemon_worker_opts wo;
+    kv_daemon_metrics *metrics = NULL;
+    pid_t pids[MAX_WORKERS];
+    struct timespec started[MAX_WORKERS];
+    char err[1024], *key_pem = NULL, *cert_pem = NULL;
+    const char *v;
+    sigset_t set;
+    unsigned port = 0;
+    int fd = -1, rc = 1, stopping = 0, alive = 0;
+
+    kv_disable_core_dumps();
+    memset(&st, 0, sizeof(st));
+    memset(&tokens, 0, sizeof(tokens));
+    memset(pids, 0, sizeof(pids));
+    st.port = 8470;
+    st.workers = 2;
+    st.max_body = KV_DAEMON_DEFAULT_MAX_BODY;
+    st.timeout = 30;
+    st.drain = 10;
+    /* flags first (they override the file) */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--access-log") == 0) {
+            st.access_log = 1;
+            continue;
+        }
+        if (val == NULL) {
+            fprintf(stderr, "kortvagtd: %s: unknown option or missing value (see --help)\n", a);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--config") == 0)
+            st.config_path = val;
+        else if (strcmp(a, "--listen") == 0)
+            st.listen = val;
+        else if (strcmp(a, "--store") == 0)
+            st.store_url = val;
+        else if (strcmp(a, "--tokens") == 0)
+            st.tokens_file = val;
+        else if (strcmp(a, "--port") == 0) {
+            if (parse_long("--port", val, 0, 65535, &st.port) != 0)
+                return 2;
+            st.port = -1 - st.port; /* marks "set by flag" */
+        } else if (strcmp(a, "--workers") == 0) {
+            if (parse_long("--workers", val, 1, MAX_WORKERS, &st.workers) != 0)
+                return 2;
+            st.workers = -st.workers;
+        } else if (strcmp(a, "--max-body") == 0) {
+            if (parse_long("--max-body", val, 1, 64L << 20, &st.max_body) != 0)
+                return 2;
+            st.max_body = -st.max_body;
+        } else {
+            fprintf(stderr, "kortvagtd: %s: unknown option (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (kv_config_load(st.config_path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kortvagtd: configuration: %s\n", err);
+        return 2;
+    }
+    if (st.listen == NULL)
+        st.listen = (v = kv_config_get(cfg, "daemon", "listen")) != NULL ? v : "127.0.0.1";
+    if (st.tokens_file == NULL)
+        st.tokens_file = kv_config_get(cfg, "daemon", "tokens_file");
+    st.tls_key = kv_config_get(cfg, "daemon", "tls_key");
+    st.tls_cert = kv_config_get(cfg, "daemon", "tls_cert");
+    if (st.port < 0)
+        st.port = -1 - st.port;
+    else if ((v = kv_config_get(cfg, "daemon", "port")) != NULL &&
+             parse_long("[daemon] port", v, 0, 65535, &st.port) != 0)
+        goto out;
+    if (st.workers < 0)
+        st.workers = -st.workers;
+    else if ((v = kv_config_get(cfg, "daemon", "workers")) != NULL &&
+             parse_long("[daemon] workers", v, 1, MAX_WORKERS, &st.workers) != 0)
+        goto out;
+    if (st.max_body < 0)
+        st.max_body = -st.max_body;
+    else if ((v = kv_config_get(cfg, "daemon", "max_body")) != NULL &&
+             parse_long("[daemon] max_body", v, 1, 64L << 20, &st.max_body) != 0)
+        goto out;
+    if ((v = kv_config_get(cfg, "daemon", "connection_timeout")) != NULL &&
+        parse_long("[daemon] connection_timeout", v, 1, 3600, &st.timeout) != 0)
+        goto out;
+    if ((v = kv_config_get(cfg, "daemon", "drain_seconds")) != NULL &&
+        parse_long("[daemon] drain_seconds", v, 0, 3600, &st.drain) != 0)
+        goto out;
+    if ((v = kv_config_get(cfg, "daemon", "access_log")) != NULL)
+        st.access_log |= strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0;
+    if (st.tokens_file == NULL) {
+        fprintf(stderr, "kortvagtd: no bearer tokens: give --tokens FILE or [daemon] "
+                        "tokens_file\n");
+        rc = 2;
+        goto out;
+    }
+    if (kv_daemon_tokens_load(st.tokens_file, &tokens, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kortvagtd: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    if ((st.tls_key == NULL) != (st.tls_cert == NULL)) {
+        fprintf(stderr, "kortvagtd: [daemon] tls_key and tls_cert go together\n");
+        rc = 2;
+        goto out;
+    }
+    if (st.tls_key != NULL) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "kortvagtd: this libmicrohttpd has no TLS support\n");
+            goto out;
+        }
+        if ((key_pem = read_pem(st.tls_key)) == NULL || (cert_pem = read_pem(st.tls_cert)) == NULL)
+            goto out;
+    }
+    if (bind_listener(st.listen, st.port, &fd, &port) != 0)
+        goto out;
+    if ((metrics = kv_daemon_metrics_new_shared()) == NULL) {
+        fprintf(stderr, "kortvagtd: shared memory for the metrics: %s\n", strerror(errno));
+        goto out;
+    }
+    memset(&wo, 0, sizeof(wo));
+    wo.listen_fd = fd;
+    wo.config_path = st.config_path;
+    wo.store_url = st.store_url;
+    wo.tokens = &tokens;
+    wo.metrics = metrics;
+    wo.max_body = (size_t)st.max_body;
+    wo.connection_timeout = (unsigned)st.timeout;
+    wo.drain_seconds = (unsigned)st.drain;
+    wo.access_log = st.access_log;
+    wo.tls_key_pem = key_pem;
+    wo.tls_cert_pem = cert_pem;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    fprintf(stderr, "kortvagtd: listening on %s:%u (%s), %ld workers\n", st.listen, port,
+            key_pem != NULL ? "https" : "http", st.workers);
+    for (long i = 0; i < st.workers; i++) {
+        if ((pids[i] = spawn(&wo)) > 0)
+            alive++;
+        clock_gettime(CLOCK_MONOTONIC, &started[i]);
+    }
+    for (;;) {
+        siginfo_t si;
+        struct timespec tmo = {1, 0};
+        int sig = sigtimedwait(&set, &si, &tmo);
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping) {
+                fprintf(stderr, "kortvagtd: %s: finishing requests in flight\n",
+                        sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                stopping = 1;
+                /* the workers close theirs after they stop accepting */
+                close(fd);
+                fd = -1;
+                for (long i = 0; i < st.workers; i++)
+                    if (pids[i] > 0)
+                        kill(pids[i], SIGTERM);
+            }
+        }
+        /* reap every worker that ended */
+        for (;;) {
+            int status;
+            pid_t p = waitpid(-1, &status, WNOHANG);
+            if (p <= 0)
+                break;
+            for (long i = 0; i < st.workers; i++) {
+                struct timespec now;
+                if (pids[i] != p)
+                    continue;
+                pids[i] = 0;
+                alive--;
+                if (stopping)
+                    break;
+                if (WIFSIGNALED(status))
+                    fprintf(stderr, "kortvagtd: worker %d killed by signal %d; restarting\n",
+                            (int)p, WTERMSIG(status));
+                else
+                    fprintf(stderr, "kortvagtd: worker %d exited with %d; restarting\n", (int)p,
+                            WEXITSTATUS(status));
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec - started[i].tv_sec < 2) {
+                    /* it died young (the store or the token is not there): back off */
+                    struct timespec d = {0, 500 * 1000000L};
+                    nanosleep(&d, NULL);
+                }
+                kv_daemon_metrics_worker_restart(metrics);
+                if ((pids[i] = spawn(&wo)) > 0)
+                    alive++;
+                clock_gettime(CLOCK_MONOTONIC, &started[i]);
+                break;
+            }
+        }
+        if (stopping && alive <= 0)
+            break;
+        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            fprintf(stderr, "kortvagtd: sigtimedwait: %s\n", strerror(errno));
+            break;
+        }
+    }
+    fprintf(stderr, "kortvagtd: stopped\n");
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    kv_daemon_metrics_free_shared(metrics);
+    kv_wipe(&tokens, sizeof(tokens));
+    if (key_pem != NULL) {
+        kv_wipe(key_pem, strlen(key_pem));
+        free(key_pem);
+    }
+    free(cert_pem);
+    kv_config_free(cfg);
+    return rc;
+}

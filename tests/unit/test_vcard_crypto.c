@@ -1,0 +1,606 @@
+/*
+ * The virtual card's cryptographic commands (apdu/vcard/CRYPTO.md), driven
+ * in-process through kv_vcard_process. Every cryptogram is checked against an
+ * independent OpenSSL computation written here (3-key EDE CBC/ECB with A||A||A
+ * and A||B||A, not the card's code), and that computation is itself checked
+ * against the VECTORS.md known answers (ICC MK, session key, ARQC, ARPC 1/2,
+ * CVC3) first.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "apdu/oda.h"
+#include "apdu/tlv.h"
+#include "apdu/vcard/vcard.h"
+#include "apdu/vcard/vcrypto.h"
+#include "src/base/err.h"
+#include "tests/unit/apdu_test_util.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+/* ---- independent reference ----------------------------------------------- */
+
+/* 3DES with a 2-key A||B as 3-key A||B||A (ECB), enc 1/0. */
+static void ref_ecb(const uint8_t k16[16], const uint8_t *in, size_t len, uint8_t *out, int enc)
+{
+    uint8_t k24[24];
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0;
+    memcpy(k24, k16, 16);
+    memcpy(k24 + 16, k16, 8);
+    assert_non_null(ctx);
+    assert_int_equal(EVP_CipherInit_ex(ctx, EVP_des_ede3_ecb(), NULL, k24, NULL, enc), 1);
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    assert_int_equal(EVP_CipherUpdate(ctx, out, &n, in, (int)len), 1);
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+/* ISO 9797-1 MAC algorithm 3: single-DES CBC (key A||A||A) then 3DES on the last block. */
+static void ref_mac3(const uint8_t k16[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8])
+{
+    uint8_t buf[512], k24[24], iv[8] = {0}, cbc[512], last[8];
+    size_t n = len;
+    int outl = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    assert_true(len < sizeof(buf) - 16);
+    memcpy(buf, in, len);
+    if (pad == 2)
+        buf[n++] = 0x80;
+    while (n % 8 != 0 || n == 0)
+        buf[n++] = 0;
+    memcpy(k24, k16, 8);
+    memcpy(k24 + 8, k16, 8);
+    memcpy(k24 + 16, k16, 8);
+    memset(last, 0, sizeof(last));
+    if (n > 8) {
+        assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_des_ede3_cbc(), NULL, k24, iv), 1);
+        EVP_CIPHER_CTX_set_padding(ctx, 0);
+        assert_int_equal(EVP_EncryptUpdate(ctx, cbc, &outl, buf, (int)(n - 8)), 1);
+        memcpy(last, cbc + n - 16, 8);
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    for (int i = 0; i < 8; i++)
+        last[i] ^= buf[n - 8 + i];
+    ref_ecb(k16, last, 8, mac, 1);
+}
+
+/* Option A ICC key: Y = rightmost 16 digits of PAN||PSN; ECB(Y) || ECB(Y ^ FF). */
+static void ref_icc_mk(const uint8_t imk[16], const char *pan, const char *psn, uint8_t mk[16])
+{
+    char digits[40], y16[40];
+    uint8_t y[16];
+    size_t n;
+    snprintf(digits, sizeof(digits), "%s%s", pan, psn);
+    n = strlen(digits);
+    memset(y16, '0', 16);
+    memcpy(y16 + (n >= 16 ? 0 : 16 - n), n >= 16 ? digits + n - 16 : digits, n >= 16 ? 16 : n);
+    y16[16] = '\0';
+    assert_int_equal(kv_hex_decode(y16, y, 8), 8);
+    for (int i = 0; i < 8; i++)
+        y[8 + i] = y[i] ^ 0xFF;
+    ref_ecb(imk, y, 16, mk, 1);
+}
+
+/* Session key EMV A1.3.1 with an explicit R. */
+static void ref_csk(const uint8_t mk[16], const uint8_t r[8], uint8_t sk[16])
+{
+    uint8_t fg[16];
+    memcpy(fg, r, 8);
+    memcpy(fg + 8, r, 8);
+    fg[2] = 0xF0;
+    fg[10] = 0x0F;
+    ref_ecb(mk, fg, 16, sk, 1);
+}
+
+static void assert_key_eq(const char *what, const uint8_t *got, const char *want_hex)
+{
+    uint8_t want[16], g[16];
+    size_t n = unhex(want_hex, want, sizeof(want));
+    for (size_t i = 0; i < n; i++) { /* DES parity bits do not count */
+        g[i] = got[i] & 0xFE;
+        want[i] &= 0xFE;
+    }
+    assert_bytes(what, g, n, want, n);
+}
+
+static void test_reference_vectors(void **state)
+{
+    uint8_t imk[16], mk[16], sk[16], r[8], data[16], mac[8], blk[8], want[8];
+    (void)state;
+    /* VECTORS.md "EMV ARQC / ARPC" */
+    unhex("0123456789ABCDEFFEDCBA9876543210", imk, 16);
+    ref_icc_mk(imk, "9901234567890123", "45", mk);
+    assert_key_eq("ICC MK option A", mk, "F84315C7B95BD3B0C74694922C3808B0");
+    unhex("1234567890123456", r, 8);
+    ref_csk(mk, r, sk);
+    assert_key_eq("session key", sk, "3E736BF8D37664348A04E3ABE00DEFC1");
+    unhex("0123456789ABCDEF0123456789ABCDEF", data, 16);
+    ref_mac3(sk, 2, data, 16, mac);
+    assert_bytes("ARQC (reference)", mac, 8, want, unhex("4B46013359B7A58B", want, 8));
+    /* the card's own primitives against the same vector */
+    assert_int_equal(kv_vc_mac3(sk, 2, data, 16, blk), 0);
+    assert_bytes("ARQC (card kv_vc_mac3)", blk, 8, want, 8);
+    ref_ecb(mk, mac, 8, blk, 1); /* ARPC method 1, ARC 0000 */
+    assert_bytes("ARPC 1 (reference)", blk, 8, want, unhex("F8C9CECAABD55AD1", want, 8));
+    assert_int_equal(kv_vc_des2_ecb(mk, 1, mac, 8, blk), 0);
+    assert_bytes("ARPC 1 (card)", blk, 8, want, 8);
+    {
+        uint8_t in[12];
+        memcpy(in, mac, 8);
+        memset(in + 8, 0, 4);
+        ref_mac3(sk, 2, in, 12, blk);
+        assert_bytes("ARPC 2", blk, 4, want, unhex("7DFB1188", want, 4));
+    }
+}
+
+/* ---- the card -------------------------------------------------------------- */
+
+static EVP_PKEY *icc_key;
+static char *icc_pem;
+
+static int setup(void **state)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p;
+    long n;
+    (void)state;
+    icc_key = EVP_RSA_gen(768);
+    if (icc_key == NULL || b == NULL ||
+        !PEM_write_bio_PrivateKey(b, icc_key, NULL, NULL, 0, NULL, NULL))
+        return -1;
+    n = BIO_get_mem_data(b, &p);
+    icc_pem = strndup(p, (size_t)n);
+    BIO_free(b);
+    return icc_pem == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    EVP_PKEY_free(icc_key);
+    free(icc_pem);
+    return 0;
+}
+
+#define ICC_MK "F84315C7B95BD3B0C74694922C3808B0"
+#define CDOL1 "9F02069F03069F1A0295055F2A029A039C019F3704"
+#define CDOL2 "8A029F02069F03069F1A0295055F2A029A039C019F3704"
+
+/* A Visa-like card with PAN 9901234567890123, PSN 45, AIP 3901 (DDA, CDA), ATC 0010. */
+static kv_vcard *make_card(int cvn, int with_rsa, const char *extra_keys_json)
+{
+    char text[4096], why[200];
+    json_t *root, *keys;
+    json_error_t e;
+    kv_vcard *vc = NULL;
+    char *dump;
+    snprintf(text, sizeof(text),
+             "{\"atr\": \"3B00\", \"applications\": [{\"aid\": \"A0000000031010\","
+             " \"aip\": \"3901\", \"afl\": \"10010100\", \"gpo_format\": 1,"
+             " \"records\": [{\"sfi\": 2, \"record\": 1, \"tags\": [[\"5A\", \"9901234567890123\"],"
+             " [\"5F34\", \"45\"], [\"8C\", \"" CDOL1 "\"], [\"8D\", \"" CDOL2 "\"],"
+             " [\"9F49\", \"9F3704\"]]}]}],"
+             " \"data\": {\"9F36\": \"0010\"}, \"pin\": {\"value\": \"1234\", \"try_limit\": 3},"
+             " \"keys\": {\"cvn\": %d, \"icc_mk_ac\": \"" ICC_MK "\" %s}}",
+             cvn, extra_keys_json != NULL ? extra_keys_json : "");
+    root = json_loads(text, 0, &e);
+    assert_non_null(root);
+    keys = json_object_get(root, "keys");
+    if (with_rsa)
+        json_object_set_new(keys, "icc_rsa", json_string(icc_pem));
+    dump = json_dumps(root, 0);
+    if (kv_vcard_load_text(dump, strlen(dump), &vc, why, sizeof(why)) != 0) {
+        print_error("profile: %s\n", why);
+        fail();
+    }
+    free(dump);
+    json_decref(root);
+    return vc;
+}
+
+/* Send a C-APDU; return SW, response data into resp (*rlen). */
+static unsigned xchg(kv_vcard *vc, const uint8_t *c, size_t clen, uint8_t *resp, size_t *rlen)
+{
+    uint8_t out[KV_VCARD_RAPDU_MAX];
+    size_t n;
+    assert_int_equal(kv_vcard_process(vc, c, clen, out, sizeof(out), &n), 0);
+    assert_true(n >= 2);
+    if (resp != NULL) {
+        memcpy(resp, out, n - 2);
+        *rlen = n - 2;
+    }
+    return (unsigned)out[n - 2] << 8 | out[n - 1];
+}
+
+static unsigned xchg_hex(kv_vcard *vc, const char *hex, uint8_t *resp, size_t *rlen)
+{
+    uint8_t c[300];
+    size_t n = unhex(hex, c, sizeof(c));
+    return xchg(vc, c, n, resp, rlen);
+}
+
+#define SELECT "00A4040007A000000003101000"
+
+static void start(kv_vcard *vc)
+{
+    assert_int_equal(xchg_hex(vc, SELECT, NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "80A8000002830000", NULL, NULL), 0x9000);
+}
+
+/* CDOL1 data: amount 1000, other 0, country 0208, TVR 0, currency 0208, date, type 00, UN. */
+#define CDOL1_DATA "000000001000 000000000000 0208 0000000000 0208 251121 00 11223344"
+#define CDOL2_APPROVE "3030 000000001000 000000000000 0208 0000000000 0208 251121 00 55667788"
+
+/* The 77 template fields of a GENERATE AC answer. */
+typedef struct {
+    uint8_t cid, atc[2], ac[8], iad[32], sdad[256];
+    size_t iad_len, sdad_len;
+    int has_ac;
+} genac;
+
+static void parse_genac(const uint8_t *r, size_t n, genac *g)
+{
+    kv_tlv t;
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(kv_tlv_find(r, n, 0x9F27, &t), 0);
+    g->cid = t.value[0];
+    assert_int_equal(kv_tlv_find(r, n, 0x9F36, &t), 0);
+    memcpy(g->atc, t.value, 2);
+    assert_int_equal(kv_tlv_find(r, n, 0x9F10, &t), 0);
+    memcpy(g->iad, t.value, t.len);
+    g->iad_len = t.len;
+    if (kv_tlv_find(r, n, 0x9F26, &t) == 0) {
+        memcpy(g->ac, t.value, 8);
+        g->has_ac = 1;
+    }
+    if (kv_tlv_find(r, n, 0x9F4B, &t) == 0) {
+        memcpy(g->sdad, t.value, t.len);
+        g->sdad_len = t.len;
+    }
+}
+
+/* The reference AC: CRYPTO.md §3 with the standard data sd_hex. */
+static void ref_ac(int cvn, const char *sd_hex, const uint8_t atc[2], const uint8_t *iad,
+                   uint8_t ac[8])
+{
+    uint8_t mk[16], d[64], sk[16], r[8] = {0};
+    size_t n = unhex(sd_hex, d, sizeof(d));
+    unhex(ICC_MK, mk, 16);
+    assert_int_equal(n, 29);
+    d[n++] = 0x39;
+    d[n++] = 0x01;
+    d[n++] = atc[0];
+    d[n++] = atc[1];
+    if (cvn == 10) {
+        memcpy(d + n, iad + 3, 4);
+        ref_mac3(mk, 1, d, n + 4, ac);
+        return;
+    }
+    memcpy(d + n, iad, 7);
+    memcpy(r, atc, 2);
+    ref_csk(mk, r, sk);
+    ref_mac3(sk, 2, d, n + 7, ac);
+}
+
+/* GET CHALLENGE + VERIFY 88 with pin (digits); returns SW. bad_un: use a wrong UN. */
+static unsigned verify_enciphered(kv_vcard *vc, const char *pin, int bad_un)
+{
+    uint8_t un[16], plain[128], enc[128], capdu[5 + 128];
+    size_t unlen, outlen = sizeof(enc), klen = (size_t)EVP_PKEY_get_size(icc_key);
+    EVP_PKEY_CTX *ctx;
+    assert_int_equal(xchg_hex(vc, "0084000008", un, &unlen), 0x9000);
+    assert_int_equal(unlen, 8);
+    if (bad_un)
+        un[0] ^= 1;
+    memset(plain, 0xA5, klen);
+    plain[0] = 0x7F;
+    memset(plain + 1, 0xFF, 8);
+    plain[1] = (uint8_t)(0x20 | strlen(pin));
+    for (size_t i = 0; pin[i]; i++) {
+        uint8_t d = (uint8_t)(pin[i] - '0');
+        size_t nib = 2 + i;
+        plain[1 + nib / 2] = (nib % 2) ? (uint8_t)((plain[1 + nib / 2] & 0xF0) | d)
+                                       : (uint8_t)((plain[1 + nib / 2] & 0x0F) | d << 4);
+    }
+    memcpy(plain + 9, un, 8);
+    ctx = EVP_PKEY_CTX_new(icc_key, NULL);
+    assert_int_equal(EVP_PKEY_encrypt_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING), 1);
+    assert_int_equal(EVP_PKEY_encrypt(ctx, enc, &outlen, plain, klen), 1);
+    EVP_PKEY_CTX_free(ctx);
+    memcpy(capdu, "\x00\x20\x00\x88", 4);
+    capdu[4] = (uint8_t)klen;
+    memcpy(capdu + 5, enc, klen);
+    return xchg(vc, capdu, 5 + klen, NULL, NULL);
+}
+
+static unsigned genac_hex(kv_vcard *vc, const char *p1, const char *data_hex, genac *g)
+{
+    char cmd[400];
+    uint8_t d[128], r[256];
+    size_t n = unhex(data_hex, d, sizeof(d)), rlen = 0;
+    unsigned sw;
+    snprintf(cmd, sizeof(cmd), "80AE%s00%02zX%s00", p1, n, hx(d, n));
+    sw = xchg_hex(vc, cmd, r, &rlen);
+    if (sw == 0x9000)
+        parse_genac(r, rlen, g);
+    return sw;
+}
+
+static void arpc_cmd(const uint8_t arqc[8], int ok, char *out, size_t cap)
+{
+    uint8_t mk[16], blk[8];
+    unhex(ICC_MK, mk, 16);
+    memcpy(blk, arqc, 8);
+    blk[0] ^= 0x30;
+    blk[1] ^= 0x30;
+    ref_ecb(mk, blk, 8, blk, 1);
+    if (!ok)
+        blk[7] ^= 1;
+    snprintf(out, cap, "008200000A%s3030", hx(blk, 8));
+}
+
+/* Rows: enciphered PIN outcome -> CVR and results of the online flow (CVN 10). */
+static void test_cvn10_flow(void **state)
+{
+    static const struct {
+        const char *pin;
+        int arpc_ok;
+        unsigned verify_sw;
+        const char *cvr1, *cvr2; /* IAD CVR after 1st and 2nd GEN AC */
+        uint8_t cid2;
+    } rows[] = {
+        {"1234", 1, 0x9000, "A40000", "640000", 0x40},
+        {"9999", 1, 0x63C2, "A60000", "660000", 0x40},
+        {"1234", 0, 0x9000, "A40000", "2C0000", 0x00},
+        {NULL, 1, 0, "A00000", "600000", 0x40},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kv_vcard *vc = make_card(10, 1, NULL);
+        genac g1, g2;
+        uint8_t ac[8], want[3];
+        char cmd[80];
+        start(vc);
+        if (rows[i].pin != NULL)
+            assert_int_equal(verify_enciphered(vc, rows[i].pin, 0), rows[i].verify_sw);
+        assert_int_equal(genac_hex(vc, "80", CDOL1_DATA, &g1), 0x9000);
+        assert_int_equal(g1.cid, 0x80);
+        assert_int_equal(g1.iad_len, 7);
+        assert_bytes("IAD header", g1.iad, 4, (const uint8_t *)"\x06\x01\x0A\x03", 4);
+        assert_bytes("CVR 1st", g1.iad + 4, 3, want, unhex(rows[i].cvr1, want, 3));
+        assert_bytes("ATC", g1.atc, 2, (const uint8_t *)"\x00\x11", 2);
+        ref_ac(10, CDOL1_DATA, g1.atc, g1.iad, ac);
+        assert_bytes("ARQC", g1.ac, 8, ac, 8);
+        arpc_cmd(g1.ac, rows[i].arpc_ok, cmd, sizeof(cmd));
+        assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), rows[i].arpc_ok ? 0x9000 : 0x6300);
+        assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x6985); /* once only */
+        assert_int_equal(genac_hex(vc, "40", CDOL2_APPROVE, &g2), 0x9000);
+        assert_int_equal(g2.cid, rows[i].cid2);
+        assert_bytes("CVR 2nd", g2.iad + 4, 3, want, unhex(rows[i].cvr2, want, 3));
+        ref_ac(10, "000000001000 000000000000 0208 0000000000 0208 251121 00 55667788", g2.atc,
+               g2.iad, ac);
+        assert_bytes("TC/AAC", g2.ac, 8, ac, 8);
+        assert_int_equal(genac_hex(vc, "40", CDOL2_APPROVE, &g2), 0x6985); /* done */
+        kv_vcard_free(vc);
+    }
+}
+
+static void test_cvn18(void **state)
+{
+    kv_vcard *vc = make_card(18, 0, NULL);
+    genac g;
+    uint8_t ac[8], mk[16], sk[16], r[8] = {0}, in[12], arpc[4];
+    char cmd[80];
+    (void)state;
+    start(vc);
+    assert_int_equal(genac_hex(vc, "80", CDOL1_DATA, &g), 0x9000);
+    assert_bytes("IAD", g.iad, 4, (const uint8_t *)"\x06\x01\x12\x03", 4);
+    ref_ac(18, CDOL1_DATA, g.atc, g.iad, ac);
+    assert_bytes("ARQC CVN 18", g.ac, 8, ac, 8);
+    /* ARPC method 2 under the session key, CSU 00000000 */
+    unhex(ICC_MK, mk, 16);
+    memcpy(r, g.atc, 2);
+    ref_csk(mk, r, sk);
+    memcpy(in, g.ac, 8);
+    memset(in + 8, 0, 4);
+    ref_mac3(sk, 2, in, 12, ac);
+    memcpy(arpc, ac, 4);
+    snprintf(cmd, sizeof(cmd), "0082000008%s00000000", hx(arpc, 4));
+    assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x9000);
+    kv_vcard_free(vc);
+
+    vc = make_card(18, 0, NULL);
+    start(vc);
+    assert_int_equal(genac_hex(vc, "80", CDOL1_DATA, &g), 0x9000);
+    assert_int_equal(xchg_hex(vc, "00820000080102030400000000", NULL, NULL), 0x6300);
+    kv_vcard_free(vc);
+}
+
+static void test_pin_rules(void **state)
+{
+    kv_vcard *vc = make_card(10, 1, NULL);
+    genac g;
+    uint8_t want[3];
+    (void)state;
+    start(vc);
+    /* no challenge: 6985; wrong challenge: 6A80 and no try counted */
+    assert_int_equal(xchg_hex(vc,
+                              "0020008808"
+                              "2412 34FF FFFF FFFF",
+                              NULL, NULL),
+                     0x6700);
+    assert_int_equal(verify_enciphered(vc, "1234", 1), 0x6A80);
+    assert_int_equal(kv_vcard_pin_tries(vc), 3);
+    assert_int_equal(verify_enciphered(vc, "0000", 0), 0x63C2);
+    assert_int_equal(verify_enciphered(vc, "0000", 0), 0x63C1);
+    assert_int_equal(verify_enciphered(vc, "0000", 0), 0x63C0);
+    assert_int_equal(verify_enciphered(vc, "1234", 0), 0x6983);
+    assert_int_equal(genac_hex(vc, "80", CDOL1_DATA, &g), 0x9000);
+    assert_bytes("CVR blocked", g.iad + 4, 3, want, unhex("A64200", want, 3));
+    kv_vcard_free(vc);
+}
+
+static void test_dda_and_cda(void **state)
+{
+    kv_vcard *vc = make_card(10, 1, NULL);
+    kv_oda_pubkey pk;
+    uint8_t r[256], dn[8], ac[8], cdol1[64], want[3];
+    size_t rlen, dnlen;
+    kv_tlv t;
+    genac g;
+    kv_oda_cda_in in;
+    kv_oda_cda_out out;
+    (void)state;
+    memset(&pk, 0, sizeof(pk));
+    assert_int_equal(kv_oda_pubkey_from_pkey(icc_key, &pk), 0);
+    start(vc);
+    assert_int_equal(xchg_hex(vc, "008800000411223344 00", r, &rlen), 0x9000);
+    assert_int_equal(kv_tlv_find(r, rlen, 0x80, &t), 0);
+    assert_int_equal(
+        kv_oda_dda_verify(&pk, t.value, t.len, (const uint8_t *)"\x11\x22\x33\x44", 4, dn, &dnlen),
+        0);
+    assert_int_equal(dnlen, 8);
+    /* a different DDOL value does not verify */
+    assert_int_not_equal(
+        kv_oda_dda_verify(&pk, t.value, t.len, (const uint8_t *)"\x11\x22\x33\x45", 4, dn, &dnlen),
+        0);
+    /* CDA on the ARQC */
+    assert_int_equal(xchg_hex(vc, "80AE90001D" CDOL1_DATA "00", r, &rlen), 0x9000);
+    parse_genac(r, rlen, &g);
+    assert_false(g.has_ac);
+    assert_int_equal(g.sdad_len, (size_t)EVP_PKEY_get_size(icc_key));
+    assert_bytes("CVR with CDA", g.iad + 4, 3, want, unhex("A00002", want, 3));
+    memset(&in, 0, sizeof(in));
+    in.pdol_data = NULL;
+    in.cdol1_data = cdol1;
+    in.cdol1_data_len = unhex(CDOL1_DATA, cdol1, sizeof(cdol1));
+    in.response = r;
+    in.response_len = rlen;
+    memcpy(in.un, "\x11\x22\x33\x44", 4);
+    assert_int_equal(kv_oda_cda_verify(&pk, &in, &out), 0);
+    ref_ac(10, CDOL1_DATA, g.atc, g.iad, ac);
+    assert_bytes("AC inside the CDA signature", out.ac, 8, ac, 8);
+    assert_int_equal(out.cid, 0x80);
+    kv_vcard_free(vc);
+}
+
+/* VECTORS.md CVC3: IMK, PAN 5123456789012345, PSN 00, ATC 005E, UN 00000899 -> 29488. */
+static void test_cvc3_vector(void **state)
+{
+    uint8_t imk[16], mk[16], r[64];
+    size_t rlen;
+    char text[1024], why[200];
+    kv_vcard *vc = NULL;
+    kv_tlv t;
+    (void)state;
+    unhex("01234567899876543210012345678998", imk, 16);
+    ref_icc_mk(imk, "5123456789012345", "00", mk);
+    snprintf(text, sizeof(text),
+             "{\"atr\": \"3B00\", \"ppse\": true, \"applications\": [{\"aid\": \"A0000000041010\","
+             " \"aip\": \"0080\", \"afl\": \"08010100\", \"gpo_format\": 2, \"records\": ["
+             "{\"sfi\": 1, \"record\": 1, \"tags\": [[\"57\", "
+             "\"5123456789012345D35121010000000000000F\"]]}]}],"
+             " \"data\": {\"9F36\": \"005D\"}, \"keys\": {\"icc_mk_cvc3\": \"%s\"}}",
+             hx(mk, 16));
+    assert_int_equal(kv_vcard_load_text(text, strlen(text), &vc, why, sizeof(why)), 0);
+    assert_int_equal(xchg_hex(vc, "00A4040007A000000004101000", NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "802A8E800400000899 00", NULL, NULL), 0x6985); /* before GPO */
+    assert_int_equal(xchg_hex(vc, "80A8000002830000", NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "802A8E8003000008 00", NULL, NULL), 0x6700);
+    assert_int_equal(xchg_hex(vc, "802A8E800400000899 00", r, &rlen), 0x9000);
+    assert_int_equal(kv_tlv_find(r, rlen, 0x9F61, &t), 0);
+    assert_int_equal(t.len, 2);
+    assert_int_equal((unsigned)t.value[0] << 8 | t.value[1], 29488);
+    assert_int_equal(kv_tlv_find(r, rlen, 0x9F36, &t), 0);
+    assert_bytes("ATC", t.value, 2, (const uint8_t *)"\x00\x5E", 2);
+    kv_vcard_free(vc);
+}
+
+/* Hostile or out-of-order commands: answered with a status word. */
+static void test_bad_commands(void **state)
+{
+    static const struct {
+        const char *capdu;
+        unsigned sw;
+    } before_gpo[] =
+        {
+            {"80AE80001D" CDOL1_DATA "00", 0x6985},
+            {"0082000004 01020304", 0x6985},
+            {"0084000108", 0x6A86},
+        },
+      after_gpo[] = {
+          {"80AE80001C"
+           "000000001000 000000000000 0208 0000000000 0208 251121 00 112233"
+           "00",
+           0x6700},
+          {"80AEC0001D" CDOL1_DATA "00", 0x6A86},
+          {"80AE81001D" CDOL1_DATA "00", 0x6A86},
+          {"0082000004 01020304", 0x6985},
+          {"0088000000", 0x6985},
+          {"802A8E800400000899 00", 0x6985},
+          {"0020008840"
+           "00",
+           0x6700},
+      };
+    kv_vcard *vc = make_card(10, 0, NULL);
+    (void)state;
+    assert_int_equal(xchg_hex(vc, SELECT, NULL, NULL), 0x9000);
+    for (size_t i = 0; i < sizeof(before_gpo) / sizeof(before_gpo[0]); i++)
+        if (xchg_hex(vc, before_gpo[i].capdu, NULL, NULL) != before_gpo[i].sw) {
+            print_error("row %zu: %s want %04X\n", i, before_gpo[i].capdu, before_gpo[i].sw);
+            fail();
+        }
+    assert_int_equal(xchg_hex(vc, "80A8000002830000", NULL, NULL), 0x9000);
+    for (size_t i = 0; i < sizeof(after_gpo) / sizeof(after_gpo[0]); i++)
+        if (xchg_hex(vc, after_gpo[i].capdu, NULL, NULL) != after_gpo[i].sw) {
+            print_error("row %zu: %s want %04X\n", i, after_gpo[i].capdu, after_gpo[i].sw);
+            fail();
+        }
+    /* without an ICC key: INTERNAL AUTHENTICATE is not possible */
+    assert_int_equal(xchg_hex(vc, "008800000411223344 00", NULL, NULL), 0x6985);
+    kv_vcard_free(vc);
+
+    /* a profile with bad keys is refused with a reason */
+    {
+        static const char *bad[] = {
+            "{\"atr\":\"3B00\",\"applications\":[{\"aid\":\"A0000000031010\",\"aip\":\"0000\","
+            "\"afl\":\"08010100\"}],\"keys\":{\"cvn\":11}}",
+            "{\"atr\":\"3B00\",\"applications\":[{\"aid\":\"A0000000031010\",\"aip\":\"0000\","
+            "\"afl\":\"08010100\"}],\"keys\":{\"icc_mk_ac\":\"0011\"}}",
+            "{\"atr\":\"3B00\",\"applications\":[{\"aid\":\"A0000000031010\",\"aip\":\"0000\","
+            "\"afl\":\"08010100\"}],\"keys\":{\"icc_rsa\":\"not a pem\"}}",
+            "{\"atr\":\"3B00\",\"applications\":[{\"aid\":\"A0000000031010\",\"aip\":\"0000\","
+            "\"afl\":\"08010100\"}],\"keys\":{\"bogus\":1}}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char why[200] = "";
+            kv_vcard *b = NULL;
+            assert_int_not_equal(kv_vcard_load_text(bad[i], strlen(bad[i]), &b, why, sizeof(why)),
+                                 0);
+            assert_null(b);
+            assert_non_null(strstr(why, "keys"));
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference_vectors),
+        cmocka_unit_test(test_cvn10_flow),
+        cmocka_unit_test(test_cvn18),
+        cmocka_unit_test(test_pin_rules),
+        cmocka_unit_test(test_dda_and_cda),
+        cmocka_unit_test(test_cvc3_vector),
+        cmocka_unit_test(test_bad_commands),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
