@@ -54,4 +54,37 @@ int kv_perso_issuer_key(kv_hsm *h, const char *label, int create, unsigned bits,
  */
 int kv_perso_rsa_sign(void *arg, const uint8_t *in, size_t len, uint8_t *out);
 
+#define KV_PERSO_WRAPPED_MK_LEN 24 /* RFC 3394 wrap of a 16-byte DES2 key */
+
+/*
+ * The ICC master key for a card, derived inside the token from imk (a DES2
+ * key with derive usage, keys.h "imk") as 3DES-ECB(imk)(Y || Y XOR FF..FF),
+ * Y = kv_emv_mk_input(option, pan, psn) (CKM_DES3_ECB_ENCRYPT_DATA into a
+ * session object that is CKA_SENSITIVE true and CKA_EXTRACTABLE true so that
+ * it can leave the token only wrapped), then wrapped under transport (an AES
+ * key with CKA_WRAP, keys.h "kek") with CKM_AES_KEY_WRAP (RFC 3394, default
+ * IV) and destroyed. The clear key value never leaves the token. wrapped
+ * receives KV_PERSO_WRAPPED_MK_LEN bytes. Returns 0, KV_ERR_ARG (PAN/PSN,
+ * transport not AES) or an HSM error (kv_hsm_last_error).
+ *
+ * This file and hsm/p11*.c are the only ones that call PKCS#11: wrapping a
+ * derived key with an extractable template is a personalization-only need.
+ */
+int kv_perso_icc_mk_wrapped(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
+                            const char *psn, const kv_hsm_key *transport,
+                            uint8_t wrapped[KV_PERSO_WRAPPED_MK_LEN]);
+
+/*
+ * Import an RSA key pair into the token under label (the key ceremony of
+ * the test CA key): the private key as CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE
+ * true, CKA_EXTRACTABLE false, CKA_SIGN only (raw CKM_RSA_X_509 signing of
+ * certificates); the public key (CKA_VERIFY) under the same label, so that
+ * kv_perso_issuer_key(h, label, 0, ...) finds the pair. key is an OpenSSL
+ * EVP_PKEY * (RSA, with its private parts), passed as void * so this header
+ * needs no OpenSSL include. Returns 0, KV_ERR_HSM_KEY (an RSA key labelled
+ * label exists), KV_ERR_ARG (not an RSA private key, modulus over KV_PERSO_RSA_MAX)
+ * or an HSM error.
+ */
+int kv_perso_rsa_import(kv_hsm *h, const char *label, void *key);
+
 #endif

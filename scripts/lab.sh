@@ -26,8 +26,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB=${KORTVAGT_LAB:-$REPO/lab}
 KORTVAGT_BIN=${KORTVAGT_BIN:-$REPO/build/bin/kortvagt}
 PROFILE=${KORTVAGT_LAB_PROFILE:-$REPO/tests/data/visa_contact_pse.json}
-VPCD_PORT=35963
-READER="Virtual PCD 00 00"
+# KORTVAGT_VPCD_PORT 35964 selects vpcd's second slot, "Virtual PCD 00 01"
+VPCD_PORT=${KORTVAGT_VPCD_PORT:-35963}
+READER="Virtual PCD 00 0$((VPCD_PORT - 35963))"
 LAB_PIN=${KORTVAGT_LAB_PIN:-246810}
 LAB_SO_PIN=${KORTVAGT_LAB_SO_PIN:-13579135}
 
@@ -54,6 +55,7 @@ export KORTVAGT_PIN='$LAB_PIN'
 export KORTVAGT_SO_PIN='$LAB_SO_PIN'
 export KORTVAGT_READER='$READER'
 export KORTVAGT_STORE='sqlite:$LAB/kortvagt.db'
+export KORTVAGT_TRANSPORT_KEY='$LAB/transport.key'
 ENV
   chmod 600 "$LAB/env"
 }
@@ -69,6 +71,35 @@ CONF
   # shellcheck disable=SC1091
   (. "$LAB/env" && "$KORTVAGT_BIN" hsm init </dev/null >"$LAB/hsm-init.log" 2>&1) ||
     die "token setup failed; see $LAB/hsm-init.log"
+  setup_perso_keys
+}
+
+# The issuer keys of the personalization bench (`kortvagt perso`), so that it
+# works out of the box in the lab. TEST ONLY: fixed public values (VECTORS.md,
+# apdu/vcard/CRYPTO.md §6; the transport key is the RFC 3394 §4.1 KEK), never
+# for real cards. The transport key is also written to $LAB/transport.key for
+# the virtual card ($KORTVAGT_TRANSPORT_KEY). Keys already present are kept.
+setup_perso_keys() {
+  local l
+  printf '000102030405060708090A0B0C0D0E0F\n' >"$LAB/transport.key"
+  chmod 600 "$LAB/transport.key"
+  # shellcheck disable=SC1091
+  (
+    . "$LAB/env"
+    have=$("$KORTVAGT_BIN" key list 2>/dev/null || true)
+    imp() { # LABEL TYPE USAGE HEX
+      grep -qw -- "$1" <<<"$have" && return 0
+      echo "$4" | "$KORTVAGT_BIN" key import --label "$1" --type "$2" --usage "$3" || echo "lab: key $1 not imported"
+    }
+    imp transport aes128 kek 000102030405060708090A0B0C0D0E0F
+    imp imk-ac des2 imk 0123456789ABCDEFFEDCBA9876543210
+    imp imk-cvc3 des2 imk 01234567899876543210012345678998
+    imp cvk des2 cvk 0123456789ABCDEFFEDCBA9876543210
+    imp pvk des2 pvk 0123456789ABCDEFFEDCBA9876543210
+    "$KORTVAGT_BIN" perso ca-import --label ca-e1 --pem "$REPO/tests/data/capk/kortvagt-test-ca-e1.pem" ||
+      echo "lab: CA key ca-e1 not imported"
+    "$KORTVAGT_BIN" perso issuer-key --label perso-issuer --create >/dev/null || echo "lab: no issuer key"
+  ) </dev/null >>"$LAB/hsm-init.log" 2>&1
 }
 
 # --- PostgreSQL (optional): a throwaway cluster in $LAB/pg -----------------
@@ -154,7 +185,8 @@ sup_pg_pid=""
 
 sup_start_card() {
   local args=("$@")
-  "$KORTVAGT_BIN" vcard --port "$VPCD_PORT" --state "$LAB/vcard.state" "${args[@]}" \
+  KORTVAGT_TRANSPORT_KEY="$LAB/transport.key" \
+    "$KORTVAGT_BIN" vcard --port "$VPCD_PORT" --state "$LAB/vcard.state" "${args[@]}" \
     >>"$LAB/vcard.log" 2>&1 &
   sup_card_pid=$!
   echo "$sup_card_pid" >"$LAB/vcard.pid"

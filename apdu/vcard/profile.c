@@ -48,6 +48,9 @@
  *   "keys": {                              the card's test keys (apdu/vcard/CRYPTO.md)
  *       "cvn": 10 | 18, "dki": "01",
  *       "icc_mk_ac": "32 hex", "icc_mk_cvc3": "32 hex", "cvc3_track2": "hex",
+ *       "icc_mk_ac_wrapped", "icc_mk_cvc3_wrapped": "48 hex", the same keys
+ *           AES-wrapped (RFC 3394) under the transport key, as `kortvagt perso`
+ *           writes them; unwrapped with $KORTVAGT_TRANSPORT_KEY (a hex file),
  *       "icc_rsa": "PEM" | "icc_rsa_file": "path",
  *       "icc_pin_rsa": "PEM" | "icc_pin_rsa_file": "path",
  *       "first_ac": "online" | "follow"
@@ -60,7 +63,9 @@
 #include "apdu/dol.h"
 #include "apdu/tlv.h"
 #include "apdu/vcard/vcard.h"
+#include "apdu/vcard/vcrypto.h"
 #include "src/base/err.h"
+#include "src/base/secure.h"
 #include "src/base/hex.h"
 
 #include <openssl/bio.h>
@@ -792,11 +797,54 @@ out:
     return r;
 }
 
+/*
+ * "<name>_wrapped": the key as a personalization bench ships it, AES-wrapped
+ * (RFC 3394) under the lab's transport key ($KORTVAGT_TRANSPORT_KEY).
+ */
+static int wrapped_mk(loader *l, json_t *o, const char *name, uint8_t mk[16], int *has)
+{
+    char field[48];
+    json_t *v;
+    uint8_t in[40], kek[32], clear[32];
+    size_t n, keklen = 0, cl = 0;
+    int r;
+
+    snprintf(field, sizeof(field), "%s_wrapped", name);
+    if ((v = json_object_get(o, field)) == NULL)
+        return 0;
+    if (json_object_get(o, name) != NULL)
+        return bad(l, KV_ERR_JSON, "keys: both %s and %s", name, field);
+    if ((r = hex_value(l, v, field, in, 24, 24, &n)) != 0)
+        return r;
+    r = kv_vc_transport_key(kek, &keklen);
+    if (r != 0) {
+        r = bad(l, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r,
+                "keys.%s: %s", field,
+                r == KV_ERR_NOT_FOUND ? "needs the transport key (--transport-key FILE or "
+                                        "$KORTVAGT_TRANSPORT_KEY)"
+                                      : "the transport key file is unreadable or not 16/24/32 "
+                                        "bytes of hex");
+        goto out;
+    }
+    if ((r = kv_vc_aes_unwrap(kek, keklen, in, n, clear, &cl)) != 0 || cl != 16) {
+        r = bad(l, KV_ERR_FORMAT, "keys.%s: does not unwrap under the transport key", field);
+        goto out;
+    }
+    memcpy(mk, clear, 16);
+    *has = 1;
+    r = 0;
+out:
+    kv_wipe(kek, sizeof(kek));
+    kv_wipe(clear, sizeof(clear));
+    return r;
+}
+
 static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
 {
     static const char *const keys[] = {
         "cvn",          "dki",         "icc_mk_ac",        "icc_mk_cvc3", "cvc3_track2", "icc_rsa",
-        "icc_rsa_file", "icc_pin_rsa", "icc_pin_rsa_file", "first_ac",    NULL};
+        "icc_rsa_file", "icc_pin_rsa", "icc_pin_rsa_file", "first_ac",    "icc_mk_ac_wrapped",
+        "icc_mk_cvc3_wrapped", NULL};
     json_t *o = json_object_get(root, "keys"), *v;
     kv_vc_keys *k = &p->keys;
     long cvn = 10;
@@ -831,6 +879,9 @@ static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
             return r;
         k->has_cvc3_mk = 1;
     }
+    if ((r = wrapped_mk(l, o, "icc_mk_ac", k->ac_mk, &k->has_ac_mk)) != 0 ||
+        (r = wrapped_mk(l, o, "icc_mk_cvc3", k->cvc3_mk, &k->has_cvc3_mk)) != 0)
+        return r;
     if ((v = json_object_get(o, "cvc3_track2")) != NULL &&
         (r = hex_value(l, v, "keys.cvc3_track2", k->cvc3_track, 1, KV_VC_TRACK_MAX,
                        &k->cvc3_track_len)) != 0)

@@ -1,10 +1,13 @@
 /* see vcrypto.h */
 #include "apdu/vcard/vcrypto.h"
 #include "src/base/err.h"
+#include "src/base/hex.h"
 #include "src/base/secure.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VC_MAC_MAX 1024
@@ -83,4 +86,66 @@ int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
 int kv_vc_random(uint8_t *out, size_t len)
 {
     return RAND_bytes(out, (int)len) == 1 ? 0 : KV_ERR_INTERNAL;
+}
+
+/* see vcrypto.h */
+int kv_vc_aes_unwrap(const uint8_t *kek, size_t keklen, const uint8_t *in, size_t inlen,
+                     uint8_t *out, size_t *outlen)
+{
+    const EVP_CIPHER *c = keklen == 16   ? EVP_aes_128_wrap()
+                          : keklen == 24 ? EVP_aes_192_wrap()
+                          : keklen == 32 ? EVP_aes_256_wrap()
+                                         : NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    int n = 0, m = 0, r = KV_ERR_ARG;
+
+    *outlen = 0;
+    if (c == NULL || inlen < 24 || inlen > 40 || inlen % 8 != 0)
+        goto out;
+    r = KV_ERR_INTERNAL;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+        goto out;
+    EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    if (EVP_DecryptInit_ex(ctx, c, NULL, kek, NULL) != 1)
+        goto out;
+    r = KV_ERR_FORMAT; /* the RFC 3394 integrity check failed */
+    if (EVP_DecryptUpdate(ctx, out, &n, in, (int)inlen) != 1 || n != (int)inlen - 8 ||
+        EVP_DecryptFinal_ex(ctx, out + n, &m) != 1) {
+        kv_wipe(out, inlen - 8);
+        goto out;
+    }
+    *outlen = (size_t)(n + m);
+    r = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return r;
+}
+
+/* see vcrypto.h */
+int kv_vc_transport_key(uint8_t key[32], size_t *keylen)
+{
+    const char *path = getenv("KORTVAGT_TRANSPORT_KEY");
+    char buf[160];
+    size_t n;
+    FILE *f;
+    int len, r;
+
+    *keylen = 0;
+    if (path == NULL || path[0] == '\0')
+        return KV_ERR_NOT_FOUND;
+    if ((f = fopen(path, "r")) == NULL)
+        return KV_ERR_IO;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    len = kv_hex_decode(buf, key, 32);
+    kv_wipe(buf, sizeof(buf));
+    r = KV_ERR_FORMAT;
+    if (len == 16 || len == 24 || len == 32) {
+        *keylen = (size_t)len;
+        r = 0;
+    }
+    return r;
 }

@@ -24,6 +24,23 @@ int kv_vc_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, ui
 /* EMV common session key (Book 2 A1.3.1) from mk with R = ATC || 00*6. */
 int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
 
+/*
+ * AES key unwrap (RFC 3394, default IV A6A6A6A6A6A6A6A6) of in (inlen: 24..40,
+ * a multiple of 8) under kek (16, 24 or 32 bytes) into out (inlen - 8 bytes,
+ * *outlen). Returns 0, KV_ERR_ARG (lengths) or KV_ERR_FORMAT when the
+ * integrity check fails (wrong transport key).
+ */
+int kv_vc_aes_unwrap(const uint8_t *kek, size_t keklen, const uint8_t *in, size_t inlen,
+                     uint8_t *out, size_t *outlen);
+
+/*
+ * The transport key of the lab: the file named by $KORTVAGT_TRANSPORT_KEY
+ * holds it in hex (16, 24 or 32 bytes; spaces and a newline allowed).
+ * Returns 0, KV_ERR_NOT_FOUND (variable unset), KV_ERR_IO or KV_ERR_FORMAT.
+ * key is the caller's to wipe.
+ */
+int kv_vc_transport_key(uint8_t key[32], size_t *keylen);
+
 /* len random bytes (RAND_bytes). */
 int kv_vc_random(uint8_t *out, size_t len);
 

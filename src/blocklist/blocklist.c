@@ -88,7 +88,12 @@ int kv_bl_expiry_end(int yymm, int64_t *out)
 
 int64_t kv_bl_request_due(int64_t at)
 {
-    return at + 28 * 86400;
+    /* the same Copenhagen wall-clock time 28 calendar days later */
+    int64_t local = at + kv_time_cph_offset(at) + 28 * 86400;
+    int64_t due = local - 3600;
+    if (kv_time_cph_offset(due) == 7200)
+        due = local - 7200;
+    return due;
 }
 
 int kv_bl_time_parse(const char *s, int64_t *out)
@@ -658,8 +663,8 @@ out:
     return finish(bl, r);
 }
 
-int kv_bl_request_add(const kv_blocklist *bl, const char *pan, kv_bl_request_kind kind,
-                      int64_t at, kv_bl_request *out)
+int kv_bl_request_add(const kv_blocklist *bl, const char *pan, kv_bl_request_kind kind, int64_t at,
+                      kv_bl_request *out)
 {
     kv_bl_request q;
     int r;

@@ -69,7 +69,11 @@ int kv_bl_expiry_parse(const char *s, int *yymm);
  */
 int kv_bl_expiry_end(int yymm, int64_t *out);
 
-/* The 4-week answer time of a request received at at: at + 28 days. */
+/*
+ * The 4-week answer time of a request received at at: the same wall-clock
+ * time in Copenhagen 28 calendar days later (an hour less or more across a
+ * summer-time change).
+ */
 int64_t kv_bl_request_due(int64_t at);
 
 /*
@@ -103,8 +107,8 @@ kv_bl_sealer kv_bl_hsm_sealer_get(kv_bl_hsm_sealer *hs);
 /* The engine's collaborators; all borrowed. */
 typedef struct {
     kv_store *store;
-    kv_mac token_mac;  /* PAN tokens (the HSM's "token" key) */
-    kv_bl_sealer seal; /* PANs and reasons */
+    kv_mac token_mac;           /* PAN tokens (the HSM's "token" key) */
+    kv_bl_sealer seal;          /* PANs and reasons */
     const char *permission;     /* the authority's journal number; NULL or "": none */
     const char *issuer_name;    /* for the notice; NULL: "(udsteder ikke konfigureret)" */
     const char *issuer_address; /* for the notice */
@@ -155,7 +159,8 @@ int kv_bl_show(const kv_blocklist *bl, const char *pan, kv_bl_entry *e, int *fou
 
 /* 1 when the cardholder reported the card: listed_at is the liability notified_at. */
 int kv_bl_entry_is_report(const kv_bl_entry *e);
-/* 1 when a written notice is due for e (not a cardholder's lost/stolen/defective/destroyed report). */
+/* 1 when a written notice is due for e (not a cardholder's lost/stolen/defective/destroyed report).
+ */
 int kv_bl_entry_notice_due(const kv_bl_entry *e);
 
 /*
@@ -200,8 +205,8 @@ int kv_bl_export(const kv_blocklist *bl, const char *recipient, int64_t now,
 int kv_bl_notice(const kv_blocklist *bl, const char *pan, int *due, char **text);
 
 /* Record an access request or an objection received at at; *out (may be NULL) the row. */
-int kv_bl_request_add(const kv_blocklist *bl, const char *pan, kv_bl_request_kind kind,
-                      int64_t at, kv_bl_request *out);
+int kv_bl_request_add(const kv_blocklist *bl, const char *pan, kv_bl_request_kind kind, int64_t at,
+                      kv_bl_request *out);
 /* Mark request id answered at at; KV_ERR_NOT_FOUND when there is none. */
 int kv_bl_request_answer(const kv_blocklist *bl, int64_t id, int64_t at);
 /* 1 when q is unanswered and its due time has passed at now. */

@@ -5,8 +5,8 @@
 #include <string.h>
 
 static const char *const step_names[KV_DIAG__STEPS] = {
-    "pcsc_service", "reader", "card_present", "atr", "application",
-    "expiry", "pin_try_counter", "block_list", "recent_declines",
+    "pcsc_service",    "reader",     "card_present",    "atr", "application", "expiry",
+    "pin_try_counter", "block_list", "recent_declines",
 };
 
 typedef struct {
@@ -147,8 +147,8 @@ void kv_diag_init(kv_diag_report *r)
     r->cause = KV_CAUSE_NONE;
 }
 
-int kv_diag_add(kv_diag_report *r, kv_diag_step step, int ok, kv_diag_cause cause,
-                const char *fmt, ...)
+int kv_diag_add(kv_diag_report *r, kv_diag_step step, int ok, kv_diag_cause cause, const char *fmt,
+                ...)
 {
     va_list ap;
     kv_diag_result *s;
@@ -174,9 +174,9 @@ json_t *kv_diag_json(const kv_diag_report *r, kv_lang lang)
         return NULL;
     }
     for (size_t i = 0; i < r->n; i++)
-        json_array_append_new(steps, json_pack("{sssbss}", "step",
-                                               kv_diag_step_name(r->steps[i].step), "ok",
-                                               r->steps[i].ok, "detail", r->steps[i].detail));
+        json_array_append_new(steps,
+                              json_pack("{sssbss}", "step", kv_diag_step_name(r->steps[i].step),
+                                        "ok", r->steps[i].ok, "detail", r->steps[i].detail));
     json_object_set_new(j, "steps", steps);
     if (r->cause == KV_CAUSE_NONE) {
         json_object_set_new(j, "cause", json_null());
@@ -203,7 +203,7 @@ void kv_diag_print(FILE *f, const kv_diag_report *r, kv_lang lang)
                                      "er i orden.");
         return;
     }
-    fprintf(f, "\n%s %s\n%s %s\n", lang == KV_LANG_EN ? "Cause:" : "Årsag:",
-            kv_diag_cause_text(r->cause, lang), lang == KV_LANG_EN ? "Advice:" : "Råd:",
-            kv_diag_advice(r->cause, lang));
+    fprintf(f, "\n%s %s\n%s %s\n",
+            lang == KV_LANG_EN ? "Cause:" : "Årsag:", kv_diag_cause_text(r->cause, lang),
+            lang == KV_LANG_EN ? "Advice:" : "Råd:", kv_diag_advice(r->cause, lang));
 }

@@ -29,18 +29,18 @@ typedef enum {
 
 typedef enum {
     KV_CAUSE_NONE = 0,
-    KV_CAUSE_NO_PCSC_SERVICE,   /* "no_pcsc_service" */
-    KV_CAUSE_NO_READER,         /* "no_reader" */
-    KV_CAUSE_NO_CARD,           /* "no_card" */
-    KV_CAUSE_CHIP_UNREADABLE,   /* "chip_unreadable": no ATR / no answer */
-    KV_CAUSE_NO_APPLICATION,    /* "no_application": no payment application selected */
-    KV_CAUSE_CARD_EXPIRED,      /* "card_expired" */
-    KV_CAUSE_PIN_BLOCKED,       /* "pin_blocked": PIN try counter 0 */
-    KV_CAUSE_CARD_BLOCKED,      /* "card_blocked": on the block list */
+    KV_CAUSE_NO_PCSC_SERVICE,    /* "no_pcsc_service" */
+    KV_CAUSE_NO_READER,          /* "no_reader" */
+    KV_CAUSE_NO_CARD,            /* "no_card" */
+    KV_CAUSE_CHIP_UNREADABLE,    /* "chip_unreadable": no ATR / no answer */
+    KV_CAUSE_NO_APPLICATION,     /* "no_application": no payment application selected */
+    KV_CAUSE_CARD_EXPIRED,       /* "card_expired" */
+    KV_CAUSE_PIN_BLOCKED,        /* "pin_blocked": PIN try counter 0 */
+    KV_CAUSE_CARD_BLOCKED,       /* "card_blocked": on the block list */
     KV_CAUSE_ECOMMERCE_DISABLED, /* "ecommerce_disabled": remote payment declined */
-    KV_CAUSE_SCA_LOCKED,        /* "sca_locked": declined after failed SCA attempts */
-    KV_CAUSE_LIMIT_REACHED,     /* "limit_reached": a spending limit declined it */
-    KV_CAUSE_DECLINED,          /* "declined": another decline */
+    KV_CAUSE_SCA_LOCKED,         /* "sca_locked": declined after failed SCA attempts */
+    KV_CAUSE_LIMIT_REACHED,      /* "limit_reached": a spending limit declined it */
+    KV_CAUSE_DECLINED,           /* "declined": another decline */
     KV_CAUSE__COUNT
 } kv_diag_cause;
 
@@ -79,8 +79,8 @@ void kv_diag_init(kv_diag_report *r);
  * Record a step: ok 1 passed, 0 failed with cause (the report's cause when it
  * is the first failure). Returns ok (so the walk can stop at a failure).
  */
-int kv_diag_add(kv_diag_report *r, kv_diag_step step, int ok, kv_diag_cause cause,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int kv_diag_add(kv_diag_report *r, kv_diag_step step, int ok, kv_diag_cause cause, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 
 /* {"steps":[{"step","ok","detail"}],"cause","cause_text","advice"} (null when no cause). */
 json_t *kv_diag_json(const kv_diag_report *r, kv_lang lang);

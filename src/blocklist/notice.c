@@ -49,8 +49,9 @@ int kv_bl_notice(const kv_blocklist *bl, const char *pan, int *due, char **text)
     if (bl->permission != NULL && bl->permission[0] != '\0')
         fprintf(f, " (Datatilsynets tilladelse, j.nr. %s)", bl->permission);
     fprintf(f, ".\n\n");
-    fprintf(f, "Modtagere: Oplysningen om, at dit kort er spærret, er videregivet til: %s. "
-               "Der videregives kun kortnummeret, aldrig grunden til spærringen.\n\n",
+    fprintf(f,
+            "Modtagere: Oplysningen om, at dit kort er spærret, er videregivet til: %s. "
+            "Der videregives kun kortnummeret, aldrig grunden til spærringen.\n\n",
             recipients[0] != '\0' ? recipients : "ingen endnu");
     fprintf(f,
             "Ret til indsigt: Du har ret til indsigt i de oplysninger, %s behandler om dig. "

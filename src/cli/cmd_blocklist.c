@@ -24,42 +24,41 @@
 
 static void blocklist_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: kortvagt blocklist <command> [options]\n\n"
-            "The issuer's block list (spærreliste), RULES.md §3.\n\n"
-            "Commands:\n"
-            "  add --pan P --reason R --expiry YYMM [--source cardholder|issuer]\n"
-            "      [--reminders N] [--report lost|stolen|defective|destroyed]\n"
-            "      [--wallet-token T]... [--at T]       list a card (and its wallet tokens)\n"
-            "  check --pan P           'blocked' or 'not blocked' (exit 0 both); nothing else\n"
-            "  show --pan P            block time (notified_at of a cardholder's report),\n"
-            "                          expiry, whether a notice is due; never the reason\n"
-            "  recovered --pan P       card recovered: deleted unless listed for\n"
-            "                          suspected_misuse or suspected_copy\n"
-            "  replaced --pan P        card replaced: deleted at once\n"
-            "  correct --pan P --reason R [--at T]   correct the reason; the correction\n"
-            "                          is sent to every recipient\n"
-            "  remove --pan P [--at T] delete a wrong entry; the correction is sent to\n"
-            "                          every recipient\n"
-            "  purge [--now T]         delete entries whose expiry month has ended\n"
-            "  export [--to NAME] [--at T]   card and wallet token numbers, one per line\n"
-            "  notice --pan P          the written notice to the cardholder (Danish)\n"
-            "  request add --pan P --kind access|objection [--at T]\n"
-            "  request answer --id N [--at T]\n"
-            "  requests [--now T]      access requests and objections, 4-week due dates,\n"
-            "                          OVERDUE marked\n"
-            "  corrections             the corrections log (who received each correction)\n"
-            "  recipients              who received the list, and when\n\n"
-            "Reasons: lost stolen suspected_misuse suspected_copy account_closed\n"
-            "  renewed_not_returned overdraft unusual_pattern cardholder_request\n"
-            "  (source defaults to cardholder for lost, stolen, cardholder_request).\n"
-            "Times T: RFC 3339 (2026-03-01T10:00:00Z) or YYYY-MM-DD (Copenhagen midnight).\n"
-            "Every command takes --json, --config FILE and --store URL.\n"
-            "Configuration [blocklist]: permission = <journal no.> (needed for issuer-\n"
-            "  initiated listing), issuer_name, issuer_address, recipients = A; B,\n"
-            "  authority.\n"
-            "Exit: 0 done (check: listed or not), 1 not listed, 2 usage, 5 HSM, 6 store,\n"
-            "  7 refused by policy (e.g. issuer listing without permission).\n");
+    fprintf(f, "Usage: kortvagt blocklist <command> [options]\n\n"
+               "The issuer's block list (spærreliste), RULES.md §3.\n\n"
+               "Commands:\n"
+               "  add --pan P --reason R --expiry YYMM [--source cardholder|issuer]\n"
+               "      [--reminders N] [--report lost|stolen|defective|destroyed]\n"
+               "      [--wallet-token T]... [--at T]       list a card (and its wallet tokens)\n"
+               "  check --pan P           'blocked' or 'not blocked' (exit 0 both); nothing else\n"
+               "  show --pan P            block time (notified_at of a cardholder's report),\n"
+               "                          expiry, whether a notice is due; never the reason\n"
+               "  recovered --pan P       card recovered: deleted unless listed for\n"
+               "                          suspected_misuse or suspected_copy\n"
+               "  replaced --pan P        card replaced: deleted at once\n"
+               "  correct --pan P --reason R [--at T]   correct the reason; the correction\n"
+               "                          is sent to every recipient\n"
+               "  remove --pan P [--at T] delete a wrong entry; the correction is sent to\n"
+               "                          every recipient\n"
+               "  purge [--now T]         delete entries whose expiry month has ended\n"
+               "  export [--to NAME] [--at T]   card and wallet token numbers, one per line\n"
+               "  notice --pan P          the written notice to the cardholder (Danish)\n"
+               "  request add --pan P --kind access|objection [--at T]\n"
+               "  request answer --id N [--at T]\n"
+               "  requests [--now T]      access requests and objections, 4-week due dates,\n"
+               "                          OVERDUE marked\n"
+               "  corrections             the corrections log (who received each correction)\n"
+               "  recipients              who received the list, and when\n\n"
+               "Reasons: lost stolen suspected_misuse suspected_copy account_closed\n"
+               "  renewed_not_returned overdraft unusual_pattern cardholder_request\n"
+               "  (source defaults to cardholder for lost, stolen, cardholder_request).\n"
+               "Times T: RFC 3339 (2026-03-01T10:00:00Z) or YYYY-MM-DD (Copenhagen midnight).\n"
+               "Every command takes --json, --config FILE and --store URL.\n"
+               "Configuration [blocklist]: permission = <journal no.> (needed for issuer-\n"
+               "  initiated listing), issuer_name, issuer_address, recipients = A; B,\n"
+               "  authority.\n"
+               "Exit: 0 done (check: listed or not), 1 not listed, 2 usage, 5 HSM, 6 store,\n"
+               "  7 refused by policy (e.g. issuer listing without permission).\n");
 }
 
 #define MAX_OPTS 24
@@ -217,8 +216,8 @@ static int env_open(const char *cmd, const bl_opts *o, bl_env *env)
                              KV_KEY_LABEL_TOKEN)) != 0 ||
         (r = kv_bl_hsm_sealer_init(&env->sealer, kv_authz_session_hsm(env->session))) != 0) {
         fprintf(stderr,
-                "kortvagt blocklist %s: HSM keys '" KV_KEY_LABEL_TOKEN "' and '" KV_KEY_LABEL_PAN_ENC
-                "' are needed (run `kortvagt hsm init`): %s\n",
+                "kortvagt blocklist %s: HSM keys '" KV_KEY_LABEL_TOKEN
+                "' and '" KV_KEY_LABEL_PAN_ENC "' are needed (run `kortvagt hsm init`): %s\n",
                 cmd, kv_strerror(r));
         kv_authz_session_close(env->session);
         env->session = NULL;
@@ -271,8 +270,8 @@ static json_t *entry_json(const kv_blocklist *bl, const kv_bl_entry *e)
         return NULL;
     json_object_set_new(j, "listed", json_true());
     json_object_set_new(j, "pan", json_string(e->pan_masked));
-    json_object_set_new(j, "source", json_string(e->source == KV_BL_SOURCE_ISSUER ? "issuer"
-                                                                                   : "cardholder"));
+    json_object_set_new(j, "source",
+                        json_string(e->source == KV_BL_SOURCE_ISSUER ? "issuer" : "cardholder"));
     json_object_set_new(j, "listed_at", time_json(e->listed_at));
     json_object_set_new(j, "notified_at",
                         kv_bl_entry_is_report(e) ? time_json(e->listed_at) : json_null());
@@ -321,10 +320,11 @@ static int cmd_add(bl_env *env, const bl_opts *o)
         return rc;
     req.pan = o->pan;
     if (kv_bl_reason_parse(o->reason, &req.reason) != 0)
-        return kv_cli_usage_error("blocklist", "add: --reason '%s' is not one of lost, stolen, "
-                                               "suspected_misuse, suspected_copy, account_closed, "
-                                               "renewed_not_returned, overdraft, unusual_pattern, "
-                                               "cardholder_request",
+        return kv_cli_usage_error("blocklist",
+                                  "add: --reason '%s' is not one of lost, stolen, "
+                                  "suspected_misuse, suspected_copy, account_closed, "
+                                  "renewed_not_returned, overdraft, unusual_pattern, "
+                                  "cardholder_request",
                                   o->reason);
     if (kv_bl_expiry_parse(o->expiry, &req.expiry_yymm) != 0)
         return kv_cli_usage_error("blocklist", "add: --expiry '%s' is not YYMM (e.g. 2612)",
@@ -581,15 +581,16 @@ static int cmd_request(bl_env *env, const bl_opts *o, const char *sub)
         else if (strcmp(o->kind, "objection") == 0)
             kind = KV_BL_REQUEST_OBJECTION;
         else
-            return kv_cli_usage_error("blocklist", "request add: --kind '%s' is not "
-                                                   "access|objection",
+            return kv_cli_usage_error("blocklist",
+                                      "request add: --kind '%s' is not "
+                                      "access|objection",
                                       o->kind);
         if ((r = kv_bl_request_add(&env->bl, o->pan, kind, at, &q)) != 0)
             return engine_fail("request add", r, NULL);
         kv_time_format(q.due, t);
         if (o->json)
-            return print_json(json_pack("{sIssss}", "id", (json_int_t)q.id, "pan", q.pan_masked,
-                                        "due", t));
+            return print_json(
+                json_pack("{sIssss}", "id", (json_int_t)q.id, "pan", q.pan_masked, "due", t));
         printf("request #%lld (%s, %s) recorded; answer due by %s\n", (long long)q.id, o->kind,
                q.pan_masked, t);
         return KV_EXIT_OK;
@@ -636,14 +637,17 @@ static int request_cb(void *ctx, const kv_bl_request *q)
     kv_time_format(q->answered_at, ans);
     c->overdue += overdue;
     if (c->arr != NULL) {
-        json_t *j = json_pack("{sIsssssssssssbso}", "id", (json_int_t)q->id, "kind", kind, "pan",
-                              q->pan_masked, "received", at, "due", due, "status", status,
-                              "overdue", overdue, "answered_at",
-                              q->answered_at != 0 ? json_string(ans) : json_null());
+        json_t *j =
+            json_pack("{sIsssssssssssbso}", "id", (json_int_t)q->id, "kind", kind, "pan",
+                      q->pan_masked, "received", at, "due", due, "status", status, "overdue",
+                      overdue, "answered_at", q->answered_at != 0 ? json_string(ans) : json_null());
         return j != NULL && json_array_append_new(c->arr, j) == 0 ? 0 : KV_ERR_NOMEM;
     }
     printf("#%-4lld %-9s %-20s received %s  due %s  %s\n", (long long)q->id, kind, q->pan_masked,
-           at, due, overdue ? "OVERDUE" : q->answered_at != 0 ? "answered" : "open");
+           at, due,
+           overdue               ? "OVERDUE"
+           : q->answered_at != 0 ? "answered"
+                                 : "open");
     return 0;
 }
 
@@ -715,8 +719,8 @@ static int cmd_log(bl_env *env, const bl_opts *o, int recipients)
 /* Check what can be checked before the HSM and the store are opened. */
 static int validate(const char *cmd, const char *sub, const bl_opts *o)
 {
-    static const char *const need_pan_cmds[] = {"add",     "check",   "show",   "recovered",
-                                                "replaced", "correct", "remove", "notice", NULL};
+    static const char *const need_pan_cmds[] = {
+        "add", "check", "show", "recovered", "replaced", "correct", "remove", "notice", NULL};
     kv_bl_reason reason;
     int64_t t;
     int yymm, rc;
@@ -753,10 +757,9 @@ static int validate(const char *cmd, const char *sub, const bl_opts *o)
 
 int kv_cmd_blocklist(int argc, char **argv)
 {
-    static const char *const cmds[] = {"add",      "check",    "show",   "recovered",
-                                       "replaced", "correct",  "remove", "purge",
-                                       "export",   "notice",   "request", "requests",
-                                       "corrections", "recipients", NULL};
+    static const char *const cmds[] = {
+        "add",    "check",  "show",    "recovered", "replaced",    "correct",    "remove", "purge",
+        "export", "notice", "request", "requests",  "corrections", "recipients", NULL};
     bl_opts o;
     bl_env env;
     const char *cmd, *sub = NULL;

@@ -222,8 +222,7 @@ static int walk_card(walk *w)
         goto out;
     }
     if (c->pin_try_counter < 0)
-        kv_diag_add(w->rep, KV_DIAG_PIN, 1, KV_CAUSE_NONE,
-                    "not disclosed by the card (no 9F17)");
+        kv_diag_add(w->rep, KV_DIAG_PIN, 1, KV_CAUSE_NONE, "not disclosed by the card (no 9F17)");
     else
         kv_diag_add(w->rep, KV_DIAG_PIN, 1, KV_CAUSE_NONE, "%d tr%s left", c->pin_try_counter,
                     c->pin_try_counter == 1 ? "y" : "ies");

@@ -33,7 +33,9 @@
 #include "apdu/capk.h"
 #include "apdu/oda.h"
 #include "apdu/tlv.h"
+#include "hsm/cvv.h"
 #include "hsm/emv_crypto.h"
+#include "hsm/pin.h"
 #include "hsm/p11_admin.h"
 #include "hsm/perso.h"
 #include "src/base/err.h"
@@ -223,6 +225,18 @@ typedef struct {
     const char *tmpl, *out, *imk, *cvc3_imk, *pan, *psn, *expiry, *oda, *cvn, *issuer, *ca_key,
         *tamper;
     int pin_stdin;
+    /* the issuer-file form (`perso --issuer --card`) */
+    const char *transport;    /* AES transport key: ICC MKs leave the HSM wrapped under it */
+    const char *ca_label;     /* CA private key in the HSM (else the PEM ca_key) */
+    const char *cvk, *pvk;    /* CVV/iCVV and PVV keys; NULL: zeros in track 2 */
+    int pvki;                 /* 0..9 */
+    const char *service_code; /* overrides the template's */
+    const char *cardholder;   /* overrides the template's cardholder_name */
+    const char *issuer_name;  /* into "expect" */
+    int has_ca_index;
+    uint8_t ca_index;
+    kv_secbuf *pin; /* the PIN (read by the caller); NULL: the lab PIN */
+    int quiet;      /* batch: no per-card output on stdout */
 } perso_args;
 
 static int oda_method(const char *s)
@@ -239,21 +253,24 @@ static int oda_method(const char *s)
 }
 
 /* The whole build after the arguments are checked; prints its own errors. */
-static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_t *tmpl)
+static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_t *tmpl,
+                       kv_hsm *h)
 {
     json_t *app_t = json_object_get(tmpl, "application"), *prof = NULL, *app = NULL,
            *records = NULL, *keys = NULL, *v, *expect = NULL;
-    kv_hsm *h = NULL;
-    kv_hsm_key imk, cvc3_imk;
-    kv_perso_rsa issuer;
+    kv_hsm_key imk, cvc3_imk, transport, cvk, pvk;
+    kv_perso_rsa issuer, ca_k;
     EVP_PKEY *ca = NULL, *icc = NULL;
     FILE *f = NULL;
-    kv_secbuf *pinbuf = NULL;
-    size_t pinlen = 0;
-    uint8_t mk[16], cvc3_mk[16], aip[2], rec[REC_MAX + 3], static_rec[REC_MAX + 3];
+    kv_secbuf *pinbuf = a->pin;
+    uint8_t mk[KV_PERSO_WRAPPED_MK_LEN], cvc3_mk[KV_PERSO_WRAPPED_MK_LEN], aip[2], rec[REC_MAX + 3], static_rec[REC_MAX + 3];
     uint8_t cert[KV_ODA_MOD_MAX], rem[KV_ODA_MOD_MAX], ca_index = 0xE1, t[64];
     size_t static_len, rem_len, n;
-    char why[256] = "", pan_f[20], date[8];
+    char why[256] = "", pan_f[20], date[8], pvv[KV_PVV_DIGITS + 1] = "0000",
+         cvv[KV_CVV_DIGITS + 1] = "000", icvv[KV_CVV_DIGITS + 1] = "000";
+    char track_sc[4] = "201";
+    const char *pin_value = pinbuf != NULL ? (const char *)kv_secbuf_ptr(pinbuf) : LAB_PIN;
+    size_t mk_len = a->transport != NULL ? KV_PERSO_WRAPPED_MK_LEN : 16;
     const char *key;
     int method, cvn, option, has_cvc3 = 0, rc = KV_EXIT_INTERNAL, r, fd;
     kv_tlv_writer w;
@@ -262,6 +279,8 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
     kv_oda_pubkey iss_pk, icc_pk;
 
     memset(&iss_pk, 0, sizeof(iss_pk));
+    memset(&issuer, 0, sizeof(issuer));
+    memset(&ca_k, 0, sizeof(ca_k));
     memset(&icc_pk, 0, sizeof(icc_pk));
     if (!json_is_object(app_t) || !json_is_string(json_object_get(app_t, "aid")))
         return kv_pay_usage(G, "card", "%s: no \"application\" object with an \"aid\"", a->tmpl);
@@ -287,6 +306,8 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
     if ((v = json_object_get(tmpl, "ca_index")) != NULL &&
         (!json_is_string(v) || kv_hex_decode(json_string_value(v), &ca_index, 1) != 1))
         return kv_pay_usage(G, "card", "%s: ca_index is not one hex byte", a->tmpl);
+    if (a->has_ca_index)
+        ca_index = a->ca_index;
     v = json_object_get(app_t, "aip");
     if (!json_is_string(v) || kv_hex_decode(json_string_value(v), aip, 2) != 2)
         return kv_pay_usage(G, "card", "%s: application.aip is not 2 hex bytes", a->tmpl);
@@ -296,12 +317,10 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
               : method == KV_ODA_CDA ? 0x21
                                      : 0;
 
-    if (a->pin_stdin && (rc = kv_pay_read_pin(G, "card", &pinbuf, &pinlen)) != 0)
-        goto out;
     rc = KV_EXIT_INTERNAL;
 
-    /* the CA key (the scheme's, not the issuer's: a PEM outside the HSM) */
-    if (method != KV_ODA_NONE) {
+    /* the CA key (the scheme's, not the issuer's: in the HSM, or a PEM outside it) */
+    if (method != KV_ODA_NONE && a->ca_label == NULL) {
         FILE *cf = fopen(a->ca_key, "r");
         if (cf == NULL) {
             rc = kv_pay_usage(G, "card", "--ca-key: cannot read %s", a->ca_key);
@@ -315,14 +334,22 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
         }
     }
 
-    if ((rc = kv_pay_open(G, "card", c, &h)) != 0)
-        goto out;
     if ((rc = kv_pay_key(G, "card", h, a->imk, KV_PAY_WANT_DES, &imk)) != 0 ||
         (has_cvc3 && (rc = kv_pay_key(G, "card", h, a->cvc3_imk, KV_PAY_WANT_DES, &cvc3_imk)) != 0))
         goto out;
-    if ((r = kv_perso_icc_mk(h, &imk, option, a->pan, a->psn, mk)) != 0 ||
-        (has_cvc3 &&
-         (r = kv_perso_icc_mk(h, &cvc3_imk, KV_EMV_MK_OPTION_A, a->pan, a->psn, cvc3_mk)) != 0)) {
+    if (a->transport != NULL) {
+        /* derived in the token, leaves it only wrapped under the transport key */
+        if ((rc = kv_pay_key(G, "card", h, a->transport, KV_PAY_WANT_AES, &transport)) != 0)
+            goto out;
+        if ((r = kv_perso_icc_mk_wrapped(h, &imk, option, a->pan, a->psn, &transport, mk)) != 0 ||
+            (has_cvc3 && (r = kv_perso_icc_mk_wrapped(h, &cvc3_imk, KV_EMV_MK_OPTION_A, a->pan,
+                                                      a->psn, &transport, cvc3_mk)) != 0)) {
+            rc = kv_pay_fail(G, "card", h, r, "deriving and wrapping the ICC master key");
+            goto out;
+        }
+    } else if ((r = kv_perso_icc_mk(h, &imk, option, a->pan, a->psn, mk)) != 0 ||
+               (has_cvc3 && (r = kv_perso_icc_mk(h, &cvc3_imk, KV_EMV_MK_OPTION_A, a->pan, a->psn,
+                                                 cvc3_mk)) != 0)) {
         rc = kv_pay_fail(G, "card", h, r, "deriving the ICC master key");
         goto out;
     }
@@ -336,8 +363,9 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
 
     /* SFI 1 record 1: track 2 equivalent data and the name */
     {
-        char track[48];
-        const char *sc = json_is_string(json_object_get(app_t, "service_code"))
+        char track[64];
+        const char *sc = a->service_code != NULL ? a->service_code
+                         : json_is_string(json_object_get(app_t, "service_code"))
                              ? json_string_value(json_object_get(app_t, "service_code"))
                              : "201";
         uint8_t tb[24];
@@ -346,7 +374,28 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
             rc = kv_pay_usage(G, "card", "%s: service_code is not 3 digits", a->tmpl);
             goto out;
         }
-        snprintf(track, sizeof(track), "%sD%s%s0000000000", a->pan, a->expiry, sc);
+        /* discretionary data: PVKI, PVV (4), iCVV (3, the chip's: service code 999), 00 */
+        if (a->pvk != NULL) {
+            if ((rc = kv_pay_key(G, "card", h, a->pvk, KV_PAY_WANT_DES, &pvk)) != 0)
+                goto out;
+            if ((r = kv_hsm_pvv_generate(h, &pvk, a->pan, a->pvki, pin_value, strlen(pin_value),
+                                         pvv)) != 0) {
+                rc = kv_pay_fail(G, "card", h, r, "computing the PVV");
+                goto out;
+            }
+        }
+        if (a->cvk != NULL) {
+            if ((rc = kv_pay_key(G, "card", h, a->cvk, KV_PAY_WANT_DES2_AA, &cvk)) != 0)
+                goto out;
+            if ((r = kv_hsm_cvv_generate(h, &cvk, a->pan, a->expiry, sc, cvv)) != 0 ||
+                (r = kv_hsm_cvv_generate(h, &cvk, a->pan, a->expiry, "999", icvv)) != 0) {
+                rc = kv_pay_fail(G, "card", h, r, "computing the CVV / iCVV");
+                goto out;
+            }
+        }
+        snprintf(track, sizeof(track), "%sD%s%s%d%s%s00", a->pan, a->expiry, sc,
+                 a->pvk != NULL ? a->pvki : 0, pvv, icvv);
+        snprintf(track_sc, sizeof(track_sc), "%s", sc);
         /* 'D' is the separator nibble: pack by hand */
         memset(tb, 0xFF, sizeof(tb));
         for (i = 0; track[i] != '\0' && i / 2 < sizeof(tb); i++) {
@@ -358,7 +407,9 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
         kv_tlv_writer_init(&w, rec, REC_MAX);
         kv_tlv_begin(&w, 0x70);
         kv_tlv_put(&w, 0x57, tb, tn);
-        if (json_is_string(v = json_object_get(app_t, "cardholder_name")))
+        if (a->cardholder != NULL)
+            kv_tlv_put(&w, 0x5F20, (const uint8_t *)a->cardholder, strlen(a->cardholder));
+        else if (json_is_string(v = json_object_get(app_t, "cardholder_name")))
             kv_tlv_put(&w, 0x5F20, (const uint8_t *)json_string_value(v),
                        strlen(json_string_value(v)));
         if ((r = put_tlv_list(json_object_get(app_t, "track_tags"), &w, "application.track_tags",
@@ -437,12 +488,29 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
         memcpy(iss_pk.expiry, mmyy, 2);
         memcpy(iss_pk.serial, "\x00\x00\x01", 3);
         iss_pk.hash_alg = iss_pk.pk_alg = 1;
-        if ((r = kv_oda_issuer_cert_sign(kv_oda_evp_signer, ca, (size_t)EVP_PKEY_get_size(ca),
-                                         &iss_pk, cert, rem, sizeof(rem), &rem_len)) != 0) {
+        if (a->ca_label != NULL) {
+            /* the CA private key lives in the HSM too (imported once by the ceremony) */
+            if ((r = kv_perso_issuer_key(h, a->ca_label, 0, 0, 0, &ca_k)) != 0) {
+                rc = r == KV_ERR_HSM_KEY
+                         ? kv_pay_usage(G, "card",
+                                        "no CA RSA key '%s' in the token (kortvagt perso "
+                                        "ca-import)",
+                                        a->ca_label)
+                         : kv_pay_fail(G, "card", h, r, "CA RSA key");
+                goto out;
+            }
+            n = ca_k.modulus_len;
+            r = kv_oda_issuer_cert_sign(kv_perso_rsa_sign, &ca_k, n, &iss_pk, cert, rem,
+                                        sizeof(rem), &rem_len);
+        } else {
+            n = (size_t)EVP_PKEY_get_size(ca);
+            r = kv_oda_issuer_cert_sign(kv_oda_evp_signer, ca, n, &iss_pk, cert, rem, sizeof(rem),
+                                        &rem_len);
+        }
+        if (r != 0) {
             rc = kv_pay_fail(G, "card", h, r, "signing the issuer certificate with the CA key");
             goto out;
         }
-        n = (size_t)EVP_PKEY_get_size(ca);
         if (a->tamper != NULL)
             cert[n / 2] ^= 0x01;
         kv_tlv_writer_init(&w, rec, REC_MAX);
@@ -509,8 +577,9 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
     if ((v = json_object_get(tmpl, "keys")) != NULL && json_is_object(v))
         json_object_update(keys, v);
     json_object_set_new(keys, "cvn", json_integer(cvn));
-    if (hexstr(keys, "icc_mk_ac", mk, 16) != 0 ||
-        (has_cvc3 && hexstr(keys, "icc_mk_cvc3", cvc3_mk, 16) != 0))
+    if (hexstr(keys, a->transport != NULL ? "icc_mk_ac_wrapped" : "icc_mk_ac", mk, mk_len) != 0 ||
+        (has_cvc3 && hexstr(keys, a->transport != NULL ? "icc_mk_cvc3_wrapped" : "icc_mk_cvc3",
+                            cvc3_mk, mk_len) != 0))
         goto out;
     if (icc != NULL) {
         char *pem = pem_of(icc);
@@ -530,9 +599,7 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
                 json_object_set(prof, *k, v);
         json_array_append(apps, app);
         json_object_set_new(prof, "applications", apps);
-        json_object_set_new(
-            pin, "value",
-            json_string(pinbuf != NULL ? (const char *)kv_secbuf_ptr(pinbuf) : LAB_PIN));
+        json_object_set_new(pin, "value", json_string(pin_value));
         tl = json_object_get(json_object_get(tmpl, "pin"), "try_limit");
         json_object_set_new(pin, "try_limit",
                             json_integer(json_is_integer(tl) ? json_integer_value(tl) : 3));
@@ -546,6 +613,19 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
         json_object_set_new(expect, "cvn", json_integer(cvn));
         if (a->tamper != NULL)
             json_object_set_new(expect, "tampered", json_string(a->tamper));
+        json_object_set_new(expect, "service_code", json_string(track_sc));
+        if (a->issuer_name != NULL)
+            json_object_set_new(expect, "issuer", json_string(a->issuer_name));
+        if (a->transport != NULL)
+            json_object_set_new(expect, "transport_key", json_string(a->transport));
+        if (a->pvk != NULL) {
+            json_object_set_new(expect, "pvki", json_integer(a->pvki));
+            json_object_set_new(expect, "pvv", json_string(pvv));
+        }
+        if (a->cvk != NULL) {
+            json_object_set_new(expect, "cvv", json_string(cvv));
+            json_object_set_new(expect, "icvv", json_string(icvv));
+        }
         json_object_set(prof, "expect", expect);
     }
     fd = open(a->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -571,7 +651,10 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
             json_object_set_new(o, "issuer_key", json_string(a->issuer));
             json_object_set_new(o, "issuer_key_created", json_boolean(issuer.created));
         }
-        rc = kv_pay_json(o);
+        json_object_set_new(o, "keys_wrapped", json_boolean(a->transport != NULL));
+        rc = a->quiet ? (json_decref(o), KV_EXIT_OK) : kv_pay_json(o);
+    } else if (a->quiet) {
+        rc = KV_EXIT_OK;
     } else {
         char masked[32];
         kv_pan_mask(a->pan, masked);
@@ -587,7 +670,7 @@ out:
         rc = kv_cli_fail(KV_ERR_IO, a->out);
     kv_wipe(mk, sizeof(mk));
     kv_wipe(cvc3_mk, sizeof(cvc3_mk));
-    kv_secbuf_free(pinbuf);
+    kv_wipe(pvv, sizeof(pvv));
     EVP_PKEY_free(ca);
     EVP_PKEY_free(icc);
     json_decref(prof);
@@ -595,7 +678,6 @@ out:
     json_decref(records);
     json_decref(keys);
     json_decref(expect);
-    kv_hsm_close(h);
     return rc;
 }
 
@@ -647,7 +729,18 @@ static int cmd_card(int argc, char **argv)
         json_decref(tmpl);
         return rc;
     }
-    rc = perso_build(&a, &c, tmpl);
+    {
+        kv_hsm *h = NULL;
+        size_t pinlen = 0;
+        if (a.pin_stdin && (rc = kv_pay_read_pin(G, "card", &a.pin, &pinlen)) != 0)
+            goto card_out;
+        if ((rc = kv_pay_open(G, "card", &c, &h)) != 0)
+            goto card_out;
+        rc = perso_build(&a, &c, tmpl, h);
+    card_out:
+        kv_hsm_close(h);
+        kv_secbuf_free(a.pin);
+    }
     json_decref(tmpl);
     return rc;
 }
@@ -919,17 +1012,401 @@ out:
     return rc;
 }
 
+
+/* ---- perso --issuer FILE --card FILE --out PROFILE [--count N] ------------------ */
+
+/* Luhn check digit for the digits of body. */
+static char luhn_digit(const char *body)
+{
+    size_t n = strlen(body);
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(body[n - 1 - i] - '0');
+        if (i % 2 == 0) {
+            d *= 2;
+            if (d > 9)
+                d -= 9;
+        }
+        sum += d;
+    }
+    return (char)('0' + (10 - sum % 10) % 10);
+}
+
+/* 1 when the last digit of pan is its Luhn check digit. */
+static int luhn_digit_ok(const char *pan)
+{
+    char body[20];
+    size_t n = strlen(pan);
+    if (n < 2 || n > 19)
+        return 0;
+    memcpy(body, pan, n - 1);
+    body[n - 1] = '\0';
+    return luhn_digit(body) == pan[n - 1];
+}
+
+/* pan + step: the body (all but the check digit) counted up, a new Luhn digit. */
+static int pan_step(const char *pan, unsigned long step, char out[20])
+{
+    size_t n = strlen(pan);
+    char body[20];
+    unsigned long carry = step;
+
+    memcpy(body, pan, n - 1);
+    body[n - 1] = '\0';
+    for (size_t i = n - 1; i-- > 0 && carry > 0;) {
+        unsigned long d = (unsigned long)(body[i] - '0') + carry;
+        body[i] = (char)('0' + d % 10);
+        carry = d / 10;
+    }
+    if (carry > 0)
+        return -1; /* ran out of digits */
+    memcpy(out, body, n - 1);
+    out[n - 1] = luhn_digit(body);
+    out[n] = '\0';
+    return 0;
+}
+
+/* Only the allowed fields; names the first other one. */
+static int only_fields(json_t *o, const char *const *allowed, const char *file, const char *what)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        size_t i;
+        for (i = 0; allowed[i] != NULL && strcmp(allowed[i], k) != 0; i++)
+            ;
+        if (allowed[i] == NULL)
+            return kv_pay_usage(G, "", "%s %s: unknown field \"%s\"", what, file, k);
+    }
+    return 0;
+}
+
+/* A string field (NULL when absent); a non-string is a usage error (*rc). */
+static const char *str_field(json_t *o, const char *key, const char *file, int *rc)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL)
+        return NULL;
+    if (!json_is_string(v)) {
+        *rc = kv_pay_usage(G, "", "%s: \"%s\" is not a string", file, key);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static int usage_bench(FILE *f)
+{
+    fprintf(f,
+            "Usage: kortvagt perso --issuer FILE --card FILE --out PROFILE [--count N]\n"
+            "                      [--pin-stdin] [--tamper issuer-cert] [--token T] [--module M]\n"
+            "                      [--json]\n"
+            "       kortvagt perso ca-import --label LABEL --pem FILE   (key ceremony, TEST CA)\n\n"
+            "The personalization bench: one virtual-card profile per card, built with the\n"
+            "issuer's keys in the HSM. ICC master keys are derived from the IMKs inside the\n"
+            "HSM and leave it only wrapped under the transport key (CKM_AES_KEY_WRAP); the\n"
+            "virtual card unwraps them with $KORTVAGT_TRANSPORT_KEY. The issuer RSA key and\n"
+            "the CA key are in the HSM and sign the certificates; CVV, iCVV and PVV are\n"
+            "computed in the HSM and written into track 2 (57: PVKI, PVV, iCVV) and\n"
+            "the profile's \"expect\".\n\n"
+            "Issuer file (JSON): {\"issuer\": NAME, \"imk_ac\": LABEL, \"imk_cvc3\": LABEL,\n"
+            "  \"cvk\": LABEL, \"pvk\": LABEL, \"pvki\": 0..9, \"issuer_key\": LABEL, \"ca_key\":\n"
+            "  LABEL (HSM), \"ca_index\": \"E1\", \"rid\": \"A000000003\", \"transport_key\": LABEL,\n"
+            "  \"cvn\": 10|18, \"oda\": \"none|sda|dda|cda\"}  (imk_ac, transport_key required)\n"
+            "Card file (JSON): {\"template\": FILE (relative to the card file), \"pan\",\n"
+            "  \"psn\": \"01\", \"expiry\": \"YYMM\", \"service_code\": \"201\", \"cardholder_name\",\n"
+            "  \"pin\": \"lab\" (1234) | \"stdin\", \"oda\", \"cvn\" (override the issuer's)}\n\n"
+            "--count N   N cards with consecutive PANs (Luhn check digit recomputed), written\n"
+            "            to PROFILE-0001.json ... (PROFILE without its .json), progress on stderr\n"
+            "--pin-stdin the PIN from stdin (same as \"pin\": \"stdin\"); never on argv\n\n"
+            "Exit codes: 0 ok, 2 usage or bad issuer/card file, 5 HSM (key missing), 8 I/O.\n");
+    return f == stdout ? KV_EXIT_OK : KV_EXIT_USAGE;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    static const char *const issuer_fields[] = {
+        "issuer", "imk_ac",        "imk_cvc3", "cvk", "pvk", "pvki", "issuer_key", "ca_key",
+        "ca_index", "transport_key", "cvn",     "oda", "rid", "notes", NULL};
+    static const char *const card_fields[] = {
+        "template", "pan", "psn", "expiry", "service_code", "cardholder_name", "pin", "oda",
+        "cvn",      "notes", NULL};
+    const char *issuer_f = NULL, *card_f = NULL, *out = NULL, *count_s = NULL, *tamper = NULL,
+               *tname, *pin_src, *rid;
+    int pin_stdin = 0, rc, bad = 0;
+    struct kv_pay_common c;
+    struct kv_pay_opt opts[] = {
+        {"issuer", &issuer_f, NULL}, {"card", &card_f, NULL},
+        {"out", &out, NULL},         {"count", &count_s, NULL},
+        {"tamper", &tamper, NULL},   {"pin-stdin", NULL, &pin_stdin},
+        {NULL, NULL, NULL},
+    };
+    json_t *iss = NULL, *card = NULL, *tmpl = NULL, *v;
+    json_error_t e;
+    perso_args a;
+    kv_hsm *h = NULL;
+    size_t pinlen = 0;
+    unsigned long count = 1;
+    char tpath[4096], cvn_s[4], outname[4096], pan[20];
+    uint8_t ridb[5], aid[16];
+
+    memset(&a, 0, sizeof(a));
+    if ((rc = kv_pay_parse(G, "", argc, argv, 1, opts, &c)) != KV_EXIT_OK)
+        return rc;
+    if (c.help)
+        return usage_bench(stdout);
+    if ((rc = kv_pay_require(G, "", "issuer", issuer_f)) != 0 ||
+        (rc = kv_pay_require(G, "", "card", card_f)) != 0 ||
+        (rc = kv_pay_require(G, "", "out", out)) != 0)
+        return rc;
+    if (count_s != NULL) {
+        char *end;
+        if (!kv_is_digits(count_s, 1, 6) || (count = strtoul(count_s, &end, 10)) < 1 ||
+            count > 100000)
+            return kv_pay_usage(G, "", "--count: '%s' is not 1..100000", count_s);
+    }
+    if (tamper != NULL && strcmp(tamper, "issuer-cert") != 0)
+        return kv_pay_usage(G, "", "--tamper: only issuer-cert is known");
+    a.tamper = tamper;
+    rc = KV_EXIT_USAGE;
+    if ((iss = json_load_file(issuer_f, JSON_REJECT_DUPLICATES, &e)) == NULL ||
+        !json_is_object(iss)) {
+        rc = kv_pay_usage(G, "", "--issuer: %s: %s", issuer_f, iss ? "not a JSON object" : e.text);
+        goto out;
+    }
+    if ((card = json_load_file(card_f, JSON_REJECT_DUPLICATES, &e)) == NULL ||
+        !json_is_object(card)) {
+        rc = kv_pay_usage(G, "", "--card: %s: %s", card_f, card ? "not a JSON object" : e.text);
+        goto out;
+    }
+    if ((rc = only_fields(iss, issuer_fields, issuer_f, "issuer file")) != 0 ||
+        (rc = only_fields(card, card_fields, card_f, "card file")) != 0)
+        goto out;
+    /* the issuer */
+    a.issuer_name = str_field(iss, "issuer", issuer_f, &bad);
+    a.imk = str_field(iss, "imk_ac", issuer_f, &bad);
+    a.cvc3_imk = str_field(iss, "imk_cvc3", issuer_f, &bad);
+    a.cvk = str_field(iss, "cvk", issuer_f, &bad);
+    a.pvk = str_field(iss, "pvk", issuer_f, &bad);
+    a.issuer = str_field(iss, "issuer_key", issuer_f, &bad);
+    a.ca_label = str_field(iss, "ca_key", issuer_f, &bad);
+    a.transport = str_field(iss, "transport_key", issuer_f, &bad);
+    a.oda = str_field(iss, "oda", issuer_f, &bad);
+    rid = str_field(iss, "rid", issuer_f, &bad);
+    if ((rc = bad) != 0)
+        goto out;
+    if (a.imk == NULL || a.transport == NULL) {
+        rc = kv_pay_usage(G, "", "issuer file %s: \"imk_ac\" and \"transport_key\" are required",
+                          issuer_f);
+        goto out;
+    }
+    if (a.issuer == NULL)
+        a.issuer = DEFAULT_ISSUER_KEY;
+    if (a.ca_label == NULL)
+        a.ca_key = DEFAULT_CA_KEY; /* fallback: the PEM (TEST ONLY) */
+    if ((v = json_object_get(iss, "pvki")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 9) {
+            rc = kv_pay_usage(G, "", "issuer file %s: \"pvki\" is not 0..9", issuer_f);
+            goto out;
+        }
+        a.pvki = (int)json_integer_value(v);
+    } else {
+        a.pvki = 1;
+    }
+    if ((v = json_object_get(iss, "ca_index")) != NULL) {
+        if (!json_is_string(v) || kv_hex_decode(json_string_value(v), &a.ca_index, 1) != 1) {
+            rc = kv_pay_usage(G, "", "issuer file %s: \"ca_index\" is not one hex byte", issuer_f);
+            goto out;
+        }
+        a.has_ca_index = 1;
+    }
+    cvn_s[0] = '\0';
+    if ((v = json_object_get(card, "cvn")) == NULL)
+        v = json_object_get(iss, "cvn");
+    if (v != NULL) {
+        if (!json_is_integer(v) || (json_integer_value(v) != 10 && json_integer_value(v) != 18)) {
+            rc = kv_pay_usage(G, "", "\"cvn\" is not 10 or 18");
+            goto out;
+        }
+        snprintf(cvn_s, sizeof(cvn_s), "%d", (int)json_integer_value(v));
+        a.cvn = cvn_s;
+    }
+    /* the card */
+    tname = str_field(card, "template", card_f, &bad);
+    a.pan = str_field(card, "pan", card_f, &bad);
+    a.psn = str_field(card, "psn", card_f, &bad);
+    a.expiry = str_field(card, "expiry", card_f, &bad);
+    a.service_code = str_field(card, "service_code", card_f, &bad);
+    a.cardholder = str_field(card, "cardholder_name", card_f, &bad);
+    pin_src = str_field(card, "pin", card_f, &bad);
+    if (json_object_get(card, "oda") != NULL)
+        a.oda = str_field(card, "oda", card_f, &bad);
+    if ((rc = bad) != 0)
+        goto out;
+    if (tname == NULL || a.pan == NULL || a.expiry == NULL) {
+        rc = kv_pay_usage(G, "", "card file %s: \"template\", \"pan\" and \"expiry\" are required",
+                          card_f);
+        goto out;
+    }
+    if (a.psn == NULL)
+        a.psn = "00";
+    if (!kv_is_digits(a.pan, 12, 19) || luhn_digit_ok(a.pan) != 1) {
+        rc = kv_pay_usage(G, "", "card file %s: \"pan\" is not 12..19 digits with a valid Luhn "
+                                 "check digit",
+                          card_f);
+        goto out;
+    }
+    if (!kv_is_digits(a.psn, 2, 2) || !kv_is_digits(a.expiry, 4, 4) ||
+        (a.expiry[2] - '0') * 10 + (a.expiry[3] - '0') < 1 ||
+        (a.expiry[2] - '0') * 10 + (a.expiry[3] - '0') > 12 ||
+        (a.service_code != NULL && !kv_is_digits(a.service_code, 3, 3))) {
+        rc = kv_pay_usage(G, "", "card file %s: \"psn\" must be 2 digits, \"expiry\" YYMM, "
+                                 "\"service_code\" 3 digits",
+                          card_f);
+        goto out;
+    }
+    if (pin_src != NULL && strcmp(pin_src, "lab") != 0 && strcmp(pin_src, "stdin") != 0) {
+        rc = kv_pay_usage(G, "", "card file %s: \"pin\" is not \"lab\" or \"stdin\" (a PIN "
+                                 "value never goes in a file)",
+                          card_f);
+        goto out;
+    }
+    if (pin_src != NULL && strcmp(pin_src, "stdin") == 0)
+        pin_stdin = 1;
+    if (tname[0] == '/') {
+        snprintf(tpath, sizeof(tpath), "%s", tname);
+    } else {
+        const char *slash = strrchr(card_f, '/');
+        snprintf(tpath, sizeof(tpath), "%.*s%s", slash ? (int)(slash - card_f + 1) : 0, card_f,
+                 tname);
+    }
+    a.tmpl = tpath;
+    if ((tmpl = json_load_file(tpath, JSON_REJECT_DUPLICATES, &e)) == NULL ||
+        !json_is_object(tmpl)) {
+        rc = kv_pay_usage(G, "", "card file %s: template %s: %s", card_f, tpath,
+                          tmpl ? "not a JSON object" : e.text);
+        goto out;
+    }
+    v = json_object_get(json_object_get(tmpl, "application"), "aid");
+    if (rid != NULL &&
+        (kv_hex_decode(rid, ridb, sizeof(ridb)) != 5 || !json_is_string(v) ||
+         kv_hex_decode(json_string_value(v), aid, sizeof(aid)) < 5 || memcmp(aid, ridb, 5) != 0)) {
+        rc = kv_pay_usage(G, "", "issuer file %s: \"rid\" %s is not the RID of the template's AID",
+                          issuer_f, rid);
+        goto out;
+    }
+    if (pin_stdin && (rc = kv_pay_read_pin(G, "", &a.pin, &pinlen)) != 0)
+        goto out;
+    if ((rc = kv_pay_open(G, "", &c, &h)) != 0)
+        goto out;
+    a.quiet = count > 1;
+    for (unsigned long i = 0; i < count; i++) {
+        char masked[32];
+        if (pan_step(a.pan == pan ? pan : a.pan, i == 0 ? 0 : 1, pan) != 0) {
+            rc = kv_pay_usage(G, "", "--count: the PAN range runs out of digits at card %lu",
+                              i + 1);
+            goto out;
+        }
+        a.pan = pan;
+        if (count > 1) {
+            size_t ol = strlen(out);
+            int base = ol > 5 && strcmp(out + ol - 5, ".json") == 0 ? (int)(ol - 5) : (int)ol;
+            snprintf(outname, sizeof(outname), "%.*s-%04lu.json", base, out, i + 1);
+        } else {
+            snprintf(outname, sizeof(outname), "%s", out);
+        }
+        a.out = outname;
+        if ((rc = perso_build(&a, &c, tmpl, h)) != KV_EXIT_OK)
+            goto out;
+        if (count > 1) {
+            kv_pan_mask(pan, masked);
+            fprintf(stderr, "perso: %lu/%lu %s -> %s\n", i + 1, count, masked, outname);
+        }
+    }
+    if (count > 1) {
+        if (c.json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "count", json_integer((json_int_t)count));
+            json_object_set_new(o, "out", json_string(out));
+            rc = kv_pay_json(o);
+        } else {
+            printf("personalized %lu cards\n", count);
+        }
+    }
+out:
+    kv_hsm_close(h);
+    kv_secbuf_free(a.pin);
+    json_decref(iss);
+    json_decref(card);
+    json_decref(tmpl);
+    return rc;
+}
+
+/* ---- perso ca-import: the key ceremony of the (test) CA private key ------------ */
+
+static int cmd_ca_import(int argc, char **argv)
+{
+    const char *label = NULL, *pem = NULL;
+    struct kv_pay_common c;
+    struct kv_pay_opt opts[] = {{"label", &label, NULL}, {"pem", &pem, NULL}, {NULL, NULL, NULL}};
+    kv_hsm *h = NULL;
+    EVP_PKEY *k = NULL;
+    FILE *f;
+    unsigned long pub, priv;
+    int rc, r;
+
+    if ((rc = kv_pay_parse(G, "ca-import", argc, argv, 2, opts, &c)) != KV_EXIT_OK)
+        return rc;
+    if (c.help)
+        return usage_bench(stdout);
+    if ((rc = kv_pay_require(G, "ca-import", "label", label)) != 0 ||
+        (rc = kv_pay_require(G, "ca-import", "pem", pem)) != 0)
+        return rc;
+    if ((f = fopen(pem, "r")) == NULL)
+        return kv_pay_usage(G, "ca-import", "--pem: cannot read %s", pem);
+    k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (k == NULL || EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
+        EVP_PKEY_free(k);
+        return kv_pay_usage(G, "ca-import", "--pem: %s is not a PEM RSA private key", pem);
+    }
+    if ((rc = kv_pay_open(G, "ca-import", &c, &h)) != 0)
+        goto out;
+    if (kv_hsm_rsa_find(h, label, &pub, &priv) == 0) {
+        printf("CA key '%s' is already in the token\n", label);
+        rc = KV_EXIT_OK;
+        goto out;
+    }
+    if ((r = kv_perso_rsa_import(h, label, k)) != 0) {
+        rc = kv_pay_fail(G, "ca-import", h, r, "importing the CA key");
+        goto out;
+    }
+    printf("CA key '%s' imported: RSA %d bits, sensitive, not extractable, sign only\n", label,
+           EVP_PKEY_get_bits(k));
+    rc = KV_EXIT_OK;
+out:
+    EVP_PKEY_free(k);
+    kv_hsm_close(h);
+    return rc;
+}
+
 /* see cli.h */
 int kv_cmd_perso(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0)
         return usage(argc < 2 ? stderr : stdout);
+    if (argv[1][0] == '-')
+        return cmd_bench(argc, argv);
     if (strcmp(argv[1], "card") == 0)
         return cmd_card(argc, argv);
+    if (strcmp(argv[1], "ca-import") == 0)
+        return cmd_ca_import(argc, argv);
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc, argv);
     if (strcmp(argv[1], "issuer-key") == 0)
         return cmd_issuer_key(argc, argv);
-    return kv_cli_usage_error(G, "unknown command '%s' (card, check, issuer-key)", argv[1]);
+    return kv_cli_usage_error(G, "unknown command '%s' (--issuer ..., card, check, issuer-key, "
+                                 "ca-import)",
+                              argv[1]);
 }

@@ -22,7 +22,7 @@ const struct kv_cmd_group kv_cmd_groups[] = {
     {"authorize", kv_cmd_authorize, "decide an authorization: SCA, exemptions, limits, evidence"},
     {"evidence", kv_cmd_evidence, "show, verify and export the tamper-evident evidence chain"},
     {"perso", kv_cmd_perso, "personalize a virtual card from a template (keys in the HSM)"},
-    {"blocklist", kv_cmd_blocklist, "the issuer's block list: add, check, export, notices, requests"},
+    {"blocklist", kv_cmd_blocklist, "the issuer's block list: add, check, export, notices"},
     {"diagnose", kv_cmd_diagnose, "find why a card does not work: reader, chip, PIN, block list"},
     {NULL, NULL, NULL},
 };

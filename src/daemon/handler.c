@@ -7,6 +7,7 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
+#include "src/blocklist/blocklist.h"
 #include "src/evidence/evidence.h"
 #include "src/liability/liability.h"
 #include "src/liability/liability_evidence.h"
@@ -28,6 +29,10 @@
 
 struct kv_daemon {
     kv_authz_session *session; /* may be NULL */
+    int bl_ready;              /* bl below is set up (on the first block list request) */
+    kv_hsm_mac bl_token_key;
+    kv_bl_hsm_sealer bl_sealer;
+    kv_blocklist bl;
     kv_daemon_tokens tokens;
     kv_daemon_metrics *metrics;
     size_t max_body;
@@ -288,7 +293,8 @@ static int decode_fields(json_t *obj, const field *f, size_t n, kv_http_response
 {
     const char *key;
     json_t *v;
-    json_object_foreach (obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         size_t i;
         for (i = 0; i < n && strcmp(f[i].name, key) != 0; i++)
             ;
@@ -401,8 +407,8 @@ static int ep_verify_pin(kv_daemon *d, const kv_http_request *req, kv_http_respo
     if (r != 0)
         goto out;
     if (kv_pinblock_size((int)format) != (int)block_len) {
-        reply_error(res, 400, "invalid_field", "pin_block: format %d needs %d bytes",
-                    (int)format, kv_pinblock_size((int)format));
+        reply_error(res, 400, "invalid_field", "pin_block: format %d needs %d bytes", (int)format,
+                    kv_pinblock_size((int)format));
         goto out;
     }
     if (has_pvv != has_pvki || (has_pvv && has_offset) || (!has_pvv && !has_offset) ||
@@ -415,10 +421,9 @@ static int ep_verify_pin(kv_daemon *d, const kv_http_request *req, kv_http_respo
         find_key(d, res, pin_key, &kk) != 0)
         goto out;
     if (has_offset)
-        r = kv_hsm_ibm3624_verify_pinblock(kv_authz_session_hsm(d->session), &kp, &kk,
-                                           (int)format, block, block_len, pan,
-                                           has_dec ? dec : "0123456789012345", vdata,
-                                           has_pad ? pad[0] : 'F', offset, &match);
+        r = kv_hsm_ibm3624_verify_pinblock(
+            kv_authz_session_hsm(d->session), &kp, &kk, (int)format, block, block_len, pan,
+            has_dec ? dec : "0123456789012345", vdata, has_pad ? pad[0] : 'F', offset, &match);
     else
         r = kv_hsm_pvv_verify_pinblock(kv_authz_session_hsm(d->session), &kp, &kk, (int)format,
                                        block, block_len, pan, (int)pvki, pvv, &match);
@@ -727,6 +732,163 @@ static int ep_metrics(kv_daemon *d, kv_http_response *res)
     return set_body(res, 200, "text/plain; version=0.0.4", text, len);
 }
 
+/* ---- block list (RULES.md §3) ------------------------------------------------ */
+
+static int bl_setup(kv_daemon *d, kv_http_response *res)
+{
+    const kv_config *c;
+    kv_hsm *h;
+    int r;
+    if (need_session(d, res) != 0)
+        return -1;
+    if (d->bl_ready)
+        return 0;
+    h = kv_authz_session_hsm(d->session);
+    if ((r = kv_hsm_mac_init(&d->bl_token_key, h, KV_KEY_LABEL_TOKEN)) != 0 ||
+        (r = kv_bl_hsm_sealer_init(&d->bl_sealer, h)) != 0) {
+        kv_daemon_metrics_hsm_error(d->metrics);
+        reply_error(res, 503, "hsm_unavailable", "the block list keys: %s", kv_strerror(r));
+        return -1;
+    }
+    c = kv_authz_session_config(d->session);
+    memset(&d->bl, 0, sizeof(d->bl));
+    d->bl.store = kv_authz_session_store(d->session);
+    d->bl.token_mac = kv_hsm_mac_get(&d->bl_token_key);
+    d->bl.seal = kv_bl_hsm_sealer_get(&d->bl_sealer);
+    d->bl.permission = kv_config_get(c, "blocklist", "permission");
+    d->bl.issuer_name = kv_config_get(c, "blocklist", "issuer_name");
+    d->bl.issuer_address = kv_config_get(c, "blocklist", "issuer_address");
+    d->bl.recipients = kv_config_get(c, "blocklist", "recipients");
+    d->bl.authority = kv_config_get(c, "blocklist", "authority");
+    d->bl_ready = 1;
+    return 0;
+}
+
+static int bl_failure(kv_daemon *d, kv_http_response *res, int r, const char *why)
+{
+    if (r == KV_ERR_PERMISSION)
+        return reply_error(res, 403, "permission",
+                           "issuer-initiated listing needs the authority's permission "
+                           "([blocklist] permission)");
+    if (r == KV_ERR_ARG || r == KV_ERR_FORMAT)
+        return reply_error(res, 400, "invalid_field", "%s", why[0] ? why : "bad PAN");
+    return reply_failure(d, res, r, why);
+}
+
+/* POST /v1/blocklist: list a card. The answer holds no reason (RULES.md §3). */
+static int ep_blocklist_add(kv_daemon *d, const kv_http_request *req, kv_http_response *res)
+{
+    static const char *const reports[] = {"none", "lost", "stolen", "defective", "destroyed"};
+    char pan[20], reason[32], expiry[5], source[16], report[16], why[256];
+    int64_t reminders = 0;
+    int has_source = 0, has_report = 0, r;
+    kv_bl_add_req ar;
+    kv_bl_entry e;
+    json_t *j, *wallets;
+    const field f[] = {
+        {"pan", FT_DIGITS, 1, 12, 19, pan, NULL, NULL},
+        {"reason", FT_STR, 1, 1, 31, reason, NULL, NULL},
+        {"expiry", FT_DIGITS, 1, 4, 4, expiry, NULL, NULL},
+        {"source", FT_STR, 0, 1, 15, source, NULL, &has_source},
+        {"reminders", FT_INT, 0, 0, 100, &reminders, NULL, NULL},
+        {"report", FT_STR, 0, 1, 15, report, NULL, &has_report},
+    };
+    if ((j = body_object(req, res)) == NULL)
+        return 0;
+    /* wallet_tokens is an array: take it out before the flat decoder */
+    wallets = json_incref(json_object_get(j, "wallet_tokens"));
+    json_object_del(j, "wallet_tokens");
+    r = decode_fields(j, f, sizeof(f) / sizeof(f[0]), res);
+    json_decref(j);
+    if (r != 0)
+        goto out;
+    memset(&ar, 0, sizeof(ar));
+    ar.pan = pan;
+    if (kv_bl_reason_parse(reason, &ar.reason) != 0) {
+        reply_error(res, 400, "invalid_field", "reason: unknown reason");
+        goto out;
+    }
+    ar.source = kv_bl_default_source(ar.reason);
+    if (has_source) {
+        if (strcmp(source, "cardholder") == 0)
+            ar.source = KV_BL_SOURCE_CARDHOLDER;
+        else if (strcmp(source, "issuer") == 0)
+            ar.source = KV_BL_SOURCE_ISSUER;
+        else {
+            reply_error(res, 400, "invalid_field", "source: cardholder or issuer");
+            goto out;
+        }
+    }
+    ar.report = KV_BL_REPORT_NONE;
+    if (has_report) {
+        size_t i;
+        for (i = 0; i < sizeof(reports) / sizeof(reports[0]) && strcmp(reports[i], report); i++)
+            ;
+        if (i == sizeof(reports) / sizeof(reports[0])) {
+            reply_error(res, 400, "invalid_field",
+                        "report: none, lost, stolen, defective or destroyed");
+            goto out;
+        }
+        ar.report = (kv_bl_report)i;
+    }
+    ar.reminders = (int)reminders;
+    if (kv_bl_expiry_parse(expiry, &ar.expiry_yymm) != 0) {
+        reply_error(res, 400, "invalid_field", "expiry: YYMM");
+        goto out;
+    }
+    if (wallets != NULL) {
+        size_t i;
+        json_t *w;
+        if (!json_is_array(wallets) || json_array_size(wallets) > KV_BL_WALLET_MAX) {
+            reply_error(res, 400, "invalid_field", "wallet_tokens: an array of at most %d numbers",
+                        KV_BL_WALLET_MAX);
+            goto out;
+        }
+        json_array_foreach(wallets, i, w)
+        {
+            if ((ar.wallet_tokens[i] = json_string_value(w)) == NULL) {
+                reply_error(res, 400, "invalid_field", "wallet_tokens[%zu]: a string", i);
+                goto out;
+            }
+        }
+        ar.n_wallet = json_array_size(wallets);
+    }
+    if (bl_setup(d, res) != 0)
+        goto out;
+    why[0] = '\0';
+    if ((r = kv_bl_add(&d->bl, &ar, (int64_t)time(NULL), &e, why, sizeof(why))) != 0) {
+        bl_failure(d, res, r, why);
+        goto out;
+    }
+    reply_json(res, 200, json_pack("{s:b}", "listed", 1));
+out:
+    json_decref(wallets);
+    return 0;
+}
+
+static int ep_blocklist_pan(kv_daemon *d, const kv_http_request *req, kv_http_response *res)
+{
+    const char *pan = req->path + 14; /* after "/v1/blocklist/" */
+    int blocked = 0, r;
+    if (!kv_is_digits(pan, 12, 19))
+        return reply_error(res, 400, "invalid_field", "the path must end in a PAN (12-19 digits)");
+    if (bl_setup(d, res) != 0)
+        return 0;
+    if (strcmp(req->method, "DELETE") == 0) {
+        /* a wrong entry: deleted, and the correction goes to every recipient */
+        if ((r = kv_bl_remove(&d->bl, pan, (int64_t)time(NULL), NULL)) != 0) {
+            if (r == KV_ERR_NOT_FOUND)
+                return reply_error(res, 404, "not_found", "the card is not listed");
+            return bl_failure(d, res, r, "");
+        }
+        return reply_json(res, 200, json_pack("{s:b}", "deleted", 1));
+    }
+    /* the hot-card check answers blocked or not, nothing else */
+    if ((r = kv_bl_check(&d->bl, pan, &blocked)) != 0)
+        return bl_failure(d, res, r, "");
+    return reply_json(res, 200, json_pack("{s:b}", "blocked", blocked));
+}
+
 /* ---- routing ---------------------------------------------------------------- */
 
 enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
@@ -774,7 +936,8 @@ static int route_of(const char *path, route *rt)
     } else if (strncmp(path, "/v1/blocklist/", 14) == 0 && n > 14) {
         rt->ep = KV_EP_BLOCKLIST;
         rt->methods = M_GET | M_DELETE;
-    } else if (strncmp(path, "/v1/evidence/", 13) == 0 && (rt->id = parse_id(path + 13, n - 13)) > 0) {
+    } else if (strncmp(path, "/v1/evidence/", 13) == 0 &&
+               (rt->id = parse_id(path + 13, n - 13)) > 0) {
         rt->ep = KV_EP_EVIDENCE;
         rt->methods = M_GET;
     } else {
@@ -857,8 +1020,8 @@ static int dispatch(kv_daemon *d, const kv_http_request *req, kv_http_response *
     case KV_EP_LIABILITY:
         return ep_liability(d, req, res);
     case KV_EP_BLOCKLIST:
-        return reply_error(res, 501, "not_implemented",
-                           "the block list module is not in this build");
+        return rt->methods == M_POST ? ep_blocklist_add(d, req, res)
+                                     : ep_blocklist_pan(d, req, res);
     case KV_EP_EVIDENCE:
         return ep_evidence(d, res, rt->id);
     case KV_EP_HEALTHZ:
@@ -877,6 +1040,8 @@ int kv_daemon_handle(kv_daemon *d, const kv_http_request *req, kv_http_response 
     uint64_t us;
 
     memset(res, 0, sizeof(*res));
+    memset(&rt, 0, sizeof(rt));
+    rt.ep = KV_EP_OTHER;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     dispatch(d, req, res, &rt);
     if (res->status == 0) {

@@ -14,7 +14,10 @@
  *   POST   /v1/verify/arqc             {"pan","imk","cvn","arqc","data","atc"[,"psn","un",
  *                                        "arc","csu"]} -> {"result","arpc"} (ARPC only on a match)
  *   POST   /v1/liability/assess        §2 case -> §2 result (evidence ids resolved in the store)
- *   POST   /v1/blocklist, GET|DELETE /v1/blocklist/{pan}   §3 (501 without the block list module)
+ *   POST   /v1/blocklist               {"pan","reason","expiry"[,"source","reminders","report",
+ *                                        "wallet_tokens"]} -> {"listed":true} (src/blocklist)
+ *   GET    /v1/blocklist/{pan}         the hot-card check: {"blocked":bool}, nothing else
+ *   DELETE /v1/blocklist/{pan}         delete a wrong entry (correction to every recipient)
  *   GET    /v1/evidence/{id}           {"id","intact","why"?,"hash","mac","record"}
  *   GET    /healthz                    200 {"status":"ok"} when the PKCS#11 session and the
  *                                       store answer, else 503 (no token needed)
@@ -24,10 +27,10 @@
  *
  * Every failure answers {"error":{"code":"...","message":"..."}}: 400
  * bad_json | unknown_field | missing_field | invalid_field | unknown_key |
- * unsupported, 401 no_token | wrong_token, 404 not_found, 405
- * method_not_allowed, 409 conflict, 413 too_large, 501 not_implemented,
- * 503 store_unavailable | store_busy | hsm_unavailable, 500 internal. The
- * message names the field or the problem, never a secret value.
+ * unsupported, 401 no_token | wrong_token, 403 permission (block list
+ * without the authority's permission), 404 not_found, 405
+ * method_not_allowed, 409 conflict, 413 too_large, 503 store_unavailable | store_busy |
+ * hsm_unavailable, 500 internal. The message names the field or the problem, never a secret value.
  */
 #ifndef KV_DAEMON_HANDLER_H
 #define KV_DAEMON_HANDLER_H

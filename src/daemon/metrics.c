@@ -7,12 +7,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static const int statuses[KV_METRIC_STATUSES - 1] = {200, 400, 401, 404, 405,
-                                                     409, 413, 500, 501, 503, 204};
+static const int statuses[KV_METRIC_STATUSES - 1] = {200, 400, 401, 404, 405, 409,
+                                                     413, 500, 403, 503, 204};
 /* seconds; the last bucket is +Inf */
-static const double bounds[KV_METRIC_BUCKETS - 1] = {0.00025, 0.0005, 0.001, 0.0025,
-                                                     0.005,   0.01,   0.025, 0.05,
-                                                     0.1,     0.25,   1.0};
+static const double bounds[KV_METRIC_BUCKETS - 1] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                     0.025,   0.05,   0.1,   0.25,   1.0};
 static const char *const ep_names[KV_EP__COUNT] = {
     "authorize", "reverse",  "verify_pin", "verify_cvc", "verify_arqc", "liability",
     "blocklist", "evidence", "healthz",    "metrics",    "other",
@@ -177,8 +176,8 @@ char *kv_daemon_metrics_text(const kv_daemon_metrics *m, size_t *len)
                           "%llu\n",
                           ep_names[e], (unsigned long long)cum);
         }
-        sb_printf(&b, "kortvagtd_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
-                  ep_names[e], (double)get(&m->latency_sum_us[e]) / 1e6);
+        sb_printf(&b, "kortvagtd_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", ep_names[e],
+                  (double)get(&m->latency_sum_us[e]) / 1e6);
         sb_printf(&b, "kortvagtd_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
                   ep_names[e], (unsigned long long)count);
     }

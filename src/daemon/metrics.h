@@ -50,8 +50,7 @@ void kv_daemon_metrics_free_shared(kv_daemon_metrics *m);
 const char *kv_endpoint_name(kv_endpoint ep);
 
 /* Count one request (m may be NULL). */
-void kv_daemon_metrics_request(kv_daemon_metrics *m, kv_endpoint ep, int status,
-                               uint64_t micros);
+void kv_daemon_metrics_request(kv_daemon_metrics *m, kv_endpoint ep, int status, uint64_t micros);
 /* Count a decision (0 approve, 1 sca_required, 2 decline), an HSM or a store error. */
 void kv_daemon_metrics_decision(kv_daemon_metrics *m, int decision);
 void kv_daemon_metrics_hsm_error(kv_daemon_metrics *m);

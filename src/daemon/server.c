@@ -24,8 +24,8 @@ typedef struct {
     kv_daemon *handler;
     size_t max_body;
     int access_log;
-    int inflight;  /* requests begun and not completed (atomic) */
-    int draining;  /* set once SIGTERM arrived (atomic) */
+    int inflight; /* requests begun and not completed (atomic) */
+    int draining; /* set once SIGTERM arrived (atomic) */
 } worker;
 
 static enum MHD_Result respond(worker *w, struct MHD_Connection *c, const char *method,
@@ -65,7 +65,9 @@ static enum MHD_Result respond(worker *w, struct MHD_Connection *c, const char *
     if (w->access_log) {
         /* the endpoint's name, never the path: a block list path holds a PAN */
         fprintf(stderr, "kortvagtd[%d]: %s %s %d %s\n", (int)getpid(), method,
-                res.status == 404 ? "(unknown)" : url[1] == 'v' && strstr(url, "blocklist/") ? "/v1/blocklist/*" : url,
+                res.status == 404                            ? "(unknown)"
+                : url[1] == 'v' && strstr(url, "blocklist/") ? "/v1/blocklist/*"
+                                                             : url,
                 res.status, res.error_code != NULL ? res.error_code : "ok");
     }
     kv_http_response_clear(&res);
@@ -73,9 +75,8 @@ static enum MHD_Result respond(worker *w, struct MHD_Connection *c, const char *
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     worker *w = cls;
     conn_ctx *cc = *con_cls;
@@ -155,8 +156,8 @@ int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
     char err[1024];
     sigset_t set;
     int sig = 0, r, status = 0;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
     memset(&w, 0, sizeof(w));
     memset(&so, 0, sizeof(so));
@@ -175,21 +176,18 @@ int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
     w.max_body = kv_daemon_max_body(w.handler);
     w.access_log = o->access_log;
     {
-        struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL},
-                                        {MHD_OPTION_END, 0, NULL},
-                                        {MHD_OPTION_END, 0, NULL}};
+        struct MHD_OptionItem tls[3] = {
+            {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
         if (o->tls_key_pem != NULL) {
             flags |= MHD_USE_TLS;
             tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem};
-            tls[1] =
-                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem};
+            tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem};
         }
-        mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &w, MHD_OPTION_EXTERNAL_LOGGER,
-                               on_mhd_error, NULL, MHD_OPTION_LISTEN_SOCKET, o->listen_fd,
-                               MHD_OPTION_CONNECTION_TIMEOUT, o->connection_timeout,
-                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, &w,
-                               MHD_OPTION_CONNECTION_LIMIT, 1000U, MHD_OPTION_ARRAY, tls,
-                               MHD_OPTION_END);
+        mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, &w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+            MHD_OPTION_LISTEN_SOCKET, o->listen_fd, MHD_OPTION_CONNECTION_TIMEOUT,
+            o->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &w,
+            MHD_OPTION_CONNECTION_LIMIT, 1000U, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     }
     if (mhd == NULL) {
         fprintf(stderr, "kortvagtd[%d]: the HTTP server did not start\n", (int)getpid());

@@ -23,7 +23,7 @@ typedef struct {
     unsigned connection_timeout; /* seconds */
     unsigned drain_seconds;
     int access_log;
-    const char *tls_key_pem;  /* both or neither: HTTPS */
+    const char *tls_key_pem; /* both or neither: HTTPS */
     const char *tls_cert_pem;
 } kv_daemon_worker_opts;
 

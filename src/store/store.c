@@ -226,8 +226,8 @@ int kv_store_bl_wallet_put(kv_store *s, const kv_bl_wallet *w)
     return BL_CALL(s, wallet_put, w);
 }
 
-int kv_store_bl_wallet_scan(kv_store *s, const uint8_t card_token[KV_TOKEN_LEN],
-                            kv_bl_wallet_cb cb, void *ctx)
+int kv_store_bl_wallet_scan(kv_store *s, const uint8_t card_token[KV_TOKEN_LEN], kv_bl_wallet_cb cb,
+                            void *ctx)
 {
     return BL_CALL(s, wallet_scan, card_token, cb, ctx);
 }

@@ -267,10 +267,10 @@ typedef struct {
     uint8_t pan_sealed[KV_BL_SEALED_LEN];    /* the PAN, sealed */
     uint8_t reason_sealed[KV_BL_SEALED_LEN]; /* the reason's name, sealed */
     kv_bl_source source;
-    int reminders;     /* written reminders that warned of the block */
+    int reminders; /* written reminders that warned of the block */
     kv_bl_report report;
-    int expiry_yymm;   /* the card's expiry, e.g. 2612 for December 2026 */
-    int64_t listed_at; /* the block time (a cardholder's report: liability notified_at) */
+    int expiry_yymm;    /* the card's expiry, e.g. 2612 for December 2026 */
+    int64_t listed_at;  /* the block time (a cardholder's report: liability notified_at) */
     int64_t expires_at; /* deleted from this time on: end of the expiry month */
 } kv_bl_entry;
 
@@ -349,8 +349,8 @@ int kv_store_bl_listed(kv_store *s, const uint8_t token[KV_TOKEN_LEN], int *list
 /* Link a wallet token to its (listed) card; replaces an earlier link of the same token. */
 int kv_store_bl_wallet_put(kv_store *s, const kv_bl_wallet *w);
 /* The wallet tokens of card_token (NULL: all), by wallet token. */
-int kv_store_bl_wallet_scan(kv_store *s, const uint8_t card_token[KV_TOKEN_LEN],
-                            kv_bl_wallet_cb cb, void *ctx);
+int kv_store_bl_wallet_scan(kv_store *s, const uint8_t card_token[KV_TOKEN_LEN], kv_bl_wallet_cb cb,
+                            void *ctx);
 /* Record that name received the list at time at (first_at kept, last_at = at). */
 int kv_store_bl_recipient_put(kv_store *s, const char *name, int64_t at);
 /* Every recipient, by name. */

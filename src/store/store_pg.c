@@ -85,7 +85,29 @@ static const char *const migrations[] = {
     " FOR EACH ROW EXECUTE FUNCTION evidence_append_only();"
     "CREATE TRIGGER evidence_no_truncate BEFORE TRUNCATE ON evidence"
     " FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();",
+    /* 1 -> 2: the block list (store.h "block list"; the columns of SQLite's) */
+    "CREATE TABLE blocklist("
+    " token bytea PRIMARY KEY NOT NULL, pan_masked text NOT NULL, pan_sealed bytea NOT NULL,"
+    " reason_sealed bytea NOT NULL, source integer NOT NULL, reminders integer NOT NULL,"
+    " report integer NOT NULL, expiry_yymm integer NOT NULL, listed_at bigint NOT NULL,"
+    " expires_at bigint NOT NULL);"
+    "CREATE TABLE blocklist_wallet("
+    " wallet_token bytea PRIMARY KEY NOT NULL, card_token bytea NOT NULL,"
+    " wallet_masked text NOT NULL, wallet_sealed bytea NOT NULL);"
+    "CREATE INDEX blocklist_wallet_card ON blocklist_wallet(card_token);"
+    "CREATE TABLE blocklist_recipients("
+    " name text PRIMARY KEY NOT NULL, first_at bigint NOT NULL, last_at bigint NOT NULL);"
+    "CREATE TABLE blocklist_corrections("
+    " id bigserial PRIMARY KEY, token bytea NOT NULL, pan_masked text NOT NULL,"
+    " at bigint NOT NULL, deleted integer NOT NULL, recipients text NOT NULL);"
+    "CREATE TABLE blocklist_requests("
+    " id bigserial PRIMARY KEY, token bytea NOT NULL, pan_masked text NOT NULL,"
+    " kind integer NOT NULL, at bigint NOT NULL, due bigint NOT NULL,"
+    " answered_at bigint NOT NULL DEFAULT 0);",
 };
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == KV_STORE_SCHEMA_VERSION,
+               "one PostgreSQL migration per schema version");
 
 enum {
     ST_CARD_GET,
@@ -144,7 +166,8 @@ static const char *const statements[ST__COUNT] = {
     [ST_EV_PUT] = "INSERT INTO evidence(id, t, body, hash, mac) VALUES ($1, $2, $3, $4, $5)",
     [ST_EV_GET] = "SELECT id, t, body, hash, mac FROM evidence WHERE id = $1",
     [ST_EV_SCAN] = "SELECT id, t, body, hash, mac FROM evidence"
-                   " WHERE id >= $1 AND t >= $2 AND t < $3 ORDER BY id LIMIT " "512",
+                   " WHERE id >= $1 AND t >= $2 AND t < $3 ORDER BY id LIMIT "
+                   "512",
 };
 
 typedef struct {
@@ -789,6 +812,361 @@ static int pg_evidence_scan(void *impl, int64_t id_from, int64_t t_from, int64_t
     return r > 0 ? 0 : r;
 }
 
+/* ==================== block list (store.h "block list") ==================== */
+
+/* An unprepared statement (the block list is not on the decision's hot path). */
+static int query(pg_store *s, const char *sql, const params *p, ExecStatusType want, PGresult **res,
+                 const char *what)
+{
+    PGresult *r;
+    int rc;
+    *res = NULL;
+    if ((rc = op_ready(s)) != 0)
+        return rc;
+    r = PQexecParams(s->conn, sql, p != NULL ? p->n : 0, NULL, p != NULL ? p->val : NULL,
+                     p != NULL ? p->len : NULL, p != NULL ? p->fmt : NULL, 0);
+    if (r != NULL && PQresultStatus(r) == want) {
+        *res = r;
+        return 0;
+    }
+    rc = map_result(s, r, what);
+    PQclear(r);
+    return rc;
+}
+
+static int query_done(pg_store *s, const char *sql, const params *p, const char *what)
+{
+    PGresult *res;
+    int r = query(s, sql, p, PGRES_COMMAND_OK, &res, what);
+    PQclear(res);
+    return r;
+}
+
+#define BL_ENTRY_COLS                                                                              \
+    "token, pan_masked, pan_sealed, reason_sealed, source, reminders, report, expiry_yymm,"        \
+    " listed_at, expires_at"
+
+static void bl_read_entry(const PGresult *res, int row, kv_bl_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (get_bytes(res, row, 0, e->token, KV_TOKEN_LEN) != 0)
+        memset(e->token, 0, KV_TOKEN_LEN);
+    get_text(res, row, 1, e->pan_masked, sizeof(e->pan_masked));
+    if (get_bytes(res, row, 2, e->pan_sealed, KV_BL_SEALED_LEN) != 0)
+        memset(e->pan_sealed, 0, KV_BL_SEALED_LEN);
+    if (get_bytes(res, row, 3, e->reason_sealed, KV_BL_SEALED_LEN) != 0)
+        memset(e->reason_sealed, 0, KV_BL_SEALED_LEN);
+    e->source = get_i64(res, row, 4) == 1 ? KV_BL_SOURCE_ISSUER : KV_BL_SOURCE_CARDHOLDER;
+    e->reminders = (int)get_i64(res, row, 5);
+    e->report = (kv_bl_report)get_i64(res, row, 6);
+    e->expiry_yymm = (int)get_i64(res, row, 7);
+    e->listed_at = get_i64(res, row, 8);
+    e->expires_at = get_i64(res, row, 9);
+}
+
+static int bl_put(void *impl, const kv_bl_entry *e)
+{
+    params p;
+    p_init(&p);
+    p_bytes(&p, e->token, KV_TOKEN_LEN);
+    p_text(&p, e->pan_masked);
+    p_bytes(&p, e->pan_sealed, KV_BL_SEALED_LEN);
+    p_bytes(&p, e->reason_sealed, KV_BL_SEALED_LEN);
+    p_int(&p, (int64_t)e->source);
+    p_int(&p, e->reminders);
+    p_int(&p, (int64_t)e->report);
+    p_int(&p, e->expiry_yymm);
+    p_int(&p, e->listed_at);
+    p_int(&p, e->expires_at);
+    return query_done(impl,
+                      "INSERT INTO blocklist(" BL_ENTRY_COLS ") VALUES ($1, $2, $3, $4, $5, $6,"
+                      " $7, $8, $9, $10) ON CONFLICT(token) DO UPDATE SET"
+                      " pan_masked = excluded.pan_masked, pan_sealed = excluded.pan_sealed,"
+                      " reason_sealed = excluded.reason_sealed, source = excluded.source,"
+                      " reminders = excluded.reminders, report = excluded.report,"
+                      " expiry_yymm = excluded.expiry_yymm, listed_at = excluded.listed_at,"
+                      " expires_at = excluded.expires_at",
+                      &p, "block list: put");
+}
+
+static int bl_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_bl_entry *e, int *found)
+{
+    PGresult *res;
+    params p;
+    int r;
+    memset(e, 0, sizeof(*e));
+    *found = 0;
+    p_init(&p);
+    p_bytes(&p, token, KV_TOKEN_LEN);
+    if ((r = query(impl, "SELECT " BL_ENTRY_COLS " FROM blocklist WHERE token = $1", &p,
+                   PGRES_TUPLES_OK, &res, "block list: get")) != 0)
+        return r;
+    if (PQntuples(res) == 1) {
+        bl_read_entry(res, 0, e);
+        *found = 1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int bl_del(void *impl, const uint8_t token[KV_TOKEN_LEN])
+{
+    params p;
+    int r;
+    p_init(&p);
+    p_bytes(&p, token, KV_TOKEN_LEN);
+    if ((r = query_done(impl, "DELETE FROM blocklist_wallet WHERE card_token = $1", &p,
+                        "block list: delete")) != 0)
+        return r;
+    return query_done(impl, "DELETE FROM blocklist WHERE token = $1", &p, "block list: delete");
+}
+
+static int bl_scan(void *impl, kv_bl_entry_cb cb, void *ctx)
+{
+    PGresult *res;
+    kv_bl_entry e;
+    int r;
+    if ((r = query(impl, "SELECT " BL_ENTRY_COLS " FROM blocklist ORDER BY listed_at, token", NULL,
+                   PGRES_TUPLES_OK, &res, "block list: scan")) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        bl_read_entry(res, i, &e);
+        r = cb(ctx, &e);
+    }
+    PQclear(res);
+    return r > 0 ? 0 : r;
+}
+
+static int bl_listed(void *impl, const uint8_t token[KV_TOKEN_LEN], int *listed)
+{
+    PGresult *res;
+    params p;
+    int r;
+    *listed = 0;
+    p_init(&p);
+    p_bytes(&p, token, KV_TOKEN_LEN);
+    if ((r = query(impl,
+                   "SELECT 1 FROM blocklist WHERE token = $1 UNION ALL"
+                   " SELECT 1 FROM blocklist_wallet WHERE wallet_token = $1 LIMIT 1",
+                   &p, PGRES_TUPLES_OK, &res, "block list: check")) != 0)
+        return r;
+    *listed = PQntuples(res) > 0;
+    PQclear(res);
+    return 0;
+}
+
+static int bl_wallet_put(void *impl, const kv_bl_wallet *w)
+{
+    params p;
+    p_init(&p);
+    p_bytes(&p, w->wallet_token, KV_TOKEN_LEN);
+    p_bytes(&p, w->card_token, KV_TOKEN_LEN);
+    p_text(&p, w->wallet_masked);
+    p_bytes(&p, w->wallet_sealed, KV_BL_SEALED_LEN);
+    return query_done(impl,
+                      "INSERT INTO blocklist_wallet(wallet_token, card_token, wallet_masked,"
+                      " wallet_sealed) VALUES ($1, $2, $3, $4) ON CONFLICT(wallet_token) DO UPDATE"
+                      " SET card_token = excluded.card_token,"
+                      " wallet_masked = excluded.wallet_masked,"
+                      " wallet_sealed = excluded.wallet_sealed",
+                      &p, "block list: wallet token");
+}
+
+static int bl_wallet_scan(void *impl, const uint8_t card_token[KV_TOKEN_LEN], kv_bl_wallet_cb cb,
+                          void *ctx)
+{
+    PGresult *res;
+    params p;
+    kv_bl_wallet w;
+    int r;
+    p_init(&p);
+    if (card_token != NULL)
+        p_bytes(&p, card_token, KV_TOKEN_LEN);
+    else
+        p_null(&p);
+    if ((r = query(impl,
+                   "SELECT wallet_token, card_token, wallet_masked, wallet_sealed"
+                   " FROM blocklist_wallet WHERE $1::bytea IS NULL OR card_token = $1"
+                   " ORDER BY wallet_token",
+                   &p, PGRES_TUPLES_OK, &res, "block list: wallet tokens")) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        memset(&w, 0, sizeof(w));
+        if (get_bytes(res, i, 0, w.wallet_token, KV_TOKEN_LEN) != 0 ||
+            get_bytes(res, i, 1, w.card_token, KV_TOKEN_LEN) != 0 ||
+            get_bytes(res, i, 3, w.wallet_sealed, KV_BL_SEALED_LEN) != 0) {
+            r = KV_ERR_STORE;
+            break;
+        }
+        get_text(res, i, 2, w.wallet_masked, sizeof(w.wallet_masked));
+        r = cb(ctx, &w);
+    }
+    PQclear(res);
+    return r > 0 ? 0 : r;
+}
+
+static int bl_recipient_put(void *impl, const char *name, int64_t at)
+{
+    params p;
+    p_init(&p);
+    p_text(&p, name);
+    p_int(&p, at);
+    return query_done(impl,
+                      "INSERT INTO blocklist_recipients(name, first_at, last_at)"
+                      " VALUES ($1, $2, $2) ON CONFLICT(name) DO UPDATE"
+                      " SET last_at = excluded.last_at",
+                      &p, "block list: recipient");
+}
+
+static int bl_recipient_scan(void *impl, kv_bl_recipient_cb cb, void *ctx)
+{
+    PGresult *res;
+    kv_bl_recipient rc;
+    int r;
+    if ((r = query(impl, "SELECT name, first_at, last_at FROM blocklist_recipients ORDER BY name",
+                   NULL, PGRES_TUPLES_OK, &res, "block list: recipients")) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        memset(&rc, 0, sizeof(rc));
+        get_text(res, i, 0, rc.name, sizeof(rc.name));
+        rc.first_at = get_i64(res, i, 1);
+        rc.last_at = get_i64(res, i, 2);
+        r = cb(ctx, &rc);
+    }
+    PQclear(res);
+    return r > 0 ? 0 : r;
+}
+
+static int bl_correction_put(void *impl, kv_bl_correction *c)
+{
+    PGresult *res;
+    params p;
+    int r;
+    p_init(&p);
+    p_bytes(&p, c->token, KV_TOKEN_LEN);
+    p_text(&p, c->pan_masked);
+    p_int(&p, c->at);
+    p_int(&p, c->deleted ? 1 : 0);
+    p_text(&p, c->recipients);
+    if ((r = query(impl,
+                   "INSERT INTO blocklist_corrections(token, pan_masked, at, deleted, recipients)"
+                   " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                   &p, PGRES_TUPLES_OK, &res, "block list: correction")) != 0)
+        return r;
+    c->id = PQntuples(res) == 1 ? get_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+static int bl_correction_scan(void *impl, kv_bl_correction_cb cb, void *ctx)
+{
+    PGresult *res;
+    kv_bl_correction c;
+    int r;
+    if ((r = query(impl,
+                   "SELECT id, token, pan_masked, at, deleted, recipients"
+                   " FROM blocklist_corrections ORDER BY id",
+                   NULL, PGRES_TUPLES_OK, &res, "block list: corrections")) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        memset(&c, 0, sizeof(c));
+        c.id = get_i64(res, i, 0);
+        if (get_bytes(res, i, 1, c.token, KV_TOKEN_LEN) != 0)
+            memset(c.token, 0, KV_TOKEN_LEN);
+        get_text(res, i, 2, c.pan_masked, sizeof(c.pan_masked));
+        c.at = get_i64(res, i, 3);
+        c.deleted = (int)get_i64(res, i, 4);
+        get_text(res, i, 5, c.recipients, sizeof(c.recipients));
+        r = cb(ctx, &c);
+    }
+    PQclear(res);
+    return r > 0 ? 0 : r;
+}
+
+static int bl_request_put(void *impl, kv_bl_request *q)
+{
+    PGresult *res;
+    params p;
+    int r;
+    p_init(&p);
+    p_bytes(&p, q->token, KV_TOKEN_LEN);
+    p_text(&p, q->pan_masked);
+    p_int(&p, (int64_t)q->kind);
+    p_int(&p, q->at);
+    p_int(&p, q->due);
+    p_int(&p, q->answered_at);
+    if ((r = query(impl,
+                   "INSERT INTO blocklist_requests(token, pan_masked, kind, at, due, answered_at)"
+                   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                   &p, PGRES_TUPLES_OK, &res, "block list: request")) != 0)
+        return r;
+    q->id = PQntuples(res) == 1 ? get_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+static int bl_request_answer(void *impl, int64_t id, int64_t at, int *found)
+{
+    PGresult *res;
+    params p;
+    int r;
+    *found = 0;
+    p_init(&p);
+    p_int(&p, id);
+    p_int(&p, at);
+    if ((r = query(impl, "UPDATE blocklist_requests SET answered_at = $2 WHERE id = $1", &p,
+                   PGRES_COMMAND_OK, &res, "block list: answer request")) != 0)
+        return r;
+    *found = strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    return 0;
+}
+
+static int bl_request_scan(void *impl, kv_bl_request_cb cb, void *ctx)
+{
+    PGresult *res;
+    kv_bl_request q;
+    int r;
+    if ((r = query(impl,
+                   "SELECT id, token, pan_masked, kind, at, due, answered_at"
+                   " FROM blocklist_requests ORDER BY due, id",
+                   NULL, PGRES_TUPLES_OK, &res, "block list: requests")) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        memset(&q, 0, sizeof(q));
+        q.id = get_i64(res, i, 0);
+        if (get_bytes(res, i, 1, q.token, KV_TOKEN_LEN) != 0)
+            memset(q.token, 0, KV_TOKEN_LEN);
+        get_text(res, i, 2, q.pan_masked, sizeof(q.pan_masked));
+        q.kind = get_i64(res, i, 3) == 1 ? KV_BL_REQUEST_OBJECTION : KV_BL_REQUEST_ACCESS;
+        q.at = get_i64(res, i, 4);
+        q.due = get_i64(res, i, 5);
+        q.answered_at = get_i64(res, i, 6);
+        r = cb(ctx, &q);
+    }
+    PQclear(res);
+    return r > 0 ? 0 : r;
+}
+
+static const kv_blocklist_ops pg_blocklist_ops = {
+    .put = bl_put,
+    .get = bl_get,
+    .del = bl_del,
+    .scan = bl_scan,
+    .listed = bl_listed,
+    .wallet_put = bl_wallet_put,
+    .wallet_scan = bl_wallet_scan,
+    .recipient_put = bl_recipient_put,
+    .recipient_scan = bl_recipient_scan,
+    .correction_put = bl_correction_put,
+    .correction_scan = bl_correction_scan,
+    .request_put = bl_request_put,
+    .request_answer = bl_request_answer,
+    .request_scan = bl_request_scan,
+};
+
+/* ==================== end of block list ==================== */
+
 static const kv_store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -810,6 +1188,7 @@ static const kv_store_ops pg_ops = {
     .evidence_put = pg_evidence_put,
     .evidence_get = pg_evidence_get,
     .evidence_scan = pg_evidence_scan,
+    .blocklist = &pg_blocklist_ops,
 };
 
 /*

@@ -40,7 +40,7 @@ static void copy_blob(uint8_t *dst, size_t cap, sqlite3_stmt *st, int col)
 }
 
 #define ENTRY_COLS                                                                                 \
-    "token, pan_masked, pan_sealed, reason_sealed, source, reminders, report, expiry_yymm,"       \
+    "token, pan_masked, pan_sealed, reason_sealed, source, reminders, report, expiry_yymm,"        \
     " listed_at, expires_at"
 
 static void read_entry(sqlite3_stmt *st, kv_bl_entry *e)
@@ -116,8 +116,8 @@ static int bl_del(void *impl, const uint8_t token[KV_TOKEN_LEN])
 }
 
 /* Step st, calling each(row) per row; finalizes st. */
-static int scan_rows(void *impl, sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *c),
-                     void *c, const char *what)
+static int scan_rows(void *impl, sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *c), void *c,
+                     const char *what)
 {
     int rc, r = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -259,8 +259,8 @@ static int bl_recipient_scan(void *impl, kv_bl_recipient_cb cb, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     scan_ctx sc = {.ctx = ctx};
-    int r = prep(impl, "SELECT name, first_at, last_at FROM blocklist_recipients ORDER BY name",
-                 &st);
+    int r =
+        prep(impl, "SELECT name, first_at, last_at FROM blocklist_recipients ORDER BY name", &st);
     if (r != 0)
         return r;
     sc.cb.recipient = cb;

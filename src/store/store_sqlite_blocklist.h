@@ -14,7 +14,7 @@
     "CREATE TABLE blocklist("                                                                      \
     " token BLOB PRIMARY KEY NOT NULL, pan_masked TEXT NOT NULL, pan_sealed BLOB NOT NULL,"        \
     " reason_sealed BLOB NOT NULL, source INTEGER NOT NULL, reminders INTEGER NOT NULL,"           \
-    " report INTEGER NOT NULL, expiry_yymm INTEGER NOT NULL, listed_at INTEGER NOT NULL,"           \
+    " report INTEGER NOT NULL, expiry_yymm INTEGER NOT NULL, listed_at INTEGER NOT NULL,"          \
     " expires_at INTEGER NOT NULL) WITHOUT ROWID;"                                                 \
     "CREATE TABLE blocklist_wallet("                                                               \
     " wallet_token BLOB PRIMARY KEY NOT NULL, card_token BLOB NOT NULL,"                           \
@@ -25,7 +25,7 @@
     " WITHOUT ROWID;"                                                                              \
     "CREATE TABLE blocklist_corrections("                                                          \
     " id INTEGER PRIMARY KEY AUTOINCREMENT, token BLOB NOT NULL, pan_masked TEXT NOT NULL,"        \
-    " at INTEGER NOT NULL, deleted INTEGER NOT NULL, recipients TEXT NOT NULL);"                                             \
+    " at INTEGER NOT NULL, deleted INTEGER NOT NULL, recipients TEXT NOT NULL);"                   \
     "CREATE TABLE blocklist_requests("                                                             \
     " id INTEGER PRIMARY KEY AUTOINCREMENT, token BLOB NOT NULL, pan_masked TEXT NOT NULL,"        \
     " kind INTEGER NOT NULL, at INTEGER NOT NULL, due INTEGER NOT NULL,"                           \

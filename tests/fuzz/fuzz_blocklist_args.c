@@ -18,7 +18,7 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_blocklist_args: invariant failed: %s (line %d)\n", #cond,       \
+            fprintf(stderr, "fuzz_blocklist_args: invariant failed: %s (line %d)\n", #cond,        \
                     __LINE__);                                                                     \
             abort();                                                                               \
         }                                                                                          \

@@ -8,7 +8,8 @@
 #   free_port                      print a free TCP port on 127.0.0.1
 #   daemon_start NAME PORT [ARGS]  start kortvagtd (log $W/NAME.log, pid in
 #                                  $W/NAME.pid), wait until /healthz answers 200
-#   daemon_stop NAME               SIGTERM and wait (fails the test if it hangs)
+#   daemon_stop NAME               SIGTERM and wait (fails the test if it hangs or
+#                                  its log holds a sanitizer report)
 #   daemon_workers NAME            the worker pids of that daemon
 #   http METHOD URL [BODY] [AUTH]  print "STATUS BODY" (AUTH: header value,
 #                                  default "Bearer $TOKEN"; "-" for none)
@@ -49,7 +50,15 @@ daemon_stop() {
   pid=$(cat "$W/$name.pid" 2>/dev/null) || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
   for _ in $(seq 1 150); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; rm -f "$W/$name.pid"; return 0; }
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      rm -f "$W/$name.pid"
+      # a sanitizer report in any worker fails the test (the master would just restart it)
+      if grep -qE "Sanitizer|runtime error:" "$W/$name.log" 2>/dev/null; then
+        fail "kortvagtd $name: sanitizer report: $(grep -m5 -E "Sanitizer|runtime error:" "$W/$name.log")"
+      fi
+      return 0
+    fi
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null

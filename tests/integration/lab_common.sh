@@ -13,7 +13,7 @@ fi
 . "$KORTVAGT_LAB/env"
 LAB=$KORTVAGT_LAB
 export KORTVAGT_BIN=$K
-READER="Virtual PCD 00 00"
+READER=${KORTVAGT_READER:-"Virtual PCD 00 00"}
 DEFAULT_PROFILE=$SRC/tests/data/visa_contact_pse.json
 failures=0
 checks=0

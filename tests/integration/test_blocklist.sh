@@ -120,10 +120,10 @@ grep -q '"recipients":"Nets (det fælles Dankort-register); Nets"' "$W/out" ||
 expect_rc 0 "request access" B request add --pan "$PAN_B" --kind access --at 2026-03-01T10:00:00Z
 expect_rc 0 "request objection" B request add --pan "$PAN_C" --kind objection \
   --at 2026-03-20T10:00:00Z --json
-[ "$(field "$(cat "$W/out")" due)" = "2026-04-17T10:00:00Z" ] || fail "due: $(cat "$W/out")"
+[ "$(field "$(cat "$W/out")" due)" = "2026-04-17T09:00:00Z" ] || fail "due: $(cat "$W/out")"
 expect_rc 0 "requests" B requests --now 2026-04-01T00:00:00Z
-grep -q "access .*due 2026-03-29T10:00:00Z  OVERDUE" "$W/out" || fail "requests: $(cat "$W/out")"
-grep -q "objection .*due 2026-04-17T10:00:00Z  open" "$W/out" || fail "requests: $(cat "$W/out")"
+grep -q "access .*due 2026-03-29T09:00:00Z  OVERDUE" "$W/out" || fail "requests: $(cat "$W/out")"
+grep -q "objection .*due 2026-04-17T09:00:00Z  open" "$W/out" || fail "requests: $(cat "$W/out")"
 
 # recovered: lost card deleted at once (wallet token with it); suspected copy kept
 expect_rc 0 "recovered lost" B recovered --pan "$PAN_A"

@@ -88,18 +88,42 @@ grep -q 'kortvagtd_decisions_total{decision="approve"} 1' <<<"$o" || fail "metri
 grep -q 'kortvagtd_request_duration_seconds_bucket{endpoint="authorize",le="+Inf"}' <<<"$o" ||
   fail "metrics: no histogram: $o"
 
-# blocklist: the module is wired when present, else 501 with a JSON error
-o=$(http GET "$U/v1/blocklist/$PAN_A")
-case "${o%% *}" in
-  200) grep -q '"blocked":' <<<"$o" || fail "blocklist check: $o" ;;
-  501) expect_status "$o" 501 not_implemented "blocklist" ;;
-  *) fail "blocklist check: $o" ;;
-esac
+# --- block list: list, check (blocked or not, nothing else), hot card, delete ---
+BL_PAN=4761739001010200
+o=$(http GET "$U/v1/blocklist/$BL_PAN")
+expect_status "$o" 200 "" "blocklist check"
+[ "${o#* }" = '{"blocked":false}' ] || fail "blocklist check of a clean card: $o"
+BL_ADD="{\"pan\":\"$BL_PAN\",\"reason\":\"lost\",\"expiry\":\"2812\"}"
+o=$(http POST "$U/v1/blocklist" "$BL_ADD")
+expect_status "$o" 200 "" "blocklist add (cardholder reports lost)"
+o=$(http GET "$U/v1/blocklist/$BL_PAN")
+[ "${o#* }" = '{"blocked":true}' ] || fail "blocklist check answers more than blocked: $o"
+o=$(http POST "$U/v1/authorize" "$(req contactless 1000 "Shop A" 5411 "" $BL_PAN)")
+expect "${o#* }" reason card_blocked "authorize a listed card"
+o=$(http POST "$U/v1/blocklist" "{\"pan\":\"4761739001010218\",\"reason\":\"suspected_misuse\",\"expiry\":\"2812\"}")
+expect_status "$o" 403 permission "issuer-initiated listing without the permission"
+o=$(http POST "$U/v1/blocklist" "$BL_ADD")
+expect_status "$o" 409 conflict "listing twice"
+o=$(http DELETE "$U/v1/blocklist/$BL_PAN")
+expect_status "$o" 200 "" "blocklist delete"
+o=$(http GET "$U/v1/blocklist/$BL_PAN")
+[ "${o#* }" = '{"blocked":false}' ] || fail "blocklist check after delete: $o"
+o=$(http DELETE "$U/v1/blocklist/$BL_PAN")
+expect_status "$o" 404 not_found "delete an unlisted card"
+o=$(http GET "$U/v1/blocklist/12ab")
+expect_status "$o" 400 invalid_field "blocklist check of a non-PAN"
+for m in GET DELETE; do
+  o=$(http $m "$U/v1/blocklist/$BL_PAN" "" "Bearer nope")
+  expect_status "$o" 401 wrong_token "blocklist $m wrong token"
+  o=$(http $m "$U/v1/blocklist/$BL_PAN" "" -)
+  expect_status "$o" 401 no_token "blocklist $m no token"
+done
 
 # --- the error matrix: every POST endpoint ---------------------------------------
 BIG=$(python3 -c 'print("{\"x\":\"" + "a"*9000 + "\"}")')
 for ep in "v1/authorize:$AUTH_OK:amount" "v1/verify/pin:$PIN_OK:pvk" "v1/verify/cvc:$CVC_OK:cvk" \
-          "v1/verify/arqc:$ARQC_OK:imk" "v1/liability/assess:$CASE:currency"; do
+          "v1/verify/arqc:$ARQC_OK:imk" "v1/liability/assess:$CASE:currency" \
+          "v1/blocklist:$BL_ADD:reason"; do
   path=${ep%%:*}; rest=${ep#*:}; good=${rest%:*}; req_field=${rest##*:}
   o=$(http POST "$U/$path" '{"card": ')
   expect_status "$o" 400 bad_json "$path bad JSON"
@@ -154,7 +178,7 @@ o=$(http GET "$U/metrics")
 grep -q 'kortvagtd_requests_total{endpoint="authorize",code="413"}' <<<"$o" || fail "metrics 413: $o"
 
 # no secret in any log line: no token, PIN block, PAN
-for s in "$TOKEN" "$PB" "$PAN_A" 8523 "$ARQC"; do
+for s in "$TOKEN" "$PB" "$PAN_A" "$BL_PAN" 8523 "$ARQC"; do
   grep -q -- "$s" "$W/d1.log" && fail "the daemon log holds a secret ($s): $(cat "$W/d1.log")"
 done
 daemon_stop d1

@@ -123,6 +123,7 @@ wait $lp
 for _ in $(seq 1 100); do kill -0 "$d2pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$d2pid" 2>/dev/null && fail "d2 did not exit after SIGTERM"
 wait "$d2pid" || fail "d2 exited with $?"
+grep -qE "Sanitizer|runtime error:" "$W/d2.log" && fail "d2: sanitizer report: $(grep -m5 -E "Sanitizer|runtime error:" "$W/d2.log")"
 rm -f "$W/d2.pid"
 out=$(cat "$W/t.sum")
 echo "SIGTERM: $out"

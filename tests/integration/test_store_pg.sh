@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The store unit tests (test_store, test_sca: schema, counters, reversals,
+# The store unit tests (test_blocklist, test_store, test_sca: block list, schema, counters, reversals,
 # recurring series, limits across midnight in Copenhagen) against the lab's
 # PostgreSQL instead of SQLite, on a database of their own; then the schema
 # itself: its version, and evidence that refuses updates and deletes.
@@ -14,7 +14,7 @@ KORTVAGTD=/bin/true # pg_createdb needs only daemon_common's helpers
 . "$KV_SOURCE_DIR/tests/integration/daemon_common.sh"
 
 pg_createdb kv_test_store_pg
-for t in test_store test_sca; do
+for t in test_blocklist test_store test_sca; do
   bin="$KV_BUILD_DIR/bin/$t"
   [ -x "$bin" ] || fail "$bin not built"
   KORTVAGT_TEST_PG_URL=$PG_URL KV_TEST_DATA="$KV_SOURCE_DIR/tests/data" \
@@ -23,7 +23,8 @@ for t in test_store test_sca; do
   grep -q "PASSED" "$W/$t.log" || fail "$t: $(tail -5 "$W/$t.log")"
 done
 sql() { psql -qtA "$PG_URL" -c "$1" 2>&1; }
-[ "$(sql "SELECT version FROM schema_version")" = 1 ] || fail "schema_version: $(sql "SELECT * FROM schema_version")"
+want=$(sed -n 's/^#define KV_STORE_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$KV_SOURCE_DIR/src/store/store.h")
+[ "$(sql "SELECT version FROM schema_version")" = "$want" ] || fail "schema_version: $(sql "SELECT * FROM schema_version")"
 n=$(sql "SELECT count(*) FROM evidence")
 [ "$n" -gt 0 ] || fail "the tests left no evidence"
 o=$(sql "UPDATE evidence SET body = 'x' WHERE id = 1" || true)

@@ -17,10 +17,9 @@
 
 /* ---- software sealer: AES-256-CBC, random IV, no padding ---- */
 
-static const uint8_t soft_aes_key[32] = {0x5a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-                                         0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-                                         0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
-                                         0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+static const uint8_t soft_aes_key[32] = {
+    0x5a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 
 static int soft_cbc(int enc, const uint8_t *iv, const uint8_t in[32], uint8_t out[32])
 {
@@ -108,9 +107,9 @@ static int add(blfx *b, const char *pan, kv_bl_reason reason, int reminders, int
 }
 
 static const char *const pans[KV_BL_REASON__COUNT] = {
-    "4761739001010119", "5413330089010434", "4000001234567899", "4000001234567881",
-    "4000001234567873", "4000001234567865", "4000001234567857", "4000001234567840",
-    "4000001234567832",
+    "4761739001010119", "5413330089010434", "4000001234567899",
+    "4000001234567881", "4000001234567873", "4000001234567865",
+    "4000001234567857", "4000001234567840", "4000001234567832",
 };
 
 /* ---- export and check never reveal a reason ---- */
@@ -176,7 +175,9 @@ static void test_no_reason_disclosed(void **state)
             fail_msg("reason %s: check says %d, want 1", kv_bl_reason_name((kv_bl_reason)i),
                      blocked);
     }
-    /* the store holds neither a clear reason nor a clear PAN */
+    /* the store holds neither a clear reason nor a clear PAN (the SQLite files) */
+    if (fx_pg_url() != NULL)
+        return;
     kv_store_close(b->f.store);
     b->f.store = NULL;
     for (int i = 0; i < KV_BL_REASON__COUNT; i++) {
@@ -246,8 +247,7 @@ static void test_purge(void **state)
         {2612, "2026-12-31T22:59:59Z", 0}, /* 31 Dec 23:59:59 in Copenhagen: still valid */
         {2612, "2026-12-31T23:00:00Z", 1}, /* 1 Jan 00:00 */
         {2802, "2028-02-29T22:59:59Z", 0}, /* leap day still valid */
-        {2802, "2028-02-29T23:00:00Z", 1},
-        {2606, "2026-06-30T21:59:59Z", 0},
+        {2802, "2028-02-29T23:00:00Z", 1}, {2606, "2026-06-30T21:59:59Z", 0},
         {2606, "2026-06-30T22:00:00Z", 1},
     };
     blfx *b = *state;
@@ -301,8 +301,7 @@ static void test_recovered(void **state)
     }
     {
         int deleted = -1;
-        assert_int_equal(kv_bl_recovered(&b->bl, "4111111111111111", &deleted),
-                         KV_ERR_NOT_FOUND);
+        assert_int_equal(kv_bl_recovered(&b->bl, "4111111111111111", &deleted), KV_ERR_NOT_FOUND);
     }
 }
 
@@ -527,7 +526,8 @@ static void test_requests(void **state)
         const char *at;
         const char *due; /* 4 weeks later */
     } rows[] = {
-        {"2026-03-01T10:00:00Z", "2026-03-29T10:00:00Z"},
+        {"2026-03-01T10:00:00Z", "2026-03-29T09:00:00Z"}, /* 11:00 CET -> 11:00 CEST */
+        {"2026-10-10T10:00:00Z", "2026-11-07T11:00:00Z"}, /* 12:00 CEST -> 12:00 CET */
         {"2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"}, /* across a common February */
         {"2028-02-10T12:00:00Z", "2028-03-09T12:00:00Z"}, /* across a leap February */
         {"2026-12-20T08:00:00Z", "2027-01-17T08:00:00Z"}, /* across the year */
@@ -553,15 +553,15 @@ static void test_requests(void **state)
         assert_false(kv_bl_request_overdue(&q, want + 1));
     }
     {
-        /* the list at 2026-03-29T10:00:01Z: rows 0 and 1 overdue, 2 and 3 not yet */
+        /* the list at 2026-03-29T10:00:01Z: rows 0 and 2 overdue, 1, 3 and 4 not yet */
         req_ctx c = {0, 0, 0, {0}};
         assert_int_equal(kv_time_parse("2026-03-29T10:00:01Z", &c.now), 0);
         assert_int_equal(kv_bl_requests(&b->bl, req_cb, &c), 0);
-        assert_int_equal(c.n, 4);
+        assert_int_equal(c.n, 5);
         assert_int_equal(c.overdue, 2);
         assert_true(c.due[0] <= c.due[1] && c.due[1] <= c.due[2]); /* by due date */
-        /* answering the first removes it from the overdue ones */
-        assert_int_equal(kv_bl_request_answer(&b->bl, 2, c.now), 0);
+        /* answering request #1 (row 0) removes it from the overdue ones */
+        assert_int_equal(kv_bl_request_answer(&b->bl, 1, c.now), 0);
         c.n = c.overdue = 0;
         assert_int_equal(kv_bl_requests(&b->bl, req_cb, &c), 0);
         assert_int_equal(c.overdue, 1);

@@ -55,7 +55,8 @@ static void test_advice_from_seed(void **state)
         {KV_CAUSE_NO_APPLICATION, {"kontaktløst", "Rens kortet", "nyt kort"}, "new card"},
         {KV_CAUSE_PIN_BLOCKED, {"spærret", "Kontakt banken", NULL}, "Contact your bank"},
         {KV_CAUSE_CARD_BLOCKED, {"spærret", "netbank", NULL}, "blocked"},
-        {KV_CAUSE_ECOMMERCE_DISABLED, {"onlinehandel i din netbank", NULL, NULL},
+        {KV_CAUSE_ECOMMERCE_DISABLED,
+         {"onlinehandel i din netbank", NULL, NULL},
          "online shopping"},
         {KV_CAUSE_CARD_EXPIRED, {"nyt kort i god tid", NULL, NULL}, "new card"},
         {KV_CAUSE_SCA_LOCKED, {"MitID-appen", NULL, NULL}, "MitID"},
@@ -106,8 +107,7 @@ static void test_first_failure_and_json(void **state)
     kv_diag_init(&r);
     assert_int_equal(kv_diag_add(&r, KV_DIAG_PCSC, 1, KV_CAUSE_NONE, "running"), 1);
     assert_int_equal(kv_diag_add(&r, KV_DIAG_READER, 1, KV_CAUSE_NONE, "Virtual PCD 00 00"), 1);
-    assert_int_equal(kv_diag_add(&r, KV_DIAG_CARD, 0, KV_CAUSE_NO_CARD, "no card in %s", "X"),
-                     0);
+    assert_int_equal(kv_diag_add(&r, KV_DIAG_CARD, 0, KV_CAUSE_NO_CARD, "no card in %s", "X"), 0);
     /* a later failure does not replace the first cause */
     kv_diag_add(&r, KV_DIAG_ATR, 0, KV_CAUSE_CHIP_UNREADABLE, "x");
     assert_int_equal(r.cause, KV_CAUSE_NO_CARD);
