@@ -21,6 +21,14 @@ extern const struct kv_cmd_group kv_cmd_groups[];
 
 /* Print "kortvagt: <what>: <kv_strerror(err)>" to stderr; returns kv_exit_code(err). */
 int kv_cli_fail(int err, const char *what);
+/*
+ * The common front of a command group's entry point: with no command, usage
+ * goes to stderr and the result is KV_EXIT_USAGE; with --help, -h or help,
+ * usage goes to stdout and the result is KV_EXIT_OK. Returns -1 when argv[1]
+ * names a command for the caller to run.
+ */
+int kv_cli_group_help(int argc, char **argv, void (*usage)(FILE *f));
+
 /* Print a usage error naming the problem to stderr; returns KV_EXIT_USAGE. */
 int kv_cli_usage_error(const char *group, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

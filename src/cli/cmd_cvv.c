@@ -93,11 +93,9 @@ out:
 
 int kv_cmd_cvv(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        cvv_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, cvv_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "verify") == 0)
         return cvv_run(argv[1], argc, argv);
     return kv_cli_usage_error("cvv", "unknown command '%s' (generate, verify)", argv[1]);
@@ -219,11 +217,9 @@ out:
 
 int kv_cmd_cvc3(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        cvc3_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, cvc3_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "verify") == 0)
         return cvc3_run(argv[1], argc, argv);
     return kv_cli_usage_error("cvc3", "unknown command '%s' (generate, verify)", argv[1]);

@@ -221,11 +221,9 @@ out:
 
 int kv_cmd_arqc(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        arqc_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, arqc_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "verify") == 0 || strcmp(argv[1], "generate") == 0)
         return arqc_run(argv[1], argc, argv);
     return kv_cli_usage_error("arqc", "unknown command '%s' (verify, generate)", argv[1]);
@@ -363,11 +361,9 @@ out:
 
 int kv_cmd_arpc(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        arpc_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, arpc_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "generate") == 0)
         return arpc_run(argv[1], argc, argv);
     return kv_cli_usage_error("arpc", "unknown command '%s' (generate)", argv[1]);

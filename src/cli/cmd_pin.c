@@ -197,11 +197,9 @@ out:
 
 int kv_cmd_pvv(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        pvv_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, pvv_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "verify") == 0)
         return pvv_run(argv[1], argc, argv);
     return kv_cli_usage_error("pvv", "unknown command '%s' (generate, verify)", argv[1]);
@@ -343,11 +341,9 @@ out:
 
 int kv_cmd_ibm3624(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        ibm_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, ibm_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "offset") == 0 || strcmp(argv[1], "verify") == 0)
         return ibm_run(argv[1], argc, argv);
     return kv_cli_usage_error("ibm3624", "unknown command '%s' (offset, verify)", argv[1]);
@@ -519,11 +515,9 @@ out:
 
 int kv_cmd_pinblock(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        pinblock_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, pinblock_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "encode") == 0 || strcmp(argv[1], "decode") == 0 ||
         strcmp(argv[1], "translate") == 0)
         return pinblock_run(argv[1], argc, argv);

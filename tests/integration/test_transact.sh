@@ -7,9 +7,11 @@
 # the test IMKs of apdu/vcard/CRYPTO.md §6: the same value the token derives):
 # plaintext PIN, wrong PIN, blocked PIN, wrong ARQC (card of another IMK),
 # unknown CA index, ATM online PIN (PVV), contactless below/above the CVM
-# limit with CVC3, card removed. Part B needs `kortvagt perso card` (SDA,
-# DDA, CDA, enciphered PIN, tampered issuer certificate): it runs when perso
-# exists and reports SKIP lines otherwise.
+# limit with CVC3, card removed. Part B personalizes cards with the bench
+# (`kortvagt perso --issuer --card`, keys wrapped under the lab's transport
+# key, CA key in the token): SDA, DDA, CDA with enciphered PIN, tampered
+# issuer certificate, unknown CA index, wrong ARQC, ATM with the perso PVV,
+# contactless below/above the CVM limit, removal mid-transaction, a batch.
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lab_common.sh"
 
@@ -156,20 +158,156 @@ expect_rc 2 "no amount" "$K" card transact --currency DKK
 expect_rc 2 "bad currency" "$K" card transact --amount 1 --currency XX
 expect_rc 0 "help" "$K" card transact --help
 
-# --- Part B: personalized cards (needs kortvagt perso card) ---
-if "$K" perso card --help >/dev/null 2>&1 && [ -d "$SRC/tests/data/templates" ]; then
-  for t in visa_contact_sda visa_contact_dda visa_contact_cda; do
-    if "$K" perso card --template "$SRC/tests/data/templates/$t.json" --imk "$IMK" \
-      --out "$W/$t.json" >/dev/null 2>"$W/$t.err"; then
-      lab_insert "$W/$t.json"
-      echo 1234 | txn 0 "$t" --amount 12345 --currency DKK --pin-stdin
-      field "$t" "d['oda']['result']" passed
-    else
-      fail "perso $t: $(head -c 200 "$W/$t.err")"
-    fi
-  done
-else
-  echo "SKIP: kortvagt perso card not available: SDA/DDA/CDA, enciphered PIN and tampered certificate cases not run"
-fi
+# --- Part B: cards from the personalization bench (`kortvagt perso --issuer --card`):
+# ICC MKs derived in the token from this test's IMKs and shipped wrapped under the
+# lab's transport key, issuer certificate signed by the lab's CA key in the token,
+# PVV/iCVV in track 2 from the HSM. ---
+TPL=$SRC/tests/data/templates
+issuer_file() { # OUT CA-INDEX
+  cat >"$1" <<EOF
+{"issuer": "Test bank (TEST ONLY)", "imk_ac": "$IMK", "imk_cvc3": "$IMKC", "cvk": "cvk",
+ "pvk": "$PVK", "pvki": 1, "issuer_key": "perso-issuer", "ca_key": "ca-e1", "ca_index": "$2",
+ "transport_key": "transport", "cvn": 10}
+EOF
+}
+card_file() { # OUT TEMPLATE PAN PSN ODA
+  cat >"$1" <<EOF
+{"template": "$TPL/$2.json", "pan": "$3", "psn": "$4", "expiry": "3012", "service_code": "201",
+ "pin": "lab", "oda": "$5"}
+EOF
+}
+perso() { # NAME ISSUER CARD [options]
+  local name=$1 iss=$2 card=$3
+  shift 3
+  if "$K" perso --issuer "$iss" --card "$card" --out "$W/p_$name.json" "$@" >"$W/p_$name.out" 2>"$W/p_$name.err"; then
+    pass "perso $name"
+  else
+    fail "perso $name: $(head -c 300 "$W/p_$name.err")"
+  fi
+}
+issuer_file "$W/issuer.json" E1
+issuer_file "$W/issuer_fe.json" FE
+card_file "$W/c_sda.json" visa_contact_sda 4761730000000011 01 sda
+card_file "$W/c_dda.json" visa_contact_dda 4761730000000011 01 dda
+card_file "$W/c_cda.json" visa_contact_cda 4761730000000011 01 cda
+card_file "$W/c_mc.json" mc_contactless_cvc3 5413330000000019 00 cda
+for c in sda dda cda mc; do perso "$c" "$W/issuer.json" "$W/c_$c.json"; done
+perso tampered "$W/issuer.json" "$W/c_dda.json" --tamper issuer-cert
+perso ca_fe "$W/issuer_fe.json" "$W/c_dda.json"
+pf() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@" 2>/dev/null || echo "?"; }
+
+# keys leave the HSM only wrapped: no clear MK in the profile; openssl unwraps it
+# with the transport key and gets the option A derivation of the IMK
+if [ "$(pf "$W/p_dda.json" "'icc_mk_ac' in d['keys']")" = False ]; then pass "profile: no clear ICC MK"; else fail "profile holds a clear ICC MK"; fi
+wr=$(pf "$W/p_dda.json" "d['keys']['icc_mk_ac_wrapped']")
+unw=$(echo "$wr" | xxd -r -p | openssl enc -d -id-aes128-wrap -K "$(cat "$LAB/transport.key")" -iv A6A6A6A6A6A6A6A6 2>/dev/null | xxd -p | tr a-f A-F)
+np() { python3 -c "import sys; print(bytes(x & 0xFE for x in bytes.fromhex(sys.argv[1])).hex())" "$1" 2>/dev/null; }
+if [ -n "$unw" ] && [ "$(np "$unw")" = "$(np "$MK")" ]; then pass "wrapped ICC MK unwraps (RFC 3394) to the option A derivation"; else fail "unwrapped MK '$unw', wanted $MK"; fi
+# track 2 discretionary data: PVKI PVV iCVV from the HSM
+PVVP=$(pf "$W/p_dda.json" "d['expect']['pvv']")
+PVV_REF=$(echo 1234 | "$K" pvv generate --key "$PVK" --pan 4761730000000011 --pvki 1 2>/dev/null | grep -Eo '[0-9]{4}' | tail -1)
+if [ "$PVVP" = "$PVV_REF" ]; then pass "PVV $PVVP from perso = pvv generate"; else fail "PVV $PVVP, pvv generate $PVV_REF"; fi
+t57=$(pf "$W/p_dda.json" "[r['hex'] for r in d['applications'][0]['records'] if r['sfi']==1][0]")
+ICVV=$(pf "$W/p_dda.json" "d['expect']['icvv']")
+case "$t57" in *D3012201"1$PVVP$ICVV"*) pass "track 2 (57) carries PVKI 1, PVV, iCVV $ICVV" ;; *) fail "track 2 $t57 lacks 1$PVVP$ICVV" ;; esac
+
+# B1-B3 contact: SDA and DDA with plaintext PIN, CDA with enciphered PIN
+for c in sda dda; do
+  lab_insert "$W/p_$c.json"
+  echo 1234 | txn 0 "b_$c" --amount 12345 --currency DKK --pin-stdin
+  field "b_$c" "d['oda']['method']" "$c"
+  field "b_$c" "d['oda']['result']" passed
+  field "b_$c" "d['cvm']['method']" offline_pin_plain
+  field "b_$c" "d['arqc']['verified']" True
+  field "b_$c" "d['decision']" approved
+done
+lab_insert "$W/p_cda.json"
+echo 1234 | txn 0 b_cda --amount 12345 --currency DKK --pin-stdin
+field b_cda "d['oda']['method']" cda
+field b_cda "d['oda']['result']" passed
+field b_cda "d['cvm']['method']" offline_pin_enciphered
+field b_cda "d['cvm']['result']" successful
+field b_cda "d['cvr']['offline_pin_verified']" True
+field b_cda "d['decision']" approved
+# wrong enciphered PIN: the counter goes down, the CVR says failed
+echo 9999 | txn 0 b_cda_wrong --amount 100 --currency DKK --pin-stdin
+field b_cda_wrong "d['cvr']['offline_pin_failed']" True
+field b_cda_wrong "d['cvm']['method']" signature
+ptc=$("$K" card read --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['pin_try_counter'])" 2>/dev/null)
+if [ "$ptc" = 2 ]; then pass "perso card: PIN try counter 3 -> 2"; else fail "perso card: PIN try counter $ptc, wanted 2"; fi
+
+# B4 tampered issuer certificate and unknown CA index: ODA fails, TVR bit set
+lab_insert "$W/p_tampered.json"
+echo 1234 | txn 1 b_tampered --amount 100 --currency DKK --pin-stdin
+field b_tampered "d['oda']['result']" failed
+field b_tampered "int(d['tvr'][0:2],16) & 0x08 != 0" True
+lab_insert "$W/p_ca_fe.json"
+echo 1234 | txn 1 b_ca_fe --amount 100 --currency DKK --pin-stdin
+field b_ca_fe "d['oda']['result']" failed
+field b_ca_fe "int(d['tvr'][0:2],16) & 0x08 != 0" True
+
+# B5 wrong ARQC: verified under another IMK
+lab_insert "$W/p_dda.json"
+echo 1234 | expect_rc 1 b_wrong_arqc "$K" card transact --imk "$IMK2" --capk "$SRC/tests/data/capk/capk.json" \
+  --amount 500 --currency DKK --pin-stdin --json
+cp "$LAB/last.out" "$W/b_wrong_arqc.json"
+field b_wrong_arqc "d['arqc']['verified']" False
+field b_wrong_arqc "d['decision']" declined
+
+# B6 ATM: online PIN against the PVV that perso computed
+echo 1234 | txn 0 b_atm --amount 50000 --currency DKK --type cash --profile atm --pin-stdin \
+  --pvk "$PVK" --pvv "$PVVP" --pvki 1
+field b_atm "d['cvm']['method']" online_pin
+field b_atm "d['cvm']['result']" successful
+field b_atm "d['decision']" approved
+echo 4321 | txn 1 b_atm_wrong --amount 50000 --currency DKK --type cash --profile atm --pin-stdin \
+  --pvk "$PVK" --pvv "$PVVP" --pvki 1
+field b_atm_wrong "d['cvm']['result']" failed
+
+# B7 contactless below and above the CVM limit (CVC3 from the wrapped CVC3 key)
+lab_insert "$W/p_mc.json"
+txn 0 b_cl_below --amount 20000 --currency DKK --contactless
+field b_cl_below "d['cvm']['method']" no_cvm
+field b_cl_below "d['cvc3']['verified']" True
+field b_cl_below "d['decision']" approved
+PVVM=$(pf "$W/p_mc.json" "d['expect']['pvv']")
+echo 1234 | txn 0 b_cl_above --amount 50000 --currency DKK --contactless --pin-stdin \
+  --pvk "$PVK" --pvv "$PVVM" --pvki 1
+field b_cl_above "d['cvm']['method']" online_pin
+field b_cl_above "d['cvm']['result']" successful
+field b_cl_above "d['decision']" approved
+
+# B8 card removed in the middle of the transaction (a slow card, pulled out hard)
+lab_insert "$W/p_cda.json" --delay-ms 150
+(
+  echo 1234 | "$K" card transact --imk "$IMK" --capk "$SRC/tests/data/capk/capk.json" --amount 100 \
+    --currency DKK --pin-stdin --json >"$W/b_removed.out" 2>"$W/b_removed.err"
+  echo $? >"$W/b_removed.rc"
+) &
+tx=$!
+sleep 1
+lab_eject --hard
+wait $tx
+rc=$(cat "$W/b_removed.rc")
+if [ "$rc" = 3 ]; then pass "removed mid-transaction: exit 3"; else fail "removed mid-transaction: exit $rc ($(head -c 200 "$W/b_removed.err"))"; fi
+if grep -q approved "$W/b_removed.out"; then fail "removed mid-transaction: output says approved"; else pass "removed mid-transaction: nothing approved"; fi
+
+# B9 a batch: consecutive Luhn-valid PANs, progress on stderr
+if "$K" perso --issuer "$W/issuer.json" --card "$W/c_dda.json" --out "$W/batch.json" --count 3 \
+  >"$W/batch.out" 2>"$W/batch.err"; then pass "perso --count 3"; else fail "perso --count 3: $(head -c 200 "$W/batch.err")"; fi
+pans=$(for i in 0001 0002 0003; do pf "$W/batch-$i.json" "d['expect']['pan']"; done | tr '\n' ' ')
+if [ "$pans" = "4761730000000011 4761730000000029 4761730000000037 " ]; then pass "batch PANs $pans"; else fail "batch PANs $pans"; fi
+if [ "$(grep -c '^perso: [123]/3' "$W/batch.err")" = 3 ]; then pass "batch progress lines"; else fail "batch progress: $(cat "$W/batch.err")"; fi
+if grep -q 0011 "$W/batch.err" && ! grep -q 4761730000000011 "$W/batch.err"; then pass "progress PANs masked"; else fail "progress PANs not masked"; fi
+
+# usage: bad issuer / card files exit 2 naming the problem
+echo '{"imk_ac": "x"}' >"$W/bad_issuer.json"
+expect_rc 2 "issuer file without transport_key" "$K" perso --issuer "$W/bad_issuer.json" --card "$W/c_dda.json" --out "$W/x.json"
+if grep -q transport_key "$LAB/last.err"; then pass "message names transport_key"; else fail "message: $(cat "$LAB/last.err")"; fi
+echo '{"template": "x.json", "pan": "4761730000000012", "expiry": "3012"}' >"$W/bad_card.json"
+expect_rc 2 "card file with a bad Luhn digit" "$K" perso --issuer "$W/issuer.json" --card "$W/bad_card.json" --out "$W/x.json"
+echo '{"template": "x.json", "pan": "4761730000000011", "expiry": "3012", "pin": "1234"}' >"$W/bad_card2.json"
+expect_rc 2 "card file with a PIN value" "$K" perso --issuer "$W/issuer.json" --card "$W/bad_card2.json" --out "$W/x.json"
+expect_rc 0 "perso --help" "$K" perso --issuer x --help
 
 finish
