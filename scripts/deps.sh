@@ -14,7 +14,7 @@ PACKAGES=(
   libpq-dev postgresql
   libjansson-dev libmicrohttpd-dev libinih-dev
   libcmocka-dev
-  iproute2 procps psmisc python3 wrk valgrind
+  iproute2 procps psmisc python3 curl wrk valgrind
 )
 
 missing=()

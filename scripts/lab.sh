@@ -33,6 +33,8 @@ LAB_PIN=${KORTVAGT_LAB_PIN:-246810}
 LAB_SO_PIN=${KORTVAGT_LAB_SO_PIN:-13579135}
 
 log() { printf 'lab: %s\n' "$*" >&2; }
+# the header comment of this file, without the '#'
+usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { log "$*"; exit 1; }
 
 port_listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
@@ -395,6 +397,6 @@ case "${1:-}" in
     send_control pg-restart "${2:-1}"
     pg_isready -q -U postgres -h 127.0.0.1 -p "$(cat "$LAB/pg.port")" || die "PostgreSQL did not come back; see $LAB/pg.log"
     ;;
-  -h|--help|help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
 esac

@@ -80,6 +80,7 @@ struct kv_vcard {
     unsigned pin_tries;
     unsigned atc;
     char *state_path;
+    char card_id[512]; /* the profile's real path: whose counters the state file holds */
 };
 
 typedef struct {
@@ -996,6 +997,11 @@ int kv_vcard_load(const char *path, kv_vcard **out, char *why, size_t whylen)
         return json_failure(&e, why, whylen);
     r = card_from_root(root, path, out, why, whylen);
     json_decref(root);
+    if (r == 0) {
+        char *rp = realpath(path, NULL);
+        snprintf((*out)->card_id, sizeof((*out)->card_id), "%s", rp != NULL ? rp : path);
+        free(rp);
+    }
     return r;
 }
 
@@ -1121,6 +1127,13 @@ int kv_vcard_state_attach(kv_vcard *vc, const char *path)
     r = KV_ERR_FORMAT;
     if ((root = json_loadf(f, 0, &e)) == NULL || !json_is_object(root))
         goto out;
+    /* counters of another card (another profile was inserted since): a fresh card */
+    if ((v = json_object_get(root, "card")) != NULL) {
+        if (!json_is_string(v))
+            goto out;
+        if (vc->card_id[0] != '\0' && strcmp(json_string_value(v), vc->card_id) != 0)
+            goto attach;
+    }
     if ((v = json_object_get(root, "pin_tries_left")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) > KV_VC_PIN_TRY_MAX)
@@ -1167,6 +1180,8 @@ int kv_vcard_state_save(kv_vcard *vc)
         json_object_set_new(root, "pin_tries_left", json_integer(vc->pin_tries)) != 0)
         goto out;
     if (json_object_set_new(root, "atc", json_integer(vc->atc)) != 0 ||
+        (vc->card_id[0] != '\0' &&
+         json_object_set_new(root, "card", json_string(vc->card_id)) != 0) ||
         (text = json_dumps(root, JSON_INDENT(2))) == NULL)
         goto out;
     len = strlen(text);

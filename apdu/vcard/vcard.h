@@ -84,7 +84,9 @@ void kv_vcard_set_quirks(kv_vcard *vc, unsigned quirks);
  * replace the profile's (KV_ERR_FORMAT when it is malformed or out of range,
  * KV_ERR_IO when it cannot be read); a missing file is not an error. From now
  * on every change of the PIN try counter is saved at once. The card keeps its
- * own copy of path.
+ * own copy of path. The file names the card it belongs to ("card": the real
+ * path of the profile loaded with kv_vcard_load); a file written for another
+ * profile is ignored (a different card was inserted: fresh counters).
  */
 int kv_vcard_state_attach(kv_vcard *vc, const char *path);
 /*

@@ -6,7 +6,8 @@
 #
 #   KORTVAGT=build/bin/kortvagt KV_SOURCE_DIR=. bash tests/bench/bench_daemon.sh
 #
-# Environment: BENCH_SECONDS (5), BENCH_CONNECTIONS (16), BENCH_WORKERS ("1 2 4").
+# Environment: BENCH_SECONDS (5), BENCH_CONNECTIONS (16), BENCH_WORKERS ("1 2 4"),
+# BENCH_SQLITE_DIR (where the SQLite file goes; default the temp dir), BENCH_PG (0: skip PostgreSQL).
 # Every request is one full decision: engine, store write transaction, evidence.
 set -euo pipefail
 KV_SOURCE_DIR=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -51,12 +52,13 @@ LUA
 LUA_PLAIN=$(lua "$body_plain")
 LUA_HSM=$(lua "$body_hsm")
 
-stores=("sqlite:$W/bench.db")
+SQLITE_DIR=${BENCH_SQLITE_DIR:-$W}
+stores=("sqlite:$SQLITE_DIR/bench.db")
 pg_url=${KORTVAGT_PG_URL:-}
 if [ -z "$pg_url" ] && [ -n "${KORTVAGT_LAB:-}" ] && [ -f "$KORTVAGT_LAB/env" ]; then
   pg_url=$(. "$KORTVAGT_LAB/env" && echo "${KORTVAGT_PG_URL:-}")
 fi
-[ -n "$pg_url" ] && stores+=("postgresql")
+[ -n "$pg_url" ] && [ "${BENCH_PG:-1}" != 0 ] && stores+=("postgresql")
 
 printf '%-11s %-7s %-5s %10s %9s %9s %7s\n' store workers hsm "auth/s" "p50 ms" "p99 ms" errors
 for store in "${stores[@]}"; do
@@ -66,7 +68,7 @@ for store in "${stores[@]}"; do
         KORTVAGT_PG_URL=$pg_url pg_createdb kv_bench_daemon
         export KORTVAGT_STORE=$PG_URL
       else
-        rm -f "$W"/bench.db*
+        rm -f "$SQLITE_DIR"/bench.db*
         export KORTVAGT_STORE=$store
       fi
       port=$(free_port)

@@ -1,0 +1,214 @@
+/*
+ * kortvagtd's request handler in process (handler.h) without an HSM session
+ * or a store: routing, bearer tokens, size limits, the strict body decoders
+ * and the error contract {"error":{"code","message"}} — one table row per
+ * request; and the tokens file and the metrics text.
+ */
+#include "src/base/err.h"
+#include "src/daemon/handler.h"
+#include "src/daemon/metrics.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GOOD "Bearer t0ken-one"
+#define AUTH_REQ                                                                                   \
+    "{\"card\":{\"pan\":\"4761739001010119\",\"expiry\":\"2812\"},\"channel\":\"contactless\","    \
+    "\"amount\":1000,\"currency\":\"DKK\",\"merchant\":{\"name\":\"Shop A\",\"mcc\":\"5411\"}}"
+#define PIN_REQ                                                                                    \
+    "{\"pan\":\"1122334455667788\",\"pin_block\":\"00112233445566778899AABBCCDDEEFF\","            \
+    "\"format\":4,\"pin_key\":\"tpk\",\"pvk\":\"pvk\",\"pvki\":1,\"pvv\":\"8523\"}"
+
+struct row {
+    const char *method, *path, *auth, *body;
+    int too_large;
+    int status;
+    const char *code; /* NULL: success */
+};
+
+static const struct row rows[] = {
+    /* tokens */
+    {"POST", "/v1/authorize", NULL, AUTH_REQ, 0, 401, "no_token"},
+    {"POST", "/v1/authorize", "Basic dXNlcg==", AUTH_REQ, 0, 401, "no_token"},
+    {"POST", "/v1/authorize", "Bearer ", AUTH_REQ, 0, 401, "no_token"},
+    {"POST", "/v1/authorize", "Bearer t0ken-on", AUTH_REQ, 0, 401, "wrong_token"},
+    {"POST", "/v1/authorize", "Bearer t0ken-one2", AUTH_REQ, 0, 401, "wrong_token"},
+    {"GET", "/metrics", "Bearer nope", NULL, 0, 401, "wrong_token"},
+    {"GET", "/nope", NULL, NULL, 0, 401, "no_token"},
+    /* routing */
+    {"GET", "/nope", GOOD, NULL, 0, 404, "not_found"},
+    {"GET", "/v1/evidence/0", GOOD, NULL, 0, 404, "not_found"},
+    {"GET", "/v1/evidence/-1", GOOD, NULL, 0, 404, "not_found"},
+    {"GET", "/v1/evidence/1234567890123456789", GOOD, NULL, 0, 404, "not_found"},
+    {"POST", "/v1/authorize/x/reverse", GOOD, NULL, 0, 404, "not_found"},
+    {"GET", "/v1/authorize", GOOD, NULL, 0, 405, "method_not_allowed"},
+    {"PUT", "/v1/verify/pin", GOOD, PIN_REQ, 0, 405, "method_not_allowed"},
+    {"DELETE", "/v1/evidence/1", GOOD, NULL, 0, 405, "method_not_allowed"},
+    {"POST", "/v1/blocklist/4761739001010119", GOOD, "{}", 0, 405, "method_not_allowed"},
+    /* size */
+    {"POST", "/v1/authorize", GOOD, AUTH_REQ, 1, 413, "too_large"},
+    /* bodies */
+    {"POST", "/v1/authorize", GOOD, "", 0, 400, "bad_json"},
+    {"POST", "/v1/authorize", GOOD, "{\"card\":", 0, 400, "bad_json"},
+    {"POST", "/v1/authorize", GOOD, "[1]", 0, 400, "bad_json"},
+    {"POST", "/v1/authorize", GOOD, "{\"a\":1,\"a\":2}", 0, 400, "bad_json"},
+    {"POST", "/v1/authorize", GOOD, "{\"card\":{\"pan\":\"4761739001010119\",\"expiry\":\"2812\"}}",
+     0, 400, "missing_field"},
+    {"POST", "/v1/authorize", GOOD, "{\"zzz\":1}", 0, 400, "unknown_field"},
+    {"POST", "/v1/verify/pin", GOOD, "{\"pan\":\"1122334455667788\"}", 0, 400, "missing_field"},
+    {"POST", "/v1/verify/pin", GOOD, "{\"pin\":\"1234\"}", 0, 400, "unknown_field"},
+    {"POST", "/v1/verify/pin", GOOD,
+     "{\"pan\":\"1122334455667788\",\"pin_block\":\"0011\",\"format\":4,\"pin_key\":\"t\","
+     "\"pvk\":\"p\",\"pvki\":1,\"pvv\":\"8523\"}",
+     0, 400, "invalid_field"},
+    {"POST", "/v1/verify/pin", GOOD,
+     "{\"pan\":\"1122334455667788\",\"pin_block\":\"00112233445566778899AABBCCDDEEFF\","
+     "\"format\":4,\"pin_key\":\"t\",\"pvk\":\"p\"}",
+     0, 400, "missing_field"},
+    {"POST", "/v1/verify/cvc", GOOD,
+     "{\"pan\":\"4123456789012345\",\"expiry\":\"87\",\"cvk\":\"c\",\"value\":\"561\"}", 0, 400,
+     "invalid_field"},
+    {"POST", "/v1/verify/arqc", GOOD,
+     "{\"pan\":\"9901234567890123\",\"imk\":\"i\",\"cvn\":99,\"arqc\":\"0000000000000000\","
+     "\"data\":\"00\",\"atc\":\"0001\"}",
+     0, 400, "unsupported"},
+    {"POST", "/v1/authorize/5/reverse", GOOD, "{\"x\":1}", 0, 400, "unknown_field"},
+    {"POST", "/v1/liability/assess", GOOD, "{\"currency\":\"DKK\"}", 0, 400, "missing_field"},
+    {"POST", "/v1/blocklist", GOOD, "{\"pan\":\"4761739001010119\",\"reason\":\"lost\"}", 0, 400,
+     "missing_field"},
+    {"POST", "/v1/blocklist", GOOD,
+     "{\"pan\":\"4761739001010119\",\"reason\":\"bored\",\"expiry\":\"2812\"}", 0, 400,
+     "invalid_field"},
+    /* valid requests that need the HSM session this handler lacks */
+    {"POST", "/v1/authorize", GOOD, AUTH_REQ, 0, 503, "hsm_unavailable"},
+    {"POST", "/v1/verify/pin", GOOD, PIN_REQ, 0, 503, "hsm_unavailable"},
+    {"GET", "/v1/evidence/7", GOOD, NULL, 0, 503, "hsm_unavailable"},
+    {"GET", "/healthz", NULL, NULL, 0, 503, "hsm_unavailable"},
+    {"GET", "/v1/blocklist/4761739001010119", GOOD, NULL, 0, 503, "hsm_unavailable"},
+    /* no session needed */
+    {"GET", "/metrics", GOOD, NULL, 0, 200, NULL},
+    {"GET", "/metrics", "Bearer   second-token  ", NULL, 0, 200, NULL},
+};
+
+static kv_daemon *new_handler(kv_daemon_metrics *m)
+{
+    kv_daemon_tokens t;
+    kv_daemon *d = NULL;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(kv_daemon_tokens_add(&t, "t0ken-one", 9), 0);
+    assert_int_equal(kv_daemon_tokens_add(&t, "second-token", 12), 0);
+    assert_int_equal(kv_daemon_new(NULL, &t, m, 1024, &d), 0);
+    return d;
+}
+
+static void test_table(void **state)
+{
+    static kv_daemon_metrics m;
+    kv_daemon *d = new_handler(&m);
+    char want[96];
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const struct row *w = &rows[i];
+        kv_http_request req = {
+            w->method,   w->path, w->auth, w->body, w->body != NULL ? strlen(w->body) : 0,
+            w->too_large};
+        kv_http_response res;
+        assert_int_equal(kv_daemon_handle(d, &req, &res), 0);
+        if (res.status != w->status ||
+            (w->code != NULL && (res.error_code == NULL || strcmp(res.error_code, w->code) != 0))) {
+            fprintf(stderr, "row %zu: %s %s\n  want %d %s\n  got  %d %s: %.*s\n", i, w->method,
+                    w->path, w->status, w->code ? w->code : "-", res.status,
+                    res.error_code ? res.error_code : "-", (int)res.body_len,
+                    res.body ? res.body : "");
+            fail();
+        }
+        if (w->code != NULL) {
+            snprintf(want, sizeof(want), "{\"error\":{\"code\":\"%s\",\"message\":\"", w->code);
+            assert_non_null(res.body);
+            assert_memory_equal(res.body, want, strlen(want));
+        }
+        kv_http_response_clear(&res);
+    }
+    /* the field named in the message */
+    {
+        kv_http_request req = {"POST", "/v1/authorize", GOOD, "{\"zzz\":1}", 9, 0};
+        kv_http_response res;
+        kv_daemon_handle(d, &req, &res);
+        assert_non_null(strstr(res.body, "zzz"));
+        kv_http_response_clear(&res);
+    }
+    kv_daemon_free(d);
+}
+
+static void test_metrics(void **state)
+{
+    static kv_daemon_metrics m;
+    kv_daemon *d = new_handler(&m);
+    kv_http_request req = {"GET", "/nope", GOOD, NULL, 0, 0};
+    kv_http_response res;
+    char *text;
+    (void)state;
+    kv_daemon_handle(d, &req, &res);
+    kv_http_response_clear(&res);
+    kv_daemon_metrics_decision(&m, 0);
+    kv_daemon_metrics_decision(&m, 2);
+    kv_daemon_metrics_decision(&m, 2);
+    kv_daemon_metrics_request(&m, KV_EP_AUTHORIZE, 200, 700);   /* 0.7 ms */
+    kv_daemon_metrics_request(&m, KV_EP_AUTHORIZE, 200, 20000); /* 20 ms */
+    text = kv_daemon_metrics_text(&m, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "kortvagtd_requests_total{endpoint=\"other\",code=\"404\"} 1\n"));
+    assert_non_null(strstr(text, "kortvagtd_decisions_total{decision=\"decline\"} 2\n"));
+    assert_non_null(strstr(text, "kortvagtd_request_duration_seconds_bucket{endpoint=\"authorize\","
+                                 "le=\"0.0005\"} 0\n"));
+    assert_non_null(strstr(text, "kortvagtd_request_duration_seconds_bucket{endpoint=\"authorize\","
+                                 "le=\"0.001\"} 1\n"));
+    assert_non_null(strstr(text, "kortvagtd_request_duration_seconds_bucket{endpoint=\"authorize\","
+                                 "le=\"0.025\"} 2\n"));
+    assert_non_null(
+        strstr(text, "kortvagtd_request_duration_seconds_count{endpoint=\"authorize\"} 2\n"));
+    free(text);
+    kv_daemon_free(d);
+}
+
+static void test_tokens_file(void **state)
+{
+    char path[] = "/tmp/kv_tokens_XXXXXX", err[256];
+    kv_daemon_tokens t;
+    int fd;
+    (void)state;
+    assert_true((fd = mkstemp(path)) >= 0);
+    assert_int_equal(write(fd, "# c\n\n  abc \r\nxyz\n", 17), 17);
+    close(fd);
+    assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), 0);
+    assert_int_equal(t.n, 2);
+    chmod(path, 0644);
+    assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_CONFIG);
+    assert_non_null(strstr(err, "chmod 600"));
+    chmod(path, 0600);
+    assert_true((fd = open(path, O_WRONLY | O_TRUNC)) >= 0);
+    assert_int_equal(write(fd, "# only a comment\n", 17), 17);
+    close(fd);
+    assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_CONFIG);
+    unlink(path);
+    assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_IO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_tokens_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
