@@ -71,11 +71,11 @@ int kv_perso_icc_mk_wrapped(kv_hsm *h, const kv_hsm_key *imk, int option, const 
     CK_KEY_TYPE kt = CKK_DES2;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE tpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},         {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_TOKEN, &no, sizeof(no)},           {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},     {CKA_EXTRACTABLE, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &no, sizeof(no)},         {CKA_DECRYPT, &no, sizeof(no)},
-        {CKA_SIGN, &no, sizeof(no)},            {CKA_DERIVE, &no, sizeof(no)},
+        {CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},       {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &no, sizeof(no)},     {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_SIGN, &no, sizeof(no)},        {CKA_DERIVE, &no, sizeof(no)},
     };
     CK_KEY_DERIVATION_STRING_DATA sd;
     CK_MECHANISM dm = {CKM_DES3_ECB_ENCRYPT_DATA, &sd, sizeof(sd)};
@@ -143,8 +143,9 @@ static uint8_t *rsa_param(EVP_PKEY *k, const char *name, size_t *len)
 int kv_perso_rsa_import(kv_hsm *h, const char *label, void *key)
 {
     static const char *const names[8] = {
-        OSSL_PKEY_PARAM_RSA_N,        OSSL_PKEY_PARAM_RSA_E,         OSSL_PKEY_PARAM_RSA_D,
-        OSSL_PKEY_PARAM_RSA_FACTOR1,  OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+        OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+        OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
         OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
     static const CK_ATTRIBUTE_TYPE attrs[8] = {
         CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,

@@ -818,8 +818,7 @@ static int wrapped_mk(loader *l, json_t *o, const char *name, uint8_t mk[16], in
         return r;
     r = kv_vc_transport_key(kek, &keklen);
     if (r != 0) {
-        r = bad(l, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r,
-                "keys.%s: %s", field,
+        r = bad(l, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r, "keys.%s: %s", field,
                 r == KV_ERR_NOT_FOUND ? "needs the transport key (--transport-key FILE or "
                                         "$KORTVAGT_TRANSPORT_KEY)"
                                       : "the transport key file is unreadable or not 16/24/32 "
@@ -841,10 +840,19 @@ out:
 
 static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
 {
-    static const char *const keys[] = {
-        "cvn",          "dki",         "icc_mk_ac",        "icc_mk_cvc3", "cvc3_track2", "icc_rsa",
-        "icc_rsa_file", "icc_pin_rsa", "icc_pin_rsa_file", "first_ac",    "icc_mk_ac_wrapped",
-        "icc_mk_cvc3_wrapped", NULL};
+    static const char *const keys[] = {"cvn",
+                                       "dki",
+                                       "icc_mk_ac",
+                                       "icc_mk_cvc3",
+                                       "cvc3_track2",
+                                       "icc_rsa",
+                                       "icc_rsa_file",
+                                       "icc_pin_rsa",
+                                       "icc_pin_rsa_file",
+                                       "first_ac",
+                                       "icc_mk_ac_wrapped",
+                                       "icc_mk_cvc3_wrapped",
+                                       NULL};
     json_t *o = json_object_get(root, "keys"), *v;
     kv_vc_keys *k = &p->keys;
     long cvn = 10;

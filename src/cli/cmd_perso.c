@@ -67,7 +67,9 @@
 static int usage(FILE *f)
 {
     fprintf(f,
-            "Usage: kortvagt perso card --template FILE --out PROFILE --imk LABEL --pan PAN\n"
+            "Usage: kortvagt perso --issuer FILE --card FILE --out PROFILE [--count N]\n"
+            "                      (the bench; kortvagt perso --issuer x --help for the files)\n"
+            "       kortvagt perso card --template FILE --out PROFILE --imk LABEL --pan PAN\n"
             "                           --psn NN --expiry YYMM [--oda none|sda|dda|cda]\n"
             "                           [--cvn 10|18] [--cvc3-imk LABEL] [--issuer-key LABEL]\n"
             "                           [--ca-key PEM] [--pin-stdin] [--tamper issuer-cert]\n"
@@ -253,8 +255,7 @@ static int oda_method(const char *s)
 }
 
 /* The whole build after the arguments are checked; prints its own errors. */
-static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_t *tmpl,
-                       kv_hsm *h)
+static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_t *tmpl, kv_hsm *h)
 {
     json_t *app_t = json_object_get(tmpl, "application"), *prof = NULL, *app = NULL,
            *records = NULL, *keys = NULL, *v, *expect = NULL;
@@ -263,7 +264,8 @@ static int perso_build(const perso_args *a, const struct kv_pay_common *c, json_
     EVP_PKEY *ca = NULL, *icc = NULL;
     FILE *f = NULL;
     kv_secbuf *pinbuf = a->pin;
-    uint8_t mk[KV_PERSO_WRAPPED_MK_LEN], cvc3_mk[KV_PERSO_WRAPPED_MK_LEN], aip[2], rec[REC_MAX + 3], static_rec[REC_MAX + 3];
+    uint8_t mk[KV_PERSO_WRAPPED_MK_LEN], cvc3_mk[KV_PERSO_WRAPPED_MK_LEN], aip[2], rec[REC_MAX + 3],
+        static_rec[REC_MAX + 3];
     uint8_t cert[KV_ODA_MOD_MAX], rem[KV_ODA_MOD_MAX], ca_index = 0xE1, t[64];
     size_t static_len, rem_len, n;
     char why[256] = "", pan_f[20], date[8], pvv[KV_PVV_DIGITS + 1] = "0000",
@@ -1012,7 +1014,6 @@ out:
     return rc;
 }
 
-
 /* ---- perso --issuer FILE --card FILE --out PROFILE [--count N] ------------------ */
 
 /* Luhn check digit for the digits of body. */
@@ -1097,48 +1098,48 @@ static const char *str_field(json_t *o, const char *key, const char *file, int *
 
 static int usage_bench(FILE *f)
 {
-    fprintf(f,
-            "Usage: kortvagt perso --issuer FILE --card FILE --out PROFILE [--count N]\n"
-            "                      [--pin-stdin] [--tamper issuer-cert] [--token T] [--module M]\n"
-            "                      [--json]\n"
-            "       kortvagt perso ca-import --label LABEL --pem FILE   (key ceremony, TEST CA)\n\n"
-            "The personalization bench: one virtual-card profile per card, built with the\n"
-            "issuer's keys in the HSM. ICC master keys are derived from the IMKs inside the\n"
-            "HSM and leave it only wrapped under the transport key (CKM_AES_KEY_WRAP); the\n"
-            "virtual card unwraps them with $KORTVAGT_TRANSPORT_KEY. The issuer RSA key and\n"
-            "the CA key are in the HSM and sign the certificates; CVV, iCVV and PVV are\n"
-            "computed in the HSM and written into track 2 (57: PVKI, PVV, iCVV) and\n"
-            "the profile's \"expect\".\n\n"
-            "Issuer file (JSON): {\"issuer\": NAME, \"imk_ac\": LABEL, \"imk_cvc3\": LABEL,\n"
-            "  \"cvk\": LABEL, \"pvk\": LABEL, \"pvki\": 0..9, \"issuer_key\": LABEL, \"ca_key\":\n"
-            "  LABEL (HSM), \"ca_index\": \"E1\", \"rid\": \"A000000003\", \"transport_key\": LABEL,\n"
-            "  \"cvn\": 10|18, \"oda\": \"none|sda|dda|cda\"}  (imk_ac, transport_key required)\n"
-            "Card file (JSON): {\"template\": FILE (relative to the card file), \"pan\",\n"
-            "  \"psn\": \"01\", \"expiry\": \"YYMM\", \"service_code\": \"201\", \"cardholder_name\",\n"
-            "  \"pin\": \"lab\" (1234) | \"stdin\", \"oda\", \"cvn\" (override the issuer's)}\n\n"
-            "--count N   N cards with consecutive PANs (Luhn check digit recomputed), written\n"
-            "            to PROFILE-0001.json ... (PROFILE without its .json), progress on stderr\n"
-            "--pin-stdin the PIN from stdin (same as \"pin\": \"stdin\"); never on argv\n\n"
-            "Exit codes: 0 ok, 2 usage or bad issuer/card file, 5 HSM (key missing), 8 I/O.\n");
+    fprintf(
+        f,
+        "Usage: kortvagt perso --issuer FILE --card FILE --out PROFILE [--count N]\n"
+        "                      [--pin-stdin] [--tamper issuer-cert] [--token T] [--module M]\n"
+        "                      [--json]\n"
+        "       kortvagt perso ca-import --label LABEL --pem FILE   (key ceremony, TEST CA)\n\n"
+        "The personalization bench: one virtual-card profile per card, built with the\n"
+        "issuer's keys in the HSM. ICC master keys are derived from the IMKs inside the\n"
+        "HSM and leave it only wrapped under the transport key (CKM_AES_KEY_WRAP); the\n"
+        "virtual card unwraps them with $KORTVAGT_TRANSPORT_KEY. The issuer RSA key and\n"
+        "the CA key are in the HSM and sign the certificates; CVV, iCVV and PVV are\n"
+        "computed in the HSM and written into track 2 (57: PVKI, PVV, iCVV) and\n"
+        "the profile's \"expect\".\n\n"
+        "Issuer file (JSON): {\"issuer\": NAME, \"imk_ac\": LABEL, \"imk_cvc3\": LABEL,\n"
+        "  \"cvk\": LABEL, \"pvk\": LABEL, \"pvki\": 0..9, \"issuer_key\": LABEL, \"ca_key\":\n"
+        "  LABEL (HSM), \"ca_index\": \"E1\", \"rid\": \"A000000003\", \"transport_key\": LABEL,\n"
+        "  \"cvn\": 10|18, \"oda\": \"none|sda|dda|cda\"}  (imk_ac, transport_key required)\n"
+        "Card file (JSON): {\"template\": FILE (relative to the card file), \"pan\",\n"
+        "  \"psn\": \"01\", \"expiry\": \"YYMM\", \"service_code\": \"201\", \"cardholder_name\",\n"
+        "  \"pin\": \"lab\" (1234) | \"stdin\", \"oda\", \"cvn\" (override the issuer's)}\n\n"
+        "--count N   N cards with consecutive PANs (Luhn check digit recomputed), written\n"
+        "            to PROFILE-0001.json ... (PROFILE without its .json), progress on stderr\n"
+        "--pin-stdin the PIN from stdin (same as \"pin\": \"stdin\"); never on argv\n\n"
+        "Exit codes: 0 ok, 2 usage or bad issuer/card file, 5 HSM (key missing), 8 I/O.\n");
     return f == stdout ? KV_EXIT_OK : KV_EXIT_USAGE;
 }
 
 static int cmd_bench(int argc, char **argv)
 {
     static const char *const issuer_fields[] = {
-        "issuer", "imk_ac",        "imk_cvc3", "cvk", "pvk", "pvki", "issuer_key", "ca_key",
-        "ca_index", "transport_key", "cvn",     "oda", "rid", "notes", NULL};
+        "issuer",   "imk_ac",        "imk_cvc3", "cvk", "pvk", "pvki",  "issuer_key", "ca_key",
+        "ca_index", "transport_key", "cvn",      "oda", "rid", "notes", NULL};
     static const char *const card_fields[] = {
-        "template", "pan", "psn", "expiry", "service_code", "cardholder_name", "pin", "oda",
-        "cvn",      "notes", NULL};
+        "template", "pan", "psn",   "expiry", "service_code", "cardholder_name", "pin",
+        "oda",      "cvn", "notes", NULL};
     const char *issuer_f = NULL, *card_f = NULL, *out = NULL, *count_s = NULL, *tamper = NULL,
                *tname, *pin_src, *rid;
     int pin_stdin = 0, rc, bad = 0;
     struct kv_pay_common c;
     struct kv_pay_opt opts[] = {
-        {"issuer", &issuer_f, NULL}, {"card", &card_f, NULL},
-        {"out", &out, NULL},         {"count", &count_s, NULL},
-        {"tamper", &tamper, NULL},   {"pin-stdin", NULL, &pin_stdin},
+        {"issuer", &issuer_f, NULL}, {"card", &card_f, NULL},   {"out", &out, NULL},
+        {"count", &count_s, NULL},   {"tamper", &tamper, NULL}, {"pin-stdin", NULL, &pin_stdin},
         {NULL, NULL, NULL},
     };
     json_t *iss = NULL, *card = NULL, *tmpl = NULL, *v;
@@ -1251,8 +1252,9 @@ static int cmd_bench(int argc, char **argv)
     if (a.psn == NULL)
         a.psn = "00";
     if (!kv_is_digits(a.pan, 12, 19) || luhn_digit_ok(a.pan) != 1) {
-        rc = kv_pay_usage(G, "", "card file %s: \"pan\" is not 12..19 digits with a valid Luhn "
-                                 "check digit",
+        rc = kv_pay_usage(G, "",
+                          "card file %s: \"pan\" is not 12..19 digits with a valid Luhn "
+                          "check digit",
                           card_f);
         goto out;
     }
@@ -1260,14 +1262,16 @@ static int cmd_bench(int argc, char **argv)
         (a.expiry[2] - '0') * 10 + (a.expiry[3] - '0') < 1 ||
         (a.expiry[2] - '0') * 10 + (a.expiry[3] - '0') > 12 ||
         (a.service_code != NULL && !kv_is_digits(a.service_code, 3, 3))) {
-        rc = kv_pay_usage(G, "", "card file %s: \"psn\" must be 2 digits, \"expiry\" YYMM, "
-                                 "\"service_code\" 3 digits",
+        rc = kv_pay_usage(G, "",
+                          "card file %s: \"psn\" must be 2 digits, \"expiry\" YYMM, "
+                          "\"service_code\" 3 digits",
                           card_f);
         goto out;
     }
     if (pin_src != NULL && strcmp(pin_src, "lab") != 0 && strcmp(pin_src, "stdin") != 0) {
-        rc = kv_pay_usage(G, "", "card file %s: \"pin\" is not \"lab\" or \"stdin\" (a PIN "
-                                 "value never goes in a file)",
+        rc = kv_pay_usage(G, "",
+                          "card file %s: \"pin\" is not \"lab\" or \"stdin\" (a PIN "
+                          "value never goes in a file)",
                           card_f);
         goto out;
     }
@@ -1303,8 +1307,8 @@ static int cmd_bench(int argc, char **argv)
     for (unsigned long i = 0; i < count; i++) {
         char masked[32];
         if (pan_step(a.pan == pan ? pan : a.pan, i == 0 ? 0 : 1, pan) != 0) {
-            rc = kv_pay_usage(G, "", "--count: the PAN range runs out of digits at card %lu",
-                              i + 1);
+            rc =
+                kv_pay_usage(G, "", "--count: the PAN range runs out of digits at card %lu", i + 1);
             goto out;
         }
         a.pan = pan;
@@ -1406,7 +1410,8 @@ int kv_cmd_perso(int argc, char **argv)
         return cmd_check(argc, argv);
     if (strcmp(argv[1], "issuer-key") == 0)
         return cmd_issuer_key(argc, argv);
-    return kv_cli_usage_error(G, "unknown command '%s' (--issuer ..., card, check, issuer-key, "
-                                 "ca-import)",
+    return kv_cli_usage_error(G,
+                              "unknown command '%s' (--issuer ..., card, check, issuer-key, "
+                              "ca-import)",
                               argv[1]);
 }

@@ -373,7 +373,7 @@ static int cvc3_check(txn_ctx *x, const kv_hsm_key *imk)
     static const uint8_t default_udol[] = {0x9F, 0x6A, 0x04};
     const uint8_t *udol = default_udol, *track = NULL;
     size_t udol_len = sizeof(default_udol), track_len = 0, dlen = 0;
-    uint8_t data[64];
+    uint8_t data[64], un[4];
     kv_cc_resp cc;
     char digits[8];
     int r, match = 0;
@@ -394,8 +394,25 @@ static int cvc3_check(txn_ctx *x, const kv_hsm_key *imk)
         return 0; /* cannot be checked: not verified */
     snprintf(digits, sizeof(digits), "%05u",
              (unsigned)(cc.cvc3_track2[0] << 8 | cc.cvc3_track2[1]) % 100000u);
-    r = kv_hsm_cvc3_verify(x->p->hsm, imk, x->res->pan, x->res->psn, cc.atc, x->t->un, track,
-                           track_len, digits, &match);
+    /* the UN the card MACed: the 9F6A (numeric, BCD) value as sent in the UDOL data */
+    memcpy(un, x->t->un, 4);
+    for (size_t i = 0, off = 0; i < udol_len;) {
+        uint32_t tag = udol[i++];
+        size_t l;
+        if ((tag & 0x1F) == 0x1F)
+            while (i < udol_len && (tag = tag << 8 | udol[i], udol[i++] & 0x80))
+                ;
+        if (i >= udol_len)
+            break;
+        l = udol[i++];
+        if (tag == 0x9F6A && l == 4 && off + 4 <= dlen) {
+            memcpy(un, data + off, 4);
+            break;
+        }
+        off += l;
+    }
+    r = kv_hsm_cvc3_verify(x->p->hsm, imk, x->res->pan, x->res->psn, cc.atc, un, track, track_len,
+                           digits, &match);
     if (r != 0)
         return r;
     x->res->cvc3_verified = match;

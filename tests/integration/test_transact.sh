@@ -60,8 +60,8 @@ VISA=$SRC/tests/data/visa_contact_pse.json
 MC=$SRC/tests/data/mc_contactless_ppse.json
 profile "$VISA" "$W/visa.json" "d['applications'][0]['aip']='1C00'; d['keys']={'cvn':10,'icc_mk_ac':'$MK'}"
 # unknown CA index: SDA announced (AIP 40), 8F FE (no such CA key), dummy 90/93
-profile "$VISA" "$W/visa_ca.json" "a=d['applications'][0]; a['aip']='5C00'; a['records'][1]['tags'] += [['8F','FE'],['90','00'*176],['9F32','03'],['93','00'*144]]; d['keys']={'cvn':10,'icc_mk_ac':'$MK'}"
-profile "$MC" "$W/mc.json" "d['keys']={'cvn':10,'icc_mk_ac':'$(icc_mk "$IMK_HEX" 5413330000000019 00)','icc_mk_cvc3':'$MKC'}"
+profile "$VISA" "$W/visa_ca.json" "a=d['applications'][0]; a['aip']='5C00'; a['records'][1]['tags'] += [['8F','FE'],['90','00'*48],['9F32','03'],['93','00'*16]]; d['keys']={'cvn':10,'icc_mk_ac':'$MK'}"
+profile "$MC" "$W/mc.json" "a=d['applications'][0]; b=bytes.fromhex(a['aip']); a['aip']=bytes([b[0] & 0x9E, b[1]]).hex().upper(); d['keys']={'cvn':10,'icc_mk_ac':'$(icc_mk "$IMK_HEX" 5413330000000019 00)','icc_mk_cvc3':'$MKC'}"
 
 txn() { # EXPECTED-RC NAME ARGS... (stdin: PIN)
   local want=$1 name=$2
@@ -123,8 +123,9 @@ field unknown_ca "d['oda']['method']" sda
 field unknown_ca "d['oda']['result']" failed
 field unknown_ca "int(d['tvr'][0:2],16) & 0x40 != 0" True
 
-# --- A6 ATM: online PIN against the PVV ---
-lab_insert "$W/visa.json"
+# --- A6 ATM: online PIN against the PVV (a fresh card: the A3 card's PIN is blocked) ---
+cp "$W/visa.json" "$W/visa_atm.json"
+lab_insert "$W/visa_atm.json"
 PVV=$(echo 1234 | "$K" pvv generate --key "$PVK" --pan 4761730000000011 --pvki 1 2>/dev/null | grep -Eo '[0-9]{4}' | tail -1)
 echo 1234 | txn 0 atm --amount 50000 --currency DKK --type cash --profile atm --pin-stdin \
   --pvk "$PVK" --pvv "$PVV" --pvki 1
