@@ -319,8 +319,9 @@ cmd_start() {
   [ -f "$LAB/ready" ] || die "the lab did not come up; see $LAB/*.log"
   wait_card present || die "the virtual card did not appear in '$READER'; see $LAB/vcard.log"
   if [ -f "$LAB/pg.url" ]; then
-    printf "export KORTVAGT_PG_URL='%s'\nexport KORTVAGT_TEST_PG_URL='%s'\n" \
-      "$(cat "$LAB/pg.url")" "$(cat "$LAB/pg.url")" >>"$LAB/env"
+    # Only KORTVAGT_PG_URL: the unit tests keep their SQLite stores inside the
+    # lab; test_store_pg.sh runs them against a database of its own.
+    printf "export KORTVAGT_PG_URL='%s'\n" "$(cat "$LAB/pg.url")" >>"$LAB/env"
     log "PostgreSQL: $(cat "$LAB/pg.url")"
   else
     log "PostgreSQL: not available ($(cat "$LAB/pg.failed" 2>/dev/null || echo 'see above')); the PostgreSQL tests will skip"

@@ -36,6 +36,7 @@ ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$JOBS"
 
 step "full suite against the virtual lab"
 export KORTVAGT_LAB="$REPO/build/lab"
+export KV_REQUIRE_PG=1
 KORTVAGT_BIN="$REPO/build/bin/kortvagt" bash scripts/lab.sh stop >/dev/null 2>&1 || true
 KORTVAGT_BIN="$REPO/build/bin/kortvagt" bash scripts/lab.sh run -- \
   ctest --test-dir build --output-on-failure

@@ -45,6 +45,7 @@
 #include "src/cli/pay_cli.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -87,7 +88,9 @@ static int usage(FILE *f)
             "  The PIN is read from stdin with --pin-stdin, else the lab PIN " LAB_PIN ".\n"
             "  --tamper issuer-cert flips one byte of the issuer certificate (negative tests).\n\n"
             "perso check verifies the profile's certificates with the CA key file (default\n"
-            "  " DEFAULT_CAPK "): issuer certificate, ICC certificate and the ICC key\n"
+            "  $KORTVAGT_CAPK, else the source tree's " DEFAULT_CAPK "\n"
+            "  beside the binary, else /etc/kortvagt/capk.json, else ./" DEFAULT_CAPK "):\n"
+            "  issuer certificate, ICC certificate and the ICC key\n"
             "  in the profile, or the SSAD.\n\n"
             "perso issuer-key shows the issuer RSA key (default label " DEFAULT_ISSUER_KEY ") and\n"
             "  checks that the token refuses to reveal its private parts (exit 1 if not).\n\n"
@@ -776,9 +779,39 @@ static uint32_t today(void)
     return (uint32_t)((tm.tm_year % 100) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
 }
 
+/*
+ * The CA key file when no --capk is given: $KORTVAGT_CAPK, else the source
+ * tree's test keys next to the binary (BUILD/bin/kortvagt ->
+ * BUILD/../tests/data/capk/capk.json), else /etc/kortvagt/capk.json, else
+ * tests/data/capk/capk.json in the current directory. Never NULL.
+ */
+static const char *capk_default_path(char *buf, size_t cap)
+{
+    const char *env = getenv("KORTVAGT_CAPK");
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+        char *slash;
+        exe[n] = '\0';
+        for (int up = 0; up < 3 && (slash = strrchr(exe, '/')) != NULL; up++) {
+            *slash = '\0'; /* .../bin/kortvagt -> .../bin -> BUILD -> the tree */
+            if (up == 2 && (size_t)snprintf(buf, cap, "%s/tests/data/capk/capk.json", exe) < cap &&
+                access(buf, R_OK) == 0)
+                return buf;
+        }
+    }
+    if (access("/etc/kortvagt/capk.json", R_OK) == 0)
+        return "/etc/kortvagt/capk.json";
+    return "tests/data/capk/capk.json";
+}
+
 static int cmd_check(int argc, char **argv)
 {
     const char *profile = NULL, *capk_path = NULL;
+    char capk_buf[PATH_MAX];
     struct kv_pay_common c;
     struct kv_pay_opt opts[] = {
         {"profile", &profile, NULL}, {"capk", &capk_path, NULL}, {NULL, NULL, NULL}};
@@ -806,7 +839,7 @@ static int cmd_check(int argc, char **argv)
     if ((rc = kv_pay_require(G, "check", "profile", profile)) != 0)
         return rc;
     if (capk_path == NULL)
-        capk_path = DEFAULT_CAPK;
+        capk_path = capk_default_path(capk_buf, sizeof(capk_buf));
     rc = KV_EXIT_INTERNAL;
     if ((root = json_load_file(profile, 0, &e)) == NULL) {
         rc = kv_pay_usage(G, "check", "--profile: %s: %s", profile, e.text);

@@ -1,5 +1,8 @@
 /* `kortvagt card transact`: one EMV transaction verified through the HSM (see cli.h). */
 #include "src/cli/cli.h"
+#include "src/authorize/authorize.h"
+#include "src/authorize/request.h"
+#include "src/authorize/session.h"
 #include "apdu/capk.h"
 #include "apdu/cvm.h"
 #include "apdu/emv_txn.h"
@@ -14,8 +17,10 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void transact_usage(FILE *f)
@@ -25,13 +30,21 @@ static void transact_usage(FILE *f)
             "           [--profile pos|atm|unattended] [--contactless] [--cvm-limit N]\n"
             "           [--pin-stdin | --pin-block HEX --pin-key KEY]\n"
             "           [--imk KEY] [--imk-cvc3 KEY] [--pvk KEY --pvv DDDD --pvki N]\n"
+            "           [--merchant NAME] [--mcc NNNN] [--no-authorize] [--store URL]\n"
             "           [--capk FILE] [--reader NAME] [--token LABEL|URI] [--module PATH]\n"
             "           [--trace FILE] [--json]\n\n"
             "One EMV transaction with the card in the reader: selection, GET PROCESSING\n"
             "OPTIONS, records, offline data authentication (SDA/DDA/CDA), processing\n"
             "restrictions, cardholder verification (CVM list against the terminal profile),\n"
             "1st GENERATE AC (ARQC), the ARQC verified in the HSM, the ARPC sent back\n"
-            "(EXTERNAL AUTHENTICATE or 2nd GENERATE AC) and the card's TC or AAC.\n\n"
+            "(EXTERNAL AUTHENTICATE or 2nd GENERATE AC) and the card's TC or AAC.\n"
+            "Before the ARPC the verification result goes to the authorization engine\n"
+            "(`kortvagt authorize`, RULES.md §1) as a request with the card, channel\n"
+            "(contact, contactless, atm), amount, merchant and the factors the card and the\n"
+            "HSM proved (pin_offline from the CVR, chip_cryptogram re-checked in the HSM,\n"
+            "pin_online, cvc3); its decision and evidence id are in the output, and a\n"
+            "decline there declines the transaction (the card gets ARC 05 and gives an\n"
+            "AAC). An approval the card then does not complete is reversed.\n\n"
             "Options:\n"
             "  --amount N        amount in minor units (øre), 0..999999999999\n"
             "  --currency CCY    DKK, EUR, SEK, NOK, USD, GBP or a numeric ISO 4217 code\n"
@@ -47,8 +60,14 @@ static void transact_usage(FILE *f)
             "  --imk KEY         issuer master key for the AC (default imk-ac)\n"
             "  --imk-cvc3 KEY    issuer master key for CVC3 (default imk-cvc3)\n"
             "  --pvk KEY --pvv DDDD --pvki N   online PIN: PVV key, the card's PVV, PVKI\n"
+            "  --merchant NAME   merchant name for the authorization (default \"kortvagt lab\")\n"
+            "  --mcc NNNN        merchant category code (default 5411; 6011 for --type cash)\n"
+            "  --no-authorize    decide on the card and HSM checks alone, record nothing\n"
+            "  --store URL       authorization store (default $KORTVAGT_STORE, then the\n"
+            "                    configuration's [store] url)\n"
             "  --capk FILE       CA public keys (default $KORTVAGT_CAPK, else\n"
-            "                    /etc/kortvagt/capk.json, else tests/data/capk/capk.json)\n"
+            "                    /etc/kortvagt/capk.json, else the source tree's\n"
+            "                    tests/data/capk/capk.json beside the binary, else ./tests/...)\n"
             "  --reader NAME     PC/SC reader (default $KORTVAGT_READER, else the first with a "
             "card)\n"
             "  --token, --module HSM token and PKCS#11 module (default $KORTVAGT_TOKEN, ...)\n"
@@ -56,13 +75,15 @@ static void transact_usage(FILE *f)
             "  --json            the verification result as JSON\n"
             "  --help            show this help\n\n"
             "Exit codes: 0 approved, 1 declined, 2 usage error, 3 reader (no card, card\n"
-            "removed), 4 card error, 5 HSM error (key not found...), 8 I/O error.\n");
+            "removed), 4 card error, 5 HSM error (key not found...), 8 I/O error, others\n"
+            "for store and configuration errors (as `kortvagt authorize`).\n");
 }
 
 struct txn_opts {
     const char *amount, *currency, *type, *profile, *cvm_limit, *pin_block, *pin_key, *imk,
-        *imk_cvc3, *pvk, *pvv, *pvki, *capk, *reader, *token, *module, *trace;
-    int contactless, pin_stdin, json;
+        *imk_cvc3, *pvk, *pvv, *pvki, *capk, *reader, *token, *module, *trace, *merchant, *mcc,
+        *store;
+    int contactless, pin_stdin, json, no_authorize;
 };
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -97,6 +118,9 @@ static int currency_code(const char *s, uint16_t *num, char alpha[4])
     if (strlen(s) == 3 && parse_u64(s, 999, &v) == 0) {
         *num = (uint16_t)v;
         memcpy(alpha, s, 4);
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (known[i].num == v)
+                memcpy(alpha, known[i].alpha, 4); /* the authorization wants the letters */
         return 0;
     }
     return -1;
@@ -115,6 +139,8 @@ static int txn_parse(int argc, char **argv, struct txn_opts *o)
         {"capk", required_argument, NULL, 'C'},     {"reader", required_argument, NULL, 'r'},
         {"token", required_argument, NULL, 'T'},    {"module", required_argument, NULL, 'M'},
         {"trace", required_argument, NULL, 'x'},    {"json", no_argument, NULL, 'j'},
+        {"merchant", required_argument, NULL, 'm'}, {"mcc", required_argument, NULL, 'G'},
+        {"no-authorize", no_argument, NULL, 'N'},   {"store", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int ch;
@@ -183,6 +209,18 @@ static int txn_parse(int argc, char **argv, struct txn_opts *o)
             break;
         case 'j':
             o->json = 1;
+            break;
+        case 'm':
+            o->merchant = optarg;
+            break;
+        case 'G':
+            o->mcc = optarg;
+            break;
+        case 'N':
+            o->no_authorize = 1;
+            break;
+        case 'S':
+            o->store = optarg;
             break;
         case 'h':
             transact_usage(stdout);
@@ -259,24 +297,193 @@ static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pi
     }
     p->imk_ac = o->imk;
     p->imk_cvc3 = o->imk_cvc3;
+    if (o->merchant != NULL && (o->merchant[0] == '\0' || strlen(o->merchant) >= KV_PAYEE_MAX))
+        return kv_cli_usage_error("card", "transact: --merchant must be 1..%d characters",
+                                  KV_PAYEE_MAX - 1);
+    if (o->mcc != NULL && !kv_is_digits(o->mcc, 4, 4))
+        return kv_cli_usage_error("card", "transact: --mcc '%s' is not 4 digits", o->mcc);
+    if (o->no_authorize && (o->merchant != NULL || o->mcc != NULL || o->store != NULL))
+        return kv_cli_usage_error("card", "transact: --merchant, --mcc and --store need the "
+                                          "authorization (drop --no-authorize)");
     return 0;
+}
+
+/* The default CA key file: $KORTVAGT_CAPK, /etc/kortvagt/capk.json, the source tree's
+ * tests/data/capk/capk.json beside the binary (BUILD/bin/kortvagt), ./tests/data/... */
+static const char *capk_default_path(char *buf, size_t cap)
+{
+    const char *env = getenv("KORTVAGT_CAPK");
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (access("/etc/kortvagt/capk.json", R_OK) == 0)
+        return "/etc/kortvagt/capk.json";
+    if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+        char *slash;
+        exe[n] = '\0';
+        for (int up = 0; up < 3 && (slash = strrchr(exe, '/')) != NULL; up++) {
+            *slash = '\0'; /* .../bin/kortvagt -> .../bin -> BUILD -> the tree */
+            if (up == 2 && (size_t)snprintf(buf, cap, "%s/tests/data/capk/capk.json", exe) < cap &&
+                access(buf, R_OK) == 0)
+                return buf;
+        }
+    }
+    return "tests/data/capk/capk.json";
 }
 
 static int capk_load(const char *flag, kv_capk_store **out)
 {
-    const char *env = getenv("KORTVAGT_CAPK");
-    const char *cands[3] = {"/etc/kortvagt/capk.json", "tests/data/capk/capk.json", NULL};
-    char why[256];
+    char buf[PATH_MAX], why[256];
+    const char *path = flag != NULL ? flag : capk_default_path(buf, sizeof(buf));
 
-    if (flag != NULL)
-        return kv_capk_store_load(flag, out, why, sizeof(why));
-    if (env != NULL && env[0] != '\0')
-        return kv_capk_store_load(env, out, why, sizeof(why));
-    for (size_t i = 0; cands[i] != NULL; i++)
-        if (access(cands[i], R_OK) == 0)
-            return kv_capk_store_load(cands[i], out, why, sizeof(why));
+    const char *env = getenv("KORTVAGT_CAPK");
+
+    if (flag != NULL || (env != NULL && env[0] != '\0') || access(path, R_OK) == 0)
+        return kv_capk_store_load(path, out, why, sizeof(why));
     *out = NULL; /* no key file: every CA index is unknown, ODA fails */
     return 0;
+}
+
+/* The authorization of one transaction (the kv_transact_authorize_fn context). */
+struct txn_authz {
+    kv_authz_session *s;
+    const struct txn_opts *o;
+    const kv_transact_params *p;
+    int decided;
+    kv_authz_result res;
+    int reversed;
+    kv_authz_reversal rv;
+};
+
+static json_t *hexj(const uint8_t *b, size_t n)
+{
+    char buf[2 * sizeof(((kv_transact_result *)0)->ac_data) + 1];
+    if (n > sizeof(((kv_transact_result *)0)->ac_data))
+        return NULL;
+    kv_hex_encode(b, n, buf);
+    return json_string(buf);
+}
+
+static json_t *factor_upstream(const char *type, int verified)
+{
+    return json_pack("{sssb}", "type", type, "verified", verified != 0);
+}
+
+/*
+ * The RULES.md §1 request of a transaction: the card, the channel of the
+ * terminal, amount, merchant and what was proved. chip_cryptogram carries
+ * its key material so that the engine checks it in the HSM itself (evidence
+ * "proven", one-time use of the cryptogram); the PIN and CVC3 results are
+ * upstream-verified factors.
+ */
+static json_t *authz_request(const struct txn_authz *a, const kv_transact_result *res)
+{
+    const struct txn_opts *o = a->o;
+    const kv_transact_params *p = a->p;
+    json_t *j = json_object(), *card = json_object(), *m = json_object(), *f = json_array();
+    char at[32];
+    struct tm tm;
+    time_t tt = (time_t)res->at;
+    const char *channel = p->contactless                                         ? "contactless"
+                          : p->profile != NULL && strcmp(p->profile, "atm") == 0 ? "atm"
+                                                                                 : "contact";
+
+    if (j == NULL || card == NULL || m == NULL || f == NULL)
+        goto fail;
+    json_object_set_new(card, "pan", json_string(res->pan));
+    json_object_set_new(card, "expiry", json_string(res->expiry));
+    if (res->psn[0] != '\0')
+        json_object_set_new(card, "psn", json_string(res->psn));
+    json_object_set_new(j, "card", card);
+    card = NULL;
+    if (gmtime_r(&tt, &tm) != NULL && strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+        json_object_set_new(j, "at", json_string(at));
+    json_object_set_new(j, "channel", json_string(channel));
+    json_object_set_new(j, "amount", json_integer((json_int_t)res->amount));
+    json_object_set_new(j, "currency", json_string(p->currency_code));
+    json_object_set_new(m, "name", json_string(o->merchant ? o->merchant : "kortvagt lab"));
+    json_object_set_new(m, "mcc", json_string(o->mcc ? o->mcc : p->cash ? "6011" : "5411"));
+    json_object_set_new(j, "merchant", m);
+    m = NULL;
+    if (res->cvr_known && res->offline_pin_performed)
+        json_array_append_new(f, factor_upstream("pin_offline", res->offline_pin_verified));
+    if (res->arqc_present && res->cvn >= 0 && res->ac_data_len > 0) {
+        json_t *c = json_object();
+        if (c == NULL)
+            goto fail;
+        json_object_set_new(c, "type", json_string("chip_cryptogram"));
+        json_object_set_new(c, "imk",
+                            json_string(p->imk_ac ? p->imk_ac : KV_TRANSACT_DEFAULT_IMK_AC));
+        json_object_set_new(c, "cvn", json_integer(res->cvn));
+        json_object_set_new(c, "arqc", hexj(res->arqc, 8));
+        json_object_set_new(c, "data", hexj(res->ac_data, res->ac_data_len));
+        json_object_set_new(c, "atc", hexj(res->atc, 2));
+        json_object_set_new(c, "un", hexj(res->un, 4));
+        json_array_append_new(f, c);
+    } else if (res->arqc_present) {
+        json_array_append_new(f, factor_upstream("chip_cryptogram", 0));
+    }
+    if (res->online_pin_checked)
+        json_array_append_new(f, factor_upstream("pin_online", res->online_pin_ok));
+    if (res->cvc3_present)
+        json_array_append_new(f, factor_upstream("cvc3", res->cvc3_verified));
+    json_object_set_new(j, "factors", f);
+    return j;
+fail:
+    json_decref(j);
+    json_decref(card);
+    json_decref(m);
+    json_decref(f);
+    return NULL;
+}
+
+/* kv_transact_authorize_fn: decide the request with the engine (and record the evidence). */
+static int authz_hook(void *ctx, const kv_transact_result *res, int *approve)
+{
+    struct txn_authz *a = ctx;
+    kv_auth_request *req = calloc(1, sizeof(*req));
+    json_t *j = NULL;
+    char err[512];
+    int r;
+
+    *approve = 0;
+    if (req == NULL || (j = authz_request(a, res)) == NULL) {
+        r = KV_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kv_auth_request_from_json(j, req, err, sizeof(err))) != 0) {
+        fprintf(stderr, "kortvagt card: authorization request: %s\n", err);
+        goto out;
+    }
+    if ((r = kv_authz_decide(kv_authz_session_authz(a->s), req, &a->res)) != 0) {
+        fprintf(stderr, "kortvagt card: authorization: %s\n",
+                kv_authz_last_error(kv_authz_session_authz(a->s)));
+        goto out;
+    }
+    a->decided = 1;
+    *approve = a->res.decision == KV_DECISION_APPROVE;
+out:
+    json_decref(j);
+    if (req != NULL)
+        kv_auth_request_wipe(req);
+    free(req);
+    return r;
+}
+
+/* An approval the transaction did not complete is taken back (its amount and counter). */
+static void authz_settle(struct txn_authz *a, int completed_approved)
+{
+    int r;
+
+    if (!a->decided || a->res.decision != KV_DECISION_APPROVE || completed_approved)
+        return;
+    if ((r = kv_authz_reverse(kv_authz_session_authz(a->s), a->res.evidence_id, &a->rv)) != 0)
+        fprintf(stderr, "kortvagt card: reversing authorization %lld: %s\n",
+                (long long)a->res.evidence_id, kv_authz_last_error(kv_authz_session_authz(a->s)));
+    else
+        a->reversed = 1;
 }
 
 static void print_human(const kv_transact_result *res)
@@ -328,9 +535,13 @@ int kv_cmd_card_transact(int argc, char **argv)
     kv_reader *rd = NULL;
     kv_trace *tr = NULL;
     kv_secbuf *pin = NULL;
+    kv_authz_session *sess = NULL;
+    struct txn_authz az;
     int rc, r, len;
 
     memset(&p, 0, sizeof(p));
+    memset(&res, 0, sizeof(res));
+    memset(&az, 0, sizeof(az));
     if ((rc = txn_parse(argc, argv, &o)) != 0)
         return rc < 0 ? KV_EXIT_OK : rc;
     if ((rc = txn_check(&o, &p, pin_block)) != 0)
@@ -361,12 +572,29 @@ int kv_cmd_card_transact(int argc, char **argv)
     p.capks = capks;
     cfg.module = o.module;
     cfg.token = o.token;
-    if ((r = kv_hsm_open(&cfg, &h)) != 0) {
-        fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(NULL));
-        rc = kv_cli_fail(r, "HSM");
-        goto out;
+    if (!o.no_authorize) {
+        /* the engine's session: store, HSM (shared with the transaction), evidence keys */
+        kv_authz_session_opts so = {NULL, o.store, &cfg};
+        char err[1024];
+        if ((r = kv_authz_session_open(&so, &sess, err, sizeof(err))) != 0) {
+            fprintf(stderr, "kortvagt card: authorization: %s\n", err);
+            rc = kv_exit_code(r);
+            goto out;
+        }
+        p.hsm = kv_authz_session_hsm(sess);
+        az.s = sess;
+        az.o = &o;
+        az.p = &p;
+        p.authorize = authz_hook;
+        p.authorize_ctx = &az;
+    } else {
+        if ((r = kv_hsm_open(&cfg, &h)) != 0) {
+            fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(NULL));
+            rc = kv_cli_fail(r, "HSM");
+            goto out;
+        }
+        p.hsm = h;
     }
-    p.hsm = h;
     if ((r = kv_reader_open_pcsc(o.reader, &rd)) != 0) {
         rc = kv_cli_fail(r, o.reader ? o.reader : "PC/SC");
         goto out;
@@ -379,15 +607,27 @@ int kv_cmd_card_transact(int argc, char **argv)
         kv_reader_set_trace(rd, tr);
     }
     r = kv_transact_run(rd, &p, &res);
+    /* an approval the card did not complete (removed, AAC, local decline) is reversed */
+    if (sess != NULL)
+        authz_settle(&az, r == 0 && res.approved);
     if (r != 0) {
         /* no decision: nothing to record as approved */
-        if (r <= -400 && r > -500 && kv_hsm_last_error(h)[0] != '\0')
-            fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(h));
+        if (r <= -400 && r > -500 && kv_hsm_last_error(p.hsm)[0] != '\0')
+            fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(p.hsm));
+        if (az.reversed)
+            fprintf(stderr, "kortvagt card: authorization %lld reversed (evidence %lld)\n",
+                    (long long)az.res.evidence_id, (long long)az.rv.evidence_id);
         rc = kv_cli_fail(r, "card transact");
         goto out;
     }
     if (o.json) {
         json_t *j = kv_transact_result_json(&res);
+        if (j != NULL && sess != NULL) {
+            json_object_set_new(j, "authorization",
+                                az.decided ? kv_authz_result_json(&az.res, 1) : json_null());
+            if (az.reversed)
+                json_object_set_new(j, "authorization_reversal", kv_authz_reversal_json(&az.rv));
+        }
         if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2)) != 0) {
             json_decref(j);
             rc = kv_cli_fail(KV_ERR_IO, "output");
@@ -397,6 +637,12 @@ int kv_cmd_card_transact(int argc, char **argv)
         json_decref(j);
     } else {
         print_human(&res);
+        if (sess != NULL && !az.decided)
+            printf("%-16s%s\n", "Authorization:", "not asked (the card did not go online)");
+        else if (sess != NULL)
+            printf("%-16s%s (%s, %s), evidence %lld%s\n",
+                   "Authorization:", kv_decision_name(az.res.decision), az.res.reason, az.res.rule,
+                   (long long)az.res.evidence_id, az.reversed ? ", reversed" : "");
     }
     rc = res.approved ? KV_EXIT_OK : KV_EXIT_MISMATCH;
 out:
@@ -406,6 +652,7 @@ out:
     kv_reader_free(rd);
     kv_trace_free(tr);
     kv_hsm_close(h);
+    kv_authz_session_close(sess);
     kv_capk_store_free(capks);
     return rc;
 }

@@ -5,6 +5,8 @@
 #include "src/base/err.h"
 
 #include <getopt.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,7 @@ static void vcard_usage(FILE *f)
     fprintf(f,
             "Usage: kortvagt vcard --profile FILE [--host HOST] [--port PORT] [--state FILE]\n"
             "                      [--quirk-get-response] [--quirk-wrong-le] [--once]\n"
-            "                      [--delay-ms N] [--check]\n\n"
+            "                      [--delay-ms N] [--transport-key FILE] [--check]\n\n"
             "Run a virtual EMV card: connect to the vpcd virtual reader of pcscd and answer\n"
             "its APDUs from a JSON card profile (tests/data/README.md) or a recorded trace\n"
             "card (an \"exchanges\" file). The card waits for vpcd to listen, reconnects when\n"
@@ -36,6 +38,8 @@ static void vcard_usage(FILE *f)
             "  --quirk-wrong-le       answer 6Cxx to a command whose Le is not 00 or exact\n"
             "  --once                 exit 0 when the first connection ends\n"
             "  --delay-ms N           wait N ms (0..10000) before each answer (a slow card)\n"
+            "  --transport-key FILE   hex file of the AES transport key that unwraps the\n"
+            "                         profile's *_wrapped keys (default $KORTVAGT_TRANSPORT_KEY)\n"
             "  --check                load the profile, print a summary and exit\n"
             "  --help                 show this help\n\n"
             "Exit codes: 0 stopped or --once done, 2 usage error or bad profile/state file,\n"
@@ -80,6 +84,7 @@ int kv_cmd_vcard(int argc, char **argv)
         OPT_ONCE,
         OPT_DELAY,
         OPT_CHECK,
+        OPT_TKEY,
         OPT_HELP
     };
     static const struct option longopts[] = {
@@ -92,6 +97,7 @@ int kv_cmd_vcard(int argc, char **argv)
         {"once", no_argument, NULL, OPT_ONCE},
         {"delay-ms", required_argument, NULL, OPT_DELAY},
         {"check", no_argument, NULL, OPT_CHECK},
+        {"transport-key", required_argument, NULL, OPT_TKEY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -138,6 +144,13 @@ int kv_cmd_vcard(int argc, char **argv)
             break;
         case OPT_CHECK:
             check = 1;
+            break;
+        case OPT_TKEY:
+            /* read by the profile loader (vcrypto.h kv_vc_transport_key) */
+            if (access(optarg, R_OK) != 0)
+                return kv_cli_usage_error("vcard", "--transport-key: cannot read '%s'", optarg);
+            if (setenv("KORTVAGT_TRANSPORT_KEY", optarg, 1) != 0)
+                return kv_cli_fail(KV_ERR_NOMEM, "--transport-key");
             break;
         case OPT_HELP:
             vcard_usage(stdout);

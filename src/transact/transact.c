@@ -611,6 +611,11 @@ int kv_transact_run(kv_reader *rd, const kv_transact_params *p, kv_transact_resu
             memcpy(et.un, x.t->un, 4);
             et.data = acdata;
             et.data_len = aclen;
+            if (aclen <= sizeof(res->ac_data)) {
+                memcpy(res->ac_data, acdata, aclen);
+                res->ac_data_len = aclen;
+            }
+            memcpy(res->un, x.t->un, 4);
             if ((r = kv_hsm_arqc_verify(p->hsm, &imk, &ep, &et, g1.ac, &match)) != 0)
                 goto out;
             res->arqc_verified = match;
@@ -637,6 +642,18 @@ int kv_transact_run(kv_reader *rd, const kv_transact_params *p, kv_transact_resu
     else if (kv_tvr_isset(res->tvr, KV_TVR_EXPIRED_APP) ||
              kv_tvr_isset(res->tvr, KV_TVR_SERVICE_NOT_ALLOWED))
         issuer_ok = 0, res->reason = "processing restrictions";
+
+    /* the issuer's authorization (src/authorize through the hook): its decision goes into the ARC
+     */
+    if ((g1.cid & KV_AC_TYPE_MASK) == KV_AC_ARQC && p->authorize != NULL) {
+        int approve = 0;
+        if ((r = p->authorize(p->authorize_ctx, res, &approve)) != 0)
+            goto out;
+        res->authorize_called = 1;
+        res->authorize_approved = approve != 0;
+        if (issuer_ok && !approve)
+            issuer_ok = 0, res->reason = "declined by authorization";
+    }
 
     /* ARPC back to the card (only for an ARQC) and the card's final decision */
     if ((g1.cid & KV_AC_TYPE_MASK) == KV_AC_ARQC) {

@@ -17,7 +17,10 @@
  * fields pan/psn/expiry/amount/currency and the verified factors
  * (arqc_verified -> chip_cryptogram, offline/online PIN -> pin_offline /
  * pin_online, cvc3_verified -> cvc3) map onto a kv_auth_request with
- * upstream-verified factors ({"type", "verified"}) for kv_authz_decide.
+ * upstream-verified factors ({"type", "verified"}) for kv_authz_decide; the
+ * issuer's decision enters the transaction through the authorize hook of
+ * kv_transact_params (called before the ARPC, so the ARC the card receives
+ * carries it).
  */
 #ifndef KV_TRANSACT_TRANSACT_H
 #define KV_TRANSACT_TRANSACT_H
@@ -35,6 +38,18 @@
 #define KV_TRANSACT_DEFAULT_CVM_LIMIT 35000 /* øre: contactless CVM limit */
 #define KV_TRANSACT_DEFAULT_IMK_AC "imk-ac"
 #define KV_TRANSACT_DEFAULT_IMK_CVC3 "imk-cvc3"
+
+typedef struct kv_transact_result kv_transact_result;
+
+/*
+ * The issuer's authorization, asked once per transaction that went online
+ * (the card answered the 1st GENERATE AC with an ARQC), after the ARQC, the
+ * online PIN and the CVC3 are verified and before the ARPC: res holds the
+ * verification result so far (cvm, cvr, arqc_verified, ac_data, ...).
+ * *approve 1 approves; 0 declines (the card then gets ARC "05" and answers
+ * an AAC). A non-zero return ends the transaction with that error.
+ */
+typedef int (*kv_transact_authorize_fn)(void *ctx, const kv_transact_result *res, int *approve);
 
 /* What to do. Strings are borrowed for the duration of kv_transact_run. */
 typedef struct {
@@ -62,6 +77,9 @@ typedef struct {
     const kv_capk_store *capks; /* CA keys; NULL: every CA index unknown */
     kv_hsm *hsm;                /* borrowed, logged in */
     long long now;              /* transaction time (time_t); 0: time(NULL) */
+
+    kv_transact_authorize_fn authorize; /* NULL: the local checks alone decide */
+    void *authorize_ctx;
 } kv_transact_params;
 
 /* CVM as performed. */
@@ -76,7 +94,7 @@ enum kv_transact_cvm {
 };
 
 /* The verification result. Fixed-size; filled by kv_transact_run. */
-typedef struct {
+struct kv_transact_result {
     /* cvm */
     int cvm_method;             /* enum kv_transact_cvm */
     int cvm_result;             /* 2 successful, 1 failed, 0 unknown */
@@ -94,6 +112,9 @@ typedef struct {
     int arqc_verified;
     int cvn; /* -1 unknown */
     uint8_t arqc[8];
+    uint8_t ac_data[96]; /* the AC data the ARQC covers (CRYPTO.md §3); ac_data_len 0: none */
+    size_t ac_data_len;
+    uint8_t un[4]; /* 9F37 sent in the CDOL1 data */
     /* cvc3 (contactless) */
     int cvc3_present;
     int cvc3_verified;
@@ -118,11 +139,13 @@ typedef struct {
     char expiry[5];
     uint64_t amount;
     char currency[4];
-    long long at; /* time_t */
-    int approved;
-    const char *reason; /* static text */
+    long long at;           /* time_t */
+    int authorize_called;   /* the authorize hook was asked */
+    int authorize_approved; /* and approved */
+    int approved;           /* the final decision: local checks, authorization and the card's TC */
+    const char *reason;     /* static text */
     unsigned long apdus;
-} kv_transact_result;
+};
 
 /*
  * Run one transaction on the card in reader r with p. Returns 0 with *res

@@ -5,12 +5,19 @@
  * process: APDUs per transaction, milliseconds per transaction and
  * transactions per second.
  *
- *   bench_transact [N]                  the card in $KORTVAGT_READER (the
- *                                       lab's virtual card; exit 77 without
- *                                       one), HSM from $KORTVAGT_TOKEN etc.
- *   bench_transact [N] --vcard PROFILE  the virtual card in process (no
- *                                       PC/SC): the cost of our code and the
- *                                       HSM alone
+ *   bench_transact [N] [--vcard PROFILE] [--no-pcsc]
+ *
+ * runs N transactions through PC/SC on the card in $KORTVAGT_READER (the
+ * lab's virtual card behind pcscd + vpcd; skipped when there is no card, or
+ * with --no-pcsc), then, with --vcard, N on the same profile in process (no
+ * PC/SC: the cost of our code, the card's RSA and the HSM alone) and the
+ * ratio of the two. Exit 77 when there is neither. HSM from $KORTVAGT_TOKEN
+ * etc.; a personalized profile needs $KORTVAGT_TRANSPORT_KEY (the lab's).
+ * An enciphered-PIN CDA card, inside `scripts/lab.sh run --`:
+ *   kortvagt perso --issuer tests/data/templates/issuer_lab.json \
+ *     --card tests/data/templates/card_visa_cda.json --out $KORTVAGT_LAB/cda.json
+ *   scripts/lab.sh insert $KORTVAGT_LAB/cda.json
+ *   bench_transact 50 --vcard $KORTVAGT_LAB/cda.json
  *
  * Environment: KV_BENCH_PIN (default 1234), KORTVAGT_CAPK (default
  * tests/data/capk/capk.json), KV_BENCH_IMK (default imk-ac). The PIN is lab
@@ -57,26 +64,85 @@ static int vc_reset(void *ctx)
 
 static const kv_transport_ops vc_ops = {"vcard", vc_transmit, vc_atr, vc_reset, NULL};
 
+typedef struct {
+    unsigned long apdus;
+    double first_ms, ms_per_txn, tps;
+    int approved;
+    long n;
+} series;
+
+/* n transactions on the in-process card vc, or through PC/SC (reader) when vc is NULL. */
+static int run_series(kv_vcard *vc, const char *reader, long n, const kv_transact_params *p,
+                      series *out)
+{
+    kv_transact_result res;
+    double t0 = now_ms(), el;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    for (long i = 0; i < n; i++) {
+        kv_reader *rd = NULL;
+        double ti = now_ms();
+        if (vc != NULL) {
+            kv_vcard_reset(vc);
+            r = kv_reader_new(&vc_ops, vc, &rd);
+        } else {
+            r = kv_reader_open_pcsc(reader, &rd);
+        }
+        if (r != 0) {
+            fprintf(stderr, "bench_transact: reader: %s\n", kv_strerror(r));
+            return r;
+        }
+        r = kv_transact_run(rd, p, &res);
+        kv_reader_free(rd);
+        if (r != 0) {
+            fprintf(stderr, "bench_transact: transaction %ld: %s\n", i, kv_strerror(r));
+            return r;
+        }
+        out->approved += res.approved;
+        if (i == 0) {
+            out->apdus = res.apdus;
+            out->first_ms = now_ms() - ti;
+            printf("%s first: %s, CVM %s, ODA %s %s, ARQC %s, ARPC %s, %lu APDUs, %.2f ms\n",
+                   vc != NULL ? "in-process" : "PC/SC", res.approved ? "approved" : "declined",
+                   kv_transact_cvm_name(res.cvm_method), kv_oda_method_name(res.oda_method),
+                   kv_oda_state_name(res.oda_state),
+                   res.arqc_verified ? "verified" : "NOT verified",
+                   res.arpc_sent ? "sent" : "not sent", res.apdus, out->first_ms);
+        }
+    }
+    el = now_ms() - t0;
+    out->n = n;
+    out->ms_per_txn = el / (double)n;
+    out->tps = (double)n * 1000.0 / el;
+    printf("%s: %ld transactions, %lu APDUs each, %.2f ms per transaction, %.1f "
+           "transactions/s (one process), %d approved\n",
+           vc != NULL ? "in-process virtual card" : "PC/SC (pcscd + vpcd + vcard process)", n,
+           out->apdus, out->ms_per_txn, out->tps, out->approved);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 && argv[1][0] != '-' ? strtol(argv[1], NULL, 10) : 20;
     const char *profile = NULL, *pin_env = getenv("KV_BENCH_PIN");
-    const char *capk = getenv("KORTVAGT_CAPK");
+    const char *capk = getenv("KORTVAGT_CAPK"), *reader = getenv("KORTVAGT_READER");
     kv_vcard *vc = NULL;
     kv_hsm *h = NULL;
     kv_hsm_config cfg = {NULL, NULL};
     kv_capk_store *cs = NULL;
     kv_secbuf *pin = NULL;
     kv_transact_params p;
-    kv_transact_result res;
+    series pc, ip;
     char why[256];
-    double t0, el, first_ms = 0;
-    unsigned long apdus = 0;
-    int rc = 1, r, approved = 0;
+    int rc = 1, r, pcsc = 1, have_pc = 0, have_ip = 0;
 
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--vcard") == 0)
-            profile = argv[i + 1];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--vcard") == 0 && i + 1 < argc)
+            profile = argv[++i];
+        else if (strcmp(argv[i], "--no-pcsc") == 0)
+            pcsc = 0;
+    }
     if (n < 1)
         n = 1;
     if (pin_env == NULL)
@@ -109,45 +175,31 @@ int main(int argc, char **argv)
     p.imk_ac = getenv("KV_BENCH_IMK");
     p.capks = cs;
     p.hsm = h;
-    t0 = now_ms();
-    for (long i = 0; i < n; i++) {
-        kv_reader *rd = NULL;
-        double ti = now_ms();
-        if (vc != NULL) {
-            kv_vcard_reset(vc);
-            r = kv_reader_new(&vc_ops, vc, &rd);
-        } else {
-            r = kv_reader_open_pcsc(NULL, &rd);
-        }
-        if (r != 0) {
-            fprintf(stderr, "bench_transact: reader: %s\n", kv_strerror(r));
-            rc = r == KV_ERR_PCSC_NO_SERVICE || r == KV_ERR_PCSC_NO_READER ||
-                         r == KV_ERR_PCSC_NO_CARD
-                     ? 77
-                     : 1;
+    /* the PC/SC path: the card the lab put in the reader ($KORTVAGT_READER) */
+    if (pcsc) {
+        r = run_series(NULL, reader, n, &p, &pc);
+        if (r == 0)
+            have_pc = 1;
+        else if (r != KV_ERR_PCSC_NO_SERVICE && r != KV_ERR_PCSC_NO_READER &&
+                 r != KV_ERR_PCSC_NO_CARD)
             goto out;
-        }
-        r = kv_transact_run(rd, &p, &res);
-        kv_reader_free(rd);
-        if (r != 0) {
-            fprintf(stderr, "bench_transact: transaction %ld: %s\n", i, kv_strerror(r));
-            goto out;
-        }
-        approved += res.approved;
-        if (i == 0) {
-            apdus = res.apdus;
-            first_ms = now_ms() - ti;
-            printf("first: %s, CVM %s, ODA %s %s, ARQC %s, %lu APDUs, %.2f ms\n",
-                   res.approved ? "approved" : "declined", kv_transact_cvm_name(res.cvm_method),
-                   kv_oda_method_name(res.oda_method), kv_oda_state_name(res.oda_state),
-                   res.arqc_verified ? "verified" : "NOT verified", res.apdus, first_ms);
-        }
     }
-    el = now_ms() - t0;
-    printf("%s: %ld transactions, %lu APDUs each, %.2f ms per transaction, %.1f "
-           "transactions/s (one process), %d approved\n",
-           vc != NULL ? "in-process virtual card" : "PC/SC", n, apdus, el / (double)n,
-           (double)n * 1000.0 / el, approved);
+    /* the baseline: the same profile in process (our code and the HSM alone) */
+    if (vc != NULL) {
+        if ((r = run_series(vc, NULL, n, &p, &ip)) != 0)
+            goto out;
+        have_ip = 1;
+    }
+    if (!have_pc && !have_ip) {
+        fprintf(stderr, "bench_transact: no card in a reader and no --vcard PROFILE\n");
+        rc = 77;
+        goto out;
+    }
+    if (have_pc && have_ip)
+        printf("PC/SC / in-process: %.1fx the time per transaction (%.2f ms of transport and "
+               "the card process per transaction, %.3f ms per APDU)\n",
+               pc.ms_per_txn / ip.ms_per_txn, pc.ms_per_txn - ip.ms_per_txn,
+               (pc.ms_per_txn - ip.ms_per_txn) / (double)(pc.apdus ? pc.apdus : 1));
     rc = 0;
 out:
     kv_secbuf_free(pin);

@@ -96,8 +96,10 @@ pg_createdb() {
     url=$(. "$KORTVAGT_LAB/env" && echo "${KORTVAGT_PG_URL:-}")
   fi
   if [ -z "$url" ]; then
+    # scripts/test.sh sets KV_REQUIRE_PG: there a missing PostgreSQL is a failure
+    [ -n "${KV_REQUIRE_PG:-}" ] && fail "no lab PostgreSQL (KORTVAGT_PG_URL), and KV_REQUIRE_PG is set"
     echo "SKIP: no lab PostgreSQL (KORTVAGT_PG_URL; scripts/lab.sh start)" >&2
-    exit 0
+    exit 77
   fi
   # postgresql://kortvagt@127.0.0.1:PORT/kortvagt -> host and port for psql
   local hp=${url#*@}

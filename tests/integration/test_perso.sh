@@ -91,7 +91,7 @@ for oda in sda dda cda; do
     fail "visa $oda: ICC AC MK $mk, want $want"
   fi
   aip=$(json "$P" "d['applications'][0]['aip']")
-  case $oda in sda) w=5800 ;; dda) w=3800 ;; cda) w=3900 ;; esac
+  case $oda in sda) w=5C00 ;; dda) w=3C00 ;; cda) w=3D00 ;; esac
   if [ "$aip" = "$w" ]; then pass "visa $oda: AIP $aip"; else fail "visa $oda: AIP $aip, want $w"; fi
 done
 mode=$(stat -c %a "$OUT/visa_dda.json")

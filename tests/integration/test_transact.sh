@@ -17,6 +17,9 @@
 
 W=$(mktemp -d /tmp/kv_transact.XXXXXX)
 SUF=$$
+# the authorization engine's store: this test's own (counters, ATM day sums and
+# failed-attempt counts start from zero on every run)
+export KORTVAGT_STORE="sqlite:$W/txn.db"
 IMK=txn-imk-ac-$SUF
 IMK2=txn-imk-other-$SUF
 IMKC=txn-imk-cvc3-$SUF
@@ -88,11 +91,29 @@ field plain "d['card_decision']" tc
 field plain "d['cvr']['offline_pin_verified']" True
 field plain "d['decision']" approved
 field plain "d['pan']" "476173******0011"
+field plain "d['arpc']['via']" external_authenticate
+# the authorization (RULES.md §1 response) with its evidence record
+field plain "d['authorization']['decision']" approve
+field plain "d['authorization']['sca']['satisfied']" True
+field plain "d['authorization']['evidence'] != ''" True
+EV=$(jq_ "$W/plain.json" "d['authorization']['evidence']" 2>/dev/null)
+expect_rc 0 "evidence show $EV" "$K" evidence show "$EV" --json
+cp "$LAB/last.out" "$W/ev_plain.json"
+field ev_plain "d['intact']" True
+field ev_plain "[(f['type'], f['source'], f['outcome']) for f in d['record']['factors']]" "[('pin_offline', 'upstream', 'verified'), ('chip_cryptogram', 'hsm', 'verified')]"
+field ev_plain "d['record']['verification']['method']" offline_pin
+field ev_plain "d['record']['verification']['proven']" True
+field ev_plain "d['record']['request']['channel']" contact
+field ev_plain "d['record']['request']['merchant']['mcc']" 5411
 
 # --- A2 wrong PIN: counter decreases, CVR says failed; the CVM list (8E 4103 4203
 # 5E03 1F03) then falls back to signature, as EMV Book 3 §10.5 asks ---
-echo 9999 | txn 0 wrong_pin --amount 100 --currency DKK --pin-stdin
+echo 9999 | txn 1 wrong_pin --amount 100 --currency DKK --pin-stdin
 field wrong_pin "d['cvr']['offline_pin_performed']" True
+# signature is no SCA element: a contact payment without SCA is declined by the engine
+field wrong_pin "d['authorization']['decision'] != 'approve'" True
+field wrong_pin "d['decision']" declined
+field wrong_pin "d['card_decision']" aac
 field wrong_pin "d['cvr']['offline_pin_failed']" True
 field wrong_pin "d['cvr']['offline_pin_verified']" False
 field wrong_pin "d['cvm']['method']" signature
@@ -100,7 +121,7 @@ ptc=$("$K" card read --json 2>/dev/null | python3 -c "import json,sys; print(jso
 [ "$ptc" = 2 ] && pass "PIN try counter 3 -> 2" || fail "PIN try counter is $ptc, wanted 2"
 
 # --- A3 blocked PIN: two more wrong, then the counter is 0 and the PIN is skipped ---
-echo 9999 | txn 0 wrong_pin2 --amount 100 --currency DKK --pin-stdin
+echo 9999 | txn 1 wrong_pin2 --amount 100 --currency DKK --pin-stdin
 echo 9999 | txn 1 wrong_pin3 --amount 100 --currency DKK --pin-stdin
 field wrong_pin3 "d['cvr']['pin_try_limit_exceeded']" True
 echo 1234 | txn 1 blocked --amount 100 --currency DKK --pin-stdin
@@ -115,6 +136,8 @@ echo 1234 | expect_rc 1 wrong_arqc "$K" card transact --imk "$IMK2" --capk "$SRC
 cp "$LAB/last.out" "$W/wrong_arqc.json"
 field wrong_arqc "d['arqc']['verified']" False
 field wrong_arqc "d['decision']" declined
+field wrong_arqc "d['authorization']['decision']" decline
+field wrong_arqc "d['authorization']['reason']" cryptogram_invalid
 
 # --- A5 unknown CA index: ODA fails with the TVR bit, no crash ---
 lab_insert "$W/visa_ca.json"
@@ -132,6 +155,14 @@ echo 1234 | txn 0 atm --amount 50000 --currency DKK --type cash --profile atm --
 field atm "d['cvm']['method']" online_pin
 field atm "d['cvm']['result']" successful
 field atm "d['decision']" approved
+field atm "d['authorization']['decision']" approve
+field atm "d['authorization']['evidence'] != ''" True
+EVA=$(jq_ "$W/atm.json" "d['authorization']['evidence']" 2>/dev/null)
+expect_rc 0 "evidence show $EVA (ATM)" "$K" evidence show "$EVA" --json
+cp "$LAB/last.out" "$W/ev_atm.json"
+field ev_atm "d['record']['request']['channel']" atm
+field ev_atm "d['record']['request']['merchant']['mcc']" 6011
+field ev_atm "'pin_online' in d['record']['verification']['factors']" True
 echo 4321 | txn 1 atm_wrong --amount 50000 --currency DKK --type cash --profile atm --pin-stdin \
   --pvk "$PVK" --pvv "$PVV" --pvki 1
 field atm_wrong "d['cvm']['result']" failed
@@ -141,6 +172,11 @@ lab_insert "$W/mc.json"
 txn 0 cl_below --amount 20000 --currency DKK --contactless
 field cl_below "d['cvm']['method']" no_cvm
 field cl_below "d['cvc3']['verified']" True
+field cl_below "d['authorization']['exemption']" contactless_low_value
+# --no-authorize: the card and the HSM alone, no authorization object
+txn 0 cl_noauth --amount 20000 --currency DKK --contactless --no-authorize
+field cl_noauth "'authorization' in d" False
+field cl_noauth "d['decision']" approved
 echo 1234 | txn 1 cl_above_nopvk --amount 50000 --currency DKK --contactless --pin-stdin
 field cl_above_nopvk "d['cvm']['method']" online_pin
 PVVM=$(echo 1234 | "$K" pvv generate --key "$PVK" --pan 5413330000000019 --pvki 1 2>/dev/null | grep -Eo '[0-9]{4}' | tail -1)
@@ -158,6 +194,8 @@ if grep -q approved "$LAB/last.out"; then fail "removed: output says approved"; 
 expect_rc 2 "no amount" "$K" card transact --currency DKK
 expect_rc 2 "bad currency" "$K" card transact --amount 1 --currency XX
 expect_rc 0 "help" "$K" card transact --help
+expect_rc 2 "bad mcc" "$K" card transact --amount 1 --currency DKK --mcc 12
+expect_rc 2 "--merchant with --no-authorize" "$K" card transact --amount 1 --currency DKK --merchant x --no-authorize
 
 # --- Part B: cards from the personalization bench (`kortvagt perso --issuer --card`):
 # ICC MKs derived in the token from this test's IMKs and shipped wrapped under the
@@ -221,6 +259,8 @@ for c in sda dda; do
   field "b_$c" "d['cvm']['method']" offline_pin_plain
   field "b_$c" "d['arqc']['verified']" True
   field "b_$c" "d['decision']" approved
+  field "b_$c" "d['arpc']['sent']" True
+  field "b_$c" "d['authorization']['decision']" approve
 done
 lab_insert "$W/p_cda.json"
 echo 1234 | txn 0 b_cda --amount 12345 --currency DKK --pin-stdin
@@ -230,8 +270,17 @@ field b_cda "d['cvm']['method']" offline_pin_enciphered
 field b_cda "d['cvm']['result']" successful
 field b_cda "d['cvr']['offline_pin_verified']" True
 field b_cda "d['decision']" approved
+field b_cda "d['arpc']['sent']" True
+field b_cda "d['arpc']['via']" external_authenticate
+field b_cda "d['authorization']['decision']" approve
+field b_cda "d['authorization']['sca']['satisfied']" True
+EVC=$(jq_ "$W/b_cda.json" "d['authorization']['evidence']" 2>/dev/null)
+expect_rc 0 "evidence show $EVC (CDA, enciphered PIN)" "$K" evidence show "$EVC" --json
+cp "$LAB/last.out" "$W/ev_cda.json"
+field ev_cda "'pin_offline' in d['record']['verification']['factors']" True
+field ev_cda "d['record']['verification']['method']" offline_pin
 # wrong enciphered PIN: the counter goes down, the CVR says failed
-echo 9999 | txn 0 b_cda_wrong --amount 100 --currency DKK --pin-stdin
+echo 9999 | txn 1 b_cda_wrong --amount 100 --currency DKK --pin-stdin
 field b_cda_wrong "d['cvr']['offline_pin_failed']" True
 field b_cda_wrong "d['cvm']['method']" signature
 ptc=$("$K" card read --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['pin_try_counter'])" 2>/dev/null)
@@ -254,6 +303,7 @@ echo 1234 | expect_rc 1 b_wrong_arqc "$K" card transact --imk "$IMK2" --capk "$S
 cp "$LAB/last.out" "$W/b_wrong_arqc.json"
 field b_wrong_arqc "d['arqc']['verified']" False
 field b_wrong_arqc "d['decision']" declined
+field b_wrong_arqc "d['authorization']['decision']" decline
 
 # B6 ATM: online PIN against the PVV that perso computed
 echo 1234 | txn 0 b_atm --amount 50000 --currency DKK --type cash --profile atm --pin-stdin \
@@ -292,6 +342,10 @@ wait $tx
 rc=$(cat "$W/b_removed.rc")
 if [ "$rc" = 3 ]; then pass "removed mid-transaction: exit 3"; else fail "removed mid-transaction: exit $rc ($(head -c 200 "$W/b_removed.err"))"; fi
 if grep -q approved "$W/b_removed.out"; then fail "removed mid-transaction: output says approved"; else pass "removed mid-transaction: nothing approved"; fi
+# the store: every approval of this test that the card completed, none from the removal
+# (an approval the card did not complete is reversed)
+lab_insert "$W/p_dda.json"
+expect_rc 0 "evidence verify" "$K" evidence verify
 
 # B9 a batch: consecutive Luhn-valid PANs, progress on stderr
 if "$K" perso --issuer "$W/issuer.json" --card "$W/c_dda.json" --out "$W/batch.json" --count 3 \

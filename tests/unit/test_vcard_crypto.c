@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -18,6 +20,7 @@
 #include "apdu/vcard/vcard.h"
 #include "apdu/vcard/vcrypto.h"
 #include "src/base/err.h"
+#include "src/base/hex.h"
 #include "tests/unit/apdu_test_util.h"
 
 #include <jansson.h>
@@ -591,6 +594,48 @@ static void test_bad_commands(void **state)
     }
 }
 
+/* AES key unwrap against RFC 3394 §4.1-4.3 (128/192/256-bit KEK, 128-bit key data). */
+static void test_aes_unwrap_rfc3394(void **state)
+{
+    static const struct {
+        const char *name, *kek, *wrapped, *key;
+        int rc;
+    } rows[] = {
+        {"RFC 3394 4.1", "000102030405060708090A0B0C0D0E0F",
+         "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5", "00112233445566778899AABBCCDDEEFF", 0},
+        {"RFC 3394 4.2", "000102030405060708090A0B0C0D0E0F1011121314151617",
+         "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D", "00112233445566778899AABBCCDDEEFF", 0},
+        {"RFC 3394 4.3", "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+         "64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7", "00112233445566778899AABBCCDDEEFF", 0},
+        {"4.1 with one bit flipped", "000102030405060708090A0B0C0D0E0F",
+         "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE4", "", KV_ERR_FORMAT},
+        {"4.1 under another KEK", "0F0E0D0C0B0A09080706050403020100",
+         "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5", "", KV_ERR_FORMAT},
+        {"not a multiple of 8", "000102030405060708090A0B0C0D0E0F",
+         "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CF", "", KV_ERR_ARG},
+        {"KEK of 15 bytes", "000102030405060708090A0B0C0D0E",
+         "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5", "", KV_ERR_ARG},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint8_t kek[32], in[48], want[40], out[48];
+        char got_hex[2 * sizeof(out) + 1];
+        int kl = kv_hex_decode(rows[i].kek, kek, sizeof(kek));
+        int il = kv_hex_decode(rows[i].wrapped, in, sizeof(in));
+        int wl = rows[i].key[0] ? kv_hex_decode(rows[i].key, want, sizeof(want)) : 0;
+        size_t ol = 0;
+        int rc;
+        assert_true(kl > 0 && il > 0 && wl >= 0);
+        rc = kv_vc_aes_unwrap(kek, (size_t)kl, in, (size_t)il, out, &ol);
+        kv_hex_encode(out, rc == 0 && ol <= sizeof(out) ? ol : 0, got_hex);
+        if (rc != rows[i].rc || (rc == 0 && (ol != (size_t)wl || memcmp(out, want, ol) != 0))) {
+            fprintf(stderr, "%s: rc %d key %s, wanted rc %d key %s\n", rows[i].name, rc, got_hex,
+                    rows[i].rc, rows[i].key);
+            fail();
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -601,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_dda_and_cda),
         cmocka_unit_test(test_cvc3_vector),
         cmocka_unit_test(test_bad_commands),
+        cmocka_unit_test(test_aes_unwrap_rfc3394),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
