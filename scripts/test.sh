@@ -29,6 +29,13 @@ cmake --build build-asan -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L 'unit|fuzz' --output-on-failure -j "$JOBS"
 
+step "ASan+UBSan: the crypto and key commands against a real SoftHSM2 token"
+for t in test_hsm_vectors test_hsm_keys; do
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    KORTVAGT="$REPO/build-asan/bin/kortvagt" KV_SOURCE_DIR="$REPO" KV_BUILD_DIR="$REPO/build-asan" \
+    bash "tests/integration/$t.sh" | tail -n 1
+done
+
 step "libFuzzer build and corpus replay"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKV_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j "$JOBS"

@@ -16,6 +16,7 @@
 #include "src/daemon/handler.h"
 #include "src/daemon/metrics.h"
 #include "src/daemon/server.h"
+#include "src/store/store.h"
 
 #include <microhttpd.h>
 
@@ -162,6 +163,52 @@ static pid_t spawn(const kv_daemon_worker_opts *wo)
     return p;
 }
 
+/*
+ * The SQLite checkpointer: one PASSIVE checkpoint every 50 ms on a connection
+ * of its own, until SIGTERM. The workers open the store with
+ * checkpoint=external, so no request waits for a checkpoint's fsync (store.h).
+ */
+static int checkpointer_run(const char *url)
+{
+    kv_store *s = NULL;
+    char err[512];
+    sigset_t set;
+    int r, reported = 0;
+
+    if (kv_store_open(url, &s, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kortvagtd: checkpointer: %s\n", err);
+        return 1;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    for (;;) {
+        struct timespec tmo = {0, 50 * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &tmo);
+        if ((r = kv_store_checkpoint(s)) != 0 && !reported) {
+            fprintf(stderr, "kortvagtd: checkpointer: %s\n", kv_store_last_error(s));
+            reported = 1;
+        }
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    kv_store_close(s);
+    return 0;
+}
+
+static pid_t spawn_checkpointer(const char *url)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        signal(SIGCHLD, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        _exit(checkpointer_run(url));
+    }
+    if (p < 0)
+        fprintf(stderr, "kortvagtd: fork: %s\n", strerror(errno));
+    return p;
+}
+
 int main(int argc, char **argv)
 {
     settings st;
@@ -169,7 +216,9 @@ int main(int argc, char **argv)
     kv_daemon_tokens tokens;
     kv_daemon_worker_opts wo;
     kv_daemon_metrics *metrics = NULL;
-    pid_t pids[MAX_WORKERS];
+    pid_t pids[MAX_WORKERS], ckpt = 0;
+    const char *ckpt_url = NULL;
+    char worker_url[4400];
     struct timespec started[MAX_WORKERS];
     char err[1024], *key_pem = NULL, *cert_pem = NULL;
     const char *v;
@@ -303,6 +352,17 @@ int main(int argc, char **argv)
     wo.access_log = st.access_log;
     wo.tls_key_pem = key_pem;
     wo.tls_cert_pem = cert_pem;
+    {
+        const char *url = st.store_url != NULL ? st.store_url : kv_config_store_url(cfg);
+        int n;
+        if (strncmp(url, "sqlite:", 7) == 0 && strstr(url, "checkpoint=") == NULL &&
+            (n = snprintf(worker_url, sizeof(worker_url), "%s%ccheckpoint=external", url,
+                          strchr(url, '?') != NULL ? '&' : '?')) > 0 &&
+            (size_t)n < sizeof(worker_url)) {
+            wo.store_url = worker_url;
+            ckpt_url = url;
+        }
+    }
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
@@ -312,6 +372,8 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &set, NULL);
     fprintf(stderr, "kortvagtd: listening on %s:%u (%s), %ld workers\n", st.listen, port,
             key_pem != NULL ? "https" : "http", st.workers);
+    if (ckpt_url != NULL)
+        ckpt = spawn_checkpointer(ckpt_url);
     for (long i = 0; i < st.workers; i++) {
         if ((pids[i] = spawn(&wo)) > 0)
             alive++;
@@ -340,6 +402,16 @@ int main(int argc, char **argv)
             pid_t p = waitpid(-1, &status, WNOHANG);
             if (p <= 0)
                 break;
+            if (p == ckpt) {
+                ckpt = 0;
+                if (!stopping) {
+                    struct timespec d = {0, 200 * 1000000L};
+                    fprintf(stderr, "kortvagtd: checkpointer %d ended; restarting\n", (int)p);
+                    nanosleep(&d, NULL);
+                    ckpt = spawn_checkpointer(ckpt_url);
+                }
+                continue;
+            }
             for (long i = 0; i < st.workers; i++) {
                 struct timespec now;
                 if (pids[i] != p)
@@ -367,7 +439,11 @@ int main(int argc, char **argv)
                 break;
             }
         }
-        if (stopping && alive <= 0)
+        if (stopping && alive <= 0 && ckpt > 0) {
+            /* the workers are done: one last checkpoint, then the checkpointer goes */
+            kill(ckpt, SIGTERM);
+        }
+        if (stopping && alive <= 0 && ckpt <= 0)
             break;
         if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             fprintf(stderr, "kortvagtd: sigtimedwait: %s\n", strerror(errno));

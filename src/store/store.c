@@ -40,6 +40,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
 int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen)
 {
     kv_sqlite_sync sync = KV_SQLITE_SYNC_NORMAL;
+    int external = 0, r;
     char path[4096];
     const char *q;
     size_t n;
@@ -65,17 +66,46 @@ int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen)
     }
     memcpy(path, url, n);
     path[n] = '\0';
-    if (q != NULL) {
-        if (strcmp(q, "?synchronous=normal") == 0) {
+    /* options: ?synchronous=normal|full and checkpoint=auto|external, joined by & */
+    for (const char *o = q; o != NULL && *o != '\0';) {
+        const char *end = strchr(o + 1, '&');
+        size_t len = end != NULL ? (size_t)(end - o - 1) : strlen(o + 1);
+        o++;
+        if (len == 18 && strncmp(o, "synchronous=normal", len) == 0) {
             sync = KV_SQLITE_SYNC_NORMAL;
-        } else if (strcmp(q, "?synchronous=full") == 0) {
+        } else if (len == 16 && strncmp(o, "synchronous=full", len) == 0) {
             sync = KV_SQLITE_SYNC_FULL;
+        } else if (len == 15 && strncmp(o, "checkpoint=auto", len) == 0) {
+            external = 0;
+        } else if (len == 19 && strncmp(o, "checkpoint=external", len) == 0) {
+            external = 1;
         } else {
-            set_err(err, errlen, "store URL option '%s' is not ?synchronous=normal|full", q);
+            set_err(err, errlen,
+                    "store URL option '%s' is not synchronous=normal|full or "
+                    "checkpoint=auto|external",
+                    o);
             return KV_ERR_ARG;
         }
+        o = end;
     }
-    return kv_store_open_sqlite(path, sync, out, err, errlen);
+    if ((r = kv_store_open_sqlite(path, sync, out, err, errlen)) != 0)
+        return r;
+    if (external && (r = kv_store_checkpoint_external(*out)) != 0) {
+        set_err(err, errlen, "%s", "store: cannot turn off checkpoints on commit");
+        kv_store_close(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
+int kv_store_checkpoint_external(kv_store *s)
+{
+    return s->ops->checkpoint_external != NULL ? s->ops->checkpoint_external(s->impl) : 0;
+}
+
+int kv_store_checkpoint(kv_store *s)
+{
+    return s->ops->checkpoint != NULL ? s->ops->checkpoint(s->impl) : 0;
 }
 
 void kv_store_close(kv_store *s)

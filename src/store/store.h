@@ -5,7 +5,8 @@
  * SQL lives outside a backend. SQLite is the embedded default; a PostgreSQL
  * backend implements the same kv_store_ops.
  *
- * URL ($KORTVAGT_STORE, config [store] url): "sqlite:PATH[?synchronous=normal|full]"
+ * URL ($KORTVAGT_STORE, config [store] url):
+ * "sqlite:PATH[?synchronous=normal|full][&checkpoint=auto|external]"
  * (default "sqlite:./kortvagt.db"; the file and its schema are created on
  * first use) or "postgresql://..." (a later backend).
  *
@@ -124,6 +125,9 @@ typedef struct {
                          kv_evidence_cb cb, void *ctx);
     /* the block list's operations (section "block list" below); NULL: none */
     const struct kv_blocklist_ops *blocklist;
+    /* WAL checkpoints (SQLite); NULL where the backend has none */
+    int (*checkpoint_external)(void *impl);
+    int (*checkpoint)(void *impl);
 } kv_store_ops;
 
 typedef struct kv_store kv_store;
@@ -142,6 +146,18 @@ typedef enum {
  * KV_ERR_STORE_UNAVAILABLE. err (may be NULL) receives the reason.
  */
 int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen);
+
+/*
+ * WAL checkpoints. SQLite checkpoints on commit by default, and a checkpoint
+ * syncs the database file: the commit that happens to run it waits for that.
+ * A service leaves it to a process of its own instead:
+ * kv_store_checkpoint_external (the URL option checkpoint=external) stops
+ * checkpointing on commit for this connection, and kv_store_checkpoint runs
+ * one PASSIVE checkpoint (it never blocks a writer). Both return 0 and do
+ * nothing on a backend without checkpoints (PostgreSQL).
+ */
+int kv_store_checkpoint_external(kv_store *s);
+int kv_store_checkpoint(kv_store *s);
 
 /* Open an SQLite store file directly (tests, benchmarks). */
 int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, char *err,

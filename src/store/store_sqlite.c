@@ -8,6 +8,11 @@
 
 #include <sqlite3.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +118,8 @@ typedef struct {
     sqlite3_stmt *st[ST__COUNT];
     char err[256];
     struct timespec busy_start;
+    int wlock_fd; /* PATH-wlock, held across a write transaction; -1: none */
+    int wlock_held;
 } sq_store;
 
 static const char *const channel_text[KV_CH__COUNT] = {
@@ -175,6 +182,8 @@ static void sq_close(void *impl)
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    if (s->wlock_fd >= 0)
+        close(s->wlock_fd); /* releases the flock too */
     free(s);
 }
 
@@ -189,14 +198,43 @@ static int exec(sq_store *s, const char *sql, const char *what)
     return rc == SQLITE_OK ? 0 : map_rc(s, rc, what);
 }
 
+/*
+ * Writers from several processes (daemon workers, CLI runs) queue on an
+ * exclusive flock of PATH-wlock before BEGIN IMMEDIATE: the kernel wakes a
+ * waiter when the lock is free, where SQLite's own busy handler can only poll,
+ * and a poller can lose to the same process again and again (a long latency
+ * tail). SQLite's locking stays in force underneath; the flock only orders.
+ */
+static void wlock_release(sq_store *s)
+{
+    if (s->wlock_held) {
+        flock(s->wlock_fd, LOCK_UN);
+        s->wlock_held = 0;
+    }
+}
+
 static int sq_begin(void *impl, int write)
 {
-    return exec(impl, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+    sq_store *s = impl;
+    int r;
+    if (write && s->wlock_fd >= 0 && !s->wlock_held) {
+        while (flock(s->wlock_fd, LOCK_EX) != 0)
+            if (errno != EINTR)
+                break;
+        s->wlock_held = 1;
+    }
+    if ((r = exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin")) != 0)
+        wlock_release(s);
+    return r;
 }
 
 static int sq_commit(void *impl)
 {
-    return exec(impl, "COMMIT", "commit");
+    sq_store *s = impl;
+    int r = exec(s, "COMMIT", "commit");
+    if (sqlite3_get_autocommit(s->db))
+        wlock_release(s);
+    return r;
 }
 
 static void sq_rollback(void *impl)
@@ -204,6 +242,7 @@ static void sq_rollback(void *impl)
     sq_store *s = impl;
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    wlock_release(s);
 }
 
 /* Reset and clear a statement before use. */
@@ -555,6 +594,19 @@ static int sq_evidence_scan(void *impl, int64_t id_from, int64_t t_from, int64_t
     return r > 0 ? 0 : r;
 }
 
+static int sq_checkpoint_external(void *impl)
+{
+    return exec(impl, "PRAGMA wal_autocheckpoint=0", "checkpoint=external");
+}
+
+static int sq_checkpoint(void *impl)
+{
+    sq_store *s = impl;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* BUSY: another checkpoint runs; the next call catches up */
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : map_rc(s, rc, "checkpoint");
+}
+
 static const kv_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -577,6 +629,8 @@ static const kv_store_ops sqlite_ops = {
     .evidence_get = sq_evidence_get,
     .evidence_scan = sq_evidence_scan,
     .blocklist = &kv_sqlite_blocklist_ops,
+    .checkpoint_external = sq_checkpoint_external,
+    .checkpoint = sq_checkpoint,
 };
 
 /* see store_sqlite_blocklist.h */
@@ -654,6 +708,13 @@ int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, 
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         r = KV_ERR_NOMEM;
         goto out;
+    }
+    s->wlock_fd = -1;
+    if (strcmp(path, ":memory:") != 0) {
+        char lock[4200];
+        int n = snprintf(lock, sizeof(lock), "%s-wlock", path);
+        if (n > 0 && (size_t)n < sizeof(lock))
+            s->wlock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     }
     rc = sqlite3_open_v2(path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -71,6 +71,69 @@ static void test_schema(void **state)
                      KV_ERR_STORE_UNAVAILABLE);
 }
 
+/* URL options, and checkpoints left to another connection (store.h). */
+static void test_url_options_and_checkpoint(void **state)
+{
+    static const struct {
+        const char *query;
+        int want;
+    } rows[] = {
+        {"", 0},
+        {"?synchronous=normal", 0},
+        {"?synchronous=full", 0},
+        {"?checkpoint=auto", 0},
+        {"?checkpoint=external", 0},
+        {"?synchronous=full&checkpoint=external", 0},
+        {"?checkpoint=external&synchronous=normal", 0},
+        {"?checkpoint=sometimes", KV_ERR_ARG},
+        {"?synchronous=full&", KV_ERR_ARG},
+        {"?synchronous=fullx", KV_ERR_ARG},
+        {"?checkpoint=external&fast=1", KV_ERR_ARG},
+    };
+    char dir[] = "/tmp/kv-store-url-XXXXXX", url[256], err[256], wal[128];
+    struct stat st;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kv_store *s = NULL;
+        int r;
+        snprintf(url, sizeof(url), "sqlite:%s/u.db%s", dir, rows[i].query);
+        r = kv_store_open(url, &s, err, sizeof(err));
+        if (r != rows[i].want)
+            print_error("row %zu (%s): got %d, want %d (%s)\n", i, rows[i].query, r, rows[i].want,
+                        err);
+        assert_int_equal(r, rows[i].want);
+        if (r == 0) {
+            assert_int_equal(kv_store_checkpoint(s), 0);
+            kv_store_close(s);
+        } else {
+            assert_null(s);
+            assert_non_null(strstr(err, "option"));
+        }
+    }
+    /* with checkpoint=external, commits leave the WAL to kv_store_checkpoint */
+    {
+        kv_store *s = NULL;
+        kv_card_state c;
+        snprintf(url, sizeof(url), "sqlite:%s/u.db?checkpoint=external", dir);
+        assert_int_equal(kv_store_open(url, &s, err, sizeof(err)), 0);
+        memset(&c, 0, sizeof(c));
+        for (int i = 0; i < 50; i++) {
+            c.token[0] = (uint8_t)i;
+            assert_int_equal(kv_store_begin(s, 1), 0);
+            assert_int_equal(kv_store_card_put(s, &c), 0);
+            assert_int_equal(kv_store_commit(s), 0);
+        }
+        snprintf(wal, sizeof(wal), "%s/u.db-wal", dir);
+        assert_int_equal(stat(wal, &st), 0);
+        assert_true(st.st_size > 0);
+        assert_int_equal(kv_store_checkpoint(s), 0);
+        kv_store_close(s);
+    }
+    snprintf(url, sizeof(url), "rm -rf '%s'", dir);
+    assert_int_equal(system(url), 0);
+}
+
 static void test_store_ops(void **state)
 {
     fx f;
@@ -490,6 +553,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_url_options_and_checkpoint),
         cmocka_unit_test(test_store_ops),
         cmocka_unit_test(test_contactless_counter_walk),
         cmocka_unit_test(test_amount_counter_and_reversal),
