@@ -6,6 +6,7 @@
 #include "src/evidence/evidence.h"
 #include "src/evidence/jsonw.h"
 #include "src/limits/caltime.h"
+#include "apdu/emv_txn.h"
 
 #include <openssl/evp.h>
 
@@ -519,6 +520,11 @@ int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *re
     din.amount = req->amount;
     din.gambling = kv_mcc_is_gambling(req->mcc);
     din.card_blocked = listed;
+    for (size_t i = 0; i < req->n_factors; i++)
+        if (req->factors[i].type == KV_FACTOR_CHIP_CRYPTOGRAM &&
+            sf[i].outcome == KV_FACTOR_VERIFIED && !req->factors[i].upstream &&
+            kv_authz_cvr_pin_blocked(&req->factors[i]))
+            din.pin_blocked = 1;
     din.card_expired = kv_card_expired(req->expiry, at) == 1;
     din.trusted_beneficiary = req->trusted_beneficiary;
     if (card.policy.spend_daily_max >= 0 &&
@@ -806,4 +812,29 @@ out:
     kv_jsonw_free(&w);
     kv_wipe(token, sizeof(token));
     return r;
+}
+
+/* see authorize.h */
+int kv_authz_cvr_pin_blocked(const kv_auth_factor *f)
+{
+    uint8_t iad[7];
+    const uint8_t *src;
+    kv_iad_info info;
+
+    if (f->type != KV_FACTOR_CHIP_CRYPTOGRAM)
+        return 0;
+    if (f->cvn == 10 && f->data_len >= 4) {
+        src = f->data + f->data_len - 4;
+        iad[0] = 0x06;
+        iad[1] = 0x00;
+        iad[2] = 0x0A;
+        memcpy(iad + 3, src, 4);
+    } else if (f->cvn == 18 && f->data_len >= 7) {
+        memcpy(iad, f->data + f->data_len - 7, 7);
+    } else {
+        return 0;
+    }
+    if (kv_iad_decode(iad, sizeof(iad), &info) != 0 || info.layout != KV_IAD_VISA)
+        return 0;
+    return info.pin_try_limit_exceeded;
 }

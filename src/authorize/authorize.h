@@ -137,4 +137,14 @@ typedef struct {
 int kv_authz_card_settings(kv_authz *a, const char *pan, const kv_card_settings_change *ch,
                            kv_card_state *out, int64_t *evidence_id);
 
+/*
+ * What the card's CVR, carried inside the data of a chip_cryptogram, says
+ * about the offline PIN: 1 when the PIN try limit is exceeded, else 0 (also
+ * when the CVN's data carries no CVR kortvagt knows). Visa CVN 10 data end
+ * with IAD bytes 4-7 (03 || CVR), CVN 18 data with the whole IAD (Visa IAD
+ * format: 06|07 DKI CVN 03 CVR). Only meaningful after the ARQC verified:
+ * the cryptogram is what makes these bytes the card's own.
+ */
+int kv_authz_cvr_pin_blocked(const kv_auth_factor *f);
+
 #endif

@@ -161,6 +161,11 @@ void kv_limits_decide(const kv_limits_config *cfg, const kv_card_policy *card,
         set(out, KV_DECISION_DECLINE, "card_expired", "card expiry");
         return;
     }
+    /* the card itself reports its PIN blocked (CVR inside the verified ARQC) */
+    if (in->pin_blocked) {
+        set(out, KV_DECISION_DECLINE, "pin_blocked", "CVR: PIN try limit exceeded");
+        return;
+    }
     /* RTS Art. 4(3)(b): blocked after 5 consecutive failed attempts until unblocked */
     if (card->sca_failures >= KV_SCA_MAX_FAILURES) {
         set(out, KV_DECISION_DECLINE, "sca_failed_attempts", "RTS Art. 4(3)(b)");

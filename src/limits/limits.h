@@ -103,6 +103,7 @@ typedef struct {
     int gambling;            /* kv_mcc_is_gambling(merchant.mcc) */
     int card_blocked;        /* on the block list (hot card) */
     int card_expired;        /* kv_card_expired */
+    int pin_blocked;         /* a verified cryptogram's CVR: offline PIN try limit exceeded */
     int trusted_beneficiary; /* payee on the payer's trusted list (RTS Art. 13) */
     int recurring_ok;        /* a later payment of a series whose first payment, with the
                                 same amount and payee, the store holds approved with SCA */

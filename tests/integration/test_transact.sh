@@ -128,6 +128,9 @@ echo 1234 | txn 1 blocked --amount 100 --currency DKK --pin-stdin
 field blocked "d['cvr']['pin_try_limit_exceeded']" True
 field blocked "d['tvr'][4:6]" "20"
 field blocked "d['decision']" declined
+# the issuer sees the blocked PIN in the CVR of the verified ARQC (RULES.md §1 pin_blocked)
+field blocked "d['authorization']['decision']" decline
+field blocked "d['authorization']['reason']" pin_blocked
 
 # --- A4 wrong ARQC: the card's keys come from another IMK ---
 lab_insert "$W/visa.json"

@@ -5,9 +5,11 @@
  * date -d ...`), and the [limits] configuration.
  */
 #include "src/base/err.h"
+#include "src/base/hex.h"
 #include "src/config/config.h"
 #include "src/limits/caltime.h"
 #include "src/limits/limits.h"
+#include "src/authorize/authorize.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -1637,6 +1639,70 @@ static void test_decision_table(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The card reports its PIN blocked in the CVR of a verified cryptogram: pin_blocked. */
+static void test_pin_blocked(void **state)
+{
+    static const struct {
+        const char *name;
+        int cvn;
+        const char *tail; /* the last bytes of the AC data (hex) */
+        int want;
+    } rows[] = {
+        /* CVN 10: data end with IAD bytes 4-7, 03 || CVR; CVR byte 2 0x40 = limit exceeded */
+        {"cvn 10, limit exceeded", 10, "03A44000", 1},
+        {"cvn 10, PIN verified", 10, "03A40000", 0},
+        {"cvn 10, other bits of byte 2", 10, "03A4BF00", 0},
+        {"cvn 10, not a Visa CVR length", 10, "05A44000", 0},
+        /* CVN 18: data end with the whole IAD 06 DKI 12 03 CVR */
+        {"cvn 18, limit exceeded", 18, "06011203A44000", 1},
+        {"cvn 18, clean", 18, "06011203A40000", 0},
+        /* Mastercard CVNs carry another layout: no claim */
+        {"cvn 16", 16, "03A44000", 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kv_auth_factor f;
+        uint8_t tail[16];
+        int n, got;
+        memset(&f, 0, sizeof(f));
+        f.type = KV_FACTOR_CHIP_CRYPTOGRAM;
+        f.cvn = rows[i].cvn;
+        memset(f.data, 0x11, 33); /* CDOL1 data, AIP, ATC */
+        n = kv_hex_decode(rows[i].tail, tail, sizeof(tail));
+        assert_true(n > 0);
+        memcpy(f.data + 33, tail, (size_t)n);
+        f.data_len = 33 + (size_t)n;
+        got = kv_authz_cvr_pin_blocked(&f);
+        if (got != rows[i].want)
+            print_error("row '%s': got %d, want %d\n", rows[i].name, got, rows[i].want);
+        assert_int_equal(got, rows[i].want);
+    }
+
+    /* the decision: declined pin_blocked; a listed card is still card_blocked first */
+    {
+        kv_limits_config cfg;
+        kv_card_policy card;
+        kv_decision_in in;
+        kv_decision_out out;
+        kv_limits_defaults(&cfg);
+        kv_card_policy_init(&card);
+        memset(&in, 0, sizeof(in));
+        in.channel = KV_CH_CONTACT;
+        in.amount = 10000;
+        in.sca.satisfied = 1;
+        in.sca.categories = KV_CAT_KNOWLEDGE | KV_CAT_POSSESSION;
+        kv_limits_decide(&cfg, &card, &in, &out);
+        assert_int_equal(out.decision, KV_DECISION_APPROVE);
+        in.pin_blocked = 1;
+        kv_limits_decide(&cfg, &card, &in, &out);
+        assert_int_equal(out.decision, KV_DECISION_DECLINE);
+        assert_string_equal(out.reason, "pin_blocked");
+        in.card_blocked = 1;
+        kv_limits_decide(&cfg, &card, &in, &out);
+        assert_string_equal(out.reason, "card_blocked");
+    }
+}
+
 static void test_reverse(void **state)
 {
     kv_card_policy p;
@@ -1775,10 +1841,11 @@ static void test_config_values(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_copenhagen_day),
-        cmocka_unit_test(test_card_expiry), cmocka_unit_test(test_decision_table),
-        cmocka_unit_test(test_reverse),     cmocka_unit_test(test_channels_and_mcc),
-        cmocka_unit_test(test_config),      cmocka_unit_test(test_config_values),
+        cmocka_unit_test(test_time_parse),       cmocka_unit_test(test_copenhagen_day),
+        cmocka_unit_test(test_card_expiry),      cmocka_unit_test(test_decision_table),
+        cmocka_unit_test(test_pin_blocked),      cmocka_unit_test(test_reverse),
+        cmocka_unit_test(test_channels_and_mcc), cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
