@@ -1,5 +1,6 @@
 /* see keymat.h */
 #include "hsm/keymat.h"
+#include "src/base/hex.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
 
@@ -87,21 +88,6 @@ void kv_keymat_xor(uint8_t *acc, const uint8_t *comp, size_t len)
         acc[i] ^= comp[i];
 }
 
-/*
- * Hex digit value or -1. Not constant-time: a component is checked for
- * format before use and an error names only the position, never a digit.
- */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int kv_keymat_component_decode(const char *hex, uint8_t *out, size_t cap, kv_keymat_problem *p)
 {
     size_t n = 0, digits = 0, pos = 0;
@@ -113,7 +99,9 @@ int kv_keymat_component_decode(const char *hex, uint8_t *out, size_t cap, kv_key
         pos++;
         if (*c == ' ' || *c == '\t')
             continue;
-        if ((v = hexval(*c)) < 0) {
+        /* not constant-time: the format is checked before use, and an error
+         * names only the position, never a digit */
+        if ((v = kv_hex_digit(*c)) < 0) {
             p->kind = KV_KEYMAT_NOT_HEX;
             p->position = pos;
             goto out;
@@ -272,7 +260,7 @@ int kv_kcv_parse(const char *hex, uint8_t out[3])
     if (n != 4 && n != 6)
         return KV_ERR_FORMAT;
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        int hi = kv_hex_digit(hex[i]), lo = kv_hex_digit(hex[i + 1]);
         if (hi < 0 || lo < 0)
             return KV_ERR_FORMAT;
         out[i / 2] = (uint8_t)(hi << 4 | lo);

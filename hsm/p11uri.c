@@ -1,5 +1,6 @@
 /* see p11uri.h */
 #include "hsm/p11uri.h"
+#include "src/base/hex.h"
 #include "src/base/err.h"
 
 #include <stdarg.h>
@@ -20,17 +21,6 @@ static void say(char *why, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Percent-decode s[0..n) into out (capacity cap). Returns the decoded length
  * or -1 (bad escape) / -2 (does not fit).
@@ -42,7 +32,7 @@ static long pct_decode(const char *s, size_t n, uint8_t *out, size_t cap)
         uint8_t b = (uint8_t)s[i];
         if (s[i] == '%') {
             int hi, lo;
-            if (n - i < 3 || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+            if (n - i < 3 || (hi = kv_hex_digit(s[i + 1])) < 0 || (lo = kv_hex_digit(s[i + 2])) < 0)
                 return -1;
             b = (uint8_t)(hi << 4 | lo);
             i += 2;

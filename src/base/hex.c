@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static int hexval(char c)
+int kv_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -24,7 +24,7 @@ int kv_hex_decode(const char *hex, uint8_t *out, size_t cap)
         int v;
         if (*p == ' ')
             continue;
-        if ((v = hexval(*p)) < 0)
+        if ((v = kv_hex_digit(*p)) < 0)
             return KV_ERR_FORMAT;
         if (hi < 0) {
             hi = v;

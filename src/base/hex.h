@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Value of one hex digit (0-9, a-f, A-F), or -1. Not constant-time. */
+int kv_hex_digit(char c);
+
 /*
  * Decode hex text (upper or lower case; spaces ignored) into out (capacity
  * cap). Returns the number of bytes, KV_ERR_FORMAT for a non-hex character or

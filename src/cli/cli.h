@@ -29,6 +29,14 @@ int kv_cli_fail(int err, const char *what);
  */
 int kv_cli_group_help(int argc, char **argv, void (*usage)(FILE *f));
 
+/*
+ * Read all of a file, or of stdin when path is "-", into a heap buffer
+ * (*out, NUL-terminated, caller frees; *len without the NUL). Returns 0,
+ * KV_ERR_IO (cannot open or read), KV_ERR_BUFFER (more than max bytes) or
+ * KV_ERR_NOMEM.
+ */
+int kv_cli_read_input(const char *path, size_t max, char **out, size_t *len);
+
 /* Print a usage error naming the problem to stderr; returns KV_EXIT_USAGE. */
 int kv_cli_usage_error(const char *group, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -3,6 +3,7 @@
 #include "src/base/err.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 int kv_cli_fail(int err, const char *what)
@@ -34,4 +35,56 @@ int kv_cli_group_help(int argc, char **argv, void (*usage)(FILE *f))
         return KV_EXIT_OK;
     }
     return -1;
+}
+
+int kv_cli_read_input(const char *path, size_t max, char **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 4096, n = 0;
+    char *buf = NULL;
+    int r = KV_ERR_NOMEM;
+
+    *out = NULL;
+    *len = 0;
+    if (f == NULL)
+        return KV_ERR_IO;
+    if ((buf = malloc(cap)) == NULL)
+        goto out;
+    for (;;) {
+        size_t got;
+        if (cap - n < 2) {
+            char *grown;
+            if (cap > max) {
+                r = KV_ERR_BUFFER;
+                goto out;
+            }
+            if ((grown = realloc(buf, cap * 2)) == NULL)
+                goto out;
+            buf = grown;
+            cap *= 2;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                r = KV_ERR_IO;
+                goto out;
+            }
+            break;
+        }
+    }
+    if (n > max) {
+        r = KV_ERR_BUFFER;
+        goto out;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL; /* transferred */
+    r = 0;
+out:
+    if (f != stdin)
+        fclose(f);
+    free(buf);
+    return r;
 }

@@ -102,52 +102,6 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Read a whole file (or stdin for "-"). */
-static int read_all(const char *path, char **out, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    size_t cap = 4096, n = 0;
-    char *buf = NULL;
-    int r = KV_ERR_NOMEM;
-
-    *out = NULL;
-    if (f == NULL)
-        return KV_ERR_IO;
-    if ((buf = malloc(cap)) == NULL)
-        goto out;
-    for (;;) {
-        if (n == cap) {
-            char *grown;
-            if (cap >= REQUEST_MAX_INPUT) {
-                r = KV_ERR_BUFFER;
-                goto out;
-            }
-            if ((grown = realloc(buf, cap * 2)) == NULL)
-                goto out;
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                r = KV_ERR_IO;
-                goto out;
-            }
-            break;
-        }
-    }
-    *out = buf;
-    *len = n;
-    buf = NULL; /* transferred */
-    r = 0;
-out:
-    if (f != stdin)
-        fclose(f);
-    free(buf);
-    return r;
-}
-
 static int print_json(json_t *j)
 {
     char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -334,7 +288,7 @@ int kv_cmd_authorize(int argc, char **argv)
     kv_disable_core_dumps(); /* requests carry PIN blocks */
     if (o.reverse == NULL && !o.batch) {
         /* read the request first: a broken request needs no HSM login */
-        if ((r = read_all(o.file, &text, &len)) != 0) {
+        if ((r = kv_cli_read_input(o.file, REQUEST_MAX_INPUT, &text, &len)) != 0) {
             fprintf(stderr, "kortvagt authorize: %s: %s\n", o.file,
                     r == KV_ERR_BUFFER ? "request larger than 1 MiB" : kv_strerror(r));
             return r == KV_ERR_BUFFER ? KV_EXIT_USAGE : kv_exit_code(r);

@@ -40,58 +40,6 @@ static void liability_usage(FILE *f)
                "(the message names the field), 8 I/O error.\n");
 }
 
-/* Read a whole file (or stdin for "-") into a heap buffer. */
-static int read_all(const char *path, char **out, size_t *out_len)
-{
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 8192;
-    int r = KV_ERR_NOMEM;
-
-    *out = NULL;
-    *out_len = 0;
-    if (strcmp(path, "-") == 0) {
-        f = stdin;
-    } else if ((f = fopen(path, "rb")) == NULL) {
-        r = KV_ERR_IO;
-        goto out;
-    }
-    if ((buf = malloc(cap)) == NULL)
-        goto out;
-    for (;;) {
-        size_t n;
-        if (len == cap) {
-            char *grown;
-            if (cap >= CASE_MAX_INPUT) {
-                r = KV_ERR_BUFFER;
-                goto out;
-            }
-            if ((grown = realloc(buf, cap * 2)) == NULL)
-                goto out;
-            buf = grown;
-            cap *= 2;
-        }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                r = KV_ERR_IO;
-                goto out;
-            }
-            break;
-        }
-    }
-    *out = buf;
-    *out_len = len;
-    buf = NULL; /* transferred */
-    r = 0;
-out:
-    if (f != NULL && f != stdin)
-        fclose(f);
-    free(buf);
-    return r;
-}
-
 static int write_svg(const char *path, const struct kv_liability_case *c,
                      const struct kv_liability_result *res, enum kv_liability_lang lang)
 {
@@ -267,7 +215,7 @@ static int liability_assess(int argc, char **argv)
         rc = kv_cli_usage_error("liability", "assess needs a case file (or '-' for stdin)");
         goto out;
     }
-    if ((r = read_all(file, &text, &len)) != 0) {
+    if ((r = kv_cli_read_input(file, CASE_MAX_INPUT, &text, &len)) != 0) {
         if (r == KV_ERR_BUFFER)
             rc = kv_cli_usage_error("liability", "%s: larger than %u bytes", file, CASE_MAX_INPUT);
         else

@@ -27,48 +27,6 @@ static void tlv_usage(FILE *f)
                "Exit codes: 0 decoded, 2 usage error or bad hex, 4 malformed TLV, 8 I/O error.\n");
 }
 
-/* Read all of stdin into a NUL-terminated heap string (*out, caller frees). */
-static int tlv_read_stdin(char **out)
-{
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    int r = KV_ERR_NOMEM;
-
-    *out = NULL;
-    if (buf == NULL)
-        goto out;
-    for (;;) {
-        size_t n;
-        if (cap - len < 2) {
-            char *grown;
-            if (cap >= TLV_MAX_INPUT) {
-                r = KV_ERR_BUFFER;
-                goto out;
-            }
-            if ((grown = realloc(buf, cap * 2)) == NULL)
-                goto out;
-            buf = grown;
-            cap *= 2;
-        }
-        n = fread(buf + len, 1, cap - len - 1, stdin);
-        len += n;
-        if (n == 0) {
-            if (ferror(stdin)) {
-                r = KV_ERR_IO;
-                goto out;
-            }
-            break;
-        }
-    }
-    buf[len] = '\0';
-    *out = buf;
-    buf = NULL; /* transferred */
-    r = 0;
-out:
-    free(buf);
-    return r;
-}
-
 /*
  * Keep the hex digits of text, dropping whitespace. Names the first bad
  * character and its offset in the text; returns the exit code (0 when fine).
@@ -163,7 +121,7 @@ static int tlv_decode(int argc, char **argv)
         return kv_cli_usage_error("tlv", "decode: missing HEX (or '-' to read stdin)");
 
     if (from_stdin) {
-        if ((r = tlv_read_stdin(&text)) != 0) {
+        if ((r = kv_cli_read_input("-", TLV_MAX_INPUT, &text, &text_len)) != 0) {
             rc = kv_cli_fail(r == KV_ERR_BUFFER ? KV_ERR_ARG : r, "tlv decode: reading stdin");
             goto out;
         }
