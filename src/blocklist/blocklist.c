@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char *const reason_names[KV_BL_REASON__COUNT] = {
@@ -262,7 +263,11 @@ int kv_bl_add(const kv_blocklist *bl, const kv_bl_add_req *req, int64_t now, kv_
         r = KV_ERR_ARG;
         goto out;
     }
-    if ((r = kv_bl_expiry_end(req->expiry_yymm, &e.expires_at)) != 0) {
+    /* without the card's expiry, purge cannot date the entry: it stays until the
+     * card is recovered or replaced or the entry is removed */
+    if (req->expiry_yymm == 0) {
+        e.expires_at = INT64_MAX;
+    } else if ((r = kv_bl_expiry_end(req->expiry_yymm, &e.expires_at)) != 0) {
         set_err(err, errlen, "the card's expiry is not YYMM");
         goto out;
     }

@@ -127,7 +127,7 @@ typedef struct {
     kv_bl_source source;
     int reminders;       /* written reminders that warned of the block */
     kv_bl_report report; /* what the cardholder reported (KV_BL_REPORT_NONE: nothing) */
-    int expiry_yymm;
+    int expiry_yymm;     /* 0: not given (the entry then waits for recovered, replaced or remove) */
     const char *wallet_tokens[KV_BL_WALLET_MAX];
     size_t n_wallet;
 } kv_bl_add_req;

@@ -65,10 +65,14 @@ int kv_bl_notice(const kv_blocklist *bl, const char *pan, int *due, char **text)
             "Klageadgang: Fastholder vi registreringen, kan du klage til %s, som træffer "
             "afgørelse i sagen.\n\n",
             or_default(bl->authority, KV_BL_AUTHORITY));
-    fprintf(f,
-            "Sletning: Oplysningen slettes senest ved udgangen af kortets udløbsmåned "
-            "(%02d/%02d), og straks når kortet er erstattet af et nyt.\n",
-            e.expiry_yymm % 100, e.expiry_yymm / 100);
+    if (e.expiry_yymm != 0)
+        fprintf(f,
+                "Sletning: Oplysningen slettes senest ved udgangen af kortets udløbsmåned "
+                "(%02d/%02d), og straks når kortet er erstattet af et nyt.\n",
+                e.expiry_yymm % 100, e.expiry_yymm / 100);
+    else
+        fprintf(f, "Sletning: Oplysningen slettes senest ved udgangen af kortets udløbsmåned, "
+                   "og straks når kortet er erstattet af et nyt.\n");
     if (fclose(f) != 0 || buf == NULL) {
         free(buf);
         return KV_ERR_NOMEM;

@@ -27,7 +27,7 @@ static void blocklist_usage(FILE *f)
     fprintf(f, "Usage: kortvagt blocklist <command> [options]\n\n"
                "The issuer's block list (spærreliste), RULES.md §3.\n\n"
                "Commands:\n"
-               "  add --pan P --reason R --expiry YYMM [--source cardholder|issuer]\n"
+               "  add --pan P --reason R [--expiry YYMM] [--source cardholder|issuer]\n"
                "      [--reminders N] [--report lost|stolen|defective|destroyed]\n"
                "      [--wallet-token T]... [--at T]       list a card (and its wallet tokens)\n"
                "  check --pan P           'blocked' or 'not blocked' (exit 0 both); nothing else\n"
@@ -275,7 +275,8 @@ static json_t *entry_json(const kv_blocklist *bl, const kv_bl_entry *e)
     json_object_set_new(j, "listed_at", time_json(e->listed_at));
     json_object_set_new(j, "notified_at",
                         kv_bl_entry_is_report(e) ? time_json(e->listed_at) : json_null());
-    json_object_set_new(j, "expires_at", time_json(e->expires_at));
+    json_object_set_new(j, "expires_at",
+                        e->expiry_yymm == 0 ? json_null() : time_json(e->expires_at));
     json_object_set_new(j, "notice_due", json_boolean(kv_bl_entry_notice_due(e)));
     if (kv_bl_recipients_of(bl, e, recipients, sizeof(recipients)) == 0)
         json_object_set_new(j, "recipients", json_string(recipients));
@@ -291,9 +292,13 @@ static void entry_text(const kv_blocklist *bl, const kv_bl_entry *e)
            e->source == KV_BL_SOURCE_ISSUER ? "issuer-initiated" : "cardholder's report");
     if (kv_bl_entry_is_report(e))
         printf("  notified_at: %s (the liability case's notification time)\n", t);
-    kv_time_format(e->expires_at, t);
-    printf("  deleted by:  %s (end of expiry month %02d/%02d)\n", t, e->expiry_yymm % 100,
-           e->expiry_yymm / 100);
+    if (e->expiry_yymm == 0) {
+        printf("  deleted by:  no expiry given: when recovered, replaced or removed\n");
+    } else {
+        kv_time_format(e->expires_at, t);
+        printf("  deleted by:  %s (end of expiry month %02d/%02d)\n", t, e->expiry_yymm % 100,
+               e->expiry_yymm / 100);
+    }
     printf("  notice due:  %s\n", kv_bl_entry_notice_due(e) ? "yes" : "no");
     if (kv_bl_recipients_of(bl, e, recipients, sizeof(recipients)) == 0)
         printf("  recipients:  %s\n", recipients[0] ? recipients : "(none yet)");
@@ -316,7 +321,7 @@ static int cmd_add(bl_env *env, const bl_opts *o)
 
     memset(&req, 0, sizeof(req));
     if ((rc = need_pan("add", o->pan)) != 0 || (rc = need("add", "reason", o->reason)) != 0 ||
-        (rc = need("add", "expiry", o->expiry)) != 0 || (rc = time_opt("add", "at", o->at, &at)))
+        (rc = time_opt("add", "at", o->at, &at)))
         return rc;
     req.pan = o->pan;
     if (kv_bl_reason_parse(o->reason, &req.reason) != 0)
@@ -326,7 +331,7 @@ static int cmd_add(bl_env *env, const bl_opts *o)
                                   "renewed_not_returned, overdraft, unusual_pattern, "
                                   "cardholder_request",
                                   o->reason);
-    if (kv_bl_expiry_parse(o->expiry, &req.expiry_yymm) != 0)
+    if (o->expiry != NULL && kv_bl_expiry_parse(o->expiry, &req.expiry_yymm) != 0)
         return kv_cli_usage_error("blocklist", "add: --expiry '%s' is not YYMM (e.g. 2612)",
                                   o->expiry);
     req.source = kv_bl_default_source(req.reason);
@@ -735,8 +740,6 @@ static int validate(const char *cmd, const char *sub, const bl_opts *o)
         return rc;
     if ((strcmp(cmd, "add") == 0 || strcmp(cmd, "correct") == 0) &&
         (rc = need(cmd, "reason", o->reason)) != 0)
-        return rc;
-    if (strcmp(cmd, "add") == 0 && (rc = need(cmd, "expiry", o->expiry)) != 0)
         return rc;
     if (o->pan != NULL && (rc = need_pan(cmd, o->pan)) != 0)
         return rc;

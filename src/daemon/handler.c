@@ -781,14 +781,14 @@ static int ep_blocklist_add(kv_daemon *d, const kv_http_request *req, kv_http_re
     static const char *const reports[] = {"none", "lost", "stolen", "defective", "destroyed"};
     char pan[20], reason[32], expiry[5], source[16], report[16], why[256];
     int64_t reminders = 0;
-    int has_source = 0, has_report = 0, r;
+    int has_source = 0, has_report = 0, has_expiry = 0, r;
     kv_bl_add_req ar;
     kv_bl_entry e;
     json_t *j, *wallets;
     const field f[] = {
         {"pan", FT_DIGITS, 1, 12, 19, pan, NULL, NULL},
         {"reason", FT_STR, 1, 1, 31, reason, NULL, NULL},
-        {"expiry", FT_DIGITS, 1, 4, 4, expiry, NULL, NULL},
+        {"expiry", FT_DIGITS, 0, 4, 4, expiry, NULL, &has_expiry},
         {"source", FT_STR, 0, 1, 15, source, NULL, &has_source},
         {"reminders", FT_INT, 0, 0, 100, &reminders, NULL, NULL},
         {"report", FT_STR, 0, 1, 15, report, NULL, &has_report},
@@ -832,7 +832,7 @@ static int ep_blocklist_add(kv_daemon *d, const kv_http_request *req, kv_http_re
         ar.report = (kv_bl_report)i;
     }
     ar.reminders = (int)reminders;
-    if (kv_bl_expiry_parse(expiry, &ar.expiry_yymm) != 0) {
+    if (has_expiry && kv_bl_expiry_parse(expiry, &ar.expiry_yymm) != 0) {
         reply_error(res, 400, "invalid_field", "expiry: YYMM");
         goto out;
     }

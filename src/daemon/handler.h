@@ -14,7 +14,7 @@
  *   POST   /v1/verify/arqc             {"pan","imk","cvn","arqc","data","atc"[,"psn","un",
  *                                        "arc","csu"]} -> {"result","arpc"} (ARPC only on a match)
  *   POST   /v1/liability/assess        §2 case -> §2 result (evidence ids resolved in the store)
- *   POST   /v1/blocklist               {"pan","reason","expiry"[,"source","reminders","report",
+ *   POST   /v1/blocklist               {"pan","reason"[,"expiry","source","reminders","report",
  *                                        "wallet_tokens"]} -> {"listed":true} (src/blocklist)
  *   GET    /v1/blocklist/{pan}         the hot-card check: {"blocked":bool}, nothing else
  *   DELETE /v1/blocklist/{pan}         delete a wrong entry (correction to every recipient)

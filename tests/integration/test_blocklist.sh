@@ -145,6 +145,18 @@ expect_rc 0 "purge early" B purge --now 2027-02-28T22:59:59Z --json
 expect_rc 0 "purge" B purge --now 2027-02-28T23:00:00Z --json
 [ "$(cat "$W/out")" = '{"purged":1}' ] || fail "not purged at the month's end: $(cat "$W/out")"
 
+# the contract's form, without --expiry: listed, and kept until recovered, replaced or removed
+PAN_D=$(python3 -c 'b="457100000000001"; d=[int(c) for c in b][::-1]
+s=sum(x if i%2 else (2*x-9 if 2*x>9 else 2*x) for i,x in enumerate(d)); print(b+str((10-s%10)%10))')
+expect_rc 0 "add without expiry" B add --pan "$PAN_D" --reason stolen
+expect_rc 0 "show without expiry" B show --pan "$PAN_D" --json
+[ "$(field "$(cat "$W/out")" expires_at)" = "null" ] || fail "expires_at: $(cat "$W/out")"
+expect_rc 0 "purge leaves it" B purge --now 2099-01-01T00:00:00Z --json
+[ "$(cat "$W/out")" = '{"purged":0}' ] || fail "purged an entry without expiry: $(cat "$W/out")"
+expect_rc 0 "check without expiry" B check --pan "$PAN_D"
+[ "$(cat "$W/out")" = "blocked" ] || fail "entry without expiry not blocked"
+expect_rc 0 "remove without expiry" B remove --pan "$PAN_D"
+
 # the store holds no clear PAN and no clear reason
 if command -v sqlite3 >/dev/null; then
   dump=$(sqlite3 "$W/store.db" .dump)

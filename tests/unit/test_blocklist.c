@@ -273,6 +273,28 @@ static void test_purge(void **state)
     }
 }
 
+/* Listed without the card's expiry: purge never dates it; recovered/replaced/remove still do. */
+static void test_no_expiry_kept_until_removed(void **state)
+{
+    blfx *b = *state;
+    kv_bl_add_req q;
+    int64_t far;
+    int n = -1, blocked = -1;
+    memset(&q, 0, sizeof(q));
+    q.pan = pans[0];
+    q.reason = KV_BL_STOLEN;
+    q.source = KV_BL_SOURCE_CARDHOLDER;
+    assert_int_equal(kv_bl_add(&b->bl, &q, NOW, NULL, NULL, 0), 0);
+    assert_int_equal(kv_time_parse("2099-12-31T23:00:00Z", &far), 0);
+    assert_int_equal(kv_bl_purge(&b->bl, far, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(kv_bl_check(&b->bl, pans[0], &blocked), 0);
+    assert_int_equal(blocked, 1);
+    assert_int_equal(kv_bl_replaced(&b->bl, pans[0]), 0);
+    assert_int_equal(kv_bl_check(&b->bl, pans[0], &blocked), 0);
+    assert_int_equal(blocked, 0);
+}
+
 static void test_add_expired_refused(void **state)
 {
     blfx *b = *state;
@@ -638,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_expiry_end),
         cmocka_unit_test(test_expiry_parse_rejects),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_expiry_kept_until_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_expired_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overdraft, setup, teardown),
