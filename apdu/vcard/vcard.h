@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apdu/reader.h"
+
 /* Largest R-APDU the card produces: 256 data bytes and SW1 SW2. */
 #define KV_VCARD_RAPDU_MAX 258
 /* Longest ATR (ISO 7816-3: TS and at most 32 more bytes). */
@@ -52,6 +54,14 @@ int kv_vcard_load(const char *path, kv_vcard **out, char *why, size_t whylen);
 int kv_vcard_new(const char *path, kv_vcard **out);
 /* As kv_vcard_load, from JSON text in memory; a trace card gives KV_ERR_UNSUPPORTED. */
 int kv_vcard_load_text(const char *text, size_t len, kv_vcard **out, char *why, size_t whylen);
+/*
+ * A reader (apdu/reader.h) over a card loaded from path as kv_vcard_load
+ * does, served in this process: no PC/SC, no state file. For reading a
+ * profile or a recorded card without a lab. Returns as kv_vcard_load, or
+ * KV_ERR_NOMEM.
+ */
+int kv_vcard_open_reader(const char *path, kv_reader **out, char *why, size_t whylen);
+
 /* Wipe the PIN and free. NULL is a no-op. Does not save the state file. */
 void kv_vcard_free(kv_vcard *vc);
 

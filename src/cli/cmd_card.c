@@ -3,6 +3,7 @@
 #include "apdu/apdu.h"
 #include "apdu/emv.h"
 #include "apdu/reader.h"
+#include "apdu/vcard/vcard.h"
 #include "apdu/trace.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
@@ -45,8 +46,9 @@ static void card_usage(FILE *f)
             "                    VERIFY data and PAN digits masked as X\n"
             "  --aid HEX         add an AID to the list tried when there is no PSE/PPSE\n"
             "  --wait SEC        wait up to SEC seconds for a card to be inserted\n"
-            "  --recorded FILE   use a recorded trace-card JSON (traces/cards/*.json) instead\n"
-            "                    of a PC/SC reader (tests, demos)\n"
+            "  --recorded FILE   serve a card from FILE in this process instead of PC/SC: a\n"
+            "                    recorded trace card (traces/cards/*.json) or a card profile\n"
+            "                    (tests, demos, labs without pcscd)\n"
             "  --replay FILE     replay a trace written by --trace instead of a PC/SC reader\n"
             "  --help            show this help\n\n"
             "Exit codes: 0 success / PIN verified, 1 wrong or blocked PIN, 2 usage error,\n"
@@ -158,8 +160,11 @@ static int card_open(const struct card_opts *o, kv_reader **rd, kv_trace **tr, c
 
     *what = "PC/SC";
     if (o->recorded != NULL) {
+        static char why[300];
         *what = o->recorded;
-        r = kv_reader_open_recorded(o->recorded, rd);
+        why[0] = '\0';
+        if ((r = kv_vcard_open_reader(o->recorded, rd, why, sizeof(why))) != 0 && why[0] != '\0')
+            *what = why;
     } else if (o->replay != NULL) {
         *what = o->replay;
         r = kv_reader_open_replay(o->replay, rd);

@@ -17,6 +17,7 @@
 
 #include "apdu/dol.h"
 #include "apdu/tlv.h"
+#include "apdu/emv.h"
 #include "apdu/vcard/vcard.h"
 #include "apdu/vcard/vpcd.h"
 #include "src/base/err.h"
@@ -667,6 +668,43 @@ static void test_profiles_match_expect(void **state)
     }
 }
 
+/* The in-process reader over a profile: the host's EMV session reads what "expect" states. */
+static void test_open_reader(void **state)
+{
+    static const char *const profiles[] = {"visa_contact_pse.json", "mc_contactless_ppse.json",
+                                           "dankort_visa_cobadge.json"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+        char path[4096], why[256] = "";
+        json_error_t e;
+        json_t *root, *expect;
+        kv_reader *rd = NULL;
+        kv_emv *s = NULL;
+        const kv_emv_card *c;
+        snprintf(path, sizeof(path), "%s/%s", data_dir(), profiles[i]);
+        assert_int_equal(kv_vcard_open_reader(path, &rd, why, sizeof(why)), 0);
+        assert_int_equal(kv_emv_new(rd, NULL, &s), 0);
+        assert_int_equal(kv_emv_read_card(s, 0), 0);
+        c = kv_emv_card_data(s);
+        root = json_load_file(path, 0, &e);
+        assert_non_null(root);
+        expect = json_object_get(root, "expect");
+        if (strcmp(c->pan, json_string_value(json_object_get(expect, "pan"))) != 0)
+            fail_msg("%s: PAN %s, want %s", profiles[i], c->pan,
+                     json_string_value(json_object_get(expect, "pan")));
+        json_decref(root);
+        kv_emv_free(s);
+        kv_reader_free(rd);
+    }
+    {
+        kv_reader *rd = NULL;
+        char why[256] = "";
+        assert_int_equal(kv_vcard_open_reader("/nonexistent/card.json", &rd, why, sizeof(why)),
+                         KV_ERR_IO);
+        assert_null(rd);
+    }
+}
+
 /* ---- vpcd frames ---------------------------------------------------------------- */
 
 static void test_frame_parse(void **state)
@@ -896,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_unknown_ins_cla),
         cmocka_unit_test(test_recorded_card),
         cmocka_unit_test(test_profiles_match_expect),
+        cmocka_unit_test(test_open_reader),
         cmocka_unit_test(test_frame_parse),
         cmocka_unit_test(test_frame_handle),
         cmocka_unit_test(test_profile_errors),
