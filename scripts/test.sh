@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test of kortvagt, on a fresh Debian 12 machine:
-#   deps -> format check -> build -> unit tests -> ASan+UBSan build and tests
-#   -> libFuzzer build and corpus replay -> the full suite (unit, fuzz corpora,
-#   integration) against the virtual lab. Ends with ctest's summary.
+#   deps -> format check -> build -> unit tests -> ASan+UBSan build, unit tests
+#   and fuzz corpora -> libFuzzer build and corpus replay -> the integration
+#   tests with the ASan+UBSan binaries against the virtual lab -> the full suite
+#   (unit, fuzz corpora, integration) against the virtual lab. Ends with
+#   ctest's summary.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -29,21 +31,22 @@ cmake --build build-asan -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L 'unit|fuzz' --output-on-failure -j "$JOBS"
 
-step "ASan+UBSan: the crypto and key commands against a real SoftHSM2 token"
-for t in test_hsm_vectors test_hsm_keys; do
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    KORTVAGT="$REPO/build-asan/bin/kortvagt" KV_SOURCE_DIR="$REPO" KV_BUILD_DIR="$REPO/build-asan" \
-    bash "tests/integration/$t.sh" | tail -n 1
-done
-
 step "libFuzzer build and corpus replay"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKV_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j "$JOBS"
 ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$JOBS"
 
+export KV_REQUIRE_PG=1
+
+step "integration tests with the ASan+UBSan binaries, against the virtual lab"
+KORTVAGT_LAB="$REPO/build-asan/lab" KORTVAGT_BIN="$REPO/build-asan/bin/kortvagt" \
+  bash scripts/lab.sh stop >/dev/null 2>&1 || true
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  KORTVAGT_LAB="$REPO/build-asan/lab" KORTVAGT_BIN="$REPO/build-asan/bin/kortvagt" \
+  bash scripts/lab.sh run -- ctest --test-dir build-asan -L integration --output-on-failure
+
 step "full suite against the virtual lab"
 export KORTVAGT_LAB="$REPO/build/lab"
-export KV_REQUIRE_PG=1
 KORTVAGT_BIN="$REPO/build/bin/kortvagt" bash scripts/lab.sh stop >/dev/null 2>&1 || true
 KORTVAGT_BIN="$REPO/build/bin/kortvagt" bash scripts/lab.sh run -- \
   ctest --test-dir build --output-on-failure
