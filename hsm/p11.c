@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -466,14 +467,46 @@ static int find_slot(kv_hsm *h)
                            want, h->module);
 }
 
+/*
+ * SoftHSM2's file store can fail a login or a session while another process
+ * rewrites the token's files at the same moment (processes that start
+ * together: daemon workers, parallel CLI runs); it reports CKR_GENERAL_ERROR
+ * or CKR_DEVICE_ERROR and succeeds when asked again. Such answers are retried
+ * a few times after a short, jittered pause. A wrong PIN (CKR_PIN_INCORRECT)
+ * is never retried: it counts against the token's PIN.
+ */
+#define KV_P11_LOGIN_TRIES 4  /* in one module initialisation */
+#define KV_P11_TOKEN_TRIES 12 /* module initialisations */
+
+static int transient_rv(CK_RV rv)
+{
+    /* CKR_USER_PIN_NOT_INITIALIZED too: a token file read half-written looks that way */
+    return rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_ERROR || rv == CKR_FUNCTION_FAILED ||
+           rv == CKR_USER_PIN_NOT_INITIALIZED;
+}
+
+static void transient_pause(int attempt)
+{
+    unsigned jitter = ((unsigned)getpid() * 2654435761u + (unsigned)attempt * 40503u) >> 16;
+    struct timespec d = {0, (5 + (long)(jitter % 25)) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
 static int login(kv_hsm *h)
 {
-    CK_RV rv = h->f->C_Login(h->session, CKU_USER, (CK_UTF8CHAR_PTR)kv_secbuf_ptr(h->pin),
-                             (CK_ULONG)h->pin_len);
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        h->logged_in = 1;
-        return 0;
+    CK_RV rv;
+    for (int attempt = 0;; attempt++) {
+        rv = h->f->C_Login(h->session, CKU_USER, (CK_UTF8CHAR_PTR)kv_secbuf_ptr(h->pin),
+                           (CK_ULONG)h->pin_len);
+        if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
+            h->logged_in = 1;
+            return 0;
+        }
+        if (!transient_rv(rv) || attempt + 1 >= KV_P11_LOGIN_TRIES)
+            break;
+        transient_pause(attempt);
     }
+    h->open_rv = rv;
     return kv_p11_fail(h, rv, rv == CKR_PIN_INCORRECT ? "wrong user PIN" : NULL,
                        "token login failed");
 }
@@ -485,9 +518,17 @@ static int open_session(kv_hsm *h)
 
     if (!h->have_slot && (r = find_slot(h)) != 0)
         return r;
-    rv = h->f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h->session);
-    if (rv != CKR_OK)
+    for (int attempt = 0;; attempt++) {
+        rv = h->f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                 &h->session);
+        if (rv == CKR_OK || !transient_rv(rv) || attempt + 1 >= KV_P11_LOGIN_TRIES)
+            break;
+        transient_pause(attempt);
+    }
+    if (rv != CKR_OK) {
+        h->open_rv = rv;
         return kv_p11_fail(h, rv, NULL, "opening a session on token '%s' failed", h->token_label);
+    }
     h->have_session = 1;
     if (h->pin != NULL)
         return login(h);
@@ -613,14 +654,26 @@ static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *
         h->want.has_token = 1;
     }
 
-    if ((r = module_load(h)) != 0)
-        goto out;
-    if (flags & KV_HSM_OPEN_NO_TOKEN) {
-        r = 0;
-        goto out;
+    /*
+     * SoftHSM2 reads its token files at C_Initialize; while another process
+     * rewrites them (its login, at the same moment) the token can look absent
+     * (SoftHSMv2 issue #757). Not found: finalize, pause and look again, a few
+     * times, when this handle is the module's only user in the process.
+     */
+    for (int attempt = 0;; attempt++) {
+        if ((r = module_load(h)) != 0)
+            goto out;
+        if (flags & KV_HSM_OPEN_NO_TOKEN) {
+            r = 0;
+            goto out;
+        }
+        if ((r = find_slot(h)) == 0)
+            break;
+        if (r != KV_ERR_HSM_TOKEN || attempt + 1 >= KV_P11_TOKEN_TRIES || module_refs != 1)
+            goto out;
+        module_unref(h);
+        transient_pause(attempt);
     }
-    if ((r = find_slot(h)) != 0)
-        goto out;
     if (!(flags & KV_HSM_OPEN_NO_LOGIN) && pin != NULL) {
         if (pin_len == 0 || pin_len > KV_PIN_MAX) {
             r = kv_p11_fail_msg(h, KV_ERR_HSM_LOGIN, "the PIN has %zu bytes: 1 to %d", pin_len,
@@ -640,7 +693,20 @@ static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *
                                  &h->pin_len)) != 0)
             goto out;
     }
-    r = open_session(h);
+    /* a transient failure again after the in-place retries: the module's view
+     * of the token is stale; initialise it afresh and open again */
+    for (int attempt = 0;; attempt++) {
+        h->open_rv = CKR_OK;
+        if ((r = open_session(h)) == 0 || !transient_rv(h->open_rv) ||
+            attempt + 1 >= KV_P11_TOKEN_TRIES || module_refs != 1)
+            break;
+        close_session(h);
+        module_unref(h);
+        h->have_slot = 0;
+        transient_pause(attempt);
+        if ((r = module_load(h)) != 0)
+            break;
+    }
 out:
     if (r != 0 && h != NULL) {
         if (h->err[0] != '\0' && open_err[0] == '\0')

@@ -47,6 +47,7 @@ struct kv_hsm {
     size_t pin_len;
 
     unsigned reopens; /* how often the session was reopened */
+    CK_RV open_rv;    /* the CK_RV that failed the last session open or login */
     struct kv_hsm_copy copies[KV_HSM_MAX_COPIES];
     size_t ncopies;
 

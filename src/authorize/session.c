@@ -52,22 +52,10 @@ int kv_authz_session_open(const kv_authz_session_opts *o, kv_authz_session **out
         fail(err, errlen, r, what, why);
         goto out;
     }
-    /*
-     * SoftHSM2's file store can fail to read its token while another process
-     * logs in and rewrites it (SoftHSMv2 issue #757: "Token integrity check
-     * failed" under parallel access): the token then looks absent. Processes
-     * that start together (daemon workers, parallel CLI runs) retry briefly.
-     */
-    for (int attempt = 0;; attempt++) {
-        if ((r = kv_hsm_open(o->hsm, &s->hsm)) == 0)
-            break;
-        if (r != KV_ERR_HSM_TOKEN || attempt >= 20) {
-            fail(err, errlen, r, "HSM", kv_hsm_last_error(NULL));
-            goto out;
-        }
-        unsigned jitter = ((unsigned)getpid() * 2654435761u + (unsigned)attempt) >> 16;
-        struct timespec d = {0, (10 + (long)(jitter % 40)) * 1000000L};
-        nanosleep(&d, NULL);
+    /* transient SoftHSM2 races of processes that start together are retried in hsm/p11.c */
+    if ((r = kv_hsm_open(o->hsm, &s->hsm)) != 0) {
+        fail(err, errlen, r, "HSM", kv_hsm_last_error(NULL));
+        goto out;
     }
     if ((r = kv_hsm_mac_init(&s->token_key, s->hsm, KV_KEY_LABEL_TOKEN)) != 0 ||
         (r = kv_hsm_mac_init(&s->evidence_key, s->hsm, KV_KEY_LABEL_EVIDENCE)) != 0) {

@@ -35,11 +35,22 @@ for p in 1 2 3 4; do
   pids+=($!)
 done
 sleep 0.3
-for p in 1 2 3 4; do cat "$W/batch.$p" >"$W/fifo.$p" & done
-for i in 0 1 2 3; do
-  wait "${pids[$i]}" || fail "process $((i + 1)) exited $?: $(cat "$W/err.$((i + 1))")"
+# the writers open their FIFO inside a timed child: a reader that died must not
+# leave a writer blocked in open() (and the test hanging) forever
+writers=()
+for p in 1 2 3 4; do
+  timeout 120 bash -c 'cat "$1" >"$2"' _ "$W/batch.$p" "$W/fifo.$p" &
+  writers+=($!)
 done
-wait
+for i in 0 1 2 3; do
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    kill "${writers[@]}" 2>/dev/null || true
+    fail "process $((i + 1)) exited $rc: $(cat "$W/err.$((i + 1))")"
+  fi
+done
+wait "${writers[@]}"
 
 cat "$W"/out.[1-4] >"$W/all"
 [ "$(wc -l <"$W/all")" -eq 1000 ] || fail "$(wc -l <"$W/all") responses, want 1000"
