@@ -304,3 +304,20 @@ int kv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t, kv_do
 out:
     return r;
 }
+
+/* see dol.h */
+void kv_terminal_select_app(kv_terminal *t, const uint8_t *aid, size_t aid_len)
+{
+    static const struct {
+        uint8_t rid[5];
+        uint8_t version[2];
+    } versions[] = {
+        {{0xA0, 0x00, 0x00, 0x00, 0x03}, {0x00, 0x8C}}, /* Visa */
+        {{0xA0, 0x00, 0x00, 0x00, 0x04}, {0x00, 0x02}}, /* Mastercard */
+    };
+    if (aid_len < 5)
+        return;
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+        if (memcmp(aid, versions[i].rid, 5) == 0)
+            memcpy(t->app_version, versions[i].version, 2);
+}

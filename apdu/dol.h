@@ -89,6 +89,15 @@ int kv_terminal_init(kv_terminal *t);
 /* New 9F37 from the system CSPRNG (OpenSSL RAND_bytes). 0 or KV_ERR_INTERNAL. */
 int kv_terminal_new_un(kv_terminal *t);
 
+/*
+ * The terminal's application version number (9F09) is configured per
+ * application: set it for the selected AID by its RID (Visa A000000003: 008C,
+ * VIS 1.4; Mastercard A000000004: 0002; others keep the profile's value), so
+ * that a card of the same version does not get TVR "different application
+ * versions" (EMV Book 3 §10.4.1).
+ */
+void kv_terminal_select_app(kv_terminal *t, const uint8_t *aid, size_t aid_len);
+
 /* Set 9A / 9F21 from a time_t (local time). */
 void kv_terminal_set_time(kv_terminal *t, long long when);
 

@@ -429,7 +429,10 @@ int kv_emv_select(kv_emv *s, unsigned iface)
         return KV_ERR_NO_APPLICATION;
     /* contactless readers tell the card how the data was captured (9F39 07) */
     s->term.pos_entry_mode = s->card.selection == KV_EMV_SEL_PPSE ? 7 : 5;
-    return final_select(s);
+    if ((r = final_select(s)) != 0)
+        return r;
+    kv_terminal_select_app(&s->term, s->card.selected.aid, s->card.selected.aid_len);
+    return 0;
 }
 
 /* Parse a GPO answer (EMV Book 3 §6.5.8.4) kept in s->gpo. */

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "apdu/dol.h"
+#include "src/base/hex.h"
 #include "src/base/err.h"
 #include "tests/unit/apdu_test_util.h"
 
@@ -235,12 +236,44 @@ static void test_unpredictable_number(void **state)
     assert_true(a.date % 100 >= 1 && a.date % 100 <= 31 && a.date / 100 % 100 <= 12);
 }
 
+/* 9F09 per application (EMV Book 3 §10.4.1): by RID, others keep the profile's value. */
+static void test_app_version_per_application(void **state)
+{
+    static const struct {
+        const char *aid;
+        uint8_t want[2];
+    } rows[] = {
+        {"A0000000031010", {0x00, 0x8C}}, /* Visa */
+        {"A0000000032010", {0x00, 0x8C}}, /* Visa Electron */
+        {"A0000000041010", {0x00, 0x02}}, /* Mastercard */
+        {"A0000000043060", {0x00, 0x02}}, /* Maestro */
+        {"A0000001211010", {0x00, 0x02}}, /* Dankort: the profile's default */
+        {"A00000", {0x00, 0x02}},         /* shorter than a RID: unchanged */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kv_terminal t;
+        uint8_t aid[16];
+        int n = kv_hex_decode(rows[i].aid, aid, sizeof(aid));
+        assert_true(n > 0);
+        assert_int_equal(kv_terminal_init(&t), 0);
+        kv_terminal_select_app(&t, aid, (size_t)n);
+        if (memcmp(t.app_version, rows[i].want, 2) != 0)
+            fail_msg("%s: 9F09 %02X%02X, want %02X%02X", rows[i].aid, t.app_version[0],
+                     t.app_version[1], rows[i].want[0], rows[i].want[1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),        cmocka_unit_test(test_parse_capacity),
-        cmocka_unit_test(test_build),        cmocka_unit_test(test_fit),
-        cmocka_unit_test(test_build_lookup), cmocka_unit_test(test_unpredictable_number),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_parse_capacity),
+        cmocka_unit_test(test_build),
+        cmocka_unit_test(test_fit),
+        cmocka_unit_test(test_build_lookup),
+        cmocka_unit_test(test_unpredictable_number),
+        cmocka_unit_test(test_app_version_per_application),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
