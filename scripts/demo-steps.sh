@@ -38,3 +38,29 @@ echo "== contactless, 200.00 DKK (below the CVM limit: no CVM, CVC3 checked in t
 bash "$KV_REPO/scripts/lab.sh" insert "$OUT/mc_cl.json"
 "$K" card transact --amount 20000 --currency DKK --contactless --capk "$CAPK"
 "$K" card transact --amount 20000 --currency DKK --contactless --capk "$CAPK" --json
+echo
+echo "== the evidence chain: every decision above, hash-linked and MAC'd in the HSM"
+"$K" evidence verify
+echo
+echo "== a dispute: the cardholder objects to the chip+PIN payment (evidence 1) and to an"
+echo "   unauthenticated contactless payment; betalingsloven § 100 as RULES.md §2 states it"
+CASE=$OUT/dispute.json
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+BEFORE=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+cat >"$CASE" <<JSON
+{
+  "currency": "DKK",
+  "discovered_at": "$NOW",
+  "notified_at": "$NOW",
+  "objection_at": "$NOW",
+  "cards": [{"id": "A", "credential": "pin-1", "blocked_at": "$NOW"}],
+  "transactions": [
+    {"id": "chip-pin", "card": "A", "at": "$BEFORE", "debited_at": "$BEFORE", "amount": 12345,
+     "channel": "contact", "verification": {"method": "offline_pin"}, "evidence": "1"},
+    {"id": "tap", "card": "A", "at": "$BEFORE", "debited_at": "$BEFORE", "amount": 20000,
+     "channel": "contactless", "verification": {"method": "none"}}
+  ]
+}
+JSON
+"$K" liability assess "$CASE" --lang en
+"$K" liability assess "$CASE" --json
