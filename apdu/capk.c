@@ -2,7 +2,6 @@
 #include "apdu/capk.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,17 +139,6 @@ out:
     return r;
 }
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* Hex field of exactly min..max bytes into out; returns the length or -1. */
 static int hex_field(json_t *v, uint8_t *out, size_t min, size_t max)
 {
@@ -197,7 +185,7 @@ static int load_key(kv_capk_store *s, json_t *o, size_t pos, char *why, size_t w
     k.hash_alg = 0x01;
     k.pk_alg = 0x01;
     if (!json_is_object(o)) {
-        say(why, whylen, "keys[%zu]: not an object", pos);
+        kv_errf(why, whylen, "keys[%zu]: not an object", pos);
         goto out;
     }
     json_object_foreach(o, field, v)
@@ -206,76 +194,77 @@ static int load_key(kv_capk_store *s, json_t *o, size_t pos, char *why, size_t w
             if (strcmp(known[i], field) == 0)
                 break;
         if (known[i] == NULL) {
-            say(why, whylen, "keys[%zu]: unknown field \"%s\"", pos, field);
+            kv_errf(why, whylen, "keys[%zu]: unknown field \"%s\"", pos, field);
             goto out;
         }
     }
     if (hex_field(json_object_get(o, "rid"), k.rid, 5, 5) != 5) {
-        say(why, whylen, "keys[%zu]: \"rid\" must be 5 bytes of hex", pos);
+        kv_errf(why, whylen, "keys[%zu]: \"rid\" must be 5 bytes of hex", pos);
         goto out;
     }
     if (hex_field(json_object_get(o, "index"), b, 1, 1) != 1) {
-        say(why, whylen, "keys[%zu]: \"index\" must be 1 byte of hex", pos);
+        kv_errf(why, whylen, "keys[%zu]: \"index\" must be 1 byte of hex", pos);
         goto out;
     }
     k.index = b[0];
     if ((n = hex_field(json_object_get(o, "modulus"), k.modulus, 1, KV_CAPK_MOD_MAX)) < 0) {
-        say(why, whylen,
-            "keys[%zu] (%02X%02X%02X%02X%02X/%02X): \"modulus\" must be hex, at most %d bytes", pos,
-            k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index, KV_CAPK_MOD_MAX);
+        kv_errf(why, whylen,
+                "keys[%zu] (%02X%02X%02X%02X%02X/%02X): \"modulus\" must be hex, at most %d bytes",
+                pos, k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index, KV_CAPK_MOD_MAX);
         goto out;
     }
     k.modulus_len = (size_t)n;
     if ((n = hex_field(json_object_get(o, "exponent"), k.exponent, 1, 3)) < 0) {
-        say(why, whylen,
-            "keys[%zu] (%02X%02X%02X%02X%02X/%02X): \"exponent\" must be 1-3 bytes of hex", pos,
-            k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
+        kv_errf(why, whylen,
+                "keys[%zu] (%02X%02X%02X%02X%02X/%02X): \"exponent\" must be 1-3 bytes of hex", pos,
+                k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
         goto out;
     }
     k.exponent_len = (size_t)n;
     if ((v = json_object_get(o, "checksum")) != NULL) {
         if (hex_field(v, sum, 20, 20) != 20) {
-            say(why, whylen, "keys[%zu]: \"checksum\" must be 20 bytes of hex", pos);
+            kv_errf(why, whylen, "keys[%zu]: \"checksum\" must be 20 bytes of hex", pos);
             goto out;
         }
         has_sum = 1;
     }
     if ((v = json_object_get(o, "hash_algorithm")) != NULL) {
         if (hex_field(v, &k.hash_alg, 1, 1) != 1) {
-            say(why, whylen, "keys[%zu]: \"hash_algorithm\" must be 1 byte of hex", pos);
+            kv_errf(why, whylen, "keys[%zu]: \"hash_algorithm\" must be 1 byte of hex", pos);
             goto out;
         }
     }
     if ((v = json_object_get(o, "pk_algorithm")) != NULL) {
         if (hex_field(v, &k.pk_alg, 1, 1) != 1) {
-            say(why, whylen, "keys[%zu]: \"pk_algorithm\" must be 1 byte of hex", pos);
+            kv_errf(why, whylen, "keys[%zu]: \"pk_algorithm\" must be 1 byte of hex", pos);
             goto out;
         }
     }
     if (((v = json_object_get(o, "name")) != NULL && text_field(v, k.name, sizeof(k.name)) != 0) ||
         ((v = json_object_get(o, "kind")) != NULL && text_field(v, k.kind, sizeof(k.kind)) != 0) ||
         ((v = json_object_get(o, "source")) != NULL && !json_is_string(v))) {
-        say(why, whylen, "keys[%zu]: \"name\", \"kind\" and \"source\" must be short strings", pos);
+        kv_errf(why, whylen, "keys[%zu]: \"name\", \"kind\" and \"source\" must be short strings",
+                pos);
         goto out;
     }
     if ((problem = capk_problem(&k)) != NULL) {
-        say(why, whylen, "keys[%zu] (%02X%02X%02X%02X%02X/%02X): %s", pos, k.rid[0], k.rid[1],
-            k.rid[2], k.rid[3], k.rid[4], k.index, problem);
+        kv_errf(why, whylen, "keys[%zu] (%02X%02X%02X%02X%02X/%02X): %s", pos, k.rid[0], k.rid[1],
+                k.rid[2], k.rid[3], k.rid[4], k.index, problem);
         goto out;
     }
     if (kv_capk_find(s, k.rid, k.index) != NULL) {
-        say(why, whylen, "keys[%zu]: RID %02X%02X%02X%02X%02X index %02X appears twice", pos,
-            k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
+        kv_errf(why, whylen, "keys[%zu]: RID %02X%02X%02X%02X%02X index %02X appears twice", pos,
+                k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
         goto out;
     }
     if ((r = kv_capk_store_add(s, &k, has_sum ? sum : NULL)) != 0) {
         if (r == KV_ERR_CAPK_CHECKSUM)
-            say(why, whylen,
-                "keys[%zu] (%02X%02X%02X%02X%02X/%02X): checksum does not match RID, index, "
-                "modulus and exponent",
-                pos, k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
+            kv_errf(why, whylen,
+                    "keys[%zu] (%02X%02X%02X%02X%02X/%02X): checksum does not match RID, index, "
+                    "modulus and exponent",
+                    pos, k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
         else
-            say(why, whylen, "keys[%zu]: %s", pos, kv_strerror(r));
+            kv_errf(why, whylen, "keys[%zu]: %s", pos, kv_strerror(r));
         goto out;
     }
     r = 0;
@@ -295,35 +284,35 @@ int kv_capk_store_load_text(const char *text, size_t len, kv_capk_store **out, c
     size_t i;
 
     *out = NULL;
-    say(why, whylen, "%s", "");
+    kv_errf(why, whylen, "%s", "");
     if (text == NULL) {
         r = KV_ERR_ARG;
         goto out;
     }
     if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-        say(why, whylen, "line %d: %s", jerr.line, jerr.text);
+        kv_errf(why, whylen, "line %d: %s", jerr.line, jerr.text);
         goto out;
     }
     if (!json_is_object(root)) {
-        say(why, whylen, "the key file must be a JSON object");
+        kv_errf(why, whylen, "the key file must be a JSON object");
         goto out;
     }
     json_object_foreach(root, field, v)
     {
         if (strcmp(field, "format") != 0 && strcmp(field, "comment") != 0 &&
             strcmp(field, "keys") != 0) {
-            say(why, whylen, "unknown field \"%s\"", field);
+            kv_errf(why, whylen, "unknown field \"%s\"", field);
             goto out;
         }
     }
     v = json_object_get(root, "format");
     if (!json_is_string(v) || strcmp(json_string_value(v), "kortvagt-capk-1") != 0) {
-        say(why, whylen, "\"format\" must be \"kortvagt-capk-1\"");
+        kv_errf(why, whylen, "\"format\" must be \"kortvagt-capk-1\"");
         goto out;
     }
     keys = json_object_get(root, "keys");
     if (!json_is_array(keys)) {
-        say(why, whylen, "\"keys\" must be an array");
+        kv_errf(why, whylen, "\"keys\" must be an array");
         goto out;
     }
     if ((s = kv_capk_store_new()) == NULL) {
@@ -356,7 +345,7 @@ int kv_capk_store_load(const char *path, kv_capk_store **out, char *why, size_t 
         goto out;
     }
     if ((f = fopen(path, "rb")) == NULL) {
-        say(why, whylen, "%s: %s", path, strerror(errno));
+        kv_errf(why, whylen, "%s: %s", path, strerror(errno));
         goto out;
     }
     if ((buf = malloc(CAPK_FILE_MAX + 1)) == NULL) {
@@ -365,12 +354,12 @@ int kv_capk_store_load(const char *path, kv_capk_store **out, char *why, size_t 
     }
     len = fread(buf, 1, CAPK_FILE_MAX + 1, f);
     if (ferror(f)) {
-        say(why, whylen, "%s: read error", path);
+        kv_errf(why, whylen, "%s: read error", path);
         goto out;
     }
     if (len > CAPK_FILE_MAX) {
         r = KV_ERR_JSON;
-        say(why, whylen, "%s: larger than %u bytes", path, CAPK_FILE_MAX);
+        kv_errf(why, whylen, "%s: larger than %u bytes", path, CAPK_FILE_MAX);
         goto out;
     }
     r = kv_capk_store_load_text(buf, len, out, why, whylen);

@@ -6,25 +6,12 @@
 #include "src/base/hex.h"
 #include "src/base/secure.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
 static int hsm_fail(kv_hsm *h, int r, char *why, size_t cap)
 {
-    say(why, cap, "%s", kv_hsm_last_error(h));
+    kv_errf(why, cap, "%s", kv_hsm_last_error(h));
     return r;
 }
 
@@ -100,9 +87,9 @@ int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companio
         static const char *const fits[] = {"any type",           "des2", "des2 or des3",
                                            "des2, des3 or aes*", "des2", "des2 or aes*",
                                            "des2, des3 or aes*", "hmac", "hmac"};
-        say(why, why_cap, "a %s key cannot have usage %s (usage %s takes %s)", kv_key_type_name(t),
-            kv_key_usage_name(u), kv_key_usage_name(u),
-            (size_t)u < sizeof(fits) / sizeof(fits[0]) ? fits[u] : "no type");
+        kv_errf(why, why_cap, "a %s key cannot have usage %s (usage %s takes %s)",
+                kv_key_type_name(t), kv_key_usage_name(u), kv_key_usage_name(u),
+                (size_t)u < sizeof(fits) / sizeof(fits[0]) ? fits[u] : "no type");
         *attrs = 0;
         *companion = 0;
         return KV_ERR_ARG;
@@ -114,21 +101,21 @@ int kv_keys_label_check(const char *label, char *why, size_t why_cap)
 {
     size_t n = label != NULL ? strlen(label) : 0;
     if (n == 0 || n > KV_KEYS_LABEL_MAX) {
-        say(why, why_cap, "a key label has 1 to %d characters", KV_KEYS_LABEL_MAX);
+        kv_errf(why, why_cap, "a key label has 1 to %d characters", KV_KEYS_LABEL_MAX);
         return KV_ERR_ARG;
     }
     for (size_t i = 0; i < n; i++) {
         char c = label[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-')) {
-            say(why, why_cap, "key label '%s': character %zu is not A-Z a-z 0-9 . _ -", label,
-                i + 1);
+            kv_errf(why, why_cap, "key label '%s': character %zu is not A-Z a-z 0-9 . _ -", label,
+                    i + 1);
             return KV_ERR_ARG;
         }
     }
     if (n >= 3 && strcmp(label + n - 3, ".aa") == 0) {
-        say(why, why_cap, "key label '%s': labels ending in .aa are reserved for A||A companions",
-            label);
+        kv_errf(why, why_cap,
+                "key label '%s': labels ending in .aa are reserved for A||A companions", label);
         return KV_ERR_ARG;
     }
     return 0;
@@ -197,18 +184,18 @@ int kv_keys_label_free(kv_hsm *h, const char *label, char *why, size_t cap)
     snprintf(comp, sizeof(comp), "%s.aa", label);
     if ((r = kv_hsm_object_find(h, label, &o)) == 0 || r != KV_ERR_HSM_KEY) {
         if (r == 0) {
-            say(why, cap,
-                "a key labelled '%s' exists already on the token: nothing stored "
-                "(delete it first: kortvagt key delete --label %s)",
-                label, label);
+            kv_errf(why, cap,
+                    "a key labelled '%s' exists already on the token: nothing stored "
+                    "(delete it first: kortvagt key delete --label %s)",
+                    label, label);
             return KV_ERR_ARG;
         }
         return hsm_fail(h, r, why, cap);
     }
     if ((r = kv_hsm_object_find(h, comp, &o)) == 0 || r != KV_ERR_HSM_KEY) {
         if (r == 0) {
-            say(why, cap, "an A||A companion '%s' exists already on the token: nothing stored",
-                comp);
+            kv_errf(why, cap, "an A||A companion '%s' exists already on the token: nothing stored",
+                    comp);
             return KV_ERR_ARG;
         }
         return hsm_fail(h, r, why, cap);
@@ -237,10 +224,10 @@ static int finish_object(kv_hsm *h, unsigned long o, const char *label, kv_key_t
     if (kcv != NULL && !kv_kcv_matches(out, kcv, kcv_len)) {
         fmt_kcv(out, kcv_len, a);
         fmt_kcv(kcv, kcv_len, b);
-        say(why, cap,
-            "key check value mismatch for '%s': the token computes %s (%s) for the combined "
-            "components, the KCV given is %s: nothing stored",
-            label, a, kv_kcv_method(t), b);
+        kv_errf(why, cap,
+                "key check value mismatch for '%s': the token computes %s (%s) for the combined "
+                "components, the KCV given is %s: nothing stored",
+                label, a, kv_kcv_method(t), b);
         return KV_ERR_HSM_KCV;
     }
     if (kcv_extra(t, attrs) != 0 && (r = kv_hsm_object_usage_off(h, o, kcv_extra(t, attrs))) != 0)
@@ -275,12 +262,12 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
         goto out;
     kv_key_type_lengths(t, &min, &max);
     if (key_len < min || key_len > max) {
-        say(why, why_cap, "a %s key has %zu bytes, not %zu", kv_key_type_name(t), min, key_len);
+        kv_errf(why, why_cap, "a %s key has %zu bytes, not %zu", kv_key_type_name(t), min, key_len);
         r = KV_ERR_ARG;
         goto out;
     }
     if (kcv != NULL && kcv_len != 2 && kcv_len != 3) {
-        say(why, why_cap, "a KCV has 2 or 3 bytes");
+        kv_errf(why, why_cap, "a KCV has 2 or 3 bytes");
         r = KV_ERR_ARG;
         goto out;
     }
@@ -303,7 +290,7 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
     if (companion) {
         /* A||A: the left half twice; built in locked memory, wiped at once */
         if ((aa = kv_secbuf_new(16)) == NULL) {
-            say(why, why_cap, "cannot allocate locked memory");
+            kv_errf(why, why_cap, "cannot allocate locked memory");
             r = KV_ERR_NOMEM;
             goto out;
         }
@@ -429,8 +416,9 @@ int kv_keys_delete(kv_hsm *h, const char *label, int *deleted, char *why, size_t
         memcpy(comp, label, n - 3);
         comp[n - 3] = '\0';
         if (kv_hsm_object_find(h, comp, &o) == 0) {
-            say(why, why_cap, "'%s' is the A||A companion of '%s': delete '%s' (both go together)",
-                label, comp, comp);
+            kv_errf(why, why_cap,
+                    "'%s' is the A||A companion of '%s': delete '%s' (both go together)", label,
+                    comp, comp);
             return KV_ERR_ARG;
         }
     }
@@ -442,7 +430,7 @@ int kv_keys_delete(kv_hsm *h, const char *label, int *deleted, char *why, size_t
         return hsm_fail(h, r, why, why_cap);
     have_comp = r == 0;
     if (!have_main && !have_comp) {
-        say(why, why_cap, "key '%s' not found on the token", label);
+        kv_errf(why, why_cap, "key '%s' not found on the token", label);
         return KV_ERR_HSM_KEY;
     }
     if (have_comp) {

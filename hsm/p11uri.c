@@ -3,23 +3,10 @@
 #include "src/base/hex.h"
 #include "src/base/err.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * Percent-decode s[0..n) into out (capacity cap). Returns the decoded length
@@ -126,7 +113,7 @@ static int parse_attr(kv_p11uri *u, const char *s, size_t n, const struct attr *
     long got;
 
     if (eq == NULL) {
-        say(why, why_cap, "attribute without '=' in pkcs11: URI");
+        kv_errf(why, why_cap, "attribute without '=' in pkcs11: URI");
         return KV_ERR_FORMAT;
     }
     name_len = (size_t)(eq - s);
@@ -138,48 +125,49 @@ static int parse_attr(kv_p11uri *u, const char *s, size_t n, const struct attr *
     if (a == NULL) {
         if (name_len >= 2 && memcmp(s, "x-", 2) == 0)
             return 0; /* vendor attribute: RFC 7512 §2.3 lets consumers ignore it */
-        say(why, why_cap, "unknown attribute '%.*s' in pkcs11: URI",
-            (int)(name_len > 40 ? 40 : name_len), s);
+        kv_errf(why, why_cap, "unknown attribute '%.*s' in pkcs11: URI",
+                (int)(name_len > 40 ? 40 : name_len), s);
         return KV_ERR_FORMAT;
     }
     if (*seen & a->flag) {
-        say(why, why_cap, "attribute '%s' appears twice in pkcs11: URI", a->name);
+        kv_errf(why, why_cap, "attribute '%s' appears twice in pkcs11: URI", a->name);
         return KV_ERR_FORMAT;
     }
     *seen |= a->flag;
     if (a->kind == REFUSED) {
-        say(why, why_cap,
-            "'%s' is not accepted in a pkcs11: URI: give the PIN in $KORTVAGT_PIN, "
-            "$KORTVAGT_PIN_FILE or on stdin",
-            a->name);
+        kv_errf(why, why_cap,
+                "'%s' is not accepted in a pkcs11: URI: give the PIN in $KORTVAGT_PIN, "
+                "$KORTVAGT_PIN_FILE or on stdin",
+                a->name);
         return KV_ERR_ARG;
     }
     if (a->kind == IGNORED)
         return 0;
     got = pct_decode(v, vlen, buf, sizeof(buf));
     if (got == -1) {
-        say(why, why_cap, "bad percent escape in '%s' of pkcs11: URI", a->name);
+        kv_errf(why, why_cap, "bad percent escape in '%s' of pkcs11: URI", a->name);
         return KV_ERR_FORMAT;
     }
     if (got == -2) {
-        say(why, why_cap, "'%s' too long in pkcs11: URI", a->name);
+        kv_errf(why, why_cap, "'%s' too long in pkcs11: URI", a->name);
         return KV_ERR_FORMAT;
     }
     if (a->kind == BYTES) {
         if ((size_t)got > a->cap) {
-            say(why, why_cap, "'%s' too long in pkcs11: URI (at most %zu bytes)", a->name, a->cap);
+            kv_errf(why, why_cap, "'%s' too long in pkcs11: URI (at most %zu bytes)", a->name,
+                    a->cap);
             return KV_ERR_FORMAT;
         }
         memcpy((uint8_t *)u + a->field, buf, (size_t)got);
         u->id_len = (size_t)got;
     } else if (a->kind == TEXT) {
         if (memchr(buf, 0, (size_t)got) != NULL) {
-            say(why, why_cap, "NUL byte in '%s' of pkcs11: URI", a->name);
+            kv_errf(why, why_cap, "NUL byte in '%s' of pkcs11: URI", a->name);
             return KV_ERR_FORMAT;
         }
         if ((size_t)got + 1 > a->cap) {
-            say(why, why_cap, "'%s' too long in pkcs11: URI (at most %zu characters)", a->name,
-                a->cap - 1);
+            kv_errf(why, why_cap, "'%s' too long in pkcs11: URI (at most %zu characters)", a->name,
+                    a->cap - 1);
             return KV_ERR_FORMAT;
         }
         memcpy((char *)u + a->field, buf, (size_t)got);
@@ -187,12 +175,12 @@ static int parse_attr(kv_p11uri *u, const char *s, size_t n, const struct attr *
     } else { /* ULONG */
         unsigned long val = 0;
         if (got == 0) {
-            say(why, why_cap, "empty '%s' in pkcs11: URI", a->name);
+            kv_errf(why, why_cap, "empty '%s' in pkcs11: URI", a->name);
             return KV_ERR_FORMAT;
         }
         for (long i = 0; i < got; i++) {
             if (buf[i] < '0' || buf[i] > '9' || val > (~0UL - 9) / 10) {
-                say(why, why_cap, "'%s' in pkcs11: URI is not a decimal number", a->name);
+                kv_errf(why, why_cap, "'%s' in pkcs11: URI is not a decimal number", a->name);
                 return KV_ERR_FORMAT;
             }
             val = val * 10 + (unsigned long)(buf[i] - '0');
@@ -219,7 +207,7 @@ int kv_p11uri_parse(const char *uri, kv_p11uri *out, char *why, size_t why_cap)
     if (why != NULL && why_cap > 0)
         why[0] = '\0';
     if (!kv_p11uri_is_uri(uri)) {
-        say(why, why_cap, "not a pkcs11: URI");
+        kv_errf(why, why_cap, "not a pkcs11: URI");
         goto out;
     }
     p = uri + 7;
@@ -230,7 +218,7 @@ int kv_p11uri_parse(const char *uri, kv_p11uri *out, char *why, size_t why_cap)
         const char *semi = memchr(p, ';', plen);
         size_t n = semi != NULL ? (size_t)(semi - p) : plen;
         if (n == 0) {
-            say(why, why_cap, "empty attribute in pkcs11: URI");
+            kv_errf(why, why_cap, "empty attribute in pkcs11: URI");
             goto out;
         }
         if ((r = parse_attr(out, p, n, path_attrs, sizeof(path_attrs) / sizeof(path_attrs[0]),
@@ -242,7 +230,7 @@ int kv_p11uri_parse(const char *uri, kv_p11uri *out, char *why, size_t why_cap)
         p = semi + 1;
         plen -= n + 1;
         if (plen == 0) {
-            say(why, why_cap, "empty attribute in pkcs11: URI");
+            kv_errf(why, why_cap, "empty attribute in pkcs11: URI");
             goto out;
         }
     }
@@ -253,7 +241,7 @@ int kv_p11uri_parse(const char *uri, kv_p11uri *out, char *why, size_t why_cap)
             const char *amp = memchr(p, '&', plen);
             size_t n = amp != NULL ? (size_t)(amp - p) : plen;
             if (n == 0) {
-                say(why, why_cap, "empty query attribute in pkcs11: URI");
+                kv_errf(why, why_cap, "empty query attribute in pkcs11: URI");
                 goto out;
             }
             if ((r = parse_attr(out, p, n, query_attrs,

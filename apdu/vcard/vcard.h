@@ -62,6 +62,13 @@ int kv_vcard_load_text(const char *text, size_t len, kv_vcard **out, char *why, 
  */
 int kv_vcard_open_reader(const char *path, kv_reader **out, char *why, size_t whylen);
 
+/*
+ * A reader over vc, served in this process; vc stays the caller's and must
+ * outlive the reader (kv_reader_free does not free it). Returns 0 or
+ * KV_ERR_NOMEM.
+ */
+int kv_vcard_reader(kv_vcard *vc, kv_reader **out);
+
 /* Wipe the PIN and free. NULL is a no-op. Does not save the state file. */
 void kv_vcard_free(kv_vcard *vc);
 

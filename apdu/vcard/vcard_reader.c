@@ -1,4 +1,4 @@
-/* see vcard.h (kv_vcard_open_reader) */
+/* see vcard.h (kv_vcard_reader, kv_vcard_open_reader) */
 #include "apdu/vcard/vcard.h"
 #include "src/base/err.h"
 
@@ -25,7 +25,14 @@ static void vc_close(void *ctx)
     kv_vcard_free(ctx);
 }
 
-static const kv_transport_ops vcard_ops = {"vcard", vc_transmit, vc_atr, vc_reset, vc_close};
+/* the card belongs to the reader (kv_vcard_open_reader) or to the caller (kv_vcard_reader) */
+static const kv_transport_ops vcard_owned_ops = {"vcard", vc_transmit, vc_atr, vc_reset, vc_close};
+static const kv_transport_ops vcard_borrowed_ops = {"vcard", vc_transmit, vc_atr, vc_reset, NULL};
+
+int kv_vcard_reader(kv_vcard *vc, kv_reader **out)
+{
+    return kv_reader_new(&vcard_borrowed_ops, vc, out);
+}
 
 int kv_vcard_open_reader(const char *path, kv_reader **out, char *why, size_t whylen)
 {
@@ -35,5 +42,5 @@ int kv_vcard_open_reader(const char *path, kv_reader **out, char *why, size_t wh
     *out = NULL;
     if ((r = kv_vcard_load(path, &vc, why, whylen)) != 0)
         return r;
-    return kv_reader_new(&vcard_ops, vc, out); /* vc transferred: closed on failure too */
+    return kv_reader_new(&vcard_owned_ops, vc, out); /* vc transferred: closed on failure too */
 }

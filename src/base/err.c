@@ -1,7 +1,9 @@
 /* see err.h */
 #include "src/base/err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 static const struct {
     int code;
@@ -113,4 +115,14 @@ int kv_exit_code(int err)
     if (err <= -600 && err > -700)
         return KV_EXIT_POLICY;
     return KV_EXIT_INTERNAL;
+}
+
+void kv_errf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    if (buf == NULL || cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
 }

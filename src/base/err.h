@@ -12,6 +12,8 @@
 #ifndef KV_BASE_ERR_H
 #define KV_BASE_ERR_H
 
+#include <stddef.h>
+
 enum kv_err {
     KV_OK = 0,
 
@@ -108,6 +110,12 @@ enum kv_err {
     KV_ERR_POLICY = -600,
     KV_ERR_PERMISSION = -601,
 };
+
+/*
+ * Format a reason into a caller's buffer (the "why"/"err" out-parameters of
+ * loaders and parsers). buf may be NULL or cap 0: then nothing is written.
+ */
+void kv_errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Human-readable text of a KV_ERR_* code; never NULL, static storage. */
 const char *kv_strerror(int err);

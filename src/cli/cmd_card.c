@@ -475,15 +475,9 @@ out:
 
 int kv_cmd_card(int argc, char **argv)
 {
-    if (argc < 2) {
-        card_usage(stderr);
-        return KV_EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        card_usage(stdout);
-        return KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, card_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "read") == 0)
         return card_read(argc - 1, argv + 1);
     if (strcmp(argv[1], "apdu") == 0)

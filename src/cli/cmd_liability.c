@@ -284,15 +284,9 @@ out:
 /* see cli.h */
 int kv_cmd_liability(int argc, char **argv)
 {
-    if (argc < 2) {
-        liability_usage(stderr);
-        return KV_EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        liability_usage(stdout);
-        return KV_EXIT_OK;
-    }
+    int rc;
+    if ((rc = kv_cli_group_help(argc, argv, liability_usage)) >= 0)
+        return rc;
     if (strcmp(argv[1], "assess") == 0)
         return liability_assess(argc - 1, argv + 1);
     return kv_cli_usage_error("liability", "unknown command '%s' (try: assess)", argv[1]);

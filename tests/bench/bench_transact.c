@@ -44,26 +44,6 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static int vc_transmit(void *ctx, const uint8_t *c, size_t len, uint8_t *out, size_t cap,
-                       size_t *outlen)
-{
-    return kv_vcard_process(ctx, c, len, out, cap, outlen);
-}
-
-static int vc_atr(void *ctx, uint8_t *out, size_t cap, size_t *len)
-{
-    *len = kv_vcard_atr(ctx, out, cap);
-    return *len ? 0 : KV_ERR_BUFFER;
-}
-
-static int vc_reset(void *ctx)
-{
-    kv_vcard_reset(ctx);
-    return 0;
-}
-
-static const kv_transport_ops vc_ops = {"vcard", vc_transmit, vc_atr, vc_reset, NULL};
-
 typedef struct {
     unsigned long apdus;
     double first_ms, ms_per_txn, tps;
@@ -85,7 +65,7 @@ static int run_series(kv_vcard *vc, const char *reader, long n, const kv_transac
         double ti = now_ms();
         if (vc != NULL) {
             kv_vcard_reset(vc);
-            r = kv_reader_new(&vc_ops, vc, &rd);
+            r = kv_vcard_reader(vc, &rd);
         } else {
             r = kv_reader_open_pcsc(reader, &rd);
         }
