@@ -1,6 +1,6 @@
 /* see apdu.h */
 #include "apdu/apdu.h"
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "src/base/err.h"
 
 #include <string.h>

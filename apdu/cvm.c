@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/tvr.h"
 #include "src/base/err.h"
 

@@ -1,6 +1,6 @@
 /* see dol.h */
 #include "apdu/dol.h"
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/tags.h"
 #include "src/base/err.h"
 

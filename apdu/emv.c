@@ -1,6 +1,6 @@
 /* see emv.h */
 #include "apdu/emv.h"
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/tlv.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"

@@ -6,7 +6,7 @@
 #include <openssl/rand.h>
 
 #include "apdu/apdu.h"
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/tlv.h"
 #include "apdu/tvr.h"
 #include "src/base/err.h"

@@ -6,7 +6,7 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/tlv.h"
 #include "apdu/tvr.h"
 #include "src/base/err.h"

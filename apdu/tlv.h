@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 
 /*
  * Nesting limit: at most KV_TLV_MAX_DEPTH constructed objects inside one

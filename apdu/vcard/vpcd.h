@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/vcard/vcard.h"
 
 #define KV_VPCD_DEFAULT_PORT 35963

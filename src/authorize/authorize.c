@@ -4,8 +4,8 @@
 #include "src/base/hex.h"
 #include "src/base/secure.h"
 #include "src/evidence/evidence.h"
-#include "src/evidence/jsonw.h"
-#include "src/limits/caltime.h"
+#include "src/base/jsonw.h"
+#include "src/base/caltime.h"
 #include "apdu/emv_txn.h"
 
 #include <openssl/evp.h>

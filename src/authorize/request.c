@@ -3,7 +3,7 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 
 #include <stdarg.h>
 #include <stdio.h>

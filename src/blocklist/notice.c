@@ -1,7 +1,7 @@
 /* see blocklist.h — the written notice of seed 002 "Hvad er dine rettigheder?" */
 #include "src/base/err.h"
 #include "src/blocklist/blocklist.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 
 #include <stdio.h>
 #include <stdlib.h>

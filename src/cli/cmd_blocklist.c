@@ -13,7 +13,7 @@
 #include "src/base/secure.h"
 #include "src/blocklist/blocklist.h"
 #include "src/cli/cli.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 
 #include <jansson.h>
 

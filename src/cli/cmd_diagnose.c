@@ -16,7 +16,7 @@
 #include "src/blocklist/blocklist.h"
 #include "src/blocklist/diagnose.h"
 #include "src/cli/cli.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 
 #include <jansson.h>
 

@@ -5,7 +5,7 @@
 #include "src/cli/cli.h"
 #include "src/config/config.h"
 #include "src/evidence/evidence.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 
 #include <errno.h>
 #include <stdlib.h>

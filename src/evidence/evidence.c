@@ -3,7 +3,7 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
-#include "src/evidence/jsonw.h"
+#include "src/base/jsonw.h"
 
 #include <openssl/evp.h>
 

@@ -1,7 +1,7 @@
 /* see liability.h: the case JSON decoder (RULES.md §2) and the result JSON encoder */
 #include "src/liability/liability.h"
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "src/base/err.h"
 
 #include <stdarg.h>

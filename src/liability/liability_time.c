@@ -1,7 +1,7 @@
 /* see liability.h: RFC 3339 times and calendar arithmetic in UTC */
 #include "src/liability/liability.h"
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "src/base/err.h"
 
 #include <stdio.h>

@@ -26,7 +26,7 @@
 #ifndef KV_STORE_STORE_H
 #define KV_STORE_STORE_H
 
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 #include "src/limits/limits.h"
 
 #include <stddef.h>

@@ -6,7 +6,7 @@
  */
 #include "src/authorize/request.h"
 #include "src/base/err.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 #include "src/limits/limits.h"
 #include "src/sca/sca.h"
 

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "apdu/emv.h"
 #include "apdu/reader.h"
 #include "src/base/err.h"

@@ -16,7 +16,7 @@
 #include "src/authorize/authorize.h"
 #include "src/authorize/request.h"
 #include "src/base/err.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 #include "src/store/keyed.h"
 #include "src/store/store.h"
 

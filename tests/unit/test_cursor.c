@@ -1,4 +1,4 @@
-/* Table tests of apdu/cursor.h: every read at exact fit, one short and zero length. */
+/* Table tests of src/base/cursor.h: every read at exact fit, one short and zero length. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 

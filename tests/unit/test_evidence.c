@@ -8,7 +8,7 @@
 #include "tests/unit/authz_fixture.h"
 #include "src/base/hex.h"
 #include "src/evidence/evidence.h"
-#include "src/evidence/jsonw.h"
+#include "src/base/jsonw.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/config/config.h"
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 #include "src/limits/limits.h"
 #include "src/authorize/authorize.h"
 

@@ -4,8 +4,8 @@
  * failed read leaves the cursor where it was. Fixed-size context: the caller
  * owns it and the bytes it points at, no free.
  */
-#ifndef KV_APDU_CURSOR_H
-#define KV_APDU_CURSOR_H
+#ifndef KV_BASE_CURSOR_H
+#define KV_BASE_CURSOR_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* see jsonw.h */
-#include "src/evidence/jsonw.h"
+#include "src/base/jsonw.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* see caltime.h */
-#include "src/limits/caltime.h"
+#include "src/base/caltime.h"
 #include "src/base/err.h"
 
 #include <stdio.h>

@@ -10,8 +10,8 @@
  * process's TZ or on the tzdata installed; it is applied to every year (the
  * EU rule has been the same since 1996).
  */
-#ifndef KV_LIMITS_CALTIME_H
-#define KV_LIMITS_CALTIME_H
+#ifndef KV_BASE_CALTIME_H
+#define KV_BASE_CALTIME_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* see cursor.h */
-#include "apdu/cursor.h"
+#include "src/base/cursor.h"
 #include "src/base/err.h"
 
 #include <string.h>

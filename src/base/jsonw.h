@@ -10,8 +10,8 @@
  * failure is sticky: every later call does nothing and kv_jsonw_finish
  * returns NULL.
  */
-#ifndef KV_EVIDENCE_JSONW_H
-#define KV_EVIDENCE_JSONW_H
+#ifndef KV_BASE_JSONW_H
+#define KV_BASE_JSONW_H
 
 #include <stddef.h>
 #include <stdint.h>
