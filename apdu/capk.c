@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "src/base/err.h"
 #include "src/base/hex.h"
+#include "src/base/jdec.h"
 
 /* A key file is a few kilobytes per key; refuse anything absurd. */
 #define CAPK_FILE_MAX (4u << 20)
@@ -139,138 +141,112 @@ out:
     return r;
 }
 
-/* Hex field of exactly min..max bytes into out; returns the length or -1. */
-static int hex_field(json_t *v, uint8_t *out, size_t min, size_t max)
-{
-    const char *s;
-    int n;
+/* One element of "keys" as decoded, before it goes into the store. */
+struct capk_row {
+    kv_capk k;
+    uint8_t sum[20];
+    int has_sum;
+};
 
-    if (!json_is_string(v))
-        return -1;
-    s = json_string_value(v);
-    n = kv_hex_decode(s, out, max);
-    if (n < 0 || (size_t)n < min)
-        return -1;
-    return n;
+static void capk_row_init(void *obj)
+{
+    struct capk_row *row = obj;
+    memset(row, 0, sizeof(*row));
+    row->k.hash_alg = 0x01;
+    row->k.pk_alg = 0x01;
 }
 
-static int text_field(json_t *v, char *out, size_t cap)
+/* "source" is any string (kept in the file for people, not loaded). */
+static int any_string(kv_jdec *d, const json_t *v, void *field, void *obj, void *ctx)
 {
-    const char *s;
-
+    (void)field, (void)obj, (void)ctx;
     if (!json_is_string(v))
-        return -1;
-    s = json_string_value(v);
-    if (strlen(s) >= cap)
-        return -1;
-    memcpy(out, s, strlen(s) + 1);
+        return kv_jdec_fail(d, KV_JDEC_WRONG_TYPE, "must be a string");
     return 0;
 }
 
-/* One element of "keys" into the store. */
-static int load_key(kv_capk_store *s, json_t *o, size_t pos, char *why, size_t whylen)
+/* A decoded key: sound, not yet in the store, checksum right; then added (ctx: the store). */
+static int capk_row_add(kv_jdec *d, const json_t *o, void *obj, void *ctx)
 {
-    static const char *const known[] = {
-        "rid",          "index", "modulus", "exponent", "checksum", "hash_algorithm",
-        "pk_algorithm", "name",  "kind",    "source",   NULL};
-    int r = KV_ERR_JSON;
-    kv_capk k;
-    uint8_t sum[20], b[1];
-    int has_sum = 0, n;
-    const char *field, *problem;
-    json_t *v;
-    size_t i;
-
-    memset(&k, 0, sizeof(k));
-    k.hash_alg = 0x01;
-    k.pk_alg = 0x01;
-    if (!json_is_object(o)) {
-        kv_errf(why, whylen, "keys[%zu]: not an object", pos);
-        goto out;
+    struct capk_row *row = obj;
+    const kv_capk *k = &row->k;
+    kv_capk_store *s = ctx;
+    const char *problem;
+    char where[KV_JDEC_PATH_MAX];
+    int r;
+    (void)o;
+    snprintf(where, sizeof(where), "%.120s (%02X%02X%02X%02X%02X/%02X)", kv_jdec_path(d), k->rid[0],
+             k->rid[1], k->rid[2], k->rid[3], k->rid[4], k->index);
+    if ((problem = capk_problem(k)) != NULL) {
+        r = kv_jdec_fail(d, KV_JDEC_BAD_FORMAT, "%s", problem);
+        snprintf(kv_jdec_err(d)->path, sizeof(kv_jdec_err(d)->path), "%s", where);
+        return r;
     }
-    json_object_foreach(o, field, v)
-    {
-        for (i = 0; known[i] != NULL; i++)
-            if (strcmp(known[i], field) == 0)
-                break;
-        if (known[i] == NULL) {
-            kv_errf(why, whylen, "keys[%zu]: unknown field \"%s\"", pos, field);
-            goto out;
+    if (kv_capk_find(s, k->rid, k->index) != NULL)
+        return kv_jdec_fail(d, KV_JDEC_DUPLICATE,
+                            "RID %02X%02X%02X%02X%02X index %02X appears twice", k->rid[0],
+                            k->rid[1], k->rid[2], k->rid[3], k->rid[4], k->index);
+    if ((r = kv_capk_store_add(s, k, row->has_sum ? row->sum : NULL)) != 0) {
+        if (r == KV_ERR_CAPK_CHECKSUM) {
+            kv_jdec_fail(d, KV_JDEC_BAD_FORMAT,
+                         "checksum does not match RID, index, modulus and exponent");
+            snprintf(kv_jdec_err(d)->path, sizeof(kv_jdec_err(d)->path), "%s", where);
+        } else {
+            kv_jdec_fail(d, r == KV_ERR_NOMEM ? KV_JDEC_NOMEM : KV_JDEC_BAD_FORMAT, "%s",
+                         kv_strerror(r));
         }
+        return r;
     }
-    if (hex_field(json_object_get(o, "rid"), k.rid, 5, 5) != 5) {
-        kv_errf(why, whylen, "keys[%zu]: \"rid\" must be 5 bytes of hex", pos);
-        goto out;
-    }
-    if (hex_field(json_object_get(o, "index"), b, 1, 1) != 1) {
-        kv_errf(why, whylen, "keys[%zu]: \"index\" must be 1 byte of hex", pos);
-        goto out;
-    }
-    k.index = b[0];
-    if ((n = hex_field(json_object_get(o, "modulus"), k.modulus, 1, KV_CAPK_MOD_MAX)) < 0) {
-        kv_errf(why, whylen,
-                "keys[%zu] (%02X%02X%02X%02X%02X/%02X): \"modulus\" must be hex, at most %d bytes",
-                pos, k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index, KV_CAPK_MOD_MAX);
-        goto out;
-    }
-    k.modulus_len = (size_t)n;
-    if ((n = hex_field(json_object_get(o, "exponent"), k.exponent, 1, 3)) < 0) {
-        kv_errf(why, whylen,
-                "keys[%zu] (%02X%02X%02X%02X%02X/%02X): \"exponent\" must be 1-3 bytes of hex", pos,
-                k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
-        goto out;
-    }
-    k.exponent_len = (size_t)n;
-    if ((v = json_object_get(o, "checksum")) != NULL) {
-        if (hex_field(v, sum, 20, 20) != 20) {
-            kv_errf(why, whylen, "keys[%zu]: \"checksum\" must be 20 bytes of hex", pos);
-            goto out;
-        }
-        has_sum = 1;
-    }
-    if ((v = json_object_get(o, "hash_algorithm")) != NULL) {
-        if (hex_field(v, &k.hash_alg, 1, 1) != 1) {
-            kv_errf(why, whylen, "keys[%zu]: \"hash_algorithm\" must be 1 byte of hex", pos);
-            goto out;
-        }
-    }
-    if ((v = json_object_get(o, "pk_algorithm")) != NULL) {
-        if (hex_field(v, &k.pk_alg, 1, 1) != 1) {
-            kv_errf(why, whylen, "keys[%zu]: \"pk_algorithm\" must be 1 byte of hex", pos);
-            goto out;
-        }
-    }
-    if (((v = json_object_get(o, "name")) != NULL && text_field(v, k.name, sizeof(k.name)) != 0) ||
-        ((v = json_object_get(o, "kind")) != NULL && text_field(v, k.kind, sizeof(k.kind)) != 0) ||
-        ((v = json_object_get(o, "source")) != NULL && !json_is_string(v))) {
-        kv_errf(why, whylen, "keys[%zu]: \"name\", \"kind\" and \"source\" must be short strings",
-                pos);
-        goto out;
-    }
-    if ((problem = capk_problem(&k)) != NULL) {
-        kv_errf(why, whylen, "keys[%zu] (%02X%02X%02X%02X%02X/%02X): %s", pos, k.rid[0], k.rid[1],
-                k.rid[2], k.rid[3], k.rid[4], k.index, problem);
-        goto out;
-    }
-    if (kv_capk_find(s, k.rid, k.index) != NULL) {
-        kv_errf(why, whylen, "keys[%zu]: RID %02X%02X%02X%02X%02X index %02X appears twice", pos,
-                k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
-        goto out;
-    }
-    if ((r = kv_capk_store_add(s, &k, has_sum ? sum : NULL)) != 0) {
-        if (r == KV_ERR_CAPK_CHECKSUM)
-            kv_errf(why, whylen,
-                    "keys[%zu] (%02X%02X%02X%02X%02X/%02X): checksum does not match RID, index, "
-                    "modulus and exponent",
-                    pos, k.rid[0], k.rid[1], k.rid[2], k.rid[3], k.rid[4], k.index);
-        else
-            kv_errf(why, whylen, "keys[%zu]: %s", pos, kv_strerror(r));
-        goto out;
-    }
-    r = 0;
-out:
-    return r;
+    return 0;
 }
+
+#define HEXROW(nm, fl, mn, mx, fld, lo, ho)                                                        \
+    {                                                                                              \
+        nm, KV_JT_HEX, (fl) | KV_JF_HEX_SPACES, mn, mx, offsetof(struct capk_row, fld), mx, lo,    \
+            ho, NULL, NULL, 0, NULL, NULL                                                          \
+    }
+#define NONE KV_JDEC_NONE
+static const kv_jdec_field key_rows[] = {
+    HEXROW("rid", KV_JF_REQUIRED, 5, 5, k.rid, NONE, NONE),
+    HEXROW("index", KV_JF_REQUIRED, 1, 1, k.index, NONE, NONE),
+    HEXROW("modulus", KV_JF_REQUIRED, 1, KV_CAPK_MOD_MAX, k.modulus,
+           offsetof(struct capk_row, k.modulus_len), NONE),
+    HEXROW("exponent", KV_JF_REQUIRED, 1, 3, k.exponent, offsetof(struct capk_row, k.exponent_len),
+           NONE),
+    HEXROW("checksum", 0, 20, 20, sum, NONE, offsetof(struct capk_row, has_sum)),
+    HEXROW("hash_algorithm", 0, 1, 1, k.hash_alg, NONE, NONE),
+    HEXROW("pk_algorithm", 0, 1, 1, k.pk_alg, NONE, NONE),
+    {"name", KV_JT_STRING, 0, 0, 79, offsetof(struct capk_row, k.name), 80, NONE, NONE, NULL, NULL,
+     0, NULL, NULL},
+    {"kind", KV_JT_STRING, 0, 0, 15, offsetof(struct capk_row, k.kind), 16, NONE, NONE, NULL, NULL,
+     0, NULL, NULL},
+    {"source", KV_JT_CUSTOM, 0, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, any_string, NULL},
+};
+static const kv_jdec_table key_tbl = KV_JDEC_TABLE(NULL, key_rows, 0, capk_row_init, capk_row_add);
+
+static int format_tag(kv_jdec *d, const json_t *v, void *field, void *obj, void *ctx)
+{
+    (void)field, (void)obj, (void)ctx;
+    if (!json_is_string(v) || strcmp(json_string_value(v), "kortvagt-capk-1") != 0)
+        return kv_jdec_fail(d, KV_JDEC_BAD_FORMAT, "must be \"kortvagt-capk-1\"");
+    return 0;
+}
+
+struct capk_file {
+    const json_t *comment;
+    struct capk_row row;
+};
+
+/* The file: every key decodes into the one struct capk_row (stride 0) and goes to the store. */
+static const kv_jdec_field file_rows[] = {
+    {"format", KV_JT_CUSTOM, KV_JF_REQUIRED, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, format_tag,
+     NULL},
+    {"comment", KV_JT_RAW, 0, 0, 0, offsetof(struct capk_file, comment), 0, NONE, NONE, NULL, NULL,
+     0, NULL, NULL},
+    {"keys", KV_JT_ARRAY, KV_JF_REQUIRED, 0, 100000, offsetof(struct capk_file, row), 0, NONE, NONE,
+     NULL, &key_tbl, 0, NULL, NULL},
+};
+static const kv_jdec_table file_tbl = KV_JDEC_TABLE("key file", file_rows, 0, NULL, NULL);
 
 /* see capk.h */
 int kv_capk_store_load_text(const char *text, size_t len, kv_capk_store **out, char *why,
@@ -278,10 +254,9 @@ int kv_capk_store_load_text(const char *text, size_t len, kv_capk_store **out, c
 {
     int r = KV_ERR_JSON;
     kv_capk_store *s = NULL;
-    json_t *root = NULL, *keys, *v;
-    json_error_t jerr;
-    const char *field;
-    size_t i;
+    struct capk_file *f = NULL;
+    json_t *root = NULL;
+    kv_jdec_error e;
 
     *out = NULL;
     kv_errf(why, whylen, "%s", "");
@@ -289,43 +264,26 @@ int kv_capk_store_load_text(const char *text, size_t len, kv_capk_store **out, c
         r = KV_ERR_ARG;
         goto out;
     }
-    if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-        kv_errf(why, whylen, "line %d: %s", jerr.line, jerr.text);
+    if (kv_jdec_parse(text, len, CAPK_FILE_MAX, &root, &e) != 0) {
+        if (e.code == KV_JDEC_SYNTAX)
+            kv_errf(why, whylen, "line %d: %s", e.line, e.msg);
+        else
+            kv_errf(why, whylen, "%s", e.msg);
         goto out;
     }
-    if (!json_is_object(root)) {
-        kv_errf(why, whylen, "the key file must be a JSON object");
-        goto out;
-    }
-    json_object_foreach(root, field, v)
-    {
-        if (strcmp(field, "format") != 0 && strcmp(field, "comment") != 0 &&
-            strcmp(field, "keys") != 0) {
-            kv_errf(why, whylen, "unknown field \"%s\"", field);
-            goto out;
-        }
-    }
-    v = json_object_get(root, "format");
-    if (!json_is_string(v) || strcmp(json_string_value(v), "kortvagt-capk-1") != 0) {
-        kv_errf(why, whylen, "\"format\" must be \"kortvagt-capk-1\"");
-        goto out;
-    }
-    keys = json_object_get(root, "keys");
-    if (!json_is_array(keys)) {
-        kv_errf(why, whylen, "\"keys\" must be an array");
-        goto out;
-    }
-    if ((s = kv_capk_store_new()) == NULL) {
+    if ((s = kv_capk_store_new()) == NULL || (f = calloc(1, sizeof(*f))) == NULL) {
         r = KV_ERR_NOMEM;
         goto out;
     }
-    for (i = 0; i < json_array_size(keys); i++)
-        if ((r = load_key(s, json_array_get(keys, i), i, why, whylen)) != 0)
-            goto out;
+    if ((r = kv_jdec_decode(root, &file_tbl, f, s, &e)) != 0) {
+        kv_jdec_format(&e, why, whylen);
+        goto out;
+    }
     *out = s;
     s = NULL; /* transferred */
     r = 0;
 out:
+    free(f);
     kv_capk_store_free(s);
     json_decref(root);
     return r;
@@ -368,4 +326,19 @@ out:
     if (f != NULL)
         fclose(f);
     return r;
+}
+
+/* see capk.h */
+const char *kv_capk_locate(const kv_capk_search *s)
+{
+    const char *const found[] = {s->source, s->sysconf, s->data, s->data_abs};
+
+    if (s->flag != NULL)
+        return s->flag;
+    if (s->env != NULL && s->env[0] != '\0')
+        return s->env;
+    for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++)
+        if (found[i] != NULL && found[i][0] != '\0' && access(found[i], R_OK) == 0)
+            return found[i];
+    return NULL;
 }

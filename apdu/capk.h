@@ -92,4 +92,27 @@ const kv_capk *kv_capk_at(const kv_capk_store *s, size_t i);
 /* SHA-1 over RID || index || modulus || exponent into out. Returns 0 or KV_ERR_INTERNAL. */
 int kv_capk_checksum(const kv_capk *k, uint8_t out[20]);
 
+/*
+ * Where the CA key file is looked for: the one search order of every command
+ * that reads it (README, "The CA key file"). The front end fills in what it
+ * resolved; this layer reads no environment. Any field may be NULL.
+ */
+typedef struct {
+    const char *flag;     /* 1. --capk FILE, used as given */
+    const char *env;      /* 2. $KORTVAGT_CAPK as read by the front end; "" counts as unset */
+    const char *source;   /* 3. the source tree's tests/data/capk/capk.json; set only for
+                                an uninstalled build (the binary runs from its build tree) */
+    const char *sysconf;  /* 4. the administrator's file, SYSCONFDIR/kortvagt/capk.json */
+    const char *data;     /* 5. the file installed with kortvagt, DATADIR/kortvagt/capk.json,
+                                found relative to the binary (DESTDIR, unpacked packages) */
+    const char *data_abs; /* 6. the same at the configured absolute DATADIR */
+} kv_capk_search;
+
+/*
+ * The CA key file: flag, else a non-empty env, each returned as given even
+ * when unreadable (so that the load error names it); else the first of
+ * source, sysconf, data, data_abs that is readable; else NULL (no key file).
+ */
+const char *kv_capk_locate(const kv_capk_search *s);
+
 #endif

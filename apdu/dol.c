@@ -59,6 +59,42 @@ int kv_dol_data_len(const uint8_t *dol, size_t len, size_t *total)
     return 0;
 }
 
+int kv_dol_value(const uint8_t *dol, size_t dol_len, const uint8_t *data, size_t data_len,
+                 uint32_t tag, const uint8_t **v, size_t *vlen)
+{
+    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
+    size_t n, off = 0;
+
+    if (dol == NULL || dol_len == 0)
+        return 0;
+    if (kv_dol_parse(dol, dol_len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
+        return KV_ERR_DOL;
+    for (size_t i = 0; i < n; i++) {
+        if (off > data_len || data_len - off < e[i].len)
+            return KV_ERR_CARD_DATA;
+        if (e[i].tag == tag) {
+            *v = data + off;
+            *vlen = e[i].len;
+            return 1;
+        }
+        off += e[i].len;
+    }
+    return 0;
+}
+
+int kv_dol_has_tag(const uint8_t *dol, size_t len, uint32_t tag)
+{
+    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
+    size_t n;
+
+    if (dol == NULL || kv_dol_parse(dol, len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].tag == tag)
+            return 1;
+    return 0;
+}
+
 int kv_terminal_new_un(kv_terminal *t)
 {
     return RAND_bytes(t->un, sizeof(t->un)) == 1 ? 0 : KV_ERR_INTERNAL;

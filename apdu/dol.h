@@ -43,6 +43,19 @@ int kv_dol_parse(const uint8_t *dol, size_t len, kv_dol_entry *out, size_t cap, 
 int kv_dol_data_len(const uint8_t *dol, size_t len, size_t *total);
 
 /*
+ * The value of tag in data (data_len bytes) built for the DOL dol (dol_len
+ * bytes): the DOL's entries (kv_dol_parse) walked over data. Returns 1 with
+ * *v pointing into data and *vlen the entry's length; 0 when the DOL does
+ * not ask for tag (also for a NULL or empty DOL); KV_ERR_DOL for a malformed
+ * DOL; KV_ERR_CARD_DATA when data ends before the entries up to tag's.
+ */
+int kv_dol_value(const uint8_t *dol, size_t dol_len, const uint8_t *data, size_t data_len,
+                 uint32_t tag, const uint8_t **v, size_t *vlen);
+
+/* 1 when the DOL (len bytes; may be NULL) asks for tag, else 0 (also when malformed). */
+int kv_dol_has_tag(const uint8_t *dol, size_t len, uint32_t tag);
+
+/*
  * The terminal profile: the terminal's own data elements. Binary fields hold
  * their encoded value; numeric ones are plain integers encoded as BCD when
  * a DOL asks for them. Fixed-size context: kv_terminal_init, no free.

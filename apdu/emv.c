@@ -756,30 +756,15 @@ int kv_emv_read_card(kv_emv *s, unsigned iface)
     return kv_emv_get_data_all(s);
 }
 
-int kv_emv_verify_plain_pin(kv_emv *s, const char *pin, size_t pin_len, kv_pin_result *res)
+/* see emv.h */
+int kv_pin_block_plain(const char *pin, size_t pin_len, uint8_t block[8])
 {
-    int r = KV_ERR_NOMEM;
-    kv_secbuf *sb = NULL;
-    uint8_t *apdu, *block;
-    size_t n;
-    uint16_t sw;
-
     if (pin_len < 4 || pin_len > 12)
         return KV_ERR_ARG;
     for (size_t i = 0; i < pin_len; i++) /* format check only: reveals no more than the length */
         if (pin[i] < '0' || pin[i] > '9')
             return KV_ERR_ARG;
-    /* C-APDU (13 bytes) and its answer in locked memory, wiped on free */
-    if ((sb = kv_secbuf_new(13 + 258)) == NULL)
-        goto out;
-    apdu = kv_secbuf_ptr(sb);
-    apdu[0] = 0x00;
-    apdu[1] = 0x20;
-    apdu[2] = 0x00;
-    apdu[3] = 0x80; /* plaintext PIN (EMV Book 3 §6.5.12) */
-    apdu[4] = 0x08;
-    block = apdu + 5;
-    /* PIN block: control 2, length N, PIN digits, filler F (EMV Book 3 §6.5.12.2) */
+    /* control 2, length N, PIN digits, filler F (EMV Book 3 §6.5.12.2) */
     memset(block, 0xFF, 8);
     block[0] = (uint8_t)(0x20 | pin_len);
     for (size_t i = 0; i < pin_len; i++) {
@@ -787,9 +772,12 @@ int kv_emv_verify_plain_pin(kv_emv *s, const char *pin, size_t pin_len, kv_pin_r
         uint8_t *b = &block[1 + i / 2];
         *b = (uint8_t)(i % 2 == 0 ? (d << 4) | (*b & 0x0F) : (*b & 0xF0) | d);
     }
-    if ((r = kv_reader_transmit(s->r, apdu, 13, apdu + 13, 258, &n)) != 0)
-        goto out;
-    sw = kv_sw_of(apdu + 13, n);
+    return 0;
+}
+
+/* see emv.h */
+int kv_pin_result_of_sw(uint16_t sw, kv_pin_result *res)
+{
     res->tries_left = -1;
     if (sw == 0x9000) {
         res->status = KV_PIN_VERIFIED;
@@ -802,10 +790,38 @@ int kv_emv_verify_plain_pin(kv_emv *s, const char *pin, size_t pin_len, kv_pin_r
         res->status = KV_PIN_BLOCKED;
         res->tries_left = 0;
     } else {
-        r = kv_sw_to_err(sw);
-        goto out;
+        return kv_sw_to_err(sw);
     }
-    r = 0;
+    return 0;
+}
+
+/* see emv.h */
+int kv_emv_verify_plain_pin(kv_emv *s, const char *pin, size_t pin_len, kv_pin_result *res)
+{
+    int r = KV_ERR_NOMEM;
+    kv_secbuf *sb = NULL;
+    uint8_t *apdu, *block;
+    size_t n;
+    uint16_t sw;
+
+    if (pin_len < 4 || pin_len > 12)
+        return KV_ERR_ARG;
+    /* C-APDU (13 bytes) and its answer in locked memory, wiped on free */
+    if ((sb = kv_secbuf_new(13 + 258)) == NULL)
+        goto out;
+    apdu = kv_secbuf_ptr(sb);
+    apdu[0] = 0x00;
+    apdu[1] = 0x20;
+    apdu[2] = 0x00;
+    apdu[3] = 0x80; /* plaintext PIN (EMV Book 3 §6.5.12) */
+    apdu[4] = 0x08;
+    block = apdu + 5;
+    if ((r = kv_pin_block_plain(pin, pin_len, block)) != 0)
+        goto out;
+    if ((r = kv_reader_transmit(s->r, apdu, 13, apdu + 13, 258, &n)) != 0)
+        goto out;
+    sw = kv_sw_of(apdu + 13, n);
+    r = kv_pin_result_of_sw(sw, res);
 out:
     kv_secbuf_free(sb);
     return r;

@@ -35,7 +35,7 @@
 /* Largest answer the session accepts (data of GET RESPONSE chains included). */
 #define KV_EMV_RESP_MAX 4096
 
-/* Which selection methods to try (DESIGN.md: PSE, then PPSE, then the AID list). */
+/* Which selection methods to try (by default: PSE, then PPSE, then the AID list). */
 enum kv_emv_iface {
     KV_EMV_IFACE_ANY = 0,         /* PSE, PPSE, AID list */
     KV_EMV_IFACE_CONTACT = 1,     /* PSE, AID list */
@@ -210,6 +210,22 @@ typedef struct {
     int status;     /* enum kv_pin_status */
     int tries_left; /* for KV_PIN_WRONG: 0..15; -1 when the card did not say (6300) */
 } kv_pin_result;
+
+/*
+ * The plaintext PIN block (EMV Book 3 §6.5.12.2: control 2, length N, the
+ * PIN digits, F filler) of pin (pin_len ASCII digits, 4..12) into block (8
+ * bytes), for VERIFY and for the enciphered PIN. Returns 0, or KV_ERR_ARG
+ * (block untouched) for a PIN that is not 4..12 digits.
+ */
+int kv_pin_block_plain(const char *pin, size_t pin_len, uint8_t block[8]);
+
+/*
+ * The outcome of the status word of a VERIFY (plaintext or enciphered PIN)
+ * into *res: 9000 verified; 63Cx wrong, x tries left; 6300 wrong, count not
+ * given; 6983 / 6984 blocked. Returns 0, or for any other status word its
+ * KV_ERR_CARD_* (kv_sw_to_err; res->tries_left is -1, status untouched).
+ */
+int kv_pin_result_of_sw(uint16_t sw, kv_pin_result *res);
 
 /*
  * Offline plaintext PIN: VERIFY 00 20 00 80 08 with the PIN block 2N PIN

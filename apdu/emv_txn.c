@@ -229,23 +229,13 @@ int kv_iad_decode(const uint8_t *iad, size_t len, kv_iad_info *info)
 static int sd_take(const uint8_t *dol, size_t dol_len, const uint8_t *data, size_t data_len,
                    uint32_t tag, uint8_t *out, size_t want)
 {
-    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
-    size_t n, off = 0;
+    const uint8_t *v;
+    size_t vlen;
+    int r = kv_dol_value(dol, dol_len, data, data_len, tag, &v, &vlen);
 
-    if (dol == NULL || dol_len == 0)
-        return 0;
-    if (kv_dol_parse(dol, dol_len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
-        return KV_ERR_DOL;
-    for (size_t i = 0; i < n; i++) {
-        if (data_len - off < e[i].len || off > data_len)
-            return KV_ERR_CARD_DATA;
-        if (e[i].tag == tag) {
-            kv_dol_fit(tag, data + off, e[i].len, out, want);
-            return 1;
-        }
-        off += e[i].len;
-    }
-    return 0;
+    if (r == 1)
+        kv_dol_fit(tag, v, vlen, out, want);
+    return r;
 }
 
 /* see emv_txn.h */
@@ -340,21 +330,13 @@ int kv_pin_encipher(const char *pin, size_t pin_len, const uint8_t icc_un[8],
 
     if (pin_len < 4 || pin_len > 12 || n < 18 || n > KV_ODA_MOD_MAX)
         return KV_ERR_ARG;
-    for (size_t i = 0; i < pin_len; i++) /* format check only: reveals no more than the length */
-        if (pin[i] < '0' || pin[i] > '9')
-            return KV_ERR_ARG;
     if ((sb = kv_secbuf_new(KV_ODA_MOD_MAX)) == NULL)
         goto out;
     blk = kv_secbuf_ptr(sb);
     /* Book 2 Table 24: 7F || PIN block || ICC UN || random pad */
     blk[0] = 0x7F;
-    memset(blk + 1, 0xFF, 8);
-    blk[1] = (uint8_t)(0x20 | pin_len);
-    for (size_t i = 0; i < pin_len; i++) {
-        uint8_t d = (uint8_t)(pin[i] - '0');
-        uint8_t *b = &blk[2 + i / 2];
-        *b = (uint8_t)(i % 2 == 0 ? (d << 4) | (*b & 0x0F) : (*b & 0xF0) | d);
-    }
+    if ((r = kv_pin_block_plain(pin, pin_len, blk + 1)) != 0)
+        goto out;
     memcpy(blk + 9, icc_un, 8);
     if (RAND_bytes(blk + 17, (int)(n - 17)) != 1) {
         r = KV_ERR_INTERNAL;
@@ -389,21 +371,7 @@ int kv_emv_verify_enciphered_pin(kv_emv *s, const char *pin, size_t pin_len,
     if ((r = txn_cmd(s, 0x00, 0x20, 0x00, 0x88, enc, key->modulus_len, 0, resp, sizeof(resp), &n,
                      &sw)) != 0)
         return r;
-    res->tries_left = -1;
-    if (sw == 0x9000) {
-        res->status = KV_PIN_VERIFIED;
-    } else if ((sw & 0xFFF0) == 0x63C0) {
-        res->status = KV_PIN_WRONG;
-        res->tries_left = sw & 0x0F;
-    } else if (sw == 0x6300) {
-        res->status = KV_PIN_WRONG;
-    } else if (sw == 0x6983 || sw == 0x6984) {
-        res->status = KV_PIN_BLOCKED;
-        res->tries_left = 0;
-    } else {
-        return kv_sw_to_err(sw);
-    }
-    return 0;
+    return kv_pin_result_of_sw(sw, res);
 }
 
 /* see emv_txn.h */
@@ -680,18 +648,4 @@ int kv_txn_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
         v = &none;
     }
     return kv_dol_build(dol, dol_len, t, txn_lookup, (void *)v, out, cap, outlen);
-}
-
-/* see emv_txn.h */
-int kv_dol_has_tag(const uint8_t *dol, size_t len, uint32_t tag)
-{
-    kv_dol_entry e[KV_DOL_MAX_ENTRIES];
-    size_t n;
-
-    if (dol == NULL || kv_dol_parse(dol, len, e, KV_DOL_MAX_ENTRIES, &n) != 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (e[i].tag == tag)
-            return 1;
-    return 0;
 }

@@ -286,7 +286,4 @@ typedef struct {
 int kv_txn_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
                      const kv_txn_dol_values *v, uint8_t *out, size_t cap, size_t *outlen);
 
-/* 1 when the DOL (len bytes) asks for tag, else 0 (also when malformed). */
-int kv_dol_has_tag(const uint8_t *dol, size_t len, uint32_t tag);
-
 #endif

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <winscard.h>
 
-/* SCARD_* -> KV_ERR_*, at the boundary (STYLE.md rule 4). */
+/* SCARD_* -> KV_ERR_*, at the boundary: one error space (src/base/err.h). */
 static const struct {
     LONG rv;
     int err;
@@ -266,11 +266,8 @@ int kv_reader_pick(const char *flag, char *out, size_t cap)
     int r;
     kv_reader_info *info = NULL;
     size_t n = 0, i, plen;
-    const char *want = flag;
-    const char *env = getenv("KORTVAGT_READER");
+    const char *want = flag != NULL && flag[0] != '\0' ? flag : NULL;
 
-    if (want == NULL && env != NULL && env[0] != '\0')
-        want = env;
     if ((r = kv_reader_list(&info, &n)) != 0)
         goto out;
     r = want != NULL ? KV_ERR_PCSC_NO_READER : KV_ERR_PCSC_NO_CARD;

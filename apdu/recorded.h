@@ -1,6 +1,6 @@
 /*
  * A recorded card: answers C-APDUs from a trace-card JSON file
- * (/work/shared/traces/cards/, format in traces/README.md).
+ * (tests/data/traces/cards/, format in tests/data/traces/README.md).
  *
  * Matching, per the trace-card contract:
  *   - an exchange answers a command when CLA, INS, P1, P2 and the command

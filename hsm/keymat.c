@@ -135,8 +135,7 @@ out:
     return r;
 }
 
-/* 1 if the 8-byte parts of a DES key are equal in any adjacent pair. */
-static int des_degenerate(const uint8_t *key, size_t len)
+int kv_keymat_des_single_strength(const uint8_t *key, size_t len)
 {
     /* not constant-time: compares the finished key once, the result is public */
     if (len >= 16 && kv_ct_equal(key, key + 8, 8))
@@ -148,6 +147,12 @@ static int des_degenerate(const uint8_t *key, size_t len)
 
 int kv_keymat_combine(const char *const *hex, size_t n, kv_key_type t, uint8_t *key, size_t cap,
                       kv_keymat_problem *p)
+{
+    return kv_keymat_combine_opt(hex, n, t, 0, key, cap, p);
+}
+
+int kv_keymat_combine_opt(const char *const *hex, size_t n, kv_key_type t, int allow_single_des,
+                          uint8_t *key, size_t cap, kv_keymat_problem *p)
 {
     uint8_t comp[KV_KEYMAT_MAX];
     size_t min, max, len = 0;
@@ -192,7 +197,8 @@ int kv_keymat_combine(const char *const *hex, size_t n, kv_key_type t, uint8_t *
     }
     if (kv_key_type_is_des(t)) {
         kv_des_parity_fix(key, len);
-        if (des_degenerate(key, len)) {
+        /* a double-length key with equal halves only when asked for (test vectors) */
+        if (kv_keymat_des_single_strength(key, len) && !(allow_single_des && t == KV_KEY_DES2)) {
             p->kind = KV_KEYMAT_DEGENERATE;
             goto out;
         }
@@ -247,9 +253,15 @@ void kv_keymat_problem_text(const kv_keymat_problem *p, kv_key_type t, char *buf
         snprintf(buf, cap, "%zu components: at most %d", p->got, KV_KEYMAT_MAX_COMPONENTS);
         break;
     case KV_KEYMAT_DEGENERATE:
-        snprintf(buf, cap,
-                 "the combined %s key has two equal 8-byte parts (single-DES strength): refused",
-                 kv_key_type_name(t));
+        if (t == KV_KEY_DES2)
+            snprintf(buf, cap,
+                     "the combined %s key has two equal 8-byte parts (single-DES strength): "
+                     "refused (--allow-single-des stores it for test vectors, marked weak)",
+                     kv_key_type_name(t));
+        else
+            snprintf(buf, cap,
+                     "the combined %s key has two equal 8-byte parts (single-DES strength): refused",
+                     kv_key_type_name(t));
         break;
     }
 }

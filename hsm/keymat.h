@@ -85,6 +85,21 @@ int kv_keymat_component_decode(const char *hex, uint8_t *out, size_t cap, kv_key
 int kv_keymat_combine(const char *const *hex, size_t n, kv_key_type t, uint8_t *key, size_t cap,
                       kv_keymat_problem *p);
 
+/*
+ * kv_keymat_combine, and with allow_single_des set a DES2 key whose halves
+ * are equal (single-DES strength, as public test vectors use) is accepted
+ * instead of KV_KEYMAT_DEGENERATE. A DES3 key with equal parts is always
+ * refused.
+ */
+int kv_keymat_combine_opt(const char *const *hex, size_t n, kv_key_type t, int allow_single_des,
+                          uint8_t *key, size_t cap, kv_keymat_problem *p);
+
+/*
+ * 1 if two adjacent 8-byte parts of a DES key (len 16 or 24) are equal:
+ * single-DES strength. Not constant-time (the result is not secret).
+ */
+int kv_keymat_des_single_strength(const uint8_t *key, size_t len);
+
 /* One line naming the problem, e.g. "component 2 has 15 bytes; type des2 needs 16". */
 void kv_keymat_problem_text(const kv_keymat_problem *p, kv_key_type t, char *buf, size_t cap);
 

@@ -243,19 +243,27 @@ static void init_result(kv_keys_result *res, const char *label, kv_key_type t, k
     res->usage = u;
 }
 
-int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,
-                   size_t id_len, const uint8_t *key, size_t key_len, const uint8_t *kcv,
-                   size_t kcv_len, kv_keys_result *res, char *why, size_t why_cap)
+/* kv_keys_import; allow_single_des: store a DES2 key with equal halves, marked weak. */
+static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
+                      const uint8_t *id, size_t id_len, const uint8_t *key, size_t key_len,
+                      const uint8_t *kcv, size_t kcv_len, int allow_single_des,
+                      kv_keys_result *res, char *why, size_t why_cap)
 {
     kv_hsm_key_spec spec;
     kv_secbuf *aa = NULL;
     char comp_label[KV_KEYS_LABEL_MAX + 4];
+    uint8_t weak_id[sizeof(KV_HSM_WEAK_ID_PREFIX) - 1 + KV_KEYS_ID_MAX];
     unsigned long o = 0, c = 0;
     unsigned attrs;
     size_t min, max;
-    int companion, r;
+    int companion, r, weak = 0;
 
     init_result(res, label, t, u);
+    if (id_len > KV_KEYS_ID_MAX) {
+        kv_errf(why, why_cap, "a key ID has at most %d bytes", KV_KEYS_ID_MAX);
+        r = KV_ERR_ARG;
+        goto out;
+    }
     if ((r = kv_keys_label_check(label, why, why_cap)) != 0)
         goto out;
     if ((r = kv_keys_policy(t, u, &attrs, &companion, why, why_cap)) != 0)
@@ -271,6 +279,16 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
         r = KV_ERR_ARG;
         goto out;
     }
+    if (kv_key_type_is_des(t) && kv_keymat_des_single_strength(key, key_len)) {
+        if (!allow_single_des || t != KV_KEY_DES2) {
+            kv_errf(why, why_cap,
+                    "the %s key has two equal 8-byte parts (single-DES strength): refused",
+                    kv_key_type_name(t));
+            r = KV_ERR_ARG;
+            goto out;
+        }
+        weak = 1;
+    }
     if ((r = kv_keys_label_free(h, label, why, why_cap)) != 0)
         goto out;
 
@@ -279,6 +297,14 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
     spec.label = label;
     spec.id = id;
     spec.id_len = id_len;
+    if (weak) {
+        /* the weak-key mark (p11.h): the prefix, then the ID asked for */
+        memcpy(weak_id, KV_HSM_WEAK_ID_PREFIX, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1);
+        if (id_len > 0)
+            memcpy(weak_id + sizeof(KV_HSM_WEAK_ID_PREFIX) - 1, id, id_len);
+        spec.id = weak_id;
+        spec.id_len = sizeof(KV_HSM_WEAK_ID_PREFIX) - 1 + id_len;
+    }
     spec.usage = attrs | kcv_extra(t, attrs);
     spec.token = 1;
     if ((r = kv_hsm_object_create(h, &spec, key, key_len, &o)) != 0) {
@@ -311,6 +337,7 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
             goto out;
         res->has_companion = 1;
     }
+    res->weak = weak;
     r = 0;
 out:
     kv_secbuf_free(aa);
@@ -325,6 +352,23 @@ out:
         res->has_companion = 0;
     }
     return r;
+}
+
+int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,
+                   size_t id_len, const uint8_t *key, size_t key_len, const uint8_t *kcv,
+                   size_t kcv_len, kv_keys_result *res, char *why, size_t why_cap)
+{
+    return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 0, res, why,
+                      why_cap);
+}
+
+int kv_keys_import_single_des(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
+                              const uint8_t *id, size_t id_len, const uint8_t *key,
+                              size_t key_len, const uint8_t *kcv, size_t kcv_len,
+                              kv_keys_result *res, char *why, size_t why_cap)
+{
+    return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 1, res, why,
+                      why_cap);
 }
 
 /* d1 and d2 of keys.h: public, distinct derivation blocks ("kortvagA", "kortvagB"). */

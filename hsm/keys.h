@@ -18,7 +18,7 @@
  *
  * The A||A companion ("<label>.aa") holds the left half of a double-length
  * key twice: 3DES-EDE under A||A is single DES under A, which ISO 9797-1 MAC
- * algorithm 3 and CVV need (DESIGN.md "Payment crypto on generic PKCS#11").
+ * algorithm 3 and CVV need (README, "The HSM: keys and payment cryptography").
  *
  * KCVs (keymat.h) are computed by the token on the stored object. Where a
  * key's usage does not include the KCV operation (a KEK can neither encrypt
@@ -57,6 +57,7 @@ typedef enum {
 } kv_key_usage;
 
 #define KV_KEYS_LABEL_MAX 60 /* so that "<label>.aa" fits kv_hsm_key.label */
+#define KV_KEYS_ID_MAX 64    /* bytes of a CKA_ID given to import or generate */
 
 /* "cvk", ...; "default" for KV_USAGE_DEFAULT; never NULL. */
 const char *kv_key_usage_name(kv_key_usage u);
@@ -91,6 +92,7 @@ typedef struct {
     uint8_t kcv[3];
     int has_companion;
     uint8_t companion_kcv[3];
+    int weak; /* stored with the weak-key mark (single-DES strength, p11.h) */
 } kv_keys_result;
 
 /*
@@ -99,12 +101,25 @@ typedef struct {
  * (kcv_len 2 or 3), the KCV the token computes on the stored object must
  * match it; otherwise the object is destroyed and KV_ERR_HSM_KCV returned.
  * A label (or "<label>.aa") that exists is refused with KV_ERR_ARG. Nothing
- * is left on the token after any failure. id (may be NULL) becomes CKA_ID.
- * why (capacity why_cap) receives a one-line reason on failure.
+ * is left on the token after any failure. id (may be NULL, at most
+ * KV_KEYS_ID_MAX bytes) becomes CKA_ID. A DES key with two equal 8-byte parts
+ * (single-DES strength) is refused with KV_ERR_ARG. why (capacity why_cap)
+ * receives a one-line reason on failure.
  */
 int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,
                    size_t id_len, const uint8_t *key, size_t key_len, const uint8_t *kcv,
                    size_t kcv_len, kv_keys_result *res, char *why, size_t why_cap);
+
+/*
+ * kv_keys_import that also stores a DES2 key whose halves are equal (public
+ * test vectors use such keys): the object, and its A||A companion, get the
+ * weak-key mark of p11.h (CKA_ID = KV_HSM_WEAK_ID_PREFIX || id) and
+ * res->weak is set. A DES3 key with equal parts is still refused.
+ */
+int kv_keys_import_single_des(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
+                              const uint8_t *id, size_t id_len, const uint8_t *key,
+                              size_t key_len, const uint8_t *kcv, size_t kcv_len,
+                              kv_keys_result *res, char *why, size_t why_cap);
 
 /* Generate a token key inside the token (see above for keys with a companion). */
 int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,

@@ -13,27 +13,38 @@
 #ifndef KV_HSM_P11_H
 #define KV_HSM_P11_H
 
+#include "src/base/secure.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #define KV_HSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define KV_HSM_DEFAULT_TOKEN "kortvagt"
+#define KV_HSM_PIN_MAX 256 /* bytes of a token PIN */
 
 typedef struct kv_hsm kv_hsm;
 
+/*
+ * The HSM settings, resolved by the front end (flags, environment, config
+ * file; this module reads no environment). Zero-initialise and set what is
+ * known; the struct only borrows its pointers.
+ */
 typedef struct {
-    const char *module; /* path; NULL: $KORTVAGT_PKCS11_MODULE, then the token URI's
-                           module-path, then KV_HSM_DEFAULT_MODULE */
-    const char *token;  /* label or RFC 7512 pkcs11: URI; NULL: $KORTVAGT_TOKEN, then default */
+    const char *module; /* PKCS#11 module path; NULL or "": the module-path of a token URI,
+                           then KV_HSM_DEFAULT_MODULE */
+    const char *token;  /* token label, or an RFC 7512 pkcs11: URI (token=, serial=,
+                           slot-id=, module-path= ...); NULL or "": KV_HSM_DEFAULT_TOKEN */
+    kv_secbuf *pin;     /* the user PIN in locked memory (pin_len bytes; not freed here);
+                           NULL: none, and an open that logs in fails with KV_ERR_HSM_LOGIN */
+    size_t pin_len;
 } kv_hsm_config;
 
 /*
  * Load the module, C_Initialize (CKF_OS_LOCKING_OK), find the token, open a
- * read-write session and log in as user. The user PIN comes from
- * $KORTVAGT_PIN, else the file named by $KORTVAGT_PIN_FILE, else one line of
- * stdin; it is held in a locked buffer only for the login (and a session
- * reopen) and never printed. Returns 0, KV_ERR_HSM_MODULE, KV_ERR_HSM_TOKEN,
- * KV_ERR_HSM_LOGIN or KV_ERR_HSM; kv_hsm_last_error(NULL) says why.
+ * read-write session and log in as user with cfg->pin. The open copies the
+ * PIN into its own locked buffer for a session reopen and never prints it.
+ * Returns 0, KV_ERR_HSM_MODULE, KV_ERR_HSM_TOKEN, KV_ERR_HSM_LOGIN (also: no
+ * PIN given) or KV_ERR_HSM; kv_hsm_last_error(NULL) says why.
  * PKCS#11 login belongs to the process: while another kv_hsm of this process
  * is logged in to the token, the PIN is not checked again. In a forking
  * daemon, open in each worker after fork().
@@ -62,8 +73,43 @@ typedef struct {
     unsigned long companion; /* CK_OBJECT_HANDLE of A||A for MAC algorithm 3, 0 if none */
     kv_key_type type;
     int session_object; /* 1: derived, destroy with kv_hsm_key_destroy */
+    int weak;           /* 1: single-DES strength (see KV_HSM_WEAK_ID_PREFIX) */
     char label[64];
 } kv_hsm_key;
+
+/*
+ * Weak keys. Public test vectors (Visa PVV, IBM 3624, PIN blocks) use
+ * double-length DES keys whose halves are equal: single-DES strength. The key
+ * ceremony stores such a key only when asked to (`kortvagt key import
+ * --allow-single-des`) and marks it on the token object itself: its CKA_ID
+ * begins with the bytes of KV_HSM_WEAK_ID_PREFIX, followed by the CKA_ID the
+ * importer asked for, if any. CKA_ID is a standard attribute every token
+ * keeps and copies, so the mark survives C_CopyObject, a token backup and
+ * other PKCS#11 tools; kv_hsm_key_find reads it in the same
+ * C_GetAttributeValue as the key type, so checking it costs nothing. A key
+ * derived from a weak key is weak too.
+ */
+#define KV_HSM_WEAK_ID_PREFIX "kortvagt:single-des:"
+
+/* 1 if a CKA_ID value carries the weak-key mark. */
+int kv_hsm_id_is_weak(const uint8_t *id, size_t id_len);
+/* 1 if key (as found or derived) has single-DES strength. */
+int kv_hsm_key_is_weak(const kv_hsm_key *key);
+/*
+ * The weak-key policy check for a service (the daemon): 0 when key is not
+ * weak or allow_weak is set; else KV_ERR_HSM_KEY, with a reason naming the
+ * key in kv_hsm_last_error(h).
+ */
+int kv_hsm_key_check_strength(kv_hsm *h, const kv_hsm_key *key, int allow_weak);
+/*
+ * The same policy on a whole handle, for a service that must never use a
+ * weak key (kortvagtd without [hsm] allow_weak_keys = true): with refuse set,
+ * kv_hsm_key_find returns KV_ERR_HSM_KEY for a weak key, with out->weak 1,
+ * out->label set and no usable handle, so a caller tells "weak" from "not
+ * found" without reading the message. Default: weak keys are found (the CLI
+ * is a lab tool).
+ */
+void kv_hsm_refuse_weak_keys(kv_hsm *h, int refuse);
 
 /*
  * Find a key by label or pkcs11: URI ("object=" / "id="). Also finds the

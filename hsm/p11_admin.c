@@ -538,6 +538,7 @@ int kv_hsm_object_get_info(kv_hsm *h, unsigned long handle, kv_hsm_object_info *
         if ((unsigned char)out->label[i] < 0x20 || (unsigned char)out->label[i] >= 0x7f)
             out->label[i] = '?';
     out->id_len = a[18].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : a[18].ulValueLen;
+    out->weak = kv_hsm_id_is_weak(out->id, out->id_len);
     if (a[19].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[19].ulValueLen >= 3) {
         memcpy(out->check_value, cv, 3);
         out->has_check_value = 1;
@@ -588,11 +589,11 @@ int kv_hsm_object_probe_value(kv_hsm *h, unsigned long handle, unsigned long *rv
 
 /*
  * Known answers, all from public sources:
- *  DES2 "Now is t": VECTORS.md (3DES-ECB of 4E6F772069732074 -> D80A0D8B2BAE5E4E);
+ *  DES2 "Now is t": tests/data/VECTORS.md (3DES-ECB of 4E6F772069732074 -> D80A0D8B2BAE5E4E);
  *  single DES: FIPS 81 appendix B / the classic "Now is t" example -> 3FA40E8A984D4815;
  *  AES-128: FIPS-197 appendix C.1; AES-CMAC: RFC 4493 example 2;
  *  HMAC-SHA256: RFC 4231 test case 6;
- *  CKM_DES3_ECB_ENCRYPT_DATA: the EMV ICC master key of VECTORS.md (IMK
+ *  CKM_DES3_ECB_ENCRYPT_DATA: the EMV ICC master key of tests/data/VECTORS.md (IMK
  *  0123456789ABCDEFFEDCBA9876543210, PAN 9901234567890123, PSN 45, option A
  *  -> F84315C7B95BD3B0C74694922C3808B0); the derived key's 3DES-ECB of eight
  *  zero bytes is 1DA5E16CBEFF24F1 (computed with OpenSSL from that key).

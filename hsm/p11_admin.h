@@ -28,9 +28,8 @@
 int kv_hsm_open_ex(const kv_hsm_config *cfg, unsigned flags, kv_hsm **out);
 
 /*
- * kv_hsm_open with the user PIN given by the caller (pin_len bytes, copied
- * into locked memory) instead of read from the environment or stdin: for a
- * command that has read the PIN already (hsm init).
+ * kv_hsm_open with the user PIN given as bytes (pin_len bytes, copied into
+ * locked memory) instead of the one in cfg.
  */
 int kv_hsm_open_pin(const kv_hsm_config *cfg, const uint8_t *pin, size_t pin_len, kv_hsm **out);
 
@@ -38,15 +37,27 @@ int kv_hsm_open_pin(const kv_hsm_config *cfg, const uint8_t *pin, size_t pin_len
 const char *kv_hsm_module_path(const kv_hsm *h);
 
 /*
- * Read a PIN into a new locked buffer (*out, NUL-terminated, *len bytes):
- * from the environment variable env_name, else the first line of the file
- * named by the environment variable file_env_name (may be NULL), else one line
- * of stdin (prompt on a terminal, no echo). Returns 0, KV_ERR_HSM_LOGIN (no
- * PIN: empty input), KV_ERR_IO, KV_ERR_NOMEM; the message is in
- * kv_hsm_last_error(NULL). The caller frees *out with kv_secbuf_free.
+ * Where a token PIN comes from, in this order: value (a PIN the caller already
+ * holds, e.g. from the environment; NULL or "": none), else the first line of
+ * the file named file (NULL or "": none), else one line of stdin (prompt on a
+ * terminal, no echo). value_name and file_name say where value and file came
+ * from ("$KORTVAGT_PIN") for messages; NULL when there is no such source.
  */
-int kv_hsm_read_pin(const char *env_name, const char *file_env_name, const char *prompt,
-                    kv_secbuf **out, size_t *len);
+typedef struct {
+    const char *value;
+    const char *value_name;
+    const char *file;
+    const char *file_name;
+    const char *prompt;
+} kv_hsm_pin_source;
+
+/*
+ * Read a PIN into a new locked buffer (*out, NUL-terminated, *len bytes, at
+ * most KV_HSM_PIN_MAX). Returns 0, KV_ERR_HSM_LOGIN (no PIN: empty input),
+ * KV_ERR_IO, KV_ERR_NOMEM; the message is in kv_hsm_last_error(NULL). The
+ * caller frees *out with kv_secbuf_free.
+ */
+int kv_hsm_pin_read(const kv_hsm_pin_source *src, kv_secbuf **out, size_t *len);
 
 typedef struct {
     char manufacturer[33];
@@ -151,8 +162,9 @@ int kv_hsm_object_find(kv_hsm *h, const char *label, unsigned long *handle);
 typedef struct {
     unsigned long handle;
     char label[129];
-    uint8_t id[64];
+    uint8_t id[96]; /* CKA_ID (a weak key's begins with KV_HSM_WEAK_ID_PREFIX) */
     size_t id_len;
+    int weak; /* single-DES strength: the CKA_ID carries the weak-key mark */
     unsigned long ck_key_type;
     int type_known; /* type below is meaningful */
     kv_key_type type;

@@ -1,7 +1,9 @@
 /*
- * Internal to the PKCS#11 module (p11.c, p11_admin.c): the kv_hsm structure
- * and the helpers both files use. No other file includes this header; every
- * PKCS#11 call of kortvagt is made in those two files.
+ * Internal to the PKCS#11 module (p11.c module and session, p11_rv.c CK_RV
+ * texts, p11_pin.c PIN input, p11_find.c key lookup, p11_ops.c operations,
+ * p11_admin.c administration): the kv_hsm structure and the helpers these
+ * files share. No other file includes this header; every PKCS#11 call of
+ * kortvagt is made in these files.
  */
 #ifndef KV_HSM_P11_INTERNAL_H
 #define KV_HSM_P11_INTERNAL_H
@@ -46,6 +48,7 @@ struct kv_hsm {
     kv_secbuf *pin; /* user PIN, kept for a session reopen; NULL without login */
     size_t pin_len;
 
+    int refuse_weak;  /* kv_hsm_refuse_weak_keys: kv_hsm_key_find refuses weak keys */
     unsigned reopens; /* how often the session was reopened */
     CK_RV open_rv;    /* the CK_RV that failed the last session open or login */
     struct kv_hsm_copy copies[KV_HSM_MAX_COPIES];
@@ -66,6 +69,21 @@ int kv_p11_fail(kv_hsm *h, CK_RV rv, const char *meaning, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Record a failure that has no CK_RV; returns err. */
 int kv_p11_fail_msg(kv_hsm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The open-failure text of this thread: clear it (an open starts) ... */
+void kv_p11_open_err_clear(void);
+/* ... and keep h's text there when nothing was recorded yet (the open failed). */
+void kv_p11_open_err_keep(const kv_hsm *h);
+
+/* A session copy of a token object (CKA_TOKEN false); CK_INVALID_HANDLE if it cannot be copied. */
+CK_OBJECT_HANDLE kv_p11_copy_to_session(kv_hsm *h, CK_OBJECT_HANDLE token);
+
+/*
+ * Search the token's secret-key token objects by label and/or CKA_ID (either
+ * may be NULL): *count is 0, 1 or 2 (2: more than one), *found the first.
+ */
+int kv_p11_find_token_object(kv_hsm *h, const char *label, const uint8_t *id, size_t id_len,
+                             CK_OBJECT_HANDLE *found, CK_ULONG *count);
 
 /* 1 if rv means the session is gone and a reopen may help. */
 int kv_p11_rv_session_lost(CK_RV rv);

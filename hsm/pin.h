@@ -6,7 +6,7 @@
  * A clear PIN exists only in mlock'ed, dump-excluded memory (a per-thread
  * kv_secbuf scratch area here, the caller's kv_secbuf on input) and is wiped
  * before each call returns. Generic PKCS#11 cannot keep it inside the token
- * the way a payment HSM does (DESIGN.md).
+ * the way a payment HSM does (the README states this limit).
  *
  * Pure functions (no kv_hsm) build and parse the PIN and PAN fields; the
  * kv_hsm_* calls add the cipher work and the random fill (OpenSSL RAND_bytes).

@@ -32,7 +32,7 @@ run() { # NAME CMD...
 TPL=$REPO/tests/data/templates
 export KORTVAGT_CAPK=$REPO/tests/data/capk/capk.json
 
-run tlv "$B/bench_tlv" "$REPO/../shared"
+run tlv "$B/bench_tlv" "$REPO/tests/data"
 run transport "$B/bench_transport"
 for p in visa_contact_pse mc_contactless_ppse dankort_visa_cobadge; do
   if [ ${#sel[@]} -eq 0 ] || [[ " ${sel[*]} " == *" card_read "* ]]; then

@@ -43,7 +43,7 @@ echo "== the evidence chain: every decision above, hash-linked and MAC'd in the 
 "$K" evidence verify
 echo
 echo "== a dispute: the cardholder objects to the chip+PIN payment (evidence 1) and to an"
-echo "   unauthenticated contactless payment; betalingsloven § 100 as RULES.md §2 states it"
+echo "   unauthenticated contactless payment; betalingsloven § 100 as src/RULES.md §2 states it"
 CASE=$OUT/dispute.json
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 BEFORE=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)

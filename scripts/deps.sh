@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git file
   clang libclang-rt-14-dev llvm clang-format
   libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools opensc
   libssl-dev openssl

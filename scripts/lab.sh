@@ -12,6 +12,8 @@
 #   scripts/lab.sh eject [--hard]     take the card out (--hard: kill -9 the card process)
 #   scripts/lab.sh env                print the lab's environment (source it)
 #   scripts/lab.sh pg-restart [SECS]  stop the lab's PostgreSQL, wait SECS (1), start it again
+#   scripts/lab.sh pg-stop            stop the lab's PostgreSQL (returns once it has exited)
+#   scripts/lab.sh pg-start           start it again (returns once it accepts connections)
 #
 # Environment: KORTVAGT_LAB (lab directory, default ./lab), KORTVAGT_BIN (the
 # kortvagt binary, default build/bin/kortvagt), KORTVAGT_LAB_PROFILE (the card
@@ -19,7 +21,9 @@
 #
 # One supervisor process owns every process the lab starts and waits for them,
 # so none is left as a zombie; a pcscd that was already running is used as it
-# is and never stopped.
+# is and never stopped. Every step waits for a condition (a socket that
+# listens, a file, a card state), never for a fixed time; the timeouts are
+# generous upper bounds for a loaded machine (KORTVAGT_LAB_TIMEOUT, 120 s).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +42,18 @@ usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { log "$*"; exit 1; }
 
 port_listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
+LAB_TIMEOUT=${KORTVAGT_LAB_TIMEOUT:-120}
+# wait_until SECONDS CMD...: poll CMD until it succeeds (0) or SECONDS pass (1)
+wait_until() {
+  local limit=$(($1 * 1000000)) start=${EPOCHREALTIME/[.,]/}
+  shift
+  while :; do
+    "$@" && return 0
+    [ $((${EPOCHREALTIME/[.,]/} - start)) -ge "$limit" ] && return 1
+    sleep 0.05
+  done
+}
 
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -77,7 +93,7 @@ CONF
 }
 
 # The issuer keys of the personalization bench (`kortvagt perso`), so that it
-# works out of the box in the lab. TEST ONLY: fixed public values (VECTORS.md,
+# works out of the box in the lab. TEST ONLY: fixed public values (tests/data/VECTORS.md,
 # apdu/vcard/CRYPTO.md §6; the transport key is the RFC 3394 §4.1 KEK), never
 # for real cards. The transport key is also written to $LAB/transport.key for
 # the virtual card ($KORTVAGT_TRANSPORT_KEY). Keys already present are kept.
@@ -149,11 +165,8 @@ sup_start_pg() {
   runuser -u postgres -- "$PG_BIN/postgres" -D "$LAB/pg/data" >>"$LAB/pg.log" 2>&1 &
   sup_pg_pid=$!
   echo "$sup_pg_pid" >"$LAB/pg.pid"
-  for _ in $(seq 1 100); do
-    pg_isready -q -U postgres -h 127.0.0.1 -p "$port" && break
-    pid_alive "$sup_pg_pid" || break
-    sleep 0.1
-  done
+  # ready, or the postmaster gave up
+  wait_until "$LAB_TIMEOUT" eval 'pg_isready -q -U postgres -h 127.0.0.1 -p "$port" || ! pid_alive "$sup_pg_pid"' || true
   if [ -f "$LAB/pg.url" ]; then
     # a restart (lab.sh pg-restart): the role and the database exist
     pg_isready -q -U postgres -h 127.0.0.1 -p "$port" || echo "PostgreSQL did not come back; see $LAB/pg.log" >"$LAB/pg.failed"
@@ -227,14 +240,11 @@ supervise() {
   fi
   # Readiness of the vpcd driver: its listening socket. Never connect to probe
   # it: vpcd takes any connection as a card insertion.
-  for _ in $(seq 1 100); do
-    port_listening "$VPCD_PORT" && break
-    if [ -n "$sup_pcscd_pid" ] && ! pid_alive "$sup_pcscd_pid"; then
-      echo "pcscd exited; see $LAB/pcscd.log" >"$LAB/failed"
-      exit 1
-    fi
-    sleep 0.1
-  done
+  wait_until "$LAB_TIMEOUT" eval 'port_listening "$VPCD_PORT" || { [ -n "$sup_pcscd_pid" ] && ! pid_alive "$sup_pcscd_pid"; }' || true
+  if ! port_listening "$VPCD_PORT" && [ -n "$sup_pcscd_pid" ] && ! pid_alive "$sup_pcscd_pid"; then
+    echo "pcscd exited; see $LAB/pcscd.log" >"$LAB/failed"
+    exit 1
+  fi
   if ! port_listening "$VPCD_PORT"; then
     echo "the vpcd reader is not listening on port $VPCD_PORT (is vsmartcard-vpcd installed?)" >"$LAB/failed"
     sup_shutdown
@@ -253,7 +263,10 @@ supervise() {
         insert) sup_stop_card TERM; sup_start_card "${cmd[@]:1}" ;;
         eject) sup_stop_card TERM ;;
         eject-hard) sup_stop_card KILL ;;
+        # the pause is the length of the outage, not a wait for anything
         pg-restart) sup_stop_pg; sleep "${cmd[1]:-1}"; sup_start_pg ;;
+        pg-stop) sup_stop_pg ;;
+        pg-start) pid_alive "$sup_pg_pid" || sup_start_pg ;;
       esac
       echo "${cmd[0]}" >"$LAB/control.done"
     fi
@@ -276,24 +289,17 @@ r=[x for x in json.load(sys.stdin)["readers"] if x.get("name")==sys.argv[1]]
 print("present" if r and r[0].get("card_present") else "absent")' "$READER" 2>/dev/null || echo absent
 }
 
+card_is() { [ "$(card_state)" = "$1" ]; }
+
 wait_card() {
-  local want=$1
-  for _ in $(seq 1 100); do
-    [ "$(card_state)" = "$want" ] && return 0
-    sleep 0.1
-  done
-  return 1
+  wait_until "$LAB_TIMEOUT" card_is "$1"
 }
 
 send_control() {
   supervisor_pid >/dev/null || die "the lab is not running (scripts/lab.sh start)"
   rm -f "$LAB/control.done"
   echo "$*" >"$LAB/control"
-  for _ in $(seq 1 100); do
-    [ -f "$LAB/control.done" ] && return 0
-    sleep 0.05
-  done
-  die "the lab supervisor did not answer"
+  wait_until "$LAB_TIMEOUT" test -f "$LAB/control.done" || die "the lab supervisor did not answer"
 }
 
 cmd_start() {
@@ -311,11 +317,8 @@ cmd_start() {
   pg_setup || true
   supervise </dev/null >>"$LAB/supervisor.log" 2>&1 &
   echo $! >"$LAB/supervisor.pid"
-  for _ in $(seq 1 150); do
-    [ -f "$LAB/ready" ] && break
-    [ -f "$LAB/failed" ] && die "$(cat "$LAB/failed")"
-    sleep 0.1
-  done
+  wait_until "$LAB_TIMEOUT" eval '[ -f "$LAB/ready" ] || [ -f "$LAB/failed" ]' || true
+  [ -f "$LAB/failed" ] && die "$(cat "$LAB/failed")"
   [ -f "$LAB/ready" ] || die "the lab did not come up; see $LAB/*.log"
   wait_card present || die "the virtual card did not appear in '$READER'; see $LAB/vcard.log"
   if [ -f "$LAB/pg.url" ]; then
@@ -337,11 +340,8 @@ cmd_stop() {
     return 0
   fi
   kill -TERM "$p"
-  for _ in $(seq 1 100); do
-    pid_alive "$p" || break
-    # our own child when started by 'run': reap it
-    sleep 0.05
-  done
+  # our own child when started by 'run': wait reaps it
+  wait_until "$LAB_TIMEOUT" eval '! pid_alive "$p"' || log "the supervisor (pid $p) did not stop"
   wait "$p" 2>/dev/null || true
   log "stopped"
 }
@@ -396,6 +396,16 @@ case "${1:-}" in
   pg-restart)
     [ -f "$LAB/pg.port" ] || die "the lab runs no PostgreSQL"
     send_control pg-restart "${2:-1}"
+    pg_isready -q -U postgres -h 127.0.0.1 -p "$(cat "$LAB/pg.port")" || die "PostgreSQL did not come back; see $LAB/pg.log"
+    ;;
+  pg-stop)
+    [ -f "$LAB/pg.port" ] || die "the lab runs no PostgreSQL"
+    send_control pg-stop
+    ! pg_isready -q -U postgres -h 127.0.0.1 -p "$(cat "$LAB/pg.port")" || die "PostgreSQL still answers"
+    ;;
+  pg-start)
+    [ -f "$LAB/pg.port" ] || die "the lab runs no PostgreSQL"
+    send_control pg-start
     pg_isready -q -U postgres -h 127.0.0.1 -p "$(cat "$LAB/pg.port")" || die "PostgreSQL did not come back; see $LAB/pg.log"
     ;;
   -h|--help|help) usage ;;

@@ -67,6 +67,7 @@
 #include "src/base/err.h"
 #include "src/base/secure.h"
 #include "src/base/hex.h"
+#include "src/base/jdec.h"
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -97,22 +98,77 @@ static int bad(loader *l, int err, const char *fmt, ...)
     return err;
 }
 
-/* Reject keys outside allowed[] so that a misspelt field does not pass silently. */
-static int check_keys(loader *l, json_t *obj, const char *where, const char *const *allowed)
+/*
+ * Decode the object obj strictly by the table t (src/base/jdec.h) into in:
+ * members outside the table, missing required members and values of the
+ * wrong type are KV_ERR_JSON, values out of bounds KV_ERR_FORMAT; the message
+ * names the member under where ("" at the top: "profile").
+ */
+static int strict(loader *l, const json_t *obj, const char *where, const kv_jdec_table *t, void *in)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        const char *const *a;
-        for (a = allowed; *a != NULL; a++)
-            if (strcmp(*a, key) == 0)
-                break;
-        if (*a == NULL)
-            return bad(l, KV_ERR_JSON, "%s: unknown field \"%s\"", where, key);
-    }
+    kv_jdec_error e;
+    int r;
+    if (!json_is_object(obj))
+        return bad(l, KV_ERR_JSON, "%s: not an object", where[0] != '\0' ? where : "profile");
+    if ((r = kv_jdec_decode(obj, t, in, NULL, &e)) == 0)
+        return 0;
+    if (e.code == KV_JDEC_UNKNOWN_FIELD)
+        return bad(l, KV_ERR_JSON, "%s%s%.*s: unknown field \"%s\"",
+                   where[0] != '\0' ? where : "profile", e.parent_len > 0 ? "." : "",
+                   (int)e.parent_len, e.path, e.key);
+    if (r == KV_ERR_JSON && e.code != KV_JDEC_WRONG_TYPE && e.code != KV_JDEC_MISSING &&
+        e.code != KV_JDEC_TOO_MANY && e.code != KV_JDEC_TOO_FEW)
+        r = KV_ERR_FORMAT;
+    return bad(l, r, "%s%s%s: %s", where, where[0] != '\0' ? "." : "", e.path, e.msg);
+}
+
+/* A printable ASCII text member (the row's min..max characters) into uint8_t[], its length to
+ * len_off. */
+static int ascii(kv_jdec *d, const json_t *v, void *field, void *obj, void *ctx)
+{
+    const kv_jdec_field *f = kv_jdec_row(d);
+    const char *s;
+    size_t n;
+    (void)ctx;
+    if (!json_is_string(v))
+        return kv_jdec_fail(d, KV_JDEC_WRONG_TYPE, "not a string");
+    s = json_string_value(v);
+    n = strlen(s);
+    if ((int64_t)n < f->min || (int64_t)n > f->max)
+        return kv_jdec_fail(d, KV_JDEC_OUT_OF_RANGE, "length %zu is outside %lld..%lld", n,
+                            (long long)f->min, (long long)f->max);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7E)
+            return kv_jdec_fail(d, KV_JDEC_BAD_FORMAT, "not printable ASCII");
+    memcpy(field, s, n);
+    *(size_t *)(void *)((char *)obj + f->len_off) = n;
     return 0;
 }
+
+#define NONE KV_JDEC_NONE
+/* A member read later by the code (hex, TLV lists, keys): only its name is checked here. */
+#define ANY(nm)                                                                                    \
+    {                                                                                              \
+        nm, KV_JT_ANY, 0, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, NULL, NULL                        \
+    }
+#define NEED(nm)                                                                                   \
+    {                                                                                              \
+        nm, KV_JT_ANY, KV_JF_REQUIRED, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, NULL, NULL           \
+    }
+#define INT(st, nm, mn, mx, fld)                                                                   \
+    {                                                                                              \
+        nm, KV_JT_INT, 0, mn, mx, offsetof(st, fld), 0, NONE, NONE, NULL, NULL, 0, NULL, NULL      \
+    }
+#define BOOL(st, nm, fld)                                                                          \
+    {                                                                                              \
+        nm, KV_JT_BOOL, 0, 0, 0, offsetof(st, fld), sizeof(int), NONE, NONE, NULL, NULL, 0, NULL,  \
+            NULL                                                                                   \
+    }
+#define TEXT(st, nm, mn, mx, fld)                                                                  \
+    {                                                                                              \
+        nm, KV_JT_CUSTOM, 0, mn, mx, offsetof(st, fld), 0, offsetof(st, fld##_len), NONE, NULL,    \
+            NULL, 0, ascii, NULL                                                                   \
+    }
 
 /* Decode the hex string v (min..max bytes); a missing v (NULL) is "not a hex string". */
 static int hex_value(loader *l, json_t *v, const char *where, uint8_t *out, size_t min, size_t max,
@@ -129,60 +185,6 @@ static int hex_value(loader *l, json_t *v, const char *where, uint8_t *out, size
     if ((size_t)n < min)
         return bad(l, KV_ERR_FORMAT, "%s: shorter than %zu bytes", where, min);
     *len = (size_t)n;
-    return 0;
-}
-
-/* A bounded integer field; absent leaves *out unchanged. */
-static int int_field(loader *l, json_t *obj, const char *key, const char *where, long min, long max,
-                     long *out)
-{
-    json_t *v = json_object_get(obj, key);
-    json_int_t i;
-    if (v == NULL)
-        return 0;
-    if (!json_is_integer(v))
-        return bad(l, KV_ERR_JSON, "%s.%s: not an integer", where, key);
-    i = json_integer_value(v);
-    if (i < min || i > max)
-        return bad(l, KV_ERR_FORMAT, "%s.%s: %lld is outside %ld..%ld", where, key, (long long)i,
-                   min, max);
-    *out = (long)i;
-    return 0;
-}
-
-static int bool_field(loader *l, json_t *obj, const char *key, const char *where, int *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL)
-        return 0;
-    if (!json_is_boolean(v))
-        return bad(l, KV_ERR_JSON, "%s.%s: not true or false", where, key);
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* A printable ASCII text field of min..max characters; absent gives *len 0. */
-static int text_field(loader *l, json_t *obj, const char *key, const char *where, size_t min,
-                      size_t max, uint8_t *out, size_t *len)
-{
-    json_t *v = json_object_get(obj, key);
-    const char *s;
-    size_t n;
-    *len = 0;
-    if (v == NULL)
-        return 0;
-    if (!json_is_string(v))
-        return bad(l, KV_ERR_JSON, "%s.%s: not a string", where, key);
-    s = json_string_value(v);
-    n = strlen(s);
-    if (n < min || n > max)
-        return bad(l, KV_ERR_FORMAT, "%s.%s: length %zu is outside %zu..%zu", where, key, n, min,
-                   max);
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] > 0x7E)
-            return bad(l, KV_ERR_FORMAT, "%s.%s: not printable ASCII", where, key);
-    memcpy(out, s, n);
-    *len = n;
     return 0;
 }
 
@@ -226,7 +228,7 @@ typedef int (*tlv_item_fn)(loader *l, const char *where, uint32_t tag, const uin
 /* Walk a TLV list (object or array of pairs), calling fn for each item in order. */
 static int tlv_list(loader *l, json_t *v, const char *where, tlv_item_fn fn, void *arg)
 {
-    uint8_t value[KV_VC_DATA_MAX];
+    uint8_t value[KV_VCARD_DATA_MAX];
     char w[192];
     size_t i, len;
     uint32_t tag;
@@ -271,7 +273,7 @@ static int put_item(loader *l, const char *where, uint32_t tag, const uint8_t *v
 }
 
 typedef struct {
-    kv_vc_dataobj *objs;
+    kv_vcard_dataobj *objs;
     size_t *n;
 } data_sink;
 
@@ -279,13 +281,13 @@ static int data_item(loader *l, const char *where, uint32_t tag, const uint8_t *
                      void *arg)
 {
     data_sink *s = arg;
-    kv_vc_dataobj *o;
+    kv_vcard_dataobj *o;
     if (tag == 0x9F17)
         return bad(l, KV_ERR_FORMAT, "%s: 9F17 (PIN try counter) comes from \"pin\"", where);
-    if (*s->n >= KV_VC_MAX_DATA)
-        return bad(l, KV_ERR_FORMAT, "%s: more than %d objects", where, KV_VC_MAX_DATA);
-    if (len > KV_VC_VALUE_MAX)
-        return bad(l, KV_ERR_FORMAT, "%s: longer than %d bytes", where, KV_VC_VALUE_MAX);
+    if (*s->n >= KV_VCARD_MAX_DATA)
+        return bad(l, KV_ERR_FORMAT, "%s: more than %d objects", where, KV_VCARD_MAX_DATA);
+    if (len > KV_VCARD_VALUE_MAX)
+        return bad(l, KV_ERR_FORMAT, "%s: longer than %d bytes", where, KV_VCARD_VALUE_MAX);
     o = &s->objs[(*s->n)++];
     o->tag = tag;
     o->len = len;
@@ -293,7 +295,7 @@ static int data_item(loader *l, const char *where, uint32_t tag, const uint8_t *
     return 0;
 }
 
-static int data_list(loader *l, json_t *obj, const char *where, kv_vc_dataobj *objs, size_t *n)
+static int data_list(loader *l, json_t *obj, const char *where, kv_vcard_dataobj *objs, size_t *n)
 {
     json_t *v = json_object_get(obj, "data");
     char w[160];
@@ -304,15 +306,15 @@ static int data_list(loader *l, json_t *obj, const char *where, kv_vc_dataobj *o
     return tlv_list(l, v, w, data_item, &s);
 }
 
-static int add_record(loader *l, kv_vc_df *df, const char *where, unsigned sfi, unsigned number,
+static int add_record(loader *l, kv_vcard_df *df, const char *where, unsigned sfi, unsigned number,
                       const uint8_t *data, size_t len)
 {
-    kv_vc_record *rec;
+    kv_vcard_record *rec;
     for (size_t i = 0; i < df->nrecords; i++)
         if (df->records[i].sfi == sfi && df->records[i].number == number)
             return bad(l, KV_ERR_FORMAT, "%s: SFI %u record %u appears twice", where, sfi, number);
-    if (df->nrecords >= KV_VC_MAX_RECORDS)
-        return bad(l, KV_ERR_FORMAT, "%s: more than %d records", where, KV_VC_MAX_RECORDS);
+    if (df->nrecords >= KV_VCARD_MAX_RECORDS)
+        return bad(l, KV_ERR_FORMAT, "%s: more than %d records", where, KV_VCARD_MAX_RECORDS);
     rec = &df->records[df->nrecords++];
     rec->sfi = (uint8_t)sfi;
     rec->number = (uint8_t)number;
@@ -321,22 +323,32 @@ static int add_record(loader *l, kv_vc_df *df, const char *where, unsigned sfi, 
     return 0;
 }
 
+struct record_in {
+    int64_t sfi, record;
+};
+static const kv_jdec_field record_rows[] = {
+    INT(struct record_in, "sfi", 1, 30, sfi),
+    INT(struct record_in, "record", 1, 255, record),
+    ANY("hex"),
+    ANY("tags"),
+};
+static const kv_jdec_table record_tbl = KV_JDEC_TABLE(NULL, record_rows, 0, NULL, NULL);
+
 /* One RECORD object; default_sfi 0 means "sfi" is required. */
-static int parse_record(loader *l, json_t *r, const char *where, unsigned default_sfi, kv_vc_df *df)
+static int parse_record(loader *l, json_t *r, const char *where, unsigned default_sfi,
+                        kv_vcard_df *df)
 {
-    static const char *const keys[] = {"sfi", "record", "hex", "tags", NULL};
-    uint8_t buf[KV_VC_DATA_MAX];
+    uint8_t buf[KV_VCARD_DATA_MAX];
     size_t len = 0;
-    long sfi = default_sfi, number = 0;
+    struct record_in in = {default_sfi, 0};
+    int64_t sfi, number;
     json_t *hex, *tags;
     int rc;
 
-    if (!json_is_object(r))
-        return bad(l, KV_ERR_JSON, "%s: not an object", where);
-    if ((rc = check_keys(l, r, where, keys)) != 0 ||
-        (rc = int_field(l, r, "sfi", where, 1, 30, &sfi)) != 0 ||
-        (rc = int_field(l, r, "record", where, 1, 255, &number)) != 0)
+    if ((rc = strict(l, r, where, &record_tbl, &in)) != 0)
         return rc;
+    sfi = in.sfi;
+    number = in.record;
     if (sfi == 0 || number == 0)
         return bad(l, KV_ERR_JSON, "%s: needs \"sfi\" and \"record\"", where);
     hex = json_object_get(r, "hex");
@@ -363,14 +375,14 @@ static int parse_record(loader *l, json_t *r, const char *where, unsigned defaul
         if ((rc = tlv_list(l, tags, wh, put_item, &w)) != 0)
             return rc;
         if (kv_tlv_end(&w) != 0 || w.err != 0)
-            return bad(l, KV_ERR_FORMAT, "%s: record longer than %d bytes", wh, KV_VC_DATA_MAX);
+            return bad(l, KV_ERR_FORMAT, "%s: record longer than %d bytes", wh, KV_VCARD_DATA_MAX);
         len = w.len;
     }
     return add_record(l, df, where, (unsigned)sfi, (unsigned)number, buf, len);
 }
 
 static int parse_records(loader *l, json_t *obj, const char *where, unsigned default_sfi,
-                         kv_vc_df *df)
+                         kv_vcard_df *df)
 {
     json_t *arr = json_object_get(obj, "records");
     char w[160];
@@ -400,7 +412,7 @@ typedef struct {
 } app_dir;
 
 /* 61 { 4F 50 [9F12] [87] extra } */
-static void put_dir_entry(kv_tlv_writer *w, const kv_vc_df *app, const app_dir *d, int with_pref)
+static void put_dir_entry(kv_tlv_writer *w, const kv_vcard_df *app, const app_dir *d, int with_pref)
 {
     uint8_t prio;
     kv_tlv_begin(w, 0x61);
@@ -417,59 +429,79 @@ static void put_dir_entry(kv_tlv_writer *w, const kv_vc_df *app, const app_dir *
     kv_tlv_end(w);
 }
 
-static int parse_app(loader *l, json_t *a, const char *where, kv_vc_df *df, app_dir *d)
+/* The typed members of an application; the rest are read from the object below. */
+struct app_in {
+    uint8_t label[16];
+    size_t label_len;
+    uint8_t preferred_name[16];
+    size_t preferred_name_len;
+    uint8_t language[8];
+    size_t language_len;
+    int64_t priority, issuer_code_table, gpo_format;
+    int pse, ppse, blocked;
+};
+static const kv_jdec_field app_rows[] = {
+    NEED("aid"),
+    TEXT(struct app_in, "label", 1, 16, label),
+    INT(struct app_in, "priority", 0, 255, priority),
+    TEXT(struct app_in, "preferred_name", 1, 16, preferred_name),
+    INT(struct app_in, "issuer_code_table", 1, 10, issuer_code_table),
+    TEXT(struct app_in, "language", 2, 8, language),
+    ANY("pdol"),
+    ANY("fci_extra"),
+    ANY("fci_discretionary"),
+    ANY("directory_extra"),
+    BOOL(struct app_in, "pse", pse),
+    BOOL(struct app_in, "ppse", ppse),
+    BOOL(struct app_in, "blocked", blocked),
+    NEED("aip"),
+    NEED("afl"),
+    INT(struct app_in, "gpo_format", 1, 2, gpo_format),
+    ANY("gpo_extra"),
+    ANY("records"),
+    ANY("data"),
+};
+static const kv_jdec_table app_tbl = KV_JDEC_TABLE(NULL, app_rows, 0, NULL, NULL);
+
+static int parse_app(loader *l, json_t *a, const char *where, kv_vcard_df *df, app_dir *d)
 {
-    static const char *const keys[] = {"aid",
-                                       "label",
-                                       "priority",
-                                       "preferred_name",
-                                       "issuer_code_table",
-                                       "language",
-                                       "pdol",
-                                       "fci_extra",
-                                       "fci_discretionary",
-                                       "directory_extra",
-                                       "pse",
-                                       "ppse",
-                                       "blocked",
-                                       "aip",
-                                       "afl",
-                                       "gpo_format",
-                                       "gpo_extra",
-                                       "records",
-                                       "data",
-                                       NULL};
-    uint8_t pdol[252], lang[8], fci_extra[200], disc[200];
-    size_t pdol_len = 0, lang_len = 0, fci_extra_len = 0, disc_len = 0, n;
-    long code_table = -1, gpo_format = 1;
+    uint8_t pdol[252], fci_extra[200], disc[200];
+    size_t pdol_len = 0, fci_extra_len = 0, disc_len = 0, n;
+    struct app_in in;
+    long code_table, gpo_format;
+    const uint8_t *lang;
+    size_t lang_len;
     char w[160];
     json_t *v;
     kv_tlv_writer tw;
     int r;
 
-    if (!json_is_object(a))
-        return bad(l, KV_ERR_JSON, "%s: not an object", where);
-    if ((r = check_keys(l, a, where, keys)) != 0)
+    memset(&in, 0, sizeof(in));
+    in.priority = in.issuer_code_table = -1;
+    in.gpo_format = 1;
+    in.pse = in.ppse = 1;
+    if ((r = strict(l, a, where, &app_tbl, &in)) != 0)
         return r;
-    df->kind = KV_VC_DF_APP;
-    d->priority = -1;
-    d->in_pse = d->in_ppse = 1;
+    df->kind = KV_VCARD_DF_APP;
+    memcpy(d->label, in.label, sizeof(d->label));
+    d->label_len = in.label_len;
+    memcpy(d->pref, in.preferred_name, sizeof(d->pref));
+    d->pref_len = in.preferred_name_len;
+    d->priority = (long)in.priority;
+    d->in_pse = in.pse;
+    d->in_ppse = in.ppse;
+    df->blocked = in.blocked;
+    code_table = (long)in.issuer_code_table;
+    gpo_format = (long)in.gpo_format;
+    lang = in.language;
+    lang_len = in.language_len;
 
     snprintf(w, sizeof(w), "%s.aid", where);
     if ((v = json_object_get(a, "aid")) == NULL)
         return bad(l, KV_ERR_JSON, "%s: missing", w);
-    if ((r = hex_value(l, v, w, df->name, 5, KV_VC_DF_NAME_MAX, &df->name_len)) != 0)
+    if ((r = hex_value(l, v, w, df->name, 5, KV_VCARD_DF_NAME_MAX, &df->name_len)) != 0)
         return r;
-    if ((r = text_field(l, a, "label", where, 1, 16, d->label, &d->label_len)) != 0 ||
-        (r = text_field(l, a, "preferred_name", where, 1, 16, d->pref, &d->pref_len)) != 0 ||
-        (r = text_field(l, a, "language", where, 2, 8, lang, &lang_len)) != 0 ||
-        (r = int_field(l, a, "priority", where, 0, 255, &d->priority)) != 0 ||
-        (r = int_field(l, a, "issuer_code_table", where, 1, 10, &code_table)) != 0 ||
-        (r = int_field(l, a, "gpo_format", where, 1, 2, &gpo_format)) != 0 ||
-        (r = bool_field(l, a, "pse", where, &d->in_pse)) != 0 ||
-        (r = bool_field(l, a, "ppse", where, &d->in_ppse)) != 0 ||
-        (r = bool_field(l, a, "blocked", where, &df->blocked)) != 0 ||
-        (r = tlv_hex(l, a, "fci_extra", where, fci_extra, sizeof(fci_extra), &fci_extra_len)) !=
+    if ((r = tlv_hex(l, a, "fci_extra", where, fci_extra, sizeof(fci_extra), &fci_extra_len)) !=
             0 ||
         (r = tlv_hex(l, a, "fci_discretionary", where, disc, sizeof(disc), &disc_len)) != 0 ||
         (r = tlv_hex(l, a, "directory_extra", where, d->dir_extra, sizeof(d->dir_extra),
@@ -522,8 +554,9 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vc_df *df, app_
             ? 2 + df->afl_len
             : kv_tlv_header_size(0x82, 2) + 2 + kv_tlv_header_size(0x94, df->afl_len) +
                   df->afl_len + df->gpo_extra_len;
-    if (kv_tlv_header_size(0x77, n) + n > KV_VC_DATA_MAX)
-        return bad(l, KV_ERR_FORMAT, "%s: GPO answer longer than %d bytes", where, KV_VC_DATA_MAX);
+    if (kv_tlv_header_size(0x77, n) + n > KV_VCARD_DATA_MAX)
+        return bad(l, KV_ERR_FORMAT, "%s: GPO answer longer than %d bytes", where,
+                   KV_VCARD_DATA_MAX);
     if ((r = parse_records(l, a, where, 0, df)) != 0 ||
         (r = data_list(l, a, where, df->data, &df->ndata)) != 0)
         return r;
@@ -555,7 +588,7 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vc_df *df, app_
     kv_tlv_end(&tw);
     kv_tlv_end(&tw);
     if (tw.err != 0)
-        return bad(l, KV_ERR_FORMAT, "%s: FCI longer than %d bytes", where, KV_VC_DATA_MAX);
+        return bad(l, KV_ERR_FORMAT, "%s: FCI longer than %d bytes", where, KV_VCARD_DATA_MAX);
     df->fci_len = tw.len;
     return 0;
 }
@@ -575,25 +608,40 @@ static int parse_dir(loader *l, json_t *root, const char *key, json_t **obj)
     return 1;
 }
 
-static int build_pse(loader *l, json_t *o, kv_vc_df *pse, const kv_vc_df *apps, const app_dir *dirs,
-                     size_t napps)
+struct pse_in {
+    uint8_t language[8];
+    size_t language_len;
+    int64_t sfi;
+};
+static const kv_jdec_field pse_rows[] = {
+    INT(struct pse_in, "sfi", 1, 10, sfi),
+    TEXT(struct pse_in, "language", 2, 8, language),
+    ANY("fci_extra"),
+    ANY("records"),
+};
+static const kv_jdec_table pse_tbl = KV_JDEC_TABLE(NULL, pse_rows, 0, NULL, NULL);
+static const kv_jdec_field ppse_rows[] = {ANY("fci_extra")};
+static const kv_jdec_table ppse_tbl = KV_JDEC_TABLE(NULL, ppse_rows, 0, NULL, NULL);
+
+static int build_pse(loader *l, json_t *o, kv_vcard_df *pse, const kv_vcard_df *apps,
+                     const app_dir *dirs, size_t napps)
 {
-    static const char *const keys[] = {"sfi", "language", "fci_extra", "records", NULL};
-    uint8_t lang[8], extra[200];
-    size_t lang_len = 0, extra_len = 0;
+    struct pse_in in = {{0}, 0, 1};
+    uint8_t extra[200];
+    size_t extra_len = 0;
     long sfi = 1;
     kv_tlv_writer w;
     uint8_t s;
     int r;
 
-    pse->kind = KV_VC_DF_PSE;
+    pse->kind = KV_VCARD_DF_PSE;
     memcpy(pse->name, pse_name, sizeof(pse_name) - 1);
     pse->name_len = sizeof(pse_name) - 1;
     if (o != NULL) {
-        if ((r = check_keys(l, o, "pse", keys)) != 0 ||
-            (r = int_field(l, o, "sfi", "pse", 1, 10, &sfi)) != 0 ||
-            (r = text_field(l, o, "language", "pse", 2, 8, lang, &lang_len)) != 0 ||
-            (r = tlv_hex(l, o, "fci_extra", "pse", extra, sizeof(extra), &extra_len)) != 0 ||
+        if ((r = strict(l, o, "pse", &pse_tbl, &in)) != 0)
+            return r;
+        sfi = (long)in.sfi;
+        if ((r = tlv_hex(l, o, "fci_extra", "pse", extra, sizeof(extra), &extra_len)) != 0 ||
             (r = parse_records(l, o, "pse", (unsigned)sfi, pse)) != 0)
             return r;
     }
@@ -601,7 +649,7 @@ static int build_pse(loader *l, json_t *o, kv_vc_df *pse, const kv_vc_df *apps, 
         /* one directory entry per record, in profile order (EMV Book 1 §12.2.3) */
         unsigned number = 1;
         for (size_t i = 0; i < napps; i++) {
-            uint8_t rec[KV_VC_DATA_MAX];
+            uint8_t rec[KV_VCARD_DATA_MAX];
             if (!dirs[i].in_pse)
                 continue;
             kv_tlv_writer_init(&w, rec, sizeof(rec));
@@ -620,31 +668,30 @@ static int build_pse(loader *l, json_t *o, kv_vc_df *pse, const kv_vc_df *apps, 
     kv_tlv_put(&w, 0x84, pse->name, pse->name_len);
     kv_tlv_begin(&w, 0xA5);
     kv_tlv_put(&w, 0x88, &s, 1);
-    if (lang_len > 0)
-        kv_tlv_put(&w, 0x5F2D, lang, lang_len);
+    if (in.language_len > 0)
+        kv_tlv_put(&w, 0x5F2D, in.language, in.language_len);
     kv_tlv_put_raw(&w, extra, extra_len);
     kv_tlv_end(&w);
     kv_tlv_end(&w);
     if (w.err != 0)
-        return bad(l, KV_ERR_FORMAT, "pse: FCI longer than %d bytes", KV_VC_DATA_MAX);
+        return bad(l, KV_ERR_FORMAT, "pse: FCI longer than %d bytes", KV_VCARD_DATA_MAX);
     pse->fci_len = w.len;
     return 0;
 }
 
-static int build_ppse(loader *l, json_t *o, kv_vc_df *ppse, const kv_vc_df *apps,
+static int build_ppse(loader *l, json_t *o, kv_vcard_df *ppse, const kv_vcard_df *apps,
                       const app_dir *dirs, size_t napps)
 {
-    static const char *const keys[] = {"fci_extra", NULL};
     uint8_t extra[200];
     size_t extra_len = 0;
     kv_tlv_writer w;
     int r;
 
-    ppse->kind = KV_VC_DF_PPSE;
+    ppse->kind = KV_VCARD_DF_PPSE;
     memcpy(ppse->name, ppse_name, sizeof(ppse_name) - 1);
     ppse->name_len = sizeof(ppse_name) - 1;
     if (o != NULL &&
-        ((r = check_keys(l, o, "ppse", keys)) != 0 ||
+        ((r = strict(l, o, "ppse", &ppse_tbl, NULL)) != 0 ||
          (r = tlv_hex(l, o, "fci_extra", "ppse", extra, sizeof(extra), &extra_len)) != 0))
         return r;
     /* EMV Book B: 6F { 84 A5 { BF0C { 61 {4F 50 87} ... } } } */
@@ -661,16 +708,26 @@ static int build_ppse(loader *l, json_t *o, kv_vc_df *ppse, const kv_vc_df *apps
     kv_tlv_end(&w);
     kv_tlv_end(&w);
     if (w.err != 0)
-        return bad(l, KV_ERR_FORMAT, "ppse: FCI longer than %d bytes", KV_VC_DATA_MAX);
+        return bad(l, KV_ERR_FORMAT, "ppse: FCI longer than %d bytes", KV_VCARD_DATA_MAX);
     ppse->fci_len = w.len;
     return 0;
 }
 
-static int parse_pin(loader *l, json_t *root, kv_vc_profile *p)
+struct pin_in {
+    int64_t try_limit, tries_left;
+};
+static const kv_jdec_field pin_rows[] = {
+    ANY("value"),
+    INT(struct pin_in, "try_limit", 1, KV_VCARD_PIN_TRY_MAX, try_limit),
+    INT(struct pin_in, "tries_left", 0, KV_VCARD_PIN_TRY_MAX, tries_left),
+};
+static const kv_jdec_table pin_tbl = KV_JDEC_TABLE(NULL, pin_rows, 0, NULL, NULL);
+
+static int parse_pin(loader *l, json_t *root, kv_vcard_profile *p)
 {
-    static const char *const keys[] = {"value", "try_limit", "tries_left", NULL};
     json_t *o = json_object_get(root, "pin"), *v;
-    long limit = 3, left = -1;
+    struct pin_in in = {3, -1};
+    long limit, left;
     const char *digits;
     size_t n;
     uint8_t *b;
@@ -678,24 +735,22 @@ static int parse_pin(loader *l, json_t *root, kv_vc_profile *p)
 
     if (o == NULL)
         return 0;
-    if (!json_is_object(o))
-        return bad(l, KV_ERR_JSON, "pin: not an object");
-    if ((r = check_keys(l, o, "pin", keys)) != 0 ||
-        (r = int_field(l, o, "try_limit", "pin", 1, KV_VC_PIN_TRY_MAX, &limit)) != 0 ||
-        (r = int_field(l, o, "tries_left", "pin", 0, KV_VC_PIN_TRY_MAX, &left)) != 0)
+    if ((r = strict(l, o, "pin", &pin_tbl, &in)) != 0)
         return r;
+    limit = (long)in.try_limit;
+    left = (long)in.tries_left;
     if (left > limit)
         return bad(l, KV_ERR_FORMAT, "pin.tries_left: more than try_limit");
     v = json_object_get(o, "value");
     if (!json_is_string(v) || !kv_is_digits(json_string_value(v), 4, 12))
         return bad(l, KV_ERR_FORMAT, "pin.value: not a string of 4 to 12 digits");
-    if ((p->pin_block = kv_secbuf_new(KV_VC_PIN_BLOCK_LEN)) == NULL)
+    if ((p->pin_block = kv_secbuf_new(KV_VCARD_PIN_BLOCK_LEN)) == NULL)
         return bad(l, KV_ERR_NOMEM, "pin: cannot allocate locked memory");
     /* plaintext PIN block: 2N, PIN digits in BCD, F filler (EMV Book 3 §6.5.12) */
     digits = json_string_value(v);
     n = strlen(digits);
     b = kv_secbuf_ptr(p->pin_block);
-    memset(b, 0xFF, KV_VC_PIN_BLOCK_LEN);
+    memset(b, 0xFF, KV_VCARD_PIN_BLOCK_LEN);
     b[0] = (uint8_t)(0x20 | n);
     for (size_t i = 0; i < n; i++) {
         uint8_t d = (uint8_t)(digits[i] - '0');
@@ -710,35 +765,42 @@ static int parse_pin(loader *l, json_t *root, kv_vc_profile *p)
     return 0;
 }
 
-static int parse_quirks(loader *l, json_t *root, kv_vc_profile *p)
+struct quirks_in {
+    int get_response, wrong_le;
+};
+static const kv_jdec_field quirks_rows[] = {
+    BOOL(struct quirks_in, "get_response", get_response),
+    BOOL(struct quirks_in, "wrong_le", wrong_le),
+};
+static const kv_jdec_table quirks_tbl = KV_JDEC_TABLE(NULL, quirks_rows, 0, NULL, NULL);
+
+static int parse_quirks(loader *l, json_t *root, kv_vcard_profile *p)
 {
-    static const char *const keys[] = {"get_response", "wrong_le", NULL};
     json_t *o = json_object_get(root, "quirks");
-    int gr = 0, le = 0, r;
+    struct quirks_in in = {0, 0};
+    int r;
     if (o == NULL)
         return 0;
-    if (!json_is_object(o))
-        return bad(l, KV_ERR_JSON, "quirks: not an object");
-    if ((r = check_keys(l, o, "quirks", keys)) != 0 ||
-        (r = bool_field(l, o, "get_response", "quirks", &gr)) != 0 ||
-        (r = bool_field(l, o, "wrong_le", "quirks", &le)) != 0)
+    if ((r = strict(l, o, "quirks", &quirks_tbl, &in)) != 0)
         return r;
-    p->quirks = (gr ? KV_VCARD_QUIRK_GET_RESPONSE : 0) | (le ? KV_VCARD_QUIRK_WRONG_LE : 0);
+    p->quirks = (in.get_response ? KV_VCARD_QUIRK_GET_RESPONSE : 0) |
+                (in.wrong_le ? KV_VCARD_QUIRK_WRONG_LE : 0);
     return 0;
 }
 
 /* The card data GENERATE AC, INTERNAL AUTHENTICATE and CCC need, from the records. */
-static int scan_app_records(loader *l, const char *where, kv_vc_df *df)
+static int scan_app_records(loader *l, const char *where, kv_vcard_df *df)
 {
     static const struct {
         uint32_t tag;
         size_t off, lenoff, cap;
     } want[] = {
-        {0x8C, offsetof(kv_vc_df, cdol1), offsetof(kv_vc_df, cdol1_len), KV_VC_DOL_MAX},
-        {0x8D, offsetof(kv_vc_df, cdol2), offsetof(kv_vc_df, cdol2_len), KV_VC_DOL_MAX},
-        {0x9F49, offsetof(kv_vc_df, ddol), offsetof(kv_vc_df, ddol_len), KV_VC_DOL_MAX},
-        {0x9F69, offsetof(kv_vc_df, udol), offsetof(kv_vc_df, udol_len), KV_VC_DOL_MAX},
-        {0x57, offsetof(kv_vc_df, track2), offsetof(kv_vc_df, track2_len), KV_VC_TRACK_MAX},
+        {0x8C, offsetof(kv_vcard_df, cdol1), offsetof(kv_vcard_df, cdol1_len), KV_VCARD_DOL_MAX},
+        {0x8D, offsetof(kv_vcard_df, cdol2), offsetof(kv_vcard_df, cdol2_len), KV_VCARD_DOL_MAX},
+        {0x9F49, offsetof(kv_vcard_df, ddol), offsetof(kv_vcard_df, ddol_len), KV_VCARD_DOL_MAX},
+        {0x9F69, offsetof(kv_vcard_df, udol), offsetof(kv_vcard_df, udol_len), KV_VCARD_DOL_MAX},
+        {0x57, offsetof(kv_vcard_df, track2), offsetof(kv_vcard_df, track2_len),
+         KV_VCARD_TRACK_MAX},
     };
     for (size_t i = 0; i < df->nrecords; i++) {
         for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
@@ -786,7 +848,7 @@ static int pem_field(loader *l, json_t *o, const char *key, const char *key_file
     }
     *out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
     if (*out == NULL || EVP_PKEY_get_base_id(*out) != EVP_PKEY_RSA ||
-        EVP_PKEY_get_size(*out) < 64 || EVP_PKEY_get_size(*out) > KV_VC_DATA_MAX - 8) {
+        EVP_PKEY_get_size(*out) < 64 || EVP_PKEY_get_size(*out) > KV_VCARD_DATA_MAX - 8) {
         EVP_PKEY_free(*out);
         *out = NULL;
         r = bad(l, KV_ERR_FORMAT, "keys.%s: not a PEM RSA private key of 512..1984 bits",
@@ -816,7 +878,7 @@ static int wrapped_mk(loader *l, json_t *o, const char *name, uint8_t mk[16], in
         return bad(l, KV_ERR_JSON, "keys: both %s and %s", name, field);
     if ((r = hex_value(l, v, field, in, 24, 24, &n)) != 0)
         return r;
-    r = kv_vc_transport_key(kek, &keklen);
+    r = kv_vcard_transport_key(kek, &keklen);
     if (r != 0) {
         r = bad(l, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r, "keys.%s: %s", field,
                 r == KV_ERR_NOT_FOUND ? "needs the transport key (--transport-key FILE or "
@@ -825,7 +887,7 @@ static int wrapped_mk(loader *l, json_t *o, const char *name, uint8_t mk[16], in
                                         "bytes of hex");
         goto out;
     }
-    if ((r = kv_vc_aes_unwrap(kek, keklen, in, n, clear, &cl)) != 0 || cl != 16) {
+    if ((r = kv_vcard_aes_unwrap(kek, keklen, in, n, clear, &cl)) != 0 || cl != 16) {
         r = bad(l, KV_ERR_FORMAT, "keys.%s: does not unwrap under the transport key", field);
         goto out;
     }
@@ -838,24 +900,31 @@ out:
     return r;
 }
 
-static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
+struct keys_in {
+    int64_t cvn;
+};
+static const kv_jdec_field keys_rows[] = {
+    INT(struct keys_in, "cvn", 10, 18, cvn),
+    ANY("dki"),
+    ANY("icc_mk_ac"),
+    ANY("icc_mk_cvc3"),
+    ANY("cvc3_track2"),
+    ANY("icc_rsa"),
+    ANY("icc_rsa_file"),
+    ANY("icc_pin_rsa"),
+    ANY("icc_pin_rsa_file"),
+    ANY("first_ac"),
+    ANY("icc_mk_ac_wrapped"),
+    ANY("icc_mk_cvc3_wrapped"),
+};
+static const kv_jdec_table keys_tbl = KV_JDEC_TABLE(NULL, keys_rows, 0, NULL, NULL);
+
+static int parse_keys(loader *l, json_t *root, kv_vcard_profile *p)
 {
-    static const char *const keys[] = {"cvn",
-                                       "dki",
-                                       "icc_mk_ac",
-                                       "icc_mk_cvc3",
-                                       "cvc3_track2",
-                                       "icc_rsa",
-                                       "icc_rsa_file",
-                                       "icc_pin_rsa",
-                                       "icc_pin_rsa_file",
-                                       "first_ac",
-                                       "icc_mk_ac_wrapped",
-                                       "icc_mk_cvc3_wrapped",
-                                       NULL};
     json_t *o = json_object_get(root, "keys"), *v;
-    kv_vc_keys *k = &p->keys;
-    long cvn = 10;
+    kv_vcard_keys *k = &p->keys;
+    struct keys_in in = {10};
+    long cvn;
     size_t n;
     uint8_t dki[1] = {0x01};
     int r;
@@ -864,11 +933,9 @@ static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
     k->dki = 0x01;
     if (o == NULL)
         return 0;
-    if (!json_is_object(o))
-        return bad(l, KV_ERR_JSON, "keys: not an object");
-    if ((r = check_keys(l, o, "keys", keys)) != 0 ||
-        (r = int_field(l, o, "cvn", "keys", 10, 18, &cvn)) != 0)
+    if ((r = strict(l, o, "keys", &keys_tbl, &in)) != 0)
         return r;
+    cvn = (long)in.cvn;
     if (cvn != 10 && cvn != 18)
         return bad(l, KV_ERR_FORMAT, "keys.cvn: %ld is not 10 or 18", cvn);
     k->present = 1;
@@ -891,7 +958,7 @@ static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
         (r = wrapped_mk(l, o, "icc_mk_cvc3", k->cvc3_mk, &k->has_cvc3_mk)) != 0)
         return r;
     if ((v = json_object_get(o, "cvc3_track2")) != NULL &&
-        (r = hex_value(l, v, "keys.cvc3_track2", k->cvc3_track, 1, KV_VC_TRACK_MAX,
+        (r = hex_value(l, v, "keys.cvc3_track2", k->cvc3_track, 1, KV_VCARD_TRACK_MAX,
                        &k->cvc3_track_len)) != 0)
         return r;
     if ((v = json_object_get(o, "first_ac")) != NULL) {
@@ -907,14 +974,17 @@ static int parse_keys(loader *l, json_t *root, kv_vc_profile *p)
 }
 
 /* see profile.h */
-int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t whylen)
+int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size_t whylen)
 {
-    static const char *const keys[] = {"name",   "description",  "notes", "atr", "pse",
-                                       "ppse",   "applications", "data",  "pin", "quirks",
-                                       "expect", "keys",         NULL};
+    static const kv_jdec_field profile_rows[] = {
+        ANY("name"), ANY("description"), NEED("atr"),         ANY("notes"),
+        ANY("pse"),  ANY("ppse"),        ANY("applications"), ANY("data"),
+        ANY("pin"),  ANY("quirks"),      ANY("expect"),       ANY("keys"),
+    };
+    static const kv_jdec_table profile_tbl = KV_JDEC_TABLE(NULL, profile_rows, 0, NULL, NULL);
     loader l = {why, whylen};
-    kv_vc_profile *p = NULL;
-    app_dir dirs[KV_VC_MAX_APPS];
+    kv_vcard_profile *p = NULL;
+    app_dir dirs[KV_VCARD_MAX_APPS];
     json_t *arr, *v, *pse_obj, *ppse_obj;
     size_t napps;
     int has_pse, has_ppse;
@@ -930,7 +1000,7 @@ int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t why
         goto out;
     }
     memset(dirs, 0, sizeof(dirs));
-    if ((r = check_keys(&l, root, "profile", keys)) != 0)
+    if ((r = strict(&l, root, "", &profile_tbl, NULL)) != 0)
         goto out;
     if ((v = json_object_get(root, "name")) != NULL) {
         if (!json_is_string(v)) {
@@ -939,17 +1009,15 @@ int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t why
         }
         snprintf(p->name, sizeof(p->name), "%s", json_string_value(v));
     }
-    if ((v = json_object_get(root, "atr")) == NULL) {
-        r = bad(&l, KV_ERR_JSON, "atr: missing");
-        goto out;
-    }
+    v = json_object_get(root, "atr");
     if ((r = hex_value(&l, v, "atr", p->atr, 2, KV_VCARD_ATR_MAX, &p->atr_len)) != 0)
         goto out;
 
     arr = json_object_get(root, "applications");
-    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > KV_VC_MAX_APPS) {
+    if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+        json_array_size(arr) > KV_VCARD_MAX_APPS) {
         r = bad(&l, KV_ERR_JSON, "applications: not an array of 1..%d applications",
-                KV_VC_MAX_APPS);
+                KV_VCARD_MAX_APPS);
         goto out;
     }
     napps = json_array_size(arr);
@@ -997,12 +1065,12 @@ int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t why
     p = NULL; /* transferred */
     r = 0;
 out:
-    kv_vc_profile_free(p);
+    kv_vcard_profile_free(p);
     return r;
 }
 
 /* see profile.h */
-void kv_vc_profile_free(kv_vc_profile *p)
+void kv_vcard_profile_free(kv_vcard_profile *p)
 {
     if (p == NULL)
         return;

@@ -19,41 +19,41 @@
 
 #include "src/base/secure.h"
 
-#define KV_VC_DATA_MAX 256 /* data bytes of one R-APDU */
-#define KV_VC_DF_NAME_MAX 16
-#define KV_VC_MAX_APPS 8
-#define KV_VC_MAX_DFS (2 + KV_VC_MAX_APPS) /* PSE, PPSE, applications */
-#define KV_VC_MAX_RECORDS 32               /* per DF */
-#define KV_VC_MAX_DATA 16                  /* GET DATA objects per card or application */
-#define KV_VC_VALUE_MAX 128                /* one GET DATA value */
-#define KV_VC_PIN_BLOCK_LEN 8
-#define KV_VC_PIN_TRY_MAX 15 /* the x of 63Cx is 4 bits */
-#define KV_VC_DOL_MAX 64     /* CDOL1/2, DDOL, UDOL kept per application */
-#define KV_VC_TRACK_MAX 64   /* track 2 equivalent data (57) */
+#define KV_VCARD_DATA_MAX 256 /* data bytes of one R-APDU */
+#define KV_VCARD_DF_NAME_MAX 16
+#define KV_VCARD_MAX_APPS 8
+#define KV_VCARD_MAX_DFS (2 + KV_VCARD_MAX_APPS) /* PSE, PPSE, applications */
+#define KV_VCARD_MAX_RECORDS 32                  /* per DF */
+#define KV_VCARD_MAX_DATA 16                     /* GET DATA objects per card or application */
+#define KV_VCARD_VALUE_MAX 128                   /* one GET DATA value */
+#define KV_VCARD_PIN_BLOCK_LEN 8
+#define KV_VCARD_PIN_TRY_MAX 15 /* the x of 63Cx is 4 bits */
+#define KV_VCARD_DOL_MAX 64     /* CDOL1/2, DDOL, UDOL kept per application */
+#define KV_VCARD_TRACK_MAX 64   /* track 2 equivalent data (57) */
 
-enum kv_vc_df_kind { KV_VC_DF_PSE, KV_VC_DF_PPSE, KV_VC_DF_APP };
+enum kv_vcard_df_kind { KV_VCARD_DF_PSE, KV_VCARD_DF_PPSE, KV_VCARD_DF_APP };
 
 typedef struct {
     uint8_t sfi;    /* 1..30 */
     uint8_t number; /* 1..255 */
     size_t len;
-    uint8_t data[KV_VC_DATA_MAX]; /* one 70 template */
-} kv_vc_record;
+    uint8_t data[KV_VCARD_DATA_MAX]; /* one 70 template */
+} kv_vcard_record;
 
 typedef struct {
     uint32_t tag;
     size_t len;
-    uint8_t value[KV_VC_VALUE_MAX];
-} kv_vc_dataobj;
+    uint8_t value[KV_VCARD_VALUE_MAX];
+} kv_vcard_dataobj;
 
 typedef struct {
-    enum kv_vc_df_kind kind;
-    uint8_t name[KV_VC_DF_NAME_MAX]; /* DF name (AID for applications) */
+    enum kv_vcard_df_kind kind;
+    uint8_t name[KV_VCARD_DF_NAME_MAX]; /* DF name (AID for applications) */
     size_t name_len;
-    uint8_t fci[KV_VC_DATA_MAX]; /* the whole 6F template */
+    uint8_t fci[KV_VCARD_DATA_MAX]; /* the whole 6F template */
     size_t fci_len;
     int blocked; /* SELECT answers the FCI with 6283 */
-    kv_vc_record records[KV_VC_MAX_RECORDS];
+    kv_vcard_record records[KV_VCARD_MAX_RECORDS];
     size_t nrecords;
 
     /* applications only */
@@ -64,15 +64,16 @@ typedef struct {
     int gpo_format;         /* 1 (80) or 2 (77) */
     uint8_t gpo_extra[240]; /* objects after 82 and 94 in a format 2 answer */
     size_t gpo_extra_len;
-    kv_vc_dataobj data[KV_VC_MAX_DATA]; /* GET DATA, looked up before the card's */
+    kv_vcard_dataobj data[KV_VCARD_MAX_DATA]; /* GET DATA, looked up before the card's */
     size_t ndata;
 
     /* found in the application's records at load time (CRYPTO.md); len 0: absent */
-    uint8_t cdol1[KV_VC_DOL_MAX], cdol2[KV_VC_DOL_MAX], ddol[KV_VC_DOL_MAX], udol[KV_VC_DOL_MAX];
+    uint8_t cdol1[KV_VCARD_DOL_MAX], cdol2[KV_VCARD_DOL_MAX], ddol[KV_VCARD_DOL_MAX],
+        udol[KV_VCARD_DOL_MAX];
     size_t cdol1_len, cdol2_len, ddol_len, udol_len;
-    uint8_t track2[KV_VC_TRACK_MAX]; /* 57 value */
+    uint8_t track2[KV_VCARD_TRACK_MAX]; /* 57 value */
     size_t track2_len;
-} kv_vc_df;
+} kv_vcard_df;
 
 /* The card's keys (profile "keys", CRYPTO.md §1). Test keys of a virtual card. */
 typedef struct {
@@ -82,35 +83,35 @@ typedef struct {
     int has_ac_mk;
     uint8_t ac_mk[16]; /* ICC AC master key A||B */
     int has_cvc3_mk;
-    uint8_t cvc3_mk[16];                 /* KDcvc3 */
-    uint8_t cvc3_track[KV_VC_TRACK_MAX]; /* IVCVC3 input; len 0: the application's 57 */
+    uint8_t cvc3_mk[16];                    /* KDcvc3 */
+    uint8_t cvc3_track[KV_VCARD_TRACK_MAX]; /* IVCVC3 input; len 0: the application's 57 */
     size_t cvc3_track_len;
     EVP_PKEY *icc_rsa;     /* NULL: no ODA key (no DDA/CDA/enciphered PIN) */
     EVP_PKEY *icc_pin_rsa; /* NULL: icc_rsa deciphers the PIN */
     int first_ac_follow;   /* 1: a TC request in 1st GEN AC gets a TC */
-} kv_vc_keys;
+} kv_vcard_keys;
 
 typedef struct {
     char name[128];
     uint8_t atr[33];
     size_t atr_len;
-    kv_vc_df dfs[KV_VC_MAX_DFS]; /* applications in profile order, then PSE, PPSE */
+    kv_vcard_df dfs[KV_VCARD_MAX_DFS]; /* applications in profile order, then PSE, PPSE */
     size_t ndfs;
-    kv_vc_dataobj data[KV_VC_MAX_DATA]; /* card-level GET DATA objects */
+    kv_vcard_dataobj data[KV_VCARD_MAX_DATA]; /* card-level GET DATA objects */
     size_t ndata;
     kv_secbuf *pin_block; /* plaintext PIN block (EMV Book 3 §6.5.12); NULL: no PIN */
     unsigned pin_try_limit;
     unsigned pin_tries; /* initial tries left */
     unsigned atc;       /* initial ATC (GET DATA 9F36 in the profile) */
     unsigned quirks;    /* KV_VCARD_QUIRK_* */
-    kv_vc_keys keys;
+    kv_vcard_keys keys;
     /*
      * The whole profile, kept (with the PIN wiped) for commands that a later
      * version reads more of, e.g. the "keys" object for GENERATE AC and
      * INTERNAL AUTHENTICATE.
      */
     json_t *root;
-} kv_vc_profile;
+} kv_vcard_profile;
 
 /*
  * Build a profile from the JSON object root (the caller keeps its reference;
@@ -118,8 +119,8 @@ typedef struct {
  * Returns 0 and *out, KV_ERR_JSON / KV_ERR_FORMAT with a reason in why,
  * or KV_ERR_NOMEM.
  */
-int kv_vc_profile_build(json_t *root, kv_vc_profile **out, char *why, size_t whylen);
+int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size_t whylen);
 /* Wipe the PIN block and the keys, free. NULL is a no-op. */
-void kv_vc_profile_free(kv_vc_profile *p);
+void kv_vcard_profile_free(kv_vcard_profile *p);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * The virtual EMV card: a card state machine that answers C-APDUs from a JSON
  * card profile (tests/data/README.md) or from a recorded trace card
- * (/work/shared/traces/cards, apdu/recorded.h). It needs no socket: tests and
+ * (tests/data/traces/cards, apdu/recorded.h). It needs no socket: tests and
  * the vpcd client (apdu/vcard/vpcd.h) drive it through kv_vcard_process.
  *
  * A card has a volatile session (selected DF, GPO done, pending GET RESPONSE
@@ -50,6 +50,15 @@ typedef struct kv_vcard kv_vcard;
  * reason never contains the PIN.
  */
 int kv_vcard_load(const char *path, kv_vcard **out, char *why, size_t whylen);
+/*
+ * The file holding the lab's AES transport key, which unwraps the ICC master
+ * keys of a personalized profile ("*_wrapped" keys) when a card is loaded.
+ * The front end resolves it (--transport-key, $KORTVAGT_TRANSPORT_KEY:
+ * src/app/settings.h) and sets it before loading; NULL or "": none (such a
+ * profile then fails to load, naming the missing key). Returns 0 or
+ * KV_ERR_ARG (path too long).
+ */
+int kv_vcard_set_transport_key_file(const char *path);
 /* kv_vcard_load without the reason. */
 int kv_vcard_new(const char *path, kv_vcard **out);
 /* As kv_vcard_load, from JSON text in memory; a trace card gives KV_ERR_UNSUPPORTED. */

@@ -1,5 +1,6 @@
 /* see vcrypto.h */
 #include "apdu/vcard/vcrypto.h"
+#include "apdu/vcard/vcard.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
@@ -13,7 +14,7 @@
 #define VC_MAC_MAX 1024
 
 /* see vcrypto.h */
-int kv_vc_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out)
+int kv_vcard_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out)
 {
     EVP_CIPHER_CTX *ctx = NULL;
     int n = 0, r = KV_ERR_ARG;
@@ -33,7 +34,7 @@ out:
 }
 
 /* see vcrypto.h */
-int kv_vc_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8])
+int kv_vcard_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8])
 {
     uint8_t buf[VC_MAC_MAX + 8], aa[16], h[8];
     size_t n = len, i;
@@ -53,13 +54,13 @@ int kv_vc_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, ui
     for (i = 0; i + 8 < n; i += 8) {
         for (size_t j = 0; j < 8; j++)
             h[j] ^= buf[i + j];
-        if ((r = kv_vc_des2_ecb(aa, 1, h, 8, h)) != 0)
+        if ((r = kv_vcard_des2_ecb(aa, 1, h, 8, h)) != 0)
             goto out;
     }
     /* ... and 3DES (A,B) over the last */
     for (size_t j = 0; j < 8; j++)
         h[j] ^= buf[i + j];
-    r = kv_vc_des2_ecb(key, 1, h, 8, mac);
+    r = kv_vcard_des2_ecb(key, 1, h, 8, mac);
 out:
     kv_wipe(buf, sizeof(buf));
     kv_wipe(aa, sizeof(aa));
@@ -68,7 +69,7 @@ out:
 }
 
 /* see vcrypto.h */
-int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
+int kv_vcard_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
 {
     uint8_t fg[16];
     int r;
@@ -77,20 +78,20 @@ int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
     memcpy(fg + 8, atc, 2);
     fg[2] = 0xF0;
     fg[10] = 0x0F;
-    r = kv_vc_des2_ecb(mk, 1, fg, 16, sk);
+    r = kv_vcard_des2_ecb(mk, 1, fg, 16, sk);
     kv_wipe(fg, sizeof(fg));
     return r;
 }
 
 /* see vcrypto.h */
-int kv_vc_random(uint8_t *out, size_t len)
+int kv_vcard_random(uint8_t *out, size_t len)
 {
     return RAND_bytes(out, (int)len) == 1 ? 0 : KV_ERR_INTERNAL;
 }
 
 /* see vcrypto.h */
-int kv_vc_aes_unwrap(const uint8_t *kek, size_t keklen, const uint8_t *in, size_t inlen,
-                     uint8_t *out, size_t *outlen)
+int kv_vcard_aes_unwrap(const uint8_t *kek, size_t keklen, const uint8_t *in, size_t inlen,
+                        uint8_t *out, size_t *outlen)
 {
     const EVP_CIPHER *c = keklen == 16   ? EVP_aes_128_wrap()
                           : keklen == 24 ? EVP_aes_192_wrap()
@@ -121,10 +122,24 @@ out:
     return r;
 }
 
-/* see vcrypto.h */
-int kv_vc_transport_key(uint8_t key[32], size_t *keylen)
+/* The transport key file the front end named (kv_vcard_set_transport_key_file). */
+static char transport_key_file[1024];
+
+/* see vcard.h */
+int kv_vcard_set_transport_key_file(const char *path)
 {
-    const char *path = getenv("KORTVAGT_TRANSPORT_KEY");
+    if (path == NULL)
+        path = "";
+    if (strlen(path) >= sizeof(transport_key_file))
+        return KV_ERR_ARG;
+    memcpy(transport_key_file, path, strlen(path) + 1);
+    return 0;
+}
+
+/* see vcrypto.h */
+int kv_vcard_transport_key(uint8_t key[32], size_t *keylen)
+{
+    const char *path = transport_key_file;
     char buf[160];
     size_t n;
     FILE *f;

@@ -1,8 +1,9 @@
 /*
  * Internal to kv_vcard: the virtual card's own symmetric cryptography with
- * OpenSSL (DESIGN.md: the virtual card, and only it, holds its keys in the
- * profile). Keys are double-length DES keys A||B (16 bytes). Single DES under
- * A is computed as 3DES-EDE under A||A, so no legacy provider is needed.
+ * OpenSSL (the virtual card, and only it, holds its keys in its profile;
+ * every other key stays in the HSM). Keys are double-length DES keys A||B
+ * (16 bytes). Single DES under A is computed as 3DES-EDE under A||A, so no
+ * legacy provider is needed.
  * All functions return 0, KV_ERR_ARG (bad lengths) or KV_ERR_INTERNAL
  * (OpenSSL failure). See CRYPTO.md for where each one is used.
  */
@@ -13,16 +14,16 @@
 #include <stdint.h>
 
 /* 3DES-EDE ECB (enc 1) or decryption (enc 0) of len bytes (multiple of 8). */
-int kv_vc_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out);
+int kv_vcard_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out);
 
 /*
  * ISO/IEC 9797-1 MAC algorithm 3 with padding method pad (1: zeros, 2: 80
  * then zeros) over len bytes (len <= 1024).
  */
-int kv_vc_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8]);
+int kv_vcard_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len, uint8_t mac[8]);
 
 /* EMV common session key (Book 2 A1.3.1) from mk with R = ATC || 00*6. */
-int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
+int kv_vcard_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
 
 /*
  * AES key unwrap (RFC 3394, default IV A6A6A6A6A6A6A6A6) of in (inlen: 24..40,
@@ -30,18 +31,19 @@ int kv_vc_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
  * *outlen). Returns 0, KV_ERR_ARG (lengths) or KV_ERR_FORMAT when the
  * integrity check fails (wrong transport key).
  */
-int kv_vc_aes_unwrap(const uint8_t *kek, size_t keklen, const uint8_t *in, size_t inlen,
-                     uint8_t *out, size_t *outlen);
+int kv_vcard_aes_unwrap(const uint8_t *kek, size_t keklen, const uint8_t *in, size_t inlen,
+                        uint8_t *out, size_t *outlen);
 
 /*
- * The transport key of the lab: the file named by $KORTVAGT_TRANSPORT_KEY
- * holds it in hex (16, 24 or 32 bytes; spaces and a newline allowed).
- * Returns 0, KV_ERR_NOT_FOUND (variable unset), KV_ERR_IO or KV_ERR_FORMAT.
+ * The transport key of the lab: the file set with
+ * kv_vcard_set_transport_key_file (vcard.h) holds it in hex (16, 24 or 32
+ * bytes; spaces and a newline allowed). Returns 0, KV_ERR_NOT_FOUND (no file
+ * set), KV_ERR_IO or KV_ERR_FORMAT.
  * key is the caller's to wipe.
  */
-int kv_vc_transport_key(uint8_t key[32], size_t *keylen);
+int kv_vcard_transport_key(uint8_t key[32], size_t *keylen);
 
 /* len random bytes (RAND_bytes). */
-int kv_vc_random(uint8_t *out, size_t len);
+int kv_vcard_random(uint8_t *out, size_t len);
 
 #endif

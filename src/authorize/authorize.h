@@ -1,5 +1,5 @@
 /*
- * One authorization decision (RULES.md §1): block list -> HSM checks of the
+ * One authorization decision (src/RULES.md §1): block list -> HSM checks of the
  * factors that carry key material -> SCA and one-time use of codes ->
  * exemptions, counters and velocity limits -> evidence, with the card's
  * state, the day's sums, the transaction row and the evidence record written
@@ -87,7 +87,7 @@ typedef struct {
 int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *res);
 
 /*
- * The response of RULES.md §1: {"decision","reason","rule","sca":{"satisfied",
+ * The response of src/RULES.md §1: {"decision","reason","rule","sca":{"satisfied",
  * "categories","dynamic_linking"},"exemption","counters":{...},"evidence":"ID"}.
  * with_evidence 0 leaves "evidence" out (the evidence record's own copy).
  * NULL on out of memory.
@@ -108,7 +108,7 @@ typedef struct {
 /*
  * Reverse the approved authorization whose evidence id is id: its amount
  * leaves the day's sums and, when its counter has not been reset since, the
- * family counter (RULES.md "a reversal takes its amount back out"); the
+ * family counter (src/RULES.md "a reversal takes its amount back out"); the
  * reversal gets an evidence record. Returns 0, KV_ERR_NOT_FOUND (no such
  * authorization), KV_ERR_POLICY (not an approval, or already reversed; see
  * kv_authz_last_error) or a store/HSM error.

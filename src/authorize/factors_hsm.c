@@ -11,7 +11,7 @@
 
 #define KEY_CACHE 16
 
-struct kv_hsm_factors {
+struct kv_authz_factors {
     kv_hsm *h;
     size_t n, evict;
     struct {
@@ -21,9 +21,9 @@ struct kv_hsm_factors {
     char err[320];
 };
 
-int kv_hsm_factors_new(kv_hsm *h, kv_hsm_factors **out)
+int kv_authz_factors_new(kv_hsm *h, kv_authz_factors **out)
 {
-    kv_hsm_factors *v = calloc(1, sizeof(*v));
+    kv_authz_factors *v = calloc(1, sizeof(*v));
     *out = NULL;
     if (v == NULL)
         return KV_ERR_NOMEM;
@@ -32,17 +32,17 @@ int kv_hsm_factors_new(kv_hsm *h, kv_hsm_factors **out)
     return 0;
 }
 
-void kv_hsm_factors_free(kv_hsm_factors *v)
+void kv_authz_factors_free(kv_authz_factors *v)
 {
     free(v);
 }
 
-const char *kv_hsm_factors_last_error(const kv_hsm_factors *v)
+const char *kv_authz_factors_last_error(const kv_authz_factors *v)
 {
     return v->err;
 }
 
-static int key(kv_hsm_factors *v, const char *name, const kv_hsm_key **out)
+static int key(kv_authz_factors *v, const char *name, const kv_hsm_key **out)
 {
     int r;
     for (size_t i = 0; i < v->n; i++) {
@@ -66,7 +66,7 @@ static int key(kv_hsm_factors *v, const char *name, const kv_hsm_key **out)
 
 static int verify(void *ctx, const kv_auth_request *req, const kv_auth_factor *f, int *match)
 {
-    kv_hsm_factors *v = ctx;
+    kv_authz_factors *v = ctx;
     const kv_hsm_key *k1 = NULL, *k2 = NULL;
     const char *psn = req->psn[0] != '\0' ? req->psn : NULL;
     int r;
@@ -125,10 +125,10 @@ static int verify(void *ctx, const kv_auth_request *req, const kv_auth_factor *f
 
 static const char *verify_error(void *ctx)
 {
-    return ((kv_hsm_factors *)ctx)->err;
+    return ((kv_authz_factors *)ctx)->err;
 }
 
-kv_factor_verifier kv_hsm_factors_verifier(kv_hsm_factors *v)
+kv_factor_verifier kv_authz_factors_verifier(kv_authz_factors *v)
 {
     kv_factor_verifier fv = {verify, verify_error, v};
     return fv;

@@ -10,15 +10,15 @@
 #include "hsm/p11.h"
 #include "src/authorize/authorize.h"
 
-typedef struct kv_hsm_factors kv_hsm_factors;
+typedef struct kv_authz_factors kv_authz_factors;
 
 /* h is borrowed and must outlive the object. Returns 0 or KV_ERR_NOMEM. */
-int kv_hsm_factors_new(kv_hsm *h, kv_hsm_factors **out);
+int kv_authz_factors_new(kv_hsm *h, kv_authz_factors **out);
 /* NULL is a no-op. */
-void kv_hsm_factors_free(kv_hsm_factors *v);
+void kv_authz_factors_free(kv_authz_factors *v);
 /* The verifier to put in kv_authz_config. */
-kv_factor_verifier kv_hsm_factors_verifier(kv_hsm_factors *v);
+kv_factor_verifier kv_authz_factors_verifier(kv_authz_factors *v);
 /* Text of the last failure (names the key), "" if none. */
-const char *kv_hsm_factors_last_error(const kv_hsm_factors *v);
+const char *kv_authz_factors_last_error(const kv_authz_factors *v);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * The authorization request of RULES.md §1 (`kortvagt authorize`, `POST
+ * The authorization request of src/RULES.md §1 (`kortvagt authorize`, `POST
  * /v1/authorize`), decoded from JSON into a fixed-size struct with every
  * field checked. Unknown fields and missing required fields are errors whose
  * message names the field (e.g. "factors[1].pvv: unknown field").
@@ -29,6 +29,7 @@
 #ifndef KV_AUTHORIZE_REQUEST_H
 #define KV_AUTHORIZE_REQUEST_H
 
+#include "src/base/jdec.h"
 #include "src/limits/limits.h"
 #include "src/sca/sca.h"
 #include "src/store/store.h"
@@ -108,6 +109,12 @@ typedef struct {
  * out is wiped on failure.
  */
 int kv_auth_request_from_json(const json_t *j, kv_auth_request *out, char *err, size_t errlen);
+
+/*
+ * The same with the typed failure (code and path) of src/base/jdec.h: the
+ * daemon maps e->code to its HTTP status and error code.
+ */
+int kv_auth_request_decode(const json_t *j, kv_auth_request *out, kv_jdec_error *e);
 
 /* Parse JSON text (len bytes) and decode it; KV_ERR_JSON for bad JSON text too. */
 int kv_auth_request_parse(const char *text, size_t len, kv_auth_request *out, char *err,

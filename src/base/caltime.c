@@ -59,22 +59,44 @@ static int expect(const char **p, char a, char b)
     return 0;
 }
 
-int kv_time_parse(const char *s, int64_t *out)
+/* An RFC 3339 date-time as written: the one grammar both parsers below read. */
+typedef struct {
+    int y, mo, d, h, mi, sec; /* sec 0..60 (60: a leap second) */
+    int frac_digits;          /* digits after '.', 0 when none; stops counting at 10 */
+    int frac_ms;              /* the first three of them as milliseconds */
+    int off_min;              /* the zone's offset east of UTC, minutes */
+} rfc3339;
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)", 'T' and 'Z' in either
+ * case, with a date that exists and fields in range. Returns 0 or
+ * KV_ERR_FORMAT.
+ */
+static int rfc3339_split(const char *s, rfc3339 *t)
 {
-    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
     const char *p = s;
+    int oh = 0, om = 0, sign = 0;
+
+    memset(t, 0, sizeof(*t));
     if (s == NULL)
         return KV_ERR_FORMAT;
-    if (digits(&p, 4, &y) || expect(&p, '-', '-') || digits(&p, 2, &mo) || expect(&p, '-', '-') ||
-        digits(&p, 2, &d) || expect(&p, 'T', 't') || digits(&p, 2, &h) || expect(&p, ':', ':') ||
-        digits(&p, 2, &mi) || expect(&p, ':', ':') || digits(&p, 2, &sec))
+    if (digits(&p, 4, &t->y) || expect(&p, '-', '-') || digits(&p, 2, &t->mo) ||
+        expect(&p, '-', '-') || digits(&p, 2, &t->d) || expect(&p, 'T', 't') ||
+        digits(&p, 2, &t->h) || expect(&p, ':', ':') || digits(&p, 2, &t->mi) ||
+        expect(&p, ':', ':') || digits(&p, 2, &t->sec))
         return KV_ERR_FORMAT;
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9')
             return KV_ERR_FORMAT;
-        while (*p >= '0' && *p <= '9')
-            p++;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (t->frac_digits < 3)
+                t->frac_ms = t->frac_ms * 10 + (*p - '0');
+            if (t->frac_digits < 10)
+                t->frac_digits++;
+        }
+        for (int i = t->frac_digits; i < 3; i++)
+            t->frac_ms *= 10;
     }
     if (*p == 'Z' || *p == 'z') {
         p++;
@@ -90,15 +112,38 @@ int kv_time_parse(const char *s, int64_t *out)
     }
     if (*p != '\0')
         return KV_ERR_FORMAT;
-    /* RFC 3339 allows second 60 (leap second); it is folded into the next second. */
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, (unsigned)mo) || h > 23 ||
-        mi > 59 || sec > 60)
+    if (t->mo < 1 || t->mo > 12 || t->d < 1 || t->d > days_in_month(t->y, (unsigned)t->mo) ||
+        t->h > 23 || t->mi > 59 || t->sec > 60)
         return KV_ERR_FORMAT;
-    int64_t t = kv_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
-    t -= (int64_t)sign * (oh * 3600 + om * 60);
+    t->off_min = sign * (oh * 60 + om);
+    return 0;
+}
+
+int kv_time_parse(const char *s, int64_t *out)
+{
+    rfc3339 p;
+    int64_t t;
+    /* RFC 3339 allows second 60 (leap second); it is folded into the next second. */
+    if (rfc3339_split(s, &p) != 0 || p.y < 1970)
+        return KV_ERR_FORMAT;
+    t = kv_days_from_civil(p.y, (unsigned)p.mo, (unsigned)p.d) * 86400 + p.h * 3600 + p.mi * 60 +
+        p.sec;
+    t -= (int64_t)p.off_min * 60; /* the fraction is dropped */
     if (t < 0)
         return KV_ERR_FORMAT;
     *out = t;
+    return 0;
+}
+
+#define MS_PER_DAY 86400000LL
+
+int kv_time_parse_ms(const char *s, int64_t *ms)
+{
+    rfc3339 p;
+    if (ms == NULL || rfc3339_split(s, &p) != 0 || p.sec > 59 || p.frac_digits > 9)
+        return KV_ERR_FORMAT;
+    *ms = kv_days_from_civil(p.y, (unsigned)p.mo, (unsigned)p.d) * MS_PER_DAY +
+          ((int64_t)p.h * 3600 + p.mi * 60 + p.sec) * 1000 + p.frac_ms - (int64_t)p.off_min * 60000;
     return 0;
 }
 
@@ -111,33 +156,99 @@ static void put_digits(char *out, unsigned v, int n)
     }
 }
 
+/* "-MM-DD" */
+static void put_month_day(char *out, unsigned m, unsigned d)
+{
+    out[0] = '-';
+    put_digits(out + 1, m, 2);
+    out[3] = '-';
+    put_digits(out + 4, d, 2);
+}
+
+/* "YYYY-MM-DD", the year taken modulo 10000 (0 before year 0) */
 static void put_date(char *out, int64_t y, unsigned m, unsigned d)
 {
     put_digits(out, (unsigned)(y < 0 ? 0 : y % 10000), 4);
-    out[4] = '-';
-    put_digits(out + 5, m, 2);
-    out[7] = '-';
-    put_digits(out + 8, d, 2);
+    put_month_day(out + 4, m, d);
+}
+
+/* "THH:MM:SSZ" and the NUL, for a second of the day (0..86399) */
+static void put_clock(char *out, int64_t sec)
+{
+    out[0] = 'T';
+    put_digits(out + 1, (unsigned)(sec / 3600), 2);
+    out[3] = ':';
+    put_digits(out + 4, (unsigned)(sec / 60 % 60), 2);
+    out[6] = ':';
+    put_digits(out + 7, (unsigned)(sec % 60), 2);
+    out[9] = 'Z';
+    out[10] = '\0';
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b) != 0 && ((a < 0) != (b < 0)))
+        q--;
+    return q;
 }
 
 void kv_time_format(int64_t t, char out[KV_TIME_TEXT])
 {
-    int64_t days = t / 86400, rem = t % 86400, y;
+    int64_t days = floor_div(t, 86400), y;
     unsigned m, d;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
     kv_civil_from_days(days, &y, &m, &d);
     put_date(out, y, m, d);
-    out[10] = 'T';
-    put_digits(out + 11, (unsigned)(rem / 3600), 2);
-    out[13] = ':';
-    put_digits(out + 14, (unsigned)(rem / 60 % 60), 2);
-    out[16] = ':';
-    put_digits(out + 17, (unsigned)(rem % 60), 2);
-    out[19] = 'Z';
-    out[20] = '\0';
+    put_clock(out + 10, t - days * 86400);
+}
+
+/*
+ * The year as printf's "%04lld" writes it; returns the characters written.
+ * An int64 of milliseconds spans less than 300 million years either way, so
+ * the year has at most nine digits and a sign: the date-time fits
+ * KV_TIME_MS_TEXT.
+ */
+static size_t put_year(char *out, int64_t y)
+{
+    char rev[20];
+    size_t n = 0, len = 0;
+    uint64_t v = y < 0 ? (uint64_t)0 - (uint64_t)y : (uint64_t)y;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (y < 0)
+        out[len++] = '-';
+    while (len + n < 4)
+        out[len++] = '0';
+    while (n > 0)
+        out[len++] = rev[--n];
+    return len;
+}
+
+void kv_time_format_ms(int64_t ms, char out[KV_TIME_MS_TEXT])
+{
+    int64_t days = floor_div(ms, MS_PER_DAY), y;
+    unsigned m, d;
+    size_t n;
+    kv_civil_from_days(days, &y, &m, &d);
+    n = put_year(out, y);
+    put_month_day(out + n, m, d);
+    put_clock(out + n + 6, (ms - days * MS_PER_DAY) / 1000);
+}
+
+int64_t kv_time_add_months_ms(int64_t ms, int months)
+{
+    int64_t days = floor_div(ms, MS_PER_DAY), in_day = ms - days * MS_PER_DAY, y, idx;
+    unsigned m, d, dim;
+    kv_civil_from_days(days, &y, &m, &d);
+    idx = y * 12 + ((int64_t)m - 1) + months;
+    y = floor_div(idx, 12);
+    m = (unsigned)(idx - y * 12) + 1;
+    dim = (unsigned)days_in_month(y, m);
+    if (d > dim)
+        d = dim; /* "a day past the month's end is clamped to its last day" (src/RULES.md §2) */
+    return kv_days_from_civil(y, m, d) * MS_PER_DAY + in_day;
 }
 
 /* 01:00 UTC on the last Sunday of month m of year y. */

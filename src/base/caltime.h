@@ -1,7 +1,10 @@
 /*
- * Time for the policy layer: RFC 3339 text <-> seconds since the epoch (UTC),
- * and the calendar day in Europe/Copenhagen, which daily limits and card
- * expiry use (RULES.md §1 "per calendar day in Europe/Copenhagen").
+ * Calendar and time for every layer above (the only civil-date code in the
+ * tree): RFC 3339 text <-> seconds since the epoch (UTC) for authorization,
+ * evidence and the block list, the same in milliseconds with calendar-month
+ * arithmetic for the liability engine, and the calendar day in
+ * Europe/Copenhagen, which daily limits and card expiry use (src/RULES.md §1
+ * "per calendar day in Europe/Copenhagen").
  *
  * Copenhagen is CET (UTC+1) with EU summer time (UTC+2) from 01:00 UTC on
  * the last Sunday of March to 01:00 UTC on the last Sunday of October
@@ -28,6 +31,23 @@ int kv_time_parse(const char *s, int64_t *out);
 
 /* Format t as "YYYY-MM-DDTHH:MM:SSZ" into out (KV_TIME_TEXT bytes). */
 void kv_time_format(int64_t t, char out[KV_TIME_TEXT]);
+
+/*
+ * The same calendar in milliseconds since the epoch (the liability engine's
+ * unit, src/RULES.md §2), for any year 0000..9999 including those before 1970.
+ * kv_time_parse_ms reads the grammar of kv_time_parse but keeps the first
+ * three fraction digits, refuses second 60 and a fraction of more than nine
+ * digits. Returns 0 or KV_ERR_FORMAT.
+ */
+#define KV_TIME_MS_TEXT 32
+int kv_time_parse_ms(const char *s, int64_t *ms);
+/*
+ * Format ms as "YYYY-MM-DDTHH:MM:SSZ" (milliseconds dropped; the year as
+ * printf's "%04lld": at least four digits, a sign when negative) into out.
+ */
+void kv_time_format_ms(int64_t ms, char out[KV_TIME_MS_TEXT]);
+/* Add calendar months in UTC; a day past the target month's end becomes its last day. */
+int64_t kv_time_add_months_ms(int64_t ms, int months);
 
 /* Days since 1970-01-01 of the civil date y-m-d (proleptic Gregorian). */
 int64_t kv_days_from_civil(int64_t y, unsigned m, unsigned d);

@@ -121,7 +121,7 @@ void kv_errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(
 const char *kv_strerror(int err);
 
 /*
- * Process exit code for an error, per DESIGN.md: 0 success or match, 1 a
+ * Process exit code for an error (the CLI contract): 0 success or match, 1 a
  * negative verification result (not an error), 2 usage errors, then one code
  * per class: 3 reader/PC/SC, 4 card or card data, 5 HSM, 6 store, 7 policy,
  * 8 I/O, 9 internal.

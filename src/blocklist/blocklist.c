@@ -405,7 +405,7 @@ int kv_bl_recovered(const kv_blocklist *bl, const char *pan, int *deleted)
         goto out;
     if ((r = entry_reason(bl, &e, &reason)) != 0)
         goto out;
-    /* seed 002: kept when blocked for (suspected) misuse with a risk of copying */
+    /* Datatilsynet [2]: kept when blocked for (suspected) misuse with a risk of copying */
     if (reason == KV_BL_SUSPECTED_MISUSE || reason == KV_BL_SUSPECTED_COPY) {
         r = 0;
         goto out;
@@ -711,8 +711,8 @@ int kv_bl_requests(const kv_blocklist *bl, kv_bl_request_cb cb, void *ctx)
     return kv_store_bl_request_scan(bl->store, cb, ctx);
 }
 
-static int hotcard(void *ctx, kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *pan,
-                   int *listed)
+int kv_bl_hotcard(void *ctx, kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *pan,
+                  int *listed)
 {
     int r;
     (void)ctx;
@@ -725,12 +725,6 @@ static int hotcard(void *ctx, kv_store *s, const uint8_t token[KV_TOKEN_LEN], co
         r = 0;
     }
     return r;
-}
-
-kv_hotcard_check kv_blocklist_hotcard(void)
-{
-    kv_hotcard_check h = {hotcard, NULL};
-    return h;
 }
 
 /* ---- the HSM sealer ---- */

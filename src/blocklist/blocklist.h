@@ -1,7 +1,7 @@
 /*
- * The issuer's block list (spærreliste), RULES.md §3 after seed 002 (the data
- * protection authority's page on block lists), seed 003 §9/§11.1 and seed 004
- * §21.
+ * The issuer's block list (spærreliste), src/RULES.md §3, after Datatilsynet
+ * [2] (the data protection authority's page on block lists), Visa/Dankort
+ * rules [3] §9/§11.1 and Dankort rules [4] §21 (sources: src/RULES.md).
  *
  * - Issuer-initiated listing needs the authority's permission
  *   ([blocklist] permission = <journal no.>): without it kv_bl_add returns
@@ -10,7 +10,7 @@
  *   disclosed: check, export, show and notice do not contain it.
  * - `overdraft` needs at least 2 written reminders that warned of the block.
  * - Wallet tokens linked to a card are listed with it and removed with it;
- *   the hot-card check (kv_blocklist_hotcard) covers them.
+ *   the hot-card check (kv_bl_hotcard) covers them.
  * - Deletion: at the end of the card's expiry month (kv_bl_purge); at once
  *   when the card is recovered unless listed for suspected_misuse or
  *   suspected_copy (kv_bl_recovered); at once when replaced (kv_bl_replaced)
@@ -27,7 +27,7 @@
 #ifndef KV_BLOCKLIST_BLOCKLIST_H
 #define KV_BLOCKLIST_BLOCKLIST_H
 
-#include "src/authorize/authorize.h"
+#include "hsm/p11.h"
 #include "src/store/keyed.h"
 #include "src/store/store.h"
 
@@ -116,7 +116,8 @@ typedef struct {
     const char *authority;      /* the authority's name and address; NULL: KV_BL_AUTHORITY */
 } kv_blocklist;
 
-/* The data protection authority as seed 004 §20 names it ([blocklist] authority overrides). */
+/* The data protection authority as Dankort rules [4] §20 names it ([blocklist] authority
+   overrides it). */
 #define KV_BL_AUTHORITY "Datatilsynet, Borgergade 28, 5., 1300 København K (dt@datatilsynet.dk)"
 
 #define KV_BL_WALLET_MAX 16
@@ -218,10 +219,14 @@ int kv_bl_requests(const kv_blocklist *bl, kv_bl_request_cb cb, void *ctx);
 int kv_bl_recipients_of(const kv_blocklist *bl, const kv_bl_entry *e, char *out, size_t cap);
 
 /*
- * The authorization engine's hot-card check (authorize.h): a card or wallet
- * token on the block list is declined with card_blocked. A store without a
- * block list lists nothing.
+ * The hot-card check: *listed 1 when the card (token: its PAN token) or a
+ * wallet token is on the block list of s. A store without a block list lists
+ * nothing. ctx and pan are unused. Its signature is that of the authorization
+ * engine's hot-card callback (src/authorize/authorize.h kv_hotcard_check),
+ * which the composition root (src/app/app.c) points here; the block list
+ * itself knows nothing of the authorization.
  */
-kv_hotcard_check kv_blocklist_hotcard(void);
+int kv_bl_hotcard(void *ctx, kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *pan,
+                  int *listed);
 
 #endif

@@ -1,4 +1,4 @@
-/* see diagnose.h — advice after seed 000 (the guide to technical card problems) */
+/* see diagnose.h — advice after the card-problems guide [0] (src/RULES.md, Sources) */
 #include "src/blocklist/diagnose.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * Card diagnosis (RULES.md §4, advice after seed 000): the walk PC/SC
+ * Card diagnosis (src/RULES.md §4, advice after the card-problems guide [0]): the walk PC/SC
  * service -> reader -> card present -> ATR -> application selection ->
  * expiry -> PIN try counter -> block list -> recent declines, stopping at the
  * first failure, whose cause and advice are reported in Danish (default) or
@@ -55,7 +55,7 @@ const char *kv_diag_step_name(kv_diag_step s);
 const char *kv_diag_cause_name(kv_diag_cause c);
 /* One sentence saying what is wrong, in lang; "" for KV_CAUSE_NONE. */
 const char *kv_diag_cause_text(kv_diag_cause c, kv_lang lang);
-/* The advice of seed 000 for the cause, in lang; "" for KV_CAUSE_NONE. */
+/* The advice of the card-problems guide [0] for the cause, in lang; "" for KV_CAUSE_NONE. */
 const char *kv_diag_advice(kv_diag_cause c, kv_lang lang);
 /* The cause of an authorization declined with reason (limits.c names); DECLINED if unknown. */
 kv_diag_cause kv_diag_cause_of_decline(const char *reason);

@@ -1,4 +1,4 @@
-/* see blocklist.h — the written notice of seed 002 "Hvad er dine rettigheder?" */
+/* see blocklist.h — the written notice of Datatilsynet [2] "Hvad er dine rettigheder?" */
 #include "src/base/err.h"
 #include "src/blocklist/blocklist.h"
 #include "src/base/caltime.h"

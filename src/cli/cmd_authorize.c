@@ -1,7 +1,7 @@
-/* `kortvagt authorize`: one authorization decision per RULES.md §1 (see cli.h, authorize.h). */
+/* `kortvagt authorize`: one authorization decision per src/RULES.md §1 (see cli.h, authorize.h). */
 #include "src/authorize/authorize.h"
 #include "src/authorize/request.h"
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
 #include "src/cli/cli.h"
@@ -17,17 +17,17 @@ static void authorize_usage(FILE *f)
     fprintf(f,
             "Usage: kortvagt authorize FILE|- [--json] [--batch]\n"
             "       kortvagt authorize --reverse ID [--json]\n\n"
-            "Decide an authorization request (RULES.md §1): block list, the HSM checks of\n"
+            "Decide an authorization request (src/RULES.md §1): block list, the HSM checks of\n"
             "pin_online / chip_cryptogram / cvc3 / cvc2 factors that carry key material,\n"
             "SCA (two categories, dynamic linking for ecommerce, one-time codes, 5 failures\n"
-            "block), the exemptions in RULES.md order with the card's counters, the ATM,\n"
+            "block), the exemptions in src/RULES.md order with the card's counters, the ATM,\n"
             "gambling and per-card daily limits (Europe/Copenhagen calendar days) and\n"
             "e-commerce on/off. The decision, the counter updates and a hash-chained,\n"
             "HSM-MAC'd evidence record are written in one store transaction.\n\n"
             "FILE is the request JSON ('-' reads standard input; then the token PIN must\n"
             "come from KORTVAGT_PIN or KORTVAGT_PIN_FILE). Money is in minor units (øre).\n\n"
             "Options:\n"
-            "  --json          print the response JSON of RULES.md §1 (one line)\n"
+            "  --json          print the response JSON of src/RULES.md §1 (one line)\n"
             "  --batch         FILE holds one request per line; one response line each\n"
             "                  (always JSON; a bad line gives {\"error\": ...} and exit 2 at end)\n"
             "  --reverse ID    take the approved authorization with evidence id ID back out\n"
@@ -39,7 +39,7 @@ static void authorize_usage(FILE *f)
             "  --help          show this help\n\n"
             "Required request fields: card.pan, card.expiry, channel, amount, currency,\n"
             "merchant.name, merchant.mcc; \"at\" defaults to now, factors to [].\n\n"
-            "\"reason\" of a response: for decline the code of RULES.md §1 (card_blocked,\n"
+            "\"reason\" of a response: for decline the code of src/RULES.md §1 (card_blocked,\n"
             "card_expired, pin_incorrect, cryptogram_invalid, cvc_invalid, ecommerce_disabled,\n"
             "limit_atm_daily, limit_gambling_daily, limit_card, sca_failed_attempts); for\n"
             "approve sca_satisfied, the exemption, or moto_out_of_scope; for sca_required\n"
@@ -143,11 +143,11 @@ static void print_human(const kv_authz_result *res)
     fflush(stdout);
 }
 
-static int session_open(const struct opts *o, kv_authz_session **s)
+static int session_open(const struct opts *o, kv_app **s)
 {
-    kv_authz_session_opts so = {o->config, o->store, NULL};
+    kv_app_opts so = {.config = o->config, .store = o->store};
     char err[1024];
-    int r = kv_authz_session_open(&so, s, err, sizeof(err));
+    int r = kv_app_open(&so, s, err, sizeof(err));
     if (r != 0) {
         fprintf(stderr, "kortvagt authorize: %s\n", err);
         return kv_exit_code(r);
@@ -156,7 +156,7 @@ static int session_open(const struct opts *o, kv_authz_session **s)
 }
 
 /* Decide one request text; prints the response. Returns an exit code. */
-static int decide_one(kv_authz_session *s, const char *text, size_t len, int json, int batch)
+static int decide_one(kv_app *s, const char *text, size_t len, int json, int batch)
 {
     kv_auth_request *req = calloc(1, sizeof(*req));
     kv_authz_result res;
@@ -174,8 +174,8 @@ static int decide_one(kv_authz_session *s, const char *text, size_t len, int jso
         rc = kv_cli_usage_error("authorize", "%s", err);
         goto out;
     }
-    if ((r = kv_authz_decide(kv_authz_session_authz(s), req, &res)) != 0) {
-        const char *why = kv_authz_last_error(kv_authz_session_authz(s));
+    if ((r = kv_authz_decide(kv_app_authz(s), req, &res)) != 0) {
+        const char *why = kv_authz_last_error(kv_app_authz(s));
         if (batch) {
             json_t *e = json_pack("{ss}", "error", why);
             print_json(e);
@@ -199,7 +199,7 @@ out:
     return rc;
 }
 
-static int run_batch(kv_authz_session *s, const char *path)
+static int run_batch(kv_app *s, const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     char *line = NULL;
@@ -234,7 +234,7 @@ static int run_batch(kv_authz_session *s, const char *path)
     return rc;
 }
 
-static int run_reverse(kv_authz_session *s, const char *id_text, int json)
+static int run_reverse(kv_app *s, const char *id_text, int json)
 {
     kv_authz_reversal rv;
     char *end;
@@ -245,13 +245,13 @@ static int run_reverse(kv_authz_session *s, const char *id_text, int json)
     id = strtoll(id_text, &end, 10);
     if (errno != 0 || *end != '\0' || id <= 0 || id_text[0] < '0' || id_text[0] > '9')
         return kv_cli_usage_error("authorize", "--reverse: '%s' is not an evidence id", id_text);
-    r = kv_authz_reverse(kv_authz_session_authz(s), id, &rv);
+    r = kv_authz_reverse(kv_app_authz(s), id, &rv);
     if (r == KV_ERR_NOT_FOUND) {
-        fprintf(stderr, "kortvagt authorize: %s\n", kv_authz_last_error(kv_authz_session_authz(s)));
+        fprintf(stderr, "kortvagt authorize: %s\n", kv_authz_last_error(kv_app_authz(s)));
         return KV_EXIT_USAGE;
     }
     if (r != 0) {
-        fprintf(stderr, "kortvagt authorize: %s\n", kv_authz_last_error(kv_authz_session_authz(s)));
+        fprintf(stderr, "kortvagt authorize: %s\n", kv_authz_last_error(kv_app_authz(s)));
         return kv_exit_code(r);
     }
     if (json) {
@@ -278,7 +278,7 @@ static int run_reverse(kv_authz_session *s, const char *id_text, int json)
 int kv_cmd_authorize(int argc, char **argv)
 {
     struct opts o;
-    kv_authz_session *s = NULL;
+    kv_app *s = NULL;
     char *text = NULL;
     size_t len = 0;
     int rc, r;
@@ -316,7 +316,7 @@ int kv_cmd_authorize(int argc, char **argv)
     else
         rc = decide_one(s, text, len, o.json, 0);
 out:
-    kv_authz_session_close(s);
+    kv_app_close(s);
     if (text != NULL)
         kv_wipe(text, len);
     free(text);

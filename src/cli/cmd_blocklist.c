@@ -1,5 +1,5 @@
 /*
- * `kortvagt blocklist ...` (RULES.md §3; the rules live in src/blocklist).
+ * `kortvagt blocklist ...` (src/RULES.md §3; the rules live in src/blocklist).
  *
  * Exit codes: 0 done; 1 the card is not listed (show, recovered, replaced,
  * correct, remove, notice) -- `check` exits 0 whether or not the card is
@@ -7,7 +7,7 @@
  * 7 policy (issuer-initiated listing without the configured permission,
  * overdraft without 2 reminders, already listed, expired card).
  */
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
@@ -25,7 +25,7 @@
 static void blocklist_usage(FILE *f)
 {
     fprintf(f, "Usage: kortvagt blocklist <command> [options]\n\n"
-               "The issuer's block list (spærreliste), RULES.md §3.\n\n"
+               "The issuer's block list (spærreliste), src/RULES.md §3.\n\n"
                "Commands:\n"
                "  add --pan P --reason R [--expiry YYMM] [--source cardholder|issuer]\n"
                "      [--reminders N] [--report lost|stolen|defective|destroyed]\n"
@@ -191,53 +191,41 @@ static json_t *time_json(int64_t t)
     return json_string(buf);
 }
 
-/* The engine over an open session. */
+/* The engine over an open session (the composition root sets it up). */
 typedef struct {
-    kv_authz_session *session;
-    kv_hsm_mac token_key;
-    kv_bl_hsm_sealer sealer;
+    kv_app *session;
+    const kv_blocklist *blp;
     kv_blocklist bl;
 } bl_env;
 
 static int env_open(const char *cmd, const bl_opts *o, bl_env *env)
 {
-    kv_authz_session_opts so = {o->config, o->store, NULL};
-    const kv_config *c;
+    kv_app_opts so = {.config = o->config, .store = o->store};
     char err[1024];
     int r;
 
     memset(env, 0, sizeof(*env));
     kv_disable_core_dumps();
-    if ((r = kv_authz_session_open(&so, &env->session, err, sizeof(err))) != 0) {
+    if ((r = kv_app_open(&so, &env->session, err, sizeof(err))) != 0) {
         fprintf(stderr, "kortvagt blocklist %s: %s\n", cmd, err);
         return kv_exit_code(r);
     }
-    if ((r = kv_hsm_mac_init(&env->token_key, kv_authz_session_hsm(env->session),
-                             KV_KEY_LABEL_TOKEN)) != 0 ||
-        (r = kv_bl_hsm_sealer_init(&env->sealer, kv_authz_session_hsm(env->session))) != 0) {
+    if ((r = kv_app_blocklist(env->session, &env->blp)) != 0) {
         fprintf(stderr,
                 "kortvagt blocklist %s: HSM keys '" KV_KEY_LABEL_TOKEN
                 "' and '" KV_KEY_LABEL_PAN_ENC "' are needed (run `kortvagt hsm init`): %s\n",
                 cmd, kv_strerror(r));
-        kv_authz_session_close(env->session);
+        kv_app_close(env->session);
         env->session = NULL;
         return kv_exit_code(r);
     }
-    c = kv_authz_session_config(env->session);
-    env->bl.store = kv_authz_session_store(env->session);
-    env->bl.token_mac = kv_hsm_mac_get(&env->token_key);
-    env->bl.seal = kv_bl_hsm_sealer_get(&env->sealer);
-    env->bl.permission = kv_config_get(c, "blocklist", "permission");
-    env->bl.issuer_name = kv_config_get(c, "blocklist", "issuer_name");
-    env->bl.issuer_address = kv_config_get(c, "blocklist", "issuer_address");
-    env->bl.recipients = kv_config_get(c, "blocklist", "recipients");
-    env->bl.authority = kv_config_get(c, "blocklist", "authority");
+    env->bl = *env->blp;
     return KV_EXIT_OK;
 }
 
 static void env_close(bl_env *env)
 {
-    kv_authz_session_close(env->session);
+    kv_app_close(env->session);
     env->session = NULL;
 }
 

@@ -5,6 +5,7 @@
 #include "apdu/reader.h"
 #include "apdu/vcard/vcard.h"
 #include "apdu/trace.h"
+#include "src/app/settings.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
@@ -156,14 +157,23 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
 /* Open the backend the options name; attach the trace. Returns 0 or a KV_ERR_*; *what names it. */
 static int card_open(const struct card_opts *o, kv_reader **rd, kv_trace **tr, const char **what)
 {
+    /* --reader > $KORTVAGT_READER; $KORTVAGT_TRANSPORT_KEY (src/app/settings.h). Static: *what
+     * may point into it after the return. */
+    static kv_settings st;
+    kv_settings_flags sf = {.reader = o->reader};
+    const char *reader;
     int r;
 
     *what = "PC/SC";
+    if ((r = kv_settings_init(&st, &sf, NULL, 0)) != 0)
+        return r;
+    reader = kv_settings_opt(st.reader.name);
     if (o->recorded != NULL) {
         static char why[300];
         *what = o->recorded;
         why[0] = '\0';
-        if ((r = kv_vcard_open_reader(o->recorded, rd, why, sizeof(why))) != 0 && why[0] != '\0')
+        if ((r = kv_vcard_set_transport_key_file(st.vcard.transport_key)) == 0 &&
+            (r = kv_vcard_open_reader(o->recorded, rd, why, sizeof(why))) != 0 && why[0] != '\0')
             *what = why;
     } else if (o->replay != NULL) {
         *what = o->replay;
@@ -171,7 +181,7 @@ static int card_open(const struct card_opts *o, kv_reader **rd, kv_trace **tr, c
     } else {
         if (o->wait_sec > 0) {
             char name[KV_READER_NAME_MAX];
-            const char *want = o->reader != NULL ? o->reader : getenv("KORTVAGT_READER");
+            const char *want = reader;
             kv_reader_info *info = NULL;
             size_t n = 0;
             if (want == NULL || want[0] == '\0') {
@@ -189,11 +199,9 @@ static int card_open(const struct card_opts *o, kv_reader **rd, kv_trace **tr, c
                 return r == KV_ERR_TIMEOUT ? KV_ERR_PCSC_NO_CARD : r;
             }
         }
-        if (o->reader != NULL)
-            *what = o->reader;
-        else if (getenv("KORTVAGT_READER") != NULL && getenv("KORTVAGT_READER")[0] != '\0')
-            *what = getenv("KORTVAGT_READER");
-        r = kv_reader_open_pcsc(o->reader, rd);
+        if (reader != NULL)
+            *what = reader;
+        r = kv_reader_open_pcsc(reader, rd);
     }
     if (r != 0)
         return r;
@@ -349,7 +357,7 @@ static int card_apdu(int argc, char **argv)
             rc = kv_cli_fail(KV_ERR_NOMEM, "card apdu");
             goto out;
         }
-        /* human output masks PANs too (DESIGN.md); VERIFY data is never echoed */
+        /* human output masks PANs too; VERIFY data is never echoed */
         kv_trace_mask_hex(cmdp, clen[i], 1, pl, o.reveal ? 0 : npans, hc);
         kv_trace_mask_hex(resp, n - 2, 0, pl, o.reveal ? 0 : npans, hr);
         for (char *q = hc; *q; q++)

@@ -1,6 +1,6 @@
 /* `kortvagt card settings`: per-card settings kept in the store (see cli.h, authorize.h). */
 #include "src/authorize/authorize.h"
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/base/err.h"
 #include "src/cli/cli.h"
 #include "src/limits/limits.h"
@@ -60,8 +60,8 @@ static int parse_limit(const char *opt, const char *v, int64_t *out)
 int kv_cmd_card_settings(int argc, char **argv)
 {
     kv_card_settings_change ch;
-    kv_authz_session_opts so = {NULL, NULL, NULL};
-    kv_authz_session *s = NULL;
+    kv_app_opts so = {.config = NULL};
+    kv_app *s = NULL;
     kv_card_state st;
     const char *pan = NULL;
     char err[1024];
@@ -101,9 +101,9 @@ int kv_cmd_card_settings(int argc, char **argv)
                     return rc;
                 ch.set_daily = 1;
             } else if (strcmp(a, "--store") == 0) {
-                so.store_url = v;
+                so.store = v;
             } else {
-                so.config_path = v;
+                so.config = v;
             }
         } else {
             return kv_cli_usage_error("card", "settings: unexpected argument '%s'", a);
@@ -114,13 +114,13 @@ int kv_cmd_card_settings(int argc, char **argv)
     if (!kv_pan_valid(pan))
         return kv_cli_usage_error("card", "settings: --pan must be 12..19 digits");
 
-    if ((r = kv_authz_session_open(&so, &s, err, sizeof(err))) != 0) {
+    if ((r = kv_app_open(&so, &s, err, sizeof(err))) != 0) {
         fprintf(stderr, "kortvagt card settings: %s\n", err);
         return kv_exit_code(r);
     }
-    if ((r = kv_authz_card_settings(kv_authz_session_authz(s), pan, &ch, &st, &ev)) != 0) {
+    if ((r = kv_authz_card_settings(kv_app_authz(s), pan, &ch, &st, &ev)) != 0) {
         fprintf(stderr, "kortvagt card settings: %s\n",
-                kv_authz_last_error(kv_authz_session_authz(s)));
+                kv_authz_last_error(kv_app_authz(s)));
         rc = kv_exit_code(r);
         goto out;
     }
@@ -170,6 +170,6 @@ int kv_cmd_card_settings(int argc, char **argv)
     }
     rc = KV_EXIT_OK;
 out:
-    kv_authz_session_close(s);
+    kv_app_close(s);
     return rc;
 }

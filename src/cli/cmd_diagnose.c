@@ -1,15 +1,15 @@
 /*
- * `kortvagt diagnose` (RULES.md §4): walk PC/SC service -> reader -> card
+ * `kortvagt diagnose` (src/RULES.md §4): walk PC/SC service -> reader -> card
  * present -> ATR -> application selection -> expiry -> PIN try counter ->
  * block list -> recent declines and stop at the first failure, printing its
- * cause and the advice of seed 000 (src/blocklist/diagnose.h).
+ * cause and the advice of the card-problems guide [0] (src/blocklist/diagnose.h).
  *
  * Exit: 0 all is well, 1 a cause was found, 2 usage, 5 HSM / 6 store when
  * the block list or the declines cannot be looked up.
  */
 #include "apdu/emv.h"
 #include "apdu/reader.h"
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
@@ -93,8 +93,16 @@ static int walk_pcsc(walk *w)
 {
     kv_reader_info *infos = NULL;
     size_t n = 0, pick = 0;
-    const char *want = w->o->reader != NULL ? w->o->reader : getenv("KORTVAGT_READER");
+    kv_settings st; /* --reader > $KORTVAGT_READER (src/app/settings.h) */
+    kv_settings_flags sf = {.reader = w->o->reader};
+    const char *want;
     int r, found = 0, go = 0;
+
+    if ((r = kv_settings_init(&st, &sf, NULL, 0)) != 0) {
+        w->err = r;
+        return 0;
+    }
+    want = kv_settings_opt(st.reader.name);
 
     r = kv_reader_list(&infos, &n);
     if (r == KV_ERR_PCSC_NO_SERVICE || (r != 0 && r != KV_ERR_PCSC_NO_READER)) {
@@ -272,9 +280,8 @@ static int decline_cb(void *ctx, const kv_txn *t)
 /* Block list and recent declines (need the store and the HSM's token key). */
 static void walk_store(walk *w)
 {
-    kv_authz_session_opts so = {w->o->config, w->o->store, NULL};
-    kv_authz_session *ss = NULL;
-    kv_hsm_mac token_key;
+    kv_app_opts so = {.config = w->o->config, .store = w->o->store};
+    kv_app *ss = NULL;
     kv_blocklist bl;
     uint8_t token[KV_TOKEN_LEN];
     decline_ctx d = {w->rep, 0};
@@ -287,19 +294,14 @@ static void walk_store(walk *w)
         return;
     }
     kv_pan_mask(w->pan, masked);
-    if ((r = kv_authz_session_open(&so, &ss, w->errtext, sizeof(w->errtext))) != 0) {
+    if ((r = kv_app_open(&so, &ss, w->errtext, sizeof(w->errtext))) != 0) {
         w->err = r;
         return;
     }
-    if ((r = kv_hsm_mac_init(&token_key, kv_authz_session_hsm(ss), KV_KEY_LABEL_TOKEN)) != 0) {
-        w->err = r;
-        snprintf(w->errtext, sizeof(w->errtext), "HSM key '" KV_KEY_LABEL_TOKEN "': %s",
-                 kv_strerror(r));
-        goto out;
-    }
+    /* the check needs the token key only (no "pan-enc"): the store and the app's PAN-token MAC */
     memset(&bl, 0, sizeof(bl));
-    bl.store = kv_authz_session_store(ss);
-    bl.token_mac = kv_hsm_mac_get(&token_key);
+    bl.store = kv_app_store(ss);
+    bl.token_mac = *kv_app_token_mac(ss);
     if ((r = kv_bl_check(&bl, w->pan, &blocked)) != 0) {
         w->err = r;
         snprintf(w->errtext, sizeof(w->errtext), "block list: %s", kv_strerror(r));
@@ -321,7 +323,7 @@ static void walk_store(walk *w)
         kv_diag_add(w->rep, KV_DIAG_DECLINES, 1, KV_CAUSE_NONE, "no recent declines");
 out:
     kv_wipe(token, sizeof(token));
-    kv_authz_session_close(ss);
+    kv_app_close(ss);
 }
 
 int kv_cmd_diagnose(int argc, char **argv)

@@ -1,5 +1,5 @@
 /* `kortvagt evidence`: show, verify and export the evidence chain (see cli.h, evidence.h). */
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/cli/cli.h"
@@ -92,11 +92,11 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static int open_session(const struct opts *o, kv_authz_session **s)
+static int open_session(const struct opts *o, kv_app **s)
 {
-    kv_authz_session_opts so = {o->config, o->store, NULL};
+    kv_app_opts so = {.config = o->config, .store = o->store};
     char err[1024];
-    int r = kv_authz_session_open(&so, s, err, sizeof(err));
+    int r = kv_app_open(&so, s, err, sizeof(err));
     if (r != 0) {
         fprintf(stderr, "kortvagt evidence: %s\n", err);
         return kv_exit_code(r);
@@ -116,7 +116,7 @@ static int print_json(json_t *j)
 
 static int cmd_show(const struct opts *o)
 {
-    kv_authz_session *s = NULL;
+    kv_app *s = NULL;
     kv_evidence_record rec;
     char *end, hash[65], mac[65];
     long long id;
@@ -129,7 +129,7 @@ static int cmd_show(const struct opts *o)
         return kv_cli_usage_error("evidence", "'%s' is not a record id", o->id);
     if ((rc = open_session(o, &s)) != KV_EXIT_OK)
         return rc;
-    r = kv_evidence_load(kv_authz_session_store(s), kv_authz_session_evidence_mac(s), id, &rec);
+    r = kv_evidence_load(kv_app_store(s), kv_app_evidence_mac(s), id, &rec);
     if (r == KV_ERR_NOT_FOUND) {
         fprintf(stderr, "kortvagt evidence: no record %lld\n", id);
         rc = KV_EXIT_USAGE;
@@ -138,8 +138,8 @@ static int cmd_show(const struct opts *o)
     if (r != 0) {
         fprintf(stderr, "kortvagt evidence: record %lld: %s\n", id,
                 r <= KV_ERR_HSM && r > KV_ERR_STORE
-                    ? kv_hsm_last_error(kv_authz_session_hsm(s))
-                    : kv_store_last_error(kv_authz_session_store(s)));
+                    ? kv_hsm_last_error(kv_app_hsm(s))
+                    : kv_store_last_error(kv_app_store(s)));
         rc = kv_exit_code(r);
         goto out;
     }
@@ -167,25 +167,25 @@ static int cmd_show(const struct opts *o)
     }
 out:
     kv_evidence_record_clear(&rec);
-    kv_authz_session_close(s);
+    kv_app_close(s);
     return rc;
 }
 
 static int cmd_verify(const struct opts *o)
 {
-    kv_authz_session *s = NULL;
+    kv_app *s = NULL;
     kv_evidence_report rep;
     char head[65];
     int r, rc;
 
     if ((rc = open_session(o, &s)) != KV_EXIT_OK)
         return rc;
-    r = kv_evidence_verify_chain(kv_authz_session_store(s), kv_authz_session_evidence_mac(s), &rep);
+    r = kv_evidence_verify_chain(kv_app_store(s), kv_app_evidence_mac(s), &rep);
     if (r != 0) {
         fprintf(stderr, "kortvagt evidence: verify: %s\n",
                 r <= KV_ERR_HSM && r > KV_ERR_STORE
-                    ? kv_hsm_last_error(kv_authz_session_hsm(s))
-                    : kv_store_last_error(kv_authz_session_store(s)));
+                    ? kv_hsm_last_error(kv_app_hsm(s))
+                    : kv_store_last_error(kv_app_store(s)));
         rc = kv_exit_code(r);
         goto out;
     }
@@ -212,7 +212,7 @@ static int cmd_verify(const struct opts *o)
     if (rc == KV_EXIT_OK && rep.broken_id != 0)
         rc = KV_EXIT_MISMATCH;
 out:
-    kv_authz_session_close(s);
+    kv_app_close(s);
     return rc;
 }
 
@@ -240,6 +240,8 @@ static int cmd_export(const struct opts *o)
     kv_config *cfg = NULL;
     kv_store *store = NULL;
     struct export_ctx e = {0, 0};
+    kv_settings_flags sf = {.config = o->config, .store = o->store};
+    kv_settings set;
     char err[512];
     const char *url;
     int r, rc = KV_EXIT_OK;
@@ -248,11 +250,13 @@ static int cmd_export(const struct opts *o)
         return kv_cli_usage_error("evidence", "--from '%s' is not an RFC 3339 time", o->from);
     if (o->to != NULL && kv_time_parse(o->to, &to) != 0)
         return kv_cli_usage_error("evidence", "--to '%s' is not an RFC 3339 time", o->to);
-    if ((r = kv_config_load(o->config, &cfg, err, sizeof(err))) != 0) {
+    if ((r = kv_settings_init(&set, &sf, err, sizeof(err))) != 0 ||
+        (r = kv_settings_load_config(&set, &cfg, err, sizeof(err))) != 0) {
         fprintf(stderr, "kortvagt evidence: configuration: %s\n", err);
+        kv_settings_clear(&set);
         return kv_exit_code(r);
     }
-    url = o->store != NULL ? o->store : kv_config_store_url(cfg);
+    url = set.store.url;
     if ((r = kv_store_open(url, &store, err, sizeof(err))) != 0) {
         fprintf(stderr, "kortvagt evidence: store %s: %s\n", url, err);
         rc = kv_exit_code(r);
@@ -273,6 +277,7 @@ static int cmd_export(const struct opts *o)
 out:
     kv_store_close(store);
     kv_config_free(cfg);
+    kv_settings_clear(&set);
     return rc;
 }
 

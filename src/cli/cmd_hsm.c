@@ -3,6 +3,8 @@
  * and token can do (info). See cli.h.
  */
 #include "src/cli/cli.h"
+#include "src/app/settings.h"
+#include "src/evidence/keys_ensure.h"
 #include "hsm/keys.h"
 #include "hsm/keymat.h"
 #include "hsm/p11.h"
@@ -93,60 +95,53 @@ static int hsm_fail(const char *cmd, int err, const char *text)
 
 /* --- init ------------------------------------------------------------------ */
 
-/*
- * Keys `hsm init` creates (generates in the token) when absent. Later issues
- * add the PAN-token and evidence HMAC keys here, e.g.
- *   {"token", KV_KEY_HMAC, KV_USAGE_TOKEN}, {"evidence", KV_KEY_HMAC, KV_USAGE_EVIDENCE},
- */
-static const struct init_key {
-    const char *label;
-    kv_key_type type;
-    kv_key_usage usage;
-} init_keys[] = {
-    /* the policy keys of src/evidence (kv_evidence_keys_ensure makes the same set) */
-    {"token", KV_KEY_HMAC, KV_USAGE_TOKEN},       /* PAN tokens in the store */
-    {"evidence", KV_KEY_HMAC, KV_USAGE_EVIDENCE}, /* evidence-chain MACs */
-    {"pan-enc", KV_KEY_AES256, KV_USAGE_DEFAULT}, /* recoverable PANs (block-list export) */
-    {NULL, KV_KEY_HMAC, KV_USAGE_DEFAULT},
-};
+static void report_generated(void *ctx, const kv_policy_key *k)
+{
+    (void)ctx;
+    printf("generated %s key '%s' (usage %s)\n", kv_key_type_name(k->type), k->label,
+           kv_key_usage_name(k->usage));
+}
+
+/* A PIN as the settings give it ($KORTVAGT_PIN or $KORTVAGT_SO_PIN), else the PIN file, else stdin. */
+static int read_pin(const kv_settings *set, int so, const char *prompt, kv_secbuf **out,
+                    size_t *len)
+{
+    kv_secbuf *v = so ? set->hsm.so_pin : set->hsm.pin;
+    kv_hsm_pin_source src = {v != NULL ? (const char *)kv_secbuf_ptr(v) : NULL,
+                             so ? "$KORTVAGT_SO_PIN" : "$KORTVAGT_PIN",
+                             so ? NULL : kv_settings_opt(set->hsm.pin_file),
+                             so ? NULL : "$KORTVAGT_PIN_FILE", prompt};
+    return kv_hsm_pin_read(&src, out, len);
+}
 
 /*
- * Generate each init_keys row that the token lacks. Logs in with user_pin when
- * given (a new token: the PIN was read already), else reads the PIN as
- * kv_hsm_open does.
+ * Generate each policy key (src/evidence/keys_ensure.h) that the token
+ * lacks. Logs in with user_pin when given (a new token: the PIN was read
+ * already), else reads the PIN as every command does.
  */
-static int ensure_init_keys(const struct hsm_opts *o, const char *label, kv_secbuf *user_pin,
+static int ensure_init_keys(const kv_settings *set, const char *label, kv_secbuf *user_pin,
                             size_t user_len)
 {
-    kv_hsm_config cfg = {o->module, label};
+    kv_hsm_config cfg = {.module = kv_settings_opt(set->hsm.module), .token = label};
+    kv_secbuf *pin = NULL;
     kv_hsm *h = NULL;
     char why[512];
     int r = 0, rc = KV_EXIT_OK;
 
-    if (init_keys[0].label == NULL)
-        return KV_EXIT_OK;
-    r = user_pin != NULL ? kv_hsm_open_pin(&cfg, kv_secbuf_ptr(user_pin), user_len, &h)
-                         : kv_hsm_open(&cfg, &h);
+    if (user_pin == NULL) {
+        snprintf(why, sizeof(why), "User PIN for token '%s': ", label);
+        if ((r = read_pin(set, 0, why, &pin, &user_len)) != 0)
+            return hsm_fail("init", r, kv_hsm_last_error(NULL));
+        user_pin = pin;
+    }
+    cfg.pin = user_pin;
+    cfg.pin_len = user_len;
+    r = kv_hsm_open(&cfg, &h);
+    kv_secbuf_free(pin);
     if (r != 0)
         return hsm_fail("init", r, kv_hsm_last_error(NULL));
-    for (const struct init_key *k = init_keys; k->label != NULL; k++) {
-        unsigned long handle;
-        kv_keys_result res;
-        if ((r = kv_hsm_object_find(h, k->label, &handle)) == 0)
-            continue;
-        if (r != KV_ERR_HSM_KEY) {
-            rc = hsm_fail("init", r, kv_hsm_last_error(h));
-            goto out;
-        }
-        if ((r = kv_keys_generate(h, k->label, k->type, k->usage, NULL, 0, &res, why,
-                                  sizeof(why))) != 0) {
-            rc = hsm_fail("init", r, why);
-            goto out;
-        }
-        printf("generated %s key '%s' (usage %s)\n", kv_key_type_name(k->type), k->label,
-               kv_key_usage_name(k->usage));
-    }
-out:
+    if ((r = kv_policy_keys_ensure(h, report_generated, NULL, why, sizeof(why))) != 0)
+        rc = hsm_fail("init", r, why);
     kv_hsm_close(h);
     return rc;
 }
@@ -158,8 +153,6 @@ static int init_label(const struct hsm_opts *o, char out[33])
     kv_p11uri u;
     char why[200];
 
-    if (t == NULL || t[0] == '\0')
-        t = getenv("KORTVAGT_TOKEN");
     if (t == NULL || t[0] == '\0')
         t = KV_HSM_DEFAULT_TOKEN;
     if (kv_p11uri_is_uri(t)) {
@@ -178,42 +171,54 @@ static int init_label(const struct hsm_opts *o, char out[33])
 static int hsm_init(int argc, char **argv)
 {
     struct hsm_opts o;
+    kv_settings_flags sf;
+    kv_settings set;
     kv_hsm_config cfg;
     kv_hsm *h = NULL;
     kv_hsm_token_info ti;
     kv_secbuf *so = NULL, *user = NULL;
     size_t so_len = 0, user_len = 0;
-    char label[33];
+    char label[33], why[256];
     int rc, r;
 
     if ((rc = hsm_parse("init", argc, argv, &o, 0)) != KV_EXIT_OK)
         return rc;
-    if ((rc = init_label(&o, label)) != KV_EXIT_OK)
-        return rc;
+    /* flags > environment (src/app/settings.h) */
+    memset(&sf, 0, sizeof(sf));
+    sf.module = o.module;
+    sf.token = o.token;
     kv_disable_core_dumps();
-    cfg.module = o.module;
+    if ((r = kv_settings_init(&set, &sf, why, sizeof(why))) != 0) {
+        rc = hsm_fail("init", r, why);
+        goto out;
+    }
+    o.token = kv_settings_opt(set.hsm.token);
+    if ((rc = init_label(&o, label)) != KV_EXIT_OK)
+        goto out;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.module = kv_settings_opt(set.hsm.module);
     cfg.token = label;
-    if ((r = kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h)) != 0)
-        return hsm_fail("init", r, kv_hsm_last_error(NULL));
+    if ((r = kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h)) != 0) {
+        rc = hsm_fail("init", r, kv_hsm_last_error(NULL));
+        goto out;
+    }
     if ((r = kv_hsm_token_lookup(h, label, &ti)) == 0) {
         printf("token '%s' exists already (slot %lu, serial %s): nothing to do\n", ti.label,
                ti.slot, ti.serial);
         kv_hsm_close(h);
         h = NULL;
-        rc = ensure_init_keys(&o, label, NULL, 0);
+        rc = ensure_init_keys(&set, label, NULL, 0);
         goto out;
     }
     if (r != KV_ERR_HSM_TOKEN) {
         rc = hsm_fail("init", r, kv_hsm_last_error(h));
         goto out;
     }
-    if ((r = kv_hsm_read_pin("KORTVAGT_SO_PIN", NULL, "SO PIN for the new token: ", &so,
-                             &so_len)) != 0) {
+    if ((r = read_pin(&set, 1, "SO PIN for the new token: ", &so, &so_len)) != 0) {
         rc = hsm_fail("init", r, kv_hsm_last_error(NULL));
         goto out;
     }
-    if ((r = kv_hsm_read_pin("KORTVAGT_PIN", "KORTVAGT_PIN_FILE",
-                             "User PIN for the new token: ", &user, &user_len)) != 0) {
+    if ((r = read_pin(&set, 0, "User PIN for the new token: ", &user, &user_len)) != 0) {
         rc = hsm_fail("init", r, kv_hsm_last_error(NULL));
         goto out;
     }
@@ -233,11 +238,12 @@ static int hsm_init(int argc, char **argv)
            kv_hsm_module_path(h));
     kv_hsm_close(h);
     h = NULL;
-    rc = ensure_init_keys(&o, label, user, user_len);
+    rc = ensure_init_keys(&set, label, user, user_len);
 out:
     kv_secbuf_free(so);
     kv_secbuf_free(user);
     kv_hsm_close(h);
+    kv_settings_clear(&set);
     return rc;
 }
 
@@ -284,6 +290,8 @@ static void legacy_advice(const kv_hsm_selftest_result *res, char *buf, size_t c
 static int hsm_info(int argc, char **argv)
 {
     struct hsm_opts o;
+    kv_settings_flags sf;
+    kv_settings set;
     kv_hsm_config cfg;
     kv_hsm *h = NULL;
     kv_hsm_module_info mi;
@@ -297,17 +305,26 @@ static int hsm_info(int argc, char **argv)
 
     if ((rc = hsm_parse("info", argc, argv, &o, 1)) != KV_EXIT_OK)
         return rc;
-    cfg.module = o.module;
-    cfg.token = o.token;
-    if ((r = kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_LOGIN, &h)) != 0) {
-        if (r != KV_ERR_HSM_TOKEN)
-            return hsm_fail("info", r, kv_hsm_last_error(NULL));
+    memset(&sf, 0, sizeof(sf));
+    sf.module = o.module;
+    sf.token = o.token;
+    if ((r = kv_settings_init(&set, &sf, token_why, sizeof(token_why))) != 0) {
+        kv_settings_clear(&set);
+        return hsm_fail("info", r, token_why);
+    }
+    /* no login: the PINs are not needed */
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.module = kv_settings_opt(set.hsm.module);
+    cfg.token = kv_settings_opt(set.hsm.token);
+    if ((r = kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_LOGIN, &h)) != 0 && r == KV_ERR_HSM_TOKEN) {
         /* no token: still show the module */
         token_err = r;
         snprintf(token_why, sizeof(token_why), "%s", kv_hsm_last_error(NULL));
-        if ((r = kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h)) != 0)
-            return hsm_fail("info", r, kv_hsm_last_error(NULL));
+        r = kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h);
     }
+    kv_settings_clear(&set); /* the open copied what it needs */
+    if (r != 0)
+        return hsm_fail("info", r, kv_hsm_last_error(NULL));
     if ((r = kv_hsm_get_module_info(h, &mi)) != 0) {
         rc = hsm_fail("info", r, kv_hsm_last_error(h));
         goto out;

@@ -3,6 +3,8 @@
  * list, delete (hsm/keys.h). See cli.h.
  */
 #include "src/cli/cli.h"
+#include "src/app/app.h"
+#include "src/app/settings.h"
 #include "hsm/keymat.h"
 #include "hsm/keys.h"
 #include "hsm/p11.h"
@@ -23,7 +25,7 @@ static void key_usage(FILE *f)
 {
     fprintf(f,
             "Usage: kortvagt key import   --label NAME --type TYPE [--usage USAGE] [--kcv HEX]\n"
-            "                             [--id HEX] [--json] < components\n"
+            "                             [--id HEX] [--allow-single-des] [--json] < components\n"
             "       kortvagt key generate --label NAME --type TYPE [--usage USAGE] [--id HEX] "
             "[--json]\n"
             "       kortvagt key list     [--json]\n"
@@ -47,7 +49,12 @@ static void key_usage(FILE *f)
             "$KORTVAGT_PIN_FILE is set, the first line of stdin is the user PIN.\n"
             "--kcv HEX (4 or 6 hex digits) must match the KCV of the stored key, else nothing\n"
             "is stored. KCV: DES first 3 bytes of 3DES-ECB of 8 zero bytes; AES first 3 bytes\n"
-            "of AES-CMAC of 16 zero bytes; HMAC first 3 bytes of HMAC-SHA256 of 32 zero bytes.\n\n"
+            "of AES-CMAC of 16 zero bytes; HMAC first 3 bytes of HMAC-SHA256 of 32 zero bytes.\n"
+            "A DES key with two equal 8-byte parts has single-DES strength and is refused.\n"
+            "--allow-single-des stores such a des2 key (public test vectors for Visa PVV,\n"
+            "IBM 3624 and PIN blocks use them), marked weak on the token: its CKA_ID starts\n"
+            "with \"" KV_HSM_WEAK_ID_PREFIX "\" (then the --id bytes). key list shows it as\n"
+            "weak; kortvagtd refuses weak keys unless [hsm] allow_weak_keys = true.\n\n"
             "generate creates the key inside the token. Keys with an A||A companion are\n"
             "derived (CKM_DES3_ECB_ENCRYPT_DATA) from a random session seed key that is then\n"
             "destroyed, since A is never visible (hsm/keys.h explains why this is sound).\n\n"
@@ -60,6 +67,7 @@ static void key_usage(FILE *f)
 struct key_opts {
     const char *label, *type, *usage, *kcv, *id, *token, *module;
     int json;
+    int allow_single_des;
 };
 
 static const struct {
@@ -84,6 +92,10 @@ static int key_parse(const char *cmd, int argc, char **argv, const char *allowed
         size_t nl;
         if (strcmp(a, "--json") == 0 && allow_json) {
             o->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--allow-single-des") == 0 && strcmp(cmd, "import") == 0) {
+            o->allow_single_des = 1;
             continue;
         }
         if (strncmp(a, "--", 2) == 0) {
@@ -136,10 +148,18 @@ static int key_fail(const char *cmd, int err, const char *text)
 
 static int key_open(const char *cmd, const struct key_opts *o, kv_hsm **h)
 {
-    kv_hsm_config cfg = {o->module, o->token};
+    kv_settings_flags sf = {.module = o->module, .token = o->token};
+    kv_settings s;
+    char err[256] = "";
     int r;
     kv_disable_core_dumps();
-    if ((r = kv_hsm_open(&cfg, h)) != 0)
+    if ((r = kv_settings_init(&s, &sf, err, sizeof(err))) != 0) {
+        kv_settings_clear(&s);
+        return key_fail(cmd, r, err);
+    }
+    r = kv_app_hsm_open(&s, h);
+    kv_settings_clear(&s);
+    if (r != 0)
         return key_fail(cmd, r, kv_hsm_last_error(NULL));
     return KV_EXIT_OK;
 }
@@ -150,6 +170,8 @@ static void print_kcv_line(const kv_keys_result *res, const char *verb, const ch
     kv_hex_encode(res->kcv, 3, k);
     printf("%s %s key '%s' (usage %s): KCV %s (%s)\n", verb, kv_key_type_name(res->type), label,
            kv_key_usage_name(res->usage), k, kv_kcv_method(res->type));
+    if (res->weak)
+        printf("the key has single-DES strength (equal halves): stored marked weak\n");
     if (res->has_companion) {
         kv_hex_encode(res->companion_kcv, 3, c);
         printf("A||A companion '%s.aa': KCV %s\n", label, c);
@@ -167,6 +189,7 @@ static int print_result_json(const kv_keys_result *res, const char *label)
                   kv_kcv_method(res->type));
     if (o == NULL)
         return KV_EXIT_INTERNAL;
+    json_object_set_new(o, "weak", json_boolean(res->weak));
     if (res->has_companion) {
         char cl[80];
         snprintf(cl, sizeof(cl), "%s.aa", label);
@@ -292,7 +315,8 @@ static int key_import(int argc, char **argv)
         rc = key_fail("import", KV_ERR_NOMEM, "cannot allocate locked memory");
         goto out;
     }
-    r = kv_keymat_combine(texts, ncomp, t, kv_secbuf_ptr(key), KV_KEYMAT_MAX, &p);
+    r = kv_keymat_combine_opt(texts, ncomp, t, o.allow_single_des, kv_secbuf_ptr(key),
+                              KV_KEYMAT_MAX, &p);
     for (size_t i = 0; i < ncomp; i++) {
         kv_secbuf_free(lines[i]);
         lines[i] = NULL;
@@ -304,9 +328,9 @@ static int key_import(int argc, char **argv)
         rc = key_fail("import", KV_ERR_FORMAT, why);
         goto out;
     }
-    r = kv_keys_import(h, o.label, t, u, id_len ? id : NULL, id_len, kv_secbuf_ptr(key), (size_t)r,
-                       kcv_len > 0 ? kcv : NULL, (size_t)(kcv_len > 0 ? kcv_len : 0), &res, why,
-                       sizeof(why));
+    r = (o.allow_single_des ? kv_keys_import_single_des : kv_keys_import)(
+        h, o.label, t, u, id_len ? id : NULL, id_len, kv_secbuf_ptr(key), (size_t)r,
+        kcv_len > 0 ? kcv : NULL, (size_t)(kcv_len > 0 ? kcv_len : 0), &res, why, sizeof(why));
     kv_secbuf_free(key);
     key = NULL;
     if (r != 0) {
@@ -467,11 +491,12 @@ static int key_list(int argc, char **argv)
         size_t ll = strlen(in->label);
         json_t *ju = usage_array(in->usage, use, sizeof(use));
         json_t *jo;
-        snprintf(attrs, sizeof(attrs), "%s%s%s%s%s", in->sensitive ? "sensitive" : "NOT-SENSITIVE",
+        snprintf(attrs, sizeof(attrs), "%s%s%s%s%s%s", in->sensitive ? "sensitive" : "NOT-SENSITIVE",
                  in->extractable ? ",EXTRACTABLE" : ",unextractable",
                  in->private_ ? ",private" : ",public",
                  in->always_sensitive ? ",always-sensitive" : "",
-                 in->never_extractable ? ",never-extractable" : "");
+                 in->never_extractable ? ",never-extractable" : "",
+                 in->weak ? ",WEAK(single-DES)" : "");
         jo = json_pack("{s:s, s:s, s:I, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "label",
                        in->label, "type", type, "value_len", (json_int_t)in->value_len, "kcv",
                        rows[i].kcv, "usage", ju, "token", in->token, "private", in->private_,
@@ -482,6 +507,7 @@ static int key_list(int argc, char **argv)
             rc = KV_EXIT_INTERNAL;
             goto out;
         }
+        json_object_set_new(jo, "weak", json_boolean(in->weak));
         if (rows[i].token_kcv)
             json_object_set_new(jo, "kcv", json_stringn(rows[i].kcv, 6));
         json_object_set_new(jo, "kcv_method",

@@ -1,4 +1,5 @@
-/* `kortvagt liability`: the liability engine of RULES.md §2 (see cli.h, src/liability/liability.h).
+/* `kortvagt liability`: the liability engine of src/RULES.md §2 (see cli.h,
+ * src/liability/liability.h).
  */
 #include "src/cli/cli.h"
 #include "hsm/p11.h"
@@ -7,7 +8,8 @@
 #include "src/config/config.h"
 #include "src/liability/liability.h"
 #include "src/liability/liability_evidence.h"
-#include "src/store/keyed.h"
+#include "src/app/app.h"
+#include "src/app/keyed_hsm.h"
 #include "src/store/store.h"
 
 #include <stdlib.h>
@@ -19,25 +21,26 @@
 
 static void liability_usage(FILE *f)
 {
-    fprintf(f, "Usage: kortvagt liability assess FILE|- [--json] [--lang da|en] [--svg OUT.svg]\n\n"
-               "Assess a case of unauthorised card use under betalingsloven § 100 (RULES.md §2):\n"
-               "for each transaction the first matching row of the decision table, the\n"
-               "cardholder's and the issuer's share (375 / 8,000 kr caps per incident, shared by\n"
-               "cards with the same credential blocked together) and the objection status\n"
-               "(timely within 14 days of discovery, barred after 13 months from the debit, or\n"
-               "after 8 weeks for a payment authorised without its final amount).\n\n"
-               "FILE is the case JSON ('-' reads standard input). Money is in øre.\n\n"
-               "Options:\n"
-               "  --json          print the result JSON of RULES.md §2\n"
-               "  --lang da|en    language of the statements (default da)\n"
-               "  --svg OUT.svg   also draw the incident as an SVG timeline into OUT.svg\n"
-               "  --store URL     the evidence store (default $KORTVAGT_STORE, the config file's\n"
-               "                  [store] url, then sqlite:./kortvagt.db)\n"
-               "  --help          show this help\n\n"
-               "A transaction that names an \"evidence\" record is judged on the stored record:\n"
-               "a record that is missing or whose chain or MAC is broken proves nothing.\n\n"
-               "Exit codes: 0 assessed, 2 usage error or a case that breaks the contract\n"
-               "(the message names the field), 8 I/O error.\n");
+    fprintf(f,
+            "Usage: kortvagt liability assess FILE|- [--json] [--lang da|en] [--svg OUT.svg]\n\n"
+            "Assess a case of unauthorised card use under betalingsloven § 100 (src/RULES.md §2):\n"
+            "for each transaction the first matching row of the decision table, the\n"
+            "cardholder's and the issuer's share (375 / 8,000 kr caps per incident, shared by\n"
+            "cards with the same credential blocked together) and the objection status\n"
+            "(timely within 14 days of discovery, barred after 13 months from the debit, or\n"
+            "after 8 weeks for a payment authorised without its final amount).\n\n"
+            "FILE is the case JSON ('-' reads standard input). Money is in øre.\n\n"
+            "Options:\n"
+            "  --json          print the result JSON of src/RULES.md §2\n"
+            "  --lang da|en    language of the statements (default da)\n"
+            "  --svg OUT.svg   also draw the incident as an SVG timeline into OUT.svg\n"
+            "  --store URL     the evidence store (default $KORTVAGT_STORE, the config file's\n"
+            "                  [store] url, then sqlite:./kortvagt.db)\n"
+            "  --help          show this help\n\n"
+            "A transaction that names an \"evidence\" record is judged on the stored record:\n"
+            "a record that is missing or whose chain or MAC is broken proves nothing.\n\n"
+            "Exit codes: 0 assessed, 2 usage error or a case that breaks the contract\n"
+            "(the message names the field), 8 I/O error.\n");
 }
 
 static int write_svg(const char *path, const struct kv_liability_case *c,
@@ -77,23 +80,29 @@ static void evidence_close(struct evidence_source *es)
 static int evidence_open(const char *store_flag, struct evidence_source *es, int *available)
 {
     kv_config *cfg = NULL;
-    kv_hsm_config hc = {NULL, NULL};
+    kv_settings_flags sf = {.store = store_flag};
+    kv_settings set;
     char err[256] = "";
     const char *url;
     struct stat st;
     int r, rc = KV_EXIT_INTERNAL;
 
     *available = 0;
-    if (store_flag != NULL) {
-        url = store_flag;
+    if ((r = kv_settings_init(&set, &sf, err, sizeof err)) != 0) {
+        fprintf(stderr, "kortvagt liability: %s\n", err);
+        rc = kv_exit_code(r);
+        goto out;
+    }
+    if (set.store_flag) {
+        url = set.store.url;
     } else {
-        if ((r = kv_config_load(NULL, &cfg, err, sizeof err)) != 0) {
+        if ((r = kv_settings_load_config(&set, &cfg, err, sizeof err)) != 0) {
             fprintf(stderr, "kortvagt liability: configuration: %s\n",
                     err[0] != '\0' ? err : kv_strerror(r));
             rc = kv_exit_code(r);
             goto out;
         }
-        url = kv_config_store_url(cfg);
+        url = set.store.url;
     }
     if (strncmp(url, "sqlite:", 7) == 0 && stat(url + 7, &st) != 0) {
         fprintf(stderr, "kortvagt liability: note: no evidence store at %s\n", url + 7);
@@ -107,7 +116,7 @@ static int evidence_open(const char *store_flag, struct evidence_source *es, int
         goto out;
     }
     kv_disable_core_dumps();
-    if ((r = kv_hsm_open(&hc, &es->hsm)) != 0) {
+    if ((r = kv_app_hsm_open(&set, &es->hsm)) != 0) {
         const char *why = kv_hsm_last_error(NULL);
         fprintf(stderr, "kortvagt liability: the evidence MACs need the HSM token: %s\n",
                 why != NULL && why[0] != '\0' ? why : kv_strerror(r));
@@ -128,6 +137,7 @@ static int evidence_open(const char *store_flag, struct evidence_source *es, int
     rc = KV_EXIT_OK;
 out:
     kv_config_free(cfg);
+    kv_settings_clear(&set);
     if (rc != KV_EXIT_OK || !*available)
         evidence_close(es);
     return rc;

@@ -353,8 +353,8 @@ int kv_cmd_ibm3624(int argc, char **argv)
 
 static void pinblock_usage(FILE *f)
 {
-    fprintf(f, "Usage: kortvagt pinblock encode    --format F --pan PAN --key K  < PIN\n"
-               "       kortvagt pinblock decode    --format F --pan PAN --key K --block HEX\n"
+    fprintf(f, "Usage: kortvagt pinblock encode    --format F --pan PAN [--key K]  < PIN\n"
+               "       kortvagt pinblock decode    --format F --pan PAN [--key K] --block HEX\n"
                "                                   [--reveal]\n"
                "       kortvagt pinblock translate --format F --pan PAN --key K --block HEX\n"
                "                                   --to-format F2 --to-key K2\n\n"
@@ -365,22 +365,139 @@ static void pinblock_usage(FILE *f)
                "--reveal (a lab function) prints the PIN. translate decrypts and re-encrypts\n"
                "with the clear PIN in locked memory only, wiped at once. --pan may be left out\n"
                "for format 1.\n\n"
+               "Without --key, encode and decode work on the CLEAR PIN block (ISO 9564-1; a lab\n"
+               "function, no token is opened): encode prints the clear block of formats 0, 1\n"
+               "and 3 (8 bytes: PIN field XOR PAN field; format 1: the PIN field), and for\n"
+               "format 4 its two 16-byte plaintext fields, the PIN field and the PAN field\n"
+               "(format 4 enciphers PIN field, XORs the PAN field, enciphers again). decode\n"
+               "reads a clear block of format 0, 1 or 3 (8 bytes) or, for format 4, the\n"
+               "16-byte plaintext PIN field (it has no PAN part: --pan may be left out), and\n"
+               "says whether it is well-formed and the PIN's length; --reveal prints the PIN.\n\n"
                "Options:\n"
                "  --format F        0, 1, 3 or 4\n"
                "  --pan PAN         1 to 19 digits\n"
-               "  --key NAME        PIN encryption key (des2/des3; aes for format 4)\n"
-               "  --block HEX       encrypted PIN block (8 bytes; 16 for format 4)\n"
+               "  --key NAME        PIN encryption key (des2/des3; aes for format 4); without\n"
+               "                    it: the clear PIN block (encode, decode)\n"
+               "  --block HEX       encrypted PIN block (8 bytes; 16 for format 4), or without\n"
+               "                    --key the clear block (format 4: the plaintext PIN field)\n"
                "  --to-format F2, --to-key NAME   (translate) output format and key\n"
                "  --reveal          (decode) print the clear PIN\n" COMMON_HELP
                "Exit codes: 0 done / valid, 1 decode: not a valid PIN block, 2 usage error,\n"
                "5 HSM error.\n");
 }
 
+/* Print len bytes as hex after a label ("" for none), then wipe them. */
+static void print_wipe(const char *label, uint8_t *b, size_t len)
+{
+    char hex[2 * KV_PINBLOCK_MAX + 1];
+    kv_hex_encode(b, len, hex);
+    printf("%s%s\n", label, hex);
+    kv_wipe(hex, sizeof(hex));
+    kv_wipe(b, len);
+}
+
+/*
+ * pinblock encode without --key: the clear block (formats 0, 1, 3) or the
+ * plaintext PIN and PAN fields (format 4) of the PIN on stdin.
+ */
+static int pinblock_clear_encode(const struct kv_pay_common *c, int format, const char *pan)
+{
+    uint8_t fill[KV_PIN_FILL], a[KV_PINBLOCK_MAX], b[KV_PINBLOCK_MAX];
+    kv_secbuf *pin = NULL;
+    size_t pin_len = 0, n = (size_t)kv_pinblock_size(format);
+    int rc, r;
+
+    if ((rc = kv_pay_read_pin("pinblock", "encode", &pin, &pin_len)) != 0)
+        return rc;
+    if ((r = kv_pin_random_fill(format, fill)) == 0) {
+        if (format == KV_PINBLOCK_ISO4) {
+            if ((r = kv_pin_field_build(format, (const char *)kv_secbuf_ptr(pin), pin_len, fill,
+                                        a)) == 0)
+                r = kv_pan_field_build(format, pan, b);
+        } else {
+            r = kv_pinblock_clear_build(format, (const char *)kv_secbuf_ptr(pin), pin_len, pan,
+                                        fill, a);
+        }
+    }
+    kv_secbuf_free(pin);
+    kv_wipe(fill, sizeof(fill));
+    if (r != 0) {
+        kv_wipe(a, sizeof(a));
+        return kv_pay_fail("pinblock", "encode", NULL, r, "clear PIN block");
+    }
+    if (c->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "format", json_integer(format));
+        json_object_set_new(o, "clear", json_true());
+        if (format == KV_PINBLOCK_ISO4) {
+            json_object_set_new(o, "pin_field", kv_pay_json_hex(a, n));
+            json_object_set_new(o, "pan_field", kv_pay_json_hex(b, n));
+        } else {
+            json_object_set_new(o, "block", kv_pay_json_hex(a, n));
+        }
+        kv_wipe(a, sizeof(a));
+        return kv_pay_json(o);
+    }
+    if (format == KV_PINBLOCK_ISO4) {
+        print_wipe("PIN field: ", a, n);
+        print_wipe("PAN field: ", b, n);
+    } else {
+        print_wipe("", a, n);
+    }
+    return KV_EXIT_OK;
+}
+
+/*
+ * pinblock decode without --key: is the clear block (format 4: the plaintext
+ * PIN field) well-formed for the PAN; the PIN only with --reveal.
+ */
+static int pinblock_clear_decode(const struct kv_pay_common *c, int format, const char *pan,
+                                 const uint8_t *block, int reveal)
+{
+    kv_secbuf *pin = kv_secbuf_new(KV_PIN_MAX + 1);
+    const char *what = format == KV_PINBLOCK_ISO4 ? "plaintext PIN field" : "clear PIN block";
+    size_t pin_len = 0;
+    int r, rc;
+
+    if (pin == NULL)
+        return kv_pay_fail("pinblock", "decode", NULL, KV_ERR_NOMEM, "locked memory");
+    if (format == KV_PINBLOCK_ISO4)
+        r = kv_pin_field_parse(format, block, (char *)kv_secbuf_ptr(pin), &pin_len);
+    else
+        r = kv_pinblock_clear_parse(format, block, pan, (char *)kv_secbuf_ptr(pin), &pin_len);
+    if (r != 0 && r != KV_ERR_FORMAT) {
+        kv_secbuf_free(pin);
+        return kv_pay_fail("pinblock", "decode", NULL, r, what);
+    }
+    rc = r == 0 ? KV_EXIT_OK : KV_EXIT_MISMATCH;
+    if (c->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "format", json_integer(format));
+        json_object_set_new(o, "clear", json_true());
+        json_object_set_new(o, "valid", json_boolean(r == 0));
+        if (r == 0)
+            json_object_set_new(o, "pin_length", json_integer((json_int_t)pin_len));
+        if (r == 0 && reveal)
+            json_object_set_new(o, "pin", json_string((const char *)kv_secbuf_ptr(pin)));
+        if (kv_pay_json(o) != KV_EXIT_OK)
+            rc = KV_EXIT_INTERNAL;
+    } else if (r != 0) {
+        printf("format %d: not a well-formed %s%s\n", format, what,
+               format == KV_PINBLOCK_ISO0 || format == KV_PINBLOCK_ISO3 ? " for this PAN" : "");
+    } else if (reveal) {
+        printf("%s\n", (const char *)kv_secbuf_ptr(pin));
+    } else {
+        printf("format %d: well-formed %s, PIN of %zu digits\n", format, what, pin_len);
+    }
+    kv_secbuf_free(pin);
+    return rc;
+}
+
 static int pinblock_run(const char *cmd, int argc, char **argv)
 {
     const char *format_s = NULL, *pan = NULL, *block_s = NULL, *to_format_s = NULL;
     const char *to_key_s = NULL;
-    int reveal = 0, format = 0, to_format = 0, rc, r, size;
+    int reveal = 0, format = 0, to_format = 0, rc, r, size, clear;
     int encode = strcmp(cmd, "encode") == 0, decode = strcmp(cmd, "decode") == 0;
     struct kv_pay_common c;
     uint8_t block[KV_PINBLOCK_MAX], out[KV_PINBLOCK_MAX];
@@ -403,9 +520,15 @@ static int pinblock_run(const char *cmd, int argc, char **argv)
         pinblock_usage(stdout);
         return KV_EXIT_OK;
     }
-    if ((rc = parse_format("pinblock", cmd, "format", format_s, &format)) != 0 ||
-        (rc = kv_pay_require("pinblock", cmd, "key", c.key)) != 0)
+    if ((rc = parse_format("pinblock", cmd, "format", format_s, &format)) != 0)
         return rc;
+    /* encode and decode without --key: the clear PIN block, no token */
+    clear = c.key == NULL && (encode || decode);
+    if (!clear && (rc = kv_pay_require("pinblock", cmd, "key", c.key)) != 0)
+        return rc;
+    if (clear && (c.token != NULL || c.module != NULL))
+        return kv_pay_usage("pinblock", cmd,
+                            "--token/--module need --key (without --key the block is clear)");
     if (!encode) {
         size = kv_pinblock_size(format);
         if ((rc = kv_pay_hex("pinblock", cmd, "block", block_s, block, (size_t)size, (size_t)size,
@@ -427,10 +550,16 @@ static int pinblock_run(const char *cmd, int argc, char **argv)
     }
     if (reveal && !decode)
         return kv_pay_usage("pinblock", cmd, "--reveal belongs to 'pinblock decode'");
-    if (pan == NULL && format != KV_PINBLOCK_ISO1)
+    /* a clear format 4 PIN field has no PAN part */
+    if (pan == NULL && format != KV_PINBLOCK_ISO1 &&
+        !(clear && decode && format == KV_PINBLOCK_ISO4))
         return kv_pay_usage("pinblock", cmd, "missing --pan (format %d needs the PAN)", format);
     if (pan != NULL && (rc = kv_pay_pan("pinblock", cmd, pan)) != 0)
         return rc;
+    if (clear && encode)
+        return pinblock_clear_encode(&c, format, pan);
+    if (clear)
+        return pinblock_clear_decode(&c, format, pan, block, reveal);
 
     if ((rc = kv_pay_open("pinblock", cmd, &c, &h)) != 0)
         goto out;

@@ -2,7 +2,7 @@
 #include "src/cli/cli.h"
 #include "src/authorize/authorize.h"
 #include "src/authorize/request.h"
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "apdu/capk.h"
 #include "apdu/cvm.h"
 #include "apdu/emv_txn.h"
@@ -13,6 +13,7 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
+#include "src/cli/install_paths.h"
 #include "src/transact/transact.h"
 
 #include <getopt.h>
@@ -22,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "kv_build_config.h"
 
 static void transact_usage(FILE *f)
 {
@@ -39,7 +42,7 @@ static void transact_usage(FILE *f)
             "1st GENERATE AC (ARQC), the ARQC verified in the HSM, the ARPC sent back\n"
             "(EXTERNAL AUTHENTICATE or 2nd GENERATE AC) and the card's TC or AAC.\n"
             "Before the ARPC the verification result goes to the authorization engine\n"
-            "(`kortvagt authorize`, RULES.md §1) as a request with the card, channel\n"
+            "(`kortvagt authorize`, src/RULES.md §1) as a request with the card, channel\n"
             "(contact, contactless, atm), amount, merchant and the factors the card and the\n"
             "HSM proved (pin_offline from the CVR, chip_cryptogram re-checked in the HSM,\n"
             "pin_online, cvc3); its decision and evidence id are in the output, and a\n"
@@ -65,9 +68,10 @@ static void transact_usage(FILE *f)
             "  --no-authorize    decide on the card and HSM checks alone, record nothing\n"
             "  --store URL       authorization store (default $KORTVAGT_STORE, then the\n"
             "                    configuration's [store] url)\n"
-            "  --capk FILE       CA public keys (default $KORTVAGT_CAPK, else\n"
-            "                    /etc/kortvagt/capk.json, else the source tree's\n"
-            "                    tests/data/capk/capk.json beside the binary, else ./tests/...)\n"
+            "  --capk FILE       CA public keys (default $KORTVAGT_CAPK, else the build's\n"
+            "                    source tree tests/data/capk/capk.json, else\n"
+            "                    " KV_INSTALL_SYSCONFDIR "/capk.json, else\n"
+            "                    " KV_INSTALL_DATADIR "/capk.json)\n"
             "  --reader NAME     PC/SC reader (default $KORTVAGT_READER, else the first with a "
             "card)\n"
             "  --token, --module HSM token and PKCS#11 module (default $KORTVAGT_TOKEN, ...)\n"
@@ -308,47 +312,22 @@ static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pi
     return 0;
 }
 
-/* The default CA key file: $KORTVAGT_CAPK, /etc/kortvagt/capk.json, the source tree's
- * tests/data/capk/capk.json beside the binary (BUILD/bin/kortvagt), ./tests/data/... */
-static const char *capk_default_path(char *buf, size_t cap)
-{
-    const char *env = getenv("KORTVAGT_CAPK");
-    char exe[PATH_MAX];
-    ssize_t n;
-
-    if (env != NULL && env[0] != '\0')
-        return env;
-    if (access("/etc/kortvagt/capk.json", R_OK) == 0)
-        return "/etc/kortvagt/capk.json";
-    if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-        char *slash;
-        exe[n] = '\0';
-        for (int up = 0; up < 3 && (slash = strrchr(exe, '/')) != NULL; up++) {
-            *slash = '\0'; /* .../bin/kortvagt -> .../bin -> BUILD -> the tree */
-            if (up == 2 && (size_t)snprintf(buf, cap, "%s/tests/data/capk/capk.json", exe) < cap &&
-                access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
-    return "tests/data/capk/capk.json";
-}
-
+/* The CA key file (install_paths.h gives the one search order); none found: no key file,
+ * every CA index is unknown and ODA fails. */
 static int capk_load(const char *flag, kv_capk_store **out)
 {
     char buf[PATH_MAX], why[256];
-    const char *path = flag != NULL ? flag : capk_default_path(buf, sizeof(buf));
+    const char *path = kv_cli_capk_path(flag, buf, sizeof(buf));
 
-    const char *env = getenv("KORTVAGT_CAPK");
-
-    if (flag != NULL || (env != NULL && env[0] != '\0') || access(path, R_OK) == 0)
+    if (path != NULL)
         return kv_capk_store_load(path, out, why, sizeof(why));
-    *out = NULL; /* no key file: every CA index is unknown, ODA fails */
+    *out = NULL;
     return 0;
 }
 
 /* The authorization of one transaction (the kv_transact_authorize_fn context). */
 struct txn_authz {
-    kv_authz_session *s;
+    kv_app *s;
     const struct txn_opts *o;
     const kv_transact_params *p;
     int decided;
@@ -372,7 +351,7 @@ static json_t *factor_upstream(const char *type, int verified)
 }
 
 /*
- * The RULES.md §1 request of a transaction: the card, the channel of the
+ * The src/RULES.md §1 request of a transaction: the card, the channel of the
  * terminal, amount, merchant and what was proved. chip_cryptogram carries
  * its key material so that the engine checks it in the HSM itself (evidence
  * "proven", one-time use of the cryptogram); the PIN and CVC3 results are
@@ -457,9 +436,9 @@ static int authz_hook(void *ctx, const kv_transact_result *res, int *approve)
         fprintf(stderr, "kortvagt card: authorization request: %s\n", err);
         goto out;
     }
-    if ((r = kv_authz_decide(kv_authz_session_authz(a->s), req, &a->res)) != 0) {
+    if ((r = kv_authz_decide(kv_app_authz(a->s), req, &a->res)) != 0) {
         fprintf(stderr, "kortvagt card: authorization: %s\n",
-                kv_authz_last_error(kv_authz_session_authz(a->s)));
+                kv_authz_last_error(kv_app_authz(a->s)));
         goto out;
     }
     a->decided = 1;
@@ -479,9 +458,9 @@ static void authz_settle(struct txn_authz *a, int completed_approved)
 
     if (!a->decided || a->res.decision != KV_DECISION_APPROVE || completed_approved)
         return;
-    if ((r = kv_authz_reverse(kv_authz_session_authz(a->s), a->res.evidence_id, &a->rv)) != 0)
+    if ((r = kv_authz_reverse(kv_app_authz(a->s), a->res.evidence_id, &a->rv)) != 0)
         fprintf(stderr, "kortvagt card: reversing authorization %lld: %s\n",
-                (long long)a->res.evidence_id, kv_authz_last_error(kv_authz_session_authz(a->s)));
+                (long long)a->res.evidence_id, kv_authz_last_error(kv_app_authz(a->s)));
     else
         a->reversed = 1;
 }
@@ -531,17 +510,20 @@ int kv_cmd_card_transact(int argc, char **argv)
     uint8_t pin_block[16];
     kv_capk_store *capks = NULL;
     kv_hsm *h = NULL;
-    kv_hsm_config cfg;
+    kv_settings st;
+    kv_settings_flags sf;
+    char serr[256];
     kv_reader *rd = NULL;
     kv_trace *tr = NULL;
     kv_secbuf *pin = NULL;
-    kv_authz_session *sess = NULL;
+    kv_app *sess = NULL;
     struct txn_authz az;
     int rc, r, len;
 
     memset(&p, 0, sizeof(p));
     memset(&res, 0, sizeof(res));
     memset(&az, 0, sizeof(az));
+    memset(&st, 0, sizeof(st));
     if ((rc = txn_parse(argc, argv, &o)) != 0)
         return rc < 0 ? KV_EXIT_OK : rc;
     if ((rc = txn_check(&o, &p, pin_block)) != 0)
@@ -570,32 +552,38 @@ int kv_cmd_card_transact(int argc, char **argv)
         goto out;
     }
     p.capks = capks;
-    cfg.module = o.module;
-    cfg.token = o.token;
+    memset(&sf, 0, sizeof(sf));
+    sf.store = o.store;
+    sf.module = o.module;
+    sf.token = o.token;
+    sf.reader = o.reader;
+    if ((r = kv_settings_init(&st, &sf, serr, sizeof(serr))) != 0) {
+        rc = kv_cli_fail(r, serr);
+        goto out;
+    }
     if (!o.no_authorize) {
         /* the engine's session: store, HSM (shared with the transaction), evidence keys */
-        kv_authz_session_opts so = {NULL, o.store, &cfg};
         char err[1024];
-        if ((r = kv_authz_session_open(&so, &sess, err, sizeof(err))) != 0) {
+        if ((r = kv_app_open(&sf, &sess, err, sizeof(err))) != 0) {
             fprintf(stderr, "kortvagt card: authorization: %s\n", err);
             rc = kv_exit_code(r);
             goto out;
         }
-        p.hsm = kv_authz_session_hsm(sess);
+        p.hsm = kv_app_hsm(sess);
         az.s = sess;
         az.o = &o;
         az.p = &p;
         p.authorize = authz_hook;
         p.authorize_ctx = &az;
     } else {
-        if ((r = kv_hsm_open(&cfg, &h)) != 0) {
+        if ((r = kv_app_hsm_open(&st, &h)) != 0) {
             fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(NULL));
             rc = kv_cli_fail(r, "HSM");
             goto out;
         }
         p.hsm = h;
     }
-    if ((r = kv_reader_open_pcsc(o.reader, &rd)) != 0) {
+    if ((r = kv_reader_open_pcsc(kv_settings_opt(st.reader.name), &rd)) != 0) {
         rc = kv_cli_fail(r, o.reader ? o.reader : "PC/SC");
         goto out;
     }
@@ -652,7 +640,8 @@ out:
     kv_reader_free(rd);
     kv_trace_free(tr);
     kv_hsm_close(h);
-    kv_authz_session_close(sess);
+    kv_app_close(sess);
+    kv_settings_clear(&st);
     kv_capk_store_free(capks);
     return rc;
 }

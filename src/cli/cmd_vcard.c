@@ -2,6 +2,7 @@
 #include "src/cli/cli.h"
 #include "apdu/vcard/vcard.h"
 #include "apdu/vcard/vpcd.h"
+#include "src/app/settings.h"
 #include "src/base/err.h"
 
 #include <getopt.h>
@@ -108,7 +109,9 @@ int kv_cmd_vcard(int argc, char **argv)
     unsigned long v;
     int check = 0, opt, r, rc = KV_EXIT_INTERNAL;
     kv_vcard *vc = NULL;
-    char why[256], what[4200] = "";
+    kv_settings_flags sf = {.transport_key = NULL};
+    kv_settings st;
+    char why[256] = "", what[4200] = "";
 
     opterr = 0;
     optind = 0; /* full reset of getopt's state (glibc) */
@@ -146,11 +149,10 @@ int kv_cmd_vcard(int argc, char **argv)
             check = 1;
             break;
         case OPT_TKEY:
-            /* read by the profile loader (vcrypto.h kv_vc_transport_key) */
+            /* the settings hand it to the profile loader (vcard.h) */
             if (access(optarg, R_OK) != 0)
                 return kv_cli_usage_error("vcard", "--transport-key: cannot read '%s'", optarg);
-            if (setenv("KORTVAGT_TRANSPORT_KEY", optarg, 1) != 0)
-                return kv_cli_fail(KV_ERR_NOMEM, "--transport-key");
+            sf.transport_key = optarg;
             break;
         case OPT_HELP:
             vcard_usage(stdout);
@@ -165,6 +167,11 @@ int kv_cmd_vcard(int argc, char **argv)
     if (profile == NULL)
         return kv_cli_usage_error("vcard", "--profile FILE is required");
 
+    /* --transport-key > $KORTVAGT_TRANSPORT_KEY (src/app/settings.h) */
+    if ((r = kv_settings_init(&st, &sf, why, sizeof(why))) != 0 ||
+        (r = kv_vcard_set_transport_key_file(st.vcard.transport_key)) != 0)
+        return kv_cli_usage_error("vcard", "--transport-key: %s",
+                                  why[0] != '\0' ? why : "the file name is too long");
     if ((r = kv_vcard_load(profile, &vc, why, sizeof(why))) != 0) {
         rc = kv_cli_usage_error("vcard", "profile %s: %s", profile, why);
         goto out;

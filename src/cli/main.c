@@ -2,6 +2,8 @@
 #include "src/cli/cli.h"
 #include "src/base/err.h"
 
+#include "kv_build_config.h"
+
 #include <string.h>
 
 const struct kv_cmd_group kv_cmd_groups[] = {
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
         return KV_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("kortvagt 0.1.0\n");
+        printf("kortvagt %s\n", KV_VERSION);
         return KV_EXIT_OK;
     }
     for (const struct kv_cmd_group *g = kv_cmd_groups; g->name != NULL; g++)

@@ -1,5 +1,7 @@
 /* see pay_cli.h */
 #include "src/cli/pay_cli.h"
+#include "src/app/app.h"
+#include "src/app/settings.h"
 #include "hsm/pin.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
@@ -160,12 +162,17 @@ int kv_pay_pan(const char *group, const char *cmd, const char *v)
 
 int kv_pay_open(const char *group, const char *cmd, const struct kv_pay_common *c, kv_hsm **h)
 {
-    kv_hsm_config cfg = {c->module, c->token};
+    kv_settings_flags sf = {.module = c->module, .token = c->token};
+    kv_settings s;
+    char err[256] = "";
     int r;
 
     kv_disable_core_dumps();
-    if ((r = kv_hsm_open(&cfg, h)) != 0) {
-        const char *why = kv_hsm_last_error(NULL);
+    if ((r = kv_settings_init(&s, &sf, err, sizeof(err))) == 0)
+        r = kv_app_hsm_open(&s, h);
+    kv_settings_clear(&s);
+    if (r != 0) {
+        const char *why = err[0] != '\0' ? err : kv_hsm_last_error(NULL);
         fprintf(stderr, "kortvagt %s %s: cannot open the HSM token: %s\n", group, cmd,
                 why != NULL && why[0] != '\0' ? why : kv_strerror(r));
         *h = NULL;

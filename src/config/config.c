@@ -192,7 +192,6 @@ int kv_config_load(const char *path, kv_config **out, char *err, size_t errlen)
     char dummy[1];
     kv_config *c = NULL;
     FILE *f = NULL;
-    const char *env = getenv("KORTVAGT_CONFIG");
 
     *out = NULL;
     if (err == NULL) {
@@ -206,8 +205,6 @@ int kv_config_load(const char *path, kv_config **out, char *err, size_t errlen)
     }
     c->err = err;
     c->errlen = errlen;
-    if (path == NULL && env != NULL && env[0] != '\0')
-        path = env;
     if (path == NULL) {
         if (access("./kortvagt.conf", F_OK) == 0)
             path = "./kortvagt.conf";
@@ -284,10 +281,7 @@ const char *kv_config_get(const kv_config *c, const char *section, const char *k
 
 const char *kv_config_store_url(const kv_config *c)
 {
-    const char *env = getenv("KORTVAGT_STORE");
     const char *v;
-    if (env != NULL && env[0] != '\0')
-        return env;
     if (c != NULL && (v = kv_config_get(c, "store", "url")) != NULL && v[0] != '\0')
         return v;
     return KV_CONFIG_DEFAULT_STORE;

@@ -1,14 +1,15 @@
 /*
- * The INI configuration file (libinih). Which file: $KORTVAGT_CONFIG (it must
- * exist), else ./kortvagt.conf, else /etc/kortvagt/kortvagt.conf, else none
- * (all defaults). Flags and environment variables override the file; the
- * file overrides the defaults (DESIGN.md "Configuration").
+ * The INI configuration file (libinih). Which file: the one the caller names
+ * (it must exist; src/app/settings.c resolves --config and $KORTVAGT_CONFIG),
+ * else ./kortvagt.conf, else /etc/kortvagt/kortvagt.conf, else none (all
+ * defaults). Flags > environment > file > defaults is applied in one place,
+ * src/app/settings.h; this module reads no environment variable.
  *
  * This module validates the sections it owns and keeps every line of the
  * file so that other modules can read their own sections with
  * kv_config_get:
  *
- *   [limits]   the keys of RULES.md §1's defaults table:
+ *   [limits]   the keys of src/RULES.md §1's defaults table:
  *              contactless_single_max, contactless_counter (count|amount),
  *              contactless_count_max, contactless_cumulative_max,
  *              remote_single_max, remote_counter (count|amount),
@@ -16,7 +17,8 @@
  *              gambling_daily_max (minor units / counts: non-negative
  *              integers), include_current (true|false). An unknown key in
  *              [limits] is an error.
- *   [store]    url = sqlite:PATH | postgresql://...  (overridden by $KORTVAGT_STORE)
+ *   [store]    url = sqlite:PATH | postgresql://...  (settings.h: --store and
+ *              $KORTVAGT_STORE override it)
  */
 #ifndef KV_CONFIG_CONFIG_H
 #define KV_CONFIG_CONFIG_H
@@ -44,7 +46,7 @@ kv_config *kv_config_new_defaults(void);
 /* Free; NULL is a no-op. */
 void kv_config_free(kv_config *c);
 
-/* The limits of [limits] over the RULES.md defaults. */
+/* The limits of [limits] over the src/RULES.md defaults. */
 const kv_limits_config *kv_config_limits(const kv_config *c);
 
 /* The file that was read, or NULL when none was. */
@@ -53,7 +55,7 @@ const char *kv_config_path(const kv_config *c);
 /* The last value of section.key in the file, or NULL. Owned by c. */
 const char *kv_config_get(const kv_config *c, const char *section, const char *key);
 
-/* The store URL: $KORTVAGT_STORE, else [store] url, else KV_CONFIG_DEFAULT_STORE. */
+/* The store URL of the file: [store] url, else KV_CONFIG_DEFAULT_STORE. */
 const char *kv_config_store_url(const kv_config *c);
 
 /*

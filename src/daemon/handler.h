@@ -2,9 +2,12 @@
  * The HTTP/JSON API of kortvagtd, without the HTTP server: one call takes a
  * parsed request (method, path, Authorization header, body) and fills a
  * response (status, JSON or Prometheus text). server.c feeds it from
- * libmicrohttpd; the fuzz target calls it in-process.
+ * libmicrohttpd; the fuzz target calls it in-process. Inside: handler.c
+ * holds the route table, the dispatch and the one table from typed errors to
+ * status and code; one h_*.c file per endpoint family (endpoints.h); bodies
+ * are decoded by the strict table decoder of src/base/jdec.h.
  *
- * Endpoints (JSON contracts in RULES.md):
+ * Endpoints (JSON contracts in src/RULES.md):
  *   POST   /v1/authorize               §1 request -> §1 response
  *   POST   /v1/authorize/{id}/reverse  body {} or empty -> the reversal
  *   POST   /v1/verify/pin              {"pan","pin_block","format","pin_key","pvk",
@@ -30,12 +33,13 @@
  * unsupported, 401 no_token | wrong_token, 403 permission (block list
  * without the authority's permission), 404 not_found, 405
  * method_not_allowed, 409 conflict, 413 too_large, 503 store_unavailable | store_busy |
- * hsm_unavailable, 500 internal. The message names the field or the problem, never a secret value.
+ * hsm_unavailable, 500 internal. The message names the field by its path
+ * (e.g. "transactions[2].amount") or the problem, never a secret value.
  */
 #ifndef KV_DAEMON_HANDLER_H
 #define KV_DAEMON_HANDLER_H
 
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/daemon/metrics.h"
 
 #include <stddef.h>
@@ -88,8 +92,8 @@ typedef struct kv_daemon kv_daemon;
  * the HSM or the store answers 503) is borrowed; tokens are copied; metrics
  * (may be NULL) is borrowed shared memory. max_body 0: the default.
  */
-int kv_daemon_new(kv_authz_session *session, const kv_daemon_tokens *tokens,
-                  kv_daemon_metrics *metrics, size_t max_body, kv_daemon **out);
+int kv_daemon_new(kv_app *session, const kv_daemon_tokens *tokens, kv_daemon_metrics *metrics,
+                  size_t max_body, kv_daemon **out);
 /* NULL is a no-op. */
 void kv_daemon_free(kv_daemon *d);
 

@@ -10,6 +10,7 @@
  * drain_seconds (10), access_log (false), tls_key + tls_cert (PEM files:
  * HTTPS). The store is [store] url / $KORTVAGT_STORE / --store.
  */
+#include "src/app/settings.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
 #include "src/config/config.h"
@@ -17,6 +18,8 @@
 #include "src/daemon/metrics.h"
 #include "src/daemon/server.h"
 #include "src/store/store.h"
+
+#include "kv_build_config.h"
 
 #include <microhttpd.h>
 
@@ -57,7 +60,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: kortvagtd [--config FILE] [--listen ADDR] [--port N] [--workers N]\n"
-            "                 [--tokens FILE] [--store URL] [--max-body BYTES] [--access-log]\n\n"
+            "                 [--tokens FILE] [--store URL] [--max-body BYTES] [--access-log]\n"
+            "       kortvagtd --version | --help\n\n"
             "The kortvagt HTTP/JSON service (POST /v1/authorize, /v1/verify/pin|cvc|arqc,\n"
             "/v1/liability/assess, GET /v1/evidence/ID, /healthz, /metrics).\n\n"
             "  --config FILE   INI file (default $KORTVAGT_CONFIG, ./kortvagt.conf,\n"
@@ -70,7 +74,8 @@ static void usage(FILE *f)
             "  --tokens FILE   bearer tokens, one per line, mode 600 (required)\n"
             "  --store URL     sqlite:PATH or postgresql://... (default $KORTVAGT_STORE)\n"
             "  --max-body N    largest request body in bytes (default 65536; larger: 413)\n"
-            "  --access-log    one line per request on stderr (no bodies, no secrets)\n\n"
+            "  --access-log    one line per request on stderr (no bodies, no secrets)\n"
+            "  --version       print the version and exit\n\n"
             "The token PIN comes from $KORTVAGT_PIN or $KORTVAGT_PIN_FILE, never from argv.\n"
             "SIGTERM: stop accepting, finish the requests in flight, exit 0.\n");
 }
@@ -212,6 +217,7 @@ static pid_t spawn_checkpointer(const char *url)
 int main(int argc, char **argv)
 {
     settings st;
+    kv_settings ks; /* flags > environment > file > defaults */
     kv_config *cfg = NULL;
     kv_daemon_tokens tokens;
     kv_daemon_worker_opts wo;
@@ -241,6 +247,10 @@ int main(int argc, char **argv)
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("kortvagtd %s\n", KV_VERSION);
             return 0;
         }
         if (strcmp(a, "--access-log") == 0) {
@@ -277,9 +287,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (kv_config_load(st.config_path, &cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kortvagtd: configuration: %s\n", err);
-        return 2;
+    {
+        /* flags > environment > file > defaults (src/app/settings.h) */
+        kv_settings_flags sf = {.config = st.config_path, .store = st.store_url};
+        if (kv_settings_init(&ks, &sf, err, sizeof(err)) != 0 ||
+            kv_settings_load_config(&ks, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "kortvagtd: configuration: %s\n", err);
+            kv_settings_clear(&ks);
+            return 2;
+        }
     }
     if (st.listen == NULL)
         st.listen = (v = kv_config_get(cfg, "daemon", "listen")) != NULL ? v : "127.0.0.1";
@@ -353,7 +369,7 @@ int main(int argc, char **argv)
     wo.tls_key_pem = key_pem;
     wo.tls_cert_pem = cert_pem;
     {
-        const char *url = st.store_url != NULL ? st.store_url : kv_config_store_url(cfg);
+        const char *url = ks.store.url;
         int n;
         if (strncmp(url, "sqlite:", 7) == 0 && strstr(url, "checkpoint=") == NULL &&
             (n = snprintf(worker_url, sizeof(worker_url), "%s%ccheckpoint=external", url,
@@ -463,5 +479,6 @@ out:
     }
     free(cert_pem);
     kv_config_free(cfg);
+    kv_settings_clear(&ks);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* see server.h */
 #include "src/daemon/server.h"
-#include "src/authorize/session.h"
+#include "src/app/app.h"
 #include "src/base/err.h"
 
 #include <microhttpd.h>
@@ -149,8 +149,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
 {
-    kv_authz_session_opts so;
-    kv_authz_session *session = NULL;
+    kv_app_opts so;
+    kv_app *session = NULL;
     struct MHD_Daemon *mhd = NULL;
     worker w;
     char err[1024];
@@ -161,10 +161,10 @@ int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
 
     memset(&w, 0, sizeof(w));
     memset(&so, 0, sizeof(so));
-    so.config_path = o->config_path;
-    so.store_url = o->store_url;
+    so.config = o->config_path;
+    so.store = o->store_url;
     /* after the fork: a PKCS#11 session is not shared across processes */
-    if ((r = kv_authz_session_open(&so, &session, err, sizeof(err))) != 0) {
+    if ((r = kv_app_open(&so, &session, err, sizeof(err))) != 0) {
         fprintf(stderr, "kortvagtd[%d]: cannot start: %s\n", (int)getpid(), err);
         status = 3;
         goto out;
@@ -195,7 +195,7 @@ int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
         goto out;
     }
     fprintf(stderr, "kortvagtd[%d]: worker ready (store %s)\n", (int)getpid(),
-            kv_store_backend(kv_authz_session_store(session)));
+            kv_store_backend(kv_app_store(session)));
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -219,6 +219,6 @@ out:
     if (mhd != NULL)
         MHD_stop_daemon(mhd);
     kv_daemon_free(w.handler);
-    kv_authz_session_close(session);
+    kv_app_close(session);
     return status;
 }

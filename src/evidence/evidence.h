@@ -19,7 +19,7 @@
  * "verification" (see below), "response" (the decision as returned, without
  * the evidence id) — and nothing secret.
  *
- * "verification" is what the liability engine (RULES.md §2) reads for a
+ * "verification" is what the liability engine (src/RULES.md §2) reads for a
  * transaction that names this record:
  *   {"method":"online_pin|offline_pin|sca|none|cvc2", "factors":[types that
  *    counted], "proven":bool, "sca_required":bool}

@@ -1,4 +1,4 @@
-/* see liability.h: the decision table, caps and objection status of RULES.md §2 */
+/* see liability.h: the decision table, caps and objection status of src/RULES.md §2 */
 #include "src/liability/liability.h"
 
 #include "src/base/err.h"
@@ -35,7 +35,8 @@ static const char *const CLASS_RULES[KV_LIABILITY_CLASS_COUNT] = {
     "§ 100 stk. 4",       "§ 100 stk. 3",
 };
 
-/* The 8-week limit for a payment authorised without its final amount (seed 003 §7.1). */
+/* The 8-week limit for a payment authorised without its final amount (Visa/Dankort rules [3]
+   §7.1). */
 static const char RULE_EIGHT_WEEKS[] = "PSD2 art. 77";
 
 /* see liability.h */
@@ -67,8 +68,8 @@ const char *kv_liability_objection_name(enum kv_liability_objection o)
 /* see liability.h */
 unsigned kv_liability_factor_categories(uint32_t factors)
 {
-    /* RULES.md §1 table; card data (cvc2, card_number, expiry) is no category (EBA Op-2019-06 §28)
-     */
+    /* src/RULES.md §1 table; card data (cvc2, card_number, expiry) is no category
+       (EBA Op-2019-06 §28) */
     static const unsigned cat[KV_LIABILITY_FACTOR_COUNT] = {
         [KV_LIABILITY_FACTOR_PIN_OFFLINE] = KV_LIABILITY_CAT_KNOWLEDGE,
         [KV_LIABILITY_FACTOR_PIN_ONLINE] = KV_LIABILITY_CAT_KNOWLEDGE,
@@ -110,7 +111,8 @@ bool kv_liability_credential_used(const struct kv_liability_verification *v)
         return popcount3(kv_liability_factor_categories(v->factors)) >= 2;
     case KV_LIABILITY_METHOD_WALLET_CODE:
     case KV_LIABILITY_METHOD_MOBILE_CODE:
-        /* seed 001: a code entered for each purchase; a keypad lock entered once is not one */
+        /* Forbrugerombudsmanden [1]: a code entered for each purchase; a keypad lock entered
+           once is not one */
         return v->per_transaction_code;
     case KV_LIABILITY_METHOD_SIGNATURE:
     case KV_LIABILITY_METHOD_NONE:
@@ -125,21 +127,21 @@ enum kv_liability_objection kv_liability_objection_of(const struct kv_liability_
                                                       const struct kv_liability_txn *t,
                                                       int64_t *limit)
 {
-    /* § 97: 13 calendar months after the debit; seed 003 §7.1: 8 weeks for an unknown final amount
-     */
+    /* § 97: 13 calendar months after the debit; Visa/Dankort rules [3] §7.1: 8 weeks for an
+       unknown final amount */
     int64_t barred_after = t->final_amount_unknown ? t->debited_at + 56 * MS_PER_DAY
                                                    : kv_liability_add_months(t->debited_at, 13);
     if (limit != NULL)
         *limit = barred_after;
     if (c->objection_at > barred_after)
         return KV_LIABILITY_OBJECTION_BARRED;
-    /* seed 001: within 14 days of the discovery is "as soon as possible" */
+    /* Forbrugerombudsmanden [1]: within 14 days of the discovery is "as soon as possible" */
     if (c->objection_at > c->discovered_at + 14 * MS_PER_DAY)
         return KV_LIABILITY_LATE;
     return KV_LIABILITY_TIMELY;
 }
 
-/* The first matching row of the decision table (RULES.md §2), as its class. */
+/* The first matching row of the decision table (src/RULES.md §2), as its class. */
 static enum kv_liability_class decide(const struct kv_liability_case *c,
                                       const struct kv_liability_txn *t,
                                       const struct kv_liability_verification *v,
@@ -175,7 +177,8 @@ static enum kv_liability_class decide(const struct kv_liability_case *c,
     return KV_LIABILITY_CREDENTIAL_USED;
 }
 
-/* Cards with the same credential and the same non-null blocked_at share one cap (seed 003 §10.2).
+/* Cards with the same credential and the same non-null blocked_at share one cap
+ * (Visa/Dankort rules [3] §10.2).
  */
 static size_t cap_group(const struct kv_liability_case *c, size_t card)
 {

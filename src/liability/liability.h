@@ -1,8 +1,9 @@
 /*
  * The Danish liability engine for unauthorised use of a payment card
- * (betalingsloven § 100, § 97, § 98; seeds 001, 003 §10; RULES.md §2).
+ * (betalingsloven § 100, § 97, § 98; Forbrugerombudsmanden [1], Visa/Dankort
+ * rules [3] §10 — sources listed in src/RULES.md; src/RULES.md §2).
  *
- * A case (the JSON of RULES.md §2) is decoded into a kv_liability_case,
+ * A case (the JSON of src/RULES.md §2) is decoded into a kv_liability_case,
  * assessed into a kv_liability_result (per transaction: the first matching row
  * of the decision table, the cardholder's and the issuer's share, the
  * objection status) and rendered as the result JSON, a short statement per
@@ -17,6 +18,8 @@
  */
 #ifndef KV_LIABILITY_LIABILITY_H
 #define KV_LIABILITY_LIABILITY_H
+
+#include "src/base/jdec.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -47,7 +50,7 @@ enum kv_liability_method {
     KV_LIABILITY_METHOD_CVC2,
 };
 
-/* The factor types of RULES.md §1; a set of them is a bit mask (1u << factor). */
+/* The factor types of src/RULES.md §1; a set of them is a bit mask (1u << factor). */
 enum kv_liability_factor {
     KV_LIABILITY_FACTOR_PIN_OFFLINE,
     KV_LIABILITY_FACTOR_PIN_ONLINE,
@@ -85,7 +88,7 @@ enum kv_liability_channel {
     KV_LIABILITY_CHANNEL_MOBILE,
 };
 
-/* The classes of RULES.md §2, in the order of the decision table (row = class + 1). */
+/* The classes of src/RULES.md §2, in the order of the decision table (row = class + 1). */
 enum kv_liability_class {
     KV_LIABILITY_FRAUD,                /* row 1, § 100 stk. 2 */
     KV_LIABILITY_BARRED,               /* row 2, § 97 */
@@ -130,7 +133,8 @@ struct kv_liability_verification {
     uint32_t factors;          /* set of enum kv_liability_factor; matters for method sca */
     bool proven;               /* the issuer holds verified evidence (default false, § 98) */
     bool sca_required;         /* the issuer required SCA (default true; false: row 10) */
-    bool per_transaction_code; /* wallet/mobile code entered for this purchase (seed 001) */
+    bool per_transaction_code; /* a wallet/mobile code entered for this very purchase
+                                  (Forbrugerombudsmanden [1]) */
 };
 
 /* Incident-wide facts; every one defaults to false. */
@@ -166,9 +170,9 @@ struct kv_liability_txn {
     bool has_evidence;
     char evidence[KV_LIABILITY_ID_MAX + 1];
     /*
-     * Extension of the RULES.md §2 case (optional field "final_amount_unknown",
+     * Extension of the src/RULES.md §2 case (optional field "final_amount_unknown",
      * default false): the cardholder authorised this payment without knowing its
-     * final amount (seed 003 §7.1, PSD2 art. 76-77). Its objection limit is
+     * final amount (Visa/Dankort rules [3] §7.1, PSD2 art. 76-77). Its objection limit is
      * 8 weeks after debited_at instead of 13 months; nothing else changes.
      */
     bool final_amount_unknown;
@@ -212,7 +216,7 @@ struct kv_liability_result {
 
 /*
  * Decode a case from JSON text (len bytes, need not be NUL-terminated).
- * Follows RULES.md §2 strictly: unknown fields, missing required fields,
+ * Follows src/RULES.md §2 strictly: unknown fields, missing required fields,
  * wrong types, bad times, unknown enum strings, duplicate ids and references
  * to unknown cards are errors. On error returns KV_ERR_JSON (or KV_ERR_NOMEM)
  * and, when why is not NULL, writes a NUL-terminated message naming the field
@@ -224,6 +228,8 @@ int kv_liability_case_parse(const char *text, size_t len, struct kv_liability_ca
 /* The same from an already decoded JSON value (borrowed). */
 int kv_liability_case_from_json(const json_t *root, struct kv_liability_case **out, char *why,
                                 size_t why_len);
+/* The same with the typed failure (code and path) of src/base/jdec.h, for the daemon. */
+int kv_liability_case_decode(const json_t *root, struct kv_liability_case **out, kv_jdec_error *e);
 /* Free a case; NULL is a no-op. */
 void kv_liability_case_free(struct kv_liability_case *c);
 
@@ -246,7 +252,7 @@ typedef int (*kv_liability_evidence_fn)(void *ctx, const char *evidence_id,
 
 /*
  * Assess a case: every transaction gets the first matching row of the
- * decision table of RULES.md §2, caps (rows 13 and 14 only) are shared by the
+ * decision table of src/RULES.md §2, caps (rows 13 and 14 only) are shared by the
  * cards with the same credential and the same non-null blocked_at and taken
  * in time order (at, then file order). lookup may be NULL: a transaction that
  * names an evidence record then counts as not proven. On success *out is a
@@ -259,7 +265,7 @@ int kv_liability_assess(const struct kv_liability_case *c, kv_liability_evidence
 void kv_liability_result_free(struct kv_liability_result *r);
 
 /*
- * The result JSON of RULES.md §2 (currency, total, cardholder, issuer,
+ * The result JSON of src/RULES.md §2 (currency, total, cardholder, issuer,
  * objection, transactions[{id, class, cardholder, issuer, rule, objection}]),
  * new reference in *out. Returns 0 or KV_ERR_NOMEM.
  */
@@ -285,7 +291,7 @@ int kv_liability_write_svg(FILE *f, const struct kv_liability_case *c,
 
 /* --- building blocks, exposed for tests and for the daemon --- */
 
-/* 1 if the verification counts as "credential used" (RULES.md §2 "Precise meanings"). */
+/* 1 if the verification counts as "credential used" (src/RULES.md §2 "Precise meanings"). */
 bool kv_liability_credential_used(const struct kv_liability_verification *v);
 /* The SCA categories (KV_LIABILITY_CAT_*) covered by a factor set. */
 unsigned kv_liability_factor_categories(uint32_t factors);

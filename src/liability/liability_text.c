@@ -92,7 +92,7 @@ const char *kv_liability_money_format(int64_t ore, enum kv_liability_lang lang, 
 void kv_liability_display_id(const char *id, char out[KV_LIABILITY_ID_MAX + 1])
 {
     if (strlen(id) <= KV_LIABILITY_ID_MAX && kv_is_digits(id, 12, 19)) {
-        kv_pan_mask(id, out); /* PANs are masked in human output (DESIGN.md) */
+        kv_pan_mask(id, out); /* PANs are masked in human output */
         return;
     }
     snprintf(out, KV_LIABILITY_ID_MAX + 1, "%s", id);

@@ -91,6 +91,15 @@ const char *kv_decision_name(kv_decision d)
     return "?";
 }
 
+kv_decision kv_decision_from_name(const char *name)
+{
+    if (name != NULL && strcmp(name, "approve") == 0)
+        return KV_DECISION_APPROVE;
+    if (name != NULL && strcmp(name, "sca_required") == 0)
+        return KV_DECISION_SCA_REQUIRED;
+    return KV_DECISION_DECLINE;
+}
+
 /*
  * With include_current the transaction itself is part of the check: with the
  * count counter and max 5 the 6th payment since the last SCA needs SCA; with
@@ -226,7 +235,7 @@ void kv_limits_decide(const kv_limits_config *cfg, const kv_card_policy *card,
         return;
     }
 
-    /* exemptions, first match applies (RULES.md §1 table order) */
+    /* exemptions, first match applies (src/RULES.md §1 table order) */
     int cl_single = in->amount <= cfg->contactless.single_max;
     int cl_within =
         counter_within(&cfg->contactless, &card->contactless, in->amount, cfg->include_current);

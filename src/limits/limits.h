@@ -1,6 +1,6 @@
 /*
  * Exemptions from SCA, the per-card cumulative counters and the velocity
- * limits (RULES.md §1), as one pure decision function: given the request's
+ * limits (src/RULES.md §1), as one pure decision function: given the request's
  * facts, the SCA evaluation, the card's state and the day's approved sums,
  * kv_limits_decide returns the decision, its reason and rule, and the card's
  * state after it. No I/O: the authorize module loads the inputs and stores
@@ -25,11 +25,11 @@ typedef enum {
     KV_CH__COUNT
 } kv_channel;
 
-/* Channel from its RULES.md name; 0 or KV_ERR_NOT_FOUND. */
+/* Channel from its src/RULES.md name; 0 or KV_ERR_NOT_FOUND. */
 int kv_channel_parse(const char *name, kv_channel *out);
 const char *kv_channel_name(kv_channel ch);
 
-/* Counter families: contactless and remote (RULES.md "Counter families by channel"). */
+/* Counter families: contactless and remote (src/RULES.md "Counter families by channel"). */
 typedef enum {
     KV_FAMILY_NONE = 0,
     KV_FAMILY_CONTACTLESS = 1,
@@ -63,7 +63,7 @@ typedef struct {
     int include_current;          /* the current transaction counts in the check */
 } kv_limits_config;
 
-/* The defaults of RULES.md §1. */
+/* The defaults of src/RULES.md §1. */
 void kv_limits_defaults(kv_limits_config *c);
 
 /* A family's counter since its last reset; epoch counts the resets. */
@@ -96,6 +96,9 @@ typedef enum {
 } kv_decision;
 
 const char *kv_decision_name(kv_decision d);
+/* The decision a stored name stands for: "approve", "sca_required", anything else (NULL too)
+ * decline. */
+kv_decision kv_decision_from_name(const char *name);
 
 typedef struct {
     kv_channel channel;

@@ -1,5 +1,5 @@
 /*
- * Strong customer authentication (RULES.md §1; RTS Art. 4, 5, 9): the
+ * Strong customer authentication (src/RULES.md §1; RTS Art. 4, 5, 9): the
  * factor catalogue with each factor's category, and the evaluation of the
  * factors of one request: which categories are covered, whether dynamic
  * linking holds for a remote payment, and whether the request counts as a
@@ -35,9 +35,9 @@ enum {
     KV_CAT_INHERENCE = 4,
 };
 
-/* Factor type from its RULES.md name; 0 or KV_ERR_NOT_FOUND. */
+/* Factor type from its src/RULES.md name; 0 or KV_ERR_NOT_FOUND. */
 int kv_sca_factor_parse(const char *name, kv_factor_type *out);
-/* RULES.md name of a factor type; static storage. */
+/* src/RULES.md name of a factor type; static storage. */
 const char *kv_sca_factor_name(kv_factor_type t);
 /*
  * Category bits of a factor type: knowledge, possession, inherence; mitid

@@ -8,16 +8,18 @@
  * URL ($KORTVAGT_STORE, config [store] url):
  * "sqlite:PATH[?synchronous=normal|full][&checkpoint=auto|external]"
  * (default "sqlite:./kortvagt.db"; the file and its schema are created on
- * first use) or "postgresql://..." (a later backend).
+ * first use) or "postgresql://..." / "postgres://..." (a libpq connection
+ * URI; kv_store_open_pg below).
  *
  * Transactions: kv_store_begin(s, 1) starts a write transaction that
  * excludes every other writer, in every process, until commit or rollback
- * (SQLite: BEGIN IMMEDIATE, waiting up to the busy timeout). A decision, its
+ * (SQLite: BEGIN IMMEDIATE, waiting up to the busy timeout; PostgreSQL: a
+ * transaction-scoped advisory lock, see store_pg.c). A decision, its
  * counter updates, its transaction row and its evidence record are written
  * in one such transaction, so a crash leaves all or none of them.
  *
  * PANs are never stored: cards are keyed by a 32-byte PAN token (HMAC-SHA256
- * in the HSM, see pan.h) and carry only the masked PAN.
+ * in the HSM, kv_pan_token in keyed.h) and carry only the masked PAN.
  *
  * All functions return 0 or a negative KV_ERR_* (KV_ERR_STORE,
  * KV_ERR_STORE_BUSY after the busy timeout, KV_ERR_STORE_SCHEMA,
@@ -124,7 +126,7 @@ typedef struct {
     int (*evidence_scan)(void *impl, int64_t id_from, int64_t t_from, int64_t t_to,
                          kv_evidence_cb cb, void *ctx);
     /* the block list's operations (section "block list" below); NULL: none */
-    const struct kv_blocklist_ops *blocklist;
+    const struct kv_bl_ops *blocklist;
     /* WAL checkpoints (SQLite); NULL where the backend has none */
     int (*checkpoint_external)(void *impl);
     int (*checkpoint)(void *impl);
@@ -235,7 +237,7 @@ int kv_store_evidence_get(kv_store *s, int64_t id, kv_evidence_row *r, int *foun
 int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t t_to,
                            kv_evidence_cb cb, void *ctx);
 
-/* ==================== block list (RULES.md §3; owner: src/blocklist) ====================
+/* ==================== block list (src/RULES.md §3; owner: src/blocklist) ====================
  *
  * The issuer's block list (spærreliste): one entry per listed card, the
  * wallet tokens linked to it, the recipients the list was given to, the
@@ -245,7 +247,7 @@ int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t
  * and the reason only sealed the same way, so the store holds no clear PAN
  * and no clear reason.
  *
- * A backend implements kv_blocklist_ops and points kv_store_ops.blocklist at
+ * A backend implements kv_bl_ops and points kv_store_ops.blocklist at
  * it; without it the kv_store_bl_* wrappers return KV_ERR_UNSUPPORTED.
  * Reference schema (SQLite migration 1 -> 2, store_sqlite_blocklist.c;
  * other backends keep the same columns):
@@ -334,7 +336,7 @@ typedef int (*kv_bl_recipient_cb)(void *ctx, const kv_bl_recipient *r);
 typedef int (*kv_bl_correction_cb)(void *ctx, const kv_bl_correction *c);
 typedef int (*kv_bl_request_cb)(void *ctx, const kv_bl_request *q);
 
-typedef struct kv_blocklist_ops {
+typedef struct kv_bl_ops {
     int (*put)(void *impl, const kv_bl_entry *e); /* insert or replace by token */
     int (*get)(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_bl_entry *e, int *found);
     int (*del)(void *impl, const uint8_t token[KV_TOKEN_LEN]); /* + its wallet tokens */
@@ -350,7 +352,7 @@ typedef struct kv_blocklist_ops {
     int (*request_put)(void *impl, kv_bl_request *q);
     int (*request_answer)(void *impl, int64_t id, int64_t at, int *found);
     int (*request_scan)(void *impl, kv_bl_request_cb cb, void *ctx);
-} kv_blocklist_ops;
+} kv_bl_ops;
 
 /* Insert or replace the entry with e->token. */
 int kv_store_bl_put(kv_store *s, const kv_bl_entry *e);

@@ -22,9 +22,15 @@
  * KV_ERR_STORE_UNAVAILABLE; the next kv_store_begin (or the next operation
  * outside a transaction) resets the connection and prepares the statements
  * again, so a daemon recovers without restarting.
+ *
+ * Files, as the SQLite backend's: this one has the connection, the schema
+ * and its migrations, and the operations on cards, counters, transactions
+ * and evidence; store_pg_blocklist.c has the block list's operations (and
+ * store_pg_blocklist.h what the two share).
  */
 #include "src/store/store.h"
 #include "src/base/err.h"
+#include "src/base/hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +48,8 @@ int kv_store_open_pg(const char *url, kv_store **out, char *err, size_t errlen)
 }
 
 #else
+
+#include "src/store/store_pg_blocklist.h"
 
 #include <libpq-fe.h>
 
@@ -85,25 +93,8 @@ static const char *const migrations[] = {
     " FOR EACH ROW EXECUTE FUNCTION evidence_append_only();"
     "CREATE TRIGGER evidence_no_truncate BEFORE TRUNCATE ON evidence"
     " FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();",
-    /* 1 -> 2: the block list (store.h "block list"; the columns of SQLite's) */
-    "CREATE TABLE blocklist("
-    " token bytea PRIMARY KEY NOT NULL, pan_masked text NOT NULL, pan_sealed bytea NOT NULL,"
-    " reason_sealed bytea NOT NULL, source integer NOT NULL, reminders integer NOT NULL,"
-    " report integer NOT NULL, expiry_yymm integer NOT NULL, listed_at bigint NOT NULL,"
-    " expires_at bigint NOT NULL);"
-    "CREATE TABLE blocklist_wallet("
-    " wallet_token bytea PRIMARY KEY NOT NULL, card_token bytea NOT NULL,"
-    " wallet_masked text NOT NULL, wallet_sealed bytea NOT NULL);"
-    "CREATE INDEX blocklist_wallet_card ON blocklist_wallet(card_token);"
-    "CREATE TABLE blocklist_recipients("
-    " name text PRIMARY KEY NOT NULL, first_at bigint NOT NULL, last_at bigint NOT NULL);"
-    "CREATE TABLE blocklist_corrections("
-    " id bigserial PRIMARY KEY, token bytea NOT NULL, pan_masked text NOT NULL,"
-    " at bigint NOT NULL, deleted integer NOT NULL, recipients text NOT NULL);"
-    "CREATE TABLE blocklist_requests("
-    " id bigserial PRIMARY KEY, token bytea NOT NULL, pan_masked text NOT NULL,"
-    " kind integer NOT NULL, at bigint NOT NULL, due bigint NOT NULL,"
-    " answered_at bigint NOT NULL DEFAULT 0);",
+    /* 1 -> 2: the block list (store_pg_blocklist.h) */
+    KV_PG_BLOCKLIST_SCHEMA,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == KV_STORE_SCHEMA_VERSION,
@@ -178,51 +169,6 @@ typedef struct {
     char err[256];
 } pg_store;
 
-static const char *const channel_text[KV_CH__COUNT] = {
-    "contact", "contactless",          "ecommerce",          "moto",
-    "atm",     "unattended_transport", "unattended_parking", "wallet",
-};
-
-/* One statement's parameters: text values, bytea values sent in binary. */
-typedef struct {
-    int n;
-    const char *val[18];
-    int len[18];
-    int fmt[18];
-    char num[18][24];
-} params;
-
-static void p_init(params *p)
-{
-    memset(p, 0, sizeof(*p));
-}
-
-static void p_text(params *p, const char *s)
-{
-    p->val[p->n] = s;
-    p->fmt[p->n] = 0;
-    p->n++;
-}
-
-static void p_int(params *p, int64_t v)
-{
-    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
-    p_text(p, p->num[p->n]);
-}
-
-static void p_null(params *p)
-{
-    p_text(p, NULL);
-}
-
-static void p_bytes(params *p, const uint8_t *b, size_t len)
-{
-    p->val[p->n] = (const char *)b;
-    p->len[p->n] = (int)len;
-    p->fmt[p->n] = 1;
-    p->n++;
-}
-
 /* Set s->err and map a failed result (may be NULL) to a KV_ERR_*. */
 static int map_result(pg_store *s, const PGresult *res, const char *what)
 {
@@ -253,7 +199,7 @@ static int map_result(pg_store *s, const PGresult *res, const char *what)
 }
 
 /* Run a prepared statement; *res is the result on success (PQclear it). */
-static int run(pg_store *s, int which, const params *p, ExecStatusType want, PGresult **res,
+static int run(pg_store *s, int which, const kv_pg_params *p, ExecStatusType want, PGresult **res,
                const char *what)
 {
     char name[8];
@@ -273,7 +219,7 @@ static int run(pg_store *s, int which, const params *p, ExecStatusType want, PGr
     return rc;
 }
 
-static int run_done(pg_store *s, int which, const params *p, const char *what)
+static int run_done(pg_store *s, int which, const kv_pg_params *p, const char *what)
 {
     PGresult *res;
     int r = run(s, which, p, PGRES_COMMAND_OK, &res, what);
@@ -330,30 +276,27 @@ static int ensure_conn(pg_store *s)
 }
 
 /* Decode a bytea column (text output "\x..." hex) of exactly n bytes into out. */
-static int get_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t n)
+int kv_pg_get_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t n)
 {
     const char *v = PQgetvalue(res, row, col);
     size_t len = (size_t)PQgetlength(res, row, col);
     if (len != 2 + 2 * n || v[0] != '\\' || v[1] != 'x')
         return KV_ERR_STORE;
     for (size_t i = 0; i < n; i++) {
-        unsigned hi, lo;
-        char c1 = v[2 + 2 * i], c2 = v[3 + 2 * i];
-        hi = (unsigned)(c1 >= 'a' ? c1 - 'a' + 10 : c1 >= 'A' ? c1 - 'A' + 10 : c1 - '0');
-        lo = (unsigned)(c2 >= 'a' ? c2 - 'a' + 10 : c2 >= 'A' ? c2 - 'A' + 10 : c2 - '0');
-        if (hi > 15 || lo > 15)
+        int hi = kv_hex_digit(v[2 + 2 * i]), lo = kv_hex_digit(v[3 + 2 * i]);
+        if (hi < 0 || lo < 0)
             return KV_ERR_STORE;
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
 }
 
-static int64_t get_i64(const PGresult *res, int row, int col)
+int64_t kv_pg_get_i64(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static void get_text(const PGresult *res, int row, int col, char *dst, size_t cap)
+void kv_pg_get_text(const PGresult *res, int row, int col, char *dst, size_t cap)
 {
     snprintf(dst, cap, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
@@ -362,6 +305,36 @@ static void get_text(const PGresult *res, int row, int col, char *dst, size_t ca
 static int op_ready(pg_store *s)
 {
     return s->in_txn ? 0 : ensure_conn(s);
+}
+
+/* see store_pg_blocklist.h */
+int kv_pg_query(void *impl, const char *sql, const kv_pg_params *p, ExecStatusType want,
+                PGresult **res, const char *what)
+{
+    pg_store *s = impl;
+    PGresult *r;
+    int rc;
+    *res = NULL;
+    if ((rc = op_ready(s)) != 0)
+        return rc;
+    r = PQexecParams(s->conn, sql, p != NULL ? p->n : 0, NULL, p != NULL ? p->val : NULL,
+                     p != NULL ? p->len : NULL, p != NULL ? p->fmt : NULL, 0);
+    if (r != NULL && PQresultStatus(r) == want) {
+        *res = r;
+        return 0;
+    }
+    rc = map_result(s, r, what);
+    PQclear(r);
+    return rc;
+}
+
+/* see store_pg_blocklist.h */
+int kv_pg_query_done(void *impl, const char *sql, const kv_pg_params *p, const char *what)
+{
+    PGresult *res;
+    int r = kv_pg_query(impl, sql, p, PGRES_COMMAND_OK, &res, what);
+    PQclear(res);
+    return r;
 }
 
 static void pg_close(void *impl)
@@ -440,7 +413,7 @@ static int pg_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_st
 {
     pg_store *s = impl;
     PGresult *res = NULL;
-    params p;
+    kv_pg_params p;
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -449,25 +422,25 @@ static int pg_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_st
     *found = 0;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, token, KV_TOKEN_LEN);
     /* in a write transaction the row is locked until commit (row lock for the counters) */
     if ((r = run(s, s->write_txn ? ST_CARD_GET_LOCK : ST_CARD_GET, &p, PGRES_TUPLES_OK, &res,
                  "read card")) != 0)
         return r;
     if (PQntuples(res) == 1) {
         kv_card_policy *c = &out->policy;
-        get_text(res, 0, 0, out->pan_masked, sizeof(out->pan_masked));
-        c->ecommerce_enabled = (int)get_i64(res, 0, 1);
-        c->spend_single_max = get_i64(res, 0, 2);
-        c->spend_daily_max = get_i64(res, 0, 3);
-        c->sca_failures = (int)get_i64(res, 0, 4);
-        c->contactless.count = get_i64(res, 0, 5);
-        c->contactless.amount = get_i64(res, 0, 6);
-        c->contactless.epoch = get_i64(res, 0, 7);
-        c->remote.count = get_i64(res, 0, 8);
-        c->remote.amount = get_i64(res, 0, 9);
-        c->remote.epoch = get_i64(res, 0, 10);
+        kv_pg_get_text(res, 0, 0, out->pan_masked, sizeof(out->pan_masked));
+        c->ecommerce_enabled = (int)kv_pg_get_i64(res, 0, 1);
+        c->spend_single_max = kv_pg_get_i64(res, 0, 2);
+        c->spend_daily_max = kv_pg_get_i64(res, 0, 3);
+        c->sca_failures = (int)kv_pg_get_i64(res, 0, 4);
+        c->contactless.count = kv_pg_get_i64(res, 0, 5);
+        c->contactless.amount = kv_pg_get_i64(res, 0, 6);
+        c->contactless.epoch = kv_pg_get_i64(res, 0, 7);
+        c->remote.count = kv_pg_get_i64(res, 0, 8);
+        c->remote.amount = kv_pg_get_i64(res, 0, 9);
+        c->remote.epoch = kv_pg_get_i64(res, 0, 10);
         *found = 1;
     }
     PQclear(res);
@@ -478,23 +451,23 @@ static int pg_card_put(void *impl, const kv_card_state *c)
 {
     pg_store *s = impl;
     const kv_card_policy *q = &c->policy;
-    params p;
+    kv_pg_params p;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, c->token, KV_TOKEN_LEN);
-    p_text(&p, c->pan_masked);
-    p_int(&p, q->ecommerce_enabled ? 1 : 0);
-    p_int(&p, q->spend_single_max);
-    p_int(&p, q->spend_daily_max);
-    p_int(&p, q->sca_failures);
-    p_int(&p, q->contactless.count);
-    p_int(&p, q->contactless.amount);
-    p_int(&p, q->contactless.epoch);
-    p_int(&p, q->remote.count);
-    p_int(&p, q->remote.amount);
-    p_int(&p, q->remote.epoch);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, c->token, KV_TOKEN_LEN);
+    kv_pg_param_text(&p, c->pan_masked);
+    kv_pg_param_int(&p, q->ecommerce_enabled ? 1 : 0);
+    kv_pg_param_int(&p, q->spend_single_max);
+    kv_pg_param_int(&p, q->spend_daily_max);
+    kv_pg_param_int(&p, q->sca_failures);
+    kv_pg_param_int(&p, q->contactless.count);
+    kv_pg_param_int(&p, q->contactless.amount);
+    kv_pg_param_int(&p, q->contactless.epoch);
+    kv_pg_param_int(&p, q->remote.count);
+    kv_pg_param_int(&p, q->remote.amount);
+    kv_pg_param_int(&p, q->remote.epoch);
     return run_done(s, ST_CARD_PUT, &p, "write card");
 }
 
@@ -503,19 +476,19 @@ static int pg_day_sum(void *impl, const uint8_t token[KV_TOKEN_LEN], const char 
 {
     pg_store *s = impl;
     PGresult *res;
-    params p;
+    kv_pg_params p;
     int r;
     *sum = 0;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
-    p_text(&p, day);
-    p_int(&p, (int64_t)kind);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, token, KV_TOKEN_LEN);
+    kv_pg_param_text(&p, day);
+    kv_pg_param_int(&p, (int64_t)kind);
     if ((r = run(s, ST_DAY_SUM, &p, PGRES_TUPLES_OK, &res, "read daily sum")) != 0)
         return r;
     if (PQntuples(res) == 1)
-        *sum = get_i64(res, 0, 0);
+        *sum = kv_pg_get_i64(res, 0, 0);
     PQclear(res);
     return 0;
 }
@@ -524,15 +497,15 @@ static int pg_day_add(void *impl, const uint8_t token[KV_TOKEN_LEN], const char 
                       kv_day_kind kind, int64_t delta)
 {
     pg_store *s = impl;
-    params p;
+    kv_pg_params p;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
-    p_text(&p, day);
-    p_int(&p, (int64_t)kind);
-    p_int(&p, delta);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, token, KV_TOKEN_LEN);
+    kv_pg_param_text(&p, day);
+    kv_pg_param_int(&p, (int64_t)kind);
+    kv_pg_param_int(&p, delta);
     return run_done(s, ST_DAY_ADD, &p, "update daily sum");
 }
 
@@ -540,13 +513,13 @@ static int pg_code_use(void *impl, const uint8_t hash[32], int64_t at, int *fres
 {
     pg_store *s = impl;
     PGresult *res;
-    params p;
+    kv_pg_params p;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, hash, 32);
-    p_int(&p, at);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, hash, 32);
+    kv_pg_param_int(&p, at);
     if ((r = run(s, ST_CODE_USE, &p, PGRES_COMMAND_OK, &res, "record authentication code")) != 0)
         return r;
     *fresh = strcmp(PQcmdTuples(res), "1") == 0;
@@ -559,16 +532,16 @@ static int pg_series_first(void *impl, const uint8_t token[KV_TOKEN_LEN], const 
 {
     pg_store *s = impl;
     PGresult *res;
-    params p;
+    kv_pg_params p;
     int r;
     *found = 0;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
-    p_text(&p, series);
-    p_int(&p, amount);
-    p_text(&p, payee);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, token, KV_TOKEN_LEN);
+    kv_pg_param_text(&p, series);
+    kv_pg_param_int(&p, amount);
+    kv_pg_param_text(&p, payee);
     if ((r = run(s, ST_SERIES_FIRST, &p, PGRES_TUPLES_OK, &res, "read recurring series")) != 0)
         return r;
     *found = PQntuples(res) > 0;
@@ -579,34 +552,34 @@ static int pg_series_first(void *impl, const uint8_t token[KV_TOKEN_LEN], const 
 static int pg_txn_put(void *impl, const kv_txn *t)
 {
     pg_store *s = impl;
-    params p;
+    kv_pg_params p;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
     if ((unsigned)t->channel >= KV_CH__COUNT)
         return KV_ERR_ARG;
-    p_init(&p);
-    p_int(&p, t->id);
-    p_bytes(&p, t->token, KV_TOKEN_LEN);
-    p_int(&p, t->at);
-    p_text(&p, t->day);
-    p_text(&p, channel_text[t->channel]);
-    p_int(&p, t->amount);
-    p_text(&p, t->payee);
-    p_text(&p, t->mcc);
-    p_text(&p, kv_decision_name(t->decision));
-    p_text(&p, t->reason);
-    p_int(&p, t->sca_satisfied ? 1 : 0);
-    p_int(&p, (int64_t)t->family);
-    p_int(&p, t->epoch);
-    p_int(&p, t->atm ? 1 : 0);
-    p_int(&p, t->gambling ? 1 : 0);
+    kv_pg_param_init(&p);
+    kv_pg_param_int(&p, t->id);
+    kv_pg_param_bytes(&p, t->token, KV_TOKEN_LEN);
+    kv_pg_param_int(&p, t->at);
+    kv_pg_param_text(&p, t->day);
+    kv_pg_param_text(&p, kv_channel_name(t->channel));
+    kv_pg_param_int(&p, t->amount);
+    kv_pg_param_text(&p, t->payee);
+    kv_pg_param_text(&p, t->mcc);
+    kv_pg_param_text(&p, kv_decision_name(t->decision));
+    kv_pg_param_text(&p, t->reason);
+    kv_pg_param_int(&p, t->sca_satisfied ? 1 : 0);
+    kv_pg_param_int(&p, (int64_t)t->family);
+    kv_pg_param_int(&p, t->epoch);
+    kv_pg_param_int(&p, t->atm ? 1 : 0);
+    kv_pg_param_int(&p, t->gambling ? 1 : 0);
     if (t->has_series)
-        p_text(&p, t->series);
+        kv_pg_param_text(&p, t->series);
     else
-        p_null(&p);
-    p_int(&p, t->series_first ? 1 : 0);
-    p_int(&p, t->reversed ? 1 : 0);
+        kv_pg_param_null(&p);
+    kv_pg_param_int(&p, t->series_first ? 1 : 0);
+    kv_pg_param_int(&p, t->reversed ? 1 : 0);
     return run_done(s, ST_TXN_PUT, &p, "write transaction");
 }
 
@@ -614,46 +587,42 @@ static void read_txn(const PGresult *res, int row, kv_txn *t)
 {
     char ch[32], dec[32];
     memset(t, 0, sizeof(*t));
-    t->id = get_i64(res, row, 0);
-    if (get_bytes(res, row, 1, t->token, KV_TOKEN_LEN) != 0)
+    t->id = kv_pg_get_i64(res, row, 0);
+    if (kv_pg_get_bytes(res, row, 1, t->token, KV_TOKEN_LEN) != 0)
         memset(t->token, 0, KV_TOKEN_LEN);
-    t->at = get_i64(res, row, 2);
-    get_text(res, row, 3, t->day, sizeof(t->day));
-    get_text(res, row, 4, ch, sizeof(ch));
+    t->at = kv_pg_get_i64(res, row, 2);
+    kv_pg_get_text(res, row, 3, t->day, sizeof(t->day));
+    kv_pg_get_text(res, row, 4, ch, sizeof(ch));
     if (kv_channel_parse(ch, &t->channel) != 0)
         t->channel = KV_CH_CONTACT;
-    t->amount = get_i64(res, row, 5);
-    get_text(res, row, 6, t->payee, sizeof(t->payee));
-    get_text(res, row, 7, t->mcc, sizeof(t->mcc));
-    get_text(res, row, 8, dec, sizeof(dec));
-    t->decision = KV_DECISION_DECLINE;
-    if (strcmp(dec, "approve") == 0)
-        t->decision = KV_DECISION_APPROVE;
-    else if (strcmp(dec, "sca_required") == 0)
-        t->decision = KV_DECISION_SCA_REQUIRED;
-    get_text(res, row, 9, t->reason, sizeof(t->reason));
-    t->sca_satisfied = (int)get_i64(res, row, 10);
-    t->family = (kv_family)get_i64(res, row, 11);
-    t->epoch = get_i64(res, row, 12);
-    t->atm = (int)get_i64(res, row, 13);
-    t->gambling = (int)get_i64(res, row, 14);
+    t->amount = kv_pg_get_i64(res, row, 5);
+    kv_pg_get_text(res, row, 6, t->payee, sizeof(t->payee));
+    kv_pg_get_text(res, row, 7, t->mcc, sizeof(t->mcc));
+    kv_pg_get_text(res, row, 8, dec, sizeof(dec));
+    t->decision = kv_decision_from_name(dec);
+    kv_pg_get_text(res, row, 9, t->reason, sizeof(t->reason));
+    t->sca_satisfied = (int)kv_pg_get_i64(res, row, 10);
+    t->family = (kv_family)kv_pg_get_i64(res, row, 11);
+    t->epoch = kv_pg_get_i64(res, row, 12);
+    t->atm = (int)kv_pg_get_i64(res, row, 13);
+    t->gambling = (int)kv_pg_get_i64(res, row, 14);
     t->has_series = !PQgetisnull(res, row, 15);
-    get_text(res, row, 15, t->series, sizeof(t->series));
-    t->series_first = (int)get_i64(res, row, 16);
-    t->reversed = (int)get_i64(res, row, 17);
+    kv_pg_get_text(res, row, 15, t->series, sizeof(t->series));
+    t->series_first = (int)kv_pg_get_i64(res, row, 16);
+    t->reversed = (int)kv_pg_get_i64(res, row, 17);
 }
 
 static int pg_txn_get(void *impl, int64_t id, kv_txn *t, int *found)
 {
     pg_store *s = impl;
     PGresult *res;
-    params p;
+    kv_pg_params p;
     int r;
     *found = 0;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_int(&p, id);
+    kv_pg_param_init(&p);
+    kv_pg_param_int(&p, id);
     if ((r = run(s, ST_TXN_GET, &p, PGRES_TUPLES_OK, &res, "read transaction")) != 0)
         return r;
     if (PQntuples(res) == 1) {
@@ -667,12 +636,12 @@ static int pg_txn_get(void *impl, int64_t id, kv_txn *t, int *found)
 static int pg_txn_set_reversed(void *impl, int64_t id)
 {
     pg_store *s = impl;
-    params p;
+    kv_pg_params p;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_int(&p, id);
+    kv_pg_param_init(&p);
+    kv_pg_param_int(&p, id);
     return run_done(s, ST_TXN_REVERSED, &p, "mark transaction reversed");
 }
 
@@ -681,17 +650,17 @@ static int pg_txn_scan_card(void *impl, const uint8_t token[KV_TOKEN_LEN], int l
 {
     pg_store *s = impl;
     PGresult *res;
-    params p;
+    kv_pg_params p;
     kv_txn t;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, token, KV_TOKEN_LEN);
     if (limit > 0)
-        p_int(&p, limit);
+        kv_pg_param_int(&p, limit);
     else
-        p_null(&p); /* LIMIT NULL: all */
+        kv_pg_param_null(&p); /* LIMIT NULL: all */
     if ((r = run(s, ST_TXN_SCAN_CARD, &p, PGRES_TUPLES_OK, &res, "scan transactions")) != 0)
         return r;
     /* the whole result is in memory, so the callback may use the store */
@@ -715,8 +684,8 @@ static int pg_evidence_head(void *impl, int64_t *id, uint8_t hash[32])
     if ((r = run(s, ST_EV_HEAD, NULL, PGRES_TUPLES_OK, &res, "read evidence head")) != 0)
         return r;
     if (PQntuples(res) == 1) {
-        *id = get_i64(res, 0, 0);
-        if (get_bytes(res, 0, 1, hash, 32) != 0)
+        *id = kv_pg_get_i64(res, 0, 0);
+        if (kv_pg_get_bytes(res, 0, 1, hash, 32) != 0)
             r = KV_ERR_EVIDENCE_BROKEN;
     }
     PQclear(res);
@@ -726,18 +695,18 @@ static int pg_evidence_head(void *impl, int64_t *id, uint8_t hash[32])
 static int pg_evidence_put(void *impl, const kv_evidence_row *e)
 {
     pg_store *s = impl;
-    params p;
+    kv_pg_params p;
     int r;
     if ((r = op_ready(s)) != 0)
         return r;
     if (memchr(e->body, '\0', e->body_len) != NULL)
         return KV_ERR_ARG; /* a text column cannot hold NUL */
-    p_init(&p);
-    p_int(&p, e->id);
-    p_int(&p, e->time);
-    p_text(&p, e->body); /* NUL-terminated per store.h */
-    p_bytes(&p, e->hash, 32);
-    p_bytes(&p, e->mac, 32);
+    kv_pg_param_init(&p);
+    kv_pg_param_int(&p, e->id);
+    kv_pg_param_int(&p, e->time);
+    kv_pg_param_text(&p, e->body); /* NUL-terminated per store.h */
+    kv_pg_param_bytes(&p, e->hash, 32);
+    kv_pg_param_bytes(&p, e->mac, 32);
     return run_done(s, ST_EV_PUT, &p, "append evidence");
 }
 
@@ -746,16 +715,16 @@ static int read_evidence(const PGresult *res, int row, kv_evidence_row *e)
 {
     size_t n = (size_t)PQgetlength(res, row, 2);
     memset(e, 0, sizeof(*e));
-    e->id = get_i64(res, row, 0);
-    e->time = get_i64(res, row, 1);
+    e->id = kv_pg_get_i64(res, row, 0);
+    e->time = kv_pg_get_i64(res, row, 1);
     if ((e->body = malloc(n + 1)) == NULL)
         return KV_ERR_NOMEM;
     memcpy(e->body, PQgetvalue(res, row, 2), n);
     e->body[n] = '\0';
     e->body_len = n;
-    if (get_bytes(res, row, 3, e->hash, 32) != 0)
+    if (kv_pg_get_bytes(res, row, 3, e->hash, 32) != 0)
         memset(e->hash, 0, 32);
-    if (get_bytes(res, row, 4, e->mac, 32) != 0)
+    if (kv_pg_get_bytes(res, row, 4, e->mac, 32) != 0)
         memset(e->mac, 0, 32);
     return 0;
 }
@@ -764,14 +733,14 @@ static int pg_evidence_get(void *impl, int64_t id, kv_evidence_row *e, int *foun
 {
     pg_store *s = impl;
     PGresult *res;
-    params p;
+    kv_pg_params p;
     int r;
     *found = 0;
     memset(e, 0, sizeof(*e));
     if ((r = op_ready(s)) != 0)
         return r;
-    p_init(&p);
-    p_int(&p, id);
+    kv_pg_param_init(&p);
+    kv_pg_param_int(&p, id);
     if ((r = run(s, ST_EV_GET, &p, PGRES_TUPLES_OK, &res, "read evidence")) != 0)
         return r;
     if (PQntuples(res) == 1 && (r = read_evidence(res, 0, e)) == 0)
@@ -792,11 +761,11 @@ static int pg_evidence_scan(void *impl, int64_t id_from, int64_t t_from, int64_t
     /* pages of SCAN_PAGE rows by id, each fully read before the callbacks run */
     do {
         PGresult *res;
-        params p;
-        p_init(&p);
-        p_int(&p, id_from);
-        p_int(&p, t_from);
-        p_int(&p, t_to);
+        kv_pg_params p;
+        kv_pg_param_init(&p);
+        kv_pg_param_int(&p, id_from);
+        kv_pg_param_int(&p, t_from);
+        kv_pg_param_int(&p, t_to);
         if ((r = run(s, ST_EV_SCAN, &p, PGRES_TUPLES_OK, &res, "scan evidence")) != 0)
             return r;
         rows = PQntuples(res);
@@ -811,361 +780,6 @@ static int pg_evidence_scan(void *impl, int64_t id_from, int64_t t_from, int64_t
     } while (r == 0 && rows == SCAN_PAGE);
     return r > 0 ? 0 : r;
 }
-
-/* ==================== block list (store.h "block list") ==================== */
-
-/* An unprepared statement (the block list is not on the decision's hot path). */
-static int query(pg_store *s, const char *sql, const params *p, ExecStatusType want, PGresult **res,
-                 const char *what)
-{
-    PGresult *r;
-    int rc;
-    *res = NULL;
-    if ((rc = op_ready(s)) != 0)
-        return rc;
-    r = PQexecParams(s->conn, sql, p != NULL ? p->n : 0, NULL, p != NULL ? p->val : NULL,
-                     p != NULL ? p->len : NULL, p != NULL ? p->fmt : NULL, 0);
-    if (r != NULL && PQresultStatus(r) == want) {
-        *res = r;
-        return 0;
-    }
-    rc = map_result(s, r, what);
-    PQclear(r);
-    return rc;
-}
-
-static int query_done(pg_store *s, const char *sql, const params *p, const char *what)
-{
-    PGresult *res;
-    int r = query(s, sql, p, PGRES_COMMAND_OK, &res, what);
-    PQclear(res);
-    return r;
-}
-
-#define BL_ENTRY_COLS                                                                              \
-    "token, pan_masked, pan_sealed, reason_sealed, source, reminders, report, expiry_yymm,"        \
-    " listed_at, expires_at"
-
-static void bl_read_entry(const PGresult *res, int row, kv_bl_entry *e)
-{
-    memset(e, 0, sizeof(*e));
-    if (get_bytes(res, row, 0, e->token, KV_TOKEN_LEN) != 0)
-        memset(e->token, 0, KV_TOKEN_LEN);
-    get_text(res, row, 1, e->pan_masked, sizeof(e->pan_masked));
-    if (get_bytes(res, row, 2, e->pan_sealed, KV_BL_SEALED_LEN) != 0)
-        memset(e->pan_sealed, 0, KV_BL_SEALED_LEN);
-    if (get_bytes(res, row, 3, e->reason_sealed, KV_BL_SEALED_LEN) != 0)
-        memset(e->reason_sealed, 0, KV_BL_SEALED_LEN);
-    e->source = get_i64(res, row, 4) == 1 ? KV_BL_SOURCE_ISSUER : KV_BL_SOURCE_CARDHOLDER;
-    e->reminders = (int)get_i64(res, row, 5);
-    e->report = (kv_bl_report)get_i64(res, row, 6);
-    e->expiry_yymm = (int)get_i64(res, row, 7);
-    e->listed_at = get_i64(res, row, 8);
-    e->expires_at = get_i64(res, row, 9);
-}
-
-static int bl_put(void *impl, const kv_bl_entry *e)
-{
-    params p;
-    p_init(&p);
-    p_bytes(&p, e->token, KV_TOKEN_LEN);
-    p_text(&p, e->pan_masked);
-    p_bytes(&p, e->pan_sealed, KV_BL_SEALED_LEN);
-    p_bytes(&p, e->reason_sealed, KV_BL_SEALED_LEN);
-    p_int(&p, (int64_t)e->source);
-    p_int(&p, e->reminders);
-    p_int(&p, (int64_t)e->report);
-    p_int(&p, e->expiry_yymm);
-    p_int(&p, e->listed_at);
-    p_int(&p, e->expires_at);
-    return query_done(impl,
-                      "INSERT INTO blocklist(" BL_ENTRY_COLS ") VALUES ($1, $2, $3, $4, $5, $6,"
-                      " $7, $8, $9, $10) ON CONFLICT(token) DO UPDATE SET"
-                      " pan_masked = excluded.pan_masked, pan_sealed = excluded.pan_sealed,"
-                      " reason_sealed = excluded.reason_sealed, source = excluded.source,"
-                      " reminders = excluded.reminders, report = excluded.report,"
-                      " expiry_yymm = excluded.expiry_yymm, listed_at = excluded.listed_at,"
-                      " expires_at = excluded.expires_at",
-                      &p, "block list: put");
-}
-
-static int bl_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_bl_entry *e, int *found)
-{
-    PGresult *res;
-    params p;
-    int r;
-    memset(e, 0, sizeof(*e));
-    *found = 0;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
-    if ((r = query(impl, "SELECT " BL_ENTRY_COLS " FROM blocklist WHERE token = $1", &p,
-                   PGRES_TUPLES_OK, &res, "block list: get")) != 0)
-        return r;
-    if (PQntuples(res) == 1) {
-        bl_read_entry(res, 0, e);
-        *found = 1;
-    }
-    PQclear(res);
-    return 0;
-}
-
-static int bl_del(void *impl, const uint8_t token[KV_TOKEN_LEN])
-{
-    params p;
-    int r;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
-    if ((r = query_done(impl, "DELETE FROM blocklist_wallet WHERE card_token = $1", &p,
-                        "block list: delete")) != 0)
-        return r;
-    return query_done(impl, "DELETE FROM blocklist WHERE token = $1", &p, "block list: delete");
-}
-
-static int bl_scan(void *impl, kv_bl_entry_cb cb, void *ctx)
-{
-    PGresult *res;
-    kv_bl_entry e;
-    int r;
-    if ((r = query(impl, "SELECT " BL_ENTRY_COLS " FROM blocklist ORDER BY listed_at, token", NULL,
-                   PGRES_TUPLES_OK, &res, "block list: scan")) != 0)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
-        bl_read_entry(res, i, &e);
-        r = cb(ctx, &e);
-    }
-    PQclear(res);
-    return r > 0 ? 0 : r;
-}
-
-static int bl_listed(void *impl, const uint8_t token[KV_TOKEN_LEN], int *listed)
-{
-    PGresult *res;
-    params p;
-    int r;
-    *listed = 0;
-    p_init(&p);
-    p_bytes(&p, token, KV_TOKEN_LEN);
-    if ((r = query(impl,
-                   "SELECT 1 FROM blocklist WHERE token = $1 UNION ALL"
-                   " SELECT 1 FROM blocklist_wallet WHERE wallet_token = $1 LIMIT 1",
-                   &p, PGRES_TUPLES_OK, &res, "block list: check")) != 0)
-        return r;
-    *listed = PQntuples(res) > 0;
-    PQclear(res);
-    return 0;
-}
-
-static int bl_wallet_put(void *impl, const kv_bl_wallet *w)
-{
-    params p;
-    p_init(&p);
-    p_bytes(&p, w->wallet_token, KV_TOKEN_LEN);
-    p_bytes(&p, w->card_token, KV_TOKEN_LEN);
-    p_text(&p, w->wallet_masked);
-    p_bytes(&p, w->wallet_sealed, KV_BL_SEALED_LEN);
-    return query_done(impl,
-                      "INSERT INTO blocklist_wallet(wallet_token, card_token, wallet_masked,"
-                      " wallet_sealed) VALUES ($1, $2, $3, $4) ON CONFLICT(wallet_token) DO UPDATE"
-                      " SET card_token = excluded.card_token,"
-                      " wallet_masked = excluded.wallet_masked,"
-                      " wallet_sealed = excluded.wallet_sealed",
-                      &p, "block list: wallet token");
-}
-
-static int bl_wallet_scan(void *impl, const uint8_t card_token[KV_TOKEN_LEN], kv_bl_wallet_cb cb,
-                          void *ctx)
-{
-    PGresult *res;
-    params p;
-    kv_bl_wallet w;
-    int r;
-    p_init(&p);
-    if (card_token != NULL)
-        p_bytes(&p, card_token, KV_TOKEN_LEN);
-    else
-        p_null(&p);
-    if ((r = query(impl,
-                   "SELECT wallet_token, card_token, wallet_masked, wallet_sealed"
-                   " FROM blocklist_wallet WHERE $1::bytea IS NULL OR card_token = $1"
-                   " ORDER BY wallet_token",
-                   &p, PGRES_TUPLES_OK, &res, "block list: wallet tokens")) != 0)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
-        memset(&w, 0, sizeof(w));
-        if (get_bytes(res, i, 0, w.wallet_token, KV_TOKEN_LEN) != 0 ||
-            get_bytes(res, i, 1, w.card_token, KV_TOKEN_LEN) != 0 ||
-            get_bytes(res, i, 3, w.wallet_sealed, KV_BL_SEALED_LEN) != 0) {
-            r = KV_ERR_STORE;
-            break;
-        }
-        get_text(res, i, 2, w.wallet_masked, sizeof(w.wallet_masked));
-        r = cb(ctx, &w);
-    }
-    PQclear(res);
-    return r > 0 ? 0 : r;
-}
-
-static int bl_recipient_put(void *impl, const char *name, int64_t at)
-{
-    params p;
-    p_init(&p);
-    p_text(&p, name);
-    p_int(&p, at);
-    return query_done(impl,
-                      "INSERT INTO blocklist_recipients(name, first_at, last_at)"
-                      " VALUES ($1, $2, $2) ON CONFLICT(name) DO UPDATE"
-                      " SET last_at = excluded.last_at",
-                      &p, "block list: recipient");
-}
-
-static int bl_recipient_scan(void *impl, kv_bl_recipient_cb cb, void *ctx)
-{
-    PGresult *res;
-    kv_bl_recipient rc;
-    int r;
-    if ((r = query(impl, "SELECT name, first_at, last_at FROM blocklist_recipients ORDER BY name",
-                   NULL, PGRES_TUPLES_OK, &res, "block list: recipients")) != 0)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
-        memset(&rc, 0, sizeof(rc));
-        get_text(res, i, 0, rc.name, sizeof(rc.name));
-        rc.first_at = get_i64(res, i, 1);
-        rc.last_at = get_i64(res, i, 2);
-        r = cb(ctx, &rc);
-    }
-    PQclear(res);
-    return r > 0 ? 0 : r;
-}
-
-static int bl_correction_put(void *impl, kv_bl_correction *c)
-{
-    PGresult *res;
-    params p;
-    int r;
-    p_init(&p);
-    p_bytes(&p, c->token, KV_TOKEN_LEN);
-    p_text(&p, c->pan_masked);
-    p_int(&p, c->at);
-    p_int(&p, c->deleted ? 1 : 0);
-    p_text(&p, c->recipients);
-    if ((r = query(impl,
-                   "INSERT INTO blocklist_corrections(token, pan_masked, at, deleted, recipients)"
-                   " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                   &p, PGRES_TUPLES_OK, &res, "block list: correction")) != 0)
-        return r;
-    c->id = PQntuples(res) == 1 ? get_i64(res, 0, 0) : 0;
-    PQclear(res);
-    return 0;
-}
-
-static int bl_correction_scan(void *impl, kv_bl_correction_cb cb, void *ctx)
-{
-    PGresult *res;
-    kv_bl_correction c;
-    int r;
-    if ((r = query(impl,
-                   "SELECT id, token, pan_masked, at, deleted, recipients"
-                   " FROM blocklist_corrections ORDER BY id",
-                   NULL, PGRES_TUPLES_OK, &res, "block list: corrections")) != 0)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
-        memset(&c, 0, sizeof(c));
-        c.id = get_i64(res, i, 0);
-        if (get_bytes(res, i, 1, c.token, KV_TOKEN_LEN) != 0)
-            memset(c.token, 0, KV_TOKEN_LEN);
-        get_text(res, i, 2, c.pan_masked, sizeof(c.pan_masked));
-        c.at = get_i64(res, i, 3);
-        c.deleted = (int)get_i64(res, i, 4);
-        get_text(res, i, 5, c.recipients, sizeof(c.recipients));
-        r = cb(ctx, &c);
-    }
-    PQclear(res);
-    return r > 0 ? 0 : r;
-}
-
-static int bl_request_put(void *impl, kv_bl_request *q)
-{
-    PGresult *res;
-    params p;
-    int r;
-    p_init(&p);
-    p_bytes(&p, q->token, KV_TOKEN_LEN);
-    p_text(&p, q->pan_masked);
-    p_int(&p, (int64_t)q->kind);
-    p_int(&p, q->at);
-    p_int(&p, q->due);
-    p_int(&p, q->answered_at);
-    if ((r = query(impl,
-                   "INSERT INTO blocklist_requests(token, pan_masked, kind, at, due, answered_at)"
-                   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                   &p, PGRES_TUPLES_OK, &res, "block list: request")) != 0)
-        return r;
-    q->id = PQntuples(res) == 1 ? get_i64(res, 0, 0) : 0;
-    PQclear(res);
-    return 0;
-}
-
-static int bl_request_answer(void *impl, int64_t id, int64_t at, int *found)
-{
-    PGresult *res;
-    params p;
-    int r;
-    *found = 0;
-    p_init(&p);
-    p_int(&p, id);
-    p_int(&p, at);
-    if ((r = query(impl, "UPDATE blocklist_requests SET answered_at = $2 WHERE id = $1", &p,
-                   PGRES_COMMAND_OK, &res, "block list: answer request")) != 0)
-        return r;
-    *found = strcmp(PQcmdTuples(res), "0") != 0;
-    PQclear(res);
-    return 0;
-}
-
-static int bl_request_scan(void *impl, kv_bl_request_cb cb, void *ctx)
-{
-    PGresult *res;
-    kv_bl_request q;
-    int r;
-    if ((r = query(impl,
-                   "SELECT id, token, pan_masked, kind, at, due, answered_at"
-                   " FROM blocklist_requests ORDER BY due, id",
-                   NULL, PGRES_TUPLES_OK, &res, "block list: requests")) != 0)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
-        memset(&q, 0, sizeof(q));
-        q.id = get_i64(res, i, 0);
-        if (get_bytes(res, i, 1, q.token, KV_TOKEN_LEN) != 0)
-            memset(q.token, 0, KV_TOKEN_LEN);
-        get_text(res, i, 2, q.pan_masked, sizeof(q.pan_masked));
-        q.kind = get_i64(res, i, 3) == 1 ? KV_BL_REQUEST_OBJECTION : KV_BL_REQUEST_ACCESS;
-        q.at = get_i64(res, i, 4);
-        q.due = get_i64(res, i, 5);
-        q.answered_at = get_i64(res, i, 6);
-        r = cb(ctx, &q);
-    }
-    PQclear(res);
-    return r > 0 ? 0 : r;
-}
-
-static const kv_blocklist_ops pg_blocklist_ops = {
-    .put = bl_put,
-    .get = bl_get,
-    .del = bl_del,
-    .scan = bl_scan,
-    .listed = bl_listed,
-    .wallet_put = bl_wallet_put,
-    .wallet_scan = bl_wallet_scan,
-    .recipient_put = bl_recipient_put,
-    .recipient_scan = bl_recipient_scan,
-    .correction_put = bl_correction_put,
-    .correction_scan = bl_correction_scan,
-    .request_put = bl_request_put,
-    .request_answer = bl_request_answer,
-    .request_scan = bl_request_scan,
-};
-
-/* ==================== end of block list ==================== */
 
 static const kv_store_ops pg_ops = {
     .name = "postgresql",
@@ -1188,7 +802,7 @@ static const kv_store_ops pg_ops = {
     .evidence_put = pg_evidence_put,
     .evidence_get = pg_evidence_get,
     .evidence_scan = pg_evidence_scan,
-    .blocklist = &pg_blocklist_ops,
+    .blocklist = &kv_pg_blocklist_ops,
 };
 
 /*
@@ -1215,7 +829,7 @@ static int migrate(pg_store *s)
         r = map_result(s, res, "read schema version");
         goto out;
     }
-    version = (int)get_i64(res, 0, 0);
+    version = (int)kv_pg_get_i64(res, 0, 0);
     if (version > target) {
         snprintf(s->err, sizeof(s->err),
                  "the store has schema version %d; this kortvagt knows up to %d", version, target);

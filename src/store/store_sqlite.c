@@ -122,11 +122,6 @@ typedef struct {
     int wlock_held;
 } sq_store;
 
-static const char *const channel_text[KV_CH__COUNT] = {
-    "contact", "contactless",          "ecommerce",          "moto",
-    "atm",     "unattended_transport", "unattended_parking", "wallet",
-};
-
 static int map_rc(sq_store *s, int rc, const char *what)
 {
     int prim = rc & 0xff;
@@ -384,11 +379,6 @@ static int sq_series_first(void *impl, const uint8_t token[KV_TOKEN_LEN], const 
     return r;
 }
 
-static const char *decision_text(kv_decision d)
-{
-    return kv_decision_name(d);
-}
-
 static int sq_txn_put(void *impl, const kv_txn *t)
 {
     sq_store *s = impl;
@@ -397,11 +387,11 @@ static int sq_txn_put(void *impl, const kv_txn *t)
     sqlite3_bind_blob(st, 2, t->token, KV_TOKEN_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, t->at);
     sqlite3_bind_text(st, 4, t->day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, channel_text[t->channel], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, kv_channel_name(t->channel), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, t->amount);
     sqlite3_bind_text(st, 7, t->payee, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, t->mcc, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, decision_text(t->decision), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, kv_decision_name(t->decision), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, t->reason, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 11, t->sca_satisfied ? 1 : 0);
     sqlite3_bind_int(st, 12, (int)t->family);
@@ -433,11 +423,7 @@ static void read_txn(sqlite3_stmt *st, kv_txn *t)
     t->amount = sqlite3_column_int64(st, 5);
     copy_text(t->payee, sizeof(t->payee), sqlite3_column_text(st, 6));
     copy_text(t->mcc, sizeof(t->mcc), sqlite3_column_text(st, 7));
-    t->decision = KV_DECISION_DECLINE;
-    if (dec != NULL && strcmp(dec, "approve") == 0)
-        t->decision = KV_DECISION_APPROVE;
-    else if (dec != NULL && strcmp(dec, "sca_required") == 0)
-        t->decision = KV_DECISION_SCA_REQUIRED;
+    t->decision = kv_decision_from_name(dec);
     copy_text(t->reason, sizeof(t->reason), sqlite3_column_text(st, 9));
     t->sca_satisfied = sqlite3_column_int(st, 10);
     t->family = (kv_family)sqlite3_column_int(st, 11);

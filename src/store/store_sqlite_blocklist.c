@@ -376,7 +376,7 @@ static int bl_request_scan(void *impl, kv_bl_request_cb cb, void *ctx)
     return scan_rows(impl, st, each_request, &sc, "block list: requests");
 }
 
-const kv_blocklist_ops kv_sqlite_blocklist_ops = {
+const kv_bl_ops kv_sqlite_blocklist_ops = {
     .put = bl_put,
     .get = bl_get,
     .del = bl_del,

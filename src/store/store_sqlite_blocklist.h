@@ -31,7 +31,7 @@
     " kind INTEGER NOT NULL, at INTEGER NOT NULL, due INTEGER NOT NULL,"                           \
     " answered_at INTEGER NOT NULL DEFAULT 0);"
 
-extern const kv_blocklist_ops kv_sqlite_blocklist_ops;
+extern const kv_bl_ops kv_sqlite_blocklist_ops;
 
 /* The connection of a SQLite store's impl (store_sqlite.c). */
 sqlite3 *kv_sqlite_db(void *impl);

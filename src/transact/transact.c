@@ -371,8 +371,8 @@ static int online_pin_check(txn_ctx *x)
 static int cvc3_check(txn_ctx *x, const kv_hsm_key *imk)
 {
     static const uint8_t default_udol[] = {0x9F, 0x6A, 0x04};
-    const uint8_t *udol = default_udol, *track = NULL;
-    size_t udol_len = sizeof(default_udol), track_len = 0, dlen = 0;
+    const uint8_t *udol = default_udol, *track = NULL, *v = NULL;
+    size_t udol_len = sizeof(default_udol), track_len = 0, dlen = 0, vlen = 0;
     uint8_t data[64], un[4];
     kv_cc_resp cc;
     char digits[8];
@@ -396,21 +396,8 @@ static int cvc3_check(txn_ctx *x, const kv_hsm_key *imk)
              (unsigned)(cc.cvc3_track2[0] << 8 | cc.cvc3_track2[1]) % 100000u);
     /* the UN the card MACed: the 9F6A (numeric, BCD) value as sent in the UDOL data */
     memcpy(un, x->t->un, 4);
-    for (size_t i = 0, off = 0; i < udol_len;) {
-        uint32_t tag = udol[i++];
-        size_t l;
-        if ((tag & 0x1F) == 0x1F)
-            while (i < udol_len && (tag = tag << 8 | udol[i], udol[i++] & 0x80))
-                ;
-        if (i >= udol_len)
-            break;
-        l = udol[i++];
-        if (tag == 0x9F6A && l == 4 && off + 4 <= dlen) {
-            memcpy(un, data + off, 4);
-            break;
-        }
-        off += l;
-    }
+    if (kv_dol_value(udol, udol_len, data, dlen, 0x9F6A, &v, &vlen) == 1 && vlen == 4)
+        memcpy(un, v, 4);
     r = kv_hsm_cvc3_verify(x->p->hsm, imk, x->res->pan, x->res->psn, cc.atc, un, track, track_len,
                            digits, &match);
     if (r != 0)

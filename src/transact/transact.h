@@ -1,6 +1,6 @@
 /*
- * One card-present EMV transaction, verified through the HSM (the flow of
- * DESIGN.md "Data flow of one card-present transaction"): selection -> GPO
+ * One card-present EMV transaction, verified through the HSM (the flow the
+ * README describes under "Card-present transactions"): selection -> GPO
  * -> records -> offline data authentication -> processing restrictions ->
  * cardholder verification -> (contactless: CVC3) -> 1st GENERATE AC (ARQC)
  * -> ARQC verified in the HSM -> online PIN checked against the PVV ->

@@ -8,7 +8,7 @@
  * It creates its own SoftHSM2 token in a temporary directory (SOFTHSM2_CONF
  * points there; the user's tokens are untouched), provisions it in a child
  * process (the "token" and "evidence" HMAC keys, a CVK and an IMK from
- * VECTORS.md), and measures in the parent, one PKCS#11 session for the run.
+ * tests/data/VECTORS.md), and measures in the parent, one PKCS#11 session for the run.
  *
  * Rows (each with synchronous=NORMAL, durable across application crashes, and
  * synchronous=FULL, durable across power loss):
@@ -31,6 +31,7 @@
 #include "hsm/keys.h"
 #include "hsm/p11.h"
 #include "hsm/p11_admin.h"
+#include "src/app/keyed_hsm.h"
 #include "src/authorize/authorize.h"
 #include "src/authorize/factors_hsm.h"
 #include "src/authorize/request.h"
@@ -74,7 +75,7 @@ static double now(void)
 
 static void provision(void)
 {
-    kv_hsm_config cfg = {NULL, TOKEN};
+    kv_hsm_config cfg = {.token = TOKEN};
     kv_hsm *h = NULL;
     kv_hsm_token_info info;
     kv_keys_result res;
@@ -88,7 +89,7 @@ static void provision(void)
                                (const uint8_t *)USER_PIN, strlen(USER_PIN), &info)) != 0)
         die(kv_hsm_last_error(h), r);
     kv_hsm_close(h);
-    if ((r = kv_hsm_open(&cfg, &h)) != 0)
+    if ((r = kv_hsm_open_pin(&cfg, (const uint8_t *)USER_PIN, strlen(USER_PIN), &h)) != 0)
         die(kv_hsm_last_error(NULL), r);
     if ((r = kv_keys_generate(h, KV_KEY_LABEL_TOKEN, KV_KEY_HMAC, KV_USAGE_TOKEN, NULL, 0, &res,
                               why, sizeof(why))) != 0 ||
@@ -238,7 +239,7 @@ static int make_request(int row, int i, const char *cvc2, const char *arqc, char
 struct ctx {
     kv_hsm *h;
     kv_hsm_mac token_key, evidence_key;
-    kv_hsm_factors *factors;
+    kv_authz_factors *factors;
     kv_limits_config limits;
     char cvc2[4];
     char arqc[17];
@@ -271,7 +272,7 @@ static double bench_decisions(struct ctx *c, const char *path, int full, int row
     cfg.limits = &c->limits;
     cfg.token_mac = kv_hsm_mac_get(&c->token_key);
     cfg.evidence_mac = kv_hsm_mac_get(&c->evidence_key);
-    cfg.verifier = kv_hsm_factors_verifier(c->factors);
+    cfg.verifier = kv_authz_factors_verifier(c->factors);
     if ((r = kv_authz_new(&cfg, &a)) != 0)
         die("authz", r);
     *approved = 0;
@@ -296,7 +297,7 @@ int main(int argc, char **argv)
     int n = 20000;
     const char *dir = NULL;
     struct ctx c;
-    kv_hsm_config hcfg = {NULL, TOKEN};
+    kv_hsm_config hcfg = {.token = TOKEN};
     kv_hsm_key cvk, imk;
     char path[700];
     double base[2], hmac_rate;
@@ -320,13 +321,13 @@ int main(int argc, char **argv)
         dir = g_dir;
 
     memset(&c, 0, sizeof(c));
-    if ((r = kv_hsm_open(&hcfg, &c.h)) != 0)
+    if ((r = kv_hsm_open_pin(&hcfg, (const uint8_t *)USER_PIN, strlen(USER_PIN), &c.h)) != 0)
         die(kv_hsm_last_error(NULL), r);
     if ((r = kv_hsm_mac_init(&c.token_key, c.h, KV_KEY_LABEL_TOKEN)) != 0 ||
         (r = kv_hsm_mac_init(&c.evidence_key, c.h, KV_KEY_LABEL_EVIDENCE)) != 0 ||
         (r = kv_hsm_key_find(c.h, "cvk", &cvk)) != 0 || (r = kv_hsm_key_find(c.h, "imk-ac", &imk)))
         die(kv_hsm_last_error(c.h), r);
-    if ((r = kv_hsm_factors_new(c.h, &c.factors)) != 0)
+    if ((r = kv_authz_factors_new(c.h, &c.factors)) != 0)
         die("factors", r);
     kv_limits_defaults(&c.limits);
     c.limits.contactless.count_max = INT64_MAX / 2; /* every contactless payment is approved */
@@ -388,7 +389,7 @@ int main(int argc, char **argv)
                rate[1], rate[0] / base[0], rate[1] / base[1], approved[0], n);
     }
     printf("\ntarget: >= 10000 decisions/s without HSM-checked factors (synchronous=NORMAL)\n");
-    kv_hsm_factors_free(c.factors);
+    kv_authz_factors_free(c.factors);
     kv_hsm_close(c.h);
     return 0;
 }

@@ -5,8 +5,8 @@
  *   bench_card_read [N]             the card in $KORTVAGT_READER, else the
  *                                   first reader with a card (the lab's
  *                                   virtual card); exit 77 without one
- *   bench_card_read [N] --recorded  each trace card of $KV_SHARED/traces/cards
- *                                   (default /work/shared) through the
+ *   bench_card_read [N] --recorded  each trace card of $KV_TEST_DATA/traces/cards
+ *                                   (default: tests/data of this source tree) through the
  *                                   recorded backend: the cost of our own
  *                                   code, without PC/SC
  */
@@ -53,12 +53,16 @@ static int bench(const char *what, kv_reader *r, long n)
 
 static int bench_recorded(long n)
 {
-    const char *base = getenv("KV_SHARED");
+    const char *base = getenv("KV_TEST_DATA");
+    const char *slash = strrchr(__FILE__, '/');
     char pattern[600];
     glob_t g;
     int rc = 0;
-    snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json",
-             base != NULL && base[0] ? base : "/work/shared");
+    if (base != NULL && base[0] != '\0')
+        snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", base);
+    else /* tests/bench/bench_card_read.c -> tests/data */
+        snprintf(pattern, sizeof(pattern), "%.*s/../data/traces/cards/*.json",
+                 slash != NULL ? (int)(slash - __FILE__) : 1, slash != NULL ? __FILE__ : ".");
     if (glob(pattern, 0, NULL, &g) != 0) {
         fprintf(stderr, "bench_card_read: no trace cards at %s\n", pattern);
         return 77;
@@ -91,7 +95,7 @@ int main(int argc, char **argv)
         n = 50;
     if (recorded)
         return bench_recorded(n);
-    if ((rc = kv_reader_pick(NULL, name, sizeof(name))) != 0 ||
+    if ((rc = kv_reader_pick(getenv("KORTVAGT_READER"), name, sizeof(name))) != 0 ||
         (rc = kv_reader_open_pcsc(name, &r)) != 0) {
         fprintf(stderr,
                 "bench_card_read: skipped, no card to read: %s (start the lab: scripts/lab.sh, "

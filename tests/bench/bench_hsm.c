@@ -51,7 +51,7 @@ static const char *g_module = KV_HSM_DEFAULT_MODULE;
 static double g_seconds = 1.0;
 static int g_rounds = 3;
 
-/* ---- test data (VECTORS.md) ---- */
+/* ---- test data (tests/data/VECTORS.md) ---- */
 
 static const char *const KEY_2DES = "0123456789ABCDEFFEDCBA9876543210";
 static const char *const KEY_AES = "00112233445566778899AABBCCDDEEFF";
@@ -111,7 +111,7 @@ static void import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
 
 static void provision(void)
 {
-    kv_hsm_config cfg = {g_module, TOKEN};
+    kv_hsm_config cfg = {.module = g_module, .token = TOKEN};
     kv_hsm *h = NULL;
     kv_hsm_token_info info;
     int r;
@@ -122,7 +122,7 @@ static void provision(void)
                                (const uint8_t *)USER_PIN, strlen(USER_PIN), &info)) != 0)
         die(kv_hsm_last_error(h), r);
     kv_hsm_close(h);
-    if ((r = kv_hsm_open(&cfg, &h)) != 0)
+    if ((r = kv_hsm_open_pin(&cfg, (const uint8_t *)USER_PIN, strlen(USER_PIN), &h)) != 0)
         die(kv_hsm_last_error(NULL), r);
     import(h, "bench.cvk", KV_KEY_DES2, KV_USAGE_CVK, KEY_2DES);
     import(h, "bench.pvk", KV_KEY_DES2, KV_USAGE_PVK, KEY_2DES);
@@ -151,14 +151,14 @@ struct worker {
 
 static void worker_open(struct worker *w)
 {
-    kv_hsm_config cfg = {g_module, TOKEN};
+    kv_hsm_config cfg = {.module = g_module, .token = TOKEN};
     kv_hsm_token_info info;
     CK_C_GetFunctionList get;
     void *dl;
     int r;
 
     memset(w, 0, sizeof(*w));
-    if ((r = kv_hsm_open(&cfg, &w->h)) != 0)
+    if ((r = kv_hsm_open_pin(&cfg, (const uint8_t *)USER_PIN, strlen(USER_PIN), &w->h)) != 0)
         die(kv_hsm_last_error(NULL), r);
     if (kv_hsm_key_find(w->h, "bench.cvk", &w->cvk) ||
         kv_hsm_key_find(w->h, "bench.pvk", &w->pvk) ||

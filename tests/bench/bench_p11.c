@@ -5,8 +5,8 @@
  *
  *   bench_p11 DES2_LABEL [HMAC_LABEL] [SECONDS]
  *
- * Uses the environment of kv_hsm_open (KORTVAGT_PKCS11_MODULE, KORTVAGT_TOKEN,
- * KORTVAGT_PIN). The DES2 key needs an A||A companion (kortvagt key import
+ * Takes the HSM settings from the environment (KORTVAGT_PKCS11_MODULE,
+ * KORTVAGT_TOKEN, KORTVAGT_PIN). The DES2 key needs an A||A companion (kortvagt key import
  * --usage cvk); for the derive figure it also needs CKA_DERIVE (--usage imk).
  */
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "hsm/p11.h"
+#include "hsm/p11_admin.h"
 #include "src/base/err.h"
 
 static double now(void)
@@ -32,12 +33,19 @@ int main(int argc, char **argv)
     double secs = argc > 3 ? atof(argv[3]) : 2.0, t0, t;
     long n;
     int r;
+    kv_hsm_config cfg = {.module = getenv("KORTVAGT_PKCS11_MODULE"),
+                         .token = getenv("KORTVAGT_TOKEN")};
+    const char *pin = getenv("KORTVAGT_PIN");
 
     if (argc < 2) {
         fprintf(stderr, "usage: bench_p11 DES2_LABEL [HMAC_LABEL] [SECONDS]\n");
         return 2;
     }
-    if ((r = kv_hsm_open(NULL, &h)) != 0) {
+    if (pin == NULL) {
+        fprintf(stderr, "bench_p11: set KORTVAGT_PIN\n");
+        return 2;
+    }
+    if ((r = kv_hsm_open_pin(&cfg, (const uint8_t *)pin, strlen(pin), &h)) != 0) {
         fprintf(stderr, "bench_p11: %s\n", kv_hsm_last_error(NULL));
         return 5;
     }

@@ -2,8 +2,8 @@
  * Throughput of the BER-TLV decoder over real card records, and its heap use.
  *
  * The corpus is every R-APDU body (status word stripped) of the recorded cards
- * in <shared>/traces/cards/<card>.json (argv[1], else $KV_SHARED, else
- * /work/shared), repeated until it holds a few MB. Each record is one parse,
+ * in DATA/traces/cards/<card>.json (DATA: argv[1], else $KV_TEST_DATA, else
+ * tests/data of this source tree), repeated until it holds a few MB. Each record is one parse,
  * as a card reader would do it. Printed: MB/s and records/s of
  * kv_tlv_validate, kv_tlv_walk and kv_tlv_find per record and of one
  * kv_tlv_validate over the whole buffer; the same for a plain byte-sum pass
@@ -120,14 +120,14 @@ static int corpus_add(struct corpus *c, const uint8_t *p, size_t len)
 }
 
 /* The distinct record bodies of the trace files, once each. */
-static int load_traces(const char *shared, struct corpus *c, unsigned *files)
+static int load_traces(const char *data, struct corpus *c, unsigned *files)
 {
     char pattern[1024];
     glob_t g;
     uint8_t body[4096];
 
     *files = 0;
-    snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", shared);
+    snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", data);
     if (glob(pattern, 0, NULL, &g) != 0)
         return KV_ERR_NOT_FOUND;
     for (size_t i = 0; i < g.gl_pathc; i++) {
@@ -180,7 +180,8 @@ static void report(const char *what, double secs, size_t bytes, size_t parses, d
 
 int main(int argc, char **argv)
 {
-    const char *shared = argc > 1 ? argv[1] : getenv("KV_SHARED");
+    const char *data = argc > 1 ? argv[1] : getenv("KV_TEST_DATA");
+    char here[1024];
     struct corpus seed = {0}, c = {0};
     unsigned files = 0;
     unsigned long objects = 0, allocs_before, allocs;
@@ -189,10 +190,15 @@ int main(int argc, char **argv)
     double t0, base_secs, secs, base_mbs;
     int rc = 1;
 
-    if (shared == NULL)
-        shared = "/work/shared";
-    if (load_traces(shared, &seed, &files) != 0) {
-        fprintf(stderr, "bench_tlv: no traces under %s; using %zu embedded records\n", shared,
+    if (data == NULL || data[0] == '\0') {
+        /* tests/bench/bench_tlv.c -> tests/data */
+        const char *slash = strrchr(__FILE__, '/');
+        snprintf(here, sizeof(here), "%.*s/../data", slash != NULL ? (int)(slash - __FILE__) : 1,
+                 slash != NULL ? __FILE__ : ".");
+        data = here;
+    }
+    if (load_traces(data, &seed, &files) != 0) {
+        fprintf(stderr, "bench_tlv: no traces under %s; using %zu embedded records\n", data,
                 sizeof(fallback_records) / sizeof(fallback_records[0]));
         for (size_t i = 0; i < sizeof(fallback_records) / sizeof(fallback_records[0]); i++) {
             uint8_t body[512];

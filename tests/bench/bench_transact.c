@@ -33,6 +33,7 @@
 #include "apdu/reader.h"
 #include "apdu/vcard/vcard.h"
 #include "hsm/p11.h"
+#include "hsm/p11_admin.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
 #include "src/transact/transact.h"
@@ -109,7 +110,10 @@ int main(int argc, char **argv)
     const char *capk = getenv("KORTVAGT_CAPK"), *reader = getenv("KORTVAGT_READER");
     kv_vcard *vc = NULL;
     kv_hsm *h = NULL;
-    kv_hsm_config cfg = {NULL, NULL};
+    /* a front end of its own: the HSM settings from the environment */
+    kv_hsm_config cfg = {.module = getenv("KORTVAGT_PKCS11_MODULE"),
+                         .token = getenv("KORTVAGT_TOKEN")};
+    const char *token_pin = getenv("KORTVAGT_PIN");
     kv_capk_store *cs = NULL;
     kv_secbuf *pin = NULL;
     kv_transact_params p;
@@ -133,11 +137,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_transact: %s: %s\n", capk, why);
         goto out;
     }
-    if ((r = kv_hsm_open(&cfg, &h)) != 0) {
+    if ((r = token_pin != NULL ? kv_hsm_open_pin(&cfg, (const uint8_t *)token_pin,
+                                                 strlen(token_pin), &h)
+                               : kv_hsm_open(&cfg, &h)) != 0) {
         fprintf(stderr, "bench_transact: HSM: %s\n", kv_hsm_last_error(NULL));
         rc = 77;
         goto out;
     }
+    /* a personalized profile unwraps its keys under the lab's transport key */
+    kv_vcard_set_transport_key_file(getenv("KORTVAGT_TRANSPORT_KEY"));
     if (profile != NULL && (r = kv_vcard_load(profile, &vc, why, sizeof(why))) != 0) {
         fprintf(stderr, "bench_transact: %s: %s\n", profile, why);
         goto out;

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 
     if (n < 1)
         n = 2000;
-    if ((rc = kv_reader_pick(NULL, name, sizeof(name))) != 0) {
+    if ((rc = kv_reader_pick(getenv("KORTVAGT_READER"), name, sizeof(name))) != 0) {
         fprintf(stderr,
                 "bench_transport: skipped, no card to measure: %s (start the lab: "
                 "scripts/lab.sh, or set KORTVAGT_READER)\n",

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the authorization request decoder (RULES.md §1 JSON) and
+ * libFuzzer target: the authorization request decoder (src/RULES.md §1 JSON) and
  * the pure policy behind it. Any input must decode or be refused with
  * KV_ERR_JSON and a message naming the problem; a decoded request is run
  * through the SCA evaluation and the decision table with default limits.

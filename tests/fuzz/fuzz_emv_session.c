@@ -14,7 +14,7 @@
  * like a card taken out of the reader. The commands are not checked.
  *
  * The corpus (corpus/emv_session/) holds the answers of the trace cards of
- * /work/shared/traces/cards to our own read, plus T=0 variants (61xx).
+ * tests/data/traces/cards to our own read, plus T=0 variants (61xx).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # authorize_common.sh -- shared by the test_authorize*.sh integration tests.
 # Source after hsm_env.sh. Gives a work dir with its own store and config, the
-# test keys of VECTORS.md imported into the SoftHSM2 token, and helpers.
+# test keys of tests/data/VECTORS.md imported into the SoftHSM2 token, and helpers.
 #
 # Exports: W (work dir), KORTVAGT_STORE (sqlite:$W/store.db), KORTVAGT_CONFIG.
 # Functions:
@@ -33,7 +33,7 @@ import() {
   local out
   out=$(kv_hsm_import "$@" 2>&1) || fail "import $1: $out"
 }
-# VECTORS.md test keys
+# tests/data/VECTORS.md test keys
 import cvk des2 cvk "" 0123456789ABCDEFFEDCBA9876543210
 import pvk des2 pvk "" 0123456789ABCDEFFEDCBA9876543210
 import tpk aes128 pin "" 00112233445566778899AABBCCDDEEFF

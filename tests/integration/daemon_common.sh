@@ -35,34 +35,31 @@ daemon_start() {
   shift 2
   "$KORTVAGTD" --tokens "$TOKENS" --port "$port" "$@" >>"$W/$name.log" 2>&1 &
   echo $! >"$W/$name.pid"
-  for _ in $(seq 1 100); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")" = 200 ]; then
-      return 0
-    fi
-    kill -0 "$(cat "$W/$name.pid")" 2>/dev/null || fail "kortvagtd $name exited: $(cat "$W/$name.log")"
-    sleep 0.1
-  done
-  fail "kortvagtd $name did not become healthy: $(cat "$W/$name.log")"
+  local pid
+  pid=$(cat "$W/$name.pid")
+  healthy_or_gone() {
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz")" = 200 ] || proc_has_exited "$2"
+  }
+  wait_for 120 healthy_or_gone "$port" "$pid" || fail "kortvagtd $name did not become healthy: $(cat "$W/$name.log")"
+  proc_has_exited "$pid" && fail "kortvagtd $name exited: $(cat "$W/$name.log")"
+  return 0
 }
 
 daemon_stop() {
   local name=$1 pid
   pid=$(cat "$W/$name.pid" 2>/dev/null) || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 150); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      wait "$pid" 2>/dev/null || true
-      rm -f "$W/$name.pid"
-      # a sanitizer report in any worker fails the test (the master would just restart it)
-      if grep -qE "Sanitizer|runtime error:" "$W/$name.log" 2>/dev/null; then
-        fail "kortvagtd $name: sanitizer report: $(grep -m5 -E "Sanitizer|runtime error:" "$W/$name.log")"
-      fi
-      return 0
-    fi
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-  fail "kortvagtd $name did not stop on SIGTERM"
+  if ! wait_for 60 proc_has_exited "$pid"; then
+    kill -KILL "$pid" 2>/dev/null
+    fail "kortvagtd $name did not stop on SIGTERM"
+  fi
+  wait "$pid" 2>/dev/null || true
+  rm -f "$W/$name.pid"
+  # a sanitizer report in any worker fails the test (the master would just restart it)
+  if grep -qE "Sanitizer|runtime error:" "$W/$name.log" 2>/dev/null; then
+    fail "kortvagtd $name: sanitizer report: $(grep -m5 -E "Sanitizer|runtime error:" "$W/$name.log")"
+  fi
+  return 0
 }
 
 daemon_workers() {

@@ -3,6 +3,7 @@
 
 daemon_load.py --url U [--url U2 ...] --token T --body FILE --clients 8
                --requests N [--pause-ms 0] [--out results.json]
+               [--progress FILE] [--gate K:FILE ...]
 
 Client i posts the body N times to /v1/authorize on URL i mod len(urls), one
 keep-alive connection per client, reconnecting after a failure and never
@@ -10,19 +11,69 @@ retrying a request (so every answered decision is counted once). Prints one
 JSON summary; --out also writes every result: {"status", "evidence",
 "decision", "reason", "error"} (error: the client-side failure, e.g.
 "ConnectionRefusedError", for requests that got no HTTP answer).
+
+So that a test can order its steps by what happened instead of by a sleep:
+--progress FILE is rewritten (atomically) after every request, as lines
+"KEY COUNT": "done N" (requests finished), "answered N" (got an HTTP answer),
+"status_200 N", "status_503 N" ..., "errors N"; tests/integration/wait.sh
+progress_ge reads it. --gate K:FILE makes every client, once it has finished
+K requests, wait until FILE exists before it sends the next one (at most
+--gate-timeout seconds, 600), e.g. to hold the end of a run until the test
+has restarted a database.
 """
 import argparse
 import http.client
 import json
+import os
 import threading
 import time
 import urllib.parse
 
 
-def client(idx, args, body, results):
+class Progress:
+    """Counts finished requests; writes them to --progress FILE after each."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.counts = {"done": 0, "answered": 0, "errors": 0}
+        self.write()
+
+    def add(self, r):
+        with self.lock:
+            self.counts["done"] += 1
+            if r["status"]:
+                self.counts["answered"] += 1
+                key = "status_%d" % r["status"]
+                self.counts[key] = self.counts.get(key, 0) + 1
+            if r["error"]:
+                self.counts["errors"] += 1
+            self.write()
+
+    def write(self):
+        if not self.path:
+            return
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            for k in sorted(self.counts):
+                f.write("%s %d\n" % (k, self.counts[k]))
+        os.replace(tmp, self.path)
+
+
+def wait_gates(done, args):
+    for k, path in args.gate:
+        if done != k:
+            continue
+        deadline = time.monotonic() + args.gate_timeout
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def client(idx, args, body, results, progress):
     url = urllib.parse.urlparse(args.url[idx % len(args.url)])
     conn = None
-    for _ in range(args.requests):
+    for done in range(args.requests):
+        wait_gates(done, args)
         r = {"status": 0, "evidence": None, "decision": None, "reason": None, "error": None}
         try:
             if conn is None:
@@ -49,10 +100,18 @@ def client(idx, args, body, results):
                 conn.close()
             conn = None
         results.append(r)
+        progress.add(r)
         if args.pause_ms:
             time.sleep(args.pause_ms / 1000.0)
     if conn is not None:
         conn.close()
+
+
+def gate_arg(text):
+    k, sep, path = text.partition(":")
+    if not sep or not k.isdigit() or not path:
+        raise argparse.ArgumentTypeError("want K:FILE, got %r" % text)
+    return int(k), path
 
 
 def main():
@@ -64,10 +123,14 @@ def main():
     ap.add_argument("--requests", type=int, default=10)
     ap.add_argument("--pause-ms", type=float, default=0)
     ap.add_argument("--out")
+    ap.add_argument("--progress")
+    ap.add_argument("--gate", action="append", default=[], type=gate_arg)
+    ap.add_argument("--gate-timeout", type=float, default=600)
     args = ap.parse_args()
     body = open(args.body, "rb").read()
     results = []
-    threads = [threading.Thread(target=client, args=(i, args, body, results))
+    progress = Progress(args.progress)
+    threads = [threading.Thread(target=client, args=(i, args, body, results, progress))
                for i in range(args.clients)]
     for t in threads:
         t.start()

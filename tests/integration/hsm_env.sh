@@ -15,7 +15,7 @@
 #          KORTVAGT_PKCS11_MODULE  (kept if set, else /usr/lib/softhsm/libsofthsm2.so)
 #          OPENSSL_CONF        $KV_SOURCE_DIR/scripts/openssl-legacy.cnf (single DES)
 #          and unsets KORTVAGT_PIN_FILE.
-# Functions:
+# Functions: wait_for & co. (wait.sh), and
 #   kv_hsm_import LABEL TYPE USAGE KCV COMPONENT...
 #       `kortvagt key import` with the components fed on stdin by printf (a
 #       shell builtin, so they never appear in any process's arguments).
@@ -33,6 +33,8 @@ if [ -z "${KV_SOURCE_DIR:-}" ]; then
   KV_SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   export KV_SOURCE_DIR
 fi
+# shellcheck source=wait.sh
+. "$KV_SOURCE_DIR/tests/integration/wait.sh"
 
 KV_HSM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kortvagt-hsm.XXXXXX")
 export KV_HSM_DIR

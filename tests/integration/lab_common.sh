@@ -1,10 +1,12 @@
 # Sourced by the integration tests that need the running lab (scripts/lab.sh
 # run -- ctest ...). Provides: $K (kortvagt), $LAB, lab_insert PROFILE [vcard
-# options], lab_eject [--hard], check NAME CMD... (PASS/FAIL lines), finish.
+# options], lab_eject [--hard], check NAME CMD... (PASS/FAIL lines), finish,
+# and wait_for & co. (wait.sh).
 set -u
 K=${KORTVAGT:?KORTVAGT must name the kortvagt binary}
 SRC=${KV_SOURCE_DIR:?}
-SHARED=${KV_SHARED:-$SRC/../shared}
+# shellcheck source=wait.sh
+. "$SRC/tests/integration/wait.sh"
 if [ -z "${KORTVAGT_LAB:-}" ] || [ ! -f "$KORTVAGT_LAB/env" ]; then
   echo "FAIL: the lab is not running (run the suite through scripts/lab.sh run -- ctest ...)"
   exit 1

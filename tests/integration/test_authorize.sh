@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kortvagt authorize / card settings / evidence against a real SoftHSM2 token:
 # the HSM-verified factors (cvc2, pin_online with PVV, chip_cryptogram, cvc3)
-# with the public vectors of VECTORS.md, the JSON contract of RULES.md §1, card
+# with the public vectors of tests/data/VECTORS.md, the JSON contract of src/RULES.md §1, card
 # settings, reversal, evidence show/verify/export, a one-byte tamper of the
 # store file, and no PAN, PIN or PIN block in the store file or the output.
 set -euo pipefail
@@ -42,7 +42,7 @@ r=$(auth_json "$(req ecommerce 10000 "Shop A" 5411 "{\"type\":\"cvc2\",\"cvk\":\
 expect "$r" decision decline "cvc2 wrong"
 expect "$r" reason cvc_invalid
 
-# --- online PIN: PIN block (format 4, AES TPK) -> Visa PVV (VECTORS.md) ------
+# --- online PIN: PIN block (format 4, AES TPK) -> Visa PVV (tests/data/VECTORS.md) ------
 PAN_P=1122334455667788
 PB=$(printf '4524\n' | "$K" pinblock encode --format 4 --pan $PAN_P --key tpk --json |
   grep -o '"block":"[0-9A-Fa-f]*"' | sed 's/.*:"//; s/"//')
@@ -85,7 +85,7 @@ expect "$r" reason cryptogram_invalid "replayed ARQC"
 r=$(auth_json "$(reqc contact 120000 "Shop A" 5411 "{\"type\":\"pin_offline\",\"verified\":true},$(arqc "$ARQC" 001D)")")
 expect "$r" reason cryptogram_invalid "ARQC with another ATC"
 
-# --- CVC3 (VECTORS.md: 29488) ------------------------------------------------
+# --- CVC3 (tests/data/VECTORS.md: 29488) ------------------------------------------------
 cvc3() {
   printf '{"type":"cvc3","imk":"imk-cvc3","atc":"005E","un":"00000899","track":"5123456789012345D35121010000000000000F","value":"%s"}' "$1"
 }

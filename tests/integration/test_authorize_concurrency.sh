@@ -27,21 +27,48 @@ for p in 1 2 3 4; do
   done >"$W/batch.$p"
 done
 
-# each process opens its session, then blocks on its FIFO until all four are fed at once
+# each process opens its session, then its FIFO, and waits for its first line
+# until all four are ready; then all four are fed at once. The test holds each
+# FIFO open read-write meanwhile (fds 3-6), so no open() blocks and "ready" is
+# visible: the process has the FIFO among its open files.
 pids=()
 for p in 1 2 3 4; do
   mkfifo "$W/fifo.$p"
-  "$K" authorize --batch "$W/fifo.$p" >"$W/out.$p" 2>"$W/err.$p" &
+done
+exec 3<>"$W/fifo.1" 4<>"$W/fifo.2" 5<>"$W/fifo.3" 6<>"$W/fifo.4"
+for p in 1 2 3 4; do
+  "$K" authorize --batch "$W/fifo.$p" >"$W/out.$p" 2>"$W/err.$p" 3>&- 4>&- 5>&- 6>&- &
   pids+=($!)
 done
-sleep 0.3
-# the writers open their FIFO inside a timed child: a reader that died must not
-# leave a writer blocked in open() (and the test hanging) forever
+has_open() { # PID FILE
+  local fd f
+  f=$(readlink -f "$2")
+  for fd in /proc/"$1"/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "$f" ] && return 0
+  done
+  return 1
+}
+all_at_fifo() {
+  local i
+  for i in 0 1 2 3; do
+    # a process that died is reported below, by wait
+    proc_has_exited "${pids[$i]}" || has_open "${pids[$i]}" "$W/fifo.$((i + 1))" || return 1
+  done
+}
+wait_for 300 all_at_fifo || fail "the processes did not open their FIFOs: $(cat "$W"/err.*)"
+# each writer is a child holding only its own FIFO; the test then lets go of all
+# four, so a FIFO ends when its writer is done. timeout: a reader that died must
+# not leave a writer blocked (and the test hanging) forever
 writers=()
 for p in 1 2 3 4; do
-  timeout 120 bash -c 'cat "$1" >"$2"' _ "$W/batch.$p" "$W/fifo.$p" &
+  fd=$((p + 2))
+  (
+    for o in 3 4 5 6; do [ "$o" = "$fd" ] || eval "exec $o>&-"; done
+    exec timeout 120 cat "$W/batch.$p" >&"$fd"
+  ) &
   writers+=($!)
 done
+exec 3>&- 4>&- 5>&- 6>&-
 for i in 0 1 2 3; do
   rc=0
   wait "${pids[$i]}" || rc=$?

@@ -26,10 +26,9 @@ for round in 1 2 3; do
   "$K" authorize --batch "$W/batch" >"$W/out.$round" 2>"$W/err.$round" &
   pid=$!
   want=$((200 * round))
-  for _ in $(seq 1 500); do
-    [ "$(wc -l <"$W/out.$round")" -ge $want ] && break
-    sleep 0.01
-  done
+  # the kill comes once the process has answered $want decisions (or died)
+  answered_or_gone() { file_lines_ge "$W/out.$round" "$want" || proc_has_exited "$pid"; }
+  wait_for 300 answered_or_gone || fail "round $round: $want answers did not come: $(cat "$W/err.$round")"
   kill -9 $pid
   wait $pid 2>/dev/null || true
   n=$(grep -c '"evidence"' "$W/out.$round" || true)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_blocklist.sh -- the block list (RULES.md §3) end to end over a real
+# test_blocklist.sh -- the block list (src/RULES.md §3) end to end over a real
 # SoftHSM2 token and an SQLite store: listing, the hot-card check in
 # `authorize` (card and wallet token declined with card_blocked), the
 # permission refusal, what check/export disclose, the notice, requests,

@@ -16,11 +16,15 @@ expect_rc 3 "no card" "$K" card read --reader "$READER"
 expect_text "$LAB/last.err" "no card" "no card: clear message"
 
 # Card killed mid-read: a slow card (every answer delayed), killed with -9
-# while the read is under way.
+# while the read is under way: once the trace shows the first exchange (the
+# read has about ten, so more than a second is left).
 lab_insert "$DEFAULT_PROFILE" --delay-ms 150
-( "$K" card read --reader "$READER" --json >"$LAB/mid.out" 2>"$LAB/mid.err"; echo $? >"$LAB/mid.rc" ) &
+rm -f "$LAB/mid.trace"
+( "$K" card read --reader "$READER" --json --trace "$LAB/mid.trace" >"$LAB/mid.out" 2>"$LAB/mid.err"
+  echo $? >"$LAB/mid.rc" ) &
 reader_pid=$!
-sleep 0.5
+read_started() { file_lines_ge "$LAB/mid.trace" 1 || [ -f "$LAB/mid.rc" ]; }
+wait_for 120 read_started || fail "card pulled mid-read: the read did not start"
 lab_eject --hard
 wait $reader_pid
 rc=$(cat "$LAB/mid.rc")

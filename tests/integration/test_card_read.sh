@@ -22,7 +22,7 @@ if bad:
 PY
 }
 
-cards=("$SRC"/tests/data/*.json "$SHARED"/traces/cards/*.json)
+cards=("$SRC"/tests/data/*.json "$SRC"/tests/data/traces/cards/*.json)
 for prof in "${cards[@]}"; do
   grep -q '"expect"\|"exchanges"' "$prof" || continue
   name=$(basename "$prof" .json)

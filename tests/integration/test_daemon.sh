@@ -19,7 +19,7 @@ PORT=$(free_port)
 U="http://127.0.0.1:$PORT"
 daemon_start d1 "$PORT" --workers 2 --max-body 8192 --access-log
 
-# --- inputs from the CLI and VECTORS.md --------------------------------------
+# --- inputs from the CLI and tests/data/VECTORS.md --------------------------------------
 PAN_P=1122334455667788
 PB=$(printf '4524\n' | "$K" pinblock encode --format 4 --pan $PAN_P --key tpk --json |
   grep -o '"block":"[0-9A-Fa-f]*"' | sed 's/.*:"//; s/"//')
@@ -47,12 +47,12 @@ ID=$(field "${o#* }" evidence)
 
 o=$(http POST "$U/v1/verify/pin" "$PIN_OK")
 expect_status "$o" 200 "" "verify pin"
-expect "${o#* }" result match "verify pin (VECTORS.md PVV 8523)"
+expect "${o#* }" result match "verify pin (tests/data/VECTORS.md PVV 8523)"
 o=$(http POST "$U/v1/verify/pin" "${PIN_OK/$PB/$PB_BAD}")
 expect "${o#* }" result mismatch "verify pin, wrong PIN"
 
 o=$(http POST "$U/v1/verify/cvc" "$CVC_OK")
-expect "${o#* }" result match "verify cvc (VECTORS.md CVV 561)"
+expect "${o#* }" result match "verify cvc (tests/data/VECTORS.md CVV 561)"
 o=$(http POST "$U/v1/verify/cvc" "${CVC_OK/561/562}")
 expect "${o#* }" result mismatch "verify cvc wrong"
 
@@ -195,10 +195,10 @@ CONF
 PORT=$(free_port)
 "$KORTVAGTD" --tokens "$TOKENS" --port "$PORT" >>"$W/tls.log" 2>&1 &
 echo $! >"$W/tls.pid"
-for _ in $(seq 1 100); do
-  [ "$(curl -s --cacert "$W/tls.crt" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/healthz")" = 200 ] && break
-  sleep 0.1
-done
+tls_healthy() {
+  [ "$(curl -s --cacert "$W/tls.crt" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/healthz")" = 200 ]
+}
+wait_for 120 tls_healthy || fail "kortvagtd over TLS did not become healthy: $(cat "$W/tls.log")"
 o=$(curl -s --cacert "$W/tls.crt" -H "Authorization: Bearer $TOKEN" -d "$AUTH_OK" "https://127.0.0.1:$PORT/v1/authorize")
 expect "$o" decision approve "authorize over TLS"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")" != 200 ] ||

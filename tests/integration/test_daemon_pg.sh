@@ -5,7 +5,8 @@
 # of a worker (the others go on, the master restarts it); PostgreSQL
 # restarted mid-run (503 store_unavailable while it is down, success after,
 # no decision lost or duplicated); SIGTERM with requests in flight (all
-# answered). Skips without a lab PostgreSQL.
+# answered). Skips without a lab PostgreSQL. Each fault comes after a condition
+# seen in the load's progress file (a first answer, a 503), never after a sleep.
 set -euo pipefail
 . "$KV_SOURCE_DIR/tests/integration/hsm_env.sh"
 . "$KV_SOURCE_DIR/tests/integration/authorize_common.sh"
@@ -14,7 +15,13 @@ set -euo pipefail
 pg_createdb kv_test_daemon_pg
 export KORTVAGT_STORE=$PG_URL
 LOAD="python3 $KV_SOURCE_DIR/tests/integration/daemon_load.py"
+lp=""
 cleanup() {
+  # a failed step must not leave a load waiting at its gates, or PostgreSQL down
+  if [ -n "$lp" ]; then kill "$lp" 2>/dev/null || true; fi
+  if [ -e "$W/pg-down" ] && [ ! -e "$W/pg-up" ]; then
+    bash "$KV_SOURCE_DIR/scripts/lab.sh" pg-start >/dev/null 2>&1 || true
+  fi
   daemon_stop d1 >/dev/null 2>&1 || true
   daemon_stop d2 >/dev/null 2>&1 || true
   kv_hsm_cleanup
@@ -60,9 +67,10 @@ old_workers=$(daemon_workers d1)
 victim=$(head -1 <<<"$old_workers")
 req atm 100 "ATM 2" 6011 "$ATM" 4761739001010135 2026-03-01T10:00:00Z >"$W/k.json"
 $LOAD --url "$U1" --token "$TOKEN" --body "$W/k.json" --clients 8 --requests 40 --pause-ms 2 \
-  --out "$W/k.res" >"$W/k.sum" &
+  --out "$W/k.res" --progress "$W/k.progress" >"$W/k.sum" &
 lp=$!
-sleep 0.3
+# the load runs: the first answers are in
+wait_for 120 progress_ge "$W/k.progress" answered 8 || fail "the load got no answer: $(cat "$W/k.progress")"
 kill -9 "$victim"
 wait $lp
 out=$(cat "$W/k.sum")
@@ -73,10 +81,8 @@ ok=$(jget "$out" 'd["by_status"].get("200",0)')
 # a decision committed by the killed worker may have lost its answer: at most one
 [ $((after - before - ok)) -ge 0 ] && [ $((after - before - ok)) -le 1 ] ||
   fail "answered $ok, recorded $((after - before))"
-for _ in $(seq 1 50); do
-  [ "$(daemon_workers d1 | wc -l)" = 2 ] && ! daemon_workers d1 | grep -qx "$victim" && break
-  sleep 0.1
-done
+restarted() { [ "$(daemon_workers d1 | wc -l)" = 2 ] && ! daemon_workers d1 | grep -qx "$victim"; }
+wait_for 60 restarted || true
 [ "$(daemon_workers d1 | wc -l)" = 2 ] || fail "the master did not restart the worker"
 daemon_workers d1 | grep -qx "$victim" && fail "the killed worker is still listed"
 o=$(http GET "$U1/metrics")
@@ -87,11 +93,22 @@ grep -q "killed by signal 9" "$W/d1.log" || fail "the master did not log the dea
 [ -n "${KORTVAGT_LAB:-}" ] || fail "KORTVAGT_LAB is needed to restart the lab's PostgreSQL"
 before=$(sql "SELECT count(*) FROM evidence")
 req atm 100 "ATM 3" 6011 "$ATM" 4761739001010143 2026-03-01T10:00:00Z >"$W/r.json"
+# The order, by conditions: the load runs (first answers) -> PostgreSQL stopped
+# -> a 503 seen -> PostgreSQL started -> the rest of the load. Gates hold every
+# client after 100 requests until PostgreSQL is down (so some requests surely
+# meet the outage) and after 110 until it is back (so the last 40 surely come
+# after it).
+rm -f "$W/pg-down" "$W/pg-up"
 $LOAD --url "$U1" --url "$U2" --token "$TOKEN" --body "$W/r.json" --clients 8 --requests 150 \
-  --pause-ms 10 --out "$W/r.res" >"$W/r.sum" &
+  --pause-ms 10 --out "$W/r.res" --progress "$W/r.progress" \
+  --gate "100:$W/pg-down" --gate "110:$W/pg-up" >"$W/r.sum" &
 lp=$!
-sleep 0.4
-bash "$KV_SOURCE_DIR/scripts/lab.sh" pg-restart 1 || fail "lab.sh pg-restart"
+wait_for 120 progress_ge "$W/r.progress" answered 8 || fail "the load got no answer: $(cat "$W/r.progress")"
+bash "$KV_SOURCE_DIR/scripts/lab.sh" pg-stop || fail "lab.sh pg-stop"
+touch "$W/pg-down"
+wait_for 120 progress_ge "$W/r.progress" status_503 1 || fail "no 503 while PostgreSQL is down: $(cat "$W/r.progress")"
+bash "$KV_SOURCE_DIR/scripts/lab.sh" pg-start || fail "lab.sh pg-start"
+touch "$W/pg-up"
 wait $lp
 out=$(cat "$W/r.sum")
 echo "PostgreSQL restart: $out"
@@ -114,14 +131,15 @@ PY
 before=$(sql "SELECT count(*) FROM evidence")
 req atm 100 "ATM 4" 6011 "$ATM" 4761739001010150 2026-03-01T10:00:00Z >"$W/t.json"
 $LOAD --url "$U2" --token "$TOKEN" --body "$W/t.json" --clients 8 --requests 200 \
-  --out "$W/t.res" >"$W/t.sum" &
+  --out "$W/t.res" --progress "$W/t.progress" >"$W/t.sum" &
 lp=$!
-sleep 0.3
+# SIGTERM once the first decision has been answered (not after a fixed delay)
+wait_for 120 progress_ge "$W/t.progress" status_200 1 || fail "the load got no answer: $(cat "$W/t.progress")"
 d2pid=$(cat "$W/d2.pid")
 kill -TERM "$d2pid"
 wait $lp
-for _ in $(seq 1 100); do kill -0 "$d2pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$d2pid" 2>/dev/null && fail "d2 did not exit after SIGTERM"
+wait_for 60 proc_has_exited "$d2pid" || true
+proc_has_exited "$d2pid" || fail "d2 did not exit after SIGTERM"
 wait "$d2pid" || fail "d2 exited with $?"
 grep -qE "Sanitizer|runtime error:" "$W/d2.log" && fail "d2: sanitizer report: $(grep -m5 -E "Sanitizer|runtime error:" "$W/d2.log")"
 rm -f "$W/d2.pid"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `kortvagt diagnose` over the lab (RULES.md §4, seed 000): no pcscd, no card,
+# `kortvagt diagnose` over the lab (src/RULES.md §4, the card-problems guide [0]): no pcscd, no card,
 # an expired card, a blocked PIN, a listed card and a remote payment declined
 # with ecommerce_disabled each give their own cause and advice; a good card
 # gives none. Runs under scripts/lab.sh run.

@@ -4,7 +4,7 @@
 # PIN as not initialised, while another process's login rewrites the token
 # files (SoftHSMv2 issue #757); hsm/p11.c retries those answers. 15 rounds of
 # 8 simultaneous `kortvagt cvv generate`: every one must succeed with the
-# VECTORS.md answer 561.
+# tests/data/VECTORS.md answer 561.
 set -u
 : "${KORTVAGT:?}" "${KV_SOURCE_DIR:?}"
 . "$KV_SOURCE_DIR/tests/integration/hsm_env.sh"

@@ -6,7 +6,7 @@
 # never show up in process arguments or output.
 #
 # Independent references: the KCV 08D7(B4) of DES2 key 0123456789ABCDEF
-# FEDCBA9876543210 (VECTORS.md); AES-CMAC and HMAC-SHA256 KCVs computed by the
+# FEDCBA9876543210 (tests/data/VECTORS.md); AES-CMAC and HMAC-SHA256 KCVs computed by the
 # openssl command line.
 set -uo pipefail
 
@@ -52,7 +52,7 @@ xor_hex() { # xor_hex A B: same-length hex strings, 8 digits at a time (builtins
   done
   printf '%s' "$out"
 }
-K_VEC=0123456789ABCDEFFEDCBA9876543210 # VECTORS.md, KCV 08D7(B4)
+K_VEC=0123456789ABCDEFFEDCBA9876543210 # tests/data/VECTORS.md, KCV 08D7(B4)
 K_A1=$(rand_hex 16)
 K_A2=$(xor_hex "$K_VEC" "$K_A1") # K_A1 xor K_A2 = K_VEC
 AES_K=$(rand_hex 16)
@@ -115,6 +115,8 @@ assert len(m)==7 and all(x["works"] for x in m) and d["token"]["label"]=="kortva
 PS_LOG=$KV_HSM_DIR/ps.log
 (while :; do ps -eo args >>"$PS_LOG" 2>/dev/null; done) &
 PS_PID=$!
+# the watcher runs before the first import
+wait_for 60 test -s "$PS_LOG" || true
 
 before=$(key_labels)
 secret_file "$K_A1" "$K_A2"
@@ -126,7 +128,7 @@ check "the key and its companion are listed" [ "$(key_labels)" = "$(echo $before
 
 secret_file "$K_A1" "$K_A2"
 run imp2 key import --label pvk1 --type des2 --usage pvk --kcv 08D7
-check "import with a 2-byte KCV (08D7, VECTORS.md)" [ "$rc" -eq 0 ]
+check "import with a 2-byte KCV (08D7, tests/data/VECTORS.md)" [ "$rc" -eq 0 ]
 
 before=$(key_labels)
 secret_file "$K_A1" "$K_A2"

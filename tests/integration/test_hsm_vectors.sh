@@ -2,7 +2,7 @@
 # Integration test of the payment-crypto commands (cvv, cvc3, pvv, ibm3624,
 # pinblock, arqc, arpc) against a real SoftHSM2 token (an isolated one, from
 # hsm_env.sh) with keys loaded by the key ceremony (`kortvagt key import`):
-#   - every known-answer vector of /work/shared/VECTORS.md through the CLI;
+#   - every known-answer vector of tests/data/VECTORS.md through the CLI;
 #   - generate -> verify round trips, and one wrong digit -> exit 1;
 #   - PINs only on stdin, never in any process's arguments, never in output
 #     unless --reveal;
@@ -63,7 +63,7 @@ tdes() { printf '%s' "$2" | xxd -r -p | openssl enc -des-ede-ecb -K "$1" -nopad 
 # the 16-hex-digit XOR of two values, with shell arithmetic
 xor64() { printf '%016X' $((16#$1 ^ 16#$2)); }
 
-K2=0123456789ABCDEFFEDCBA9876543210 # VECTORS.md test key (KCV 08D7)
+K2=0123456789ABCDEFFEDCBA9876543210 # tests/data/VECTORS.md test key (KCV 08D7)
 K_CVC3=01234567899876543210012345678998
 K_AES=00112233445566778899AABBCCDDEEFF
 
@@ -84,7 +84,7 @@ import_key tpk aes128 pin "" "$K_AES"
 import_key imk des2 imk 08D7 "$K2"
 import_key imk-cvc3 des2 imk "" "$K_CVC3"
 
-# ---- CVV / CVC (VECTORS.md: cfpp test_magstripe.c) ----
+# ---- CVV / CVC (tests/data/VECTORS.md: cfpp test_magstripe.c) ----
 kv cvv1 "" cvv generate --key cvk --pan 4123456789012345 --expiry 8701 --service-code 101
 expect "CVV vector 1 (561)" 0 561
 kv cvv2 "" cvv generate --key cvk --pan 4999988887777000 --expiry 9105 --service-code 111
@@ -111,7 +111,7 @@ done
 kv cvvj "" cvv generate --key cvk --pan 4123456789012345 --expiry 8701 --service-code 101 --json
 expect "CVV --json masks the PAN" 0 '{"pan":"412345******2345","expiry":"8701","service_code":"101","cvv":"561"}'
 
-# ---- Visa PVV (VECTORS.md: psec test_pin.py), PIN on stdin ----
+# ---- Visa PVV (tests/data/VECTORS.md: psec test_pin.py), PIN on stdin ----
 kv pvv1 $'4524\n' pvv generate --key pvk --pan 1122334455667788 --pvki 1
 expect "PVV vector 1 (8523)" 0 8523
 kv pvv2 $'1912\n' pvv generate --key pvk --pan 1122334455667788 --pvki 2
@@ -127,7 +127,7 @@ expect "PVV wrong PVV digit -> mismatch" 1 mismatch
 kv pvv7 $'4524\n' pvv verify --key pvk --pan 1122334455667788 --pvki 2 --pvv 8523
 expect "PVV other PVKI -> mismatch" 1 mismatch
 
-# ---- IBM 3624 (VECTORS.md) ----
+# ---- IBM 3624 (tests/data/VECTORS.md) ----
 IBM=(--key pvk --dec-table 1234567890123456 --validation-data 1122334455667788)
 for row in 4524:0000 5635:1111 1234:7710; do
   pin=${row%%:*} off=${row##*:}
@@ -145,7 +145,7 @@ o6=$out
 kv ibm6v $'123456\n' ibm3624 verify "${IBM[@]}" --offset "$o6"
 expect "IBM 3624 round trip, 6-digit PIN (offset $o6)" 0 match
 
-# ---- ISO 9564 PIN blocks (VECTORS.md: psec, cfpp) ----
+# ---- ISO 9564 PIN blocks (tests/data/VECTORS.md: psec, cfpp) ----
 # format 0 is deterministic: the token's block must equal openssl's encryption
 # of the published clear block.
 E0=$(tdes "$K2" 041261AAAAEDCBA9)
@@ -218,7 +218,7 @@ expect "IBM 3624 verify from a format 3 PIN block" 0 match
 kv ibmb2 "" ibm3624 verify "${IBM[@]}" --offset 7711 --pin-block "$B3" --pin-key zpk --format 3 --pan 1122334455667788
 expect "IBM 3624 from a PIN block, wrong offset -> mismatch" 1 mismatch
 
-# ---- CVC3 (VECTORS.md: pyemv test_cvv_hsm.py) ----
+# ---- CVC3 (tests/data/VECTORS.md: pyemv test_cvv_hsm.py) ----
 C3=(--key imk-cvc3 --pan 5123456789012345 --psn 00 --atc 005E --un 00000899 --track 5123456789012345D35121010000000000000F)
 kv c31 "" cvc3 generate "${C3[@]}"
 expect "CVC3 vector (29488)" 0 29488
@@ -235,7 +235,7 @@ g=$out
 kv c37 "" cvc3 verify --key imk-cvc3 --pan 5123456789012345 --atc 0001 --un 12345678 --track-ascii 'B5123456789012345^DOE/JOHN^3512101000000000' --cvc3 "$g"
 expect "CVC3 track 1 round trip ($g)" 0 match
 
-# ---- ARQC / ARPC (VECTORS.md: pyemv test_ac_hsm.py) ----
+# ---- ARQC / ARPC (tests/data/VECTORS.md: pyemv test_ac_hsm.py) ----
 EMV=(--key imk --pan 9901234567890123 --psn 45)
 ACD=0123456789ABCDEF0123456789ABCDEF
 kv aq1 "" arqc verify "${EMV[@]}" --cvn 18 --r 1234567890123456 --data $ACD --arqc 4B46013359B7A58B
@@ -277,7 +277,7 @@ kv aqbv "" arqc verify --key imk --pan 1234567890123456789 --psn 01 --cvn 18 --a
 expect "ARQC option B (19-digit PAN) round trip" 0 match
 kv aqba "" arqc verify --key imk --pan 1234567890123456789 --psn 01 --cvn 18 --mk-option A --atc 0001 --data $DATA --arqc "$g"
 expect "ARQC option A instead of B on a 19-digit PAN -> mismatch" 1 mismatch
-# CVN 16: ARPC method 1 under the ICC MK; the ICC MK of VECTORS.md (F84315C7...)
+# CVN 16: ARPC method 1 under the ICC MK; the ICC MK of tests/data/VECTORS.md (F84315C7...)
 # and openssl give the known answer 3DES(MK)(ARQC XOR 3030 || 00..)
 ARPC16=$(tdes F84315C7B95BD3B0C74694922C3808B0 "$(xor64 4B46013359B7A58B 3030000000000000)")
 kv apr "" arpc generate "${EMV[@]}" --cvn 16 --arqc 4B46013359B7A58B --rc 3030 --json
@@ -289,7 +289,9 @@ mkfifo "$FIFO"
 "$KORTVAGT" pvv generate --key pvk --pan 1122334455667788 --pvki 1 <"$FIFO" >"$OUT/fifo.out" 2>&1 &
 pid=$!
 exec 7>"$FIFO" # the process now waits for the PIN on stdin
-sleep 0.3
+# read its arguments once it runs kortvagt (the child has exec'd)
+running_pvv() { tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'pvv generate'; }
+wait_for 120 running_pvv || true
 args=$(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)
 printf '8231\n' >&7
 exec 7>&-

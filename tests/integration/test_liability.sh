@@ -1,6 +1,6 @@
 #!/bin/bash
 # Drives `kortvagt liability assess` with the case files of tests/data/liability:
-# the result JSON of RULES.md §2 (checked with python3), the Danish and English
+# the result JSON of src/RULES.md §2 (checked with python3), the Danish and English
 # statements, the contract errors (exit 2, naming the field) and the SVG
 # timeline (well-formed XML with one mark per transaction). Needs no lab.
 set -u
@@ -84,7 +84,7 @@ expect_grep "bad --lang is named" "--lang must be da or en" "$TMP/err"
 expect_rc 2 "--svg to stdout refused" "$K" liability assess "$DATA/rules_example.json" --svg -
 expect_rc 8 "missing case file" "$K" liability assess "$TMP/nonexistent.json"
 
-# --- the RULES.md §2 example, exactly ---
+# --- the src/RULES.md §2 example, exactly ---
 expect_rc 0 "rules example --json" "$K" liability assess "$DATA/rules_example.json" --json
 cp "$TMP/out" "$TMP/rules.json"
 check_json "rules example result" "$TMP/rules.json" '

@@ -50,7 +50,7 @@ expect() {
 # json FILE EXPR: evaluate a python expression on the JSON document d
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
-K2=0123456789ABCDEFFEDCBA9876543210 # VECTORS.md test IMK (KCV 08D7)
+K2=0123456789ABCDEFFEDCBA9876543210 # tests/data/VECTORS.md test IMK (KCV 08D7)
 K_CVC3=01234567899876543210012345678998
 
 # reference: option A ICC MK = 3DES-ECB(IMK, Y) || 3DES-ECB(IMK, Y xor FF..FF)

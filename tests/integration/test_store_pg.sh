@@ -18,7 +18,7 @@ for t in test_blocklist test_store test_sca; do
   bin="$KV_BUILD_DIR/bin/$t"
   [ -x "$bin" ] || fail "$bin not built"
   KORTVAGT_TEST_PG_URL=$PG_URL KV_TEST_DATA="$KV_SOURCE_DIR/tests/data" \
-    KV_SHARED="$KV_SOURCE_DIR/../shared" "$bin" >"$W/$t.log" 2>&1 ||
+    "$bin" >"$W/$t.log" 2>&1 ||
     fail "$t against PostgreSQL: $(tail -30 "$W/$t.log")"
   grep -q "PASSED" "$W/$t.log" || fail "$t: $(tail -5 "$W/$t.log")"
 done

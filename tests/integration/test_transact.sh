@@ -92,7 +92,7 @@ field plain "d['cvr']['offline_pin_verified']" True
 field plain "d['decision']" approved
 field plain "d['pan']" "476173******0011"
 field plain "d['arpc']['via']" external_authenticate
-# the authorization (RULES.md §1 response) with its evidence record
+# the authorization (src/RULES.md §1 response) with its evidence record
 field plain "d['authorization']['decision']" approve
 field plain "d['authorization']['sca']['satisfied']" True
 field plain "d['authorization']['evidence'] != ''" True
@@ -128,7 +128,7 @@ echo 1234 | txn 1 blocked --amount 100 --currency DKK --pin-stdin
 field blocked "d['cvr']['pin_try_limit_exceeded']" True
 field blocked "d['tvr'][4:6]" "20"
 field blocked "d['decision']" declined
-# the issuer sees the blocked PIN in the CVR of the verified ARQC (RULES.md §1 pin_blocked)
+# the issuer sees the blocked PIN in the CVR of the verified ARQC (src/RULES.md §1 pin_blocked)
 field blocked "d['authorization']['decision']" decline
 field blocked "d['authorization']['reason']" pin_blocked
 
@@ -335,13 +335,16 @@ field b_cl_above "d['decision']" approved
 
 # B8 card removed in the middle of the transaction (a slow card, pulled out hard)
 lab_insert "$W/p_cda.json" --delay-ms 150
+rm -f "$W/b_removed.trace" "$W/b_removed.rc"
 (
   echo 1234 | "$K" card transact --imk "$IMK" --capk "$SRC/tests/data/capk/capk.json" --amount 100 \
-    --currency DKK --pin-stdin --json >"$W/b_removed.out" 2>"$W/b_removed.err"
+    --currency DKK --pin-stdin --json --trace "$W/b_removed.trace" >"$W/b_removed.out" 2>"$W/b_removed.err"
   echo $? >"$W/b_removed.rc"
 ) &
 tx=$!
-sleep 1
+# pulled once the card has answered a few commands (the trace shows them)
+tx_under_way() { file_lines_ge "$W/b_removed.trace" 3 || [ -f "$W/b_removed.rc" ]; }
+wait_for 120 tx_under_way || fail "removed mid-transaction: the transaction did not start"
 lab_eject --hard
 wait $tx
 rc=$(cat "$W/b_removed.rc")

@@ -50,11 +50,21 @@ static inline const char *hx(const uint8_t *p, size_t n)
         }                                                                                          \
     } while (0)
 
-/* Path under $KV_SHARED (default /work/shared) into buf. */
-static inline const char *shared_path(char *buf, size_t cap, const char *rel)
+/*
+ * Path of rel under the test data folder into buf: $KV_TEST_DATA (ctest sets
+ * it to tests/data), else tests/data found from this header's own path.
+ */
+static inline const char *data_path(char *buf, size_t cap, const char *rel)
 {
-    const char *base = getenv("KV_SHARED");
-    snprintf(buf, cap, "%s/%s", base != NULL && base[0] ? base : "/work/shared", rel);
+    const char *base = getenv("KV_TEST_DATA");
+    const char *slash = strrchr(__FILE__, '/');
+
+    if (base != NULL && base[0] != '\0')
+        snprintf(buf, cap, "%s/%s", base, rel);
+    else if (slash != NULL) /* .../tests/unit/apdu_test_util.h -> .../tests/data */
+        snprintf(buf, cap, "%.*s/../data/%s", (int)(slash - __FILE__), __FILE__, rel);
+    else
+        snprintf(buf, cap, "../data/%s", rel);
     return buf;
 }
 

@@ -1,5 +1,5 @@
 /*
- * The block list (RULES.md §3, seed 002) over a fresh SQLite store, with
+ * The block list (src/RULES.md §3, Datatilsynet [2]) over a fresh SQLite store, with
  * software keys standing in for the HSM (the HSM path is covered by
  * tests/integration/test_blocklist.sh). One table per rule.
  */
@@ -75,7 +75,7 @@ static int setup(void **state)
     cfg.token_mac = b->bl.token_mac;
     cfg.evidence_mac = fx_evidence_mac(&b->f);
     cfg.verifier.verify = fx_verify;
-    cfg.hotcard = kv_blocklist_hotcard();
+    cfg.hotcard.check = kv_bl_hotcard; /* as the composition root wires it */
     cfg.clock = fx_clock;
     if (kv_authz_new(&cfg, &b->authz) != 0)
         return -1;

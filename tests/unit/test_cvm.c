@@ -5,7 +5,7 @@
  *
  * Expected values are worked out by hand from EMV Book 3 §10.5 and Annex C3
  * and Book 4 Annex A (CVM Results), as cvm.h summarises them. Three lists
- * are the real ones of the recorded test cards in /work/shared/traces/cards.
+ * are the real ones of the recorded test cards in tests/data/traces/cards.
  *
  * Profiles: pos 9F33 byte 2 B8 (plaintext PIN, signature, enciphered offline
  * PIN, no CVM), attended (22); atm 40 (online PIN only), unattended (14);

@@ -90,6 +90,23 @@ static const struct row rows[] = {
     {"POST", "/v1/blocklist", GOOD,
      "{\"pan\":\"4761739001010119\",\"reason\":\"bored\",\"expiry\":\"2812\"}", 0, 400,
      "invalid_field"},
+    /* the decoder's typed codes through the daemon's error table */
+    {"POST", "/v1/blocklist", GOOD,
+     "{\"pan\":\"4761739001010119\",\"reason\":\"lost\",\"wallet_tokens\":[1]}", 0, 400,
+     "invalid_field"},
+    {"POST", "/v1/blocklist", GOOD,
+     "{\"pan\":\"4761739001010119\",\"reason\":\"lost\",\"report\":\"eaten\"}", 0, 400,
+     "invalid_field"},
+    {"POST", "/v1/liability/assess", GOOD, "{\"currency\":\"DKK\",\"zzz\":1}", 0, 400,
+     "unknown_field"},
+    {"POST", "/v1/verify/cvc", GOOD,
+     "{\"pan\":\"4123456789012345\",\"expiry\":\"8701\",\"cvk\":\"c\"}", 0, 400, "missing_field"},
+    {"POST", "/v1/verify/arqc", GOOD,
+     "{\"pan\":\"9901234567890123\",\"imk\":\"i\",\"cvn\":\"18\",\"arqc\":"
+     "\"0000000000000000\",\"data\":\"00\",\"atc\":\"0001\"}",
+     0, 400, "invalid_field"},
+    {"POST", "/v1/authorize", GOOD, "{\"card\":{\"pan\":\"47617390010101\",\"expiry\":\"2813\"}}",
+     0, 400, "invalid_field"},
     /* valid requests that need the HSM session this handler lacks */
     {"POST", "/v1/blocklist", GOOD, "{\"pan\":\"4761739001010119\",\"reason\":\"lost\"}", 0, 503,
      "hsm_unavailable"},
@@ -149,6 +166,38 @@ static void test_table(void **state)
         kv_daemon_handle(d, &req, &res);
         assert_non_null(strstr(res.body, "zzz"));
         kv_http_response_clear(&res);
+    }
+    /* nested members are named by their path */
+    {
+        static const struct {
+            const char *path, *body, *names;
+        } named[] = {
+            {"/v1/authorize",
+             "{\"card\":{\"pan\":\"4761739001010119\",\"expiry\":\"2813\"},\"channel\":"
+             "\"contact\",\"amount\":1,\"currency\":\"DKK\",\"merchant\":{\"name\":\"A\","
+             "\"mcc\":\"5411\"}}",
+             "card.expiry"},
+            {"/v1/liability/assess",
+             "{\"currency\":\"DKK\",\"discovered_at\":\"2026-03-01T10:00:00Z\","
+             "\"objection_at\":\"2026-03-01T10:00:00Z\",\"cards\":[{\"id\":\"A\"}],"
+             "\"transactions\":[{\"id\":\"t\"}]}",
+             "transactions[0].card"},
+            {"/v1/blocklist",
+             "{\"pan\":\"4761739001010119\",\"reason\":\"lost\",\"wallet_tokens\":[\"1\",2]}",
+             "wallet_tokens[1]"},
+        };
+        for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+            kv_http_request req = {"POST",        named[i].path,         GOOD,
+                                   named[i].body, strlen(named[i].body), 0};
+            kv_http_response res;
+            kv_daemon_handle(d, &req, &res);
+            if (res.body == NULL || strstr(res.body, named[i].names) == NULL) {
+                fprintf(stderr, "%s: want '%s' in %s\n", named[i].path, named[i].names,
+                        res.body ? res.body : "(null)");
+                fail();
+            }
+            kv_http_response_clear(&res);
+        }
     }
     kv_daemon_free(d);
 }

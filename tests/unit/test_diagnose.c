@@ -1,8 +1,8 @@
 /*
  * The diagnosis report (src/blocklist/diagnose.h): the first failure is the
- * cause, every cause has its own text and the advice of seed 000 in Danish
+ * cause, every cause has its own text and the advice of the card-problems guide [0] in Danish
  * and English, decline reasons map to their causes, and the JSON has the
- * shape of RULES.md §4. The walk over real readers is
+ * shape of src/RULES.md §4. The walk over real readers is
  * tests/integration/test_diagnose.sh.
  */
 #include "src/blocklist/diagnose.h"
@@ -41,12 +41,12 @@ static void test_decline_causes(void **state)
     assert_int_equal(kv_diag_cause_of_decline(NULL), KV_CAUSE_DECLINED);
 }
 
-/* The advice of seed 000 for the causes RULES.md §4 names. */
-static void test_advice_from_seed(void **state)
+/* The advice of the card-problems guide [0] for the causes src/RULES.md §4 names. */
+static void test_advice_from_guide(void **state)
 {
     static const struct {
         kv_diag_cause cause;
-        const char *da[3]; /* phrases of seed 000 the Danish advice must carry */
+        const char *da[3]; /* phrases of the card-problems guide [0] the Danish advice must carry */
         const char *en;
     } rows[] = {
         {KV_CAUSE_CHIP_UNREADABLE,
@@ -142,7 +142,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decline_causes),
-        cmocka_unit_test(test_advice_from_seed),
+        cmocka_unit_test(test_advice_from_guide),
         cmocka_unit_test(test_causes_distinct),
         cmocka_unit_test(test_first_failure_and_json),
     };

@@ -80,6 +80,40 @@ static void test_parse_capacity(void **state)
 }
 
 /* A fixed profile, so that every byte of the output is known. */
+/*
+ * kv_dol_value: the value of a tag in DOL data, walked by the DOL's entries.
+ * DOL 9F02 06 | 9F1A 02 | 9F37 04 over 12 bytes of data.
+ */
+static void test_value(void **state)
+{
+    uint8_t dol[16], data[16];
+    size_t dl = unhex("9F0206 9F1A02 9F3704", dol, sizeof(dol));
+    size_t n = unhex("000000001234 0208 A1B2C3D4", data, sizeof(data)), vlen = 0;
+    const uint8_t *v = NULL;
+    (void)state;
+    assert_int_equal(n, 12);
+    assert_int_equal(kv_dol_value(dol, dl, data, n, 0x9F1A, &v, &vlen), 1);
+    assert_ptr_equal(v, data + 6);
+    assert_int_equal(vlen, 2);
+    assert_int_equal(kv_dol_value(dol, dl, data, n, 0x9F37, &v, &vlen), 1);
+    assert_ptr_equal(v, data + 8);
+    assert_int_equal(vlen, 4);
+    /* not asked for; no DOL at all */
+    assert_int_equal(kv_dol_value(dol, dl, data, n, 0x95, &v, &vlen), 0);
+    assert_int_equal(kv_dol_value(NULL, 0, data, n, 0x9F37, &v, &vlen), 0);
+    assert_int_equal(kv_dol_value(dol, 0, data, n, 0x9F37, &v, &vlen), 0);
+    /* data shorter than the entries up to the tag: an error, not a value */
+    assert_int_equal(kv_dol_value(dol, dl, data, 11, 0x9F37, &v, &vlen), KV_ERR_CARD_DATA);
+    assert_int_equal(kv_dol_value(dol, dl, data, 11, 0x9F1A, &v, &vlen), 1);
+    /* a malformed DOL */
+    assert_int_equal(kv_dol_value(dol, 4, data, n, 0x9F1A, &v, &vlen), KV_ERR_DOL);
+    /* kv_dol_has_tag */
+    assert_int_equal(kv_dol_has_tag(dol, dl, 0x9F37), 1);
+    assert_int_equal(kv_dol_has_tag(dol, dl, 0x95), 0);
+    assert_int_equal(kv_dol_has_tag(NULL, 0, 0x95), 0);
+    assert_int_equal(kv_dol_has_tag(dol, 4, 0x9F02), 0);
+}
+
 static void fixed_terminal(kv_terminal *t)
 {
     assert_int_equal(kv_terminal_init(t), 0);
@@ -269,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_capacity),
+        cmocka_unit_test(test_value),
         cmocka_unit_test(test_build),
         cmocka_unit_test(test_fit),
         cmocka_unit_test(test_build_lookup),

@@ -5,11 +5,11 @@
  * OpenSSL as an independent reference against published values.
  *
  * Sources of the expected values (none from the code under test):
- *  - DES2 key 0123456789ABCDEF FEDCBA9876543210 has KCV 08D7 (VECTORS.md,
+ *  - DES2 key 0123456789ABCDEF FEDCBA9876543210 has KCV 08D7 (tests/data/VECTORS.md,
  *    pyemv) / 08D7B4 (3 bytes; also SoftHSM2's CKA_CHECK_VALUE);
  *  - parity: pyemv's ICC MK F84315C7B95BD3B0C74694922C3808B0 is the
  *    parity-adjusted form of the raw 3DES output F84314C6B85BD3B0C74794922C3809B0
- *    (VECTORS.md "EMV ARQC"; raw value by OpenSSL);
+ *    (tests/data/VECTORS.md "EMV ARQC"; raw value by OpenSSL);
  *  - component rows were XORed by hand (Python) from that key.
  */
 #include <setjmp.h>
@@ -64,7 +64,7 @@ static const struct {
      "0123456789ABCDEFFEDCBA9876543210", 1},
     {"low bits all flipped", "0022446688AACCEEFFDDBB9977553311", "0123456789ABCDEFFEDCBA9876543210",
      0},
-    {"pyemv ICC MK (VECTORS.md)", "F84314C6B85BD3B0C74794922C3809B0",
+    {"pyemv ICC MK (tests/data/VECTORS.md)", "F84314C6B85BD3B0C74794922C3809B0",
      "F84315C7B95BD3B0C74694922C3808B0", 0},
 };
 
@@ -175,7 +175,7 @@ static void test_combine(void **state)
             assert_int_equal(kv_kcv_parse(combine_rows[i].want_kcv, want_kcv), 3);
             assert_bytes(combine_rows[i].name, kcv, want_kcv, 3);
             assert_true(kv_kcv_matches(kcv, want_kcv, 3));
-            assert_true(kv_kcv_matches(kcv, want_kcv, 2)); /* "08D7" of VECTORS.md */
+            assert_true(kv_kcv_matches(kcv, want_kcv, 2)); /* "08D7" of tests/data/VECTORS.md */
         }
     }
 }

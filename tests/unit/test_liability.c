@@ -1,13 +1,13 @@
 /*
  * Table tests of src/liability/liability.h: one case per row of the decision
- * table of RULES.md §2 (each also meeting the conditions of later rows, so a
+ * table of src/RULES.md §2 (each also meeting the conditions of later rows, so a
  * wrong order fails), the caps (shared, separate, mixed before/after the
  * notification), the burden of proof (claimed PIN without proof, evidence
  * records through an injected lookup, one with a broken MAC), the objection
- * boundaries, the examples of seed 001 and seed 003 §10, and the decoder's
- * contract errors.
+ * boundaries, the examples of Forbrugerombudsmanden [1] and Visa/Dankort rules
+ * [3] §10 (sources listed in src/RULES.md), and the decoder's contract errors.
  *
- * The expected amounts are worked out by hand from RULES.md and the seeds,
+ * The expected amounts are worked out by hand from src/RULES.md and its sources,
  * never from the code under test. Case JSON is written with single quotes
  * (turned into double quotes before decoding) to keep the table readable.
  * A row's expectation is a summary of the result JSON:
@@ -294,8 +294,8 @@ static void test_decision_table(void **state)
 /* ---- 2. caps ---- */
 
 static const struct row cap_rows[] = {
-    /* Shared: A and B have the same PIN and were blocked together (seed 003 §10.2). File order
-     * is t2, t1 but t1 is earlier, so t1 takes the whole 375 kr and t2 nothing. */
+    /* Shared: A and B have the same PIN and were blocked together (Visa/Dankort rules [3] §10.2).
+     * File order is t2, t1 but t1 is earlier, so t1 takes the whole 375 kr and t2 nothing. */
     {"shared cap, taken in time order",
      STD("", CARD_A "," CARD_B,
          TX("t2", "B", "2026-02-28T21:00:00Z", 300000, "contact", "",
@@ -340,7 +340,7 @@ static const struct row cap_rows[] = {
                                                               PIN)),
      "t1 credential_used 30000/0 § 100 stk. 3 timely; "
      "t2 credential_used 7500/22500 § 100 stk. 3 timely | total 37500/22500 timely"},
-    /* The 8,000 kr cap shared the same way (seed 003 §10.2, second part). */
+    /* The 8,000 kr cap shared the same way (Visa/Dankort rules [3] §10.2, second part). */
     {"shared 8,000 kr cap",
      STD("'late_notification':true", CARD_A "," CARD_B,
          TX("t1", "A", EVE, 500000, "atm", "", OPIN) "," TX("t2", "B", "2026-02-28T21:00:00Z",
@@ -355,7 +355,8 @@ static const struct row cap_rows[] = {
              PIN) "," TX("new", "A", EVE, 300000, "contact", "", PIN)),
      "old barred 100000/0 § 97 barred; "
      "new credential_used 37500/262500 § 100 stk. 3 timely | total 137500/262500 barred"},
-    /* Row 12 card by card: each card's whole amount (seed 003 §10.3, last paragraph). */
+    /* Row 12 card by card: each card's whole amount (Visa/Dankort rules [3] §10.3, last
+       paragraph). */
     {"row 12 card by card",
      STD("'credential_handed_over':true,'risk_foreseeable':true", CARD_A "," CARD_B,
          TX("t1", "A", EVE, 200000, "contact", "", PIN) "," TX("t2", "B", "2026-02-28T21:00:00Z",
@@ -626,7 +627,8 @@ static const struct obj_row obj_rows[] = {
     /* an offset is converted to UTC first: 13:00+01:00 is 12:00Z, on the limit */
     {"offset converted to UTC", "2026-03-05T00:00:00Z", "2025-02-10T12:00:00Z",
      "2026-03-10T13:00:00+01:00", false, KV_LIABILITY_TIMELY},
-    /* 8 weeks (56 x 24 h) for a payment authorised without its final amount (seed 003 §7.1) */
+    /* 8 weeks (56 x 24 h) for a payment authorised without its final amount
+       (Visa/Dankort rules [3] §7.1) */
     {"8 weeks exactly", "2026-02-20T00:00:00Z", "2026-01-01T00:00:00Z", "2026-02-26T00:00:00Z",
      true, KV_LIABILITY_TIMELY},
     {"8 weeks and 1 s", "2026-02-20T00:00:00Z", "2026-01-01T00:00:00Z", "2026-02-26T00:00:01Z",
@@ -771,10 +773,10 @@ static void test_time_parse(void **state)
     assert_int_equal(failures, 0);
 }
 
-/* ---- 5. the seeds' own examples ---- */
+/* ---- 5. the examples of the public sources (src/RULES.md, Sources) ---- */
 
 /*
- * Seed 001 (Forbrugerombudsmanden, "Hvis dit betalingskort bliver misbrugt"):
+ * Forbrugerombudsmanden [1] ("Hvis dit betalingskort bliver misbrugt"):
  *  a "Du hæfter selv med op til 375 kr., hvis ... PIN-koden ... er brugt": a 1,000 kr ATM
  *    withdrawal with the PIN -> 375 kr cardholder, 625 kr issuer.
  *  b "op til 8.000 kr., hvis ... du ikke har givet besked ... snarest muligt": 12,000 kr with the
@@ -794,7 +796,7 @@ static void test_time_parse(void **state)
  *    "Klager du inden for 14 dage": discovered 2026-03-01, objection 2026-03-20 -> late, amounts
  *    unchanged (375 kr).
  */
-static const struct row seed001_rows[] = {
+static const struct row ombudsman_rows[] = {
     {"001 a 375 kr", STD("", CARD_A, TX("t1", "A", EVE, 100000, "atm", "", OPIN)),
      "t1 credential_used 37500/62500 § 100 stk. 3 timely | total 37500/62500 timely"},
     {"001 b 8,000 kr",
@@ -834,14 +836,14 @@ static const struct row seed001_rows[] = {
      "t1 credential_used 37500/62500 § 100 stk. 3 late | total 37500/62500 late"},
 };
 
-static void test_seed_001(void **state)
+static void test_ombudsman_examples(void **state)
 {
     (void)state;
-    run_rows(seed001_rows, sizeof seed001_rows / sizeof seed001_rows[0], 0);
+    run_rows(ombudsman_rows, sizeof ombudsman_rows / sizeof ombudsman_rows[0], 0);
 }
 
 /*
- * Seed 003 §10 (a savings bank's Visa/Dankort rules):
+ * Visa/Dankort rules [3] §10 (a savings bank's card rules):
  *  10.1 "Det er pengeinstituttet, der skal bevise": a PIN the bank claims but cannot prove ->
  *       the bank covers the loss (0 for the cardholder).
  *  10.2 "op til 375 kr. i alt, hvis flere af dine kort med samme personlige
@@ -866,7 +868,7 @@ static void test_seed_001(void **state)
     TX("v1", "visa", EVE, a1, "contact", "", verif)                                                \
     "," TX("m1", "mc", "2026-02-28T21:00:00Z", a2, "contact", "", verif)
 
-static const struct row seed003_rows[] = {
+static const struct row card_rules_rows[] = {
     {"003 10.1 burden of proof",
      STD("", CARD_A, TX("t1", "A", EVE, 300000, "contact", "", "'method':'offline_pin'")),
      "t1 " UNAUTH},
@@ -918,10 +920,10 @@ static const struct row seed003_rows[] = {
      "t1 not_booked 0/300000 § 100 stk. 1 timely | total 0/300000 timely"},
 };
 
-static void test_seed_003(void **state)
+static void test_card_rules_examples(void **state)
 {
     (void)state;
-    run_rows(seed003_rows, sizeof seed003_rows / sizeof seed003_rows[0], 0);
+    run_rows(card_rules_rows, sizeof card_rules_rows / sizeof card_rules_rows[0], 0);
 }
 
 /* ---- 6. the decoder's contract ---- */
@@ -1032,7 +1034,7 @@ static void test_decoder_errors(void **state)
     assert_int_equal(failures, 0);
 }
 
-/* Defaults of RULES.md §2 and the accepted nulls. */
+/* Defaults of src/RULES.md §2 and the accepted nulls. */
 static void test_decoder_defaults(void **state)
 {
     struct kv_liability_case *c =
@@ -1058,7 +1060,7 @@ static void test_decoder_defaults(void **state)
     kv_liability_case_free(c);
 }
 
-/* The RULES.md §2 example case gives the RULES.md §2 example result, field for field. */
+/* The src/RULES.md §2 example case gives the src/RULES.md §2 example result, field for field. */
 static void test_rules_example(void **state)
 {
     static const char example[] =
@@ -1087,7 +1089,7 @@ static void test_rules_example(void **state)
     assert_int_equal(kv_liability_result_to_json(c, res, &got), 0);
     exp = json_loads(w, 0, NULL);
     assert_non_null(exp);
-    /* same fields and values, in the order of RULES.md */
+    /* same fields and values, in the order of src/RULES.md */
     g = json_dumps(got, JSON_COMPACT | JSON_PRESERVE_ORDER);
     e = json_dumps(exp, JSON_COMPACT | JSON_PRESERVE_ORDER);
     assert_non_null(g);
@@ -1207,8 +1209,8 @@ int main(void)
         cmocka_unit_test(test_eight_weeks),
         cmocka_unit_test(test_add_months),
         cmocka_unit_test(test_time_parse),
-        cmocka_unit_test(test_seed_001),
-        cmocka_unit_test(test_seed_003),
+        cmocka_unit_test(test_ombudsman_examples),
+        cmocka_unit_test(test_card_rules_examples),
         cmocka_unit_test(test_decoder_errors),
         cmocka_unit_test(test_decoder_defaults),
         cmocka_unit_test(test_rules_example),

@@ -1,5 +1,5 @@
 /*
- * Exemptions, counters and velocity limits (RULES.md §1): the pure decision
+ * Exemptions, counters and velocity limits (src/RULES.md §1): the pure decision
  * table of kv_limits_decide, the Copenhagen calendar of caltime.h (reference
  * instants computed with tzdata's Europe/Copenhagen: `TZ=Europe/Copenhagen
  * date -d ...`), and the [limits] configuration.
@@ -1809,17 +1809,14 @@ static void test_config_values(void **state)
     assert_int_equal(l->remote.count_max, 3);
     assert_int_equal(l->remote.single_max, 22500); /* default kept */
     assert_int_equal(l->include_current, 0);
-    unsetenv("KORTVAGT_STORE");
+    /* the file's URL; $KORTVAGT_STORE over it: test_settings.c (src/app/settings.h) */
     assert_string_equal(kv_config_store_url(c), "sqlite:/tmp/x.db");
-    setenv("KORTVAGT_STORE", "sqlite:/tmp/y.db", 1);
-    assert_string_equal(kv_config_store_url(c), "sqlite:/tmp/y.db");
-    unsetenv("KORTVAGT_STORE");
     assert_string_equal(kv_config_get(c, "store", "url"), "sqlite:/tmp/x.db");
     assert_null(kv_config_get(c, "store", "nope"));
     kv_config_free(c);
     unlink(path);
 
-    /* defaults per RULES.md */
+    /* defaults per src/RULES.md */
     kv_limits_config d;
     kv_limits_defaults(&d);
     assert_int_equal(d.contactless.single_max, 35000);

@@ -4,7 +4,7 @@
  * Known answers come from public sources, not from the code under test:
  *  - the CA key file's published keys are checked against the checksums the
  *    schemes publish (capk.json lists the source of each);
- *  - two recorded test cards (/work/shared/traces/cards, from
+ *  - two recorded test cards (tests/data/traces/cards, from
  *    binaryfoo/emv-bertlv, MIT): the Mastercard test card's issuer and ICC
  *    certificates recover under the published Mastercard test CA key EF, its
  *    SSAD verifies; the UnionPay test card's under the UnionPay test CA key

@@ -5,7 +5,7 @@
  * (label and pkcs11: URI), error texts, and the session reopen after the
  * session is closed under our feet. Skipped when SoftHSM2 is not installed.
  *
- * Expected values, none from the code under test: VECTORS.md (3DES "Now is
+ * Expected values, none from the code under test: tests/data/VECTORS.md (3DES "Now is
  * t", the EMV ICC MK of IMK 0123456789ABCDEFFEDCBA9876543210); FIPS 81 (single
  * DES "Now is t" under 0123456789ABCDEF: 3FA40E8A984D4815); FIPS-197 C.1;
  * RFC 4493 example 2; values marked "OpenSSL" computed with the openssl
@@ -31,9 +31,20 @@
 #include "hsm/p11_admin.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
+#include "src/base/secure.h"
 
 static char tmpdir[] = "/tmp/kv-test-p11.XXXXXX";
 static kv_hsm *H;
+static kv_secbuf *user_pin; /* "unit-user-1", the settings' locked PIN */
+
+/* A PIN in a new locked buffer, as a front end's settings hold it. */
+static kv_secbuf *locked(const char *pin)
+{
+    kv_secbuf *b = kv_secbuf_new(64);
+    assert_non_null(b);
+    memcpy(kv_secbuf_ptr(b), pin, strlen(pin) + 1);
+    return b;
+}
 
 static void unhex(const char *s, uint8_t *out, size_t want)
 {
@@ -71,7 +82,7 @@ static int setup(void **state)
     FILE *f;
     kv_hsm *h = NULL;
     kv_hsm_token_info ti;
-    kv_hsm_config cfg = {NULL, "kv-unit"};
+    kv_hsm_config cfg = {.token = "kv-unit"};
 
     (void)state;
     if (access(KV_HSM_DEFAULT_MODULE, R_OK) != 0)
@@ -85,10 +96,11 @@ static int setup(void **state)
             tokens);
     fclose(f);
     setenv("SOFTHSM2_CONF", conf, 1);
-    unsetenv("KORTVAGT_PKCS11_MODULE");
-    unsetenv("KORTVAGT_PIN_FILE");
-    unsetenv("KORTVAGT_TOKEN");
-    setenv("KORTVAGT_PIN", "unit-user-1", 1);
+    /* hsm/ reads no environment: these must change nothing */
+    setenv("KORTVAGT_PKCS11_MODULE", "/nonexistent/libnothing.so", 1);
+    setenv("KORTVAGT_TOKEN", "no-such-token", 1);
+    setenv("KORTVAGT_PIN", "wrong-pin", 1);
+    user_pin = locked("unit-user-1");
 
     assert_int_equal(kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h), 0);
     assert_int_equal(kv_hsm_token_lookup(h, "kv-unit", &ti), KV_ERR_HSM_TOKEN);
@@ -98,6 +110,8 @@ static int setup(void **state)
     assert_string_equal(ti.label, "kv-unit");
     kv_hsm_close(h);
 
+    cfg.pin = user_pin;
+    cfg.pin_len = 11;
     if (kv_hsm_open(&cfg, &H) != 0) {
         print_message("open: %s\n", kv_hsm_last_error(NULL));
         fail();
@@ -124,6 +138,8 @@ static int teardown(void **state)
     (void)state;
     kv_hsm_close(H);
     H = NULL;
+    kv_secbuf_free(user_pin);
+    user_pin = NULL;
     if (strchr(tmpdir, 'X') == NULL) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0)
@@ -147,7 +163,8 @@ static const struct {
     enum op op;
     const char *iv, *in, *out;
 } kat[] = {
-    {"3DES-ECB DES2 (VECTORS.md)", "cvk", 0, ECB_ENC, NULL, "4E6F772069732074", "D80A0D8B2BAE5E4E"},
+    {"3DES-ECB DES2 (tests/data/VECTORS.md)", "cvk", 0, ECB_ENC, NULL, "4E6F772069732074",
+     "D80A0D8B2BAE5E4E"},
     {"companion A||A = single DES (FIPS 81)", "cvk", 1, ECB_ENC, NULL, "4E6F772069732074",
      "3FA40E8A984D4815"},
     {"3DES-CBC two blocks (OpenSSL)", "cvk", 0, CBC_ENC, "0000000000000000",
@@ -220,7 +237,7 @@ static void test_kat(void **state)
         run_kat(i);
 }
 
-/* EMV ICC MK option A of VECTORS.md, derived in the token */
+/* EMV ICC MK option A of tests/data/VECTORS.md, derived in the token */
 static void test_derive(void **state)
 {
     kv_hsm_key imk, mk, again;
@@ -352,9 +369,11 @@ static void test_reopen(void **state)
 static void test_open_errors(void **state)
 {
     kv_hsm *h = NULL;
-    kv_hsm_config missing = {"/nonexistent/libnothing.so", "kv-unit"};
-    kv_hsm_config notoken = {NULL, "no-such-token"};
-    kv_hsm_config ok = {NULL, "kv-unit"};
+    kv_secbuf *wrong = locked("wrong-pin");
+    kv_hsm_config missing = {"/nonexistent/libnothing.so", "kv-unit", user_pin, 11};
+    kv_hsm_config notoken = {NULL, "no-such-token", user_pin, 11};
+    kv_hsm_config nopin = {NULL, "kv-unit", NULL, 0};
+    kv_hsm_config ok = {NULL, "kv-unit", wrong, 9};
     (void)state;
     NEED_HSM();
     /* PKCS#11 login belongs to the process: with H open, any PIN would do */
@@ -365,20 +384,151 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(kv_hsm_last_error(NULL), "/nonexistent/libnothing.so"));
     assert_int_equal(kv_hsm_open(&notoken, &h), KV_ERR_HSM_TOKEN);
     assert_non_null(strstr(kv_hsm_last_error(NULL), "'no-such-token' not found"));
-    setenv("KORTVAGT_PIN", "wrong-pin", 1);
+    /* no PIN in the settings: a login error, after the module and token were found */
+    assert_int_equal(kv_hsm_open(&nopin, &h), KV_ERR_HSM_LOGIN);
+    assert_null(h);
+    assert_non_null(strstr(kv_hsm_last_error(NULL), "no user PIN for token 'kv-unit'"));
+    /* without a login no PIN is needed */
+    assert_int_equal(kv_hsm_open_ex(&nopin, KV_HSM_OPEN_NO_LOGIN, &h), 0);
+    kv_hsm_close(h);
     assert_int_equal(kv_hsm_open(&ok, &h), KV_ERR_HSM_LOGIN);
     assert_null(h);
     assert_string_equal(kv_hsm_last_error(NULL),
                         "token login failed: CKR_PIN_INCORRECT (wrong user PIN)");
-    /* a PIN given by the caller wins over the environment */
+    /* a PIN given as bytes wins over the one in the settings */
     assert_int_equal(kv_hsm_open_pin(&ok, (const uint8_t *)"unit-user-1", 11, &h), 0);
     kv_hsm_close(h);
-    setenv("KORTVAGT_PIN", "unit-user-1", 1);
+    ok.pin = user_pin;
+    ok.pin_len = 11;
     assert_int_equal(kv_hsm_open_pin(&ok, (const uint8_t *)"unit-user-2", 11, &h),
                      KV_ERR_HSM_LOGIN);
     assert_null(h);
     assert_int_equal(kv_hsm_open(&ok, &h), 0);
     kv_hsm_close(h);
+    kv_secbuf_free(wrong);
+}
+
+/* PIN input: a value, else a file, else stdin; the sources named in errors. */
+static void test_pin_read(void **state)
+{
+    char path[300];
+    kv_secbuf *b = NULL;
+    size_t n = 0;
+    FILE *f;
+    kv_hsm_pin_source src = {"1234-value", "$X_PIN", NULL, "$X_PIN_FILE", NULL};
+    (void)state;
+    assert_int_equal(kv_hsm_pin_read(&src, &b, &n), 0);
+    assert_int_equal(n, 10);
+    assert_string_equal((const char *)kv_secbuf_ptr(b), "1234-value");
+    kv_secbuf_free(b);
+    snprintf(path, sizeof(path), "/tmp/kv-test-p11-pin.%d", (int)getpid());
+    assert_non_null(f = fopen(path, "w"));
+    fputs("from-file\nsecond line\n", f);
+    fclose(f);
+    src.value = NULL;
+    src.file = path;
+    assert_int_equal(kv_hsm_pin_read(&src, &b, &n), 0);
+    assert_string_equal((const char *)kv_secbuf_ptr(b), "from-file");
+    assert_int_equal(n, 9);
+    kv_secbuf_free(b);
+    /* the value wins over the file */
+    src.value = "v";
+    assert_int_equal(kv_hsm_pin_read(&src, &b, &n), 0);
+    assert_string_equal((const char *)kv_secbuf_ptr(b), "v");
+    kv_secbuf_free(b);
+    unlink(path);
+    src.value = NULL;
+    assert_int_equal(kv_hsm_pin_read(&src, &b, &n), KV_ERR_IO);
+    assert_null(b);
+    assert_non_null(strstr(kv_hsm_last_error(NULL), "($X_PIN_FILE)"));
+}
+
+/*
+ * Weak keys: a DES2 key with equal halves is refused by kv_keys_import,
+ * stored marked by kv_keys_import_single_des (CKA_ID prefix), found with
+ * weak set, refused by the strength check unless allowed; DES3 with equal
+ * parts is refused either way. Key 0123456789ABCDEF twice: 3DES = single DES,
+ * so "Now is t" gives FIPS 81's 3FA40E8A984D4815.
+ */
+static void test_weak(void **state)
+{
+    uint8_t key[24], in[8], out[8];
+    uint8_t id[2] = {0xAB, 0xCD};
+    kv_keys_result res;
+    kv_hsm_key k, d;
+    kv_hsm_object_info info;
+    unsigned long o;
+    char why[512];
+    (void)state;
+    NEED_HSM();
+    unhex("0123456789ABCDEF0123456789ABCDEF", key, 16);
+    assert_int_equal(kv_keys_import(H, "weak", KV_KEY_DES2, KV_USAGE_PVK, NULL, 0, key, 16, NULL,
+                                    0, &res, why, sizeof(why)),
+                     KV_ERR_ARG);
+    assert_non_null(strstr(why, "single-DES strength"));
+    assert_int_equal(kv_hsm_object_find(H, "weak", &o), KV_ERR_HSM_KEY);
+    /* KCV of single DES 0123456789ABCDEF over zeros (OpenSSL): D5D44F */
+    unhex("D5D44F", out, 3);
+    assert_int_equal(kv_keys_import_single_des(H, "weak", KV_KEY_DES2, KV_USAGE_IMK, id, 2, key,
+                                               16, out, 3, &res, why, sizeof(why)),
+                     0);
+    assert_true(res.weak);
+    assert_true(res.has_companion);
+    assert_int_equal(kv_hsm_key_find(H, "weak", &k), 0);
+    assert_true(kv_hsm_key_is_weak(&k));
+    unhex("4E6F772069732074", in, 8);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 0, in, 8, out), 0);
+    assert_hex("weak key = single DES (FIPS 81)", out, 8, "3FA40E8A984D4815");
+    assert_int_equal(kv_hsm_key_check_strength(H, &k, 1), 0);
+    assert_int_equal(kv_hsm_key_check_strength(H, &k, 0), KV_ERR_HSM_KEY);
+    assert_non_null(strstr(kv_hsm_last_error(H), "key 'weak' has single-DES strength"));
+    /* a handle that refuses weak keys: find fails, and says why through k.weak */
+    kv_hsm_refuse_weak_keys(H, 1);
+    assert_int_equal(kv_hsm_key_find(H, "weak", &k), KV_ERR_HSM_KEY);
+    assert_true(k.weak);
+    assert_int_equal(k.handle, 0);
+    assert_string_equal(k.label, "weak");
+    assert_int_equal(kv_hsm_key_find(H, "no-such-key", &k), KV_ERR_HSM_KEY);
+    assert_false(k.weak);
+    assert_int_equal(kv_hsm_key_find(H, "cvk", &k), 0);
+    kv_hsm_refuse_weak_keys(H, 0);
+    assert_int_equal(kv_hsm_key_find(H, "weak", &k), 0);
+    /* a derived key is no stronger than its parent */
+    assert_int_equal(kv_hsm_derive_des2(H, &k, key, NULL, &d), 0);
+    assert_true(kv_hsm_key_is_weak(&d));
+    kv_hsm_key_destroy(H, &d);
+    /* the mark is the CKA_ID prefix, followed by the ID asked for */
+    assert_int_equal(kv_hsm_object_find(H, "weak", &o), 0);
+    assert_int_equal(kv_hsm_object_get_info(H, o, &info), 0);
+    assert_true(info.weak);
+    assert_int_equal(info.id_len, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1 + 2);
+    assert_memory_equal(info.id, KV_HSM_WEAK_ID_PREFIX, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1);
+    assert_memory_equal(info.id + sizeof(KV_HSM_WEAK_ID_PREFIX) - 1, id, 2);
+    /* a strong key is not weak */
+    assert_int_equal(kv_hsm_key_find(H, "cvk", &k), 0);
+    assert_false(kv_hsm_key_is_weak(&k));
+    assert_int_equal(kv_hsm_key_check_strength(H, &k, 0), 0);
+    assert_int_equal(kv_hsm_object_find(H, "cvk", &o), 0);
+    assert_int_equal(kv_hsm_object_get_info(H, o, &info), 0);
+    assert_false(info.weak);
+    /* triple-length with equal parts: refused even with single DES allowed */
+    unhex("0123456789ABCDEF0123456789ABCDEFFEDCBA9876543210", key, 24);
+    assert_int_equal(kv_keys_import_single_des(H, "weak3", KV_KEY_DES3, KV_USAGE_PVK, NULL, 0,
+                                               key, 24, NULL, 0, &res, why, sizeof(why)),
+                     KV_ERR_ARG);
+    assert_int_equal(kv_hsm_object_find(H, "weak3", &o), KV_ERR_HSM_KEY);
+    /* a strong key through the single-DES door is stored unmarked */
+    unhex("0123456789ABCDEFFEDCBA9876543210", key, 16);
+    assert_int_equal(kv_keys_import_single_des(H, "strong2", KV_KEY_DES2, KV_USAGE_PVK, NULL, 0,
+                                               key, 16, NULL, 0, &res, why, sizeof(why)),
+                     0);
+    assert_false(res.weak);
+    assert_int_equal(kv_hsm_key_find(H, "strong2", &k), 0);
+    assert_false(kv_hsm_key_is_weak(&k));
+    int deleted = 0;
+    assert_int_equal(kv_keys_delete(H, "weak", &deleted, why, sizeof(why)), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(kv_keys_delete(H, "strong2", &deleted, why, sizeof(why)), 0);
 }
 
 /* The ceremony on the token: KCV mismatch stores nothing; companions; delete. */
@@ -424,6 +574,8 @@ int main(void)
         cmocka_unit_test(test_usage_enforced),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_ceremony),
+        cmocka_unit_test(test_weak),
+        cmocka_unit_test(test_pin_read),
         cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_open_errors),
     };

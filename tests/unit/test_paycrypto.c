@@ -2,7 +2,7 @@
  * Table tests of the pure parts of hsm/mac.h, hsm/cvv.h, hsm/pin.h and
  * hsm/emv_crypto.h: decimalisation, data block layout, PIN and PAN fields,
  * padding, ICC master key and session key inputs. Every known-answer vector
- * of VECTORS.md that OpenSSL can compute is recomputed here with an
+ * of tests/data/VECTORS.md that OpenSSL can compute is recomputed here with an
  * independent reference (OpenSSL 3DES/AES written in this file) from the
  * blocks our code builds, and compared with the published value.
  */
@@ -149,7 +149,7 @@ struct dec_row {
 };
 
 static const struct dec_row dec_rows[] = {
-    /* VECTORS.md CVV: the last block 5B614982E03C97DD decimalises to 561 */
+    /* tests/data/VECTORS.md CVV: the last block 5B614982E03C97DD decimalises to 561 */
     {"5B614982E03C97DD", 3, NULL, "561"},
     {"5B614982E03C97DD", 11, NULL, "56149820397"},
     {"5B614982E03C97DD", 16, NULL, "5614982039714233"},
@@ -242,7 +242,7 @@ static const uint8_t cvk_ab[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xE
                                    0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10};
 
 static const struct cvv_row cvv_rows[] = {
-    /* VECTORS.md (cfpp c/test/test_magstripe.c) */
+    /* tests/data/VECTORS.md (cfpp c/test/test_magstripe.c) */
     {"4123456789012345", "8701", "101", "41234567890123458701101000000000", "5B614982E03C97DD",
      "561"},
     {"4999988887777000", "9105", "111", "49999888877770009105111000000000", NULL, "245"},
@@ -317,7 +317,7 @@ struct clear_row {
 };
 
 static const struct clear_row clear_rows[] = {
-    /* VECTORS.md: psec tests/test_pinblock.py, cfpp c/test/test_pin.c */
+    /* tests/data/VECTORS.md: psec tests/test_pinblock.py, cfpp c/test/test_pin.c */
     {0, "1234", "5555555551234567", NULL, "041261AAAAEDCBA9"},
     {0, "1234", "0123456789012345", NULL, "041200A9876FEDCB"},
     /* hand-made from ISO 9564-1: PIN field XOR 0000 || 12 digits without the check digit */
@@ -359,7 +359,7 @@ struct parse_row {
 };
 
 static const struct parse_row parse_rows[] = {
-    /* VECTORS.md: format 3 decode (psec) */
+    /* tests/data/VECTORS.md: format 3 decode (psec) */
     {"fmt3 psec", 3, "341261AAAAEDCBA9", "5555555551234567", 0, "1234"},
     {"fmt0 psec", 0, "041261AAAAEDCBA9", "5555555551234567", 0, "1234"},
     {"fmt0 check digit not used", 0, "041261AAAAEDCBA9", "5555555551234568", 0, "1234"},
@@ -467,7 +467,7 @@ static void test_pan_field(void **state)
     }
 }
 
-/* VECTORS.md: format 4 (psec) */
+/* tests/data/VECTORS.md: format 4 (psec) */
 static void test_pinblock_format4(void **state)
 {
     uint8_t key[16], fill[KV_PIN_FILL], pf[16], panf[16], t[16], blk[16];
@@ -521,7 +521,7 @@ struct pvv_row {
 };
 
 static const struct pvv_row pvv_rows[] = {
-    /* VECTORS.md (psec tests/test_pin.py) */
+    /* tests/data/VECTORS.md (psec tests/test_pin.py) */
     {"1122334455667788", 1, "4524", "3344556677814524", "8523"},
     {"1122334455667788", 2, "1912", "3344556677821912", "3244"},
 };
@@ -554,7 +554,7 @@ struct ibm_row {
 };
 
 static const struct ibm_row ibm_rows[] = {
-    /* VECTORS.md: PVK 0123456789ABCDEFFEDCBA9876543210, table 1234567890123456 */
+    /* tests/data/VECTORS.md: PVK 0123456789ABCDEFFEDCBA9876543210, table 1234567890123456 */
     {"4524", "0000"},
     {"5635", "1111"},
     {"1234", "7710"},
@@ -597,7 +597,7 @@ struct mk_row {
 };
 
 static const struct mk_row mk_rows[] = {
-    /* VECTORS.md (pyemv tests/test_ac_hsm.py) */
+    /* tests/data/VECTORS.md (pyemv tests/test_ac_hsm.py) */
     {'A', "9901234567890123", "45", "0123456789012345", "0123456789ABCDEFFEDCBA9876543210",
      "F84315C7B95BD3B0C74694922C3808B0"},
     /* pyemv kd.py documented examples (public) */
@@ -717,7 +717,7 @@ static void test_mk_input_errors(void **state)
     expect_hex("short PAN", y, 8, "0000000000123400");
 }
 
-/* VECTORS.md ARQC/ARPC (pyemv tests/test_ac_hsm.py) through the pure inputs. */
+/* tests/data/VECTORS.md ARQC/ARPC (pyemv tests/test_ac_hsm.py) through the pure inputs. */
 static void test_arqc_arpc_vectors(void **state)
 {
     uint8_t imk[16], y[8], data[16], comp[16], mk[16], r[8], skd[16], skc[16], sk[16];
@@ -827,7 +827,7 @@ static void test_cvn_table(void **state)
     }
 }
 
-/* VECTORS.md CVC3 (pyemv tests/test_cvv_hsm.py) through the pure inputs. */
+/* tests/data/VECTORS.md CVC3 (pyemv tests/test_cvv_hsm.py) through the pure inputs. */
 static void test_cvc3_vector(void **state)
 {
     uint8_t imk[16], y[8], data[16], comp[16], icc[16], track[32], mac[8], atc[2], un[4];

@@ -7,7 +7,7 @@
  *   - the caller's APDU reaches the card unchanged (a custom backend logs it);
  *   - hostile cards: endless 61xx, answers bigger than the buffer;
  *   - trace masking of VERIFY data and PANs, and replay of a masked trace;
- *   - the recorded card's matching rules on a real trace card (KV_SHARED).
+ *   - the recorded card's matching rules on a real trace card (tests/data/traces).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -460,7 +460,7 @@ static void test_recorded(void **state)
     size_t olen;
     (void)state;
     assert_int_equal(
-        kv_recorded_load(shared_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"),
+        kv_recorded_load(data_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"),
                          &c),
         0);
     assert_int_equal(kv_recorded_atr(c, atr, sizeof(atr)), 14);
@@ -496,7 +496,7 @@ static void test_recorded_wildcards(void **state)
     size_t n, olen;
     (void)state;
     assert_int_equal(kv_reader_open_recorded(
-                         shared_path(path, sizeof(path), "traces/cards/visa_debit_ppse.json"), &r),
+                         data_path(path, sizeof(path), "traces/cards/visa_debit_ppse.json"), &r),
                      0);
     n = unhex("00A4040007A000000003101000", c, sizeof(c));
     assert_int_equal(kv_reader_transmit(r, c, n, out, sizeof(out), &olen), 0);

@@ -1,5 +1,5 @@
 /*
- * Strong customer authentication (RULES.md §1): the factor catalogue, the
+ * Strong customer authentication (src/RULES.md §1): the factor catalogue, the
  * evaluation of a request's factors (two different categories, card data
  * are no factor, dynamic linking), and through the engine with a store: the
  * five-failure block and its unblocking, one-time use of codes, dynamic

@@ -8,7 +8,7 @@
  *     last, card order among equals) and a blocked first choice;
  *   - GPO 6985 moving on to the next application;
  *   - VERIFY with the plaintext PIN block (EMV Book 3 §6.5.12) and its results;
- *   - every trace card of /work/shared/traces/cards (KV_SHARED) read through
+ *   - every trace card of tests/data/traces/cards ($KV_TEST_DATA) read through
  *     the recorded backend: pan, expiry, aids, selected_aid, psn and label
  *     must equal the facts the file itself states.
  */
@@ -491,7 +491,7 @@ static void test_trace_cards(void **state)
     glob_t g;
     (void)state;
     assert_int_equal(
-        glob(shared_path(pattern, sizeof(pattern), "traces/cards/*.json"), 0, NULL, &g), 0);
+        glob(data_path(pattern, sizeof(pattern), "traces/cards/*.json"), 0, NULL, &g), 0);
     assert_true(g.gl_pathc >= 6);
     for (size_t i = 0; i < g.gl_pathc; i++)
         read_trace_card(g.gl_pathv[i]);
@@ -508,7 +508,7 @@ static void test_trace_card_get_data(void **state)
     (void)state;
     assert_int_equal(
         kv_reader_open_recorded(
-            shared_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"), &r),
+            data_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"), &r),
         0);
     assert_int_equal(kv_emv_new(r, NULL, &s), 0);
     assert_int_equal(kv_emv_read_card(s, KV_EMV_IFACE_CONTACT), 0);
@@ -525,7 +525,7 @@ static void test_trace_card_get_data(void **state)
 
     assert_int_equal(
         kv_reader_open_recorded(
-            shared_path(path, sizeof(path), "traces/cards/visa_test_contact_nopse.json"), &r),
+            data_path(path, sizeof(path), "traces/cards/visa_test_contact_nopse.json"), &r),
         0);
     assert_int_equal(kv_emv_new(r, NULL, &s), 0);
     assert_int_equal(kv_emv_read_card(s, KV_EMV_IFACE_ANY), 0);

@@ -1,13 +1,14 @@
 /*
  * The SQLite store and the authorization engine on it: schema and
  * migrations, card state, daily sums, one-time codes; and sequences of
- * requests per RULES.md §1 that walk the counters to SCA and reset them,
+ * requests per src/RULES.md §1 that walk the counters to SCA and reset them,
  * reverse approvals, run recurring series, and hit the ATM, gambling and
  * child-card limits across midnight in Copenhagen.
  */
 #include "tests/unit/authz_fixture.h"
 #include "hsm/keys.h"
 #include "hsm/p11_admin.h"
+#include "src/app/keyed_hsm.h"
 #include "src/evidence/evidence.h"
 
 #include <stdarg.h>
@@ -468,7 +469,7 @@ static void test_expired_and_persisted(void **state)
 static void test_hsm_keys_and_pan(void **state)
 {
     char dir[] = "/tmp/kv_store_hsm_XXXXXX", conf[128], tokens[128], cmd[160];
-    kv_hsm_config cfg = {NULL, "kv-store-unit"};
+    kv_hsm_config cfg = {.token = "kv-store-unit"};
     kv_hsm *h = NULL;
     kv_hsm_token_info ti;
     kv_keys_result kr;
@@ -502,7 +503,7 @@ static void test_hsm_keys_and_pan(void **state)
                                        (const uint8_t *)"unit-user-2", 11, &ti),
                      0);
     kv_hsm_close(h);
-    assert_int_equal(kv_hsm_open(&cfg, &h), 0);
+    assert_int_equal(kv_hsm_open_pin(&cfg, (const uint8_t *)"unit-user-2", 11, &h), 0);
 
     /* `hsm init`'s policy keys: created when absent, left alone when present */
     assert_int_equal(kv_hsm_mac_init(&tok, h, KV_KEY_LABEL_TOKEN), KV_ERR_HSM_KEY);

@@ -1,7 +1,7 @@
 /*
  * Table tests of apdu/tlv.h: decoder edge cases (EMV Book 3 Annex B, X.690
  * 8.1.2-8.1.3 length and tag forms), find and walk, the encoder, and real card
- * records from /work/shared/traces (KV_SHARED) as parse inputs with the facts
+ * records from tests/data/traces ($KV_TEST_DATA) as parse inputs with the facts
  * each trace file states (PAN, expiry, PSN, label) as known answers.
  */
 #include <setjmp.h>
@@ -760,7 +760,7 @@ static void check_round_trip(const char *what, const uint8_t *p, size_t len)
     free(out);
 }
 
-/* --- real records (SW stripped), from /work/shared/traces/cards --- */
+/* --- real records (SW stripped), from tests/data/traces/cards --- */
 
 struct record_row {
     const char *name;
@@ -863,7 +863,7 @@ static void test_tlv_real_records(void **state)
     }
 }
 
-/* Facts a trace file states, found in its records (traces/README.md). */
+/* Facts a trace file states, found in its records (tests/data/traces/README.md). */
 struct card_facts {
     char pan[24];
     char expiry[8];
@@ -907,15 +907,18 @@ static void facts_from_record(const uint8_t *p, size_t n, const char *selected_a
 
 static void test_tlv_trace_files(void **state)
 {
-    const char *shared = getenv("KV_SHARED");
+    const char *data = getenv("KV_TEST_DATA");
+    const char *slash = strrchr(__FILE__, '/');
     char pattern[1024];
     glob_t g;
     size_t records = 0;
     (void)state;
 
-    if (shared == NULL)
-        shared = "/work/shared";
-    snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", shared);
+    if (data != NULL && data[0] != '\0')
+        snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", data);
+    else /* tests/unit/test_tlv.c -> tests/data */
+        snprintf(pattern, sizeof(pattern), "%.*s/../data/traces/cards/*.json",
+                 slash != NULL ? (int)(slash - __FILE__) : 1, slash != NULL ? __FILE__ : ".");
     assert_int_equal(glob(pattern, 0, NULL, &g), 0);
     assert_true(g.gl_pathc >= 6);
     for (size_t fi = 0; fi < g.gl_pathc; fi++) {

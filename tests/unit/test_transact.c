@@ -311,6 +311,44 @@ static EVP_PKEY *rsa_key(int bits)
     return k;
 }
 
+/* The one VERIFY status-word reading and the one PIN block builder of the plain and enciphered PIN.
+ */
+static void test_pin_status_words(void **state)
+{
+    static const struct {
+        uint16_t sw;
+        int rc, status, tries;
+    } rows[] = {
+        {0x9000, 0, KV_PIN_VERIFIED, -1}, {0x63C2, 0, KV_PIN_WRONG, 2},
+        {0x63C0, 0, KV_PIN_WRONG, 0},     {0x6300, 0, KV_PIN_WRONG, -1},
+        {0x6983, 0, KV_PIN_BLOCKED, 0},   {0x6984, 0, KV_PIN_BLOCKED, 0},
+    };
+    kv_pin_result r;
+    uint8_t block[8], want[8];
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        r.status = -9;
+        r.tries_left = -9;
+        assert_int_equal(kv_pin_result_of_sw(rows[i].sw, &r), rows[i].rc);
+        assert_int_equal(r.status, rows[i].status);
+        assert_int_equal(r.tries_left, rows[i].tries);
+    }
+    /* any other status word is the card's error */
+    assert_int_equal(kv_pin_result_of_sw(0x6A86, &r), kv_sw_to_err(0x6A86));
+    assert_int_equal(kv_pin_result_of_sw(0x6985, &r), kv_sw_to_err(0x6985));
+    assert_int_equal(r.tries_left, -1);
+
+    assert_int_equal(kv_pin_block_plain("1234", 4, block), 0);
+    unhex("241234FFFFFFFFFF", want, sizeof(want));
+    assert_bytes("4 digits", block, 8, want, 8);
+    assert_int_equal(kv_pin_block_plain("12345", 5, block), 0);
+    unhex("2512345FFFFFFFFF", want, sizeof(want));
+    assert_bytes("5 digits", block, 8, want, 8);
+    assert_int_equal(kv_pin_block_plain("123", 3, block), KV_ERR_ARG);
+    assert_int_equal(kv_pin_block_plain("12a4", 4, block), KV_ERR_ARG);
+    assert_int_equal(kv_pin_block_plain("1234567890123", 13, block), KV_ERR_ARG);
+}
+
 static void test_pin_encipher(void **state)
 {
     EVP_PKEY *k = rsa_key(768);
@@ -531,11 +569,12 @@ static void test_dol_values(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_genac_parse),       cmocka_unit_test(test_ac_type_names),
-        cmocka_unit_test(test_iad_decode),        cmocka_unit_test(test_ac_data),
-        cmocka_unit_test(test_restrictions),      cmocka_unit_test(test_pin_encipher),
-        cmocka_unit_test(test_cc_parse),          cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_verify_enciphered), cmocka_unit_test(test_dol_values),
+        cmocka_unit_test(test_genac_parse),      cmocka_unit_test(test_ac_type_names),
+        cmocka_unit_test(test_iad_decode),       cmocka_unit_test(test_ac_data),
+        cmocka_unit_test(test_restrictions),     cmocka_unit_test(test_pin_encipher),
+        cmocka_unit_test(test_pin_status_words), cmocka_unit_test(test_cc_parse),
+        cmocka_unit_test(test_commands),         cmocka_unit_test(test_verify_enciphered),
+        cmocka_unit_test(test_dol_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
  * in-process through kv_vcard_process. Every cryptogram is checked against an
  * independent OpenSSL computation written here (3-key EDE CBC/ECB with A||A||A
  * and A||B||A, not the card's code), and that computation is itself checked
- * against the VECTORS.md known answers (ICC MK, session key, ARQC, ARPC 1/2,
+ * against the tests/data/VECTORS.md known answers (ICC MK, session key, ARQC, ARPC 1/2,
  * CVC3) first.
  */
 #include <setjmp.h>
@@ -117,7 +117,7 @@ static void test_reference_vectors(void **state)
 {
     uint8_t imk[16], mk[16], sk[16], r[8], data[16], mac[8], blk[8], want[8];
     (void)state;
-    /* VECTORS.md "EMV ARQC / ARPC" */
+    /* tests/data/VECTORS.md "EMV ARQC / ARPC" */
     unhex("0123456789ABCDEFFEDCBA9876543210", imk, 16);
     ref_icc_mk(imk, "9901234567890123", "45", mk);
     assert_key_eq("ICC MK option A", mk, "F84315C7B95BD3B0C74694922C3808B0");
@@ -128,11 +128,11 @@ static void test_reference_vectors(void **state)
     ref_mac3(sk, 2, data, 16, mac);
     assert_bytes("ARQC (reference)", mac, 8, want, unhex("4B46013359B7A58B", want, 8));
     /* the card's own primitives against the same vector */
-    assert_int_equal(kv_vc_mac3(sk, 2, data, 16, blk), 0);
-    assert_bytes("ARQC (card kv_vc_mac3)", blk, 8, want, 8);
+    assert_int_equal(kv_vcard_mac3(sk, 2, data, 16, blk), 0);
+    assert_bytes("ARQC (card kv_vcard_mac3)", blk, 8, want, 8);
     ref_ecb(mk, mac, 8, blk, 1); /* ARPC method 1, ARC 0000 */
     assert_bytes("ARPC 1 (reference)", blk, 8, want, unhex("F8C9CECAABD55AD1", want, 8));
-    assert_int_equal(kv_vc_des2_ecb(mk, 1, mac, 8, blk), 0);
+    assert_int_equal(kv_vcard_des2_ecb(mk, 1, mac, 8, blk), 0);
     assert_bytes("ARPC 1 (card)", blk, 8, want, 8);
     {
         uint8_t in[12];
@@ -495,7 +495,7 @@ static void test_dda_and_cda(void **state)
     kv_vcard_free(vc);
 }
 
-/* VECTORS.md CVC3: IMK, PAN 5123456789012345, PSN 00, ATC 005E, UN 00000899 -> 29488. */
+/* tests/data/VECTORS.md CVC3: IMK, PAN 5123456789012345, PSN 00, ATC 005E, UN 00000899 -> 29488. */
 static void test_cvc3_vector(void **state)
 {
     uint8_t imk[16], mk[16], r[64];
@@ -626,7 +626,7 @@ static void test_aes_unwrap_rfc3394(void **state)
         size_t ol = 0;
         int rc;
         assert_true(kl > 0 && il > 0 && wl >= 0);
-        rc = kv_vc_aes_unwrap(kek, (size_t)kl, in, (size_t)il, out, &ol);
+        rc = kv_vcard_aes_unwrap(kek, (size_t)kl, in, (size_t)il, out, &ol);
         kv_hex_encode(out, rc == 0 && ol <= sizeof(out) ? ol : 0, got_hex);
         if (rc != rows[i].rc || (rc == 0 && (ol != (size_t)wl || memcmp(out, want, ol) != 0))) {
             fprintf(stderr, "%s: rc %d key %s, wanted rc %d key %s\n", rows[i].name, rc, got_hex,

@@ -1,0 +1,105 @@
+/*
+ * Internal to kv_vcard: the card state and the pieces the card's source files
+ * share. card.c runs the session and dispatches C-APDUs (SELECT, READ RECORD,
+ * GPO, GET DATA, VERIFY, GET RESPONSE, the quirks); card_crypto.c answers the
+ * cryptographic commands (apdu/vcard/CRYPTO.md); card_load.c makes a card
+ * from a profile or a trace card; card_state.c keeps the persistent counters
+ * in the state file.
+ */
+#ifndef KV_APDU_VCARD_CARD_H
+#define KV_APDU_VCARD_CARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apdu/apdu.h"
+#include "apdu/recorded.h"
+#include "apdu/tlv.h"
+#include "apdu/vcard/profile.h"
+#include "apdu/vcard/vcard.h"
+
+/* Status words the card sends (ISO/IEC 7816-4 §5.6, EMV Book 3 Annex A). */
+enum {
+    SW_OK = 0x9000,
+    SW_MORE = 0x6100, /* | bytes still available */
+    SW_SELECTED_BLOCKED = 0x6283,
+    SW_VERIFY_FAILED = 0x6300,
+    SW_TRIES_LEFT = 0x63C0, /* | tries left */
+    SW_MEMORY_FAILURE = 0x6581,
+    SW_WRONG_LENGTH = 0x6700,
+    SW_PIN_BLOCKED = 0x6983,
+    SW_CONDITIONS = 0x6985,
+    SW_WRONG_DATA = 0x6A80,
+    SW_FILE_NOT_FOUND = 0x6A82,
+    SW_RECORD_NOT_FOUND = 0x6A83,
+    SW_WRONG_P1P2 = 0x6A86,
+    SW_DATA_NOT_FOUND = 0x6A88,
+    SW_WRONG_LE = 0x6C00, /* | exact length */
+    SW_INS_UNKNOWN = 0x6D00,
+    SW_CLA_UNKNOWN = 0x6E00,
+    SW_NO_DIAGNOSIS = 0x6F00,
+};
+
+struct kv_vcard {
+    kv_vcard_profile *prof; /* a profile card, or */
+    kv_recorded *rec;       /* a recorded card */
+    char name[128];
+    uint8_t atr[KV_VCARD_ATR_MAX];
+    size_t atr_len;
+    unsigned quirks;
+
+    /* session: cleared by power on/off and reset */
+    int selected; /* index into prof->dfs; -1: nothing selected */
+    int gpo_done;
+    uint8_t pending[KV_VCARD_DATA_MAX]; /* data held back for GET RESPONSE */
+    size_t pending_len, pending_off;
+    uint8_t challenge[8]; /* GET CHALLENGE, for the next VERIFY */
+    int has_challenge;
+    int pin_performed, pin_failed; /* CVR bits of this transaction */
+    int dda_performed;
+    uint8_t pdol_data[KV_VCARD_DATA_MAX]; /* GPO 83 value, for CDA */
+    size_t pdol_len;
+    int ac_state; /* 0 no GEN AC yet, 1 ARQC given (online), 2 done */
+    uint8_t first_cid;
+    uint8_t arqc[8];
+    uint8_t cdol1_data[KV_VCARD_DATA_MAX];
+    size_t cdol1_len;
+    int issuer_auth; /* 0 not performed, 1 passed, -1 failed */
+
+    /* persistent: the state file */
+    unsigned pin_tries;
+    unsigned atc;
+    char *state_path;
+    char card_id[512]; /* the profile's real path: whose counters the state file holds */
+};
+
+typedef struct {
+    uint8_t data[KV_VCARD_DATA_MAX];
+    size_t len;
+    uint16_t sw;
+} kv_vcard_answer;
+
+/* The selected DF when it is an application, else NULL. */
+const kv_vcard_df *kv_vcard_selected_app(const kv_vcard *vc);
+/* data = the whole of a TLV writer's output (w writes into a->data), or 6F00 if it did not fit */
+void kv_vcard_answer_tlv(kv_vcard_answer *a, kv_tlv_writer *w);
+
+/*
+ * Enciphered PIN (EMV Book 2 §7.2): RSA-decipher the data and check
+ * 7F || PIN block || challenge || pad; the PIN block goes to block. Returns
+ * the status word to answer, or 0 to go on with block. (card_crypto.c)
+ */
+uint16_t kv_vcard_decipher_pin(kv_vcard *vc, const kv_capdu *c,
+                               uint8_t block[KV_VCARD_PIN_BLOCK_LEN]);
+
+/* The cryptographic commands (card_crypto.c), rows of the command table. */
+void kv_vcard_cmd_get_challenge(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+void kv_vcard_cmd_internal_auth(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+void kv_vcard_cmd_generate_ac(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+void kv_vcard_cmd_external_auth(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+void kv_vcard_cmd_ccc(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+
+/* A new card with nothing selected, or NULL (card_load.c). */
+kv_vcard *kv_vcard_alloc(void);
+
+#endif

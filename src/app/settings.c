@@ -1,0 +1,119 @@
+/* see settings.h */
+#include "src/app/settings.h"
+#include "src/base/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The value of an environment variable; NULL when unset or empty. */
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* flag > environment into out; "" when neither. */
+static int pick(char *out, size_t cap, const char *flag, const char *var, const char *what,
+                char *err, size_t errlen)
+{
+    const char *v = flag != NULL && flag[0] != '\0' ? flag : env(var);
+    out[0] = '\0';
+    if (v == NULL)
+        return 0;
+    if (strlen(v) >= cap) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s is longer than %zu bytes", what, cap - 1);
+        return KV_ERR_ARG;
+    }
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+/* A secret variable into locked memory; *out NULL when unset. */
+static int secret(const char *var, kv_secbuf **out, size_t *len, char *err, size_t errlen)
+{
+    const char *v = env(var);
+    size_t n;
+    *out = NULL;
+    *len = 0;
+    if (v == NULL)
+        return 0;
+    n = strlen(v);
+    if ((*out = kv_secbuf_new(n + 1)) == NULL) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "cannot allocate locked memory for $%s", var);
+        return KV_ERR_NOMEM;
+    }
+    memcpy(kv_secbuf_ptr(*out), v, n + 1);
+    *len = n;
+    return 0;
+}
+
+int kv_settings_init(kv_settings *s, const kv_settings_flags *flags, char *err, size_t errlen)
+{
+    static const kv_settings_flags none;
+    const kv_settings_flags *f = flags != NULL ? flags : &none;
+    int r;
+
+    memset(s, 0, sizeof(*s));
+    if ((r = pick(s->config_path, sizeof(s->config_path), f->config, "KORTVAGT_CONFIG",
+                  "the configuration file name", err, errlen)) != 0 ||
+        (r = pick(s->store.url, sizeof(s->store.url), f->store, "KORTVAGT_STORE", "the store URL",
+                  err, errlen)) != 0 ||
+        (r = pick(s->hsm.module, sizeof(s->hsm.module), f->module, "KORTVAGT_PKCS11_MODULE",
+                  "the PKCS#11 module path", err, errlen)) != 0 ||
+        (r = pick(s->hsm.token, sizeof(s->hsm.token), f->token, "KORTVAGT_TOKEN",
+                  "the token name", err, errlen)) != 0 ||
+        (r = pick(s->hsm.pin_file, sizeof(s->hsm.pin_file), NULL, "KORTVAGT_PIN_FILE",
+                  "the PIN file name", err, errlen)) != 0 ||
+        (r = pick(s->reader.name, sizeof(s->reader.name), f->reader, "KORTVAGT_READER",
+                  "the reader name", err, errlen)) != 0 ||
+        (r = pick(s->vcard.transport_key, sizeof(s->vcard.transport_key), f->transport_key,
+                  "KORTVAGT_TRANSPORT_KEY", "the transport key file name", err, errlen)) != 0)
+        return r;
+    s->store_flag = s->store.url[0] != '\0';
+    return 0;
+}
+
+int kv_settings_read_secrets(kv_settings *s, char *err, size_t errlen)
+{
+    int r;
+    if (s->hsm.secrets_read)
+        return 0;
+    if ((r = secret("KORTVAGT_PIN", &s->hsm.pin, &s->hsm.pin_len, err, errlen)) != 0 ||
+        (r = secret("KORTVAGT_SO_PIN", &s->hsm.so_pin, &s->hsm.so_pin_len, err, errlen)) != 0)
+        return r;
+    s->hsm.secrets_read = 1;
+    return 0;
+}
+
+const char *kv_settings_store_url(const kv_settings *s, const kv_config *c)
+{
+    if (s != NULL && s->store_flag)
+        return s->store.url;
+    return kv_config_store_url(c);
+}
+
+int kv_settings_load_config(kv_settings *s, kv_config **out, char *err, size_t errlen)
+{
+    int r = kv_config_load(kv_settings_opt(s->config_path), out, err, errlen);
+    if (r != 0)
+        return r;
+    if (!s->store_flag) /* else the flag's or the variable's URL stays */
+        snprintf(s->store.url, sizeof(s->store.url), "%s", kv_config_store_url(*out));
+    return 0;
+}
+
+void kv_settings_clear(kv_settings *s)
+{
+    if (s == NULL)
+        return;
+    kv_secbuf_free(s->hsm.pin);
+    kv_secbuf_free(s->hsm.so_pin);
+    s->hsm.pin = NULL;
+    s->hsm.so_pin = NULL;
+    s->hsm.pin_len = 0;
+    s->hsm.so_pin_len = 0;
+    s->hsm.secrets_read = 0;
+}

@@ -1,0 +1,152 @@
+/*
+ * The personalization bench's policy: the JSON profile of a personalized
+ * virtual card (apdu/vcard/profile.h reads it back) built from a card
+ * template, with the card's keys derived and its certificates signed in the
+ * HSM (hsm/perso.h), CVV / iCVV / PVV computed in the HSM and written into
+ * track 2, and the check of such a profile's certificates as a terminal
+ * would do it. The `kortvagt perso` command (src/cli/cmd_perso.c) reads
+ * its arguments and files, finds the keys and prints; everything between is
+ * here.
+ *
+ * Template format (the files in tests/data/templates):
+ * {
+ *   "name", "atr", "pse", "ppse", "data", "quirks": as in a card profile,
+ *   "pin": {"try_limit": 3},                the PIN is the caller's, else 1234
+ *   "oda": "none" | "sda" | "dda" | "cda",  default for kv_perso_card.oda
+ *   "cvn": 10 | 18,                         default for kv_perso_card.cvn
+ *   "ca_index": "E1",                       8F
+ *   "cvc3": true,                           needs kv_perso_card.cvc3_imk
+ *   "keys": {...},                          more "keys" fields (first_ac)
+ *   "application": {                        one application: the profile fields
+ *       "aid", "label", "priority", "language", "pdol", "gpo_format", ...,
+ *       "aip": "1800",                      base AIP; perso adds the ODA bits
+ *       "service_code": "201",              track 2 (57)
+ *       "cardholder_name": "TEST/CARD",     5F20
+ *       "track_tags": TLV list,             more objects in SFI 1 record 1
+ *       "tags": TLV list                    static data of SFI 2 record 1 (signed)
+ *   }
+ * }
+ * Records written: SFI 1 rec 1 (57, 5F20, track_tags); SFI 2 rec 1 (5A, 5F24,
+ * 5F34, tags, 9F49, 9F4A; the one record for ODA); SFI 2 rec 2 (8F, 90, 9F32,
+ * 92); SFI 2 rec 3 (93, or 9F46 9F47 9F48). AFL 08010100 10010301.
+ */
+#ifndef KV_PERSO_PERSO_PROFILE_H
+#define KV_PERSO_PERSO_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "apdu/capk.h"
+#include "hsm/p11.h"
+#include "src/base/secure.h"
+
+#define KV_PERSO_LAB_PIN "1234" /* the PIN of a card when the caller gives none */
+#define KV_PERSO_ISSUER_BITS 1024
+#define KV_PERSO_ICC_BITS 768
+#define KV_PERSO_REC_MAX 253 /* a 70 template in one R-APDU */
+
+/* What one card gets. Strings are the caller's; NULL means "not given". */
+typedef struct {
+    const char *tmpl; /* the template's file name, for messages */
+    const char *imk;  /* IMK label (AC master key); required */
+    const char *cvc3_imk;
+    const char *pan, *psn, *expiry; /* digits: 12..19, 2, YYMM; checked by the caller */
+    const char *oda, *cvn;          /* "none".."cda", "10" / "18"; NULL: the template's */
+    const char *issuer;             /* issuer RSA key label (created on first use) */
+    const char *ca_key;             /* the CA private key as a PEM file (TEST ONLY) */
+    const char *tamper;             /* "issuer-cert": flip one certificate byte */
+    const char *transport;          /* AES transport key: ICC MKs leave the HSM wrapped under it */
+    const char *ca_label;           /* CA private key in the HSM (else the PEM ca_key) */
+    const char *cvk, *pvk;          /* CVV/iCVV and PVV keys; NULL: zeros in track 2 */
+    int pvki;                       /* 0..9 */
+    const char *service_code;       /* overrides the template's */
+    const char *cardholder;         /* overrides the template's cardholder_name */
+    const char *issuer_name;        /* into "expect" */
+    int has_ca_index;
+    uint8_t ca_index;
+    const kv_secbuf *pin; /* the PIN, NUL-terminated; NULL: KV_PERSO_LAB_PIN */
+} kv_perso_card;
+
+/* Which kinds of key a lookup accepts (a bitmask). */
+enum {
+    KV_PERSO_KEY_DES = 1,     /* DES2 or DES3 */
+    KV_PERSO_KEY_DES2_AA = 2, /* DES2 with its A||A companion */
+    KV_PERSO_KEY_AES = 4,
+};
+
+/*
+ * The caller's key lookup: find label of one of the kinds in want into out.
+ * Returns 0, or nonzero when the key is missing or of the wrong kind (the
+ * caller has said why, e.g. printed it; the value comes back in
+ * kv_perso_fail.err).
+ */
+typedef int (*kv_perso_key_fn)(void *arg, const char *label, unsigned want, kv_hsm_key *out);
+
+enum kv_perso_fail_kind {
+    KV_PERSO_FAIL_NONE = 0,
+    KV_PERSO_FAIL_INTERNAL, /* out of memory, no random bytes...: no message */
+    KV_PERSO_FAIL_USAGE,    /* a bad template or argument: msg says what */
+    KV_PERSO_FAIL_OP,       /* an HSM / crypto step failed: msg says which, err the KV_ERR_* */
+    KV_PERSO_FAIL_KEY,      /* the key lookup failed: err is what it returned */
+};
+
+typedef struct {
+    int kind; /* enum kv_perso_fail_kind */
+    int err;
+    char msg[512];
+} kv_perso_fail;
+
+/* What was built, for the caller's report. */
+typedef struct {
+    int method;         /* KV_ODA_* */
+    int cvn;            /* 10 or 18 */
+    int has_cvc3;       /* 1: the card has a CVC3 key */
+    int issuer_created; /* 1: the issuer RSA key was generated by this build */
+} kv_perso_summary;
+
+/*
+ * Build the profile of card a from the template tmpl (a JSON object) with
+ * the keys in h, found through find(find_arg, ...). On success returns 0,
+ * *profile is a new JSON object (it holds the card's keys and PIN: write it
+ * with mode 0600) and *sum is filled. Otherwise returns a negative KV_ERR_*
+ * and says why in *fail.
+ */
+int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_perso_key_fn find,
+                           void *find_arg, json_t **profile, kv_perso_summary *sum,
+                           kv_perso_fail *fail);
+
+/*
+ * The certificates of a profile made by kv_perso_profile_build, checked as a
+ * terminal would with the CA keys in store: each result is "ok", "absent",
+ * "not checked", "mismatch" or the reason (kv_strerror text).
+ */
+typedef struct {
+    int ok;              /* 1: everything present checked out */
+    const char *issuer;  /* issuer certificate (90, 92, 9F32 under the CA key 8F) */
+    const char *icc;     /* ICC certificate (9F46, 9F48, 9F47) */
+    const char *icc_key; /* the recovered ICC key is the profile's "icc_rsa" */
+    const char *ssad;    /* signed static application data (93) */
+} kv_perso_check_result;
+
+/*
+ * Check profile (the parsed JSON) on date (YYMMDD; 0: today, UTC). Returns 0
+ * with *res filled (res->ok says the verdict); KV_ERR_FORMAT when the profile
+ * does not have the perso layout (why says what, whylen bytes); or
+ * KV_ERR_NOMEM.
+ */
+int kv_perso_profile_check(const json_t *profile, const kv_capk_store *store, uint32_t date,
+                           kv_perso_check_result *res, char *why, size_t whylen);
+
+/* 1 when the last digit of pan (2..19 digits) is its Luhn check digit, else 0. */
+int kv_perso_pan_luhn_ok(const char *pan);
+
+/*
+ * pan + step for a batch of cards: the PAN's body (all but the check digit)
+ * counted up by step, and a new Luhn check digit, into out (same length as
+ * pan). Returns 0, or -1 when the body runs out of digits.
+ */
+int kv_perso_pan_step(const char *pan, unsigned long step, char out[20]);
+
+#endif
