@@ -608,7 +608,7 @@ int kv_emv_compute_cc(kv_emv *s, const uint8_t *udol_data, size_t len, kv_cc_res
 
 static int txn_lookup(void *arg, uint32_t tag, const uint8_t **value, size_t *len)
 {
-    const kv_txn_dol_values *v = arg;
+    const kv_emv_dol_values *v = arg;
 
     switch (tag) {
     case 0x8A:
@@ -638,10 +638,10 @@ static int txn_lookup(void *arg, uint32_t tag, const uint8_t **value, size_t *le
 }
 
 /* see emv_txn.h */
-int kv_txn_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
-                     const kv_txn_dol_values *v, uint8_t *out, size_t cap, size_t *outlen)
+int kv_emv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
+                     const kv_emv_dol_values *v, uint8_t *out, size_t cap, size_t *outlen)
 {
-    kv_txn_dol_values none;
+    kv_emv_dol_values none;
 
     if (v == NULL) {
         memset(&none, 0, sizeof(none));

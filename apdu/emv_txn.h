@@ -277,13 +277,13 @@ typedef struct {
     size_t icc_dn_len;
     const uint8_t *aip;
     const uint8_t *atc;
-} kv_txn_dol_values;
+} kv_emv_dol_values;
 
 /*
  * kv_dol_build with v's values first, then the terminal profile. Returns as
  * kv_dol_build.
  */
-int kv_txn_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
-                     const kv_txn_dol_values *v, uint8_t *out, size_t cap, size_t *outlen);
+int kv_emv_dol_build(const uint8_t *dol, size_t dol_len, const kv_terminal *t,
+                     const kv_emv_dol_values *v, uint8_t *out, size_t cap, size_t *outlen);
 
 #endif

@@ -146,9 +146,9 @@ int kv_reader_list(kv_reader_info **out, size_t *n);
 /*
  * Choose a reader: name if not NULL or "" (the front end resolves --reader
  * and $KORTVAGT_READER, src/app/settings.h), else the first reader with a
- * card. A name must be an exact name or a prefix of one reader name. Copies the full name into out (capacity cap).
- * Returns 0, KV_ERR_PCSC_NO_READER (named reader absent, or no reader),
- * KV_ERR_PCSC_NO_CARD (readers, but none holds a card), KV_ERR_PCSC_*.
+ * card. A name must be an exact name or a prefix of one reader name.
+ * Copies the full name into out (capacity cap). Returns 0, KV_ERR_PCSC_NO_READER (named reader
+ * absent, or no reader), KV_ERR_PCSC_NO_CARD (readers, but none holds a card), KV_ERR_PCSC_*.
  */
 int kv_reader_pick(const char *flag, char *out, size_t cap);
 

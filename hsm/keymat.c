@@ -259,9 +259,10 @@ void kv_keymat_problem_text(const kv_keymat_problem *p, kv_key_type t, char *buf
                      "refused (--allow-single-des stores it for test vectors, marked weak)",
                      kv_key_type_name(t));
         else
-            snprintf(buf, cap,
-                     "the combined %s key has two equal 8-byte parts (single-DES strength): refused",
-                     kv_key_type_name(t));
+            snprintf(
+                buf, cap,
+                "the combined %s key has two equal 8-byte parts (single-DES strength): refused",
+                kv_key_type_name(t));
         break;
     }
 }

@@ -246,8 +246,8 @@ static void init_result(kv_keys_result *res, const char *label, kv_key_type t, k
 /* kv_keys_import; allow_single_des: store a DES2 key with equal halves, marked weak. */
 static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
                       const uint8_t *id, size_t id_len, const uint8_t *key, size_t key_len,
-                      const uint8_t *kcv, size_t kcv_len, int allow_single_des,
-                      kv_keys_result *res, char *why, size_t why_cap)
+                      const uint8_t *kcv, size_t kcv_len, int allow_single_des, kv_keys_result *res,
+                      char *why, size_t why_cap)
 {
     kv_hsm_key_spec spec;
     kv_secbuf *aa = NULL;
@@ -358,17 +358,15 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
                    size_t id_len, const uint8_t *key, size_t key_len, const uint8_t *kcv,
                    size_t kcv_len, kv_keys_result *res, char *why, size_t why_cap)
 {
-    return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 0, res, why,
-                      why_cap);
+    return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 0, res, why, why_cap);
 }
 
 int kv_keys_import_single_des(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
-                              const uint8_t *id, size_t id_len, const uint8_t *key,
-                              size_t key_len, const uint8_t *kcv, size_t kcv_len,
-                              kv_keys_result *res, char *why, size_t why_cap)
+                              const uint8_t *id, size_t id_len, const uint8_t *key, size_t key_len,
+                              const uint8_t *kcv, size_t kcv_len, kv_keys_result *res, char *why,
+                              size_t why_cap)
 {
-    return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 1, res, why,
-                      why_cap);
+    return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 1, res, why, why_cap);
 }
 
 /* d1 and d2 of keys.h: public, distinct derivation blocks ("kortvagA", "kortvagB"). */

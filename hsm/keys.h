@@ -117,9 +117,9 @@ int kv_keys_import(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, 
  * res->weak is set. A DES3 key with equal parts is still refused.
  */
 int kv_keys_import_single_des(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
-                              const uint8_t *id, size_t id_len, const uint8_t *key,
-                              size_t key_len, const uint8_t *kcv, size_t kcv_len,
-                              kv_keys_result *res, char *why, size_t why_cap);
+                              const uint8_t *id, size_t id_len, const uint8_t *key, size_t key_len,
+                              const uint8_t *kcv, size_t kcv_len, kv_keys_result *res, char *why,
+                              size_t why_cap);
 
 /* Generate a token key inside the token (see above for keys with a companion). */
 int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,

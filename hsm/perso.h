@@ -3,7 +3,7 @@
  * the ICC master keys a perso bench writes to a card, and the issuer RSA key
  * that stays in the token and signs ICC certificates and static data.
  * The certificate layouts and the card profile are built by the caller with
- * apdu/oda.h (src/cli/cmd_perso.c); kv_perso_rsa_sign has the signature of
+ * apdu/oda.h (src/perso/perso_profile.c); kv_perso_rsa_sign has the signature of
  * kv_oda_signer_fn so the builders sign in the token.
  */
 #ifndef KV_HSM_PERSO_H

@@ -2,6 +2,7 @@
 #include "src/app/settings.h"
 #include "src/base/err.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +64,16 @@ int kv_settings_init(kv_settings *s, const kv_settings_flags *flags, char *err, 
                   err, errlen)) != 0 ||
         (r = pick(s->hsm.module, sizeof(s->hsm.module), f->module, "KORTVAGT_PKCS11_MODULE",
                   "the PKCS#11 module path", err, errlen)) != 0 ||
-        (r = pick(s->hsm.token, sizeof(s->hsm.token), f->token, "KORTVAGT_TOKEN",
-                  "the token name", err, errlen)) != 0 ||
+        (r = pick(s->hsm.token, sizeof(s->hsm.token), f->token, "KORTVAGT_TOKEN", "the token name",
+                  err, errlen)) != 0 ||
         (r = pick(s->hsm.pin_file, sizeof(s->hsm.pin_file), NULL, "KORTVAGT_PIN_FILE",
                   "the PIN file name", err, errlen)) != 0 ||
         (r = pick(s->reader.name, sizeof(s->reader.name), f->reader, "KORTVAGT_READER",
                   "the reader name", err, errlen)) != 0 ||
         (r = pick(s->vcard.transport_key, sizeof(s->vcard.transport_key), f->transport_key,
-                  "KORTVAGT_TRANSPORT_KEY", "the transport key file name", err, errlen)) != 0)
+                  "KORTVAGT_TRANSPORT_KEY", "the transport key file name", err, errlen)) != 0 ||
+        (r = pick(s->terminal.capk, sizeof(s->terminal.capk), f->capk, "KORTVAGT_CAPK",
+                  "the CA key file name", err, errlen)) != 0)
         return r;
     s->store_flag = s->store.url[0] != '\0';
     return 0;
@@ -102,6 +105,68 @@ int kv_settings_load_config(kv_settings *s, kv_config **out, char *err, size_t e
         return r;
     if (!s->store_flag) /* else the flag's or the variable's URL stays */
         snprintf(s->store.url, sizeof(s->store.url), "%s", kv_config_store_url(*out));
+    return 0;
+}
+
+/* A [daemon] number within min..max into *out; an absent key leaves *out. */
+static int daemon_number(const kv_config *c, const char *key, long min, long max, long *out,
+                         char *err, size_t errlen)
+{
+    const char *v = kv_config_get(c, "daemon", key);
+    char *end;
+    long x;
+    if (v == NULL)
+        return 0;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < min || x > max) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "[daemon] %s: '%s' is not a number %ld..%ld", key, v, min, max);
+        return KV_ERR_CONFIG;
+    }
+    *out = x;
+    return 0;
+}
+
+int kv_settings_daemon_resolve(const kv_settings_daemon_flags *f, const kv_config *c,
+                               kv_settings_daemon *out, char *err, size_t errlen)
+{
+    const char *v;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    out->port = 8470;
+    out->workers = 2;
+    out->max_body = KV_SETTINGS_DAEMON_MAX_BODY;
+    out->connection_timeout = 30;
+    out->drain_seconds = 10;
+    out->listen = f->listen != NULL                                    ? f->listen
+                  : (v = kv_config_get(c, "daemon", "listen")) != NULL ? v
+                                                                       : "127.0.0.1";
+    out->tokens_file =
+        f->tokens_file != NULL ? f->tokens_file : kv_config_get(c, "daemon", "tokens_file");
+    out->tls_key = kv_config_get(c, "daemon", "tls_key");
+    out->tls_cert = kv_config_get(c, "daemon", "tls_cert");
+    if (f->port >= 0)
+        out->port = f->port;
+    else if ((r = daemon_number(c, "port", 0, 65535, &out->port, err, errlen)) != 0)
+        return r;
+    if (f->workers > 0)
+        out->workers = f->workers;
+    else if ((r = daemon_number(c, "workers", 1, KV_SETTINGS_DAEMON_MAX_WORKERS, &out->workers, err,
+                                errlen)) != 0)
+        return r;
+    if (f->max_body > 0)
+        out->max_body = f->max_body;
+    else if ((r = daemon_number(c, "max_body", 1, 64L << 20, &out->max_body, err, errlen)) != 0)
+        return r;
+    if ((r = daemon_number(c, "connection_timeout", 1, 3600, &out->connection_timeout, err,
+                           errlen)) != 0 ||
+        (r = daemon_number(c, "drain_seconds", 0, 3600, &out->drain_seconds, err, errlen)) != 0)
+        return r;
+    out->access_log = f->access_log;
+    if ((v = kv_config_get(c, "daemon", "access_log")) != NULL)
+        out->access_log |= strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0;
     return 0;
 }
 

@@ -15,6 +15,8 @@
  *   KORTVAGT_SO_PIN          hsm.so_pin           (never a flag)
  *   KORTVAGT_READER          reader.name          --reader
  *   KORTVAGT_TRANSPORT_KEY   vcard.transport_key  --transport-key
+ *   KORTVAGT_CAPK            terminal.capk        --capk     (then the install's
+ *                                                            search order, apdu/capk.h)
  *
  * An empty variable counts as unset. The PINs are read only when a command
  * opens the HSM (kv_settings_read_secrets), straight into locked,
@@ -39,6 +41,7 @@ typedef struct {
     const char *token;         /* --token LABEL|URI */
     const char *reader;        /* --reader NAME */
     const char *transport_key; /* --transport-key FILE */
+    const char *capk;          /* --capk FILE */
 } kv_settings_flags;
 
 /* The PKCS#11 token. */
@@ -68,12 +71,46 @@ typedef struct {
     char transport_key[KV_SETTINGS_PATH_MAX]; /* file of the lab's AES transport key; "": none */
 } kv_settings_vcard;
 
+/* The terminal. */
+typedef struct {
+    char capk[KV_SETTINGS_PATH_MAX]; /* the CA public key file; "": the install's search order */
+} kv_settings_terminal;
+
+/* kortvagtd ([daemon] of the file; scripts/kortvagtd.conf.sample). */
+#define KV_SETTINGS_DAEMON_MAX_WORKERS 64
+#define KV_SETTINGS_DAEMON_MAX_BODY 65536 /* the default largest request body */
+
+/* The daemon's flags; NULL / -1 / 0 as noted: not given. */
+typedef struct {
+    const char *listen;      /* --listen ADDR */
+    const char *tokens_file; /* --tokens FILE */
+    long port;               /* --port N; -1: not given */
+    long workers;            /* --workers N; 0: not given */
+    long max_body;           /* --max-body N; 0: not given */
+    int access_log;          /* --access-log */
+} kv_settings_daemon_flags;
+
+/* The strings are borrowed from the flags or the kv_config they were resolved from. */
+typedef struct {
+    const char *listen;      /* default 127.0.0.1 */
+    const char *tokens_file; /* NULL: none (the daemon refuses to start) */
+    const char *tls_key;     /* PEM files: HTTPS; NULL: HTTP */
+    const char *tls_cert;
+    long port;               /* 0..65535, default 8470 (0: any) */
+    long workers;            /* 1..KV_SETTINGS_DAEMON_MAX_WORKERS, default 2 */
+    long max_body;           /* 1..64 MiB, default KV_SETTINGS_DAEMON_MAX_BODY */
+    long connection_timeout; /* seconds, 1..3600, default 30 */
+    long drain_seconds;      /* 0..3600, default 10 */
+    int access_log;          /* flag, or [daemon] access_log = true|1|yes */
+} kv_settings_daemon;
+
 typedef struct {
     char config_path[KV_SETTINGS_PATH_MAX]; /* flag or $KORTVAGT_CONFIG; "": the search order */
     kv_settings_hsm hsm;
     kv_settings_reader reader;
     kv_settings_store store;
     kv_settings_vcard vcard;
+    kv_settings_terminal terminal;
     int store_flag; /* 1: store.url came from a flag or the environment */
 } kv_settings;
 
@@ -102,6 +139,14 @@ int kv_settings_load_config(kv_settings *s, kv_config **out, char *err, size_t e
 
 /* The store URL over a loaded file: flag > $KORTVAGT_STORE > [store] url > default. */
 const char *kv_settings_store_url(const kv_settings *s, const kv_config *c);
+
+/*
+ * The daemon's settings: flags > [daemon] of c > defaults. Returns 0 or
+ * KV_ERR_CONFIG with err naming the key and the bounds ("[daemon] port: 'x'
+ * is not a number 0..65535").
+ */
+int kv_settings_daemon_resolve(const kv_settings_daemon_flags *f, const kv_config *c,
+                               kv_settings_daemon *out, char *err, size_t errlen);
 
 /* Wipe the PINs and free their buffers; s stays usable as empty settings. */
 void kv_settings_clear(kv_settings *s);

@@ -119,8 +119,7 @@ int kv_cmd_card_settings(int argc, char **argv)
         return kv_exit_code(r);
     }
     if ((r = kv_authz_card_settings(kv_app_authz(s), pan, &ch, &st, &ev)) != 0) {
-        fprintf(stderr, "kortvagt card settings: %s\n",
-                kv_authz_last_error(kv_app_authz(s)));
+        fprintf(stderr, "kortvagt card settings: %s\n", kv_authz_last_error(kv_app_authz(s)));
         rc = kv_exit_code(r);
         goto out;
     }

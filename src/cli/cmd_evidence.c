@@ -137,9 +137,8 @@ static int cmd_show(const struct opts *o)
     }
     if (r != 0) {
         fprintf(stderr, "kortvagt evidence: record %lld: %s\n", id,
-                r <= KV_ERR_HSM && r > KV_ERR_STORE
-                    ? kv_hsm_last_error(kv_app_hsm(s))
-                    : kv_store_last_error(kv_app_store(s)));
+                r <= KV_ERR_HSM && r > KV_ERR_STORE ? kv_hsm_last_error(kv_app_hsm(s))
+                                                    : kv_store_last_error(kv_app_store(s)));
         rc = kv_exit_code(r);
         goto out;
     }
@@ -183,9 +182,8 @@ static int cmd_verify(const struct opts *o)
     r = kv_evidence_verify_chain(kv_app_store(s), kv_app_evidence_mac(s), &rep);
     if (r != 0) {
         fprintf(stderr, "kortvagt evidence: verify: %s\n",
-                r <= KV_ERR_HSM && r > KV_ERR_STORE
-                    ? kv_hsm_last_error(kv_app_hsm(s))
-                    : kv_store_last_error(kv_app_store(s)));
+                r <= KV_ERR_HSM && r > KV_ERR_STORE ? kv_hsm_last_error(kv_app_hsm(s))
+                                                    : kv_store_last_error(kv_app_store(s)));
         rc = kv_exit_code(r);
         goto out;
     }

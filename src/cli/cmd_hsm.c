@@ -4,6 +4,8 @@
  */
 #include "src/cli/cli.h"
 #include "src/app/settings.h"
+#include "src/cli/install_paths.h"
+#include "kv_build_config.h"
 #include "src/evidence/keys_ensure.h"
 #include "hsm/keys.h"
 #include "hsm/keymat.h"
@@ -14,6 +16,7 @@
 #include "src/base/secure.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,7 +105,8 @@ static void report_generated(void *ctx, const kv_policy_key *k)
            kv_key_usage_name(k->usage));
 }
 
-/* A PIN as the settings give it ($KORTVAGT_PIN or $KORTVAGT_SO_PIN), else the PIN file, else stdin. */
+/* A PIN as the settings give it ($KORTVAGT_PIN or $KORTVAGT_SO_PIN), else the PIN file, else stdin.
+ */
 static int read_pin(const kv_settings *set, int so, const char *prompt, kv_secbuf **out,
                     size_t *len)
 {
@@ -188,7 +192,8 @@ static int hsm_init(int argc, char **argv)
     sf.module = o.module;
     sf.token = o.token;
     kv_disable_core_dumps();
-    if ((r = kv_settings_init(&set, &sf, why, sizeof(why))) != 0) {
+    if ((r = kv_settings_init(&set, &sf, why, sizeof(why))) != 0 ||
+        (r = kv_settings_read_secrets(&set, why, sizeof(why))) != 0) {
         rc = hsm_fail("init", r, why);
         goto out;
     }
@@ -250,21 +255,34 @@ out:
 /* --- info ------------------------------------------------------------------ */
 
 /*
- * The repository's scripts/openssl-legacy.cnf, found from this file's path at
- * build time (CMake compiles with absolute paths); "" when it is not there.
+ * scripts/openssl-legacy.cnf as kortvagt ships it: the source tree's for an
+ * uninstalled build, else DATADIR/kortvagt/ beside the binary's install
+ * prefix, else the configured DATADIR (kv_build_config.h); "" when none is
+ * readable.
  */
 static void legacy_cnf_path(char *out, size_t cap)
 {
-    static const char tail[] = "src/cli/cmd_hsm.c";
-    const char *f = __FILE__;
-    size_t n = strlen(f), t = sizeof(tail) - 1;
+    char exe[PATH_MAX], *slash;
+    ssize_t n;
 
-    out[0] = '\0';
-    if (f[0] != '/' || n < t || strcmp(f + n - t, tail) != 0)
+    if (kv_cli_uninstalled() &&
+        snprintf(out, cap, "%s", KV_SOURCE_DIR "/scripts/openssl-legacy.cnf") < (int)cap &&
+        access(out, R_OK) == 0)
         return;
-    if (snprintf(out, cap, "%.*sscripts/openssl-legacy.cnf", (int)(n - t), f) >= (int)cap ||
-        access(out, R_OK) != 0)
-        out[0] = '\0';
+    if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+        exe[n] = '\0';
+        if ((slash = strrchr(exe, '/')) != NULL) {
+            *slash = '\0';
+            if (snprintf(out, cap, "%s/" KV_BINDIR_TO_DATADIR "/openssl-legacy.cnf", exe) <
+                    (int)cap &&
+                access(out, R_OK) == 0)
+                return;
+        }
+    }
+    if (snprintf(out, cap, "%s", KV_INSTALL_DATADIR "/openssl-legacy.cnf") < (int)cap &&
+        access(out, R_OK) == 0)
+        return;
+    out[0] = '\0';
 }
 
 static void legacy_advice(const kv_hsm_selftest_result *res, char *buf, size_t cap)

@@ -491,12 +491,11 @@ static int key_list(int argc, char **argv)
         size_t ll = strlen(in->label);
         json_t *ju = usage_array(in->usage, use, sizeof(use));
         json_t *jo;
-        snprintf(attrs, sizeof(attrs), "%s%s%s%s%s%s", in->sensitive ? "sensitive" : "NOT-SENSITIVE",
-                 in->extractable ? ",EXTRACTABLE" : ",unextractable",
-                 in->private_ ? ",private" : ",public",
-                 in->always_sensitive ? ",always-sensitive" : "",
-                 in->never_extractable ? ",never-extractable" : "",
-                 in->weak ? ",WEAK(single-DES)" : "");
+        snprintf(
+            attrs, sizeof(attrs), "%s%s%s%s%s%s", in->sensitive ? "sensitive" : "NOT-SENSITIVE",
+            in->extractable ? ",EXTRACTABLE" : ",unextractable",
+            in->private_ ? ",private" : ",public", in->always_sensitive ? ",always-sensitive" : "",
+            in->never_extractable ? ",never-extractable" : "", in->weak ? ",WEAK(single-DES)" : "");
         jo = json_pack("{s:s, s:s, s:I, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "label",
                        in->label, "type", type, "value_len", (json_int_t)in->value_len, "kcv",
                        rows[i].kcv, "usage", ju, "token", in->token, "private", in->private_,

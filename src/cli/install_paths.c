@@ -3,6 +3,7 @@
 
 #include "apdu/capk.h"
 #include "kv_build_config.h"
+#include "src/app/settings.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -37,12 +38,15 @@ int kv_cli_uninstalled(void)
 /* see install_paths.h */
 const char *kv_cli_capk_path(const char *flag, char *buf, size_t cap)
 {
+    /* static: the path returned may be the variable's value ($KORTVAGT_CAPK, src/app/settings.h) */
+    static kv_settings set;
     char dir[PATH_MAX];
     kv_capk_search s = {0};
     int n;
 
     s.flag = flag;
-    s.env = getenv("KORTVAGT_CAPK");
+    if (kv_settings_init(&set, NULL, NULL, 0) == 0)
+        s.env = kv_settings_opt(set.terminal.capk);
     if (kv_cli_uninstalled())
         s.source = KV_SOURCE_DIR "/tests/data/capk/capk.json";
     s.sysconf = KV_INSTALL_SYSCONFDIR "/capk.json";

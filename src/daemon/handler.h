@@ -46,7 +46,7 @@
 #include <stdint.h>
 
 #define KV_DAEMON_MAX_TOKENS 64
-#define KV_DAEMON_DEFAULT_MAX_BODY 65536
+#define KV_DAEMON_DEFAULT_MAX_BODY KV_SETTINGS_DAEMON_MAX_BODY
 
 /* One request; all borrowed for the call. */
 typedef struct {

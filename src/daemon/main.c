@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_WORKERS 64
+#define MAX_WORKERS KV_SETTINGS_DAEMON_MAX_WORKERS
 #define PEM_MAX 65536
 
 typedef struct {
@@ -227,7 +227,6 @@ int main(int argc, char **argv)
     char worker_url[4400];
     struct timespec started[MAX_WORKERS];
     char err[1024], *key_pem = NULL, *cert_pem = NULL;
-    const char *v;
     sigset_t set;
     unsigned port = 0;
     int fd = -1, rc = 1, stopping = 0, alive = 0;
@@ -236,11 +235,7 @@ int main(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     memset(&tokens, 0, sizeof(tokens));
     memset(pids, 0, sizeof(pids));
-    st.port = 8470;
-    st.workers = 2;
-    st.max_body = KV_DAEMON_DEFAULT_MAX_BODY;
-    st.timeout = 30;
-    st.drain = 10;
+    st.port = -1; /* not given; the defaults are in src/app/settings.c */
     /* flags first (they override the file) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -273,15 +268,12 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--port") == 0) {
             if (parse_long("--port", val, 0, 65535, &st.port) != 0)
                 return 2;
-            st.port = -1 - st.port; /* marks "set by flag" */
         } else if (strcmp(a, "--workers") == 0) {
             if (parse_long("--workers", val, 1, MAX_WORKERS, &st.workers) != 0)
                 return 2;
-            st.workers = -st.workers;
         } else if (strcmp(a, "--max-body") == 0) {
             if (parse_long("--max-body", val, 1, 64L << 20, &st.max_body) != 0)
                 return 2;
-            st.max_body = -st.max_body;
         } else {
             fprintf(stderr, "kortvagtd: %s: unknown option (see --help)\n", a);
             return 2;
@@ -297,35 +289,26 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (st.listen == NULL)
-        st.listen = (v = kv_config_get(cfg, "daemon", "listen")) != NULL ? v : "127.0.0.1";
-    if (st.tokens_file == NULL)
-        st.tokens_file = kv_config_get(cfg, "daemon", "tokens_file");
-    st.tls_key = kv_config_get(cfg, "daemon", "tls_key");
-    st.tls_cert = kv_config_get(cfg, "daemon", "tls_cert");
-    if (st.port < 0)
-        st.port = -1 - st.port;
-    else if ((v = kv_config_get(cfg, "daemon", "port")) != NULL &&
-             parse_long("[daemon] port", v, 0, 65535, &st.port) != 0)
-        goto out;
-    if (st.workers < 0)
-        st.workers = -st.workers;
-    else if ((v = kv_config_get(cfg, "daemon", "workers")) != NULL &&
-             parse_long("[daemon] workers", v, 1, MAX_WORKERS, &st.workers) != 0)
-        goto out;
-    if (st.max_body < 0)
-        st.max_body = -st.max_body;
-    else if ((v = kv_config_get(cfg, "daemon", "max_body")) != NULL &&
-             parse_long("[daemon] max_body", v, 1, 64L << 20, &st.max_body) != 0)
-        goto out;
-    if ((v = kv_config_get(cfg, "daemon", "connection_timeout")) != NULL &&
-        parse_long("[daemon] connection_timeout", v, 1, 3600, &st.timeout) != 0)
-        goto out;
-    if ((v = kv_config_get(cfg, "daemon", "drain_seconds")) != NULL &&
-        parse_long("[daemon] drain_seconds", v, 0, 3600, &st.drain) != 0)
-        goto out;
-    if ((v = kv_config_get(cfg, "daemon", "access_log")) != NULL)
-        st.access_log |= strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0;
+    {
+        /* flags > [daemon] of the file > defaults (src/app/settings.h) */
+        kv_settings_daemon_flags df = {st.listen,  st.tokens_file, st.port,
+                                       st.workers, st.max_body,    st.access_log};
+        kv_settings_daemon ds;
+        if (kv_settings_daemon_resolve(&df, cfg, &ds, err, sizeof(err)) != 0) {
+            fprintf(stderr, "kortvagtd: %s\n", err);
+            goto out;
+        }
+        st.listen = ds.listen;
+        st.tokens_file = ds.tokens_file;
+        st.tls_key = ds.tls_key;
+        st.tls_cert = ds.tls_cert;
+        st.port = ds.port;
+        st.workers = ds.workers;
+        st.max_body = ds.max_body;
+        st.timeout = ds.connection_timeout;
+        st.drain = ds.drain_seconds;
+        st.access_log = ds.access_log;
+    }
     if (st.tokens_file == NULL) {
         fprintf(stderr, "kortvagtd: no bearer tokens: give --tokens FILE or [daemon] "
                         "tokens_file\n");

@@ -243,9 +243,10 @@ int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t
  * wallet tokens linked to it, the recipients the list was given to, the
  * corrections sent to them, and the cardholders' access requests and
  * objections. Like cards, entries are keyed by the PAN token; the number
- * itself is kept only sealed (kv_pan_seal, AES key "pan-enc") for the export,
- * and the reason only sealed the same way, so the store holds no clear PAN
- * and no clear reason.
+ * itself is kept only sealed for the export (the block layout of
+ * kv_pan_seal, src/app/keyed_hsm.h, under the AES key "pan-enc"), and the
+ * reason only sealed the same way, so the store holds no clear PAN and no
+ * clear reason.
  *
  * A backend implements kv_bl_ops and points kv_store_ops.blocklist at
  * it; without it the kv_store_bl_* wrappers return KV_ERR_UNSUPPORTED.

@@ -1,6 +1,8 @@
 /*
  * see store.h — the SQLite backend: one connection, WAL, a busy handler with
  * short backed-off sleeps, versioned migrations and prepared statements.
+ * The block list's operations are store_sqlite_blocklist.c's (as
+ * PostgreSQL's are store_pg_blocklist.c's).
  */
 #include "src/store/store.h"
 #include "src/base/err.h"

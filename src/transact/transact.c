@@ -245,7 +245,7 @@ static int oda_dda(txn_ctx *x)
     size_t dlen = 0, slen = 0;
     int r;
 
-    if ((r = kv_txn_dol_build(ddol, ddol_len, x->t, NULL, data, sizeof(data), &dlen)) != 0 ||
+    if ((r = kv_emv_dol_build(ddol, ddol_len, x->t, NULL, data, sizeof(data), &dlen)) != 0 ||
         dlen == 0)
         return kv_oda_dda_finish(&x->oda, NULL, 0, NULL, 0, x->res->tvr);
     r = kv_emv_internal_authenticate(x->s, data, dlen, sdad, sizeof(sdad), &slen);
@@ -382,7 +382,7 @@ static int cvc3_check(txn_ctx *x, const kv_hsm_key *imk)
         udol = default_udol;
         udol_len = sizeof(default_udol);
     }
-    if ((r = kv_txn_dol_build(udol, udol_len, x->t, NULL, data, sizeof(data), &dlen)) != 0)
+    if ((r = kv_emv_dol_build(udol, udol_len, x->t, NULL, data, sizeof(data), &dlen)) != 0)
         return KV_ERR_CARD_DATA;
     r = kv_emv_compute_cc(x->s, data, dlen, &cc);
     if (r == KV_ERR_CONDITIONS || r == KV_ERR_CARD_INS)
@@ -530,12 +530,12 @@ int kv_transact_run(kv_reader *rd, const kv_transact_params *p, kv_transact_resu
         goto out;
     }
     {
-        kv_txn_dol_values dv;
+        kv_emv_dol_values dv;
         memset(&dv, 0, sizeof(dv));
         dv.icc_dn = x.oda.icc_dn_len ? x.oda.icc_dn : NULL;
         dv.icc_dn_len = x.oda.icc_dn_len;
         dv.aip = x.card->aip;
-        if ((r = kv_txn_dol_build(x.card->cdol1.p, x.card->cdol1.len, x.t, &dv, cdol1,
+        if ((r = kv_emv_dol_build(x.card->cdol1.p, x.card->cdol1.len, x.t, &dv, cdol1,
                                   sizeof(cdol1), &cdol1_len)) != 0)
             goto out;
     }
@@ -680,7 +680,7 @@ int kv_transact_run(kv_reader *rd, const kv_transact_params *p, kv_transact_resu
                 kv_tvr_set(res->tvr, KV_TVR_ISSUER_AUTH_FAILED);
         }
         {
-            kv_txn_dol_values dv;
+            kv_emv_dol_values dv;
             memset(&dv, 0, sizeof(dv));
             dv.arc = arc;
             dv.arc_len = 2;
@@ -697,7 +697,7 @@ int kv_transact_run(kv_reader *rd, const kv_transact_params *p, kv_transact_resu
             memcpy(x.t->tvr, res->tvr, 5);
             memcpy(x.t->tsi, res->tsi, 2);
             if (x.card->cdol2.p != NULL &&
-                (r = kv_txn_dol_build(x.card->cdol2.p, x.card->cdol2.len, x.t, &dv, cdol2,
+                (r = kv_emv_dol_build(x.card->cdol2.p, x.card->cdol2.len, x.t, &dv, cdol2,
                                       sizeof(cdol2), &cdol2_len)) != 0)
                 goto out;
         }

@@ -137,9 +137,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_transact: %s: %s\n", capk, why);
         goto out;
     }
-    if ((r = token_pin != NULL ? kv_hsm_open_pin(&cfg, (const uint8_t *)token_pin,
-                                                 strlen(token_pin), &h)
-                               : kv_hsm_open(&cfg, &h)) != 0) {
+    if ((r = token_pin != NULL
+                 ? kv_hsm_open_pin(&cfg, (const uint8_t *)token_pin, strlen(token_pin), &h)
+                 : kv_hsm_open(&cfg, &h)) != 0) {
         fprintf(stderr, "bench_transact: HSM: %s\n", kv_hsm_last_error(NULL));
         rc = 77;
         goto out;

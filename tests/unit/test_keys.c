@@ -330,6 +330,42 @@ static void test_problems(void **state)
     }
 }
 
+/*
+ * --allow-single-des: a DES2 key with equal halves is combined (parity fixed)
+ * when allowed; a DES3 key with equal parts never is; the refusal text names
+ * the flag for DES2 only.
+ */
+static void test_single_des(void **state)
+{
+    const char *w2[] = {"11111111111111112222222222222222", "1032547698BADCFE23016745AB89EFCD"};
+    const char *w3[] = {"0123456789ABCDEF0123456789ABCDEFFEDCBA9876543210"};
+    const char *ok[] = {"0123456789ABCDEFFEDCBA9876543210"};
+    uint8_t key[KV_KEYMAT_MAX], want[16];
+    kv_keymat_problem p;
+    char text[256];
+    (void)state;
+    /* 1111.. XOR 1032.. = 0123456789ABCDEF (odd parity already), twice */
+    assert_int_equal(kv_keymat_combine_opt(w2, 2, KV_KEY_DES2, 1, key, sizeof(key), &p), 16);
+    assert_int_equal(kv_hex_decode("0123456789ABCDEF0123456789ABCDEF", want, 16), 16);
+    assert_bytes("single-DES des2 allowed", key, want, 16);
+    assert_int_equal(kv_keymat_des_single_strength(key, 16), 1);
+    assert_int_equal(kv_keymat_combine_opt(w2, 2, KV_KEY_DES2, 0, key, sizeof(key), &p),
+                     KV_ERR_FORMAT);
+    kv_keymat_problem_text(&p, KV_KEY_DES2, text, sizeof(text));
+    assert_non_null(strstr(text, "--allow-single-des"));
+    assert_int_equal(kv_keymat_combine_opt(w3, 1, KV_KEY_DES3, 1, key, sizeof(key), &p),
+                     KV_ERR_FORMAT);
+    assert_int_equal(p.kind, KV_KEYMAT_DEGENERATE);
+    kv_keymat_problem_text(&p, KV_KEY_DES3, text, sizeof(text));
+    assert_null(strstr(text, "--allow-single-des"));
+    assert_int_equal(kv_keymat_combine_opt(ok, 1, KV_KEY_DES2, 1, key, sizeof(key), &p), 16);
+    assert_int_equal(kv_keymat_des_single_strength(key, 16), 0);
+    /* K1 K2 K3 with K2 = K3 is single-DES strength too */
+    assert_int_equal(kv_hex_decode("0123456789ABCDEFFEDCBA9876543210FEDCBA9876543210", key, 24),
+                     24);
+    assert_int_equal(kv_keymat_des_single_strength(key, 24), 1);
+}
+
 /* --- KCV text -------------------------------------------------------------- */
 
 static const struct {
@@ -561,7 +597,7 @@ int main(void)
         cmocka_unit_test(test_problems),       cmocka_unit_test(test_kcv_parse),
         cmocka_unit_test(test_kcv_input),      cmocka_unit_test(test_cmac_dbl),
         cmocka_unit_test(test_aes_kcv_by_ecb), cmocka_unit_test(test_policy),
-        cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_labels),         cmocka_unit_test(test_single_des),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

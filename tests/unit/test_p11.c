@@ -462,15 +462,15 @@ static void test_weak(void **state)
     (void)state;
     NEED_HSM();
     unhex("0123456789ABCDEF0123456789ABCDEF", key, 16);
-    assert_int_equal(kv_keys_import(H, "weak", KV_KEY_DES2, KV_USAGE_PVK, NULL, 0, key, 16, NULL,
-                                    0, &res, why, sizeof(why)),
+    assert_int_equal(kv_keys_import(H, "weak", KV_KEY_DES2, KV_USAGE_PVK, NULL, 0, key, 16, NULL, 0,
+                                    &res, why, sizeof(why)),
                      KV_ERR_ARG);
     assert_non_null(strstr(why, "single-DES strength"));
     assert_int_equal(kv_hsm_object_find(H, "weak", &o), KV_ERR_HSM_KEY);
     /* KCV of single DES 0123456789ABCDEF over zeros (OpenSSL): D5D44F */
     unhex("D5D44F", out, 3);
-    assert_int_equal(kv_keys_import_single_des(H, "weak", KV_KEY_DES2, KV_USAGE_IMK, id, 2, key,
-                                               16, out, 3, &res, why, sizeof(why)),
+    assert_int_equal(kv_keys_import_single_des(H, "weak", KV_KEY_DES2, KV_USAGE_IMK, id, 2, key, 16,
+                                               out, 3, &res, why, sizeof(why)),
                      0);
     assert_true(res.weak);
     assert_true(res.has_companion);
@@ -513,8 +513,8 @@ static void test_weak(void **state)
     assert_false(info.weak);
     /* triple-length with equal parts: refused even with single DES allowed */
     unhex("0123456789ABCDEF0123456789ABCDEFFEDCBA9876543210", key, 24);
-    assert_int_equal(kv_keys_import_single_des(H, "weak3", KV_KEY_DES3, KV_USAGE_PVK, NULL, 0,
-                                               key, 24, NULL, 0, &res, why, sizeof(why)),
+    assert_int_equal(kv_keys_import_single_des(H, "weak3", KV_KEY_DES3, KV_USAGE_PVK, NULL, 0, key,
+                                               24, NULL, 0, &res, why, sizeof(why)),
                      KV_ERR_ARG);
     assert_int_equal(kv_hsm_object_find(H, "weak3", &o), KV_ERR_HSM_KEY);
     /* a strong key through the single-DES door is stored unmarked */

@@ -16,10 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const vars[] = {
-    "KORTVAGT_CONFIG", "KORTVAGT_STORE", "KORTVAGT_PKCS11_MODULE", "KORTVAGT_TOKEN",
-    "KORTVAGT_PIN",    "KORTVAGT_PIN_FILE", "KORTVAGT_SO_PIN", "KORTVAGT_READER",
-    "KORTVAGT_TRANSPORT_KEY"};
+static const char *const vars[] = {"KORTVAGT_CONFIG", "KORTVAGT_STORE",  "KORTVAGT_PKCS11_MODULE",
+                                   "KORTVAGT_TOKEN",  "KORTVAGT_PIN",    "KORTVAGT_PIN_FILE",
+                                   "KORTVAGT_SO_PIN", "KORTVAGT_READER", "KORTVAGT_TRANSPORT_KEY"};
 
 static void clear_env(void)
 {
@@ -137,6 +136,7 @@ static void test_flags_over_environment(void **state)
     setenv("KORTVAGT_TOKEN", "envtoken", 1);
     setenv("KORTVAGT_READER", "Env Reader", 1);
     setenv("KORTVAGT_TRANSPORT_KEY", "/env/transport.key", 1);
+    setenv("KORTVAGT_CAPK", "/env/capk.json", 1);
 
     assert_int_equal(kv_settings_init(&s, &f, err, sizeof(err)), 0);
     assert_string_equal(s.config_path, path);
@@ -144,6 +144,7 @@ static void test_flags_over_environment(void **state)
     assert_string_equal(s.hsm.token, "flagtoken");
     assert_string_equal(s.reader.name, "Flag Reader");
     assert_string_equal(s.vcard.transport_key, "/flag/transport.key");
+    assert_string_equal(s.terminal.capk, "/env/capk.json"); /* no --capk flag given */
     assert_int_equal(kv_settings_load_config(&s, &c, err, sizeof(err)), 0);
     assert_string_equal(s.store.url, "sqlite:/tmp/flag.db");
     kv_config_free(c);
@@ -158,6 +159,7 @@ static void test_flags_over_environment(void **state)
     assert_string_equal(s.hsm.token, "envtoken");
     assert_string_equal(s.reader.name, "Env Reader");
     assert_string_equal(s.vcard.transport_key, "/env/transport.key");
+    assert_string_equal(s.terminal.capk, "/env/capk.json");
     kv_settings_clear(&s);
 
     clear_env();
@@ -208,6 +210,87 @@ static void test_too_long(void **state)
     kv_settings_clear(&s);
 }
 
+/* A configuration file with the given text; path receives its name. */
+static kv_config *config_of(const char *text, char path[64], int *rc, char *err, size_t errlen)
+{
+    kv_config *c = NULL;
+    int fd;
+    snprintf(path, 64, "/tmp/kv_settings_XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    *rc = kv_config_load(path, &c, err, errlen);
+    unlink(path);
+    return c;
+}
+
+static void test_daemon(void **state)
+{
+    char path[64], err[256];
+    int rc;
+    kv_config *c;
+    kv_settings_daemon d;
+    kv_settings_daemon_flags none = {NULL, NULL, -1, 0, 0, 0};
+    kv_settings_daemon_flags f = {"::1", "/flag/tokens", 0, 3, 1000, 1};
+    (void)state;
+
+    /* defaults */
+    c = config_of("", path, &rc, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(kv_settings_daemon_resolve(&none, c, &d, err, sizeof(err)), 0);
+    assert_string_equal(d.listen, "127.0.0.1");
+    assert_null(d.tokens_file);
+    assert_null(d.tls_key);
+    assert_int_equal(d.port, 8470);
+    assert_int_equal(d.workers, 2);
+    assert_int_equal(d.max_body, KV_SETTINGS_DAEMON_MAX_BODY);
+    assert_int_equal(d.connection_timeout, 30);
+    assert_int_equal(d.drain_seconds, 10);
+    assert_int_equal(d.access_log, 0);
+    kv_config_free(c);
+
+    /* the file over the defaults, the flags over the file */
+    c = config_of("[daemon]\nlisten = 0.0.0.0\nport = 9000\nworkers = 4\ntokens_file = /f/t\n"
+                  "max_body = 2048\nconnection_timeout = 5\ndrain_seconds = 0\naccess_log = yes\n"
+                  "tls_key = /k.pem\ntls_cert = /c.pem\n",
+                  path, &rc, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(kv_settings_daemon_resolve(&none, c, &d, err, sizeof(err)), 0);
+    assert_string_equal(d.listen, "0.0.0.0");
+    assert_string_equal(d.tokens_file, "/f/t");
+    assert_string_equal(d.tls_key, "/k.pem");
+    assert_string_equal(d.tls_cert, "/c.pem");
+    assert_int_equal(d.port, 9000);
+    assert_int_equal(d.workers, 4);
+    assert_int_equal(d.max_body, 2048);
+    assert_int_equal(d.connection_timeout, 5);
+    assert_int_equal(d.drain_seconds, 0);
+    assert_int_equal(d.access_log, 1);
+    assert_int_equal(kv_settings_daemon_resolve(&f, c, &d, err, sizeof(err)), 0);
+    assert_string_equal(d.listen, "::1");
+    assert_string_equal(d.tokens_file, "/flag/tokens");
+    assert_int_equal(d.port, 0); /* --port 0: any port */
+    assert_int_equal(d.workers, 3);
+    assert_int_equal(d.max_body, 1000);
+    kv_config_free(c);
+
+    /* a bad value names the key and the bounds */
+    c = config_of("[daemon]\nworkers = 65\n", path, &rc, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(kv_settings_daemon_resolve(&none, c, &d, err, sizeof(err)), KV_ERR_CONFIG);
+    assert_string_equal(err, "[daemon] workers: '65' is not a number 1..64");
+    /* a flag wins without the file's value being read */
+    f.port = -1;
+    assert_int_equal(kv_settings_daemon_resolve(&f, c, &d, err, sizeof(err)), 0);
+    assert_int_equal(d.workers, 3);
+    kv_config_free(c);
+    c = config_of("[daemon]\nport = x\n", path, &rc, err, sizeof(err));
+    assert_int_equal(kv_settings_daemon_resolve(&none, c, &d, err, sizeof(err)), KV_ERR_CONFIG);
+    assert_string_equal(err, "[daemon] port: 'x' is not a number 0..65535");
+    kv_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_flags_over_environment),
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -541,7 +541,7 @@ static void test_dol_values(void **state)
     uint8_t dol[32], out[64], want[64];
     size_t dl = unhex("8A02 9104 9F4C02 9F0206", dol, sizeof(dol)), ol, wl;
     uint8_t arc[2] = {'0', '0'}, ia[4] = {1, 2, 3, 4}, dn[2] = {9, 9};
-    kv_txn_dol_values v;
+    kv_emv_dol_values v;
     kv_terminal t;
 
     (void)state;
@@ -554,14 +554,14 @@ static void test_dol_values(void **state)
     v.issuer_auth_len = 4;
     v.icc_dn = dn;
     v.icc_dn_len = 2;
-    assert_int_equal(kv_txn_dol_build(dol, dl, &t, &v, out, sizeof(out), &ol), 0);
+    assert_int_equal(kv_emv_dol_build(dol, dl, &t, &v, out, sizeof(out), &ol), 0);
     wl = unhex("3030 01020304 0909 000000000100", want, sizeof(want));
     assert_bytes("CDOL2 data", out, ol, want, wl);
     assert_int_equal(kv_dol_has_tag(dol, dl, 0x91), 1);
     assert_int_equal(kv_dol_has_tag(dol, dl, 0x9F37), 0);
     assert_int_equal(kv_dol_has_tag(NULL, 0, 0x91), 0);
     /* without values: zeros */
-    assert_int_equal(kv_txn_dol_build(dol, dl, &t, NULL, out, sizeof(out), &ol), 0);
+    assert_int_equal(kv_emv_dol_build(dol, dl, &t, NULL, out, sizeof(out), &ol), 0);
     wl = unhex("0000 00000000 0000 000000000100", want, sizeof(want));
     assert_bytes("no values", out, ol, want, wl);
 }
