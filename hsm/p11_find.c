@@ -116,8 +116,12 @@ static int key_attrs(kv_hsm *h, CK_OBJECT_HANDLE o, kv_key_type *type, char *lab
     /* an ID longer than the buffer is not one kortvagt wrote */
     *weak = a[3].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
             kv_hsm_id_is_weak(id, (size_t)a[3].ulValueLen);
-    if (label != NULL)
-        snprintf(label, lcap, "%s", lab);
+    if (label != NULL && lcap > 0) {
+        /* a longer label is cut to the caller's buffer (64 bytes in kv_hsm_key) */
+        size_t l = strnlen(lab, lcap - 1);
+        memcpy(label, lab, l);
+        label[l] = '\0';
+    }
     if (map_key_type(kt, vlen, type) != 0)
         return kv_p11_fail_msg(h, KV_ERR_HSM_KEY,
                                "key '%s' has a type kortvagt does not use (CKK 0x%lx, %lu bytes)",

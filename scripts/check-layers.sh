@@ -72,12 +72,23 @@ if [ "$graph" = 1 ]; then
   awk '{print $1" -> "$2}' "$edges" | sort | uniq -c | awk '{printf "%-14s -> %-14s (%d)\n", $2, $4, $1}'
 fi
 
-# cycles: tsort names the modules of a loop
-loops=$(awk '{print $1, $2}' "$edges" | sort -u | tsort 2>&1 >/dev/null | sed -n 's/^tsort: \([^:]*\)$/\1/p' || true)
-if [ -n "$loops" ]; then
-  echo "check-layers: the modules have a cycle through: $(tr '\n' ' ' <<<"$loops")" >&2
-  awk -v loops="$loops" 'BEGIN { n = split(loops, l, "\n"); for (i = 1; i <= n; i++) in_loop[l[i]] = 1 }
-    in_loop[$1] && in_loop[$2] { print "check-layers:   " $3 ": " $1 " -> " $2 }' "$edges" >&2
+# cycles: tsort names the modules of each loop it breaks; for each loop, one
+# include per module edge inside it (the first found) says where to cut
+loops=$(awk '{print $1, $2}' "$edges" | sort -u | tsort 2>&1 >/dev/null || true)
+if grep -q 'contains a loop' <<<"$loops"; then
+  awk -v edgefile="$edges" '
+    BEGIN { while ((getline l < edgefile) > 0) { split(l, e, " "); k = e[1] " " e[2]
+              if (!(k in where)) { where[k] = e[3]; order[++ne] = k } } }
+    /contains a loop/ { flush(); next }
+    { sub(/^tsort: /, ""); members[$0] = 1; list = list " " $0 }
+    END { flush() }
+    function flush(   i, k, f) {
+      if (list == "") return
+      print "check-layers: a cycle between modules:" list
+      for (i = 1; i <= ne; i++) { k = order[i]; split(k, f, " ")
+        if ((f[1] in members) && (f[2] in members))
+          print "check-layers:   " where[k] ": " f[1] " -> " f[2] }
+      delete members; list = "" }' <<<"$loops" >&2
   fail=1
 fi
 

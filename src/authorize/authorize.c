@@ -63,6 +63,19 @@ int kv_authz_store_err(kv_authz *a, int r)
     return kv_authz_set_err(a, r, "store: %s", kv_store_last_error(a->cfg.store));
 }
 
+int kv_authz_end_tx(kv_authz *a, int r, int store_failed)
+{
+    if (r == 0) {
+        if ((r = kv_store_commit(a->cfg.store)) == 0)
+            return 0;
+        store_failed = 1;
+    }
+    if (store_failed)
+        kv_authz_store_err(a, r);
+    kv_store_rollback(a->cfg.store);
+    return r;
+}
+
 /*
  * The PAN token, from a small direct-mapped cache or the HSM. The cache
  * lookup compares PANs in constant time (the slot index leaks a few bits of

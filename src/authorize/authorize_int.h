@@ -37,6 +37,13 @@ int kv_authz_set_err(kv_authz *a, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The same with the store's last error as the text; returns r. */
 int kv_authz_store_err(kv_authz *a, int r);
+/*
+ * End the store transaction the caller began: r 0 commits (a failed commit
+ * becomes the result), any other r rolls back; store_failed says r is the
+ * store's, whose text then becomes the last error (as it does for a failed
+ * commit). Returns the result.
+ */
+int kv_authz_end_tx(kv_authz *a, int r, int store_failed);
 /* The PAN token, from the kv_authz's cache or the HSM. Returns 0 or an HSM error (text set). */
 int kv_authz_pan_token(kv_authz *a, const char *pan, uint8_t out[KV_TOKEN_LEN]);
 /* The family whose counter a response shows for channel ch (NONE for moto). */

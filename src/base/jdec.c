@@ -416,7 +416,7 @@ static int dec_array(kv_jdec *d, const kv_jdec_field *f, const json_t *v, void *
 
 static int dec_value(kv_jdec *d, const kv_jdec_field *f, const json_t *v, void *obj)
 {
-    void *dst = at(obj, f->off);
+    void *dst = obj != NULL ? at(obj, f->off) : NULL; /* NULL: a table of KV_JT_ANY rows */
     switch (f->type) {
     case KV_JT_STRING:
     case KV_JT_DIGITS:

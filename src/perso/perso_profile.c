@@ -207,16 +207,15 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     kv_hsm_key imk, cvc3_imk, transport, cvk, pvk;
     kv_perso_rsa issuer, ca_k;
     EVP_PKEY *ca = NULL, *icc = NULL;
-    const kv_secbuf *pinbuf = a->pin;
+    kv_secbuf *pinbuf = a->pin;
     uint8_t mk[KV_PERSO_WRAPPED_MK_LEN], cvc3_mk[KV_PERSO_WRAPPED_MK_LEN], aip[2],
         rec[KV_PERSO_REC_MAX + 3], static_rec[KV_PERSO_REC_MAX + 3];
     uint8_t cert[KV_ODA_MOD_MAX], rem[KV_ODA_MOD_MAX], ca_index = 0xE1, t[64];
     size_t static_len, rem_len, n;
-    char why[256] = "", pan_f[20], date[8], pvv[KV_PVV_DIGITS + 1] = "0000",
-         cvv[KV_CVV_DIGITS + 1] = "000", icvv[KV_CVV_DIGITS + 1] = "000";
+    char why[256] = "", date[8], pvv[KV_PVV_DIGITS + 1] = "0000", cvv[KV_CVV_DIGITS + 1] = "000",
+         icvv[KV_CVV_DIGITS + 1] = "000";
     char track_sc[4] = "201";
-    const char *pin_value =
-        pinbuf != NULL ? (const char *)kv_secbuf_ptr((kv_secbuf *)pinbuf) : KV_PERSO_LAB_PIN;
+    const char *pin_value = pinbuf != NULL ? (const char *)kv_secbuf_ptr(pinbuf) : KV_PERSO_LAB_PIN;
     size_t mk_len = a->transport != NULL ? KV_PERSO_WRAPPED_MK_LEN : 16;
     const char *key;
     int method, cvn, option, has_cvc3 = 0, rc = KV_ERR_INTERNAL, r;
@@ -312,7 +311,6 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         (records = json_array()) == NULL || (keys = json_object()) == NULL ||
         (expect = json_object()) == NULL)
         goto out;
-    snprintf(pan_f, sizeof(pan_f), "%s", a->pan);
 
     /* SFI 1 record 1: track 2 equivalent data and the name */
     {

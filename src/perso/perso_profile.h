@@ -66,7 +66,7 @@ typedef struct {
     const char *issuer_name;        /* into "expect" */
     int has_ca_index;
     uint8_t ca_index;
-    const kv_secbuf *pin; /* the PIN, NUL-terminated; NULL: KV_PERSO_LAB_PIN */
+    kv_secbuf *pin; /* the PIN, NUL-terminated (the caller's); NULL: KV_PERSO_LAB_PIN */
 } kv_perso_card;
 
 /* Which kinds of key a lookup accepts (a bitmask). */

@@ -18,7 +18,8 @@
 
 static const char *const vars[] = {"KORTVAGT_CONFIG", "KORTVAGT_STORE",  "KORTVAGT_PKCS11_MODULE",
                                    "KORTVAGT_TOKEN",  "KORTVAGT_PIN",    "KORTVAGT_PIN_FILE",
-                                   "KORTVAGT_SO_PIN", "KORTVAGT_READER", "KORTVAGT_TRANSPORT_KEY"};
+                                   "KORTVAGT_SO_PIN", "KORTVAGT_READER", "KORTVAGT_TRANSPORT_KEY",
+                                   "KORTVAGT_CAPK"};
 
 static void clear_env(void)
 {
@@ -49,6 +50,7 @@ static void test_defaults(void **state)
     assert_string_equal(s.hsm.token, "");
     assert_string_equal(s.reader.name, "");
     assert_string_equal(s.vcard.transport_key, "");
+    assert_string_equal(s.terminal.capk, "");
     assert_null(kv_settings_opt(s.reader.name));
     assert_int_equal(s.store_flag, 0);
     assert_null(s.hsm.pin);
