@@ -49,6 +49,7 @@ const char *kv_authz_last_error(const kv_authz *a)
     return a->err;
 }
 
+/* see authorize_int.h */
 int kv_authz_set_err(kv_authz *a, int r, const char *fmt, ...)
 {
     va_list ap;
@@ -58,11 +59,13 @@ int kv_authz_set_err(kv_authz *a, int r, const char *fmt, ...)
     return r;
 }
 
+/* see authorize_int.h */
 int kv_authz_store_err(kv_authz *a, int r)
 {
     return kv_authz_set_err(a, r, "store: %s", kv_store_last_error(a->cfg.store));
 }
 
+/* see authorize_int.h */
 int kv_authz_end_tx(kv_authz *a, int r, int store_failed)
 {
     if (r == 0) {
@@ -159,6 +162,7 @@ kv_family kv_authz_shown_family(kv_channel ch)
     return ch == KV_CH_ECOMMERCE ? KV_FAMILY_REMOTE : KV_FAMILY_CONTACTLESS;
 }
 
+/* see authorize_int.h */
 void kv_authz_fill_counter(const kv_limits_config *l, const kv_card_policy *p, kv_family fam,
                            int *has, kv_family *family, kv_counter_kind *kind, int64_t *value)
 {

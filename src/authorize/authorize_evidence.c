@@ -269,6 +269,7 @@ static int append_evidence(kv_authz *a, kv_jsonw *w, const char *type, int64_t t
     return r;
 }
 
+/* see authorize_int.h */
 int kv_authz_record_decision(kv_authz *a, const kv_auth_request *req,
                              const uint8_t token[KV_TOKEN_LEN], const char *masked,
                              const kv_sca_factor *sf, kv_authz_result *res, int64_t at, int64_t now)
@@ -316,6 +317,7 @@ json_t *kv_authz_reversal_json(const kv_authz_reversal *rv)
     return j;
 }
 
+/* see authorize_int.h */
 int kv_authz_record_reversal(kv_authz *a, const kv_txn *txn, const char *masked,
                              kv_authz_reversal *out, int64_t now)
 {
@@ -356,6 +358,7 @@ static void write_settings(kv_jsonw *w, const kv_card_policy *p)
     kv_jsonw_end(w);
 }
 
+/* see authorize_int.h */
 int kv_authz_record_settings(kv_authz *a, const uint8_t token[KV_TOKEN_LEN],
                              const kv_card_state *card, const kv_card_settings_change *ch,
                              int sca_failures_before, int64_t now, int64_t *id)

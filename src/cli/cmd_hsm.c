@@ -294,15 +294,19 @@ static void legacy_advice(const kv_hsm_selftest_result *res, char *buf, size_t c
         env = NULL;
 
     legacy_cnf_path(path, sizeof(path));
-    snprintf(buf, cap,
-             "CKM_DES_ECB does not work (%s): SoftHSM2 2.6 does its cryptography with OpenSSL 3, "
-             "which keeps single DES in its \"legacy\" provider, and that provider is not "
-             "loaded by default%s%s%s. Set OPENSSL_CONF=%s (it activates the default and the "
-             "legacy provider) for every kortvagt process. kortvagt's own CVV/MAC work uses "
-             "3DES with A||A companions and does not need single DES.",
-             res->detail, env != NULL ? " (OPENSSL_CONF is now " : "", env != NULL ? env : "",
-             env != NULL ? ", which does not load it)" : "",
-             path[0] ? path : "<kortvagt source tree>/scripts/openssl-legacy.cnf");
+    /* a very long path only cuts the advice short (the result is checked for gcc -O2) */
+    if (snprintf(
+            buf, cap,
+            "CKM_DES_ECB does not work (%s): SoftHSM2 2.6 does its cryptography with OpenSSL 3, "
+            "which keeps single DES in its \"legacy\" provider, and that provider is not "
+            "loaded by default%s%s%s. Set OPENSSL_CONF=%s (it activates the default and the "
+            "legacy provider) for every kortvagt process. kortvagt's own CVV/MAC work uses "
+            "3DES with A||A companions and does not need single DES.",
+            res->detail, env != NULL ? " (OPENSSL_CONF is now " : "", env != NULL ? env : "",
+            env != NULL ? ", which does not load it)" : "",
+            path[0] ? path : "<kortvagt source tree>/scripts/openssl-legacy.cnf") < 0 &&
+        cap > 0)
+        buf[0] = '\0';
 }
 
 static int hsm_info(int argc, char **argv)

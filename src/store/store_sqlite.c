@@ -260,8 +260,10 @@ static int step_done(sq_store *s, sqlite3_stmt *st, const char *what)
     return r;
 }
 
-static void copy_text(char *dst, size_t cap, const unsigned char *src)
+/* see store_sqlite_blocklist.h */
+void kv_sqlite_get_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
 {
+    const unsigned char *src = sqlite3_column_text(st, col);
     snprintf(dst, cap, "%s", src != NULL ? (const char *)src : "");
 }
 
@@ -280,7 +282,7 @@ static int sq_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_st
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         kv_card_policy *p = &out->policy;
-        copy_text(out->pan_masked, sizeof(out->pan_masked), sqlite3_column_text(st, 0));
+        kv_sqlite_get_text(st, 0, out->pan_masked, sizeof(out->pan_masked));
         p->ecommerce_enabled = sqlite3_column_int(st, 1);
         p->spend_single_max = sqlite3_column_int64(st, 2);
         p->spend_daily_max = sqlite3_column_int64(st, 3);
@@ -419,21 +421,21 @@ static void read_txn(sqlite3_stmt *st, kv_txn *t)
     if (tok != NULL && sqlite3_column_bytes(st, 1) == KV_TOKEN_LEN)
         memcpy(t->token, tok, KV_TOKEN_LEN);
     t->at = sqlite3_column_int64(st, 2);
-    copy_text(t->day, sizeof(t->day), sqlite3_column_text(st, 3));
+    kv_sqlite_get_text(st, 3, t->day, sizeof(t->day));
     if (ch == NULL || kv_channel_parse(ch, &t->channel) != 0)
         t->channel = KV_CH_CONTACT;
     t->amount = sqlite3_column_int64(st, 5);
-    copy_text(t->payee, sizeof(t->payee), sqlite3_column_text(st, 6));
-    copy_text(t->mcc, sizeof(t->mcc), sqlite3_column_text(st, 7));
+    kv_sqlite_get_text(st, 6, t->payee, sizeof(t->payee));
+    kv_sqlite_get_text(st, 7, t->mcc, sizeof(t->mcc));
     t->decision = kv_decision_from_name(dec);
-    copy_text(t->reason, sizeof(t->reason), sqlite3_column_text(st, 9));
+    kv_sqlite_get_text(st, 9, t->reason, sizeof(t->reason));
     t->sca_satisfied = sqlite3_column_int(st, 10);
     t->family = (kv_family)sqlite3_column_int(st, 11);
     t->epoch = sqlite3_column_int64(st, 12);
     t->atm = sqlite3_column_int(st, 13);
     t->gambling = sqlite3_column_int(st, 14);
     t->has_series = sqlite3_column_type(st, 15) != SQLITE_NULL;
-    copy_text(t->series, sizeof(t->series), sqlite3_column_text(st, 15));
+    kv_sqlite_get_text(st, 15, t->series, sizeof(t->series));
     t->series_first = sqlite3_column_int(st, 16);
     t->reversed = sqlite3_column_int(st, 17);
 }

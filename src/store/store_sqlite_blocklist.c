@@ -2,7 +2,6 @@
 #include "src/store/store_sqlite_blocklist.h"
 #include "src/base/err.h"
 
-#include <stdio.h>
 #include <string.h>
 
 /*
@@ -25,11 +24,6 @@ static int run(void *impl, sqlite3_stmt *st, const char *what)
     return r;
 }
 
-static void copy_text(char *dst, size_t cap, const unsigned char *src)
-{
-    snprintf(dst, cap, "%s", src != NULL ? (const char *)src : "");
-}
-
 static void copy_blob(uint8_t *dst, size_t cap, sqlite3_stmt *st, int col)
 {
     const void *b = sqlite3_column_blob(st, col);
@@ -47,7 +41,7 @@ static void read_entry(sqlite3_stmt *st, kv_bl_entry *e)
 {
     memset(e, 0, sizeof(*e));
     copy_blob(e->token, sizeof(e->token), st, 0);
-    copy_text(e->pan_masked, sizeof(e->pan_masked), sqlite3_column_text(st, 1));
+    kv_sqlite_get_text(st, 1, e->pan_masked, sizeof(e->pan_masked));
     copy_blob(e->pan_sealed, sizeof(e->pan_sealed), st, 2);
     copy_blob(e->reason_sealed, sizeof(e->reason_sealed), st, 3);
     e->source = sqlite3_column_int(st, 4) == 1 ? KV_BL_SOURCE_ISSUER : KV_BL_SOURCE_CARDHOLDER;
@@ -207,7 +201,7 @@ static int each_wallet(sqlite3_stmt *st, void *c)
     memset(&w, 0, sizeof(w));
     copy_blob(w.wallet_token, sizeof(w.wallet_token), st, 0);
     copy_blob(w.card_token, sizeof(w.card_token), st, 1);
-    copy_text(w.wallet_masked, sizeof(w.wallet_masked), sqlite3_column_text(st, 2));
+    kv_sqlite_get_text(st, 2, w.wallet_masked, sizeof(w.wallet_masked));
     copy_blob(w.wallet_sealed, sizeof(w.wallet_sealed), st, 3);
     return sc->cb.wallet(sc->ctx, &w);
 }
@@ -249,7 +243,7 @@ static int each_recipient(sqlite3_stmt *st, void *c)
     scan_ctx *sc = c;
     kv_bl_recipient rc;
     memset(&rc, 0, sizeof(rc));
-    copy_text(rc.name, sizeof(rc.name), sqlite3_column_text(st, 0));
+    kv_sqlite_get_text(st, 0, rc.name, sizeof(rc.name));
     rc.first_at = sqlite3_column_int64(st, 1);
     rc.last_at = sqlite3_column_int64(st, 2);
     return sc->cb.recipient(sc->ctx, &rc);
@@ -293,10 +287,10 @@ static int each_correction(sqlite3_stmt *st, void *c)
     memset(&k, 0, sizeof(k));
     k.id = sqlite3_column_int64(st, 0);
     copy_blob(k.token, sizeof(k.token), st, 1);
-    copy_text(k.pan_masked, sizeof(k.pan_masked), sqlite3_column_text(st, 2));
+    kv_sqlite_get_text(st, 2, k.pan_masked, sizeof(k.pan_masked));
     k.at = sqlite3_column_int64(st, 3);
     k.deleted = sqlite3_column_int(st, 4);
-    copy_text(k.recipients, sizeof(k.recipients), sqlite3_column_text(st, 5));
+    kv_sqlite_get_text(st, 5, k.recipients, sizeof(k.recipients));
     return sc->cb.correction(sc->ctx, &k);
 }
 
@@ -354,7 +348,7 @@ static int each_request(sqlite3_stmt *st, void *c)
     memset(&q, 0, sizeof(q));
     q.id = sqlite3_column_int64(st, 0);
     copy_blob(q.token, sizeof(q.token), st, 1);
-    copy_text(q.pan_masked, sizeof(q.pan_masked), sqlite3_column_text(st, 2));
+    kv_sqlite_get_text(st, 2, q.pan_masked, sizeof(q.pan_masked));
     q.kind = sqlite3_column_int(st, 3) == 1 ? KV_BL_REQUEST_OBJECTION : KV_BL_REQUEST_ACCESS;
     q.at = sqlite3_column_int64(st, 4);
     q.due = sqlite3_column_int64(st, 5);

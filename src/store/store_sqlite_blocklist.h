@@ -37,5 +37,7 @@ extern const kv_bl_ops kv_sqlite_blocklist_ops;
 sqlite3 *kv_sqlite_db(void *impl);
 /* Record the SQLite failure rc of what as the store's last error; returns its KV_ERR_*. */
 int kv_sqlite_fail(void *impl, int rc, const char *what);
+/* A text column into dst (cap bytes, truncated); "" when NULL. */
+void kv_sqlite_get_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 
 #endif

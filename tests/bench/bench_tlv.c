@@ -127,8 +127,9 @@ static int load_traces(const char *data, struct corpus *c, unsigned *files)
     uint8_t body[4096];
 
     *files = 0;
-    snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", data);
-    if (glob(pattern, 0, NULL, &g) != 0)
+    if ((size_t)snprintf(pattern, sizeof(pattern), "%s/traces/cards/*.json", data) >=
+            sizeof(pattern) ||
+        glob(pattern, 0, NULL, &g) != 0)
         return KV_ERR_NOT_FOUND;
     for (size_t i = 0; i < g.gl_pathc; i++) {
         json_t *card = json_load_file(g.gl_pathv[i], 0, NULL);
@@ -181,7 +182,7 @@ static void report(const char *what, double secs, size_t bytes, size_t parses, d
 int main(int argc, char **argv)
 {
     const char *data = argc > 1 ? argv[1] : getenv("KV_TEST_DATA");
-    char here[1024];
+    char here[512];
     struct corpus seed = {0}, c = {0};
     unsigned files = 0;
     unsigned long objects = 0, allocs_before, allocs;

@@ -320,6 +320,8 @@ static const struct clear_row clear_rows[] = {
     /* tests/data/VECTORS.md: psec tests/test_pinblock.py, cfpp c/test/test_pin.c */
     {0, "1234", "5555555551234567", NULL, "041261AAAAEDCBA9"},
     {0, "1234", "0123456789012345", NULL, "041200A9876FEDCB"},
+    /* the ISO 9564-1 format 0 example: 041234FFFFFFFFFF XOR 0000111111111111 (python3) */
+    {0, "1234", "4111111111111111", NULL, "041225EEEEEEEEEE"},
     /* hand-made from ISO 9564-1: PIN field XOR 0000 || 12 digits without the check digit */
     {0, "123456789012", "4000001234562", NULL, "0C127456788226A9"},
     {0, "1234", "12", NULL, "041234FFFFFFFFFE"},
