@@ -94,18 +94,20 @@ def money(minor, ccy):
     return "%d.%02d %s" % (minor // 100, minor % 100, ccy)
 
 
-# cards: the lab's card (card read) and the cards the transactions ran on
+# cards: the lab's card (card read) and the personalized cards the
+# transactions ran on (the lab card and the CDA card may share a test PAN)
 rd = json.loads(text("read_json"))
-cards = {rd["pan"]: "%s (card read, %d APDUs)" % (rd.get("label") or "?", rd["apdu_count"])}
+cards = [(rd["pan"], "%s, read (%s, %d APDUs)" % (rd.get("label") or "?", rd["selection"], rd["apdu_count"]))]
 txns = []
 for name, kind in (("txn_chip", "chip+PIN"), ("txn_cl", "contactless")):
     h = (human_field(name, "PAN:"), human_field(name, "Decision:").split()[0].lower())
     j = json.loads(text(name + "_json"))
-    for pan, decision in (h, (j["pan"], j["decision"])):
-        cards.setdefault(pan, kind + " transactions")
+    for pan in sorted({h[0], j["pan"]}):
+        cards.append((pan, "personalized, %s transactions" % kind))
+    for decision in (h[1], j["decision"]):
         txns.append((kind, decision, j))
 print("cards read:        %d" % len(cards))
-for pan, what in cards.items():
+for pan, what in cards:
     print("                   %s  %s" % (pan, what))
 approved = sum(1 for t in txns if t[1] == "approved")
 print("transactions:      %d run, %d approved" % (len(txns), approved))

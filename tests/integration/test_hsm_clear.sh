@@ -193,7 +193,7 @@ PY
 kv l2 "" key list
 grep -E '^wpvk +des2 .*WEAK' "$OUT/l2.out" >/dev/null && pass "key list shows wpvk as WEAK" || bad "key list: $out"
 grep -E '^zpk +des2 ' "$OUT/l2.out" | grep -qv WEAK && pass "key list: zpk is not weak" || bad "key list zpk: $out"
-# the weak key works in the CLI (a lab tool): PVV of VECTORS.md's PIN under it, checked
+# the weak key works in the CLI (a lab tool): PVV of tests/data/VECTORS.md's PIN under it, checked
 # against openssl's 3DES with K||K and the Visa decimalisation done here
 kv wp $'4524\n' pvv generate --key wpvk --pan 1122334455667788 --pvki 1
 WPVV=$(python3 - "$(tdes "$W1" 3344556677814524)" <<'PY'
@@ -237,7 +237,7 @@ if [ -x "$KORTVAGTD" ]; then
   trap 'stop strict; stop lab; kv_hsm_cleanup' EXIT
   if start strict "$W/strict.conf"; then
     st=$(post "$P" "$(body spvk 8523)")
-    [ "$st" = 200 ] && grep -q '"match"' "$W/body" && pass "kortvagtd: a strong PVK verifies (VECTORS.md PVV 8523)" ||
+    [ "$st" = 200 ] && grep -q '"match"' "$W/body" && pass "kortvagtd: a strong PVK verifies (tests/data/VECTORS.md PVV 8523)" ||
       bad "kortvagtd strong key: $st $(cat "$W/body")"
     st=$(post "$P" "$(body wpvk "$WPVV")")
     [ "$st" = 403 ] && grep -q '"weak_key"' "$W/body" && pass "kortvagtd refuses the weak key by default (403 weak_key)" ||
