@@ -60,7 +60,8 @@ pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 supervisor_pid() {
   local p
   p=$(cat "$LAB/supervisor.pid" 2>/dev/null || true)
-  pid_alive "$p" && echo "$p"
+  # a stale pid file may name another process now: only a lab.sh counts
+  pid_alive "$p" && grep -qa 'lab\.sh' "/proc/$p/cmdline" 2>/dev/null && echo "$p"
 }
 
 write_env() {
