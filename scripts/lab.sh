@@ -319,9 +319,10 @@ cmd_start() {
   supervise </dev/null >>"$LAB/supervisor.log" 2>&1 &
   echo $! >"$LAB/supervisor.pid"
   wait_until "$LAB_TIMEOUT" eval '[ -f "$LAB/ready" ] || [ -f "$LAB/failed" ]' || true
-  [ -f "$LAB/failed" ] && die "$(cat "$LAB/failed")"
-  [ -f "$LAB/ready" ] || die "the lab did not come up; see $LAB/*.log"
-  wait_card present || die "the virtual card did not appear in '$READER'; see $LAB/vcard.log"
+  # a lab that did not come up is stopped, not left running half-way
+  [ -f "$LAB/failed" ] && { cmd_stop; die "$(cat "$LAB/failed")"; }
+  [ -f "$LAB/ready" ] || { cmd_stop; die "the lab did not come up; see $LAB/*.log"; }
+  wait_card present || { cmd_stop; die "the virtual card did not appear in '$READER'; see $LAB/vcard.log"; }
   if [ -f "$LAB/pg.url" ]; then
     # Only KORTVAGT_PG_URL: the unit tests keep their SQLite stores inside the
     # lab; test_store_pg.sh runs them against a database of its own.
