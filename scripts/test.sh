@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test of kortvagt, on a fresh Debian 12 machine:
-#   deps -> format check -> build -> unit tests -> Release build (gcc -O3),
+#   deps -> format check -> tree checks (standalone, layers) -> build -> unit tests -> Release build (gcc -O3),
 #   installed into a temporary DESTDIR and run from there, and the Debian
 #   package -> ASan+UBSan build, unit tests
 #   and fuzz corpora -> libFuzzer build and corpus replay -> the integration
@@ -22,6 +22,10 @@ bash scripts/deps.sh
 step "format check (clang-format)"
 mapfile -t sources < <(git ls-files '*.c' '*.h' 2>/dev/null || find apdu hsm src tests -name '*.[ch]')
 clang-format --dry-run -Werror "${sources[@]}"
+
+step "tree checks: the repository stands alone, layers point one way"
+bash scripts/check-standalone.sh
+bash scripts/check-layers.sh
 
 step "build (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKV_WERROR=ON >/dev/null
