@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* see vcard.h */
@@ -38,10 +39,17 @@ int kv_vcard_state_attach(kv_vcard *vc, const char *path)
     FILE *f = NULL;
     char *copy = NULL;
     unsigned tries = vc->pin_tries, atc = vc->atc;
+    struct stat st;
     int r = KV_ERR_NOMEM;
 
     if ((copy = strdup(path)) == NULL)
         goto out;
+    /* the state is replaced by rename on save: only ever a regular file (never a device or a
+       link someone points at another file) */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        r = KV_ERR_ARG;
+        goto out;
+    }
     if ((f = fopen(path, "r")) == NULL) {
         r = errno == ENOENT ? 0 : KV_ERR_IO;
         if (r != 0)

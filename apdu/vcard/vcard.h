@@ -108,7 +108,8 @@ void kv_vcard_set_quirks(kv_vcard *vc, unsigned quirks);
 /*
  * Use path as the state file: if it exists, its PIN try counter and ATC
  * replace the profile's (KV_ERR_FORMAT when it is malformed or out of range,
- * KV_ERR_IO when it cannot be read); a missing file is not an error. From now
+ * KV_ERR_IO when it cannot be read, KV_ERR_ARG when path exists and is not a
+ * regular file: it is replaced by rename on save); a missing file is not an error. From now
  * on every change of the PIN try counter is saved at once. The card keeps its
  * own copy of path. The file names the card it belongs to ("card": the real
  * path of the profile loaded with kv_vcard_load); a file written for another

@@ -181,6 +181,7 @@ int kv_cmd_vcard(int argc, char **argv)
         snprintf(what, sizeof(what), "state file %s", state);
     if (state != NULL && (r = kv_vcard_state_attach(vc, state)) != 0) {
         rc = r == KV_ERR_FORMAT ? kv_cli_usage_error("vcard", "%s: not a vcard state file", what)
+             : r == KV_ERR_ARG  ? kv_cli_usage_error("vcard", "%s: not a regular file", what)
                                 : kv_cli_fail(r, what);
         goto out;
     }
