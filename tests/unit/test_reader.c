@@ -460,8 +460,7 @@ static void test_recorded(void **state)
     size_t olen;
     (void)state;
     assert_int_equal(
-        kv_recorded_load(data_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"),
-                         &c),
+        kv_recorded_load(data_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"), &c),
         0);
     assert_int_equal(kv_recorded_atr(c, atr, sizeof(atr)), 14);
     assert_int_equal(kv_recorded_atr(c, atr, 2), 14); /* too small: length only */

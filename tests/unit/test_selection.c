@@ -490,8 +490,8 @@ static void test_trace_cards(void **state)
     char pattern[512];
     glob_t g;
     (void)state;
-    assert_int_equal(
-        glob(data_path(pattern, sizeof(pattern), "traces/cards/*.json"), 0, NULL, &g), 0);
+    assert_int_equal(glob(data_path(pattern, sizeof(pattern), "traces/cards/*.json"), 0, NULL, &g),
+                     0);
     assert_true(g.gl_pathc >= 6);
     for (size_t i = 0; i < g.gl_pathc; i++)
         read_trace_card(g.gl_pathv[i]);
@@ -506,10 +506,9 @@ static void test_trace_card_get_data(void **state)
     kv_emv *s = NULL;
     const kv_emv_card *c;
     (void)state;
-    assert_int_equal(
-        kv_reader_open_recorded(
-            data_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"), &r),
-        0);
+    assert_int_equal(kv_reader_open_recorded(
+                         data_path(path, sizeof(path), "traces/cards/unionpay_pse_3apps.json"), &r),
+                     0);
     assert_int_equal(kv_emv_new(r, NULL, &s), 0);
     assert_int_equal(kv_emv_read_card(s, KV_EMV_IFACE_CONTACT), 0);
     c = kv_emv_card_data(s);
