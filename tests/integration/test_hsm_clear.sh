@@ -17,26 +17,9 @@ KV_SOURCE_DIR=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pw
 # shellcheck source=tests/integration/hsm_env.sh
 . "$KV_SOURCE_DIR/tests/integration/hsm_env.sh"
 
-fails=0
-checks=0
-pass() { printf 'PASS: %s\n' "$*"; checks=$((checks + 1)); }
-bad() { printf 'FAIL: %s\n' "$*"; fails=$((fails + 1)); checks=$((checks + 1)); }
-
-OUT=$KV_HSM_DIR/out
-mkdir -p "$OUT"
-ALL_OUTPUT=$OUT/all.log
-: >"$ALL_OUTPUT"
-
-# kv NAME STDIN-TEXT ARGS... : kortvagt with STDIN-TEXT on stdin (printf, a builtin)
-kv() {
-  local name=$1 input=$2
-  shift 2
-  printf '%s' "$input" | "$KORTVAGT" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-  rc=$?
-  out=$(cat "$OUT/$name.out")
-  err=$(cat "$OUT/$name.err")
-  cat "$OUT/$name.out" "$OUT/$name.err" >>"$ALL_OUTPUT"
-}
+# shellcheck source=tests/integration/cli_checks.sh
+. "$KV_SOURCE_DIR/tests/integration/cli_checks.sh"
+bad() { fail "$@"; }
 expect() { # NAME WANT_RC WANT_STDOUT ("*" = any)
   if [ "$rc" = "$2" ] && { [ "$3" = "*" ] || [ "$out" = "$3" ]; }; then
     pass "$1"

@@ -16,27 +16,8 @@ KV_SOURCE_DIR=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pw
 # shellcheck source=tests/integration/hsm_env.sh
 . "$KV_SOURCE_DIR/tests/integration/hsm_env.sh"
 
-fails=0
-checks=0
-pass() { printf 'PASS: %s\n' "$*"; checks=$((checks + 1)); }
-fail() { printf 'FAIL: %s\n' "$*"; fails=$((fails + 1)); checks=$((checks + 1)); }
-
-OUT=$KV_HSM_DIR/out
-mkdir -p "$OUT"
-ALL_OUTPUT=$OUT/all.log
-: >"$ALL_OUTPUT"
-
-# kv NAME STDIN-TEXT ARGS... : run kortvagt with STDIN-TEXT (printf, a builtin)
-# on stdin; sets rc, out (stdout) and err (stderr).
-kv() {
-  local name=$1 input=$2
-  shift 2
-  printf '%s' "$input" | "$KORTVAGT" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-  rc=$?
-  out=$(cat "$OUT/$name.out")
-  err=$(cat "$OUT/$name.err")
-  cat "$OUT/$name.out" "$OUT/$name.err" >>"$ALL_OUTPUT"
-}
+# shellcheck source=tests/integration/cli_checks.sh
+. "$KV_SOURCE_DIR/tests/integration/cli_checks.sh"
 
 # expect NAME WANT_RC WANT_STDOUT (exact; "*" = any) -- on the last kv run
 expect() {
