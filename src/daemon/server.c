@@ -209,8 +209,17 @@ int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);
     }
+    /*
+     * Drain until no request is in flight AND no connection is open: a client
+     * on a kept-alive connection may start another request at any moment (it
+     * is answered, with Connection: close), and stopping in between would
+     * close a connection whose decision was committed but not yet sent.
+     */
     for (unsigned i = 0; i < o->drain_seconds * 100; i++) {
-        if (__atomic_load_n(&w.inflight, __ATOMIC_SEQ_CST) == 0)
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (__atomic_load_n(&w.inflight, __ATOMIC_SEQ_CST) == 0 &&
+            (di == NULL || di->num_connections == 0))
             break;
         struct timespec d = {0, 10 * 1000000L};
         nanosleep(&d, NULL);
