@@ -16,26 +16,12 @@ KV_SOURCE_DIR=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pw
 # shellcheck source=tests/integration/hsm_env.sh
 . "$KV_SOURCE_DIR/tests/integration/hsm_env.sh"
 
-fails=0
-checks=0
-pass() { printf 'PASS: %s\n' "$*"; checks=$((checks + 1)); }
-fail() { printf 'FAIL: %s\n' "$*"; fails=$((fails + 1)); checks=$((checks + 1)); }
-
-OUT=$KV_HSM_DIR/out
-mkdir -p "$OUT"
+# shellcheck source=tests/integration/cli_checks.sh
+. "$KV_SOURCE_DIR/tests/integration/cli_checks.sh"
 TPL=$KV_SOURCE_DIR/tests/data/templates
 CAPK=$KV_SOURCE_DIR/tests/data/capk/capk.json
 CAKEY=$KV_SOURCE_DIR/tests/data/capk/kortvagt-test-ca-e1.pem
 
-# kv NAME STDIN-TEXT ARGS... : run kortvagt; sets rc, out, err
-kv() {
-  local name=$1 input=$2
-  shift 2
-  printf '%s' "$input" | "$KORTVAGT" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-  rc=$?
-  out=$(cat "$OUT/$name.out")
-  err=$(cat "$OUT/$name.err")
-}
 # expect WHAT RC [TEXT]: the last kv's exit code is RC and its output contains TEXT
 expect() {
   local what=$1 want_rc=$2 text=${3:-}
