@@ -68,12 +68,63 @@ typedef enum {
     KV_KEY_HMAC, /* CKK_GENERIC_SECRET, >= 32 bytes, HMAC-SHA256 */
 } kv_key_type;
 
+/*
+ * Key roles (issue 11). Every key the ceremony creates carries exactly one
+ * role, fixed at creation (recorded on the token object so that it cannot be
+ * changed: the object is CKA_MODIFIABLE false) and read by kv_hsm_key_find.
+ * Every payment operation names the role it needs and refuses a key of any
+ * other role with KV_ERR_HSM_ROLE, the message naming both roles
+ * (kv_hsm_key_require_role). Derived session keys get the role of what they
+ * are (an ICC master key derived from an imk-ac is KV_ROLE_ICC_AC, ...).
+ * The CLI names (`key import/generate --usage`) are those of kv_key_role_name.
+ */
+typedef enum {
+    KV_ROLE_NONE = 0,  /* no role recorded (a key made outside the ceremony): usable by nothing */
+    KV_ROLE_CVK,       /* "cvk": CVV, CVC2, iCVV */
+    KV_ROLE_PVK,       /* "pvk": Visa PVV and IBM 3624 PIN verification keys */
+    KV_ROLE_PIN,       /* "pin": PIN block keys (TPK/ZPK): decrypt/translate PIN blocks */
+    KV_ROLE_IMK_AC,    /* "imk": issuer master key for application cryptograms */
+    KV_ROLE_IMK_CVC3,  /* "imk-cvc3": issuer master key for CVC3 (dynamic CVC) */
+    KV_ROLE_IMK_SMI,   /* "imk-smi": issuer master key for secure messaging integrity */
+    KV_ROLE_IMK_SMC,   /* "imk-smc": issuer master key for secure messaging confidentiality */
+    KV_ROLE_MAC,       /* "mac": ISO 9797-1 / CMAC message authentication */
+    KV_ROLE_KEK,       /* "kek": wraps and unwraps other keys */
+    KV_ROLE_TOKEN,     /* "token": HMAC for PAN tokens */
+    KV_ROLE_EVIDENCE,  /* "evidence": HMAC over evidence records */
+    KV_ROLE_PAN_ENC,   /* "pan-enc": AES key sealing PANs and block-list reasons */
+    KV_ROLE_STATE_MAC, /* "state-mac": HMAC over card-state and block-list rows */
+    KV_ROLE_ICC_AC,    /* derived: ICC master key (AC) or its session key */
+    KV_ROLE_ICC_CVC3,  /* derived: ICC key for CVC3 */
+    KV_ROLE_ICC_SMI,   /* derived: ICC / session key for secure messaging integrity */
+    KV_ROLE_ICC_SMC,   /* derived: ICC / session key for secure messaging confidentiality */
+    KV_ROLE__COUNT
+} kv_key_role;
+
+/* "cvk", "imk", "imk-cvc3", ...; "none" for KV_ROLE_NONE; never NULL. */
+const char *kv_key_role_name(kv_key_role r);
+/* Parse a role name; 0 or KV_ERR_ARG. */
+int kv_key_role_parse(const char *s, kv_key_role *out);
+
+/*
+ * 0 when key has role want; else KV_ERR_HSM_ROLE with kv_hsm_last_error(h)
+ * saying e.g. "key 'imk1' has role imk; this operation needs a cvk key".
+ */
+int kv_hsm_key_require_role(kv_hsm *h, const kv_hsm_key *key, kv_key_role want);
+
+/*
+ * Forget every cached key handle of h (the daemon calls it on SIGHUP): the
+ * next kv_hsm_key_find and every operation on an earlier-found kv_hsm_key
+ * look the token object up again, so a deleted or rotated key is noticed.
+ */
+void kv_hsm_keys_flush(kv_hsm *h);
+
 typedef struct {
     unsigned long handle;    /* CK_OBJECT_HANDLE of the key (A||B) */
     unsigned long companion; /* CK_OBJECT_HANDLE of A||A for MAC algorithm 3, 0 if none */
     kv_key_type type;
     int session_object; /* 1: derived, destroy with kv_hsm_key_destroy */
     int weak;           /* 1: single-DES strength (see KV_HSM_WEAK_ID_PREFIX) */
+    kv_key_role role;   /* the role recorded with the token object (or given to a derived key) */
     char label[64];
 } kv_hsm_key;
 

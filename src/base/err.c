@@ -79,13 +79,16 @@ static const struct {
     {KV_ERR_HSM_MECHANISM, "mechanism not supported by the token"},
     {KV_ERR_HSM_KCV, "key check value mismatch"},
     {KV_ERR_HSM_SESSION, "PKCS#11 session lost"},
+    {KV_ERR_HSM_ROLE, "key role does not allow this operation"},
     {KV_ERR_STORE, "store error"},
     {KV_ERR_STORE_BUSY, "store busy"},
     {KV_ERR_STORE_UNAVAILABLE, "store unavailable"},
     {KV_ERR_STORE_SCHEMA, "store schema mismatch"},
+    {KV_ERR_STORE_TAMPERED, "store row tampered with (MAC mismatch)"},
     {KV_ERR_EVIDENCE_BROKEN, "evidence chain broken"},
     {KV_ERR_POLICY, "policy error"},
     {KV_ERR_PERMISSION, "not permitted"},
+    {KV_ERR_TRIES_BLOCKED, "blocked after too many wrong attempts"},
 };
 
 const char *kv_strerror(int err)

@@ -98,6 +98,7 @@ enum kv_err {
     KV_ERR_HSM_MECHANISM = -405, /* mechanism not supported */
     KV_ERR_HSM_KCV = -406,       /* key check value mismatch */
     KV_ERR_HSM_SESSION = -407,
+    KV_ERR_HSM_ROLE = -408, /* the key's role does not allow this operation */
 
     /* store: -500 .. -599 */
     KV_ERR_STORE = -500,
@@ -105,10 +106,12 @@ enum kv_err {
     KV_ERR_STORE_UNAVAILABLE = -502,
     KV_ERR_STORE_SCHEMA = -503,
     KV_ERR_EVIDENCE_BROKEN = -504,
+    KV_ERR_STORE_TAMPERED = -505, /* a row's MAC does not verify (changed outside kortvagt) */
 
     /* policy: -600 .. -699 */
     KV_ERR_POLICY = -600,
     KV_ERR_PERMISSION = -601,
+    KV_ERR_TRIES_BLOCKED = -602, /* too many consecutive wrong PINs or card codes */
 };
 
 /*

@@ -30,6 +30,7 @@
 
 #include "src/base/caltime.h"
 #include "src/limits/limits.h"
+#include "src/store/keyed.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -40,12 +41,22 @@
 #define KV_SERIES_MAX 64
 
 /* The schema version this build writes; older stores are migrated on open. */
-#define KV_STORE_SCHEMA_VERSION 2 /* 2: block list */
+#define KV_STORE_SCHEMA_VERSION                                                                    \
+    3 /* 2: block list; 3: attempts, reference values, row MACs, request ids */
 
 typedef struct {
     uint8_t token[KV_TOKEN_LEN];
     char pan_masked[KV_PAN_MASKED_MAX];
     kv_card_policy policy;
+    /* verification attempts (issue 11; src/attempts): consecutive failures */
+    int pin_failures;  /* wrong online PINs verified by kortvagt */
+    int code_failures; /* wrong CVC2 / CVC3 */
+    /* the issuer's reference values for online PIN verification (card settings, perso) */
+    int has_pvv;
+    int pvki;    /* 0..9 (6 in practice) */
+    char pvv[5]; /* 4 digits */
+    int has_ibm_offset;
+    char ibm_offset[13]; /* 4..12 digits (IBM 3624 offset) */
 } kv_card_state;
 
 /* Daily sums per card and Copenhagen calendar day. */
@@ -190,6 +201,26 @@ int kv_store_begin(kv_store *s, int write);
 int kv_store_commit(kv_store *s);
 /* Roll back; a no-op outside a transaction. */
 void kv_store_rollback(kv_store *s);
+
+/*
+ * Row MACs (issue 11): card-state rows and block-list entries carry an
+ * HMAC-SHA256 (under the HSM key "state-mac") over their content and token.
+ * With a row MAC set, every card_put / bl_put writes it and every card_get /
+ * bl_get / bl_listed checks it: a row whose MAC fails gives
+ * KV_ERR_STORE_TAMPERED (the policy declines "store_tampered"). Without one
+ * (unit tests of other modules) rows carry no MAC and none is checked.
+ * m is copied; its ctx is borrowed.
+ */
+void kv_store_set_row_mac(kv_store *s, const kv_mac *m);
+
+/*
+ * Idempotent authorizations: a request_id (scoped by the caller, e.g.
+ * SHA-256 of client identity || request_id) keyed to the answer stored with
+ * the decision, in the decision's own write transaction. *found 0 when the
+ * key is new; *answer (malloc'ed, NUL-terminated JSON text) otherwise.
+ */
+int kv_store_request_get(kv_store *s, const uint8_t key[32], char **answer, int *found);
+int kv_store_request_put(kv_store *s, const uint8_t key[32], const char *answer, int64_t at);
 
 /*
  * Card state by token. A card never seen gets kv_card_policy_init's state,
