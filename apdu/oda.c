@@ -288,7 +288,8 @@ static int take_key(const uint8_t *part, size_t room, unsigned pk_len, unsigned 
         return KV_ERR_ODA_DATA_MISSING;
     if (exp_len != in->exponent_len || !exponent_ok(in->exponent, in->exponent_len))
         return KV_ERR_ODA_KEY_LENGTH;
-    if (pk_len < KV_ODA_MOD_MIN)
+    /* the length byte goes to 255; out->modulus holds KV_ODA_MOD_MAX bytes */
+    if (pk_len < KV_ODA_MOD_MIN || pk_len > KV_ODA_MOD_MAX)
         return KV_ERR_ODA_KEY_LENGTH;
     if (pk_len > room) {
         need = pk_len - room;

@@ -4,6 +4,7 @@
 #include "apdu/tlv.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
+#include "src/base/outfile.h"
 #include "src/base/secure.h"
 
 #include <jansson.h>
@@ -17,6 +18,7 @@
 struct kv_trace {
     FILE *f;
     int owned;
+    kv_outfile out; /* kv_trace_open: the file (0600, a new inode) */
     struct timespec t0;
     char pans[KV_TRACE_MAX_PANS][KV_TRACE_PAN_SIZE];
     size_t npans;
@@ -41,13 +43,20 @@ static int trace_init(FILE *f, int owned, kv_trace **out)
 
 int kv_trace_open(const char *path, kv_trace **out)
 {
+    kv_outfile o;
     int r;
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return KV_ERR_IO;
-    if ((r = trace_init(f, 1, out)) != 0)
-        fclose(f);
-    return r;
+    /*
+     * A trace may hold card data: a new file of mode 0600, renamed over the
+     * target at once, so that it is readable while the session runs
+     */
+    if ((r = kv_outfile_open(path, &o)) != 0)
+        return r;
+    if ((r = kv_outfile_publish(&o)) != 0 || (r = trace_init(o.f, 1, out)) != 0) {
+        kv_outfile_abort(&o);
+        return r;
+    }
+    (*out)->out = o;
+    return 0;
 }
 
 int kv_trace_new_fp(FILE *f, kv_trace **out)
@@ -60,7 +69,7 @@ void kv_trace_free(kv_trace *t)
     if (t == NULL)
         return;
     if (t->owned)
-        fclose(t->f);
+        (void)kv_outfile_commit(&t->out);
     else
         fflush(t->f);
     kv_wipe(t->pans, sizeof(t->pans));

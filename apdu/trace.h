@@ -39,8 +39,9 @@
 typedef struct kv_trace kv_trace;
 
 /*
- * Open path for writing (truncates). Returns 0 and *out, KV_ERR_IO or
- * KV_ERR_NOMEM.
+ * Open path for writing: a new file of mode 0600 replaces whatever was there
+ * (src/base/outfile.h; a device such as /dev/stdout is written as it is).
+ * Returns 0 and *out, KV_ERR_IO or KV_ERR_NOMEM.
  */
 int kv_trace_open(const char *path, kv_trace **out);
 

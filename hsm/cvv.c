@@ -99,6 +99,9 @@ static int cvv_compute(kv_hsm *h, const kv_hsm_key *cvk, const char *pan, const 
     uint8_t blk[16], t[8];
     int r;
 
+    /* the role first: an IMK or PVK never enciphers a CVV block */
+    if ((r = kv_hsm_key_require_role(h, cvk, KV_ROLE_CVK)) != 0)
+        return r;
     if (cvk->type != KV_KEY_DES2 || cvk->companion == 0)
         return KV_ERR_HSM_KEY;
     if ((r = kv_cvv_build_block(pan, expiry, service_code, blk)) != 0)
@@ -167,6 +170,8 @@ int kv_hsm_cvc3_generate(kv_hsm *h, const kv_hsm_key *imk, const char *pan, cons
     int r, have_icc = 0;
 
     memset(&icc, 0, sizeof(icc));
+    if ((r = kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_CVC3)) != 0)
+        goto out;
     if (track == NULL || track_len == 0 || track_len > TRACK_MAX) {
         r = KV_ERR_ARG;
         goto out;
@@ -174,6 +179,8 @@ int kv_hsm_cvc3_generate(kv_hsm *h, const kv_hsm_key *imk, const char *pan, cons
     if ((r = kv_hsm_emv_derive_icc_mk(h, imk, KV_EMV_MK_OPTION_A, pan, psn, 1, &icc)) != 0)
         goto out;
     have_icc = 1;
+    /* what the derived key is: the card's CVC3 key (it MACs the track below) */
+    icc.role = KV_ROLE_ICC_CVC3;
     if ((r = kv_hsm_mac_alg3(h, &icc, KV_MAC_PAD2, track, track_len, mac)) != 0)
         goto out;
     /* IVCVC3: the rightmost two bytes of the track MAC */
@@ -190,22 +197,70 @@ out:
     return r;
 }
 
-int kv_hsm_cvc3_verify(kv_hsm *h, const kv_hsm_key *imk, const char *pan, const char *psn,
-                       const uint8_t atc[2], const uint8_t un[4], const uint8_t *track,
-                       size_t track_len, const char *cvc3, int *match)
+int kv_cvc3_digits_from_pcvc3(const uint8_t *pcvc3, size_t len, char *why, size_t why_cap)
+{
+    unsigned bits = 0;
+
+    if (pcvc3 == NULL || len == 0 || len > 8) {
+        kv_errf(why, why_cap, "a PCVC3 bitmap has 1 to 8 bytes");
+        return KV_ERR_ARG;
+    }
+    for (size_t i = 0; i < len; i++)
+        for (uint8_t b = pcvc3[i]; b != 0; b &= (uint8_t)(b - 1))
+            bits++;
+    if (bits < KV_CVC3_MIN_DIGITS || bits > KV_CVC3_DIGITS) {
+        kv_errf(why, why_cap,
+                "the PCVC3 bitmap places %u CVC3 digits in the track; a card carries %d to %d",
+                bits, KV_CVC3_MIN_DIGITS, KV_CVC3_DIGITS);
+        return KV_ERR_ARG;
+    }
+    return (int)bits;
+}
+
+int kv_hsm_cvc3_verify_len(kv_hsm *h, const kv_hsm_key *imk, const char *pan, const char *psn,
+                           const uint8_t atc[2], const uint8_t un[4], const uint8_t *track,
+                           size_t track_len, const char *cvc3, unsigned want_digits, int *match,
+                           char *why, size_t why_cap)
 {
     char mine[KV_CVC3_DIGITS + 1];
     size_t n;
     int r;
 
     *match = 0;
-    if (cvc3 == NULL || !kv_is_digits(cvc3, 1, KV_CVC3_DIGITS))
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    if (want_digits == 0)
+        want_digits = KV_CVC3_MIN_DIGITS;
+    if (want_digits < KV_CVC3_MIN_DIGITS || want_digits > KV_CVC3_DIGITS) {
+        kv_errf(why, why_cap, "a card carries %d to %d CVC3 digits, not %u", KV_CVC3_MIN_DIGITS,
+                KV_CVC3_DIGITS, want_digits);
         return KV_ERR_ARG;
+    }
+    if (cvc3 == NULL || !kv_is_digits(cvc3, 1, KV_CVC3_DIGITS)) {
+        kv_errf(why, why_cap, "the CVC3 must be %u to %d decimal digits", want_digits,
+                KV_CVC3_DIGITS);
+        return KV_ERR_ARG;
+    }
     n = strlen(cvc3);
+    /* fewer digits than the card carries would make the code easier to guess */
+    if (n < want_digits) {
+        kv_errf(why, why_cap,
+                "the CVC3 has %zu digits; this card carries %u, and fewer are not accepted", n,
+                want_digits);
+        return KV_ERR_ARG;
+    }
     if ((r = kv_hsm_cvc3_generate(h, imk, pan, psn, atc, un, track, track_len, mine)) != 0)
         goto out;
     *match = kv_ct_equal(mine + KV_CVC3_DIGITS - n, cvc3, n);
 out:
     kv_wipe(mine, sizeof(mine));
     return r;
+}
+
+int kv_hsm_cvc3_verify(kv_hsm *h, const kv_hsm_key *imk, const char *pan, const char *psn,
+                       const uint8_t atc[2], const uint8_t un[4], const uint8_t *track,
+                       size_t track_len, const char *cvc3, int *match)
+{
+    return kv_hsm_cvc3_verify_len(h, imk, pan, psn, atc, un, track, track_len, cvc3, 0, match, NULL,
+                                  0);
 }

@@ -23,6 +23,7 @@
 #define KV_PAN_MAX 19
 #define KV_CVV_DIGITS 3
 #define KV_CVC3_DIGITS 5
+#define KV_CVC3_MIN_DIGITS 3 /* the fewest CVC3 digits any card profile carries */
 
 /*
  * Pure. Visa decimalisation: the hex digits of in (len bytes, high nibble
@@ -53,9 +54,11 @@ int kv_cvv_build_block(const char *pan, const char *expiry, const char *service_
 
 /*
  * CVV = Visa-decimalised ECB(A||B)(ECB(A||A)(block1) XOR block2), 3 digits.
- * cvk is a DES2 key with its A||A companion. cvv receives 3 digits + NUL.
- * Returns 0, KV_ERR_ARG, KV_ERR_HSM_KEY (wrong key type, no companion) or an
- * HSM error.
+ * cvk is a DES2 key of role cvk with its A||A companion; a key of any other
+ * role is refused before any token work (KV_ERR_HSM_ROLE, kv_hsm_last_error
+ * names both roles). cvv receives 3 digits + NUL. Returns 0, KV_ERR_ARG,
+ * KV_ERR_HSM_ROLE, KV_ERR_HSM_KEY (wrong key type, no companion) or an HSM
+ * error.
  */
 int kv_hsm_cvv_generate(kv_hsm *h, const kv_hsm_key *cvk, const char *pan, const char *expiry,
                         const char *service_code, char cvv[KV_CVV_DIGITS + 1]);
@@ -80,7 +83,17 @@ void kv_cvc3_build_block(const uint8_t ivcvc3[2], const uint8_t un[4], const uin
 void kv_cvc3_digits(const uint8_t enciphered[8], char out[KV_CVC3_DIGITS + 1]);
 
 /*
- * Mastercard CVC3 under the issuer master key imk (DES2 with companion):
+ * Pure. How many CVC3 digits a Mastercard card puts into its track: the
+ * number of bits set in its PCVC3 bitmap (tag 9F65 for track 2, 9F62 for
+ * track 1; len 1..8 bytes). Returns that number, 3..5, or KV_ERR_ARG with why
+ * (a bitmap of fewer than 3 or more than 5 positions is not a card profile
+ * kortvagt verifies against).
+ */
+int kv_cvc3_digits_from_pcvc3(const uint8_t *pcvc3, size_t len, char *why, size_t why_cap);
+
+/*
+ * Mastercard CVC3 under the issuer master key imk (DES2 with companion, role
+ * imk-cvc3; any other role is refused with KV_ERR_HSM_ROLE):
  * ICC key = option A derivation from imk with PAN and PSN (emv_crypto.h),
  * kept in the token as a session object and destroyed before return;
  * IVCVC3 = rightmost 2 bytes of MAC algorithm 3 (padding method 2) over the
@@ -94,10 +107,20 @@ int kv_hsm_cvc3_generate(kv_hsm *h, const kv_hsm_key *imk, const char *pan, cons
                          size_t track_len, char cvc3[KV_CVC3_DIGITS + 1]);
 
 /*
- * Compare a received CVC3 of 1..5 digits with the same number of rightmost
- * digits of the computed one (cards and terminals often carry only the last
- * 3), in constant time. *match is 1 on a match, 0 otherwise.
+ * Compare a received CVC3 with the same number of rightmost digits of the
+ * computed one (a card's track carries the last 3 to 5), in constant time.
+ * want_digits is how many digits the card carries, as its profile or the
+ * request's track data say (kv_cvc3_digits_from_pcvc3), 3..5; 0 when nothing
+ * says: then KV_CVC3_MIN_DIGITS. A received CVC3 of fewer digits than that
+ * (or more than 5) is refused with KV_ERR_ARG before any token work, with the
+ * reason in why (may be NULL). *match is 1 on a match, 0 otherwise.
  */
+int kv_hsm_cvc3_verify_len(kv_hsm *h, const kv_hsm_key *imk, const char *pan, const char *psn,
+                           const uint8_t atc[2], const uint8_t un[4], const uint8_t *track,
+                           size_t track_len, const char *cvc3, unsigned want_digits, int *match,
+                           char *why, size_t why_cap);
+
+/* kv_hsm_cvc3_verify_len with want_digits 0 (at least KV_CVC3_MIN_DIGITS digits). */
 int kv_hsm_cvc3_verify(kv_hsm *h, const kv_hsm_key *imk, const char *pan, const char *psn,
                        const uint8_t atc[2], const uint8_t un[4], const uint8_t *track,
                        size_t track_len, const char *cvc3, int *match);

@@ -192,6 +192,27 @@ static int check_des2(const kv_hsm_key *k)
     return k->type == KV_KEY_DES2 ? 0 : KV_ERR_HSM_KEY;
 }
 
+/*
+ * Roles (issue 11): an ICC master key comes from an issuer master key of any
+ * imk* role and gets the matching icc-* role (p11_ops.c); session keys come
+ * from an AC or secure-messaging ICC master key (CVC3 has none). The
+ * cryptogram functions below need an imk (AC) key.
+ */
+static int require_imk(kv_hsm *h, const kv_hsm_key *k)
+{
+    if (k->role == KV_ROLE_IMK_AC || k->role == KV_ROLE_IMK_CVC3 || k->role == KV_ROLE_IMK_SMI ||
+        k->role == KV_ROLE_IMK_SMC)
+        return 0;
+    return kv_hsm_key_require_role(h, k, KV_ROLE_IMK_AC);
+}
+
+static int require_session_parent(kv_hsm *h, const kv_hsm_key *k)
+{
+    if (k->role == KV_ROLE_ICC_AC || k->role == KV_ROLE_ICC_SMI || k->role == KV_ROLE_ICC_SMC)
+        return 0;
+    return kv_hsm_key_require_role(h, k, KV_ROLE_ICC_AC);
+}
+
 int kv_hsm_emv_derive_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
                              const char *psn, int with_companion, kv_hsm_key *out)
 {
@@ -199,7 +220,7 @@ int kv_hsm_emv_derive_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const
     int r;
 
     memset(out, 0, sizeof(*out));
-    if ((r = check_des2(imk)) != 0)
+    if ((r = require_imk(h, imk)) != 0 || (r = check_des2(imk)) != 0)
         return r;
     if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
         return r;
@@ -218,6 +239,8 @@ int kv_hsm_emv_derive_session_key(kv_hsm *h, const kv_hsm_key *mk, const uint8_t
     int rc;
 
     memset(out, 0, sizeof(*out));
+    if ((rc = require_session_parent(h, mk)) != 0)
+        return rc;
     kv_emv_csk_derivation_data(r, data, comp);
     rc = kv_hsm_derive_des2(h, mk, data, comp, out);
     kv_wipe(data, sizeof(data));
@@ -258,7 +281,7 @@ static int derive_txn_keys(kv_hsm *h, const kv_hsm_key *imk, const kv_emv_params
     int r;
 
     memset(k, 0, sizeof(*k));
-    if ((r = check_des2(imk)) != 0)
+    if ((r = kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_AC)) != 0 || (r = check_des2(imk)) != 0)
         return r;
     if ((r = kv_hsm_emv_derive_icc_mk(h, imk, p->mk_option, t->pan, t->psn, need_mk_companion,
                                       &k->mk)) != 0)

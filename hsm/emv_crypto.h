@@ -102,17 +102,21 @@ int kv_emv_arpc2_input(const uint8_t arqc[8], const uint8_t csu[4], const uint8_
                        size_t pad_len, uint8_t *out);
 
 /*
- * Derive the ICC master key from the issuer master key imk (DES2) by option
- * A or B as a session object in the token; with_companion also derives its
- * A||A (needed when the MK itself MACs, e.g. CVN 10 or CVC3). Release with
- * kv_hsm_key_destroy. Returns 0, KV_ERR_ARG, KV_ERR_HSM_KEY or an HSM error.
+ * Derive the ICC master key from the issuer master key imk (DES2, any imk*
+ * role) by option A or B with C_DeriveKey (CKM_DES3_ECB_ENCRYPT_DATA) as a
+ * session object in the token, role icc-ac / icc-cvc3 / icc-smi / icc-smc
+ * after the IMK's; with_companion also derives its A||A (needed when the MK
+ * itself MACs, e.g. CVN 10 or CVC3). Release with kv_hsm_key_destroy.
+ * Returns 0, KV_ERR_ARG, KV_ERR_HSM_ROLE (imk is no IMK), KV_ERR_HSM_KEY or
+ * an HSM error.
  */
 int kv_hsm_emv_derive_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
                              const char *psn, int with_companion, kv_hsm_key *out);
 
 /*
- * Derive a session key from the ICC master key mk with diversification value
- * r (EMV A1.3.1), always with its A||A companion. Release with
+ * Derive a session key from the ICC master key mk (role icc-ac, icc-smi or
+ * icc-smc; the session key has the same role) with diversification value r
+ * (EMV A1.3.1), always with its A||A companion. Release with
  * kv_hsm_key_destroy.
  */
 int kv_hsm_emv_derive_session_key(kv_hsm *h, const kv_hsm_key *mk, const uint8_t r[8],
@@ -131,7 +135,8 @@ typedef struct {
 
 /*
  * Compute the 8-byte application cryptogram (MAC algorithm 3 over the data
- * padded per p) under the key p selects, derived from imk. For labs and
+ * padded per p) under the key p selects, derived from imk (role imk, else
+ * KV_ERR_HSM_ROLE; so for kv_hsm_arqc_verify and kv_hsm_arpc_generate). For labs and
  * tests (the virtual card side); issuers verify.
  */
 int kv_hsm_arqc_generate(kv_hsm *h, const kv_hsm_key *imk, const kv_emv_params *p,

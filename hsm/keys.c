@@ -15,25 +15,25 @@ static int hsm_fail(kv_hsm *h, int r, char *why, size_t cap)
     return r;
 }
 
-static const char *const usage_names[] = {"default", "cvk", "pvk",   "pin",     "imk",
-                                          "mac",     "kek", "token", "evidence"};
-
 const char *kv_key_usage_name(kv_key_usage u)
 {
-    if ((size_t)u < sizeof(usage_names) / sizeof(usage_names[0]))
-        return usage_names[u];
-    return "unknown";
+    return u == KV_USAGE_DEFAULT ? "default" : kv_key_role_name(u);
+}
+
+/* Roles the ceremony creates (the derived icc-* roles are given by derivation only). */
+static int ceremony_role(kv_key_role r)
+{
+    return r > KV_ROLE_NONE && r < KV_ROLE_ICC_AC;
 }
 
 int kv_key_usage_parse(const char *s, kv_key_usage *out)
 {
+    kv_key_role r;
     /* "default" is not a name users give: it is the absence of --usage */
-    for (size_t i = 1; s != NULL && i < sizeof(usage_names) / sizeof(usage_names[0]); i++)
-        if (strcmp(s, usage_names[i]) == 0) {
-            *out = (kv_key_usage)i;
-            return 0;
-        }
-    return KV_ERR_ARG;
+    if (s == NULL || kv_key_role_parse(s, &r) != 0 || !ceremony_role(r))
+        return KV_ERR_ARG;
+    *out = r;
+    return 0;
 }
 
 int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companion, char *why,
@@ -41,55 +41,73 @@ int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companio
 {
     int des = kv_key_type_is_des(t), aes = kv_key_type_is_aes(t), hmac = t == KV_KEY_HMAC;
     int ok = 0;
+    const char *fits = "no type";
 
     *attrs = 0;
     *companion = 0;
     switch (u) {
-    case KV_USAGE_DEFAULT:
+    case KV_ROLE_NONE:
         ok = 1;
+        fits = "any type";
         *attrs =
             hmac ? KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY : KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT;
         break;
-    case KV_USAGE_CVK:
+    case KV_ROLE_CVK:
         ok = t == KV_KEY_DES2;
+        fits = "des2";
         *attrs = KV_HSM_USE_ENCRYPT;
         *companion = 1;
         break;
-    case KV_USAGE_MAC:
+    case KV_ROLE_MAC:
         ok = t == KV_KEY_DES2 || aes;
+        fits = "des2 or aes*";
         *attrs = aes ? KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY : KV_HSM_USE_ENCRYPT;
         *companion = t == KV_KEY_DES2;
         break;
-    case KV_USAGE_PVK:
+    case KV_ROLE_PVK:
         ok = des;
+        fits = "des2 or des3";
         *attrs = KV_HSM_USE_ENCRYPT;
         break;
-    case KV_USAGE_PIN:
+    case KV_ROLE_PIN:
         ok = des || aes;
+        fits = "des2, des3 or aes*";
         *attrs = KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT;
         break;
-    case KV_USAGE_IMK:
+    case KV_ROLE_IMK_AC:
+    case KV_ROLE_IMK_CVC3:
+    case KV_ROLE_IMK_SMI:
+    case KV_ROLE_IMK_SMC:
+        /* an IMK derives ICC master keys and does nothing else */
         ok = t == KV_KEY_DES2;
-        *attrs = KV_HSM_USE_DERIVE | KV_HSM_USE_ENCRYPT;
-        *companion = 1;
+        fits = "des2";
+        *attrs = KV_HSM_USE_DERIVE;
         break;
-    case KV_USAGE_KEK:
+    case KV_ROLE_KEK:
         ok = des || aes;
+        fits = "des2, des3 or aes*";
         *attrs = KV_HSM_USE_WRAP | KV_HSM_USE_UNWRAP;
         break;
-    case KV_USAGE_TOKEN:
-    case KV_USAGE_EVIDENCE:
+    case KV_ROLE_TOKEN:
+    case KV_ROLE_EVIDENCE:
+    case KV_ROLE_STATE_MAC:
         ok = hmac;
+        fits = "hmac";
         *attrs = KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY;
         break;
+    case KV_ROLE_PAN_ENC:
+        ok = aes;
+        fits = "aes*";
+        *attrs = KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT;
+        break;
+    default:
+        kv_errf(why, why_cap, "role %s is given to derived keys only, not by the key ceremony",
+                kv_key_role_name(u));
+        return KV_ERR_ARG;
     }
     if (!ok) {
-        static const char *const fits[] = {"any type",           "des2", "des2 or des3",
-                                           "des2, des3 or aes*", "des2", "des2 or aes*",
-                                           "des2, des3 or aes*", "hmac", "hmac"};
         kv_errf(why, why_cap, "a %s key cannot have usage %s (usage %s takes %s)",
-                kv_key_type_name(t), kv_key_usage_name(u), kv_key_usage_name(u),
-                (size_t)u < sizeof(fits) / sizeof(fits[0]) ? fits[u] : "no type");
+                kv_key_type_name(t), kv_key_usage_name(u), kv_key_usage_name(u), fits);
         *attrs = 0;
         *companion = 0;
         return KV_ERR_ARG;
@@ -127,12 +145,12 @@ static unsigned kcv_op(kv_key_type t)
     return kv_key_type_is_des(t) ? KV_HSM_USE_ENCRYPT : KV_HSM_USE_SIGN;
 }
 
-/* The attribute a key with usage attrs lacks for its KCV (0: none). */
-static unsigned kcv_extra(kv_key_type t, unsigned attrs)
+/* 1 when a key with usage attrs cannot give its own KCV: it gets it from a twin. */
+static int needs_twin(kv_key_type t, unsigned attrs)
 {
     if (kv_key_type_is_aes(t) && (attrs & KV_HSM_USE_ENCRYPT))
         return 0; /* CMAC of one block from two ECB encryptions, see kv_keys_kcv */
-    return kcv_op(t) & ~attrs;
+    return (kcv_op(t) & ~attrs) != 0;
 }
 
 int kv_keys_kcv(kv_hsm *h, unsigned long handle, kv_key_type t, unsigned usage, uint8_t kcv[3])
@@ -209,17 +227,42 @@ static void fmt_kcv(const uint8_t *k, size_t n, char *out)
 }
 
 /*
- * After a key object exists: compute its KCV, compare it with the expected
- * one, and drop the KCV operation if its usage does not include it.
+ * The CKA_ID of a new key: [weak mark] role mark [importer's id] (p11.h).
+ * buf has room for KV_KEYS_ID_BUF bytes.
  */
-static int finish_object(kv_hsm *h, unsigned long o, const char *label, kv_key_type t,
-                         unsigned attrs, const uint8_t *kcv, size_t kcv_len, uint8_t out[3],
-                         char *why, size_t cap)
+#define KV_KEYS_ID_BUF                                                                             \
+    (sizeof(KV_HSM_WEAK_ID_PREFIX) + sizeof(KV_HSM_ROLE_ID_PREFIX) + 16 + KV_KEYS_ID_MAX)
+
+static size_t build_id(int weak, kv_key_role role, const uint8_t *id, size_t id_len, uint8_t *buf)
+{
+    size_t n = 0;
+    const char *name = kv_key_role_name(role);
+    if (weak) {
+        memcpy(buf, KV_HSM_WEAK_ID_PREFIX, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1);
+        n += sizeof(KV_HSM_WEAK_ID_PREFIX) - 1;
+    }
+    if (role != KV_ROLE_NONE) {
+        memcpy(buf + n, KV_HSM_ROLE_ID_PREFIX, sizeof(KV_HSM_ROLE_ID_PREFIX) - 1);
+        n += sizeof(KV_HSM_ROLE_ID_PREFIX) - 1;
+        memcpy(buf + n, name, strlen(name));
+        n += strlen(name);
+        buf[n++] = ':';
+    }
+    if (id != NULL && id_len > 0) {
+        memcpy(buf + n, id, id_len);
+        n += id_len;
+    }
+    return n;
+}
+
+/* Compute the KCV of object o (usage attrs) and compare it with the expected one. */
+static int check_kcv(kv_hsm *h, unsigned long o, const char *label, kv_key_type t, unsigned attrs,
+                     const uint8_t *kcv, size_t kcv_len, uint8_t out[3], char *why, size_t cap)
 {
     char a[8], b[8];
     int r;
 
-    if ((r = kv_keys_kcv(h, o, t, attrs | kcv_extra(t, attrs), out)) != 0)
+    if ((r = kv_keys_kcv(h, o, t, attrs, out)) != 0)
         return hsm_fail(h, r, why, cap);
     if (kcv != NULL && !kv_kcv_matches(out, kcv, kcv_len)) {
         fmt_kcv(out, kcv_len, a);
@@ -230,9 +273,18 @@ static int finish_object(kv_hsm *h, unsigned long o, const char *label, kv_key_t
                 label, a, kv_kcv_method(t), b);
         return KV_ERR_HSM_KCV;
     }
-    if (kcv_extra(t, attrs) != 0 && (r = kv_hsm_object_usage_off(h, o, kcv_extra(t, attrs))) != 0)
-        return hsm_fail(h, r, why, cap);
     return 0;
+}
+
+/* The usage of a KCV twin of type t: the one operation its KCV needs. */
+static kv_hsm_key_spec twin_spec(kv_key_type t)
+{
+    kv_hsm_key_spec tw;
+    memset(&tw, 0, sizeof(tw));
+    tw.type = t;
+    tw.usage = kcv_op(t);
+    tw.token = 0;
+    return tw;
 }
 
 static void init_result(kv_keys_result *res, const char *label, kv_key_type t, kv_key_usage u)
@@ -243,17 +295,22 @@ static void init_result(kv_keys_result *res, const char *label, kv_key_type t, k
     res->usage = u;
 }
 
+static int template_state(kv_hsm *h, unsigned attrs)
+{
+    return (attrs & KV_HSM_USE_DERIVE) ? kv_hsm_derive_template(h) : 0;
+}
+
 /* kv_keys_import; allow_single_des: store a DES2 key with equal halves, marked weak. */
 static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u,
                       const uint8_t *id, size_t id_len, const uint8_t *key, size_t key_len,
                       const uint8_t *kcv, size_t kcv_len, int allow_single_des, kv_keys_result *res,
                       char *why, size_t why_cap)
 {
-    kv_hsm_key_spec spec;
+    kv_hsm_key_spec spec, tw;
     kv_secbuf *aa = NULL;
     char comp_label[KV_KEYS_LABEL_MAX + 4];
-    uint8_t weak_id[sizeof(KV_HSM_WEAK_ID_PREFIX) - 1 + KV_KEYS_ID_MAX];
-    unsigned long o = 0, c = 0;
+    uint8_t full_id[KV_KEYS_ID_BUF];
+    unsigned long o = 0, c = 0, twin = 0;
     unsigned attrs;
     size_t min, max;
     int companion, r, weak = 0;
@@ -292,27 +349,32 @@ static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage 
     if ((r = kv_keys_label_free(h, label, why, why_cap)) != 0)
         goto out;
 
+    /* the KCV first: of the stored object itself, or of a session twin of the same value */
+    if (needs_twin(t, attrs)) {
+        tw = twin_spec(t);
+        if ((r = kv_hsm_object_create(h, &tw, key, key_len, &twin)) != 0) {
+            hsm_fail(h, r, why, why_cap);
+            goto out;
+        }
+        if ((r = check_kcv(h, twin, label, t, tw.usage, kcv, kcv_len, res->kcv, why, why_cap)) != 0)
+            goto out;
+    }
+
     memset(&spec, 0, sizeof(spec));
     spec.type = t;
     spec.label = label;
-    spec.id = id;
-    spec.id_len = id_len;
-    if (weak) {
-        /* the weak-key mark (p11.h): the prefix, then the ID asked for */
-        memcpy(weak_id, KV_HSM_WEAK_ID_PREFIX, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1);
-        if (id_len > 0)
-            memcpy(weak_id + sizeof(KV_HSM_WEAK_ID_PREFIX) - 1, id, id_len);
-        spec.id = weak_id;
-        spec.id_len = sizeof(KV_HSM_WEAK_ID_PREFIX) - 1 + id_len;
-    }
-    spec.usage = attrs | kcv_extra(t, attrs);
+    spec.id = full_id;
+    spec.id_len = build_id(weak, u, id, id_len, full_id);
+    spec.usage = attrs;
     spec.token = 1;
     if ((r = kv_hsm_object_create(h, &spec, key, key_len, &o)) != 0) {
         hsm_fail(h, r, why, why_cap);
         goto out;
     }
-    if ((r = finish_object(h, o, label, t, attrs, kcv, kcv_len, res->kcv, why, why_cap)) != 0)
+    if (!needs_twin(t, attrs) &&
+        (r = check_kcv(h, o, label, t, attrs, kcv, kcv_len, res->kcv, why, why_cap)) != 0)
         goto out;
+    res->derive_template = template_state(h, attrs);
     if (companion) {
         /* A||A: the left half twice; built in locked memory, wiped at once */
         if ((aa = kv_secbuf_new(16)) == NULL) {
@@ -324,7 +386,6 @@ static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage 
         memcpy(kv_secbuf_ptr(aa) + 8, key, 8);
         snprintf(comp_label, sizeof(comp_label), "%s.aa", label);
         spec.label = comp_label;
-        spec.usage = attrs | kcv_extra(t, attrs);
         r = kv_hsm_object_create(h, &spec, kv_secbuf_ptr(aa), 16, &c);
         kv_secbuf_free(aa);
         aa = NULL;
@@ -332,8 +393,8 @@ static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage 
             hsm_fail(h, r, why, why_cap);
             goto out;
         }
-        if ((r = finish_object(h, c, comp_label, t, attrs, NULL, 0, res->companion_kcv, why,
-                               why_cap)) != 0)
+        if ((r = check_kcv(h, c, comp_label, t, attrs, NULL, 0, res->companion_kcv, why,
+                           why_cap)) != 0)
             goto out;
         res->has_companion = 1;
     }
@@ -341,6 +402,8 @@ static int import_key(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage 
     r = 0;
 out:
     kv_secbuf_free(aa);
+    if (twin != 0)
+        kv_hsm_object_destroy(h, twin);
     if (r != 0) {
         /* nothing stays on the token after a failure */
         if (c != 0)
@@ -369,41 +432,56 @@ int kv_keys_import_single_des(kv_hsm *h, const char *label, kv_key_type t, kv_ke
     return import_key(h, label, t, u, id, id_len, key, key_len, kcv, kcv_len, 1, res, why, why_cap);
 }
 
-/* d1 and d2 of keys.h: public, distinct derivation blocks ("kortvagA", "kortvagB"). */
-static const uint8_t gen_ab[16] = {'k', 'o', 'r', 't', 'v', 'a', 'g', 'A',
-                                   'k', 'o', 'r', 't', 'v', 'a', 'g', 'B'};
+/* d1..d4 of keys.h: public, distinct derivation blocks ("kortvagA", ... "kortvagD"). */
+static const uint8_t gen_data[32] = {'k', 'o', 'r', 't', 'v', 'a', 'g', 'A', 'k', 'o', 'r',
+                                     't', 'v', 'a', 'g', 'B', 'k', 'o', 'r', 't', 'v', 'a',
+                                     'g', 'C', 'k', 'o', 'r', 't', 'v', 'a', 'g', 'D'};
 static const uint8_t gen_aa[16] = {'k', 'o', 'r', 't', 'v', 'a', 'g', 'A',
                                    'k', 'o', 'r', 't', 'v', 'a', 'g', 'A'};
 
 int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u, const uint8_t *id,
                      size_t id_len, kv_keys_result *res, char *why, size_t why_cap)
 {
-    kv_hsm_key_spec spec, seed_spec;
+    kv_hsm_key_spec spec, seed_spec, tw;
     char comp_label[KV_KEYS_LABEL_MAX + 4];
-    unsigned long o = 0, c = 0, seed = 0;
+    uint8_t full_id[KV_KEYS_ID_BUF];
+    unsigned long o = 0, c = 0, seed = 0, twin = 0;
     unsigned attrs;
-    int companion, r;
+    size_t klen = kv_hsm_key_len(t);
+    int companion, r, twin_kcv;
 
     init_result(res, label, t, u);
+    if (id_len > KV_KEYS_ID_MAX) {
+        kv_errf(why, why_cap, "a key ID has at most %d bytes", KV_KEYS_ID_MAX);
+        r = KV_ERR_ARG;
+        goto out;
+    }
     if ((r = kv_keys_label_check(label, why, why_cap)) != 0)
         goto out;
     if ((r = kv_keys_policy(t, u, &attrs, &companion, why, why_cap)) != 0)
         goto out;
     if ((r = kv_keys_label_free(h, label, why, why_cap)) != 0)
         goto out;
+    twin_kcv = needs_twin(t, attrs);
     memset(&spec, 0, sizeof(spec));
     spec.type = t;
     spec.label = label;
-    spec.id = id;
-    spec.id_len = id_len;
-    spec.usage = attrs | kcv_extra(t, attrs);
+    spec.id = full_id;
+    spec.id_len = build_id(0, u, id, id_len, full_id);
+    spec.usage = attrs;
     spec.token = 1;
-    if (!companion) {
+    if (!companion && !twin_kcv) {
         if ((r = kv_hsm_object_generate(h, &spec, &o)) != 0) {
             hsm_fail(h, r, why, why_cap);
             goto out;
         }
-        r = finish_object(h, o, label, t, attrs, NULL, 0, res->kcv, why, why_cap);
+        r = check_kcv(h, o, label, t, attrs, NULL, 0, res->kcv, why, why_cap);
+        goto out;
+    }
+    if (klen > sizeof(gen_data)) {
+        kv_errf(why, why_cap, "a %s key cannot be generated with a %s role", kv_key_type_name(t),
+                kv_key_usage_name(u));
+        r = KV_ERR_ARG;
         goto out;
     }
     memset(&seed_spec, 0, sizeof(seed_spec));
@@ -414,28 +492,43 @@ int kv_keys_generate(kv_hsm *h, const char *label, kv_key_type t, kv_key_usage u
         hsm_fail(h, r, why, why_cap);
         goto out;
     }
-    if ((r = kv_hsm_object_derive(h, seed, gen_ab, &spec, &o)) != 0) {
+    if ((r = kv_hsm_object_derive_data(h, seed, gen_data, klen, &spec, &o)) != 0) {
         hsm_fail(h, r, why, why_cap);
         goto out;
     }
-    snprintf(comp_label, sizeof(comp_label), "%s.aa", label);
-    spec.label = comp_label;
-    spec.id = NULL;
-    spec.id_len = 0;
-    if ((r = kv_hsm_object_derive(h, seed, gen_aa, &spec, &c)) != 0) {
-        hsm_fail(h, r, why, why_cap);
+    if (twin_kcv) {
+        /* the same seed and data: a twin of equal value that may only compute the KCV */
+        tw = twin_spec(t);
+        if ((r = kv_hsm_object_derive_data(h, seed, gen_data, klen, &tw, &twin)) != 0) {
+            hsm_fail(h, r, why, why_cap);
+            goto out;
+        }
+        if ((r = check_kcv(h, twin, label, t, tw.usage, NULL, 0, res->kcv, why, why_cap)) != 0)
+            goto out;
+    } else if ((r = check_kcv(h, o, label, t, attrs, NULL, 0, res->kcv, why, why_cap)) != 0) {
         goto out;
     }
-    if ((r = finish_object(h, o, label, t, attrs, NULL, 0, res->kcv, why, why_cap)) != 0)
-        goto out;
-    if ((r = finish_object(h, c, comp_label, t, attrs, NULL, 0, res->companion_kcv, why,
+    if (companion) {
+        snprintf(comp_label, sizeof(comp_label), "%s.aa", label);
+        spec.label = comp_label;
+        spec.id_len = build_id(0, u, NULL, 0, full_id);
+        if ((r = kv_hsm_object_derive_data(h, seed, gen_aa, 16, &spec, &c)) != 0) {
+            hsm_fail(h, r, why, why_cap);
+            goto out;
+        }
+        if ((r = check_kcv(h, c, comp_label, t, attrs, NULL, 0, res->companion_kcv, why,
                            why_cap)) != 0)
-        goto out;
-    res->has_companion = 1;
+            goto out;
+        res->has_companion = 1;
+    }
     r = 0;
 out:
+    if (twin != 0)
+        kv_hsm_object_destroy(h, twin);
     if (seed != 0)
         kv_hsm_object_destroy(h, seed);
+    if (r == 0)
+        res->derive_template = template_state(h, attrs);
     if (r != 0) {
         if (c != 0)
             kv_hsm_object_destroy(h, c);

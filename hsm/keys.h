@@ -1,40 +1,59 @@
 /*
  * The key ceremony: import a key from clear components, generate one inside
- * the token, compute key check values, delete a key -- always with
- * CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_PRIVATE true, and only the
- * usage attributes the key's purpose needs:
+ * the token, compute key check values, delete a key. Every key is created
+ * once with its final attributes (issue 11): CKA_SENSITIVE true,
+ * CKA_EXTRACTABLE false, CKA_PRIVATE true, CKA_MODIFIABLE false, CKA_COPYABLE
+ * false, its role in CKA_ID (KV_HSM_ROLE_ID_PREFIX, p11.h), and only the usage
+ * attributes its role needs; no attribute is changed afterwards.
  *
- *   usage     types                      attributes
- *   cvk       des2                       encrypt            + A||A companion
- *   mac       des2 | aes*                encrypt (DES) / sign+verify (AES CMAC)
- *                                                           + A||A companion (des2)
- *   pvk       des2 | des3                encrypt
- *   pin       des2 | des3 | aes*         encrypt + decrypt  (TPK, ZPK, PIN blocks)
- *   imk       des2                       derive + encrypt   + A||A companion
- *   kek       des2 | des3 | aes*         wrap + unwrap
- *   token     hmac                       sign + verify      (PAN tokens)
- *   evidence  hmac                       sign + verify      (evidence MAC)
- *   (none)    des*, aes*: encrypt + decrypt; hmac: sign + verify
+ *   role (--usage)  types                 attributes
+ *   cvk             des2                  encrypt                + A||A companion
+ *   pvk             des2 | des3           encrypt
+ *   pin             des2 | des3 | aes*    encrypt + decrypt      (TPK, ZPK, PIN blocks)
+ *   imk             des2                  derive + derive template  (AC issuer master key)
+ *   imk-cvc3        des2                  derive + derive template
+ *   imk-smi         des2                  derive + derive template
+ *   imk-smc         des2                  derive + derive template
+ *   mac             des2 | aes*           encrypt (DES, + A||A) / sign + verify (AES CMAC)
+ *   kek             des2 | des3 | aes*    wrap + unwrap
+ *   token           hmac                  sign + verify          (PAN tokens)
+ *   evidence        hmac                  sign + verify          (evidence MAC)
+ *   state-mac       hmac                  sign + verify          (card-state / block-list rows)
+ *   pan-enc         aes*                  encrypt + decrypt      (sealed PANs)
+ *   (none)          des*, aes*: encrypt + decrypt; hmac: sign + verify; role "none":
+ *                   usable by no payment operation
+ *
+ * The derive template is CKA_DERIVE_TEMPLATE {CKA_SENSITIVE true,
+ * CKA_EXTRACTABLE false}: a module that enforces it derives nothing clear
+ * from an IMK. SoftHSM2 2.6 does not know the attribute
+ * (CKR_ATTRIBUTE_TYPE_INVALID); the key is then created without it and
+ * kv_keys_result.derive_template says so. On such a module a holder of the
+ * token PIN can derive extractable keys from an IMK: see README, trust
+ * boundary.
  *
  * The A||A companion ("<label>.aa") holds the left half of a double-length
  * key twice: 3DES-EDE under A||A is single DES under A, which ISO 9797-1 MAC
  * algorithm 3 and CVV need (README, "The HSM: keys and payment cryptography").
+ * It carries the role and usage of its key.
  *
- * KCVs (keymat.h) are computed by the token on the stored object. Where a
- * key's usage does not include the KCV operation (a KEK can neither encrypt
- * nor sign), the object is created with that one attribute also true, the
- * KCV is computed, and the attribute is then set to false. An AES key that
- * may encrypt but not sign gets its AES-CMAC KCV from two ECB encryptions
- * (RFC 4493: CMAC(K, 0^16) = E_K(dbl(E_K(0^16)))), so it never signs.
+ * KCVs (keymat.h) are computed by the token. Where a key's role does not
+ * include the KCV operation (a KEK neither encrypts nor signs, an IMK only
+ * derives), the KCV comes from a twin: a session object of the same value
+ * that may only encrypt (DES, AES) or sign (HMAC), destroyed at once. On
+ * import the twin is created from the same clear value; on generate the key
+ * and its twin are derived from one random seed with the same data (below).
+ * An AES key that may encrypt but not sign gets its AES-CMAC KCV from two ECB
+ * encryptions (RFC 4493: CMAC(K, 0^16) = E_K(dbl(E_K(0^16)))), so it never
+ * signs.
  *
- * Generating a key with an A||A companion cannot use C_GenerateKey: A is
- * never visible, so A||A could not be built. Instead a random DES3 seed key
- * is generated as a session object (derive only), the key is derived as
- * 3DES-ECB(seed, d1||d2) = E(d1)||E(d2) and the companion as
- * 3DES-ECB(seed, d1||d1) = E(d1)||E(d1) with CKM_DES3_ECB_ENCRYPT_DATA, and
- * the seed is destroyed: A = E(d1), B = E(d2) are pseudorandom under a
- * 168-bit random key that no longer exists. d1, d2 are fixed public
- * constants.
+ * Generating a key with an A||A companion or a twin cannot use C_GenerateKey
+ * alone: the value is never visible. Instead a random DES3 seed key is
+ * generated as a session object (derive only), the key is derived as
+ * 3DES-ECB(seed, d1||d2[||d3||d4]) = E(d1)||E(d2)... with
+ * CKM_DES3_ECB_ENCRYPT_DATA, the companion as 3DES-ECB(seed, d1||d1) =
+ * E(d1)||E(d1), the twin with the key's own data, and seed and twin are
+ * destroyed: the parts E(di) are pseudorandom under a 168-bit random key that
+ * no longer exists. d1..d4 are fixed public constants.
  */
 #ifndef KV_HSM_KEYS_H
 #define KV_HSM_KEYS_H
@@ -44,30 +63,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum {
-    KV_USAGE_DEFAULT = 0,
-    KV_USAGE_CVK,
-    KV_USAGE_PVK,
-    KV_USAGE_PIN,
-    KV_USAGE_IMK,
-    KV_USAGE_MAC,
-    KV_USAGE_KEK,
-    KV_USAGE_TOKEN,
-    KV_USAGE_EVIDENCE,
-} kv_key_usage;
+/*
+ * The ceremony's usage is the key's role (p11.h): kv_key_usage is kv_key_role
+ * and the KV_USAGE_* names map 1:1 onto roles (KV_USAGE_IMK is the AC issuer
+ * master key, --usage imk). KV_USAGE_DEFAULT (no --usage) is KV_ROLE_NONE.
+ */
+typedef kv_key_role kv_key_usage;
+#define KV_USAGE_DEFAULT KV_ROLE_NONE
+#define KV_USAGE_CVK KV_ROLE_CVK
+#define KV_USAGE_PVK KV_ROLE_PVK
+#define KV_USAGE_PIN KV_ROLE_PIN
+#define KV_USAGE_IMK KV_ROLE_IMK_AC
+#define KV_USAGE_IMK_CVC3 KV_ROLE_IMK_CVC3
+#define KV_USAGE_IMK_SMI KV_ROLE_IMK_SMI
+#define KV_USAGE_IMK_SMC KV_ROLE_IMK_SMC
+#define KV_USAGE_MAC KV_ROLE_MAC
+#define KV_USAGE_KEK KV_ROLE_KEK
+#define KV_USAGE_TOKEN KV_ROLE_TOKEN
+#define KV_USAGE_EVIDENCE KV_ROLE_EVIDENCE
+#define KV_USAGE_PAN_ENC KV_ROLE_PAN_ENC
+#define KV_USAGE_STATE_MAC KV_ROLE_STATE_MAC
 
 #define KV_KEYS_LABEL_MAX 60 /* so that "<label>.aa" fits kv_hsm_key.label */
 #define KV_KEYS_ID_MAX 64    /* bytes of a CKA_ID given to import or generate */
 
-/* "cvk", ...; "default" for KV_USAGE_DEFAULT; never NULL. */
+/* kv_key_role_name, but "default" for KV_USAGE_DEFAULT; never NULL. */
 const char *kv_key_usage_name(kv_key_usage u);
-/* Parse a usage name; 0 or KV_ERR_ARG. */
+/*
+ * Parse a --usage name (the role names of the ceremony: cvk, pvk, pin, imk,
+ * imk-cvc3, imk-smi, imk-smc, mac, kek, token, evidence, pan-enc, state-mac);
+ * 0 or KV_ERR_ARG. "none", "default" and the derived icc-* roles are refused.
+ */
 int kv_key_usage_parse(const char *s, kv_key_usage *out);
 
 /*
- * The usage attributes (KV_HSM_USE_*) of a key of type t for usage u and
- * whether it has an A||A companion. Returns 0, or KV_ERR_ARG (with why) when
- * the type does not fit the usage.
+ * THE table of what a key of each role gets (see the top of this file): the
+ * usage attributes (KV_HSM_USE_*) of a key of type t for role u and whether
+ * it has an A||A companion. Every key with KV_HSM_USE_DERIVE also gets the
+ * derive template. Returns 0, or KV_ERR_ARG (with why) when the type does not
+ * fit the role or the role is not one the ceremony creates (icc-*).
  */
 int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companion, char *why,
                    size_t why_cap);
@@ -93,6 +127,8 @@ typedef struct {
     int has_companion;
     uint8_t companion_kcv[3];
     int weak; /* stored with the weak-key mark (single-DES strength, p11.h) */
+    /* derive keys: 1 with CKA_DERIVE_TEMPLATE, -1 the module does not know it; else 0 */
+    int derive_template;
 } kv_keys_result;
 
 /*

@@ -61,6 +61,25 @@ static int pad_into(int pad, const uint8_t *in, size_t len, uint8_t *stack, uint
     return kv_mac_pad(pad, in, len, *buf, total);
 }
 
+/*
+ * The role check before any token work: a mac key, or a card key derived to
+ * MAC (an AC master or session key, the CVC3 key, a secure-messaging
+ * integrity key). A CVK, PVK, PIN key or issuer master key never MACs data a
+ * caller chooses; the refusal names the key's role and "mac".
+ */
+static int need_mac_role(kv_hsm *h, const kv_hsm_key *key)
+{
+    switch (key->role) {
+    case KV_ROLE_MAC:
+    case KV_ROLE_ICC_AC:
+    case KV_ROLE_ICC_CVC3:
+    case KV_ROLE_ICC_SMI:
+        return 0;
+    default:
+        return kv_hsm_key_require_role(h, key, KV_ROLE_MAC);
+    }
+}
+
 static int is_des(const kv_hsm_key *key)
 {
     return key->type == KV_KEY_DES2 || key->type == KV_KEY_DES3;
@@ -97,6 +116,8 @@ int kv_hsm_mac_alg3(kv_hsm *h, const kv_hsm_key *key, int pad, const uint8_t *in
     int r = KV_ERR_INTERNAL, n;
     size_t head;
 
+    if ((r = need_mac_role(h, key)) != 0)
+        goto out;
     if (key->type != KV_KEY_DES2 || key->companion == 0) {
         r = KV_ERR_HSM_KEY;
         goto out;
@@ -134,6 +155,8 @@ int kv_hsm_mac_alg1(kv_hsm *h, const kv_hsm_key *key, int use_companion, int pad
     uint8_t *buf = NULL, *heap = NULL;
     int r = KV_ERR_INTERNAL, n;
 
+    if ((r = need_mac_role(h, key)) != 0)
+        goto out;
     if (!is_des(key) || (use_companion && key->companion == 0)) {
         r = KV_ERR_HSM_KEY;
         goto out;

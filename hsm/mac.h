@@ -9,6 +9,11 @@
  *   algorithm 3: h = single-DES CBC-MAC under A over x1..x(n-1) (the
  *                companion), MAC = 3DES-EDE(A,B)(h XOR xn).
  * Both return the full 8-byte block; callers truncate.
+ *
+ * Key roles (p11.h): the key must have role mac, or be a card key derived to
+ * MAC (KV_ROLE_ICC_AC, KV_ROLE_ICC_CVC3, KV_ROLE_ICC_SMI); any other role is
+ * refused before any token work with KV_ERR_HSM_ROLE (kv_hsm_last_error
+ * names the key's role and "mac").
  */
 #ifndef KV_HSM_MAC_H
 #define KV_HSM_MAC_H
@@ -44,8 +49,8 @@ int kv_mac_pad(int pad, const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 /*
  * MAC algorithm 3 ("retail MAC") under a double-length DES key that has its
  * A||A companion. The data are padded by method pad. out receives the 8-byte
- * MAC. Returns 0, KV_ERR_HSM_KEY when key is not DES2 or has no companion,
- * KV_ERR_ARG, KV_ERR_NOMEM or an HSM error.
+ * MAC. Returns 0, KV_ERR_HSM_ROLE (see above), KV_ERR_HSM_KEY when key is
+ * not DES2 or has no companion, KV_ERR_ARG, KV_ERR_NOMEM or an HSM error.
  */
 int kv_hsm_mac_alg3(kv_hsm *h, const kv_hsm_key *key, int pad, const uint8_t *in, size_t len,
                     uint8_t out[KV_DES_BLOCK]);

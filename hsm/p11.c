@@ -274,32 +274,9 @@ int kv_p11_reopen(kv_hsm *h)
     if (h->pin != NULL && (r = login(h)) != 0)
         return r;
     h->reopens++;
-    /* session copies died with the old session: copy the token keys again */
-    for (size_t i = 0; i < h->ncopies; i++) {
-        struct kv_hsm_copy *c = &h->copies[i];
-        CK_OBJECT_HANDLE tok;
-        CK_ULONG cnt = 0;
-        c->current = kv_p11_copy_to_session(h, c->token);
-        if (c->current != CK_INVALID_HANDLE)
-            continue;
-        if (kv_p11_find_token_object(h, c->label, NULL, 0, &tok, &cnt) == 0 && cnt == 1) {
-            c->token = tok;
-            c->current = kv_p11_copy_to_session(h, tok);
-            if (c->current == CK_INVALID_HANDLE)
-                c->current = tok;
-        }
-    }
+    /* token object handles survive a reopen on SoftHSM2; elsewhere they may not: look again */
+    kv_hsm_keys_flush(h);
     return 0;
-}
-
-CK_OBJECT_HANDLE kv_p11_resolve(const kv_hsm *h, CK_OBJECT_HANDLE issued)
-{
-    if (h->reopens == 0)
-        return issued;
-    for (size_t i = 0; i < h->ncopies; i++)
-        if (h->copies[i].issued == issued && h->copies[i].current != CK_INVALID_HANDLE)
-            return h->copies[i].current;
-    return issued;
 }
 
 /*

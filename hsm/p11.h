@@ -105,6 +105,16 @@ const char *kv_key_role_name(kv_key_role r);
 /* Parse a role name; 0 or KV_ERR_ARG. */
 int kv_key_role_parse(const char *s, kv_key_role *out);
 
+typedef struct {
+    unsigned long handle;    /* CK_OBJECT_HANDLE of the key (A||B) */
+    unsigned long companion; /* CK_OBJECT_HANDLE of A||A for MAC algorithm 3, 0 if none */
+    kv_key_type type;
+    int session_object; /* 1: derived, destroy with kv_hsm_key_destroy */
+    int weak;           /* 1: single-DES strength (see KV_HSM_WEAK_ID_PREFIX) */
+    kv_key_role role;   /* the role recorded with the token object (or given to a derived key) */
+    char label[64];
+} kv_hsm_key;
+
 /*
  * 0 when key has role want; else KV_ERR_HSM_ROLE with kv_hsm_last_error(h)
  * saying e.g. "key 'imk1' has role imk; this operation needs a cvk key".
@@ -117,16 +127,6 @@ int kv_hsm_key_require_role(kv_hsm *h, const kv_hsm_key *key, kv_key_role want);
  * look the token object up again, so a deleted or rotated key is noticed.
  */
 void kv_hsm_keys_flush(kv_hsm *h);
-
-typedef struct {
-    unsigned long handle;    /* CK_OBJECT_HANDLE of the key (A||B) */
-    unsigned long companion; /* CK_OBJECT_HANDLE of A||A for MAC algorithm 3, 0 if none */
-    kv_key_type type;
-    int session_object; /* 1: derived, destroy with kv_hsm_key_destroy */
-    int weak;           /* 1: single-DES strength (see KV_HSM_WEAK_ID_PREFIX) */
-    kv_key_role role;   /* the role recorded with the token object (or given to a derived key) */
-    char label[64];
-} kv_hsm_key;
 
 /*
  * Weak keys. Public test vectors (Visa PVV, IBM 3624, PIN blocks) use
@@ -141,6 +141,38 @@ typedef struct {
  * derived from a weak key is weak too.
  */
 #define KV_HSM_WEAK_ID_PREFIX "kortvagt:single-des:"
+
+/*
+ * The role mark (issue 11). The ceremony writes a key's role into its CKA_ID,
+ * after the weak-key mark if the key has one and before the ID the importer
+ * asked for: [KV_HSM_WEAK_ID_PREFIX] KV_HSM_ROLE_ID_PREFIX <role name> ":"
+ * [id], e.g. "kortvagt:role:imk-cvc3:" or
+ * "kortvagt:single-des:kortvagt:role:pvk:\x01\x02". Every ceremony key is
+ * created CKA_MODIFIABLE false, so neither the mark nor the usage attributes
+ * can change afterwards; kv_hsm_key_find reads CKA_ID and CKA_MODIFIABLE in
+ * the one C_GetAttributeValue it makes anyway and trusts the mark only on an
+ * object that is not modifiable (a modifiable object, e.g. one made by an
+ * earlier kortvagt, has KV_ROLE_NONE: run the ceremony again).
+ */
+#define KV_HSM_ROLE_ID_PREFIX "kortvagt:role:"
+
+/*
+ * The role a CKA_ID value names (after an optional weak-key mark):
+ * KV_ROLE_NONE when it carries no role mark or names no known role. If
+ * rest is not NULL, *rest / *rest_len receive the importer's part of the ID.
+ */
+kv_key_role kv_hsm_id_role(const uint8_t *id, size_t id_len, const uint8_t **rest,
+                           size_t *rest_len);
+
+/*
+ * How long kv_hsm_key_find trusts an earlier lookup of the same name without
+ * asking the token again: KV_HSM_KEY_STALE_SECONDS (5 s). A key deleted or
+ * rotated (deleted and created again under its label) is noticed by the next
+ * find after that time, at once by an operation on a held kv_hsm_key whose
+ * handle the token no longer knows (the label is looked up once more and the
+ * operation retried), and at once after kv_hsm_keys_flush.
+ */
+#define KV_HSM_KEY_STALE_SECONDS 5
 
 /* 1 if a CKA_ID value carries the weak-key mark. */
 int kv_hsm_id_is_weak(const uint8_t *id, size_t id_len);
@@ -166,11 +198,13 @@ void kv_hsm_refuse_weak_keys(kv_hsm *h, int refuse);
  * Find a key by label or pkcs11: URI ("object=" / "id="). Also finds the
  * A||A companion, which the ceremony stores under the label "<label>.aa".
  * Returns 0, KV_ERR_HSM_KEY (not found; the message names the key) or another error.
- * Only token objects are searched. The handles returned are session copies of
- * the token objects (as sensitive and unextractable; about 3x faster on
- * SoftHSM2), owned by h and valid until kv_hsm_close, also across a session
- * reopen: find a key once and keep the kv_hsm_key; finding it again is cheap
- * (no new copy) but costs a C_FindObjects.
+ * Only token objects are searched; out->role is the role recorded with the
+ * object (KV_HSM_ROLE_ID_PREFIX). The handles are those of the token objects
+ * (ceremony keys are not copyable: there are no session copies), valid while
+ * the object exists; a held kv_hsm_key stays usable when the key is rotated
+ * under its label, after a session reopen and after kv_hsm_keys_flush (see
+ * KV_HSM_KEY_STALE_SECONDS). Finding the same name again within that time
+ * costs no PKCS#11 call.
  */
 int kv_hsm_key_find(kv_hsm *h, const char *name, kv_hsm_key *out);
 
@@ -193,8 +227,11 @@ int kv_hsm_cbc_decrypt(kv_hsm *h, const kv_hsm_key *key, int use_companion, cons
 
 /*
  * Derive a double-length DES key as a session object whose value is
- * ECB-encrypt(parent, data[0..16)) (CKM_DES3_ECB_ENCRYPT_DATA), sensitive and
- * not extractable, usable for encrypt/decrypt/derive. If companion_data is not
+ * ECB-encrypt(parent, data[0..16)) (CKM_DES3_ECB_ENCRYPT_DATA), sensitive, not
+ * extractable, not modifiable, not copyable, usable for encrypt and derive
+ * (with the derive template of p11_admin.h where the module knows it); its role
+ * is the ICC role of an IMK parent (imk -> icc-ac, imk-cvc3 -> icc-cvc3, ...)
+ * or the parent's role for a derived parent. If companion_data is not
  * NULL, also derive its A||A companion from those 16 bytes. The result must be
  * released with kv_hsm_key_destroy. parent and out may be the same struct (a
  * derived parent is then only freed by kv_hsm_close). Derived keys do not

@@ -224,10 +224,11 @@ struct tvals {
     CK_KEY_TYPE kt;
     CK_BBOOL yes, no;
     CK_ULONG vlen;
+    CK_ATTRIBUTE dt[2]; /* CKA_DERIVE_TEMPLATE */
 };
 
 static CK_ULONG build_template(const kv_hsm_key_spec *s, struct tvals *tv, CK_ATTRIBUTE *t,
-                               int with_type, int with_len)
+                               int with_type, int with_len, int with_template)
 {
     CK_ULONG n = 0;
     static const struct {
@@ -255,6 +256,8 @@ static CK_ULONG build_template(const kv_hsm_key_spec *s, struct tvals *tv, CK_AT
     t[n++] = (CK_ATTRIBUTE){CKA_PRIVATE, s->token ? &tv->yes : &tv->no, sizeof(CK_BBOOL)};
     t[n++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &tv->yes, sizeof(CK_BBOOL)};
     t[n++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &tv->no, sizeof(CK_BBOOL)};
+    /* final at creation (issue 11): no C_CopyObject, and (last, below) no C_SetAttributeValue */
+    t[n++] = (CK_ATTRIBUTE){CKA_COPYABLE, &tv->no, sizeof(CK_BBOOL)};
     for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
         t[n++] = (CK_ATTRIBUTE){uses[i].attr, (s->usage & uses[i].use) ? &tv->yes : &tv->no,
                                 sizeof(CK_BBOOL)};
@@ -262,10 +265,50 @@ static CK_ULONG build_template(const kv_hsm_key_spec *s, struct tvals *tv, CK_AT
         t[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)s->label, (CK_ULONG)strlen(s->label)};
     if (s->id != NULL && s->id_len > 0)
         t[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)s->id, (CK_ULONG)s->id_len};
+    /* every derive key: what is derived from it is sensitive and not extractable */
+    tv->dt[0] = (CK_ATTRIBUTE){CKA_SENSITIVE, &tv->yes, sizeof(CK_BBOOL)};
+    tv->dt[1] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &tv->no, sizeof(CK_BBOOL)};
+    if ((s->usage & KV_HSM_USE_DERIVE) && with_template)
+        t[n++] = (CK_ATTRIBUTE){CKA_DERIVE_TEMPLATE, tv->dt, sizeof(tv->dt)};
     return n;
 }
 
-#define MAX_TEMPLATE 20
+/*
+ * CKA_MODIFIABLE false goes last: SoftHSM2 2.6 applies a C_DeriveKey
+ * template in order and refuses every attribute after it
+ * (CKR_ATTRIBUTE_READ_ONLY).
+ */
+static void seal_template(struct tvals *tv, CK_ATTRIBUTE *t, CK_ULONG *n)
+{
+    t[(*n)++] = (CK_ATTRIBUTE){CKA_MODIFIABLE, &tv->no, sizeof(CK_BBOOL)};
+}
+
+#define MAX_TEMPLATE 24
+
+/*
+ * Run a create/generate/derive call with template t (n attributes, built with
+ * the derive template when spec has KV_HSM_USE_DERIVE). A module that does
+ * not know CKA_DERIVE_TEMPLATE (SoftHSM2 2.6 answers CKR_ATTRIBUTE_TYPE_INVALID)
+ * gets the template without it; h remembers that, for kv_hsm_derive_template.
+ */
+static int has_template(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (t[i].type == CKA_DERIVE_TEMPLATE)
+            return 1;
+    return 0;
+}
+
+/* Take CKA_DERIVE_TEMPLATE out of t (the module does not know it). */
+static void drop_template(CK_ATTRIBUTE *t, CK_ULONG *n)
+{
+    for (CK_ULONG i = 0; i < *n; i++)
+        if (t[i].type == CKA_DERIVE_TEMPLATE) {
+            memmove(&t[i], &t[i + 1], (size_t)(*n - i - 1) * sizeof(t[0]));
+            (*n)--;
+            return;
+        }
+}
 
 int kv_hsm_object_create(kv_hsm *h, const kv_hsm_key_spec *spec, const uint8_t *value, size_t len,
                          unsigned long *handle)
@@ -280,11 +323,19 @@ int kv_hsm_object_create(kv_hsm *h, const kv_hsm_key_spec *spec, const uint8_t *
     *handle = 0;
     if ((r = need_session(h)) != 0)
         return r;
-    n = build_template(spec, &tv, t, 1, 0);
+    n = build_template(spec, &tv, t, 1, 0, h->derive_template >= 0);
     t[n++] = (CK_ATTRIBUTE){CKA_VALUE, (void *)value, (CK_ULONG)len};
+    seal_template(&tv, t, &n);
     rv = h->f->C_CreateObject(h->session, t, n, &o);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && has_template(t, n)) {
+        h->derive_template = -1;
+        drop_template(t, &n);
+        rv = h->f->C_CreateObject(h->session, t, n, &o);
+    } else if (rv == CKR_OK && has_template(t, n)) {
+        h->derive_template = 1;
+    }
     /* the template pointed at the clear value; nothing of it stays here */
-    kv_wipe(&t[n - 1], sizeof(t[n - 1]));
+    kv_wipe(t, sizeof(t));
     if (rv != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "creating key '%s' (C_CreateObject) failed",
                            spec->label != NULL ? spec->label : "-");
@@ -323,9 +374,55 @@ int kv_hsm_object_generate(kv_hsm *h, const kv_hsm_key_spec *spec, unsigned long
         with_len = 1;
         break;
     }
-    n = build_template(spec, &tv, t, 1, with_len);
-    if ((rv = h->f->C_GenerateKey(h->session, &m, t, n, &o)) != CKR_OK)
+    n = build_template(spec, &tv, t, 1, with_len, h->derive_template >= 0);
+    seal_template(&tv, t, &n);
+    rv = h->f->C_GenerateKey(h->session, &m, t, n, &o);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && has_template(t, n)) {
+        h->derive_template = -1;
+        drop_template(t, &n);
+        rv = h->f->C_GenerateKey(h->session, &m, t, n, &o);
+    } else if (rv == CKR_OK && has_template(t, n)) {
+        h->derive_template = 1;
+    }
+    if (rv != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "generating key '%s' (C_GenerateKey) failed",
+                           spec->label != NULL ? spec->label : "-");
+    *handle = o;
+    return 0;
+}
+
+int kv_hsm_object_derive_data(kv_hsm *h, unsigned long parent, const uint8_t *data, size_t len,
+                              const kv_hsm_key_spec *spec, unsigned long *handle)
+{
+    CK_ATTRIBUTE t[MAX_TEMPLATE];
+    struct tvals tv;
+    CK_KEY_DERIVATION_STRING_DATA p = {(CK_BYTE_PTR)data, (CK_ULONG)len};
+    CK_MECHANISM m = {CKM_DES3_ECB_ENCRYPT_DATA, &p, sizeof(p)};
+    CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+    CK_ULONG n;
+    CK_RV rv;
+    int r, with_len;
+
+    *handle = 0;
+    if ((r = need_session(h)) != 0)
+        return r;
+    if (len == 0 || len % 8 != 0 || len != kv_hsm_key_len(spec->type))
+        return kv_p11_fail_msg(h, KV_ERR_ARG, "derivation data of %zu bytes for a %zu-byte key",
+                               len, kv_hsm_key_len(spec->type));
+    /* AES and generic secrets have no fixed length: say it */
+    with_len = spec->type != KV_KEY_DES2 && spec->type != KV_KEY_DES3;
+    n = build_template(spec, &tv, t, 1, with_len, h->derive_template >= 0);
+    seal_template(&tv, t, &n);
+    rv = h->f->C_DeriveKey(h->session, &m, (CK_OBJECT_HANDLE)parent, t, n, &o);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && has_template(t, n)) {
+        h->derive_template = -1;
+        drop_template(t, &n);
+        rv = h->f->C_DeriveKey(h->session, &m, (CK_OBJECT_HANDLE)parent, t, n, &o);
+    } else if (rv == CKR_OK && has_template(t, n)) {
+        h->derive_template = 1;
+    }
+    if (rv != CKR_OK)
+        return kv_p11_fail(h, rv, NULL, "deriving key '%s' (CKM_DES3_ECB_ENCRYPT_DATA) failed",
                            spec->label != NULL ? spec->label : "-");
     *handle = o;
     return 0;
@@ -334,26 +431,11 @@ int kv_hsm_object_generate(kv_hsm *h, const kv_hsm_key_spec *spec, unsigned long
 int kv_hsm_object_derive(kv_hsm *h, unsigned long parent, const uint8_t data[16],
                          const kv_hsm_key_spec *spec, unsigned long *handle)
 {
-    CK_ATTRIBUTE t[MAX_TEMPLATE];
-    struct tvals tv;
-    CK_KEY_DERIVATION_STRING_DATA p = {(CK_BYTE_PTR)data, 16};
-    CK_MECHANISM m = {CKM_DES3_ECB_ENCRYPT_DATA, &p, sizeof(p)};
-    CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
-    CK_ULONG n;
-    CK_RV rv;
-    int r;
-
-    *handle = 0;
-    if ((r = need_session(h)) != 0)
-        return r;
-    if (spec->type != KV_KEY_DES2)
+    if (spec->type != KV_KEY_DES2) {
+        *handle = 0;
         return kv_p11_fail_msg(h, KV_ERR_ARG, "only DES2 keys are derived");
-    n = build_template(spec, &tv, t, 1, 0);
-    if ((rv = h->f->C_DeriveKey(h->session, &m, (CK_OBJECT_HANDLE)parent, t, n, &o)) != CKR_OK)
-        return kv_p11_fail(h, rv, NULL, "deriving key '%s' (CKM_DES3_ECB_ENCRYPT_DATA) failed",
-                           spec->label != NULL ? spec->label : "-");
-    *handle = o;
-    return 0;
+    }
+    return kv_hsm_object_derive_data(h, parent, data, 16, spec, handle);
 }
 
 int kv_hsm_object_destroy(kv_hsm *h, unsigned long handle)
@@ -364,45 +446,10 @@ int kv_hsm_object_destroy(kv_hsm *h, unsigned long handle)
         return r;
     if ((rv = h->f->C_DestroyObject(h->session, (CK_OBJECT_HANDLE)handle)) != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "destroying a key object failed");
-    /* forget a session copy of it */
-    for (size_t i = 0; i < h->ncopies; i++) {
-        if (h->copies[i].token == handle) {
-            h->f->C_DestroyObject(h->session, h->copies[i].current);
-            h->copies[i] = h->copies[--h->ncopies];
-            break;
-        }
-    }
-    return 0;
-}
-
-int kv_hsm_object_usage_off(kv_hsm *h, unsigned long handle, unsigned usage)
-{
-    CK_BBOOL no = CK_FALSE;
-    CK_ATTRIBUTE t[7];
-    CK_ULONG n = 0;
-    CK_RV rv;
-    int r;
-
-    if ((r = need_session(h)) != 0)
-        return r;
-    if (usage & KV_HSM_USE_ENCRYPT)
-        t[n++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &no, sizeof(no)};
-    if (usage & KV_HSM_USE_DECRYPT)
-        t[n++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof(no)};
-    if (usage & KV_HSM_USE_SIGN)
-        t[n++] = (CK_ATTRIBUTE){CKA_SIGN, &no, sizeof(no)};
-    if (usage & KV_HSM_USE_VERIFY)
-        t[n++] = (CK_ATTRIBUTE){CKA_VERIFY, &no, sizeof(no)};
-    if (usage & KV_HSM_USE_WRAP)
-        t[n++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
-    if (usage & KV_HSM_USE_UNWRAP)
-        t[n++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
-    if (usage & KV_HSM_USE_DERIVE)
-        t[n++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, sizeof(no)};
-    if (n == 0)
-        return 0;
-    if ((rv = h->f->C_SetAttributeValue(h->session, (CK_OBJECT_HANDLE)handle, t, n)) != CKR_OK)
-        return kv_p11_fail(h, rv, NULL, "restricting the key's usage attributes failed");
+    /* keys found before look their label up again before the next use */
+    for (size_t i = 0; i < h->nkeys; i++)
+        if (h->keys[i].current == handle || h->keys[i].comp_current == handle)
+            h->keys[i].stale = 1;
     return 0;
 }
 
@@ -539,6 +586,18 @@ int kv_hsm_object_get_info(kv_hsm *h, unsigned long handle, kv_hsm_object_info *
             out->label[i] = '?';
     out->id_len = a[18].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : a[18].ulValueLen;
     out->weak = kv_hsm_id_is_weak(out->id, out->id_len);
+    out->role = out->modifiable ? KV_ROLE_NONE : kv_hsm_id_role(out->id, out->id_len, NULL, NULL);
+    {
+        /* asked apart: a module that lacks one of them fails the whole call on some versions */
+        CK_BBOOL cp = CK_TRUE;
+        CK_ATTRIBUTE c1 = {CKA_COPYABLE, &cp, sizeof(cp)}, c2 = {CKA_DERIVE_TEMPLATE, NULL, 0};
+        CK_RV rc = h->f->C_GetAttributeValue(h->session, (CK_OBJECT_HANDLE)handle, &c1, 1);
+        out->copyable =
+            (rc == CKR_OK && c1.ulValueLen != CK_UNAVAILABLE_INFORMATION) ? cp != CK_FALSE : -1;
+        rc = h->f->C_GetAttributeValue(h->session, (CK_OBJECT_HANDLE)handle, &c2, 1);
+        out->derive_template =
+            (rc == CKR_OK && c2.ulValueLen != CK_UNAVAILABLE_INFORMATION) ? c2.ulValueLen > 0 : -1;
+    }
     if (a[19].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[19].ulValueLen >= 3) {
         memcpy(out->check_value, cv, 3);
         out->has_check_value = 1;
@@ -923,4 +982,9 @@ int kv_hsm_object_probe_attr(kv_hsm *h, unsigned long handle, unsigned long attr
     kv_wipe(buf, sizeof(buf));
     *rvp = rv;
     return 0;
+}
+
+int kv_hsm_derive_template(const kv_hsm *h)
+{
+    return h->derive_template;
 }

@@ -5,8 +5,7 @@
  * initialisation, creating, generating, deriving, listing and destroying key
  * objects, and a mechanism self-test. Payment code uses p11.h only.
  *
- * Object handles are CK_OBJECT_HANDLE values of the token objects themselves
- * (not the session copies kv_hsm_key_find hands out).
+ * Object handles are CK_OBJECT_HANDLE values of the token objects.
  */
 #ifndef KV_HSM_P11_ADMIN_H
 #define KV_HSM_P11_ADMIN_H
@@ -117,8 +116,11 @@ enum {
 
 /*
  * What a new secret key object looks like. Every key kortvagt creates is
- * CKA_SENSITIVE true and CKA_EXTRACTABLE false; token keys are also
- * CKA_PRIVATE true. Only the usage attributes in `usage` are true.
+ * CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_MODIFIABLE false and
+ * CKA_COPYABLE false (CKA_DESTROYABLE stays true: `key delete`); token keys
+ * are also CKA_PRIVATE true. Only the usage attributes in `usage` are true;
+ * with KV_HSM_USE_DERIVE the key also gets the derive template (see
+ * kv_hsm_derive_template). Nothing is changed after creation.
  */
 typedef struct {
     kv_key_type type;
@@ -147,10 +149,23 @@ int kv_hsm_object_generate(kv_hsm *h, const kv_hsm_key_spec *spec, unsigned long
  */
 int kv_hsm_object_derive(kv_hsm *h, unsigned long parent, const uint8_t data[16],
                          const kv_hsm_key_spec *spec, unsigned long *handle);
+/*
+ * The same for any key type of spec: len bytes of data (a multiple of 8, the
+ * key length of spec->type) give a key of that length.
+ */
+int kv_hsm_object_derive_data(kv_hsm *h, unsigned long parent, const uint8_t *data, size_t len,
+                              const kv_hsm_key_spec *spec, unsigned long *handle);
 /* Destroy an object. */
 int kv_hsm_object_destroy(kv_hsm *h, unsigned long handle);
-/* Set the given usage attributes to false (C_SetAttributeValue). */
-int kv_hsm_object_usage_off(kv_hsm *h, unsigned long handle, unsigned usage);
+/*
+ * Whether the module takes CKA_DERIVE_TEMPLATE (issue 11): every key object
+ * created with KV_HSM_USE_DERIVE gets the template {CKA_SENSITIVE true,
+ * CKA_EXTRACTABLE false}; a module that does not know the attribute
+ * (SoftHSM2 2.6: CKR_ATTRIBUTE_TYPE_INVALID) gets the key without it. 1: a
+ * template was accepted on h, -1: the module refused the attribute, 0: not
+ * tried yet. Accepting the attribute does not prove the module enforces it.
+ */
+int kv_hsm_derive_template(const kv_hsm *h);
 
 /*
  * Find the token secret-key object labelled label (exact). Returns 0,
@@ -174,6 +189,9 @@ typedef struct {
         local;
     int has_check_value; /* the token's CKA_CHECK_VALUE (PKCS#11 definition) */
     uint8_t check_value[3];
+    kv_key_role role;    /* the role mark of CKA_ID; KV_ROLE_NONE when modifiable */
+    int copyable;        /* CKA_COPYABLE: 1, 0, -1 the module does not tell */
+    int derive_template; /* CKA_DERIVE_TEMPLATE: 1 present, 0 empty, -1 unknown to the module */
 } kv_hsm_object_info;
 
 int kv_hsm_object_get_info(kv_hsm *h, unsigned long handle, kv_hsm_object_info *out);

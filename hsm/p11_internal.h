@@ -15,19 +15,28 @@
 #include <p11-kit-1/p11-kit/pkcs11.h>
 
 /*
- * Token keys found by kv_hsm_key_find are copied into session objects
- * (C_CopyObject, CKA_TOKEN false): on SoftHSM2 an operation on a session
- * object is about three times faster than on a token object, whose file is
- * re-checked on every use. The copy is as sensitive and unextractable as its
- * original and dies with the session; the table only maps handles.
+ * Keys found by kv_hsm_key_find (issue 11): no session copies any more (every
+ * ceremony key is CKA_COPYABLE false); operations use the token objects. The
+ * table remembers what each name resolved to, so that finding a key again is
+ * free for KV_HSM_KEY_STALE_MS, and maps the handle a caller holds ("issued")
+ * to the handle valid now ("current"): when a key was deleted and created
+ * again under its label, or the session was reopened on a module that renumbers
+ * objects, an operation re-finds the label once and keeps working with the
+ * kv_hsm_key the caller holds (p11_find.c).
  */
-#define KV_HSM_MAX_COPIES 64
+#define KV_HSM_MAX_KEYS 64
+#define KV_HSM_KEY_STALE_MS 5000 /* a cached lookup is trusted this long (see p11.h) */
 
-struct kv_hsm_copy {
-    CK_OBJECT_HANDLE token;   /* the token object */
-    CK_OBJECT_HANDLE issued;  /* the handle callers hold (first session copy) */
-    CK_OBJECT_HANDLE current; /* the handle valid in the current session */
-    char label[72];           /* to find the token object again after a device removal */
+struct kv_hsm_cached_key {
+    char name[160]; /* the name kv_hsm_key_find was given (label or URI) */
+    char label[64]; /* the object's CKA_LABEL (as in kv_hsm_key): to find it again */
+    CK_OBJECT_HANDLE issued, current;           /* the key */
+    CK_OBJECT_HANDLE comp_issued, comp_current; /* its A||A companion, 0 if none */
+    kv_key_type type;
+    kv_key_role role;
+    int weak;
+    int stale;             /* kv_hsm_keys_flush: look it up before the next use */
+    unsigned long long at; /* monotonic ms of the last lookup */
 };
 
 struct kv_hsm {
@@ -51,8 +60,10 @@ struct kv_hsm {
     int refuse_weak;  /* kv_hsm_refuse_weak_keys: kv_hsm_key_find refuses weak keys */
     unsigned reopens; /* how often the session was reopened */
     CK_RV open_rv;    /* the CK_RV that failed the last session open or login */
-    struct kv_hsm_copy copies[KV_HSM_MAX_COPIES];
-    size_t ncopies;
+    struct kv_hsm_cached_key keys[KV_HSM_MAX_KEYS];
+    size_t nkeys;
+    int derive_template; /* CKA_DERIVE_TEMPLATE: 0 not tried, 1 accepted, -1 unknown to the module
+                          */
 
     char err[512];
 };
@@ -75,9 +86,6 @@ void kv_p11_open_err_clear(void);
 /* ... and keep h's text there when nothing was recorded yet (the open failed). */
 void kv_p11_open_err_keep(const kv_hsm *h);
 
-/* A session copy of a token object (CKA_TOKEN false); CK_INVALID_HANDLE if it cannot be copied. */
-CK_OBJECT_HANDLE kv_p11_copy_to_session(kv_hsm *h, CK_OBJECT_HANDLE token);
-
 /*
  * Search the token's secret-key token objects by label and/or CKA_ID (either
  * may be NULL): *count is 0, 1 or 2 (2: more than one), *found the first.
@@ -91,11 +99,29 @@ int kv_p11_rv_session_lost(CK_RV rv);
 int kv_p11_reopen(kv_hsm *h);
 
 /*
- * The handle valid now for a handle kv_hsm_key_find issued earlier (differs
- * only after a reopen). Never for derived keys: their numbers are not in the
- * table and a new derived key may reuse a dead copy's number.
+ * The handle valid now for a handle kv_hsm_key_find issued earlier (the key or
+ * its companion). Never for derived keys: they are session objects.
  */
 CK_OBJECT_HANDLE kv_p11_resolve(const kv_hsm *h, CK_OBJECT_HANDLE issued);
+
+/*
+ * Before an operation on a found key (not a derived one): *o the handle to use
+ * now for key (or its companion); the key's table entry is looked up again
+ * first when kv_hsm_keys_flush marked it stale.
+ */
+int kv_p11_key_handle(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_OBJECT_HANDLE *o);
+
+/*
+ * After an operation failed with CKR_OBJECT_HANDLE_INVALID or
+ * CKR_KEY_HANDLE_INVALID: find key's label on the token again and remap the
+ * caller's handles to the new object. 0 when the caller may retry once;
+ * KV_ERR_HSM_KEY (with a message) when the key is gone or changed its type or
+ * role.
+ */
+int kv_p11_key_refind(kv_hsm *h, const kv_hsm_key *key);
+
+/* 1 for the CK_RVs of a handle that no longer names an object. */
+int kv_p11_rv_handle_gone(CK_RV rv);
 
 /* Blank-padded PKCS#11 text field -> NUL-terminated string without trailing blanks. */
 void kv_p11_trim(const CK_UTF8CHAR *field, size_t n, char *out, size_t cap);

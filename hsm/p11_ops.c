@@ -31,7 +31,7 @@ static int is_aes(kv_key_type t)
 static int one_shot(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_MECHANISM *m, int which,
                     const uint8_t *in, size_t len, uint8_t *out, size_t out_len, const char *what)
 {
-    CK_OBJECT_HANDLE o;
+    CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
     CK_ULONG ol;
     CK_RV rv = CKR_OK;
     op_init_fn init;
@@ -57,9 +57,9 @@ static int one_shot(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_MECH
                                "key ceremony (kortvagt key import --usage cvk|mac|imk)",
                                key->label, key->label);
     for (int attempt = 0; attempt < 2; attempt++) {
-        o = use_companion ? key->companion : key->handle;
-        if (!key->session_object) /* derived keys are never remapped */
-            o = kv_p11_resolve(h, o);
+        int r = kv_p11_key_handle(h, key, use_companion, &o);
+        if (r != 0)
+            return r;
         ol = (CK_ULONG)out_len;
         if ((rv = init(h->session, m, o)) == CKR_OK &&
             (rv = run(h->session, (CK_BYTE_PTR)in, (CK_ULONG)len, out, &ol)) == CKR_OK) {
@@ -70,10 +70,15 @@ static int one_shot(kv_hsm *h, const kv_hsm_key *key, int use_companion, CK_MECH
         }
         if (attempt == 0 && kv_p11_rv_session_lost(rv) && kv_p11_reopen(h) == 0)
             continue;
+        /* deleted, or rotated under its label: look the label up once more */
+        if (attempt == 0 && kv_p11_rv_handle_gone(rv) && !key->session_object) {
+            if ((r = kv_p11_key_refind(h, key)) != 0)
+                return r;
+            continue;
+        }
         break;
     }
-    if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) && key->session_object &&
-        h->reopens > 0)
+    if (kv_p11_rv_handle_gone(rv) && key->session_object && h->reopens > 0)
         return kv_p11_fail(h, rv, "the session was reopened; derive the key again",
                            "%s with a derived key", what);
     return kv_p11_fail(h, rv, NULL, "%s with key '%s'%s", what, key->label[0] ? key->label : "-",
@@ -151,21 +156,68 @@ int kv_hsm_aes_cmac(kv_hsm *h, const kv_hsm_key *key, const uint8_t *in, size_t 
 
 /* --- derivation ------------------------------------------------------------ */
 
-static int derive_one(kv_hsm *h, CK_OBJECT_HANDLE parent, const uint8_t data[16],
+/* The ICC role of a key derived from parent (p11.h). */
+static kv_key_role derived_role(kv_key_role parent)
+{
+    switch (parent) {
+    case KV_ROLE_IMK_AC:
+        return KV_ROLE_ICC_AC;
+    case KV_ROLE_IMK_CVC3:
+        return KV_ROLE_ICC_CVC3;
+    case KV_ROLE_IMK_SMI:
+        return KV_ROLE_ICC_SMI;
+    case KV_ROLE_IMK_SMC:
+        return KV_ROLE_ICC_SMC;
+    default:
+        return parent; /* a session key has the role of its ICC master key */
+    }
+}
+
+/*
+ * One derived session key: sensitive, not extractable, not modifiable, not
+ * copyable, encrypt, and derive when it is itself a parent (an ICC master key)
+ * -- then with the derive template of every derive key where the module knows
+ * CKA_DERIVE_TEMPLATE. All of it fits the derive template of the parent.
+ */
+static int derive_one(kv_hsm *h, CK_OBJECT_HANDLE parent, const uint8_t data[16], int may_derive,
                       CK_OBJECT_HANDLE *out, CK_RV *rvp)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_DES2;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE dt[2] = {{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)}};
     CK_KEY_DERIVATION_STRING_DATA p = {(CK_BYTE_PTR)data, 16};
     CK_MECHANISM m = {CKM_DES3_ECB_ENCRYPT_DATA, &p, sizeof(p)};
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_TOKEN, &no, sizeof(no)},       {CKA_SENSITIVE, &yes, sizeof(yes)},
-        {CKA_EXTRACTABLE, &no, sizeof(no)}, {CKA_ENCRYPT, &yes, sizeof(yes)},
-        {CKA_DECRYPT, &yes, sizeof(yes)},   {CKA_DERIVE, &yes, sizeof(yes)},
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_DERIVE, may_derive ? &yes : &no, sizeof(yes)},
+        {CKA_COPYABLE, &no, sizeof(no)},
+        {CKA_DERIVE_TEMPLATE, dt, sizeof(dt)},
+        /* last: SoftHSM2 2.6 refuses every attribute after it in a derive template */
+        {CKA_MODIFIABLE, &no, sizeof(no)},
     };
-    *rvp = h->f->C_DeriveKey(h->session, &m, parent, t, sizeof(t) / sizeof(t[0]), out);
+    CK_ULONG n = sizeof(t) / sizeof(t[0]);
+    int with = may_derive && h->derive_template >= 0;
+
+    if (!with) {
+        /* no template: not a parent, or the module does not know the attribute */
+        t[n - 2] = t[n - 1];
+        n--;
+    }
+    *rvp = h->f->C_DeriveKey(h->session, &m, parent, t, n, out);
+    if (*rvp == CKR_ATTRIBUTE_TYPE_INVALID && with) {
+        h->derive_template = -1;
+        t[n - 2] = t[n - 1];
+        *rvp = h->f->C_DeriveKey(h->session, &m, parent, t, n - 1, out);
+    } else if (*rvp == CKR_OK && with) {
+        h->derive_template = 1;
+    }
     return *rvp == CKR_OK ? 0 : -1;
 }
 
@@ -175,24 +227,32 @@ int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[1
     CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, c = CK_INVALID_HANDLE;
     CK_RV rv = CKR_OK;
     kv_hsm_key par = *parent; /* parent and out may be the same struct */
-    int r = KV_ERR_INTERNAL;
+    int r = KV_ERR_INTERNAL, may_derive;
 
     parent = &par;
     memset(out, 0, sizeof(*out));
     if (!is_des(parent->type))
         return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a DES key: cannot derive",
                                parent->label);
+    /* a key derived from a token key (an ICC master key) derives session keys in turn */
+    may_derive = !parent->session_object;
     for (int attempt = 0; attempt < 2; attempt++) {
-        CK_OBJECT_HANDLE p =
-            parent->session_object ? parent->handle : kv_p11_resolve(h, parent->handle);
-        if (derive_one(h, p, data, &k, &rv) == 0 &&
-            (companion_data == NULL || derive_one(h, p, companion_data, &c, &rv) == 0))
+        CK_OBJECT_HANDLE p;
+        if ((r = kv_p11_key_handle(h, parent, 0, &p)) != 0)
+            goto out;
+        if (derive_one(h, p, data, may_derive, &k, &rv) == 0 &&
+            (companion_data == NULL || derive_one(h, p, companion_data, 0, &c, &rv) == 0))
             break;
         if (k != CK_INVALID_HANDLE)
             h->f->C_DestroyObject(h->session, k);
         k = CK_INVALID_HANDLE;
         if (attempt == 0 && kv_p11_rv_session_lost(rv) && kv_p11_reopen(h) == 0)
             continue;
+        if (attempt == 0 && kv_p11_rv_handle_gone(rv) && !parent->session_object) {
+            if ((r = kv_p11_key_refind(h, parent)) != 0)
+                goto out;
+            continue;
+        }
         r = kv_p11_fail(h, rv, NULL, "deriving a key from '%s' (CKM_DES3_ECB_ENCRYPT_DATA)",
                         parent->label);
         goto out;
@@ -202,6 +262,7 @@ int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[1
     out->type = KV_KEY_DES2;
     out->session_object = 1;
     out->weak = parent->weak; /* a key derived from a weak key is no stronger */
+    out->role = derived_role(parent->role);
     snprintf(out->label, sizeof(out->label), "derived from %.40s", parent->label);
     r = 0;
 out:

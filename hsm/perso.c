@@ -9,26 +9,10 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* see perso.h */
-int kv_perso_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan, const char *psn,
-                    uint8_t mk[16])
-{
-    uint8_t y[8], data[16], companion[16];
-    int r;
-
-    if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
-        goto out;
-    kv_emv_mk_derivation_data(y, data, companion);
-    r = kv_hsm_ecb_encrypt(h, imk, 0, data, sizeof(data), mk);
-out:
-    kv_wipe(y, sizeof(y));
-    kv_wipe(data, sizeof(data));
-    kv_wipe(companion, sizeof(companion));
-    return r;
-}
 
 /* see perso.h */
 int kv_perso_issuer_key(kv_hsm *h, const char *label, int create, unsigned bits,
@@ -59,30 +43,203 @@ int kv_perso_rsa_sign(void *arg, const uint8_t *in, size_t len, uint8_t *out)
     return kv_hsm_rsa_raw_sign(k->h, k->priv, in, len, out);
 }
 
-/* ---- wrapped ICC master keys and the CA key import (PKCS#11 direct) ---------- */
+/* ---- ICC master keys for the card (PKCS#11 direct) ------------------------------ */
 
-/* see perso.h */
-int kv_perso_icc_mk_wrapped(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
-                            const char *psn, const kv_hsm_key *transport,
-                            uint8_t wrapped[KV_PERSO_WRAPPED_MK_LEN])
+/*
+ * Why perso derives an extractable key, and what protects it (issue 11).
+ *
+ * A card must hold its ICC master key, so a personalization bench has to get
+ * it out of the HSM; the IMK itself may only derive (keys.h), so kortvagt
+ * can no longer compute the value by encrypting under the IMK. Here the ICC
+ * master key is derived in the token with CKM_DES3_ECB_ENCRYPT_DATA into a
+ * session object that is sensitive, has no usage at all, is neither
+ * modifiable nor copyable, and is extractable -- the only way it can leave
+ * is C_WrapKey -- and it is destroyed before this function returns:
+ *
+ *   - with a transport key (a "kek" AES key: the perso bench's path), it
+ *     leaves wrapped under that key (RFC 3394) and only the card side, which
+ *     holds the transport key, ever sees it in clear;
+ *   - without one (the lab's `perso card` writing a clear profile for the
+ *     virtual card), it is wrapped under a one-time AES session key whose
+ *     random value kortvagt holds in locked memory for this call only, and
+ *     unwrapped in software.
+ *
+ * Every IMK carries the derive template {sensitive, not extractable}. A
+ * module that enforces CKA_DERIVE_TEMPLATE refuses this derivation
+ * (CKR_TEMPLATE_INCONSISTENT): that is the intended outcome in production --
+ * no token-PIN holder, kortvagt included, gets an ICC master key out of an
+ * issuing HSM; real cards are personalized by a perso HSM with its own export
+ * function. SoftHSM2 2.6 does not know the attribute, so on the lab token
+ * this works, and any holder of the token PIN could do the same (README:
+ * trust boundary; `kortvagt hsm info` says it). CKA_WRAP_WITH_TRUSTED is not
+ * set: a trusted wrapping key can only be made by the token's SO, which the
+ * lab's ceremony (user PIN only) does not do.
+ */
+
+static int is_imk_role(kv_key_role r)
+{
+    return r == KV_ROLE_IMK_AC || r == KV_ROLE_IMK_CVC3 || r == KV_ROLE_IMK_SMI ||
+           r == KV_ROLE_IMK_SMC;
+}
+
+/* The ICC master key as an extractable session object with no usage (*k). */
+static int derive_exportable_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
+                                const char *psn, CK_OBJECT_HANDLE *k)
 {
     uint8_t y[8], data[16], companion[16];
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_DES2;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE tpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_TOKEN, &no, sizeof(no)},       {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &no, sizeof(no)},     {CKA_DECRYPT, &no, sizeof(no)},
-        {CKA_SIGN, &no, sizeof(no)},        {CKA_DERIVE, &no, sizeof(no)},
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_SIGN, &no, sizeof(no)},
+        {CKA_VERIFY, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
+        {CKA_COPYABLE, &no, sizeof(no)},
+        /* last: SoftHSM2 2.6 refuses every attribute after it in a derive template */
+        {CKA_MODIFIABLE, &no, sizeof(no)},
     };
     CK_KEY_DERIVATION_STRING_DATA sd;
     CK_MECHANISM dm = {CKM_DES3_ECB_ENCRYPT_DATA, &sd, sizeof(sd)};
+    CK_OBJECT_HANDLE p = CK_INVALID_HANDLE;
+    CK_RV rv = CKR_OK;
+    int r;
+
+    *k = CK_INVALID_HANDLE;
+    if (imk->type != KV_KEY_DES2)
+        return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a des2 key", imk->label);
+    if (!is_imk_role(imk->role))
+        return kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_AC);
+    if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
+        goto out;
+    kv_emv_mk_derivation_data(y, data, companion);
+    sd.pData = data;
+    sd.ulLen = sizeof(data);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if ((r = kv_p11_key_handle(h, imk, 0, &p)) != 0)
+            goto out;
+        rv = h->f->C_DeriveKey(h->session, &dm, p, tpl, sizeof(tpl) / sizeof(tpl[0]), k);
+        if (rv == CKR_OK)
+            break;
+        if (attempt == 0 && kv_p11_rv_handle_gone(rv) && (r = kv_p11_key_refind(h, imk)) == 0)
+            continue;
+        break;
+    }
+    if (rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+        r = kv_p11_fail(h, rv,
+                        "the module enforces the IMK's derive template: ICC master keys do not "
+                        "leave this token; personalize with a perso HSM",
+                        "deriving an exportable ICC master key from '%s'", imk->label);
+    } else if (rv != CKR_OK) {
+        r = kv_p11_fail(h, rv, NULL, "deriving the ICC master key from '%s'", imk->label);
+    } else {
+        r = 0;
+    }
+out:
+    kv_wipe(y, sizeof(y));
+    kv_wipe(data, sizeof(data));
+    kv_wipe(companion, sizeof(companion));
+    return r;
+}
+
+/* C_WrapKey of k under wrapping key handle w (CKM_AES_KEY_WRAP, 24 bytes out). */
+static int wrap_mk(kv_hsm *h, CK_OBJECT_HANDLE w, CK_OBJECT_HANDLE k, const char *wname,
+                   uint8_t wrapped[KV_PERSO_WRAPPED_MK_LEN], CK_RV *rvp)
+{
     CK_MECHANISM wm = {CKM_AES_KEY_WRAP, NULL, 0};
-    CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
     CK_ULONG wl = KV_PERSO_WRAPPED_MK_LEN;
+    CK_RV rv = h->f->C_WrapKey(h->session, &wm, w, k, wrapped, &wl);
+    if (rvp != NULL)
+        *rvp = rv;
+    if (rv != CKR_OK || wl != KV_PERSO_WRAPPED_MK_LEN)
+        return kv_p11_fail(h, rv, NULL, "wrapping the ICC master key under %s (CKM_AES_KEY_WRAP)",
+                           wname);
+    return 0;
+}
+
+/* see perso.h */
+int kv_perso_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan, const char *psn,
+                    uint8_t mk[16])
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE at = CKK_AES;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    kv_secbuf *kek = NULL;
+    uint8_t wrapped[KV_PERSO_WRAPPED_MK_LEN], out[32];
+    CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, w = CK_INVALID_HANDLE;
+    EVP_CIPHER_CTX *c = NULL;
     CK_RV rv;
+    int r, n1 = 0, n2 = 0;
+
+    if (h == NULL || imk == NULL || mk == NULL)
+        return KV_ERR_ARG;
+    if (!h->have_session)
+        return kv_p11_fail_msg(h, KV_ERR_HSM_SESSION, "no session");
+    if ((kek = kv_secbuf_new(16)) == NULL)
+        return kv_p11_fail_msg(h, KV_ERR_NOMEM, "cannot allocate locked memory");
+    if (RAND_bytes(kv_secbuf_ptr(kek), 16) != 1) {
+        r = kv_p11_fail_msg(h, KV_ERR_INTERNAL, "no random bytes for a one-time wrapping key");
+        goto out;
+    }
+    {
+        /* the one-time wrapping key: a session object that may only wrap */
+        CK_ATTRIBUTE t[] = {
+            {CKA_CLASS, &cls, sizeof(cls)},      {CKA_KEY_TYPE, &at, sizeof(at)},
+            {CKA_TOKEN, &no, sizeof(no)},        {CKA_PRIVATE, &yes, sizeof(yes)},
+            {CKA_SENSITIVE, &yes, sizeof(yes)},  {CKA_EXTRACTABLE, &no, sizeof(no)},
+            {CKA_WRAP, &yes, sizeof(yes)},       {CKA_ENCRYPT, &no, sizeof(no)},
+            {CKA_DECRYPT, &no, sizeof(no)},      {CKA_UNWRAP, &no, sizeof(no)},
+            {CKA_VALUE, kv_secbuf_ptr(kek), 16},
+        };
+        rv = h->f->C_CreateObject(h->session, t, sizeof(t) / sizeof(t[0]), &w);
+        if (rv != CKR_OK) {
+            r = kv_p11_fail(h, rv, NULL, "creating a one-time wrapping key");
+            goto out;
+        }
+    }
+    if ((r = derive_exportable_mk(h, imk, option, pan, psn, &k)) != 0)
+        goto out;
+    if ((r = wrap_mk(h, w, k, "a one-time session key", wrapped, NULL)) != 0)
+        goto out;
+    r = kv_p11_fail_msg(h, KV_ERR_INTERNAL, "unwrapping the ICC master key failed");
+    if ((c = EVP_CIPHER_CTX_new()) == NULL)
+        goto out;
+    EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    if (EVP_DecryptInit_ex(c, EVP_aes_128_wrap(), NULL, kv_secbuf_ptr(kek), NULL) != 1 ||
+        EVP_DecryptUpdate(c, out, &n1, wrapped, (int)sizeof(wrapped)) != 1 ||
+        EVP_DecryptFinal_ex(c, out + n1, &n2) != 1 || n1 + n2 != 16)
+        goto out;
+    memcpy(mk, out, 16);
+    r = 0;
+out:
+    if (k != CK_INVALID_HANDLE)
+        h->f->C_DestroyObject(h->session, k);
+    if (w != CK_INVALID_HANDLE)
+        h->f->C_DestroyObject(h->session, w);
+    EVP_CIPHER_CTX_free(c);
+    kv_secbuf_free(kek);
+    kv_wipe(out, sizeof(out));
+    kv_wipe(wrapped, sizeof(wrapped));
+    return r;
+}
+
+/* see perso.h */
+int kv_perso_icc_mk_wrapped(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
+                            const char *psn, const kv_hsm_key *transport,
+                            uint8_t wrapped[KV_PERSO_WRAPPED_MK_LEN])
+{
+    CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, w = CK_INVALID_HANDLE;
+    CK_RV rv = CKR_OK;
+    char wname[96];
     int r;
 
     if (h == NULL || imk == NULL || transport == NULL || wrapped == NULL)
@@ -91,32 +248,22 @@ int kv_perso_icc_mk_wrapped(kv_hsm *h, const kv_hsm_key *imk, int option, const 
         transport->type != KV_KEY_AES256)
         return kv_p11_fail_msg(h, KV_ERR_ARG, "transport key '%s' is not an AES key",
                                transport->label);
+    if ((r = kv_hsm_key_require_role(h, transport, KV_ROLE_KEK)) != 0)
+        return r;
     if (!h->have_session)
         return kv_p11_fail_msg(h, KV_ERR_HSM_SESSION, "no session");
-    if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
+    if ((r = derive_exportable_mk(h, imk, option, pan, psn, &k)) != 0)
         goto out;
-    kv_emv_mk_derivation_data(y, data, companion);
-    sd.pData = data;
-    sd.ulLen = sizeof(data);
-    rv = h->f->C_DeriveKey(h->session, &dm, kv_p11_resolve(h, imk->handle), tpl,
-                           sizeof(tpl) / sizeof(tpl[0]), &k);
-    if (rv != CKR_OK) {
-        r = kv_p11_fail(h, rv, NULL, "deriving the ICC master key from '%s'", imk->label);
+    snprintf(wname, sizeof(wname), "'%s'", transport->label);
+    if ((r = kv_p11_key_handle(h, transport, 0, &w)) != 0)
         goto out;
-    }
-    rv = h->f->C_WrapKey(h->session, &wm, kv_p11_resolve(h, transport->handle), k, wrapped, &wl);
-    if (rv != CKR_OK || wl != KV_PERSO_WRAPPED_MK_LEN) {
-        r = kv_p11_fail(h, rv, NULL, "wrapping the ICC master key under '%s' (CKM_AES_KEY_WRAP)",
-                        transport->label);
-        goto out;
-    }
-    r = 0;
+    r = wrap_mk(h, w, k, wname, wrapped, &rv);
+    if (r != 0 && kv_p11_rv_handle_gone(rv) && (r = kv_p11_key_refind(h, transport)) == 0 &&
+        (r = kv_p11_key_handle(h, transport, 0, &w)) == 0)
+        r = wrap_mk(h, w, k, wname, wrapped, NULL); /* the transport key was rotated */
 out:
     if (k != CK_INVALID_HANDLE)
         h->f->C_DestroyObject(h->session, k);
-    kv_wipe(y, sizeof(y));
-    kv_wipe(data, sizeof(data));
-    kv_wipe(companion, sizeof(companion));
     return r;
 }
 

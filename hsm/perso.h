@@ -18,12 +18,15 @@
 
 /*
  * The ICC master key bytes for a card: 3DES-ECB under the issuer master key
- * imk (a DES2 key with the encrypt usage, keys.h "imk") of Y || (Y XOR
- * FF..FF), Y = kv_emv_mk_input(option, pan, psn) -- the value
- * kv_hsm_emv_derive_icc_mk derives inside the token, here leaving it as data
- * because the card must hold it (a perso bench writes it to the chip; in this
- * lab, to the virtual card's profile). mk (16 bytes) is the caller's to wipe.
- * Returns 0, KV_ERR_ARG (PAN/PSN), or an HSM error.
+ * imk (a des2 key with an imk* role, keys.h) of Y || (Y XOR FF..FF),
+ * Y = kv_emv_mk_input(option, pan, psn) -- the value kv_hsm_emv_derive_icc_mk
+ * derives inside the token, here leaving it as data because the card must
+ * hold it (in this lab, the virtual card's profile). The IMK only derives:
+ * the key is derived in the token as an extractable session object with no
+ * usage, wrapped under a one-time session key and unwrapped here (perso.c
+ * explains why, and why a module that enforces derive templates refuses it).
+ * mk (16 bytes) is the caller's to wipe. Returns 0, KV_ERR_ARG (PAN/PSN),
+ * KV_ERR_HSM_ROLE (imk is not an IMK), or an HSM error.
  */
 int kv_perso_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan, const char *psn,
                     uint8_t mk[16]);
@@ -58,11 +61,11 @@ int kv_perso_rsa_sign(void *arg, const uint8_t *in, size_t len, uint8_t *out);
 
 /*
  * The ICC master key for a card, derived inside the token from imk (a DES2
- * key with derive usage, keys.h "imk") as 3DES-ECB(imk)(Y || Y XOR FF..FF),
+ * key with an imk* role, keys.h) as 3DES-ECB(imk)(Y || Y XOR FF..FF),
  * Y = kv_emv_mk_input(option, pan, psn) (CKM_DES3_ECB_ENCRYPT_DATA into a
  * session object that is CKA_SENSITIVE true and CKA_EXTRACTABLE true so that
  * it can leave the token only wrapped), then wrapped under transport (an AES
- * key with CKA_WRAP, keys.h "kek") with CKM_AES_KEY_WRAP (RFC 3394, default
+ * key with role kek) with CKM_AES_KEY_WRAP (RFC 3394, default
  * IV) and destroyed. The clear key value never leaves the token. wrapped
  * receives KV_PERSO_WRAPPED_MK_LEN bytes. Returns 0, KV_ERR_ARG (PAN/PSN,
  * transport not AES) or an HSM error (kv_hsm_last_error).

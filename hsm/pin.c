@@ -352,6 +352,23 @@ static int key_fits(const kv_hsm_key *key, int format)
     return key->type == KV_KEY_DES2 || key->type == KV_KEY_DES3;
 }
 
+/*
+ * The role checks of every operation, before any token work: a PIN block key
+ * (role pin) only enciphers and deciphers PIN blocks, a PIN verification key
+ * (role pvk) only computes PVVs and IBM 3624 natural PINs. Either may be NULL
+ * (not used by the operation).
+ */
+static int need_roles(kv_hsm *h, const kv_hsm_key *pvk, const kv_hsm_key *pin_key)
+{
+    int r;
+
+    if (pvk != NULL && (r = kv_hsm_key_require_role(h, pvk, KV_ROLE_PVK)) != 0)
+        return r;
+    if (pin_key != NULL && (r = kv_hsm_key_require_role(h, pin_key, KV_ROLE_PIN)) != 0)
+        return r;
+    return 0;
+}
+
 /* Encrypt the PIN w->pin (pin_len digits) as a block of format into out. */
 static int encrypt_block(kv_hsm *h, const kv_hsm_key *key, int format, size_t pin_len,
                          const char *pan, struct pin_work *w, uint8_t *out, size_t *out_len)
@@ -420,11 +437,13 @@ int kv_hsm_pinblock_encrypt(kv_hsm *h, const kv_hsm_key *key, int format, const 
                             size_t pin_len, const char *pan, uint8_t out[KV_PINBLOCK_MAX],
                             size_t *out_len)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     int r;
 
     *out_len = 0;
-    if (w == NULL)
+    if ((r = need_roles(h, NULL, key)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if ((r = kv_pin_check(pin, pin_len)) != 0)
         goto out;
@@ -442,11 +461,13 @@ out:
 int kv_hsm_pinblock_decrypt(kv_hsm *h, const kv_hsm_key *key, int format, const uint8_t *block,
                             size_t block_len, const char *pan, char *pin, size_t *pin_len)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     size_t n = 0;
     int r;
 
-    if (w == NULL)
+    if ((r = need_roles(h, NULL, key)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if ((r = decrypt_block(h, key, format, block, block_len, pan, w, &n)) != 0)
         goto out;
@@ -464,12 +485,14 @@ int kv_hsm_pinblock_translate(kv_hsm *h, const kv_hsm_key *in_key, int in_format
                               const kv_hsm_key *out_key, int out_format,
                               uint8_t out[KV_PINBLOCK_MAX], size_t *out_len)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     size_t n = 0;
     int r;
 
     *out_len = 0;
-    if (w == NULL)
+    if ((r = need_roles(h, NULL, in_key)) != 0 || (r = need_roles(h, NULL, out_key)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if (kv_pinblock_size(out_format) < 0) {
         r = KV_ERR_ARG;
@@ -505,10 +528,12 @@ static int pvv_compute(kv_hsm *h, const kv_hsm_key *pvk, const char *pan, int pv
 int kv_hsm_pvv_generate(kv_hsm *h, const kv_hsm_key *pvk, const char *pan, int pvki,
                         const char *pin, size_t pin_len, char pvv[KV_PVV_DIGITS + 1])
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     int r;
 
-    if (w == NULL)
+    if ((r = need_roles(h, pvk, NULL)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if ((r = kv_pin_check(pin, pin_len)) != 0)
         goto out;
@@ -529,11 +554,13 @@ static int pvv_arg_ok(const char *pvv)
 int kv_hsm_pvv_verify(kv_hsm *h, const kv_hsm_key *pvk, const char *pan, int pvki, const char *pin,
                       size_t pin_len, const char *pvv, int *match)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     int r;
 
     *match = 0;
-    if (w == NULL)
+    if ((r = need_roles(h, pvk, NULL)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if (!pvv_arg_ok(pvv) || (r = kv_pin_check(pin, pin_len)) != 0) {
         r = KV_ERR_ARG;
@@ -552,12 +579,14 @@ int kv_hsm_pvv_verify_pinblock(kv_hsm *h, const kv_hsm_key *pvk, const kv_hsm_ke
                                int format, const uint8_t *block, size_t block_len, const char *pan,
                                int pvki, const char *pvv, int *match)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     size_t n = 0;
     int r;
 
     *match = 0;
-    if (w == NULL)
+    if ((r = need_roles(h, pvk, pin_key)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if (!pvv_arg_ok(pvv) || pan == NULL || !kv_is_digits(pan, 1, 19) || pvki < 0 || pvki > 9) {
         r = KV_ERR_ARG;
@@ -599,10 +628,12 @@ int kv_hsm_ibm3624_offset(kv_hsm *h, const kv_hsm_key *pvk, const char *dec_tabl
                           const char *vdata, char pad, const char *pin, size_t pin_len,
                           char *offset)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     int r;
 
-    if (w == NULL)
+    if ((r = need_roles(h, pvk, NULL)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if ((r = kv_pin_check(pin, pin_len)) != 0)
         goto out;
@@ -644,11 +675,13 @@ int kv_hsm_ibm3624_verify(kv_hsm *h, const kv_hsm_key *pvk, const char *dec_tabl
                           const char *vdata, char pad, const char *pin, size_t pin_len,
                           const char *offset, int *match)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     int r;
 
     *match = 0;
-    if (w == NULL)
+    if ((r = need_roles(h, pvk, NULL)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if (!offset_arg_ok(offset) || (r = kv_pin_check(pin, pin_len)) != 0) {
         r = KV_ERR_ARG;
@@ -666,12 +699,14 @@ int kv_hsm_ibm3624_verify_pinblock(kv_hsm *h, const kv_hsm_key *pvk, const kv_hs
                                    const char *pan, const char *dec_table, const char *vdata,
                                    char pad, const char *offset, int *match)
 {
-    struct pin_work *w = work_get();
+    struct pin_work *w;
     size_t n = 0;
     int r;
 
     *match = 0;
-    if (w == NULL)
+    if ((r = need_roles(h, pvk, pin_key)) != 0)
+        return r;
+    if ((w = work_get()) == NULL)
         return KV_ERR_NOMEM;
     if (!offset_arg_ok(offset)) {
         r = KV_ERR_ARG;

@@ -13,6 +13,13 @@
  * A verify reports match or mismatch through *match and never the computed
  * value; a negative result is not an error (return 0). PINs are 4..12 ASCII
  * digits given with an explicit length; PANs 1..19 digits (no Luhn check).
+ *
+ * Key roles (p11.h): PIN block keys (key, in_key, out_key, pin_key) must have
+ * role pin, PIN verification keys (pvk) role pvk. Every kv_hsm_* call checks
+ * the roles of all its keys before any token work and refuses a key of
+ * another role with KV_ERR_HSM_ROLE (kv_hsm_last_error names both roles): a
+ * PVK never deciphers a PIN block and an IMK never computes a PVV or natural
+ * PIN from chosen data.
  */
 #ifndef KV_HSM_PIN_H
 #define KV_HSM_PIN_H

@@ -112,7 +112,7 @@ setup_perso_keys() {
     }
     imp transport aes128 kek 000102030405060708090A0B0C0D0E0F
     imp imk-ac des2 imk 0123456789ABCDEFFEDCBA9876543210
-    imp imk-cvc3 des2 imk 01234567899876543210012345678998
+    imp imk-cvc3 des2 imk-cvc3 01234567899876543210012345678998
     imp cvk des2 cvk 0123456789ABCDEFFEDCBA9876543210
     imp pvk des2 pvk 0123456789ABCDEFFEDCBA9876543210
     "$KORTVAGT_BIN" perso ca-import --label ca-e1 --pem "$REPO/tests/data/capk/kortvagt-test-ca-e1.pem" ||

@@ -16,8 +16,10 @@ struct kv_app {
     kv_hsm *hsm;
     kv_hsm_mac token_key;
     kv_hsm_mac evidence_key;
+    kv_hsm_mac state_key; /* row MACs of the store (issue 11) */
     kv_mac token_mac;
     kv_mac evidence_mac;
+    kv_mac state_mac;
     kv_authz_factors *factors;
     kv_authz *authz;
     int bl_ready; /* bl below is set up */
@@ -103,9 +105,30 @@ int kv_app_open(const kv_app_opts *o, kv_app **out, char *err, size_t errlen)
     }
     a->token_mac = kv_hsm_mac_get(&a->token_key);
     a->evidence_mac = kv_hsm_mac_get(&a->evidence_key);
+    /* card-state and block-list rows carry a MAC under "state-mac" (store.h "Row MACs") */
+    if ((r = kv_hsm_mac_init(&a->state_key, a->hsm, KV_KEY_LABEL_STATE_MAC)) != 0 ||
+        (r = kv_hsm_key_require_role(a->hsm, &a->state_key.key, KV_ROLE_STATE_MAC)) != 0) {
+        snprintf(why, sizeof(why),
+                 "the HMAC key '" KV_KEY_LABEL_STATE_MAC "' (role state-mac) is needed (run "
+                 "`kortvagt hsm init`): %s",
+                 kv_hsm_last_error(a->hsm));
+        fail(err, errlen, r, "HSM", why);
+        goto out;
+    }
+    a->state_mac = kv_hsm_mac_get(&a->state_key);
+    kv_store_set_row_mac(a->store, &a->state_mac);
+    if ((r = kv_store_set_row_mac_adopt(a->store)) != 0) {
+        fail(err, errlen, r, "store row MACs", kv_store_last_error(a->store));
+        goto out;
+    }
     if ((r = kv_authz_factors_new(a->hsm, &a->factors)) != 0) {
         fail(err, errlen, r, "session", NULL);
         goto out;
+    }
+    {
+        /* IBM 3624 parameters per PVK from [pvk.LABEL] of the configuration (issue 11) */
+        kv_pin_params_source pps = kv_pin_params_config_source(a->config);
+        kv_authz_factors_set_pin_params(a->factors, &pps);
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = a->store;

@@ -27,17 +27,32 @@ int kv_hsm_mac_init(kv_hsm_mac *m, kv_hsm *h, const char *label);
 kv_mac kv_hsm_mac_get(kv_hsm_mac *m);
 
 /*
- * Encrypt a PAN under the AES key "pan-enc" in the token: a random IV, then
- * AES-CBC over (length byte || digits || zero padding) in 32 bytes.
- * out receives KV_PAN_SEALED_LEN bytes. Returns 0, KV_ERR_ARG or an HSM error.
+ * Seal a PAN under the AES key "pan-enc" in the token (keyed.h
+ * KV_PAN_SEALED_LEN): the version byte KV_SEALED_GCM, a random IV from the
+ * token, AES-256-GCM over (length byte || digits || zero padding) in 32
+ * bytes, and the tag. ad (ad_len bytes; the row's PAN token, and what the
+ * value is) is authenticated with it: the value opens only with the same ad.
+ * Returns 0, KV_ERR_ARG or an HSM error.
  */
-int kv_pan_seal(kv_hsm *h, const kv_hsm_key *aes, const char *pan, uint8_t out[KV_PAN_SEALED_LEN]);
+int kv_pan_seal(kv_hsm *h, const kv_hsm_key *aes, const uint8_t *ad, size_t ad_len, const char *pan,
+                uint8_t out[KV_PAN_SEALED_LEN]);
 
 /*
- * Decrypt what kv_pan_seal produced into pan (20 bytes: digits + NUL); the
- * caller wipes it after use. KV_ERR_FORMAT when the plaintext is not a PAN.
+ * Open what kv_pan_seal produced into pan (20 bytes: digits + NUL); the
+ * caller wipes it after use. KV_ERR_FORMAT when the value does not open with
+ * ad (changed, or sealed for another row) or the plaintext is not a PAN. A
+ * schema-2 value (KV_SEALED_LEGACY_CBC, keyed.h) opens without ad.
  */
-int kv_pan_unseal(kv_hsm *h, const kv_hsm_key *aes, const uint8_t in[KV_PAN_SEALED_LEN],
-                  char pan[20]);
+int kv_pan_unseal(kv_hsm *h, const kv_hsm_key *aes, const uint8_t *ad, size_t ad_len,
+                  const uint8_t in[KV_PAN_SEALED_LEN], char pan[20]);
+
+/*
+ * The 32-byte block form underneath (the block list seals its reasons the
+ * same way): seal writes KV_PAN_SEALED_LEN bytes, open reverses it.
+ */
+int kv_block_seal(kv_hsm *h, const kv_hsm_key *aes, const uint8_t *ad, size_t ad_len,
+                  const uint8_t in[32], uint8_t out[KV_PAN_SEALED_LEN]);
+int kv_block_open(kv_hsm *h, const kv_hsm_key *aes, const uint8_t *ad, size_t ad_len,
+                  const uint8_t in[KV_PAN_SEALED_LEN], uint8_t out[32]);
 
 #endif

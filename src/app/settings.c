@@ -140,6 +140,8 @@ int kv_settings_daemon_resolve(const kv_settings_daemon_flags *f, const kv_confi
     out->max_body = KV_SETTINGS_DAEMON_MAX_BODY;
     out->connection_timeout = 30;
     out->drain_seconds = 10;
+    out->request_read_timeout = 10;
+    out->max_connections_per_ip = KV_SETTINGS_DAEMON_PER_IP;
     out->listen = f->listen != NULL                                    ? f->listen
                   : (v = kv_config_get(c, "daemon", "listen")) != NULL ? v
                                                                        : "127.0.0.1";
@@ -147,6 +149,10 @@ int kv_settings_daemon_resolve(const kv_settings_daemon_flags *f, const kv_confi
         f->tokens_file != NULL ? f->tokens_file : kv_config_get(c, "daemon", "tokens_file");
     out->tls_key = kv_config_get(c, "daemon", "tls_key");
     out->tls_cert = kv_config_get(c, "daemon", "tls_cert");
+    out->tls_client_ca = kv_config_get(c, "daemon", "tls_client_ca");
+    out->tls_priorities = (v = kv_config_get(c, "daemon", "tls_priorities")) != NULL && v[0] != '\0'
+                              ? v
+                              : KV_SETTINGS_DAEMON_TLS_PRIO;
     if (f->port >= 0)
         out->port = f->port;
     else if ((r = daemon_number(c, "port", 0, 65535, &out->port, err, errlen)) != 0)
@@ -162,7 +168,11 @@ int kv_settings_daemon_resolve(const kv_settings_daemon_flags *f, const kv_confi
         return r;
     if ((r = daemon_number(c, "connection_timeout", 1, 3600, &out->connection_timeout, err,
                            errlen)) != 0 ||
-        (r = daemon_number(c, "drain_seconds", 0, 3600, &out->drain_seconds, err, errlen)) != 0)
+        (r = daemon_number(c, "drain_seconds", 0, 3600, &out->drain_seconds, err, errlen)) != 0 ||
+        (r = daemon_number(c, "request_read_timeout", 1, 3600, &out->request_read_timeout, err,
+                           errlen)) != 0 ||
+        (r = daemon_number(c, "max_connections_per_ip", 1, 1000, &out->max_connections_per_ip, err,
+                           errlen)) != 0)
         return r;
     out->access_log = f->access_log;
     if ((v = kv_config_get(c, "daemon", "access_log")) != NULL)

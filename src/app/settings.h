@@ -79,6 +79,8 @@ typedef struct {
 /* kortvagtd ([daemon] of the file; scripts/kortvagtd.conf.sample). */
 #define KV_SETTINGS_DAEMON_MAX_WORKERS 64
 #define KV_SETTINGS_DAEMON_MAX_BODY 65536 /* the default largest request body */
+#define KV_SETTINGS_DAEMON_PER_IP 16      /* the default [daemon] max_connections_per_ip */
+#define KV_SETTINGS_DAEMON_TLS_PRIO "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* The daemon's flags; NULL / -1 / 0 as noted: not given. */
 typedef struct {
@@ -96,12 +98,18 @@ typedef struct {
     const char *tokens_file; /* NULL: none (the daemon refuses to start) */
     const char *tls_key;     /* PEM files: HTTPS; NULL: HTTP */
     const char *tls_cert;
-    long port;               /* 0..65535, default 8470 (0: any) */
-    long workers;            /* 1..KV_SETTINGS_DAEMON_MAX_WORKERS, default 2 */
-    long max_body;           /* 1..64 MiB, default KV_SETTINGS_DAEMON_MAX_BODY */
-    long connection_timeout; /* seconds, 1..3600, default 30 */
-    long drain_seconds;      /* 0..3600, default 10 */
-    int access_log;          /* flag, or [daemon] access_log = true|1|yes */
+    long port;                   /* 0..65535, default 8470 (0: any) */
+    long workers;                /* 1..KV_SETTINGS_DAEMON_MAX_WORKERS, default 2 */
+    long max_body;               /* 1..64 MiB, default KV_SETTINGS_DAEMON_MAX_BODY */
+    long connection_timeout;     /* seconds, 1..3600, default 30 */
+    long drain_seconds;          /* 0..3600, default 10 */
+    int access_log;              /* flag, or [daemon] access_log = true|1|yes */
+    long request_read_timeout;   /* seconds to read a whole request, 1..3600, default 10 */
+    long max_connections_per_ip; /* open connections of one address per worker, 1..1000,
+                                    default KV_SETTINGS_DAEMON_PER_IP */
+    const char *tls_priorities;  /* GnuTLS priority string, default KV_SETTINGS_DAEMON_TLS_PRIO */
+    const char *tls_client_ca;   /* PEM file of the CA(s) client certificates must chain to;
+                                    NULL: no client certificates asked */
 } kv_settings_daemon;
 
 typedef struct {

@@ -13,6 +13,8 @@
 #ifndef KV_AUTHORIZE_AUTHORIZE_H
 #define KV_AUTHORIZE_AUTHORIZE_H
 
+#include "apdu/cvr.h"
+#include "src/attempts/attempts.h"
 #include "src/authorize/request.h"
 #include "src/limits/limits.h"
 #include "src/sca/sca.h"
@@ -53,6 +55,9 @@ typedef struct {
     kv_factor_verifier verifier;    /* verify NULL: key material is KV_ERR_UNSUPPORTED */
     kv_hotcard_check hotcard;       /* check NULL: no block list */
     int64_t (*clock)(void);         /* wall clock; NULL: time(NULL) */
+    /* consecutive wrong PINs / card codes before a card is blocked (src/attempts);
+       NULL: kv_attempts_defaults. Borrowed. */
+    const kv_attempts_config *attempts;
 } kv_authz_config;
 
 typedef struct kv_authz kv_authz;
@@ -76,7 +81,19 @@ typedef struct {
     kv_counter_kind counter_kind;
     int64_t counter_value; /* after the decision */
     int64_t evidence_id;
+    int replayed; /* 1: a repeat of a request_id: the stored answer, nothing counted */
 } kv_authz_result;
+
+/* How kv_authz_decide_opts takes the time. */
+typedef struct {
+    /*
+     * 1 (kortvagtd): the day of the daily sums, the expiry check and the
+     * record's event time are the server clock's; the request's "at" is only
+     * recorded (the front end has checked it against [daemon] max_clock_skew).
+     * 0 (the CLI): the request's "at" decides, as it always did (replays, tests).
+     */
+    int server_time;
+} kv_authz_opts;
 
 /*
  * Decide one request and record it. A failed HSM check is a decision
@@ -85,6 +102,29 @@ typedef struct {
  * KV_ERR_STORE_* (nothing was recorded), KV_ERR_ARG.
  */
 int kv_authz_decide(kv_authz *a, const kv_auth_request *req, kv_authz_result *res);
+
+/*
+ * The same with options (NULL: as kv_authz_decide). Order of the work
+ * (src/RULES.md §1, issue 11):
+ *   - a request_id seen before for this card: the stored answer (res->replayed),
+ *     nothing counted, no HSM work; the same request_id with another request
+ *     is KV_ERR_POLICY;
+ *   - before any HSM work: the card's state row (a row whose MAC fails
+ *     declines store_tampered), the SCA failure block, the block list and the
+ *     PIN / card-code attempt counters (src/attempts: a blocked kind declines
+ *     pin_tries_exceeded / code_tries_exceeded). When one of them applies no
+ *     factor is sent to the HSM;
+ *   - the HSM checks; a pin_online factor is checked against the card's
+ *     stored reference value (PVV + PVKI or IBM offset) when the card has one;
+ *   - in one write transaction: the checks again (another process may have
+ *     moved them), the attempts counted, the decision, its evidence record
+ *     (what was proven apart from what was asserted, src/RULES.md §2) and the
+ *     request_id's answer.
+ * A verified SCA resets the failure count; an SCA that rests on asserted
+ * (upstream) factors satisfies §1 but leaves the count as it was.
+ */
+int kv_authz_decide_opts(kv_authz *a, const kv_auth_request *req, const kv_authz_opts *o,
+                         kv_authz_result *res);
 
 /*
  * The response of src/RULES.md §1: {"decision","reason","rule","sca":{"satisfied",
@@ -140,11 +180,13 @@ int kv_authz_card_settings(kv_authz *a, const char *pan, const kv_card_settings_
 /*
  * What the card's CVR, carried inside the data of a chip_cryptogram, says
  * about the offline PIN: 1 when the PIN try limit is exceeded, else 0 (also
- * when the CVN's data carries no CVR kortvagt knows). Visa CVN 10 data end
- * with IAD bytes 4-7 (03 || CVR), CVN 18 data with the whole IAD (Visa IAD
- * format: 06|07 DKI CVN 03 CVR). Only meaningful after the ARQC verified:
- * the cryptogram is what makes these bytes the card's own.
+ * when the CVN's data carries no CVR kortvagt knows). The CVR is found as
+ * apdu/cvr.h kv_cvr_from_ac_data says for each CVN. Only meaningful after the
+ * ARQC verified: the cryptogram is what makes these bytes the card's own.
  */
 int kv_authz_cvr_pin_blocked(const kv_auth_factor *f);
+
+/* The CVR of a chip_cryptogram factor's data (apdu/cvr.h); layout UNKNOWN for other factors. */
+void kv_authz_factor_cvr(const kv_auth_factor *f, kv_cvr_info *out);
 
 #endif

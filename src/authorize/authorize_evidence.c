@@ -25,8 +25,30 @@ static const char *outcome_name(kv_factor_outcome o)
         return "failed";
     case KV_FACTOR_REPLAYED:
         return "replayed";
+    case KV_FACTOR_NOT_CHECKED:
+        return "not_checked";
     }
     return "?";
+}
+
+static const char *proof_name(kv_authz_proof p)
+{
+    switch (p) {
+    case KV_PROOF_HSM:
+        return "hsm";
+    case KV_PROOF_CVR:
+        return "cvr";
+    case KV_PROOF_ASSERTED:
+        return "asserted";
+    case KV_PROOF_NONE:
+        break;
+    }
+    return "none";
+}
+
+static int proven(kv_authz_proof p)
+{
+    return p == KV_PROOF_HSM || p == KV_PROOF_CVR;
 }
 
 static const char *counter_key(kv_family fam, kv_counter_kind kind)
@@ -96,13 +118,27 @@ json_t *kv_authz_result_json(const kv_authz_result *res, int with_evidence)
     return j;
 }
 
-static void write_factor(kv_jsonw *w, const kv_auth_factor *f, kv_factor_outcome outcome)
+static void write_factor(kv_jsonw *w, const kv_auth_factor *f, kv_factor_outcome outcome,
+                         const kv_authz_factor_note *note)
 {
     char hex[2 * KV_AC_DATA_MAX + 1];
     kv_jsonw_object(w);
     kv_jsonw_kstr(w, "type", kv_sca_factor_name(f->type));
     kv_jsonw_kstr(w, "source", f->upstream ? "upstream" : "hsm");
     kv_jsonw_kstr(w, "outcome", outcome_name(outcome));
+    /* src/RULES.md §2: what kortvagt proved, apart from what the request asserted */
+    kv_jsonw_kbool(w, "proven", proven(note->proof));
+    kv_jsonw_kstr(w, "proof", proof_name(note->proof));
+    if (note->has_cvr) {
+        kv_jsonw_key(w, "cvr");
+        kv_jsonw_object(w);
+        kv_jsonw_kstr(w, "layout", kv_cvr_layout_name(note->cvr.layout));
+        kv_hex_encode(note->cvr.cvr, note->cvr.cvr_len, hex);
+        kv_jsonw_kstr(w, "bytes", hex);
+        kv_jsonw_kstr(w, "offline_pin", kv_cvr_pin_name(note->cvr.offline_pin));
+        kv_jsonw_kbool(w, "pin_try_limit_exceeded", note->cvr.pin_try_limit_exceeded);
+        kv_jsonw_end(w);
+    }
     if (f->has_binding) {
         kv_jsonw_kint(w, "bound_amount", f->bound_amount);
         kv_jsonw_kstr(w, "bound_payee", f->bound_payee);
@@ -147,45 +183,57 @@ static void write_factor(kv_jsonw *w, const kv_auth_factor *f, kv_factor_outcome
     kv_jsonw_end(w);
 }
 
-/* evidence.h "verification": what the liability engine reads. */
+/*
+ * evidence.h "verification": what the liability engine reads. "factors" are
+ * the factors that counted for SCA (src/RULES.md §1, asserted ones included);
+ * "proven_factors" those kortvagt proved (an HSM match; pin_offline through
+ * the CVR of a verified cryptogram); "asserted_factors" those the request
+ * only asserted. "method" and "proven" rest on the proven factors alone.
+ */
 static void write_verification(kv_jsonw *w, const kv_auth_request *req, const kv_sca_factor *sf,
-                               const kv_authz_result *res)
+                               const kv_authz_factor_note *notes, const kv_authz_result *res)
 {
-    int online_pin = 0, offline_pin = 0, arqc = 0, cvc2 = 0;
+    int online_pin = 0, offline_pin = 0, offline_claimed = 0, cvc2 = 0, cvr_pin = 0;
     const char *method;
-    int proven;
+    int is_proven;
 
     for (size_t i = 0; i < req->n_factors; i++) {
         const kv_auth_factor *f = &req->factors[i];
+        if (notes[i].has_cvr && notes[i].proof == KV_PROOF_HSM &&
+            notes[i].cvr.offline_pin == KV_CVR_PIN_VERIFIED)
+            cvr_pin = 1;
         if (sf[i].outcome != KV_FACTOR_VERIFIED)
             continue;
-        if (f->type == KV_FACTOR_PIN_ONLINE && !f->upstream)
+        if (f->type == KV_FACTOR_PIN_ONLINE && notes[i].proof == KV_PROOF_HSM)
             online_pin = 1;
-        if (f->type == KV_FACTOR_PIN_OFFLINE)
+        if (f->type == KV_FACTOR_PIN_OFFLINE && notes[i].proof == KV_PROOF_CVR)
             offline_pin = 1;
-        if (f->type == KV_FACTOR_CHIP_CRYPTOGRAM && !f->upstream)
-            arqc = 1;
-        if (f->type == KV_FACTOR_CVC2 && !f->upstream)
+        if (f->type == KV_FACTOR_PIN_OFFLINE)
+            offline_claimed = 1;
+        if (f->type == KV_FACTOR_CVC2 && notes[i].proof == KV_PROOF_HSM)
             cvc2 = 1;
     }
     if (online_pin) {
-        method = "online_pin";
-        proven = 1;
-    } else if (offline_pin && arqc) {
-        method = "offline_pin"; /* CVM results inside the HSM-verified ARQC */
-        proven = 1;
-    } else if (res->sca.satisfied) {
+        method = "online_pin"; /* the PIN block matched in the HSM */
+        is_proven = 1;
+    } else if (offline_pin || (cvr_pin && !offline_claimed)) {
+        method = "offline_pin"; /* the CVR inside the HSM-verified ARQC says so */
+        is_proven = 1;
+    } else if (res->sca.proven_satisfied) {
         method = "sca";
-        proven = 1;
-    } else if (offline_pin) {
-        method = "offline_pin"; /* claimed upstream, no cryptogram to prove it */
-        proven = 0;
+        is_proven = 1;
+    } else if (offline_claimed) {
+        method = "offline_pin"; /* asserted upstream: no verified CVR shows it */
+        is_proven = 0;
+    } else if (res->sca.satisfied) {
+        method = "sca"; /* satisfied for §1 on asserted factors: not proven */
+        is_proven = 0;
     } else if (cvc2) {
         method = "cvc2";
-        proven = 0;
+        is_proven = 0;
     } else {
         method = "none";
-        proven = 0;
+        is_proven = 0;
     }
     kv_jsonw_object(w);
     kv_jsonw_kstr(w, "method", method);
@@ -195,10 +243,24 @@ static void write_verification(kv_jsonw *w, const kv_auth_request *req, const kv
         if (sf[i].outcome == KV_FACTOR_VERIFIED)
             kv_jsonw_str(w, kv_sca_factor_name(req->factors[i].type));
     kv_jsonw_end(w);
-    kv_jsonw_kbool(w, "proven", proven);
+    kv_jsonw_kbool(w, "proven", is_proven);
     kv_jsonw_kbool(w, "sca_required",
                    !(res->decision == KV_DECISION_APPROVE && !res->sca.satisfied));
     kv_jsonw_kbool(w, "per_transaction_code", 0);
+    kv_jsonw_key(w, "proven_factors");
+    kv_jsonw_array(w);
+    for (size_t i = 0; i < req->n_factors; i++)
+        if (sf[i].outcome == KV_FACTOR_VERIFIED && proven(notes[i].proof))
+            kv_jsonw_str(w, kv_sca_factor_name(req->factors[i].type));
+    if (cvr_pin && !offline_claimed)
+        kv_jsonw_str(w, "pin_offline");
+    kv_jsonw_end(w);
+    kv_jsonw_key(w, "asserted_factors");
+    kv_jsonw_array(w);
+    for (size_t i = 0; i < req->n_factors; i++)
+        if (sf[i].outcome == KV_FACTOR_VERIFIED && notes[i].proof == KV_PROOF_ASSERTED)
+            kv_jsonw_str(w, kv_sca_factor_name(req->factors[i].type));
+    kv_jsonw_end(w);
     kv_jsonw_end(w);
 }
 
@@ -218,13 +280,15 @@ static void write_card(kv_jsonw *w, const uint8_t token[KV_TOKEN_LEN], const cha
     kv_jsonw_end(w);
 }
 
-static void write_request(kv_jsonw *w, const kv_auth_request *req, int64_t at)
+static void write_request(kv_jsonw *w, const kv_auth_request *req, const kv_authz_times *tm)
 {
     char t[KV_TIME_TEXT];
-    kv_time_format(at, t);
+    kv_time_format(tm->has_request_at ? tm->request_at : tm->at, t);
     kv_jsonw_key(w, "request");
     kv_jsonw_object(w);
     kv_jsonw_kstr(w, "at", t);
+    if (req->has_request_id)
+        kv_jsonw_kstr(w, "request_id", req->request_id);
     kv_jsonw_kstr(w, "channel", kv_channel_name(req->channel));
     kv_jsonw_kint(w, "amount", req->amount);
     kv_jsonw_kstr(w, "currency", req->currency);
@@ -272,24 +336,42 @@ static int append_evidence(kv_authz *a, kv_jsonw *w, const char *type, int64_t t
 /* see authorize_int.h */
 int kv_authz_record_decision(kv_authz *a, const kv_auth_request *req,
                              const uint8_t token[KV_TOKEN_LEN], const char *masked,
-                             const kv_sca_factor *sf, kv_authz_result *res, int64_t at, int64_t now)
+                             const kv_sca_factor *sf, const kv_authz_factor_note *notes,
+                             kv_authz_result *res, const kv_authz_times *t)
 {
+    char tx[KV_TIME_TEXT];
     kv_jsonw w;
     int r;
     kv_jsonw_init(&w);
     kv_jsonw_object(&w);
     write_card(&w, token, masked, req->expiry, req->psn);
-    write_request(&w, req, at);
+    write_request(&w, req, t);
+    /* both times: the request's "at" and the server clock, and which one decided */
+    kv_jsonw_key(&w, "clock");
+    kv_jsonw_object(&w);
+    kv_jsonw_kstr(&w, "basis", t->server_time || !t->has_request_at ? "server" : "request");
+    kv_time_format(t->server, tx);
+    kv_jsonw_kstr(&w, "server", tx);
+    kv_jsonw_key(&w, "request_at");
+    if (t->has_request_at) {
+        kv_time_format(t->request_at, tx);
+        kv_jsonw_str(&w, tx);
+    } else {
+        kv_jsonw_null(&w);
+    }
+    kv_time_format(t->at, tx);
+    kv_jsonw_kstr(&w, "decided_for", tx);
+    kv_jsonw_end(&w);
     kv_jsonw_key(&w, "factors");
     kv_jsonw_array(&w);
     for (size_t i = 0; i < req->n_factors; i++)
-        write_factor(&w, &req->factors[i], sf[i].outcome);
+        write_factor(&w, &req->factors[i], sf[i].outcome, &notes[i]);
     kv_jsonw_end(&w);
     kv_jsonw_key(&w, "verification");
-    write_verification(&w, req, sf, res);
+    write_verification(&w, req, sf, notes, res);
     kv_jsonw_key(&w, "response");
     write_result(&w, res, 0);
-    r = append_evidence(a, &w, "authorization", at, now, &res->evidence_id);
+    r = append_evidence(a, &w, "authorization", t->at, t->server, &res->evidence_id);
     kv_jsonw_free(&w);
     return r;
 }

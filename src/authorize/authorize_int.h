@@ -26,9 +26,35 @@ struct kv_authz_token_slot {
 
 struct kv_authz {
     kv_authz_config cfg;
+    kv_attempts_config attempts; /* cfg.attempts or the defaults */
     struct kv_authz_token_slot cache[KV_AUTHZ_TOKEN_SLOTS];
     char err[256];
+    /* the strings of a replayed answer (kv_authz_result points here until the next call) */
+    char replay_reason[48], replay_rule[64], replay_exemption[48];
 };
+
+/* What kortvagt proved about one factor (src/RULES.md §2). */
+typedef enum {
+    KV_PROOF_NONE = 0, /* failed, replayed or not checked: proves nothing */
+    KV_PROOF_HSM,      /* checked in the HSM and matched */
+    KV_PROOF_CVR,      /* offline PIN: the CVR inside a cryptogram the HSM verified */
+    KV_PROOF_ASSERTED, /* "verified": true from upstream: counted for SCA, not proven */
+} kv_authz_proof;
+
+typedef struct {
+    kv_authz_proof proof;
+    int has_cvr; /* a chip_cryptogram the HSM verified: its CVR, decoded */
+    kv_cvr_info cvr;
+} kv_authz_factor_note;
+
+/* The times of one decision. */
+typedef struct {
+    int64_t at;         /* the time the decision is taken for (day, expiry, event time) */
+    int64_t server;     /* the server clock */
+    int has_request_at; /* the request carried "at" */
+    int64_t request_at;
+    int server_time; /* kv_authz_opts.server_time */
+} kv_authz_times;
 
 /* ---- authorize.c ---- */
 
@@ -61,8 +87,8 @@ void kv_authz_fill_counter(const kv_limits_config *l, const kv_card_policy *p, k
  */
 int kv_authz_record_decision(kv_authz *a, const kv_auth_request *req,
                              const uint8_t token[KV_TOKEN_LEN], const char *masked,
-                             const kv_sca_factor *sf, kv_authz_result *res, int64_t at,
-                             int64_t now);
+                             const kv_sca_factor *sf, const kv_authz_factor_note *notes,
+                             kv_authz_result *res, const kv_authz_times *t);
 /* The reversal record of txn (out filled but for evidence_id, which it sets). */
 int kv_authz_record_reversal(kv_authz *a, const kv_txn *txn, const char *masked,
                              kv_authz_reversal *out, int64_t now);

@@ -145,6 +145,7 @@ static const kv_jdec_field cvc3_rows[] = {
     FROW("track", KV_JT_HEX, KV_JF_REQUIRED, 1, KV_TRACK_MAX, track, KV_TRACK_MAX,
          offsetof(kv_auth_factor, track_len), NONE),
     FROW("value", KV_JT_DIGITS, KV_JF_REQUIRED, 1, 5, value, 6, NONE, NONE),
+    FROW("pcvc3", KV_JT_HEX, 0, 1, 8, pcvc3, 8, offsetof(kv_auth_factor, pcvc3_len), NONE),
 };
 static const kv_jdec_field cvc2_rows[] = {
     COMMON_ROWS,
@@ -279,6 +280,23 @@ static int currency(kv_jdec *d, const json_t *v, void *field, void *obj, void *c
     return 0;
 }
 
+/* request_id: 1..64 printable ASCII characters (no control characters, no DEL). */
+static int request_id(kv_jdec *d, const json_t *v, void *field, void *obj, void *ctx)
+{
+    const char *t = json_string_value(v);
+    size_t n = json_string_length(v);
+    (void)obj, (void)ctx;
+    if (!json_is_string(v))
+        return kv_jdec_fail(d, KV_JDEC_WRONG_TYPE, "must be a string");
+    if (n < 1 || n > 64 || strlen(t) != n)
+        return kv_jdec_fail(d, KV_JDEC_OUT_OF_RANGE, "length must be 1..64");
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] > 0x7E)
+            return kv_jdec_fail(d, KV_JDEC_BAD_FORMAT, "must be printable ASCII");
+    memcpy(field, t, n + 1);
+    return 0;
+}
+
 static const kv_jdec_field request_rows[] = {
     {"card", KV_JT_OBJECT, KV_JF_REQUIRED, 0, 0, 0, 0, NONE, NONE, NULL, &card_tbl, 0, NULL, NULL},
     {"at", KV_JT_CUSTOM, 0, 0, 0, offsetof(kv_auth_request, at), 0, NONE,
@@ -296,6 +314,8 @@ static const kv_jdec_field request_rows[] = {
     {"recurring", KV_JT_OBJECT, KV_JF_NULL_OK, 0, 0, 0, 0, NONE,
      offsetof(kv_auth_request, has_recurring), NULL, &recurring_tbl, 0, NULL, NULL},
     RROW("trusted_beneficiary", KV_JT_BOOL, 0, 0, 0, trusted_beneficiary, sizeof(int), NONE, NONE),
+    {"request_id", KV_JT_CUSTOM, 0, 0, 0, offsetof(kv_auth_request, request_id), 0, NONE,
+     offsetof(kv_auth_request, has_request_id), NULL, NULL, 0, request_id, NULL},
 };
 static const kv_jdec_table request_tbl = KV_JDEC_TABLE("request", request_rows, 0, NULL, NULL);
 

@@ -8,7 +8,9 @@
  * (integer >= 0, minor units), currency (3 letters A-Z), merchant.name,
  * merchant.mcc (4 digits). Optional: card.psn (2 digits), at (RFC 3339;
  * default: now), merchant.country, factors (default []), recurring
- * {series, first (default false)}, trusted_beneficiary (default false).
+ * {series, first (default false)}, trusted_beneficiary (default false),
+ * request_id (1..64 printable ASCII characters: the client's idempotency
+ * key; a repeat with the same card and request_id gets the stored answer).
  *
  * A factor is either upstream-verified — {"type", "verified": bool} — or
  * carries key material that kortvagt verifies through the HSM (never both):
@@ -20,7 +22,9 @@
  *   chip_cryptogram: imk, cvn, arqc (8 bytes hex), data (1..1024 bytes hex),
  *                    atc (2 bytes hex) [+ un (4 bytes hex)];
  *   cvc3:            imk, atc (2 bytes), un (4 bytes), track (1..128 bytes hex),
- *                    value (1..5 digits);
+ *                    value (1..5 digits; the verifier refuses fewer than 3)
+ *                    [+ pcvc3 (1..8 bytes hex): the card's PCVC3 bitmap; the
+ *                    verifier then refuses fewer digits than it has bits set];
  *   cvc2:            cvk, value (3 digits).
  * Any factor may carry bound_amount and bound_payee (both or neither): the
  * amount and payee its authentication code was bound to (dynamic linking).
@@ -77,6 +81,8 @@ typedef struct {
     uint8_t un[4];
     uint8_t track[KV_TRACK_MAX];
     size_t track_len;
+    uint8_t pcvc3[8]; /* cvc3: the card's PCVC3 bitmap (9F65 / 9F62), pcvc3_len 0 if not given */
+    size_t pcvc3_len;
 
     /* cvc2 (cvk) and cvc3 (value) */
     char cvk[KV_KEYNAME_MAX];
@@ -101,6 +107,9 @@ typedef struct {
     char series[KV_SERIES_MAX];
     int recurring_first;
     int trusted_beneficiary;
+    /* request_id (1..64 printable ASCII): a repeat gets the stored answer and counts once */
+    int has_request_id;
+    char request_id[65];
 } kv_auth_request;
 
 /*

@@ -5,7 +5,7 @@
 #include "src/base/secure.h"
 #include "src/base/caltime.h"
 
-#include <openssl/rand.h>
+#include "hsm/p11_aead.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,8 +124,39 @@ int kv_bl_time_parse(const char *s, int64_t *out)
 
 /* ---- sealing ---- */
 
-static int seal_text(const kv_blocklist *bl, const char *text, uint8_t out[KV_BL_SEALED_LEN])
+/* The associated data of a sealed field: the row's token and the field's letter. */
+static void seal_ad(uint8_t ad[KV_BL_AD_LEN], const uint8_t token[KV_TOKEN_LEN], char field)
 {
+    memcpy(ad, token, KV_TOKEN_LEN);
+    ad[KV_TOKEN_LEN] = (uint8_t)field;
+}
+
+#define AD_PAN 'P'
+#define AD_REASON 'R'
+#define AD_WALLET 'W'
+
+/* Seal a PAN (or wallet token number) in the block layout of kv_pan_seal. */
+static int seal_pan(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], char field,
+                    const char *pan, uint8_t out[KV_BL_SEALED_LEN])
+{
+    uint8_t block[32], ad[KV_BL_AD_LEN];
+    size_t n = strlen(pan);
+    int r;
+    if (n > 31)
+        return KV_ERR_ARG;
+    memset(block, 0, sizeof(block));
+    block[0] = (uint8_t)n;
+    memcpy(block + 1, pan, n);
+    seal_ad(ad, token, field);
+    r = bl->seal.seal(bl->seal.ctx, ad, block, out);
+    kv_wipe(block, sizeof(block));
+    return r;
+}
+
+static int seal_text(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], const char *text,
+                     uint8_t out[KV_BL_SEALED_LEN])
+{
+    uint8_t ad[KV_BL_AD_LEN];
     uint8_t block[32];
     size_t n = strlen(text);
     int r;
@@ -134,16 +165,20 @@ static int seal_text(const kv_blocklist *bl, const char *text, uint8_t out[KV_BL
     memset(block, 0, sizeof(block));
     block[0] = (uint8_t)n;
     memcpy(block + 1, text, n);
-    r = bl->seal.seal(bl->seal.ctx, block, out);
+    seal_ad(ad, token, AD_REASON);
+    r = bl->seal.seal(bl->seal.ctx, ad, block, out);
     kv_wipe(block, sizeof(block));
     return r;
 }
 
 /* Unseal into text (32 bytes: up to 31 characters + NUL); KV_ERR_FORMAT if malformed. */
-static int unseal_text(const kv_blocklist *bl, const uint8_t in[KV_BL_SEALED_LEN], char text[32])
+static int unseal_text(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN],
+                       const uint8_t in[KV_BL_SEALED_LEN], char text[32])
 {
-    uint8_t block[32];
-    int r = bl->seal.unseal(bl->seal.ctx, in, block);
+    uint8_t block[32], ad[KV_BL_AD_LEN];
+    int r;
+    seal_ad(ad, token, AD_REASON);
+    r = bl->seal.unseal(bl->seal.ctx, ad, in, block);
     if (r == 0) {
         size_t n = block[0];
         if (n > 31) {
@@ -162,7 +197,7 @@ static int unseal_text(const kv_blocklist *bl, const uint8_t in[KV_BL_SEALED_LEN
 static int entry_reason(const kv_blocklist *bl, const kv_bl_entry *e, kv_bl_reason *out)
 {
     char name[32];
-    int r = unseal_text(bl, e->reason_sealed, name);
+    int r = unseal_text(bl, e->token, e->reason_sealed, name);
     if (r == 0 && kv_bl_reason_parse(name, out) != 0)
         r = KV_ERR_FORMAT;
     kv_wipe(name, sizeof(name));
@@ -283,24 +318,12 @@ int kv_bl_add(const kv_blocklist *bl, const kv_bl_add_req *req, int64_t now, kv_
     e.reminders = req->reminders;
     e.expiry_yymm = req->expiry_yymm;
     e.listed_at = now;
-    {
-        /* the PAN block as kv_pan_seal lays it out: length byte, digits, zeros */
-        uint8_t block[32];
-        size_t n = strlen(req->pan);
-        memset(block, 0, sizeof(block));
-        block[0] = (uint8_t)n;
-        memcpy(block + 1, req->pan, n);
-        r = bl->seal.seal(bl->seal.ctx, block, e.pan_sealed);
-        kv_wipe(block, sizeof(block));
-        if (r != 0)
-            goto out;
-    }
-    if ((r = seal_text(bl, kv_bl_reason_name(req->reason), e.reason_sealed)) != 0)
+    if ((r = seal_pan(bl, e.token, AD_PAN, req->pan, e.pan_sealed)) != 0)
+        goto out;
+    if ((r = seal_text(bl, e.token, kv_bl_reason_name(req->reason), e.reason_sealed)) != 0)
         goto out;
     for (size_t i = 0; i < req->n_wallet; i++) {
         const char *t = req->wallet_tokens[i];
-        uint8_t block[32];
-        size_t n;
         if (!kv_pan_valid(t)) {
             set_err(err, errlen, "a wallet token is not 12..19 digits");
             r = KV_ERR_ARG;
@@ -315,13 +338,7 @@ int kv_bl_add(const kv_blocklist *bl, const kv_bl_add_req *req, int64_t now, kv_
             goto out;
         memcpy(w[i].card_token, e.token, KV_TOKEN_LEN);
         mask(t, w[i].wallet_masked);
-        n = strlen(t);
-        memset(block, 0, sizeof(block));
-        block[0] = (uint8_t)n;
-        memcpy(block + 1, t, n);
-        r = bl->seal.seal(bl->seal.ctx, block, w[i].wallet_sealed);
-        kv_wipe(block, sizeof(block));
-        if (r != 0)
+        if ((r = seal_pan(bl, w[i].wallet_token, AD_WALLET, t, w[i].wallet_sealed)) != 0)
             goto out;
     }
     if ((r = begin(bl)) != 0)
@@ -543,7 +560,10 @@ int kv_bl_correct(const kv_blocklist *bl, const char *pan, kv_bl_reason reason, 
         goto out;
     if ((r = check_reason(bl, reason, e.source, e.reminders, err, errlen)) != 0)
         goto out;
-    if ((r = seal_text(bl, kv_bl_reason_name(reason), e.reason_sealed)) != 0)
+    if ((r = seal_text(bl, e.token, kv_bl_reason_name(reason), e.reason_sealed)) != 0)
+        goto out;
+    /* the PAN is at hand: re-seal it too (a schema-2 CBC value becomes AES-GCM) */
+    if ((r = seal_pan(bl, e.token, AD_PAN, pan, e.pan_sealed)) != 0)
         goto out;
     if ((r = kv_store_bl_put(bl->store, &e)) != 0)
         goto out;
@@ -620,11 +640,14 @@ typedef struct {
     void *ctx;
 } export_ctx;
 
-static int emit_sealed(export_ctx *x, const uint8_t sealed[KV_BL_SEALED_LEN])
+static int emit_sealed(export_ctx *x, const uint8_t token[KV_TOKEN_LEN], char field,
+                       const uint8_t sealed[KV_BL_SEALED_LEN])
 {
-    uint8_t block[32];
+    uint8_t block[32], ad[KV_BL_AD_LEN];
     char pan[20];
-    int r = x->bl->seal.unseal(x->bl->seal.ctx, sealed, block);
+    int r;
+    seal_ad(ad, token, field);
+    r = x->bl->seal.unseal(x->bl->seal.ctx, ad, sealed, block);
     if (r != 0)
         return r;
     r = KV_ERR_FORMAT;
@@ -641,12 +664,12 @@ static int emit_sealed(export_ctx *x, const uint8_t sealed[KV_BL_SEALED_LEN])
 
 static int export_entry(void *ctx, const kv_bl_entry *e)
 {
-    return emit_sealed(ctx, e->pan_sealed);
+    return emit_sealed(ctx, e->token, AD_PAN, e->pan_sealed);
 }
 
 static int export_wallet(void *ctx, const kv_bl_wallet *w)
 {
-    return emit_sealed(ctx, w->wallet_sealed);
+    return emit_sealed(ctx, w->wallet_token, AD_WALLET, w->wallet_sealed);
 }
 
 int kv_bl_export(const kv_blocklist *bl, const char *recipient, int64_t now,
@@ -729,25 +752,39 @@ int kv_bl_hotcard(void *ctx, kv_store *s, const uint8_t token[KV_TOKEN_LEN], con
 
 /* ---- the HSM sealer ---- */
 
-static int hsm_seal(void *ctx, const uint8_t in[32], uint8_t out[KV_BL_SEALED_LEN])
+/* keyed.h: KV_SEALED_GCM || IV || AES-GCM || tag, the token's random IV */
+static int hsm_seal(void *ctx, const uint8_t ad[KV_BL_AD_LEN], const uint8_t in[32],
+                    uint8_t out[KV_BL_SEALED_LEN])
 {
     kv_bl_hsm_sealer *hs = ctx;
-    if (RAND_bytes(out, 16) != 1)
-        return KV_ERR_INTERNAL;
-    return kv_hsm_cbc_encrypt(hs->h, &hs->aes, 0, out, in, 32, out + 16);
+    out[0] = KV_SEALED_GCM;
+    return kv_hsm_gcm_seal(hs->h, &hs->aes, ad, KV_BL_AD_LEN, in, 32, out + 1);
 }
 
-static int hsm_unseal(void *ctx, const uint8_t in[KV_BL_SEALED_LEN], uint8_t out[32])
+static int hsm_unseal(void *ctx, const uint8_t ad[KV_BL_AD_LEN], const uint8_t in[KV_BL_SEALED_LEN],
+                      uint8_t out[32])
 {
     kv_bl_hsm_sealer *hs = ctx;
-    return kv_hsm_cbc_decrypt(hs->h, &hs->aes, 0, in, in + 16, 32, out);
+    switch (in[0]) {
+    case KV_SEALED_GCM:
+        return kv_hsm_gcm_open(hs->h, &hs->aes, ad, KV_BL_AD_LEN, in + 1, KV_BL_SEALED_LEN - 1,
+                               out);
+    case KV_SEALED_LEGACY_CBC:
+        /* a schema-2 value: IV (16) || AES-CBC (32), no associated data (keyed.h) */
+        return kv_hsm_cbc_decrypt(hs->h, &hs->aes, 0, in + 1, in + 17, 32, out);
+    default:
+        return KV_ERR_FORMAT;
+    }
 }
 
 int kv_bl_hsm_sealer_init(kv_bl_hsm_sealer *hs, kv_hsm *h)
 {
+    int r;
     memset(hs, 0, sizeof(*hs));
     hs->h = h;
-    return kv_hsm_key_find(h, KV_KEY_LABEL_PAN_ENC, &hs->aes);
+    if ((r = kv_hsm_key_find(h, KV_KEY_LABEL_PAN_ENC, &hs->aes)) != 0)
+        return r;
+    return kv_hsm_key_require_role(h, &hs->aes, KV_ROLE_PAN_ENC);
 }
 
 kv_bl_sealer kv_bl_hsm_sealer_get(kv_bl_hsm_sealer *hs)

@@ -83,14 +83,21 @@ int64_t kv_bl_request_due(int64_t at);
 int kv_bl_time_parse(const char *s, int64_t *out);
 
 /*
- * Sealing of the 32-byte blocks the store keeps (the PAN, the reason):
- * seal writes KV_BL_SEALED_LEN bytes (IV || AES-CBC) and unseal reverses it.
- * In production the key is "pan-enc" in the HSM (kv_bl_keys_hsm); the
- * indirection lets unit tests run without one.
+ * Sealing of the 32-byte blocks the store keeps (the PAN, the reason, a
+ * wallet token number): seal writes KV_BL_SEALED_LEN bytes (keyed.h: version
+ * byte, IV, AES-GCM, tag) with ad as associated data, and unseal reverses it;
+ * unseal fails (KV_ERR_FORMAT) when ad differs. ad is the row's PAN token and
+ * a letter for the field (KV_BL_AD_LEN bytes), so a sealed value copied into
+ * another row, or into another field, does not open. In production the key is
+ * "pan-enc" in the HSM (kv_bl_hsm_sealer); the indirection lets unit tests run
+ * without one.
  */
+#define KV_BL_AD_LEN (KV_TOKEN_LEN + 1)
 typedef struct {
-    int (*seal)(void *ctx, const uint8_t in[32], uint8_t out[KV_BL_SEALED_LEN]);
-    int (*unseal)(void *ctx, const uint8_t in[KV_BL_SEALED_LEN], uint8_t out[32]);
+    int (*seal)(void *ctx, const uint8_t ad[KV_BL_AD_LEN], const uint8_t in[32],
+                uint8_t out[KV_BL_SEALED_LEN]);
+    int (*unseal)(void *ctx, const uint8_t ad[KV_BL_AD_LEN], const uint8_t in[KV_BL_SEALED_LEN],
+                  uint8_t out[32]);
     void *ctx;
 } kv_bl_sealer;
 
@@ -100,7 +107,10 @@ typedef struct {
     kv_hsm_key aes;
 } kv_bl_hsm_sealer;
 
-/* Find KV_KEY_LABEL_PAN_ENC on h into hs; returns 0 or an HSM error. */
+/*
+ * Find KV_KEY_LABEL_PAN_ENC on h into hs; returns 0, KV_ERR_HSM_ROLE (not a
+ * pan-enc key) or an HSM error.
+ */
 int kv_bl_hsm_sealer_init(kv_bl_hsm_sealer *hs, kv_hsm *h);
 kv_bl_sealer kv_bl_hsm_sealer_get(kv_bl_hsm_sealer *hs);
 

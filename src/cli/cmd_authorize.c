@@ -38,10 +38,13 @@ static void authorize_usage(FILE *f)
             "                  ./kortvagt.conf, /etc/kortvagt/kortvagt.conf)\n"
             "  --help          show this help\n\n"
             "Required request fields: card.pan, card.expiry, channel, amount, currency,\n"
-            "merchant.name, merchant.mcc; \"at\" defaults to now, factors to [].\n\n"
+            "merchant.name, merchant.mcc; \"at\" defaults to now, factors to [].\n"
+            "\"request_id\" (1..64 printable characters) makes a retry safe: a repeat for\n"
+            "the same card gets the stored answer and is counted once.\n\n"
             "\"reason\" of a response: for decline the code of src/RULES.md §1 (card_blocked,\n"
             "card_expired, pin_incorrect, cryptogram_invalid, cvc_invalid, ecommerce_disabled,\n"
-            "limit_atm_daily, limit_gambling_daily, limit_card, sca_failed_attempts); for\n"
+            "limit_atm_daily, limit_gambling_daily, limit_card, sca_failed_attempts,\n"
+            "pin_tries_exceeded, code_tries_exceeded, store_tampered); for\n"
             "approve sca_satisfied, the exemption, or moto_out_of_scope; for sca_required\n"
             "what is missing: contactless_single_max, contactless_counter, remote_single_max,\n"
             "remote_counter, dynamic_linking (a code not bound to this amount and payee)\n"
@@ -185,6 +188,9 @@ static int decide_one(kv_app *s, const char *text, size_t len, int json, int bat
         rc = kv_exit_code(r);
         goto out;
     }
+    if (strcmp(res.reason, "store_tampered") == 0)
+        fprintf(stderr, "kortvagt authorize: store_tampered: %s\n",
+                kv_authz_last_error(kv_app_authz(s)));
     if (json || batch) {
         json_t *j = kv_authz_result_json(&res, 1);
         rc = print_json(j);

@@ -23,7 +23,8 @@ static void card_usage(FILE *f)
     fprintf(f,
             "Usage: kortvagt card read [--reader NAME] [--contact|--contactless] [--json]\n"
             "                          [--reveal] [--trace FILE] [--aid HEX]... [--wait SEC]\n"
-            "       kortvagt card apdu [--reader NAME] [--json] [--reveal] [--trace FILE] HEX...\n"
+            "       kortvagt card apdu [--reader NAME] [--json] [--reveal] [--trace FILE]\n"
+            "                          [--pin-stdin] HEX...\n"
             "       kortvagt card verify-pin [--reader NAME] [--contact|--contactless] [--json]\n"
             "                          [--trace FILE]\n"
             "       kortvagt card transact --amount N --currency CCY [...] (see card transact "
@@ -32,7 +33,10 @@ static void card_usage(FILE *f)
             "            known AIDs), GET PROCESSING OPTIONS, read the records of the AFL and\n"
             "            GET DATA (PIN try counter, ATC, last online ATC, log format)\n"
             "apdu        send each C-APDU (hex) and print the answer, SW and its meaning;\n"
-            "            61xx and 6Cxx are answered by the transport\n"
+            "            61xx and 6Cxx are answered by the transport. A VERIFY carrying a\n"
+            "            plaintext PIN (INS 20, P2 80 or 88, up to 16 data bytes) is refused:\n"
+            "            PIN digits on the command line are visible to every local user\n"
+            "            (ps, /proc) and stay in the shell history; use --pin-stdin\n"
             "verify-pin  select the application, GET PROCESSING OPTIONS, then VERIFY the\n"
             "            offline plaintext PIN read from standard input (no echo on a\n"
             "            terminal; 4 to 12 digits; never from the command line)\n\n"
@@ -46,6 +50,10 @@ static void card_usage(FILE *f)
             "  --trace FILE      write every exchange as JSON lines {\"c\",\"r\",\"t\"}, with\n"
             "                    VERIFY data and PAN digits masked as X\n"
             "  --aid HEX         add an AID to the list tried when there is no PSE/PPSE\n"
+            "  --pin-stdin       (apdu) read a PIN of 4 to 12 digits from standard input (no\n"
+            "                    echo on a terminal) and send it in the one VERIFY given\n"
+            "                    without data (00200080) as an ISO 9564 format 2 plaintext\n"
+            "                    PIN block; the PIN is never printed and is wiped after use\n"
             "  --wait SEC        wait up to SEC seconds for a card to be inserted\n"
             "  --recorded FILE   serve a card from FILE in this process instead of PC/SC: a\n"
             "                    recorded trace card (traces/cards/*.json) or a card profile\n"
@@ -64,6 +72,7 @@ struct card_opts {
     const char *trace;
     unsigned iface;
     int json, reveal;
+    int pin_stdin; /* apdu: the PIN of the VERIFY comes from stdin */
     long wait_sec;
     uint8_t aids[CARD_MAX_EXTRA_AIDS][KV_AID_MAX];
     size_t aid_len[CARD_MAX_EXTRA_AIDS];
@@ -74,12 +83,19 @@ struct card_opts {
 static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *o)
 {
     static const struct option opts[] = {
-        {"reader", required_argument, NULL, 'r'},   {"contact", no_argument, NULL, 'c'},
-        {"contactless", no_argument, NULL, 'l'},    {"json", no_argument, NULL, 'j'},
-        {"reveal", no_argument, NULL, 'v'},         {"trace", required_argument, NULL, 't'},
-        {"aid", required_argument, NULL, 'a'},      {"wait", required_argument, NULL, 'w'},
-        {"recorded", required_argument, NULL, 'R'}, {"replay", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"reader", required_argument, NULL, 'r'},
+        {"contact", no_argument, NULL, 'c'},
+        {"contactless", no_argument, NULL, 'l'},
+        {"json", no_argument, NULL, 'j'},
+        {"reveal", no_argument, NULL, 'v'},
+        {"trace", required_argument, NULL, 't'},
+        {"aid", required_argument, NULL, 'a'},
+        {"wait", required_argument, NULL, 'w'},
+        {"recorded", required_argument, NULL, 'R'},
+        {"replay", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {"pin-stdin", no_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0},
     };
     int ch, n;
     char *end;
@@ -135,6 +151,11 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
             break;
         case 'P':
             o->replay = optarg;
+            break;
+        case 'S':
+            if (strcmp(cmd, "apdu") != 0)
+                return kv_cli_usage_error("card", "%s: --pin-stdin is an option of card apdu", cmd);
+            o->pin_stdin = 1;
             break;
         case 'h':
             card_usage(stdout);
@@ -292,6 +313,44 @@ out:
     return rc;
 }
 
+/* A VERIFY whose data would be a plaintext PIN: INS 20, P2 80 (EMV) or 88. */
+static int is_plain_verify(const kv_capdu *p)
+{
+    return p->ins == 0x20 && (p->p2 == 0x80 || p->p2 == 0x88);
+}
+
+/*
+ * --pin-stdin: read the PIN from standard input (no echo on a terminal) and
+ * make the VERIFY header at apdu (4 bytes and perhaps an Le) the case 3
+ * command header || 08 || format 2 PIN block (EMV Book 3 §6.5.12, ISO 9564
+ * format 2). The PIN lives in locked memory and is wiped; the block in the
+ * caller's buffer is wiped by the caller.
+ */
+static int fill_pin_block(uint8_t *apdu, size_t *len)
+{
+    kv_secbuf *pin;
+    int n, rc = KV_EXIT_OK;
+
+    kv_disable_core_dumps();
+    if ((pin = kv_secbuf_new(64)) == NULL)
+        return kv_cli_fail(KV_ERR_NOMEM, "PIN buffer");
+    n = kv_secret_read_line(STDIN_FILENO, "PIN: ", pin);
+    if (n == KV_ERR_NOT_FOUND || n == KV_ERR_BUFFER)
+        rc = kv_cli_usage_error("card", "apdu: no PIN of 4 to 12 digits on standard input");
+    else if (n < 0)
+        rc = kv_cli_fail(n, "reading the PIN");
+    else if (!kv_is_digits((const char *)kv_secbuf_ptr(pin), 4, 12))
+        rc = kv_cli_usage_error("card", "apdu: the PIN must be 4 to 12 digits");
+    else if (kv_pin_block_plain((const char *)kv_secbuf_ptr(pin), (size_t)n, apdu + 5) != 0)
+        rc = kv_cli_usage_error("card", "apdu: the PIN must be 4 to 12 digits");
+    else {
+        apdu[4] = 0x08;
+        *len = 13;
+    }
+    kv_secbuf_free(pin);
+    return rc;
+}
+
 static int card_apdu(int argc, char **argv)
 {
     struct card_opts o;
@@ -302,7 +361,7 @@ static int card_apdu(int argc, char **argv)
     uint8_t *c = NULL, *resp = NULL;
     size_t *clen = NULL, nc;
     char(*pans)[KV_TRACE_PAN_SIZE] = NULL;
-    size_t npans = 0;
+    size_t npans = 0, pin_at = (size_t)-1;
     json_t *arr = NULL;
 
     if ((rc = card_parse("apdu", argc, argv, &o)) != 0)
@@ -321,13 +380,48 @@ static int card_apdu(int argc, char **argv)
         kv_capdu parsed;
         int n = kv_hex_decode(argv[optind + (int)i], c + i * KV_CAPDU_MAX, KV_CAPDU_MAX);
         if (n < 0 || kv_capdu_parse(c + i * KV_CAPDU_MAX, (size_t)n, &parsed) != 0) {
-            rc = kv_cli_usage_error("card",
-                                    "apdu: '%s' is not a C-APDU in hex (CLA INS P1 P2 "
-                                    "[Lc data] [Le])",
-                                    argv[optind + (int)i]);
+            /* not echoed when it may be a VERIFY: it could hold PIN digits */
+            if (n >= 2 && c[i * KV_CAPDU_MAX + 1] == 0x20)
+                rc = kv_cli_usage_error("card", "apdu: C-APDU %zu is not a C-APDU in hex", i + 1);
+            else
+                rc = kv_cli_usage_error("card",
+                                        "apdu: '%s' is not a C-APDU in hex (CLA INS P1 P2 "
+                                        "[Lc data] [Le])",
+                                        argv[optind + (int)i]);
             goto out;
         }
+        if (is_plain_verify(&parsed) && parsed.lc > 0 && parsed.lc <= 16) {
+            /* the digits are in argv already: take them out of /proc/PID/cmdline at least */
+            kv_wipe(argv[optind + (int)i], strlen(argv[optind + (int)i]));
+            rc = kv_cli_usage_error(
+                "card",
+                "apdu: C-APDU %zu is a VERIFY with a plaintext PIN (INS 20, P2 %02X): refused, "
+                "PIN digits on the command line are visible to other users and stay in the "
+                "shell history. Give the VERIFY without data (00 20 00 %02X) and --pin-stdin, "
+                "and type the PIN on standard input",
+                i + 1, parsed.p2, parsed.p2);
+            goto out;
+        }
+        if (o.pin_stdin && is_plain_verify(&parsed) && parsed.lc == 0) {
+            if (pin_at != (size_t)-1) {
+                rc = kv_cli_usage_error("card",
+                                        "apdu: --pin-stdin fills one VERIFY; C-APDUs %zu "
+                                        "and %zu are both VERIFY without data",
+                                        pin_at + 1, i + 1);
+                goto out;
+            }
+            pin_at = i;
+        }
         clen[i] = (size_t)n;
+    }
+    if (o.pin_stdin) {
+        if (pin_at == (size_t)-1) {
+            rc = kv_cli_usage_error("card", "apdu: --pin-stdin needs a VERIFY without data "
+                                            "(00200080) among the C-APDUs to put the PIN in");
+            goto out;
+        }
+        if ((rc = fill_pin_block(c + pin_at * KV_CAPDU_MAX, &clen[pin_at])) != KV_EXIT_OK)
+            goto out;
     }
     if ((r = card_open(&o, &rd, &tr, &what)) != 0) {
         rc = kv_cli_fail(r, what);

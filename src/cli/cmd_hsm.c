@@ -11,6 +11,7 @@
 #include "hsm/keymat.h"
 #include "hsm/p11.h"
 #include "hsm/p11_admin.h"
+#include "hsm/p11_probe.h"
 #include "hsm/p11uri.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
@@ -33,8 +34,10 @@ static void hsm_usage(FILE *f)
             "      line of stdin (after the SO PIN line when both come from stdin).\n"
             "info  shows the module, the library and token facts, and whether each\n"
             "      mechanism kortvagt needs works: each is run on a temporary session key\n"
-            "      of a public test value and checked against a published answer. Needs\n"
-            "      no PIN.\n\n"
+            "      of a public test value and checked against a published answer. It also\n"
+            "      tests whether the module enforces CKA_DERIVE_TEMPLATE (a derive key whose\n"
+            "      template says sensitive, unextractable is asked for an extractable key)\n"
+            "      and says plainly when it does not. Needs no PIN.\n\n"
             "Options:\n"
             "  --token LABEL   token label (default $KORTVAGT_TOKEN, then \"%s\");\n"
             "                  info also takes an RFC 7512 pkcs11: URI\n"
@@ -419,6 +422,27 @@ static int hsm_info(int argc, char **argv)
     }
     json_object_set_new(root, "mechanisms", mechs);
     mechs = NULL;
+    /* issue 11: does the module keep what an IMK derives sensitive? (hsm/p11_probe.h) */
+    {
+        kv_hsm_dt_probe dt;
+        const char *warn;
+        if ((r = kv_hsm_probe_derive_template(h, &dt)) != 0) {
+            rc = hsm_fail("info", r, kv_hsm_last_error(h));
+            goto out;
+        }
+        warn = kv_dt_warning(dt.result);
+        json_object_set_new(root, "derive_template",
+                            json_pack("{s:s, s:b, s:s, s:o}", "result",
+                                      kv_dt_result_name(dt.result), "enforced",
+                                      dt.result == KV_DT_ENFORCED, "detail", dt.detail, "warning",
+                                      warn != NULL ? json_string(warn) : json_null()));
+        if (!o.json) {
+            printf("derive template (CKA_DERIVE_TEMPLATE): %s (%s)\n",
+                   dt.result == KV_DT_ENFORCED ? "enforced" : "NOT enforced", dt.detail);
+            if (warn != NULL)
+                printf("WARNING: %s\n", warn);
+        }
+    }
     json_object_set_new(root, "advice", advice[0] ? json_string(advice) : json_null());
     if (o.json) {
         char *s = json_dumps(root, JSON_INDENT(2));

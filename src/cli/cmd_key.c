@@ -9,6 +9,7 @@
 #include "hsm/keys.h"
 #include "hsm/p11.h"
 #include "hsm/p11_admin.h"
+#include "hsm/p11_audit.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
@@ -29,19 +30,28 @@ static void key_usage(FILE *f)
             "       kortvagt key generate --label NAME --type TYPE [--usage USAGE] [--id HEX] "
             "[--json]\n"
             "       kortvagt key list     [--json]\n"
+            "       kortvagt key audit    [--json]\n"
             "       kortvagt key delete   --label NAME\n"
             "All take [--token LABEL|URI] [--module PATH].\n\n"
             "TYPE:  des2 | des3 | aes128 | aes192 | aes256 | hmac (32..64 bytes, HMAC-SHA256)\n"
-            "USAGE: cvk (des2; CVV/CVC)        encrypt            + A||A companion NAME.aa\n"
+            "USAGE (the key's role, recorded with it and fixed):\n"
+            "       cvk (des2; CVV/CVC)        encrypt            + A||A companion NAME.aa\n"
             "       mac (des2 | aes*)          encrypt (DES) / sign+verify (AES-CMAC)\n"
             "                                                     + A||A companion (des2)\n"
             "       pvk (des2 | des3; PVV/IBM 3624)  encrypt\n"
             "       pin (des*, aes*; TPK/ZPK)  encrypt + decrypt\n"
-            "       imk (des2; EMV issuer MK)  derive + encrypt   + A||A companion\n"
+            "       imk (des2; EMV issuer master key for cryptograms)  derive only\n"
+            "       imk-cvc3, imk-smi, imk-smc (des2; IMKs for CVC3, secure messaging\n"
+            "                                  integrity / confidentiality)  derive only\n"
             "       kek (des*, aes*)           wrap + unwrap\n"
-            "       token, evidence (hmac)     sign + verify\n"
-            "       none given: encrypt + decrypt (hmac: sign + verify)\n"
-            "Every key is CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true and CKA_EXTRACTABLE false.\n\n"
+            "       token, evidence, state-mac (hmac)  sign + verify\n"
+            "       pan-enc (aes*; sealed PANs)        encrypt + decrypt\n"
+            "       none given: encrypt + decrypt (hmac: sign + verify), role none: no\n"
+            "       payment operation accepts it\n"
+            "Every key is CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true, CKA_EXTRACTABLE,\n"
+            "CKA_MODIFIABLE and CKA_COPYABLE false; its role is in CKA_ID (\"" KV_HSM_ROLE_ID_PREFIX
+            "ROLE:\"). A derive key (imk*) has CKA_DERIVE_TEMPLATE {sensitive, not extractable}\n"
+            "where the module knows the attribute (SoftHSM2 2.6 does not).\n\n"
             "import reads the clear components from stdin, one hex component per line (spaces\n"
             "allowed), until end of input (on a terminal: until an empty line), XORs them,\n"
             "sets DES odd parity, stores the key and has the token compute its KCV. Components\n"
@@ -60,6 +70,11 @@ static void key_usage(FILE *f)
             "destroyed, since A is never visible (hsm/keys.h explains why this is sound).\n\n"
             "list shows label, type, KCV and attributes -- never a key value.\n"
             "delete removes the key and its A||A companion.\n\n"
+            "audit lists every key whose attributes are weaker than its role requires:\n"
+            "no role recorded, modifiable, copyable, not sensitive, extractable, not\n"
+            "private, usages beyond its role, a derive key without a derive template that\n"
+            "keeps derived keys sensitive and unextractable; RSA private keys that may do\n"
+            "more than sign. One line per key (--json: an array); exit 1 if any, 0 if none.\n\n"
             "Exit codes: 0 ok, 2 usage or input error (bad component, wrong KCV, label\n"
             "exists), 5 HSM error (module, token, PIN, key not found), 8 I/O.\n");
 }
@@ -172,6 +187,9 @@ static void print_kcv_line(const kv_keys_result *res, const char *verb, const ch
            kv_key_usage_name(res->usage), k, kv_kcv_method(res->type));
     if (res->weak)
         printf("the key has single-DES strength (equal halves): stored marked weak\n");
+    if (res->derive_template < 0)
+        printf("the module does not know CKA_DERIVE_TEMPLATE: the key derives without a template "
+               "(a token-PIN holder can derive extractable keys from it; see kortvagt hsm info)\n");
     if (res->has_companion) {
         kv_hex_encode(res->companion_kcv, 3, c);
         printf("A||A companion '%s.aa': KCV %s\n", label, c);
@@ -190,6 +208,11 @@ static int print_result_json(const kv_keys_result *res, const char *label)
     if (o == NULL)
         return KV_EXIT_INTERNAL;
     json_object_set_new(o, "weak", json_boolean(res->weak));
+    json_object_set_new(o, "role", json_string(kv_key_role_name(res->usage)));
+    json_object_set_new(o, "derive_template",
+                        res->derive_template > 0   ? json_true()
+                        : res->derive_template < 0 ? json_string("unsupported")
+                                                   : json_null());
     if (res->has_companion) {
         char cl[80];
         snprintf(cl, sizeof(cl), "%s.aa", label);
@@ -228,8 +251,10 @@ static int check_key_args(const char *cmd, const struct key_opts *o, kv_key_type
     *u = KV_USAGE_DEFAULT;
     if (o->usage != NULL && kv_key_usage_parse(o->usage, u) != 0)
         return kv_cli_usage_error(
-            "key", "%s: unknown --usage '%s' (cvk, pvk, pin, imk, mac, kek, token, evidence)", cmd,
-            o->usage);
+            "key",
+            "%s: unknown --usage '%s' (cvk, pvk, pin, imk, imk-cvc3, imk-smi, imk-smc, mac, kek, "
+            "token, evidence, pan-enc, state-mac)",
+            cmd, o->usage);
     if (kv_keys_policy(*t, *u, &attrs, &companion, why, sizeof(why)) != 0)
         return kv_cli_usage_error("key", "%s: %s", cmd, why);
     *id_len = 0;
@@ -608,6 +633,86 @@ out:
     return rc;
 }
 
+/*
+ * `key audit`: every key object weaker than its role requires (hsm/p11_audit.h).
+ * Exit 1 when there is one, 0 when there is none.
+ */
+static int key_audit(int argc, char **argv)
+{
+    struct key_opts o;
+    kv_hsm *h = NULL;
+    kv_hsm_audit_entry *e = NULL;
+    size_t n = 0, bad = 0, dt_unknown = 0;
+    json_t *arr = NULL;
+    char text[1024], use[96];
+    int rc, r;
+
+    if ((rc = key_parse("audit", argc, argv, "token,module", 1, &o)) != KV_EXIT_OK)
+        return rc;
+    if ((rc = key_open("audit", &o, &h)) != KV_EXIT_OK)
+        return rc;
+    if ((r = kv_hsm_audit_keys(h, &e, &n)) != 0) {
+        rc = key_fail("audit", r, r == KV_ERR_NOMEM ? NULL : kv_hsm_last_error(h));
+        goto out;
+    }
+    if ((arr = json_array()) == NULL) {
+        rc = key_fail("audit", KV_ERR_NOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const kv_hsm_audit_entry *k = &e[i];
+        const char *label = k->label[0] ? k->label : "(no label)";
+        json_t *jp, *jo;
+        dt_unknown += k->derive_template_unknown != 0;
+        if (k->problems == 0)
+            continue;
+        bad++;
+        kv_hsm_audit_describe(k, text, sizeof(text));
+        if (!o.json) {
+            printf("%s: %s\n", label, text);
+            continue;
+        }
+        jp = json_array();
+        for (unsigned b = 0; b < KV_AUDIT_PROBLEM_COUNT; b++)
+            if (k->problems & (1u << b))
+                json_array_append_new(jp, json_string(kv_hsm_audit_problem_name(1u << b)));
+        kv_hsm_usage_text(k->usage, use, sizeof(use));
+        jo = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "label", label, "class",
+                       k->private_key ? "private-key" : "secret-key", "type",
+                       kv_hsm_audit_type_name(k), "role", kv_hsm_audit_role_name(k), "problems", jp,
+                       "text", text);
+        if (jo == NULL) {
+            rc = KV_EXIT_INTERNAL;
+            goto out;
+        }
+        json_object_set_new(jo, "usage", json_string(use));
+        json_array_append_new(arr, jo);
+    }
+    if (o.json) {
+        char *s = json_dumps(arr, JSON_INDENT(2));
+        if (s == NULL) {
+            rc = KV_EXIT_INTERNAL;
+            goto out;
+        }
+        puts(s);
+        free(s);
+    } else if (bad == 0) {
+        printf("%zu key%s audited: none is weaker than its role requires\n", n, n == 1 ? "" : "s");
+    }
+    if (dt_unknown > 0)
+        fprintf(stderr,
+                "kortvagt key audit: note: %zu derive key%s without CKA_DERIVE_TEMPLATE: this "
+                "module does not know the attribute, so no key on it can carry one; a holder of "
+                "the token PIN can derive clear keys from them (see kortvagt hsm info)\n",
+                dt_unknown, dt_unknown == 1 ? "" : "s");
+    rc = bad > 0 ? KV_EXIT_MISMATCH : KV_EXIT_OK;
+out:
+    json_decref(arr);
+    free(e);
+    kv_hsm_close(h);
+    return rc;
+}
+
 int kv_cmd_key(int argc, char **argv)
 {
     if (argc < 2) {
@@ -629,6 +734,8 @@ int kv_cmd_key(int argc, char **argv)
         return key_delete(argc, argv);
     if (strcmp(argv[1], "probe-value") == 0)
         return key_probe_value(argc, argv);
-    return kv_cli_usage_error("key", "unknown command '%s' (import, generate, list, delete)",
+    if (strcmp(argv[1], "audit") == 0)
+        return key_audit(argc, argv);
+    return kv_cli_usage_error("key", "unknown command '%s' (import, generate, list, delete, audit)",
                               argv[1]);
 }

@@ -3,6 +3,7 @@
  */
 #include "src/cli/cli.h"
 #include "hsm/p11.h"
+#include "src/base/outfile.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
 #include "src/config/config.h"
@@ -46,14 +47,15 @@ static void liability_usage(FILE *f)
 static int write_svg(const char *path, const struct kv_liability_case *c,
                      const struct kv_liability_result *res, enum kv_liability_lang lang)
 {
-    FILE *f = fopen(path, "w");
+    kv_outfile o; /* a new file of mode 0600, renamed over path when complete */
     int r;
-    if (f == NULL)
-        return KV_ERR_IO;
-    r = kv_liability_write_svg(f, c, res, lang);
-    if (fclose(f) != 0 && r == 0)
-        r = KV_ERR_IO;
-    return r;
+    if ((r = kv_outfile_open(path, &o)) != 0)
+        return r;
+    if ((r = kv_liability_write_svg(o.f, c, res, lang)) != 0) {
+        kv_outfile_abort(&o);
+        return r;
+    }
+    return kv_outfile_commit(&o);
 }
 
 /* What the evidence lookup needs; opened only when the case names a record. */

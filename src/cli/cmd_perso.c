@@ -16,12 +16,15 @@
 #include "apdu/oda.h"
 #include "hsm/p11_admin.h"
 #include "hsm/perso.h"
+#include "hsm/pin.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
+#include "src/base/outfile.h"
 #include "src/base/secure.h"
 #include "src/cli/cli.h"
 #include "src/cli/install_paths.h"
 #include "src/cli/pay_cli.h"
+#include "src/cli/verify_cli.h"
 #include "src/perso/perso_profile.h"
 
 #include <fcntl.h>
@@ -102,8 +105,8 @@ static int perso_card(perso_args *a, const struct kv_pay_common *c, json_t *tmpl
     json_t *prof = NULL;
     kv_perso_summary sum;
     kv_perso_fail fail;
-    FILE *f = NULL;
-    int rc = KV_EXIT_INTERNAL, fd;
+    kv_outfile of = {0};
+    int rc = KV_EXIT_INTERNAL;
 
     a->k.pin = a->pin;
     if (kv_perso_profile_build(h, &a->k, tmpl, find_key, h, &prof, &sum, &fail) != 0) {
@@ -118,14 +121,20 @@ static int perso_card(perso_args *a, const struct kv_pay_common *c, json_t *tmpl
             return KV_EXIT_INTERNAL;
         }
     }
-    fd = open(a->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-        if (fd >= 0)
-            close(fd);
+    /*
+     * The profile holds the card's keys and PIN: a new file of mode 0600 in
+     * the same directory, renamed over --out once complete (an existing file
+     * keeps neither its mode nor its inode; nothing is seen half-written)
+     */
+    if (kv_outfile_open(a->out, &of) != 0) {
         rc = kv_pay_usage(G, "card", "--out: cannot write %s", a->out);
         goto out;
     }
-    if (json_dumpf(prof, f, JSON_INDENT(2)) != 0 || fputc('\n', f) == EOF) {
+    if (json_dumpf(prof, of.f, JSON_INDENT(2)) != 0 || fputc('\n', of.f) == EOF) {
+        rc = kv_cli_fail(KV_ERR_IO, a->out);
+        goto out;
+    }
+    if (kv_outfile_commit(&of) != 0) {
         rc = kv_cli_fail(KV_ERR_IO, a->out);
         goto out;
     }
@@ -158,8 +167,7 @@ static int perso_card(perso_args *a, const struct kv_pay_common *c, json_t *tmpl
         rc = KV_EXIT_OK;
     }
 out:
-    if (f != NULL && fclose(f) != 0 && rc == KV_EXIT_OK)
-        rc = kv_cli_fail(KV_ERR_IO, a->out);
+    kv_outfile_abort(&of); /* after a commit: nothing to do */
     json_decref(prof);
     return rc;
 }
@@ -419,9 +427,42 @@ static int usage_bench(FILE *f)
         "  \"pin\": \"lab\" (1234) | \"stdin\", \"oda\", \"cvn\" (override the issuer's)}\n\n"
         "--count N   N cards with consecutive PANs (Luhn check digit recomputed), written\n"
         "            to PROFILE-0001.json ... (PROFILE without its .json), progress on stderr\n"
-        "--pin-stdin the PIN from stdin (same as \"pin\": \"stdin\"); never on argv\n\n"
+        "--pin-stdin the PIN from stdin (same as \"pin\": \"stdin\"); never on argv\n"
+        "--store URL the card's PVV and PVKI (the issuer's pvk) also go into the card's row\n"
+        "            of this store: online PIN verifications of the card then use them\n"
+        "            (kortvagt pvv verify, POST /v1/verify/pin), whatever PVV a client sends\n\n"
         "Exit codes: 0 ok, 2 usage or bad issuer/card file, 5 HSM (key missing), 8 I/O.\n");
     return f == stdout ? KV_EXIT_OK : KV_EXIT_USAGE;
+}
+
+/*
+ * perso --store: the card's PVV, computed in the HSM, into the card's row of
+ * the store (src/attempts), where it overrides any PVV a verification is given.
+ */
+static int store_pvv(kv_app *app, perso_args *a)
+{
+    kv_hsm *h = kv_app_hsm(app);
+    const char *pin = a->pin != NULL ? (const char *)kv_secbuf_ptr(a->pin) : LAB_PIN;
+    kv_attempts_change ch;
+    kv_hsm_key pvk;
+    char why[256];
+    int rc, r;
+
+    if ((rc = kv_pay_key(G, "", h, a->k.pvk, KV_PAY_WANT_DES, &pvk)) != 0)
+        return rc;
+    memset(&ch, 0, sizeof(ch));
+    ch.set_pvv = 1;
+    ch.pvki = a->k.pvki;
+    if ((r = kv_hsm_pvv_generate(h, &pvk, a->k.pan, ch.pvki, pin, strlen(pin), ch.pvv)) != 0)
+        return kv_pay_fail(G, "", h, r, "PVV for the store");
+    r = kv_attempts_set(kv_app_store(app), kv_app_token_mac(app), kv_app_evidence_mac(app),
+                        a->k.pan, &ch, NULL, NULL, why, sizeof(why));
+    kv_wipe(&ch, sizeof(ch));
+    if (r != 0) {
+        fprintf(stderr, "kortvagt perso: the card's PVV into the store: %s\n", why);
+        return kv_exit_code(r);
+    }
+    return KV_EXIT_OK;
 }
 
 static int cmd_bench(int argc, char **argv)
@@ -434,12 +475,14 @@ static int cmd_bench(int argc, char **argv)
         "oda",      "cvn", "notes", NULL};
     const char *issuer_f = NULL, *card_f = NULL, *out = NULL, *count_s = NULL, *tamper = NULL,
                *tname, *pin_src, *rid;
+    struct kv_verify_opts vo = {NULL, NULL};
+    kv_app *app = NULL;
     int pin_stdin = 0, rc, bad = 0;
     struct kv_pay_common c;
     struct kv_pay_opt opts[] = {
         {"issuer", &issuer_f, NULL}, {"card", &card_f, NULL},   {"out", &out, NULL},
         {"count", &count_s, NULL},   {"tamper", &tamper, NULL}, {"pin-stdin", NULL, &pin_stdin},
-        {NULL, NULL, NULL},
+        {"store", &vo.store, NULL},  {NULL, NULL, NULL},
     };
     json_t *iss = NULL, *card = NULL, *tmpl = NULL, *v;
     json_error_t e;
@@ -600,8 +643,17 @@ static int cmd_bench(int argc, char **argv)
     }
     if (pin_stdin && (rc = kv_pay_read_pin(G, "", &a.pin, &pinlen)) != 0)
         goto out;
-    if ((rc = kv_pay_open(G, "", &c, &h)) != 0)
+    if (vo.store != NULL && a.k.pvk == NULL) {
+        rc = kv_pay_usage(G, "", "--store needs a \"pvk\" in the issuer file %s", issuer_f);
         goto out;
+    }
+    if (vo.store != NULL) {
+        if ((rc = kv_verify_open(G, "", &c, &vo, &app)) != 0)
+            goto out;
+        h = kv_app_hsm(app);
+    } else if ((rc = kv_pay_open(G, "", &c, &h)) != 0) {
+        goto out;
+    }
     a.quiet = count > 1;
     for (unsigned long i = 0; i < count; i++) {
         char masked[32];
@@ -621,6 +673,8 @@ static int cmd_bench(int argc, char **argv)
         a.out = outname;
         if ((rc = perso_card(&a, &c, tmpl, h)) != KV_EXIT_OK)
             goto out;
+        if (app != NULL && (rc = store_pvv(app, &a)) != KV_EXIT_OK)
+            goto out;
         if (count > 1) {
             kv_pan_mask(pan, masked);
             fprintf(stderr, "perso: %lu/%lu %s -> %s\n", i + 1, count, masked, outname);
@@ -637,7 +691,10 @@ static int cmd_bench(int argc, char **argv)
         }
     }
 out:
-    kv_hsm_close(h);
+    if (app != NULL)
+        kv_app_close(app); /* h is the app's */
+    else
+        kv_hsm_close(h);
     kv_secbuf_free(a.pin);
     json_decref(iss);
     json_decref(card);

@@ -8,9 +8,13 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
+#include "src/app/settings.h"
 #include "src/cli/cli.h"
 #include "src/cli/pay_cli.h"
+#include "src/cli/verify_cli.h"
+#include "src/config/pin_params.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define COMMON_HELP                                                                                \
@@ -34,14 +38,6 @@ static int parse_format(const char *group, const char *cmd, const char *name, co
     }
     return kv_pay_usage(group, cmd,
                         "--%s must be 0, 1, 3 or 4 (ISO 9564 PIN block format), got '%s'", name, v);
-}
-
-/* PAN check for a format: format 1 has no PAN field, the others need one. */
-static int format_pan(const char *group, const char *cmd, int format, const char *pan)
-{
-    if (pan == NULL && format == KV_PINBLOCK_ISO1)
-        return KV_EXIT_OK;
-    return kv_pay_pan(group, cmd, pan);
 }
 
 static unsigned want_for_format(int format)
@@ -81,8 +77,8 @@ static int pinblock_in_check(const char *group, const char *cmd, struct pinblock
 static void pvv_usage(FILE *f)
 {
     fprintf(f, "Usage: kortvagt pvv generate --key PVK --pan PAN --pvki N  < PIN\n"
-               "       kortvagt pvv verify   --key PVK --pan PAN --pvki N --pvv DDDD  < PIN\n"
-               "       kortvagt pvv verify   --key PVK --pan PAN --pvki N --pvv DDDD\n"
+               "       kortvagt pvv verify   --key PVK --pan PAN [--pvki N --pvv DDDD]  < PIN\n"
+               "       kortvagt pvv verify   --key PVK --pan PAN [--pvki N --pvv DDDD]\n"
                "                             --pin-block HEX --pin-key KEY --format F\n\n"
                "Visa PIN verification value: TSP = the 11 rightmost PAN digits without the\n"
                "check digit || PVKI || the 4 leftmost PIN digits, enciphered under the PVK\n"
@@ -90,25 +86,80 @@ static void pvv_usage(FILE *f)
                "an ISO 9564 PIN block encrypted under --pin-key (online PIN); it is decrypted\n"
                "into locked memory only and wiped at once. A block that does not decrypt to a\n"
                "valid block is a mismatch.\n\n"
+               "verify checks a card's PIN (--pan of 12 to 19 digits) and counts wrong PINs in\n"
+               "the store: after [verify] pin_tries_max wrong PINs in a row (default 3) the card\n"
+               "is blocked ('blocked', no HSM work, an evidence record, exit 10) until\n"
+               "`kortvagt card settings --pan PAN --reset-tries`; a match resets the count.\n"
+               "The card's PVV and PVKI in the store (card settings --pvv, perso) override\n"
+               "--pvv and --pvki, which are needed only when the store has none.\n\n"
                "Options:\n"
                "  --key NAME        PVK (des2/des3)\n"
-               "  --pan PAN         1 to 19 digits\n"
+               "  --pan PAN         1 to 19 digits (verify: 12 to 19)\n"
                "  --pvki N          PIN verification key index, one digit\n"
-               "  --pvv DDDD        (verify) the stored PVV\n"
+               "  --pvv DDDD        (verify) the card's PVV, when the store has none\n"
+               "  --store URL       (verify) the store (default $KORTVAGT_STORE, [store] url,\n"
+               "                    sqlite:./kortvagt.db)\n"
+               "  --config PATH     (verify) the INI file ([verify] pin_tries_max)\n"
                "  --pin-block HEX   (verify) encrypted PIN block instead of a PIN on stdin\n"
                "  --pin-key NAME    its key (des2/des3; aes for format 4)\n"
                "  --format F        its ISO 9564 format: 0, 1, 3 or 4\n" COMMON_HELP
-               "Exit codes: 0 generated / match, 1 mismatch, 2 usage error, 5 HSM error.\n");
+               "Exit codes: 0 generated / match, 1 mismatch, 2 usage error, 5 HSM error,\n"
+               "6 store error, 10 blocked.\n");
+}
+
+/* The HSM part of `pvv verify` (a kv_attempts_hsm_fn): nothing runs for a blocked card. */
+struct pvv_vctx {
+    kv_app *app;
+    const char *cmd, *key, *pan, *pvv;
+    int pvki;
+    const struct pinblock_in *pb;
+    kv_secbuf *pin;
+    size_t pin_len;
+    int rc; /* the exit code of a failure printed here */
+};
+
+static int pvv_verify_hsm(void *ctx, const kv_card_state *card, int *match)
+{
+    struct pvv_vctx *v = ctx;
+    kv_hsm *h = kv_app_hsm(v->app);
+    kv_hsm_key pvk, pink;
+    const char *pvv = v->pvv;
+    int pvki = v->pvki, r;
+
+    if (card->has_pvv) { /* the card's reference value overrides the command line */
+        pvv = card->pvv;
+        pvki = card->pvki;
+    } else if (pvv == NULL) {
+        v->rc =
+            kv_pay_usage("pvv", v->cmd, "the card has no PVV in the store: give --pvki and --pvv");
+        return KV_ERR_ARG;
+    }
+    if ((v->rc = kv_pay_key("pvv", v->cmd, h, v->key, KV_PAY_WANT_DES, &pvk)) != 0)
+        return KV_ERR_HSM_KEY;
+    if (v->pb->block_s != NULL) {
+        if ((v->rc = kv_pay_key("pvv", v->cmd, h, v->pb->key_s, want_for_format(v->pb->format),
+                                &pink)) != 0)
+            return KV_ERR_HSM_KEY;
+        r = kv_hsm_pvv_verify_pinblock(h, &pvk, &pink, v->pb->format, v->pb->block,
+                                       v->pb->block_len, v->pan, pvki, pvv, match);
+    } else {
+        r = kv_hsm_pvv_verify(h, &pvk, v->pan, pvki, (const char *)kv_secbuf_ptr(v->pin),
+                              v->pin_len, pvv, match);
+    }
+    if (r != 0)
+        v->rc = kv_pay_fail("pvv", v->cmd, h, r, "PVV verification");
+    return r;
 }
 
 static int pvv_run(const char *cmd, int argc, char **argv)
 {
     const char *pan = NULL, *pvki_s = NULL, *pvv = NULL;
+    struct kv_verify_opts vo = {NULL, NULL};
     struct pinblock_in pb;
     struct kv_pay_common c;
-    int verify = strcmp(cmd, "verify") == 0, rc, r, match = 0;
+    int verify = strcmp(cmd, "verify") == 0, rc, r;
     kv_hsm *h = NULL;
-    kv_hsm_key pvk, pink;
+    kv_hsm_key pvk;
     kv_secbuf *pin = NULL;
     size_t pin_len = 0;
     char out[KV_PVV_DIGITS + 1];
@@ -119,6 +170,7 @@ static int pvv_run(const char *cmd, int argc, char **argv)
             {"pan", &pan, NULL},          {"pvki", &pvki_s, NULL},
             {"pvv", &pvv, NULL},          {"pin-block", &pb.block_s, NULL},
             {"pin-key", &pb.key_s, NULL}, {"format", &pb.format_s, NULL},
+            {"store", &vo.store, NULL},   {"config", &vo.config, NULL},
             {NULL, NULL, NULL},
         };
         if ((rc = kv_pay_parse("pvv", cmd, argc, argv, 2, opts, &c)) != 0)
@@ -129,48 +181,57 @@ static int pvv_run(const char *cmd, int argc, char **argv)
         return KV_EXIT_OK;
     }
     if ((rc = kv_pay_require("pvv", cmd, "key", c.key)) != 0 ||
-        (rc = kv_pay_pan("pvv", cmd, pan)) != 0 ||
+        (rc = kv_pay_pan("pvv", cmd, pan)) != 0)
+        return rc;
+    if ((!verify || pvki_s != NULL || pvv != NULL) &&
         (rc = kv_pay_digits("pvv", cmd, "pvki", pvki_s, 1, 1)) != 0)
         return rc;
-    if (verify && (rc = kv_pay_digits("pvv", cmd, "pvv", pvv, KV_PVV_DIGITS, KV_PVV_DIGITS)) != 0)
+    if (verify && pvki_s != NULL &&
+        (rc = kv_pay_digits("pvv", cmd, "pvv", pvv, KV_PVV_DIGITS, KV_PVV_DIGITS)) != 0)
         return rc;
     if (!verify && pvv != NULL)
         return kv_pay_usage("pvv", cmd, "--pvv belongs to 'pvv verify'");
     if (!verify && (pb.block_s || pb.key_s || pb.format_s))
         return kv_pay_usage("pvv", cmd, "--pin-block/--pin-key/--format belong to 'pvv verify'");
+    if (!verify && (vo.store != NULL || vo.config != NULL))
+        return kv_pay_usage("pvv", cmd, "--store/--config belong to 'pvv verify'");
     if ((rc = pinblock_in_check("pvv", cmd, &pb)) != 0)
         return rc;
+    if (verify) {
+        /* counted per card in the store (verify_cli.h) */
+        struct pvv_vctx v;
+        kv_app *app = NULL;
+        char method[16] = "pvv";
+        if ((rc = kv_verify_pan("pvv", cmd, pan)) != 0 ||
+            (rc = kv_verify_open("pvv", cmd, &c, &vo, &app)) != 0)
+            return rc;
+        memset(&v, 0, sizeof(v));
+        v.app = app;
+        v.cmd = cmd;
+        v.key = c.key;
+        v.pan = pan;
+        v.pvv = pvv;
+        v.pvki = pvki_s != NULL ? pvki_s[0] - '0' : 0;
+        v.pb = &pb;
+        if (pb.block_s == NULL && (rc = kv_pay_read_pin("pvv", cmd, &pin, &pin_len)) != 0) {
+            kv_app_close(app);
+            return rc;
+        }
+        v.pin = pin;
+        v.pin_len = pin_len;
+        rc = kv_verify_run("pvv", cmd, &c, app, KV_ATTEMPT_PIN, method, pan, pvv_verify_hsm, &v,
+                           &v.rc);
+        kv_secbuf_free(pin);
+        kv_app_close(app);
+        return rc;
+    }
 
     if ((rc = kv_pay_open("pvv", cmd, &c, &h)) != 0)
         goto out;
     if ((rc = kv_pay_key("pvv", cmd, h, c.key, KV_PAY_WANT_DES, &pvk)) != 0)
         goto out;
-    if (pb.block_s != NULL) {
-        if ((rc = kv_pay_key("pvv", cmd, h, pb.key_s, want_for_format(pb.format), &pink)) != 0)
-            goto out;
-        r = kv_hsm_pvv_verify_pinblock(h, &pvk, &pink, pb.format, pb.block, pb.block_len, pan,
-                                       pvki_s[0] - '0', pvv, &match);
-        if (r != 0) {
-            rc = kv_pay_fail("pvv", cmd, h, r, "PVV verification");
-            goto out;
-        }
-        rc = kv_pay_verdict(&c, match, NULL);
-        goto out;
-    }
     if ((rc = kv_pay_read_pin("pvv", cmd, &pin, &pin_len)) != 0)
         goto out;
-    if (verify) {
-        r = kv_hsm_pvv_verify(h, &pvk, pan, pvki_s[0] - '0', (const char *)kv_secbuf_ptr(pin),
-                              pin_len, pvv, &match);
-        kv_secbuf_free(pin);
-        pin = NULL;
-        if (r != 0) {
-            rc = kv_pay_fail("pvv", cmd, h, r, "PVV verification");
-            goto out;
-        }
-        rc = kv_pay_verdict(&c, match, NULL);
-        goto out;
-    }
     r = kv_hsm_pvv_generate(h, &pvk, pan, pvki_s[0] - '0', (const char *)kv_secbuf_ptr(pin),
                             pin_len, out);
     kv_secbuf_free(pin);
@@ -209,47 +270,124 @@ int kv_cmd_pvv(int argc, char **argv)
 
 static void ibm_usage(FILE *f)
 {
-    fprintf(f, "Usage: kortvagt ibm3624 offset --key PVK --dec-table T --validation-data V  < PIN\n"
-               "       kortvagt ibm3624 verify --key PVK --dec-table T --validation-data V\n"
-               "                               --offset O  < PIN\n"
-               "       kortvagt ibm3624 verify ... --offset O --pin-block HEX --pin-key KEY\n"
-               "                               --format F --pan PAN\n\n"
+    fprintf(f, "Usage: kortvagt ibm3624 offset --key PVK --pan PAN  < PIN\n"
+               "       kortvagt ibm3624 verify --key PVK --pan PAN [--offset O]  < PIN\n"
+               "       kortvagt ibm3624 verify --key PVK --pan PAN [--offset O]\n"
+               "                               --pin-block HEX --pin-key KEY --format F\n\n"
                "IBM 3624 PIN offset: the validation data (hex, right-padded with the pad\n"
                "character to 16 digits) enciphered under the PVK (3DES) and decimalised with\n"
                "the table gives the natural PIN; offset = PIN - natural PIN, digit by digit\n"
                "mod 10, as many digits as the PIN. verify checks the leftmost digits the offset\n"
                "covers. With --pin-block the PIN comes from an encrypted ISO 9564 PIN block.\n\n"
+               "The decimalisation table, the validation data and the pad come from the\n"
+               "configuration, section [pvk.LABEL] of the PVK's label (dec_table,\n"
+               "validation_data = pan:R:N: the N PAN digits that end R digits before the PAN's\n"
+               "end, pad; defaults 0123456789012345, pan:1:11, F), for offset and verify alike;\n"
+               "a caller who chose them could read PINs through the verify answers.\n\n"
+               "verify checks a card's PIN (--pan of 12 to 19 digits) and counts wrong PINs in\n"
+               "the store like 'pvv verify' ([verify] pin_tries_max, default 3; blocked: exit\n"
+               "10, no HSM work, until `kortvagt card settings --pan PAN --reset-tries`). The\n"
+               "card's offset in the store (card settings --ibm-offset) overrides --offset,\n"
+               "which is needed only when the store has none.\n\n"
                "Options:\n"
                "  --key NAME              PVK (des2/des3)\n"
-               "  --dec-table T           decimalisation table, 16 decimal digits\n"
-               "  --validation-data V     1 to 16 hex digits\n"
-               "  --pad-char C            pad hex digit for short validation data (default F)\n"
-               "  --offset O              (verify) 4 to 12 digits\n"
-               "  --pin-block HEX, --pin-key NAME, --format F, --pan PAN\n"
+               "  --pan PAN               the card (offset: 1 to 19 digits; verify: 12 to 19)\n"
+               "  --offset O              (verify) 4 to 12 digits, when the store has none\n"
+               "  --pin-block HEX, --pin-key NAME, --format F\n"
                "                          (verify) encrypted PIN block instead of a PIN on "
-               "stdin\n" COMMON_HELP
-               "Exit codes: 0 computed / match, 1 mismatch, 2 usage error, 5 HSM error.\n");
+               "stdin\n"
+               "  --config PATH           the INI file ([pvk.LABEL], [verify])\n"
+               "  --store URL             (verify) the store (default $KORTVAGT_STORE, [store]\n"
+               "                          url, sqlite:./kortvagt.db)\n" COMMON_HELP
+               "Exit codes: 0 computed / match, 1 mismatch, 2 usage error, 5 HSM error,\n"
+               "6 store error, 10 blocked.\n");
+}
+
+/* The [pvk.LABEL] parameters of pvk and the validation data of pan; prints why on failure. */
+static int ibm_params(const char *cmd, const kv_config *cfg, const kv_hsm_key *pvk, const char *pan,
+                      kv_pin_params *pp, char vdata[17])
+{
+    kv_pin_params_source src = kv_pin_params_config_source(cfg);
+    char why[200];
+    int r;
+    if ((r = src.lookup(src.ctx, pvk->label, pp)) != 0) {
+        fprintf(stderr, "kortvagt ibm3624 %s: [pvk.%s]: %s\n", cmd, pvk->label, kv_strerror(r));
+        return kv_exit_code(r);
+    }
+    if ((r = kv_pin_params_vdata(pp, pan, vdata, why, sizeof(why))) != 0)
+        return kv_pay_usage("ibm3624", cmd, "[pvk.%s]: %s", pvk->label, why);
+    return KV_EXIT_OK;
+}
+
+/* The HSM part of `ibm3624 verify` (a kv_attempts_hsm_fn): nothing runs for a blocked card. */
+struct ibm_vctx {
+    kv_app *app;
+    const char *cmd, *key, *pan, *offset;
+    const struct pinblock_in *pb;
+    kv_secbuf *pin;
+    size_t pin_len;
+    int rc; /* the exit code of a failure printed here */
+};
+
+static int ibm_verify_hsm(void *ctx, const kv_card_state *card, int *match)
+{
+    struct ibm_vctx *v = ctx;
+    kv_hsm *h = kv_app_hsm(v->app);
+    kv_hsm_key pvk, pink;
+    kv_pin_params pp;
+    const char *offset = card->has_ibm_offset ? card->ibm_offset : v->offset;
+    char vdata[17];
+    int r;
+
+    if (offset == NULL) {
+        v->rc = kv_pay_usage("ibm3624", v->cmd,
+                             "the card has no IBM 3624 offset in the store: give --offset");
+        return KV_ERR_ARG;
+    }
+    if ((v->rc = kv_pay_key("ibm3624", v->cmd, h, v->key, KV_PAY_WANT_DES, &pvk)) != 0)
+        return KV_ERR_HSM_KEY;
+    if ((v->rc = ibm_params(v->cmd, kv_app_config(v->app), &pvk, v->pan, &pp, vdata)) != 0)
+        return KV_ERR_ARG;
+    if (v->pb->block_s != NULL) {
+        if ((v->rc = kv_pay_key("ibm3624", v->cmd, h, v->pb->key_s, want_for_format(v->pb->format),
+                                &pink)) != 0)
+            return KV_ERR_HSM_KEY;
+        r = kv_hsm_ibm3624_verify_pinblock(h, &pvk, &pink, v->pb->format, v->pb->block,
+                                           v->pb->block_len, v->pan, pp.dec_table, vdata, pp.pad,
+                                           offset, match);
+    } else {
+        r = kv_hsm_ibm3624_verify(h, &pvk, pp.dec_table, vdata, pp.pad,
+                                  (const char *)kv_secbuf_ptr(v->pin), v->pin_len, offset, match);
+    }
+    kv_wipe(vdata, sizeof(vdata));
+    if (r != 0)
+        v->rc = kv_pay_fail("ibm3624", v->cmd, h, r, "IBM 3624 verification");
+    return r;
 }
 
 static int ibm_run(const char *cmd, int argc, char **argv)
 {
-    const char *table = NULL, *vdata = NULL, *pad_s = NULL, *offset = NULL, *pan = NULL;
+    const char *table = NULL, *vdata_s = NULL, *pad_s = NULL, *offset = NULL, *pan = NULL;
+    struct kv_verify_opts vo = {NULL, NULL};
     struct pinblock_in pb;
     struct kv_pay_common c;
-    int verify = strcmp(cmd, "verify") == 0, rc, r, match = 0;
+    int verify = strcmp(cmd, "verify") == 0, rc, r;
     kv_hsm *h = NULL;
-    kv_hsm_key pvk, pink;
+    kv_hsm_key pvk;
     kv_secbuf *pin = NULL;
-    size_t pin_len = 0, vlen;
-    char out[KV_PIN_MAX + 1], pad = 'F';
+    size_t pin_len = 0;
+    char out[KV_PIN_MAX + 1], vdata[17];
+    kv_pin_params pp;
+    kv_config *cfg = NULL;
 
     memset(&pb, 0, sizeof(pb));
     {
         const struct kv_pay_opt opts[] = {
-            {"dec-table", &table, NULL},  {"validation-data", &vdata, NULL},
+            {"dec-table", &table, NULL},  {"validation-data", &vdata_s, NULL},
             {"pad-char", &pad_s, NULL},   {"offset", &offset, NULL},
             {"pan", &pan, NULL},          {"pin-block", &pb.block_s, NULL},
             {"pin-key", &pb.key_s, NULL}, {"format", &pb.format_s, NULL},
+            {"store", &vo.store, NULL},   {"config", &vo.config, NULL},
             {NULL, NULL, NULL},
         };
         if ((rc = kv_pay_parse("ibm3624", cmd, argc, argv, 2, opts, &c)) != 0)
@@ -259,73 +397,91 @@ static int ibm_run(const char *cmd, int argc, char **argv)
         ibm_usage(stdout);
         return KV_EXIT_OK;
     }
+    /* issue 11: a caller who chooses these reads PINs through the verify answers */
+    if (table != NULL || vdata_s != NULL || pad_s != NULL)
+        return kv_pay_usage("ibm3624", cmd,
+                            "--%s is no longer accepted: the decimalisation table, validation "
+                            "data and pad come from [pvk.LABEL] of the configuration",
+                            table != NULL     ? "dec-table"
+                            : vdata_s != NULL ? "validation-data"
+                                              : "pad-char");
     if ((rc = kv_pay_require("ibm3624", cmd, "key", c.key)) != 0 ||
-        (rc = kv_pay_digits("ibm3624", cmd, "dec-table", table, 16, 16)) != 0 ||
-        (rc = kv_pay_require("ibm3624", cmd, "validation-data", vdata)) != 0)
+        (rc = kv_pay_pan("ibm3624", cmd, pan)) != 0)
         return rc;
-    vlen = strlen(vdata);
-    if (vlen < 1 || vlen > KV_IBM3624_VDATA_MAX)
-        return kv_pay_usage("ibm3624", cmd, "--validation-data must be 1 to 16 hex digits, got %zu",
-                            vlen);
-    for (size_t i = 0; i < vlen; i++)
-        if (!((vdata[i] >= '0' && vdata[i] <= '9') || (vdata[i] >= 'A' && vdata[i] <= 'F') ||
-              (vdata[i] >= 'a' && vdata[i] <= 'f')))
-            return kv_pay_usage("ibm3624", cmd,
-                                "--validation-data: character %zu is not a hex digit", i + 1);
-    if (pad_s != NULL) {
-        if (strlen(pad_s) != 1 || kv_ibm3624_validation_block("0", pad_s[0], (uint8_t[8]){0}) != 0)
-            return kv_pay_usage("ibm3624", cmd, "--pad-char must be one hex digit");
-        pad = pad_s[0];
-    }
-    if (verify &&
+    if (verify && offset != NULL &&
         (rc = kv_pay_digits("ibm3624", cmd, "offset", offset, KV_PIN_MIN, KV_PIN_MAX)) != 0)
         return rc;
     if (!verify && offset != NULL)
         return kv_pay_usage("ibm3624", cmd, "--offset belongs to 'ibm3624 verify'");
-    if (!verify && (pb.block_s || pb.key_s || pb.format_s || pan))
+    if (!verify && (pb.block_s || pb.key_s || pb.format_s))
         return kv_pay_usage("ibm3624", cmd,
-                            "--pin-block/--pin-key/--format/--pan belong to 'ibm3624 verify'");
+                            "--pin-block/--pin-key/--format belong to 'ibm3624 verify'");
+    if (!verify && vo.store != NULL)
+        return kv_pay_usage("ibm3624", cmd, "--store belongs to 'ibm3624 verify'");
     if ((rc = pinblock_in_check("ibm3624", cmd, &pb)) != 0)
         return rc;
-    if (pb.block_s != NULL && (rc = format_pan("ibm3624", cmd, pb.format, pan)) != 0)
-        return rc;
-    if (pb.block_s == NULL && pan != NULL)
-        return kv_pay_usage("ibm3624", cmd, "--pan is only used with --pin-block");
 
+    if (verify) {
+        /* counted per card in the store (verify_cli.h) */
+        struct ibm_vctx v;
+        kv_app *app = NULL;
+        char method[16] = "ibm3624";
+        if ((rc = kv_verify_pan("ibm3624", cmd, pan)) != 0 ||
+            (rc = kv_verify_open("ibm3624", cmd, &c, &vo, &app)) != 0)
+            return rc;
+        memset(&v, 0, sizeof(v));
+        v.app = app;
+        v.cmd = cmd;
+        v.key = c.key;
+        v.pan = pan;
+        v.offset = offset;
+        v.pb = &pb;
+        if (pb.block_s == NULL && (rc = kv_pay_read_pin("ibm3624", cmd, &pin, &pin_len)) != 0) {
+            kv_app_close(app);
+            return rc;
+        }
+        v.pin = pin;
+        v.pin_len = pin_len;
+        rc = kv_verify_run("ibm3624", cmd, &c, app, KV_ATTEMPT_PIN, method, pan, ibm_verify_hsm, &v,
+                           &v.rc);
+        kv_secbuf_free(pin);
+        kv_app_close(app);
+        return rc;
+    }
+
+    /* offset: the configuration alone (no store) */
+    {
+        kv_settings_flags sf;
+        kv_settings st;
+        char err[512] = "";
+        memset(&sf, 0, sizeof(sf));
+        sf.config = vo.config;
+        if ((r = kv_settings_init(&st, &sf, err, sizeof(err))) == 0)
+            r = kv_settings_load_config(&st, &cfg, err, sizeof(err));
+        kv_settings_clear(&st);
+        if (r != 0) {
+            fprintf(stderr, "kortvagt ibm3624 %s: configuration: %s\n", cmd,
+                    err[0] ? err : kv_strerror(r));
+            return kv_exit_code(r);
+        }
+    }
     if ((rc = kv_pay_open("ibm3624", cmd, &c, &h)) != 0)
         goto out;
     if ((rc = kv_pay_key("ibm3624", cmd, h, c.key, KV_PAY_WANT_DES, &pvk)) != 0)
         goto out;
-    if (pb.block_s != NULL) {
-        if ((rc = kv_pay_key("ibm3624", cmd, h, pb.key_s, want_for_format(pb.format), &pink)) != 0)
-            goto out;
-        r = kv_hsm_ibm3624_verify_pinblock(h, &pvk, &pink, pb.format, pb.block, pb.block_len, pan,
-                                           table, vdata, pad, offset, &match);
-        if (r != 0) {
-            rc = kv_pay_fail("ibm3624", cmd, h, r, "IBM 3624 verification");
-            goto out;
-        }
-        rc = kv_pay_verdict(&c, match, NULL);
+    if ((rc = ibm_params(cmd, cfg, &pvk, pan, &pp, vdata)) != 0)
         goto out;
-    }
     if ((rc = kv_pay_read_pin("ibm3624", cmd, &pin, &pin_len)) != 0)
         goto out;
-    if (verify)
-        r = kv_hsm_ibm3624_verify(h, &pvk, table, vdata, pad, (const char *)kv_secbuf_ptr(pin),
-                                  pin_len, offset, &match);
-    else
-        r = kv_hsm_ibm3624_offset(h, &pvk, table, vdata, pad, (const char *)kv_secbuf_ptr(pin),
-                                  pin_len, out);
+    r = kv_hsm_ibm3624_offset(h, &pvk, pp.dec_table, vdata, pp.pad,
+                              (const char *)kv_secbuf_ptr(pin), pin_len, out);
     kv_secbuf_free(pin);
     pin = NULL;
     if (r != 0) {
-        rc =
-            kv_pay_fail("ibm3624", cmd, h, r, verify ? "IBM 3624 verification" : "IBM 3624 offset");
+        rc = kv_pay_fail("ibm3624", cmd, h, r, "IBM 3624 offset");
         goto out;
     }
-    if (verify) {
-        rc = kv_pay_verdict(&c, match, NULL);
-    } else if (c.json) {
+    if (c.json) {
         json_t *o = json_object();
         json_object_set_new(o, "offset", json_string(out));
         rc = kv_pay_json(o);
@@ -334,8 +490,10 @@ static int ibm_run(const char *cmd, int argc, char **argv)
         rc = KV_EXIT_OK;
     }
 out:
+    kv_wipe(vdata, sizeof(vdata));
     kv_secbuf_free(pin);
     kv_hsm_close(h);
+    kv_config_free(cfg);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* kortvagt: command-line front end. Dispatches to the command groups of cli.h. */
 #include "src/cli/cli.h"
 #include "src/base/err.h"
+#include "src/base/jalloc.h"
 
 #include "kv_build_config.h"
 
@@ -43,6 +44,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* JSON that held a PIN block, a CVC or a PVV is wiped when jansson frees it */
+    kv_jalloc_install();
     if (argc < 2) {
         usage(stderr);
         return KV_EXIT_USAGE;

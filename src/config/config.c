@@ -1,6 +1,7 @@
 /* see config.h */
 #include "src/config/config.h"
 #include "src/base/err.h"
+#include "src/config/pin_params.h"
 
 #include <ini.h>
 
@@ -150,6 +151,54 @@ static char *read_line(char *str, int num, void *stream)
     return s;
 }
 
+/*
+ * [verify] pin_tries_max / code_tries_max (src/attempts) and [pvk.LABEL]
+ * dec_table / validation_data / pad (pin_params.h): checked on load, so a
+ * bad file stops at its line instead of at the first verification.
+ */
+static int check_verify_line(kv_config *c, int lineno, const char *section, const char *name,
+                             const char *value)
+{
+    char why[160];
+    why[0] = '\0';
+    if (section[0] == 'p') {
+        kv_pin_params p;
+        int r;
+        kv_pin_params_defaults(&p);
+        if (section[4] == '\0') {
+            snprintf(c->err, c->errlen, "%s:%d: [pvk.] needs a key label: [pvk.LABEL]", c->path,
+                     lineno);
+            c->rc = KV_ERR_CONFIG;
+            return 0;
+        }
+        if ((r = kv_pin_params_set(&p, name, value, why, sizeof(why))) == 0)
+            return 1;
+        if (r == KV_ERR_NOT_FOUND)
+            snprintf(c->err, c->errlen, "%s:%d: [%s] %s: %s", c->path, lineno, section, name, why);
+        else
+            snprintf(c->err, c->errlen, "%s:%d: [%s] %s: '%s' %s", c->path, lineno, section, name,
+                     value, why);
+        c->rc = KV_ERR_CONFIG;
+        return 0;
+    }
+    if (strcmp(name, "pin_tries_max") != 0 && strcmp(name, "code_tries_max") != 0) {
+        snprintf(c->err, c->errlen,
+                 "%s:%d: [verify] %s: unknown key (pin_tries_max, "
+                 "code_tries_max)",
+                 c->path, lineno, name);
+        c->rc = KV_ERR_CONFIG;
+        return 0;
+    }
+    int64_t v;
+    if (parse_amount(value, &v) != 0 || v < 1 || v > 1000) {
+        snprintf(c->err, c->errlen, "%s:%d: [verify] %s: '%s' is not an integer from 1 to 1000",
+                 c->path, lineno, name, value);
+        c->rc = KV_ERR_CONFIG;
+        return 0;
+    }
+    return 1;
+}
+
 static int on_line(void *user, const char *section, const char *name, const char *value)
 {
     kv_config *c = user;
@@ -161,6 +210,8 @@ static int on_line(void *user, const char *section, const char *name, const char
         c->rc = r;
         return 0;
     }
+    if (strncmp(section, "pvk.", 4) == 0 || strcmp(section, "verify") == 0)
+        return check_verify_line(c, lineno, section, name, value);
     if (strcmp(section, "limits") != 0)
         return 1;
     r = kv_limits_set(&c->limits, name, value);

@@ -19,6 +19,12 @@
  *              [limits] is an error.
  *   [store]    url = sqlite:PATH | postgresql://...  (settings.h: --store and
  *              $KORTVAGT_STORE override it)
+ *   [verify]   pin_tries_max (default 3), code_tries_max (default 5):
+ *              consecutive wrong PINs / card codes before a card answers
+ *              "blocked" (src/attempts); integers 1..1000.
+ *   [pvk.LABEL] dec_table, validation_data, pad: the IBM 3624 parameters of
+ *              the PIN verification key LABEL (src/config/pin_params.h).
+ *   An unknown key in [verify] or [pvk.*], or a bad value, is an error.
  */
 #ifndef KV_CONFIG_CONFIG_H
 #define KV_CONFIG_CONFIG_H

@@ -7,7 +7,7 @@
  *
  *   [pvk.LABEL]
  *   dec_table = 0123456789012345   ; IBM 3624 decimalisation table (16 digits)
- *   validation_data = pan:R:N       ; IBM 3624: see kv_pin_params_vdata
+ *   validation_data = pan:1:11      ; IBM 3624: see kv_pin_params_vdata
  *   pad = F                         ; IBM 3624 pad character (one hex digit)
  *
  * A PVK without a section gets the defaults below. The reference value (PVV
@@ -21,7 +21,7 @@
 
 typedef struct {
     char dec_table[17];  /* default "0123456789012345" */
-    char vdata_spec[32]; /* default "pan:12:11" (see kv_pin_params_vdata) */
+    char vdata_spec[32]; /* default "pan:1:11" (see kv_pin_params_vdata) */
     char pad;            /* default 'F' */
 } kv_pin_params;
 
@@ -44,5 +44,25 @@ typedef struct {
     int (*lookup)(void *ctx, const char *pvk_label, kv_pin_params *out);
     void *ctx;
 } kv_pin_params_source;
+
+/* ---- added by the verify helper (issue 11) ---- */
+
+struct kv_config;
+
+/*
+ * Set one key of a [pvk.LABEL] section from its text, as the file would:
+ * dec_table (16 decimal digits), validation_data ("pan:R:N", R 0..18, N
+ * 1..16), pad (one hex digit). Returns 0, KV_ERR_NOT_FOUND (unknown key) or
+ * KV_ERR_CONFIG (bad value; why says what is wrong).
+ */
+int kv_pin_params_set(kv_pin_params *p, const char *key, const char *value, char *why,
+                      size_t why_cap);
+
+/*
+ * The source that reads [pvk.LABEL] of c (borrowed; it must outlive the
+ * source): the defaults with the section's keys over them. The loader
+ * (config.c) has validated every [pvk.*] key already.
+ */
+kv_pin_params_source kv_pin_params_config_source(const struct kv_config *c);
 
 #endif

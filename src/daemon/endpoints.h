@@ -34,6 +34,7 @@ struct kv_daemon {
 typedef struct {
     int64_t id;       /* /v1/authorize/{id}/reverse, /v1/evidence/{id} */
     const char *tail; /* /v1/blocklist/{pan}: the text after the prefix */
+    int token_ok;     /* /healthz: a valid bearer token came with the request */
 } kv_route_args;
 
 /* An endpoint: answers into res; returns 0 (or KV_ERR_NOMEM when no body could be built). */

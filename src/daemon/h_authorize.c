@@ -1,11 +1,35 @@
 /* see endpoints.h: POST /v1/authorize and POST /v1/authorize/{id}/reverse */
 #include "src/authorize/authorize.h"
 #include "src/base/err.h"
+#include "src/config/config.h"
 #include "src/daemon/endpoints.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define KV_MAX_CLOCK_SKEW_DEFAULT 300 /* seconds */
+#define KV_MAX_CLOCK_SKEW_LIMIT 86400
+
+/*
+ * [daemon] max_clock_skew: how far (seconds, 0..86400, default 300) a request's
+ * "at" may lie from the server clock (issue 11, finding 6). -1 for a bad value.
+ */
+static long max_clock_skew(kv_daemon *d)
+{
+    const char *v = kv_config_get(kv_app_config(d->session), "daemon", "max_clock_skew");
+    char *end;
+    long x;
+    if (v == NULL)
+        return KV_MAX_CLOCK_SKEW_DEFAULT;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < 0 || x > KV_MAX_CLOCK_SKEW_LIMIT)
+        return -1;
+    return x;
+}
 
 int kv_ep_authorize(kv_daemon *d, const kv_http_request *req, kv_http_response *res,
                     const kv_route_args *a)
@@ -35,13 +59,35 @@ int kv_ep_authorize(kv_daemon *d, const kv_http_request *req, kv_http_response *
     }
     if (kv_need_session(d, res) != 0)
         goto out;
-    if ((r = kv_authz_decide(kv_app_authz(d->session), ar, &out)) != 0) {
+    /* the server's clock decides the day; the request's "at" must be close to it */
+    {
+        long skew = max_clock_skew(d);
+        int64_t now = (int64_t)time(NULL);
+        if (skew < 0) {
+            kv_reply_error(res, 500, "internal",
+                           "[daemon] max_clock_skew is not a number of seconds 0..%d",
+                           KV_MAX_CLOCK_SKEW_LIMIT);
+            goto out;
+        }
+        if (ar->has_at && (ar->at > now + skew || ar->at < now - skew)) {
+            kv_reply_error(res, 400, "invalid_field",
+                           "request.at: more than %ld seconds from the server clock "
+                           "([daemon] max_clock_skew)",
+                           skew);
+            goto out;
+        }
+    }
+    kv_authz_opts opts = {.server_time = 1};
+    if ((r = kv_authz_decide_opts(kv_app_authz(d->session), ar, &opts, &out)) != 0) {
         const char *le = kv_authz_last_error(kv_app_authz(d->session));
         if (r <= KV_ERR_HSM)
             fprintf(stderr, "kortvagtd: authorize: %s: %s\n", kv_strerror(r), le);
         kv_reply_failure(d, res, KV_EP_AUTHORIZE, r, le);
         goto out;
     }
+    if (strcmp(out.reason, "store_tampered") == 0)
+        fprintf(stderr, "kortvagtd: authorize: store_tampered: %s\n",
+                kv_authz_last_error(kv_app_authz(d->session)));
     kv_daemon_metrics_decision(d->metrics, out.decision == KV_DECISION_APPROVE        ? 0
                                            : out.decision == KV_DECISION_SCA_REQUIRED ? 1
                                                                                       : 2);

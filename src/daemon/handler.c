@@ -114,6 +114,8 @@ static const struct err_row {
      "the store is unavailable", NULL},
     {-1, KV_ERR_HSM_KEY, KV_ERR_HSM_KEY, KV_EP__COUNT, 400, "unknown_key", COUNT_NONE, NULL, NULL,
      NULL},
+    {-1, KV_ERR_HSM_ROLE, KV_ERR_HSM_ROLE, KV_EP__COUNT, 403, "key_role", COUNT_NONE, NULL, NULL,
+     NULL},
     {-1, KV_ERR_HSM_MECHANISM, KV_ERR_HSM_MECHANISM, KV_EP__COUNT, 400, "unsupported", COUNT_NONE,
      NULL, NULL, NULL},
     {-1, KV_ERR_UNSUPPORTED, KV_ERR_UNSUPPORTED, KV_EP__COUNT, 400, "unsupported", COUNT_NONE, NULL,
@@ -262,25 +264,41 @@ int kv_need_session(kv_daemon *d, kv_http_response *res)
 enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
 enum { R_EXACT, R_ID, R_TAIL }; /* the path is prefix; prefix{id}suffix; prefix{tail} */
 
+/*
+ * scope: what the bearer token must allow (0: any valid token; /healthz needs
+ * none). name: what the access log prints instead of the path.
+ */
 static const struct route {
     unsigned methods;
     int kind;
     const char *prefix, *suffix;
     kv_endpoint ep;
     kv_endpoint_fn fn;
+    unsigned scope;
+    const char *name;
 } routes[] = {
-    {M_GET, R_EXACT, "/healthz", NULL, KV_EP_HEALTHZ, kv_ep_healthz},
-    {M_GET, R_EXACT, "/metrics", NULL, KV_EP_METRICS, kv_ep_metrics},
-    {M_POST, R_EXACT, "/v1/authorize", NULL, KV_EP_AUTHORIZE, kv_ep_authorize},
-    {M_POST, R_ID, "/v1/authorize/", "/reverse", KV_EP_REVERSE, kv_ep_reverse},
-    {M_POST, R_EXACT, "/v1/verify/pin", NULL, KV_EP_VERIFY_PIN, kv_ep_verify_pin},
-    {M_POST, R_EXACT, "/v1/verify/cvc", NULL, KV_EP_VERIFY_CVC, kv_ep_verify_cvc},
-    {M_POST, R_EXACT, "/v1/verify/arqc", NULL, KV_EP_VERIFY_ARQC, kv_ep_verify_arqc},
-    {M_POST, R_EXACT, "/v1/liability/assess", NULL, KV_EP_LIABILITY, kv_ep_liability},
-    {M_POST, R_EXACT, "/v1/blocklist", NULL, KV_EP_BLOCKLIST, kv_ep_blocklist_add},
-    {M_GET, R_TAIL, "/v1/blocklist/", NULL, KV_EP_BLOCKLIST, kv_ep_blocklist_check},
-    {M_DELETE, R_TAIL, "/v1/blocklist/", NULL, KV_EP_BLOCKLIST, kv_ep_blocklist_delete},
-    {M_GET, R_ID, "/v1/evidence/", "", KV_EP_EVIDENCE, kv_ep_evidence},
+    {M_GET, R_EXACT, "/healthz", NULL, KV_EP_HEALTHZ, kv_ep_healthz, 0, "/healthz"},
+    {M_GET, R_EXACT, "/metrics", NULL, KV_EP_METRICS, kv_ep_metrics, 0, "/metrics"},
+    {M_POST, R_EXACT, "/v1/authorize", NULL, KV_EP_AUTHORIZE, kv_ep_authorize, KV_SCOPE_AUTHORIZE,
+     "/v1/authorize"},
+    {M_POST, R_ID, "/v1/authorize/", "/reverse", KV_EP_REVERSE, kv_ep_reverse, KV_SCOPE_REVERSE,
+     "/v1/authorize/{id}/reverse"},
+    {M_POST, R_EXACT, "/v1/verify/pin", NULL, KV_EP_VERIFY_PIN, kv_ep_verify_pin, KV_SCOPE_VERIFY,
+     "/v1/verify/pin"},
+    {M_POST, R_EXACT, "/v1/verify/cvc", NULL, KV_EP_VERIFY_CVC, kv_ep_verify_cvc, KV_SCOPE_VERIFY,
+     "/v1/verify/cvc"},
+    {M_POST, R_EXACT, "/v1/verify/arqc", NULL, KV_EP_VERIFY_ARQC, kv_ep_verify_arqc,
+     KV_SCOPE_VERIFY, "/v1/verify/arqc"},
+    {M_POST, R_EXACT, "/v1/liability/assess", NULL, KV_EP_LIABILITY, kv_ep_liability,
+     KV_SCOPE_LIABILITY, "/v1/liability/assess"},
+    {M_POST, R_EXACT, "/v1/blocklist", NULL, KV_EP_BLOCKLIST, kv_ep_blocklist_add,
+     KV_SCOPE_BLOCKLIST_WRITE, "/v1/blocklist"},
+    {M_GET, R_TAIL, "/v1/blocklist/", NULL, KV_EP_BLOCKLIST, kv_ep_blocklist_check,
+     KV_SCOPE_BLOCKLIST_CHECK, "/v1/blocklist/{pan}"},
+    {M_DELETE, R_TAIL, "/v1/blocklist/", NULL, KV_EP_BLOCKLIST, kv_ep_blocklist_delete,
+     KV_SCOPE_BLOCKLIST_WRITE, "/v1/blocklist/{pan}"},
+    {M_GET, R_ID, "/v1/evidence/", "", KV_EP_EVIDENCE, kv_ep_evidence, KV_SCOPE_EVIDENCE_READ,
+     "/v1/evidence/{id}"},
 };
 
 /* A positive decimal id of at most 18 digits, or 0. */
@@ -326,12 +344,17 @@ static unsigned method_bit(const char *m)
     return 0;
 }
 
-/* "Bearer <token>" checked against every configured token in constant time. */
-static const char *check_token(const kv_daemon *d, const char *auth)
+/*
+ * "Bearer <token>" checked against every configured token in constant time;
+ * *scopes receives the matching token's scopes (0 when none matched).
+ */
+static const char *check_token(const kv_daemon *d, const char *auth, unsigned *scopes)
 {
     uint8_t h[32];
     int ok = 0;
+    unsigned sc = 0;
     size_t n;
+    *scopes = 0;
     if (auth == NULL)
         return "no_token";
     if (strncmp(auth, "Bearer ", 7) != 0)
@@ -346,9 +369,13 @@ static const char *check_token(const kv_daemon *d, const char *auth)
         return "no_token";
     SHA256((const unsigned char *)auth, n, h);
     /* compare with all of them, whatever matched before */
-    for (size_t i = 0; i < d->tokens.n; i++)
-        ok |= kv_ct_equal(h, d->tokens.hash[i], 32);
+    for (size_t i = 0; i < d->tokens.n; i++) {
+        int eq = kv_ct_equal(h, d->tokens.hash[i], 32);
+        ok |= eq;
+        sc |= d->tokens.scopes[i] & (0u - (unsigned)eq);
+    }
     kv_wipe(h, sizeof(h));
+    *scopes = sc;
     return ok ? NULL : "wrong_token";
 }
 
@@ -359,6 +386,7 @@ static int dispatch(kv_daemon *d, const kv_http_request *req, kv_http_response *
     unsigned allowed = 0, m;
     kv_route_args a, found;
     const char *tok;
+    unsigned scopes = 0;
 
     if (req->method == NULL || req->path == NULL)
         return kv_reply_error(res, 400, "bad_request", "no method or path");
@@ -368,21 +396,28 @@ static int dispatch(kv_daemon *d, const kv_http_request *req, kv_http_response *
         memset(&a, 0, sizeof(a));
         if (!route_match(&routes[i], req->path, &a))
             continue;
-        if (allowed == 0)
+        if (allowed == 0) {
             *ep = routes[i].ep;
+            res->route = routes[i].name;
+        }
         allowed |= routes[i].methods;
         if (hit == NULL && (routes[i].methods & m) != 0) {
             hit = &routes[i];
             found = a;
+            res->route = routes[i].name;
         }
     }
     if (allowed == 0) {
         /* unknown paths need a token too: no probing without one */
-        if ((tok = check_token(d, req->authorization)) != NULL)
+        if ((tok = check_token(d, req->authorization, &scopes)) != NULL)
             return kv_reply_error(res, 401, tok, "a valid bearer token is required");
         return kv_reply_error(res, 404, "not_found", "no such endpoint");
     }
-    if (*ep != KV_EP_HEALTHZ && (tok = check_token(d, req->authorization)) != NULL)
+    tok = check_token(d, req->authorization, &scopes);
+    if (*ep == KV_EP_HEALTHZ) {
+        /* no token needed; only a valid one sees more than the status */
+        found.token_ok = tok == NULL;
+    } else if (tok != NULL)
         return kv_reply_error(res, 401, tok,
                               strcmp(tok, "no_token") == 0
                                   ? "an Authorization: Bearer <token> header is required"
@@ -390,6 +425,9 @@ static int dispatch(kv_daemon *d, const kv_http_request *req, kv_http_response *
     if (hit == NULL)
         return kv_reply_error(res, 405, "method_not_allowed", "method %.16s is not allowed here",
                               req->method);
+    if ((hit->scope & ~scopes) != 0)
+        return kv_reply_error(res, 403, "permission", "this token lacks the scope '%s'",
+                              kv_daemon_scope_name(hit->scope));
     if (req->body_too_large || req->body_len > d->max_body)
         return kv_reply_error(res, 413, "too_large", "the request body is larger than %zu bytes",
                               d->max_body);
@@ -403,6 +441,7 @@ int kv_daemon_handle(kv_daemon *d, const kv_http_request *req, kv_http_response 
     uint64_t us;
 
     memset(res, 0, sizeof(*res));
+    res->route = "-";
     clock_gettime(CLOCK_MONOTONIC, &t0);
     dispatch(d, req, res, &ep);
     if (res->status == 0) {

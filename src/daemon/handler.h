@@ -65,25 +65,61 @@ typedef struct {
     char *body;
     size_t body_len;
     const char *error_code; /* static; NULL on success (for the access log) */
+    const char *route;      /* static: the route's pattern ("/v1/evidence/{id}"), "-" when
+                               unknown; the access log prints it, never the raw path */
 } kv_http_response;
 
 void kv_http_response_clear(kv_http_response *r);
 
-/* The bearer tokens: SHA-256 of each, compared in constant time. */
+/*
+ * Scopes: what a bearer token may do. Every route needs one (none for
+ * /healthz and /metrics); a token without it is answered 403 permission.
+ */
+enum {
+    KV_SCOPE_AUTHORIZE = 1u << 0,       /* "authorize": POST /v1/authorize */
+    KV_SCOPE_VERIFY = 1u << 1,          /* "verify": POST /v1/verify/pin|cvc|arqc */
+    KV_SCOPE_EVIDENCE_READ = 1u << 2,   /* "evidence:read": GET /v1/evidence/{id} */
+    KV_SCOPE_BLOCKLIST_CHECK = 1u << 3, /* "blocklist:check": GET /v1/blocklist/{pan} */
+    KV_SCOPE_BLOCKLIST_WRITE = 1u << 4, /* "blocklist:write": POST /v1/blocklist, DELETE */
+    KV_SCOPE_REVERSE = 1u << 5,         /* "reverse": POST /v1/authorize/{id}/reverse */
+    KV_SCOPE_LIABILITY = 1u << 6,       /* "liability": POST /v1/liability/assess */
+};
+/* A token listed without scopes. */
+#define KV_SCOPES_DEFAULT                                                                          \
+    (KV_SCOPE_AUTHORIZE | KV_SCOPE_VERIFY | KV_SCOPE_EVIDENCE_READ | KV_SCOPE_BLOCKLIST_CHECK)
+#define KV_SCOPES_ALL 0x7fu
+
+/* The name of one scope bit ("blocklist:write"), or "?". */
+const char *kv_daemon_scope_name(unsigned scope);
+/*
+ * Parse "authorize,verify,..." (no spaces) into *out. Returns 0 or
+ * KV_ERR_CONFIG with bad pointing at the unknown name (len in *bad_len).
+ */
+int kv_daemon_scopes_parse(const char *s, size_t len, unsigned *out, const char **bad,
+                           size_t *bad_len);
+
+/* The bearer tokens: SHA-256 of each, compared in constant time, and the scopes of each. */
 typedef struct {
     size_t n;
     uint8_t hash[KV_DAEMON_MAX_TOKENS][32];
+    unsigned scopes[KV_DAEMON_MAX_TOKENS];
 } kv_daemon_tokens;
 
 /*
- * Read tokens from a file: one per line, blank lines and lines starting with
- * '#' skipped, surrounding white space trimmed; at least one. The file's
- * bytes are wiped after hashing. Returns 0, KV_ERR_IO, KV_ERR_CONFIG (no
- * token, too many, or the file is readable by group/others; err says which).
+ * Read tokens from a file: one per line, "TOKEN" or "TOKEN scope,scope,...";
+ * blank lines and lines starting with '#' skipped, surrounding white space
+ * trimmed; at least one. A token without scopes gets KV_SCOPES_DEFAULT. The
+ * file's bytes are wiped after hashing. Returns 0, KV_ERR_IO, KV_ERR_CONFIG
+ * (no token, too many, an unknown scope, or the file is readable by
+ * group/others; err says which, never the token).
  */
 int kv_daemon_tokens_load(const char *path, kv_daemon_tokens *t, char *err, size_t errlen);
-/* Add one token (tests, the fuzz target). Returns 0 or KV_ERR_CONFIG when full/empty. */
+/* Add one token with KV_SCOPES_DEFAULT (tests, the fuzz target). Returns 0 or KV_ERR_CONFIG when
+ * full/empty. */
 int kv_daemon_tokens_add(kv_daemon_tokens *t, const char *token, size_t len);
+/* Add one token with the scopes given. */
+int kv_daemon_tokens_add_scoped(kv_daemon_tokens *t, const char *token, size_t len,
+                                unsigned scopes);
 
 typedef struct kv_daemon kv_daemon;
 

@@ -8,10 +8,16 @@
  * flags override): listen (127.0.0.1), port (8470), workers (2),
  * tokens_file (required), max_body (65536), connection_timeout (30),
  * drain_seconds (10), access_log (false), tls_key + tls_cert (PEM files:
- * HTTPS). The store is [store] url / $KORTVAGT_STORE / --store.
+ * HTTPS), tls_priorities, tls_client_ca (mutual TLS), request_read_timeout
+ * (10), max_connections_per_ip (16). The store is [store] url /
+ * $KORTVAGT_STORE / --store. Before forking, the master logs in to the token
+ * once: a wrong PIN ends the daemon (exit 1) without another try. SIGHUP is
+ * passed on to the workers (they look their keys up again).
  */
+#include "src/app/app.h"
 #include "src/app/settings.h"
 #include "src/base/err.h"
+#include "src/base/jalloc.h"
 #include "src/base/secure.h"
 #include "src/config/config.h"
 #include "src/daemon/handler.h"
@@ -25,6 +31,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -48,36 +55,43 @@ typedef struct {
     const char *tokens_file;
     const char *tls_key;
     const char *tls_cert;
+    const char *tls_priorities;
+    const char *tls_client_ca;
     long port;
     long workers;
     long max_body;
     long timeout;
     long drain;
+    long read_timeout;
+    long per_ip;
     int access_log;
 } settings;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: kortvagtd [--config FILE] [--listen ADDR] [--port N] [--workers N]\n"
-            "                 [--tokens FILE] [--store URL] [--max-body BYTES] [--access-log]\n"
-            "       kortvagtd --version | --help\n\n"
-            "The kortvagt HTTP/JSON service (POST /v1/authorize, /v1/verify/pin|cvc|arqc,\n"
-            "/v1/liability/assess, GET /v1/evidence/ID, /healthz, /metrics).\n\n"
-            "  --config FILE   INI file (default $KORTVAGT_CONFIG, ./kortvagt.conf,\n"
-            "                  /etc/kortvagt/kortvagt.conf); its [daemon] section:\n"
-            "                  listen, port, workers, tokens_file, max_body,\n"
-            "                  connection_timeout, drain_seconds, access_log, tls_key, tls_cert\n"
-            "  --listen ADDR   IPv4 or IPv6 address (default 127.0.0.1)\n"
-            "  --port N        TCP port (default 8470; 0: any, printed on start)\n"
-            "  --workers N     worker processes, each with its own PKCS#11 session (default 2)\n"
-            "  --tokens FILE   bearer tokens, one per line, mode 600 (required)\n"
-            "  --store URL     sqlite:PATH or postgresql://... (default $KORTVAGT_STORE)\n"
-            "  --max-body N    largest request body in bytes (default 65536; larger: 413)\n"
-            "  --access-log    one line per request on stderr (no bodies, no secrets)\n"
-            "  --version       print the version and exit\n\n"
-            "The token PIN comes from $KORTVAGT_PIN or $KORTVAGT_PIN_FILE, never from argv.\n"
-            "SIGTERM: stop accepting, finish the requests in flight, exit 0.\n");
+    fprintf(f, "Usage: kortvagtd [--config FILE] [--listen ADDR] [--port N] [--workers N]\n"
+               "                 [--tokens FILE] [--store URL] [--max-body BYTES] [--access-log]\n"
+               "       kortvagtd --version | --help\n\n"
+               "The kortvagt HTTP/JSON service (POST /v1/authorize, /v1/verify/pin|cvc|arqc,\n"
+               "/v1/liability/assess, GET /v1/evidence/ID, /healthz, /metrics).\n\n"
+               "  --config FILE   INI file (default $KORTVAGT_CONFIG, ./kortvagt.conf,\n"
+               "                  /etc/kortvagt/kortvagt.conf); its [daemon] section:\n"
+               "                  listen, port, workers, tokens_file, max_body,\n"
+               "                  connection_timeout, request_read_timeout,\n"
+               "                  max_connections_per_ip, drain_seconds, access_log, tls_key,\n"
+               "                  tls_cert, tls_priorities, tls_client_ca\n"
+               "  --listen ADDR   IPv4 or IPv6 address (default 127.0.0.1)\n"
+               "  --port N        TCP port (default 8470; 0: any, printed on start)\n"
+               "  --workers N     worker processes, each with its own PKCS#11 session (default 2)\n"
+               "  --tokens FILE   bearer tokens, one per line (TOKEN [scope,...]), mode 600\n"
+               "                  (required)\n"
+               "  --store URL     sqlite:PATH or postgresql://... (default $KORTVAGT_STORE)\n"
+               "  --max-body N    largest request body in bytes (default 65536; larger: 413)\n"
+               "  --access-log    one line per request on stderr (no bodies, no secrets)\n"
+               "  --version       print the version and exit\n\n"
+               "The token PIN comes from $KORTVAGT_PIN or $KORTVAGT_PIN_FILE, never from argv.\n"
+               "SIGTERM: stop accepting, finish the requests in flight, exit 0.\n"
+               "SIGHUP: the workers look every key up on the token again (after a rotation).\n");
 }
 
 static int parse_long(const char *name, const char *v, long min, long max, long *out)
@@ -117,6 +131,53 @@ static char *read_pem(const char *path)
     }
     buf[n] = '\0';
     return buf;
+}
+
+static enum MHD_Result no_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)cls, (void)c, (void)url, (void)method, (void)version, (void)upload, (void)upload_size,
+        (void)con_cls;
+    return MHD_NO;
+}
+
+static void tls_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fprintf(stderr, "kortvagtd: TLS: ");
+    vfprintf(stderr, fmt, ap);
+}
+
+/*
+ * Try the TLS settings once in the master (a libmicrohttpd instance without a
+ * socket), so that a bad key, certificate, priority string or client CA stops
+ * the daemon with a message instead of failing in every worker.
+ */
+static int tls_check(const char *key, const char *cert, const char *prio, const char *ca)
+{
+    struct MHD_OptionItem o[5];
+    struct MHD_Daemon *m;
+    size_t n = 0;
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert};
+    if (prio != NULL)
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio};
+    if (ca != NULL)
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)ca};
+    o[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    m = MHD_start_daemon(MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                         no_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, tls_log, NULL,
+                         MHD_OPTION_ARRAY, o, MHD_OPTION_END);
+    if (m == NULL) {
+        fprintf(stderr,
+                "kortvagtd: the TLS settings were refused (tls_key, tls_cert, "
+                "tls_priorities '%s', tls_client_ca)\n",
+                prio != NULL ? prio : "");
+        return -1;
+    }
+    MHD_stop_daemon(m);
+    return 0;
 }
 
 static int bind_listener(const char *addr, long port, int *out, unsigned *bound_port)
@@ -226,12 +287,14 @@ int main(int argc, char **argv)
     const char *ckpt_url = NULL;
     char worker_url[4400];
     struct timespec started[MAX_WORKERS];
-    char err[1024], *key_pem = NULL, *cert_pem = NULL;
+    char err[1024], *key_pem = NULL, *cert_pem = NULL, *ca_pem = NULL;
     sigset_t set;
     unsigned port = 0;
-    int fd = -1, rc = 1, stopping = 0, alive = 0;
+    int fd = -1, rc = 1, stopping = 0, alive = 0, login_failed = 0;
 
     kv_disable_core_dumps();
+    /* every JSON block (request bodies may hold PIN blocks, CVCs, PVVs) is wiped when freed */
+    kv_jalloc_install();
     memset(&st, 0, sizeof(st));
     memset(&tokens, 0, sizeof(tokens));
     memset(pids, 0, sizeof(pids));
@@ -302,6 +365,10 @@ int main(int argc, char **argv)
         st.tokens_file = ds.tokens_file;
         st.tls_key = ds.tls_key;
         st.tls_cert = ds.tls_cert;
+        st.tls_priorities = ds.tls_priorities;
+        st.tls_client_ca = ds.tls_client_ca;
+        st.read_timeout = ds.request_read_timeout;
+        st.per_ip = ds.max_connections_per_ip;
         st.port = ds.port;
         st.workers = ds.workers;
         st.max_body = ds.max_body;
@@ -330,8 +397,41 @@ int main(int argc, char **argv)
             fprintf(stderr, "kortvagtd: this libmicrohttpd has no TLS support\n");
             goto out;
         }
-        if ((key_pem = read_pem(st.tls_key)) == NULL || (cert_pem = read_pem(st.tls_cert)) == NULL)
+        if ((key_pem = read_pem(st.tls_key)) == NULL ||
+            (cert_pem = read_pem(st.tls_cert)) == NULL ||
+            (st.tls_client_ca != NULL && (ca_pem = read_pem(st.tls_client_ca)) == NULL))
             goto out;
+        if (tls_check(key_pem, cert_pem, st.tls_priorities, ca_pem) != 0)
+            goto out;
+    } else if (st.tls_client_ca != NULL) {
+        fprintf(stderr, "kortvagtd: [daemon] tls_client_ca needs tls_key and tls_cert\n");
+        rc = 2;
+        goto out;
+    }
+    /*
+     * Log in to the token once here, before any worker exists: a wrong PIN
+     * stops the daemon now with one message, instead of every worker trying
+     * it again and again (a real HSM locks the PIN after a few tries). The
+     * workers log in once each (a PKCS#11 login belongs to a process) and
+     * are not restarted when that fails.
+     */
+    {
+        kv_hsm *h = NULL;
+        int r = kv_app_hsm_open(&ks, &h);
+        if (r == KV_ERR_HSM_LOGIN) {
+            fprintf(stderr,
+                    "kortvagtd: HSM: %s; not trying again (check "
+                    "$KORTVAGT_PIN / $KORTVAGT_PIN_FILE)\n",
+                    kv_hsm_last_error(NULL));
+            kv_settings_clear(&ks);
+            goto out;
+        }
+        if (r != 0)
+            fprintf(stderr, "kortvagtd: the HSM is not available yet: %s (the workers try again)\n",
+                    kv_hsm_last_error(NULL));
+        kv_hsm_close(h);
+        /* the workers read the PIN themselves; the master keeps no copy */
+        kv_settings_clear(&ks);
     }
     if (bind_listener(st.listen, st.port, &fd, &port) != 0)
         goto out;
@@ -351,6 +451,10 @@ int main(int argc, char **argv)
     wo.access_log = st.access_log;
     wo.tls_key_pem = key_pem;
     wo.tls_cert_pem = cert_pem;
+    wo.tls_priorities = st.tls_priorities;
+    wo.tls_client_ca_pem = ca_pem;
+    wo.request_read_timeout = (unsigned)st.read_timeout;
+    wo.max_connections_per_ip = (unsigned)st.per_ip;
     {
         const char *url = ks.store.url;
         int n;
@@ -368,6 +472,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     fprintf(stderr, "kortvagtd: listening on %s:%u (%s), %ld workers\n", st.listen, port,
             key_pem != NULL ? "https" : "http", st.workers);
@@ -382,6 +487,13 @@ int main(int argc, char **argv)
         siginfo_t si;
         struct timespec tmo = {1, 0};
         int sig = sigtimedwait(&set, &si, &tmo);
+        if (sig == SIGHUP && !stopping) {
+            /* key rotation: every worker looks its keys up again */
+            fprintf(stderr, "kortvagtd: SIGHUP: the workers reload their keys\n");
+            for (long i = 0; i < st.workers; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGHUP);
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 fprintf(stderr, "kortvagtd: %s: finishing requests in flight\n",
@@ -419,6 +531,21 @@ int main(int argc, char **argv)
                 alive--;
                 if (stopping)
                     break;
+                if (WIFEXITED(status) && WEXITSTATUS(status) == KV_DAEMON_EXIT_LOGIN) {
+                    /* the PIN changed under us: never log in again with it */
+                    fprintf(stderr,
+                            "kortvagtd: worker %d: the token login failed; stopping without "
+                            "trying again\n",
+                            (int)p);
+                    login_failed = 1;
+                    stopping = 1;
+                    close(fd);
+                    fd = -1;
+                    for (long k = 0; k < st.workers; k++)
+                        if (pids[k] > 0)
+                            kill(pids[k], SIGTERM);
+                    break;
+                }
                 if (WIFSIGNALED(status))
                     fprintf(stderr, "kortvagtd: worker %d killed by signal %d; restarting\n",
                             (int)p, WTERMSIG(status));
@@ -450,7 +577,7 @@ int main(int argc, char **argv)
         }
     }
     fprintf(stderr, "kortvagtd: stopped\n");
-    rc = 0;
+    rc = login_failed ? 1 : 0;
 out:
     if (fd >= 0)
         close(fd);
@@ -461,6 +588,7 @@ out:
         free(key_pem);
     }
     free(cert_pem);
+    free(ca_pem);
     kv_config_free(cfg);
     kv_settings_clear(&ks);
     return rc;

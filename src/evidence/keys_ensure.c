@@ -11,7 +11,9 @@
 static const kv_policy_key policy_keys[] = {
     {KV_KEY_LABEL_TOKEN, KV_KEY_HMAC, KV_USAGE_TOKEN, "PAN tokens in the store"},
     {KV_KEY_LABEL_EVIDENCE, KV_KEY_HMAC, KV_USAGE_EVIDENCE, "evidence-chain MACs"},
-    {KV_KEY_LABEL_PAN_ENC, KV_KEY_AES256, KV_USAGE_DEFAULT, "recoverable PANs (block-list export)"},
+    {KV_KEY_LABEL_PAN_ENC, KV_KEY_AES256, KV_USAGE_PAN_ENC, "recoverable PANs (block-list export)"},
+    {KV_KEY_LABEL_STATE_MAC, KV_KEY_HMAC, KV_USAGE_STATE_MAC,
+     "row MACs of card state and the block list"},
 };
 
 const kv_policy_key *kv_policy_keys(size_t *n)

@@ -56,7 +56,11 @@ int kv_liability_verification_from_record(const json_t *body, const struct kv_li
         return KV_ERR_EVIDENCE_BROKEN;
     out.method = (enum kv_liability_method)method;
     out.factors = 0;
-    factors = json_object_get(ver, "factors");
+    /* liability counts only what kortvagt proved (src/RULES.md §2): a record that keeps the
+       proven factors apart names them in "proven_factors"; an older record has only "factors" */
+    factors = json_object_get(ver, "proven_factors");
+    if (!json_is_array(factors))
+        factors = json_object_get(ver, "factors");
     for (i = 0; i < json_array_size(factors); i++) {
         const char *f = json_string_value(json_array_get(factors, i));
         for (unsigned k = 0; f != NULL && k < KV_LIABILITY_FACTOR_COUNT; k++)

@@ -289,6 +289,12 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         (has_cvc3 &&
          (rc = find_key(fail, find, find_arg, a->cvc3_imk, KV_PERSO_KEY_DES, &cvc3_imk)) != 0))
         goto out;
+    /* roles (issue 11): the AC key from an imk, the CVC3 key from an imk-cvc3 */
+    if ((r = kv_hsm_key_require_role(h, &imk, KV_ROLE_IMK_AC)) != 0 ||
+        (has_cvc3 && (r = kv_hsm_key_require_role(h, &cvc3_imk, KV_ROLE_IMK_CVC3)) != 0)) {
+        rc = op_fail(fail, r, "the issuer master keys");
+        goto out;
+    }
     if (a->transport != NULL) {
         /* derived in the token, leaves it only wrapped under the transport key */
         if ((rc = find_key(fail, find, find_arg, a->transport, KV_PERSO_KEY_AES, &transport)) != 0)

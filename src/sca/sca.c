@@ -90,6 +90,8 @@ void kv_sca_evaluate(const kv_sca_factor *f, size_t n, const kv_sca_context *ctx
                 out->hsm_failed_type = f[i].type;
             }
             continue;
+        case KV_FACTOR_NOT_CHECKED:
+            continue;
         }
         if (ctx->remote && f[i].has_binding) {
             /* RTS Art. 5(1)(b),(2)(b): a code for another amount or payee is invalid */
@@ -101,8 +103,12 @@ void kv_sca_evaluate(const kv_sca_factor *f, size_t n, const kv_sca_context *ctx
             linked = 1;
         }
         out->categories |= kv_sca_factor_categories(f[i].type);
+        if (f[i].proven)
+            out->proven_categories |= kv_sca_factor_categories(f[i].type);
     }
     out->dynamic_linking = ctx->remote ? linked : -1;
     /* RTS Art. 4(1): two or more elements of different categories */
     out->satisfied = popcount3(out->categories) >= 2 && (!ctx->remote || linked);
+    /* dynamic linking rests on a binding the request asserts: never proven */
+    out->proven_satisfied = popcount3(out->proven_categories) >= 2 && !ctx->remote;
 }

@@ -63,6 +63,8 @@ typedef enum {
     KV_FACTOR_FAILED_UPSTREAM, /* "verified": false */
     KV_FACTOR_FAILED_HSM,      /* checked by the HSM: no match */
     KV_FACTOR_REPLAYED,        /* HSM matched, but this code was already used once */
+    KV_FACTOR_NOT_CHECKED,     /* key material the HSM was not asked about (the card was
+                                  blocked before any HSM work): neither counts nor fails */
 } kv_factor_outcome;
 
 typedef struct {
@@ -71,6 +73,8 @@ typedef struct {
     int has_binding; /* bound_amount and bound_payee are given */
     int64_t bound_amount;
     const char *bound_payee; /* borrowed; NULL when !has_binding */
+    int proven; /* kortvagt proved it (HSM match, or the CVR of a verified cryptogram); 0: the
+                   request only asserts it (src/RULES.md §2) */
 } kv_sca_factor;
 
 typedef struct {
@@ -87,6 +91,10 @@ typedef struct {
     int failed;           /* a factor failed: the request is a failed attempt (RTS Art. 4(3)(b)) */
     int hsm_failed;       /* a factor checked by the HSM failed or was replayed */
     kv_factor_type hsm_failed_type; /* the first such factor */
+    /* the same evaluation over the proven factors only (src/RULES.md §2): what the
+       liability rules and the failure-count reset may rely on */
+    unsigned proven_categories;
+    int proven_satisfied;
 } kv_sca_result;
 
 /*
@@ -96,7 +104,9 @@ typedef struct {
  * does not count). It is a failed attempt when any factor failed upstream,
  * failed the HSM check or was replayed. SCA is satisfied when the counting
  * factors cover two or more categories and, for a remote payment, one of
- * them carries the matching binding.
+ * them carries the matching binding. proven_categories / proven_satisfied
+ * apply the same rules to the factors with proven set; a binding is the
+ * request's assertion, so a remote payment is never proven_satisfied.
  */
 void kv_sca_evaluate(const kv_sca_factor *f, size_t n, const kv_sca_context *ctx,
                      kv_sca_result *out);

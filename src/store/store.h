@@ -8,8 +8,11 @@
  * URL ($KORTVAGT_STORE, config [store] url):
  * "sqlite:PATH[?synchronous=normal|full][&checkpoint=auto|external]"
  * (default "sqlite:./kortvagt.db"; the file and its schema are created on
- * first use) or "postgresql://..." / "postgres://..." (a libpq connection
- * URI; kv_store_open_pg below).
+ * first use, mode 0600 like its -wal, -shm and -wlock files). synchronous is
+ * full by default: a committed decision survives power loss.
+ * synchronous=normal is faster but may lose the newest decisions on power
+ * loss (they survive an application crash). Or "postgresql://..." / "postgres://..." (a libpq
+ * connection URI; kv_store_open_pg below).
  *
  * Transactions: kv_store_begin(s, 1) starts a write transaction that
  * excludes every other writer, in every process, until commit or rollback
@@ -57,6 +60,9 @@ typedef struct {
     char pvv[5]; /* 4 digits */
     int has_ibm_offset;
     char ibm_offset[13]; /* 4..12 digits (IBM 3624 offset) */
+    /* the row MAC as read (set by the store; callers ignore it, card_put recomputes it) */
+    int has_row_mac;
+    uint8_t row_mac[32];
 } kv_card_state;
 
 /* Daily sums per card and Copenhagen calendar day. */
@@ -141,11 +147,25 @@ typedef struct {
     /* WAL checkpoints (SQLite); NULL where the backend has none */
     int (*checkpoint_external)(void *impl);
     int (*checkpoint)(void *impl);
+    /* schema 3: request ids, every card (row-MAC adoption), small named values */
+    int (*request_get)(void *impl, const uint8_t key[32], char **answer, int *found);
+    int (*request_put)(void *impl, const uint8_t key[32], const char *answer, int64_t at);
+    int (*card_scan)(void *impl, int (*cb)(void *ctx, const kv_card_state *c), void *ctx);
+    int (*meta_get)(void *impl, const char *name, char *val, size_t cap, int *found);
+    int (*meta_put)(void *impl, const char *name, const char *val);
+    /* *any 1 when some card or block-list row carries a row MAC */
+    int (*row_mac_any)(void *impl, int *any);
+    /* SQLite: the connection's PRAGMA synchronous (0 off, 1 normal, 2 full); NULL: none */
+    int (*synchronous)(void *impl, int *level);
 } kv_store_ops;
 
 typedef struct kv_store kv_store;
 
-/* SQLite durability: NORMAL survives application crashes (WAL), FULL also power loss. */
+/*
+ * SQLite durability: NORMAL survives application crashes (WAL) but may lose
+ * the newest decisions on power loss; FULL (the URL default) also survives
+ * power loss.
+ */
 typedef enum {
     KV_SQLITE_SYNC_NORMAL,
     KV_SQLITE_SYNC_FULL,
@@ -171,6 +191,12 @@ int kv_store_open(const char *url, kv_store **out, char *err, size_t errlen);
  */
 int kv_store_checkpoint_external(kv_store *s);
 int kv_store_checkpoint(kv_store *s);
+
+/*
+ * The SQLite connection's PRAGMA synchronous (1 NORMAL, 2 FULL); for tests
+ * of the URL default. KV_ERR_UNSUPPORTED on other backends.
+ */
+int kv_store_sqlite_synchronous(kv_store *s, int *level);
 
 /* Open an SQLite store file directly (tests, benchmarks). */
 int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, char *err,
@@ -210,8 +236,39 @@ void kv_store_rollback(kv_store *s);
  * KV_ERR_STORE_TAMPERED (the policy declines "store_tampered"). Without one
  * (unit tests of other modules) rows carry no MAC and none is checked.
  * m is copied; its ctx is borrowed.
+ *
+ * The MAC input is a fixed, length-prefixed encoding of every column of the
+ * row, the token (primary key) included, after a per-table domain string, so
+ * a row moved to another token, a counter reset or a field edited in the
+ * database file all fail. What a row MAC cannot see is a deleted row: a
+ * deleted card row reads as a card never seen (counters zero); for the
+ * block list see "Deleted rows" below.
+ *
+ * Rows without a MAC (a store migrated from schema 2, or rows written while
+ * no row MAC was set): kv_store_set_row_mac_adopt, called once the MAC is
+ * set, MACs them in one write transaction, but only while the store holds
+ * no MAC'd row at all (the first open with the key after the upgrade). From
+ * then on a row without a MAC is tampered like a row whose MAC fails.
+ * Returns 0 or a store error (rows without a MAC next to MAC'd rows stay
+ * tampered: they are not adopted).
+ *
+ * Deleted rows of the block list: its rows are also MAC'd as a set (meta
+ * "bl_digest": their number and the XOR of a hash of each row's key and MAC,
+ * with an HMAC), updated by every put and delete through the store and
+ * recomputed from the rows by kv_store_set_row_mac_adopt at every open with
+ * the key. A block-list row deleted, added or re-keyed in the database file
+ * makes every block-list read of that connection KV_ERR_STORE_TAMPERED
+ * (kv_store_bl_tampered 1). A daemon worker notices at its next open. Card
+ * rows have no such digest (there are many and they change with every
+ * decision): a deleted card row reads as a new card.
  */
 void kv_store_set_row_mac(kv_store *s, const kv_mac *m);
+int kv_store_set_row_mac_adopt(kv_store *s);
+/* 1 when the open found the block list's rows changed behind the store's back. */
+int kv_store_bl_tampered(const kv_store *s);
+
+/* The row MAC inputs (exposed for tests); return the encoded length (<= cap) or 0. */
+size_t kv_store_card_mac_input(const kv_card_state *c, uint8_t *buf, size_t cap);
 
 /*
  * Idempotent authorizations: a request_id (scoped by the caller, e.g.
@@ -294,7 +351,7 @@ int kv_store_evidence_scan(kv_store *s, int64_t id_from, int64_t t_from, int64_t
  * Deleting an entry deletes its wallet tokens; requests and corrections stay
  * (they hold the token and the masked PAN only).
  */
-#define KV_BL_SEALED_LEN 48 /* == KV_PAN_SEALED_LEN (keyed.h) */
+#define KV_BL_SEALED_LEN 61 /* == KV_PAN_SEALED_LEN (keyed.h) */
 #define KV_BL_NAME_MAX 128
 #define KV_BL_TEXT_MAX 1024
 
@@ -322,6 +379,8 @@ typedef struct {
     int expiry_yymm;    /* the card's expiry, e.g. 2612 for December 2026 */
     int64_t listed_at;  /* the block time (a cardholder's report: liability notified_at) */
     int64_t expires_at; /* deleted from this time on: end of the expiry month */
+    int has_row_mac;    /* the row MAC as read (set by the store) */
+    uint8_t row_mac[32];
 } kv_bl_entry;
 
 typedef struct {
@@ -329,6 +388,8 @@ typedef struct {
     uint8_t card_token[KV_TOKEN_LEN];   /* the card it belongs to */
     char wallet_masked[KV_PAN_MASKED_MAX];
     uint8_t wallet_sealed[KV_BL_SEALED_LEN];
+    int has_row_mac; /* the row MAC as read (set by the store) */
+    uint8_t row_mac[32];
 } kv_bl_wallet;
 
 typedef struct {
@@ -384,6 +445,9 @@ typedef struct kv_bl_ops {
     int (*request_put)(void *impl, kv_bl_request *q);
     int (*request_answer)(void *impl, int64_t id, int64_t at, int *found);
     int (*request_scan)(void *impl, kv_bl_request_cb cb, void *ctx);
+    /* the wallet link of wallet_token (*found 0: none); for the row-MAC check of listed */
+    int (*wallet_get)(void *impl, const uint8_t wallet_token[KV_TOKEN_LEN], kv_bl_wallet *w,
+                      int *found);
 } kv_bl_ops;
 
 /* Insert or replace the entry with e->token. */

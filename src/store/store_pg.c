@@ -95,6 +95,15 @@ static const char *const migrations[] = {
     " FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();",
     /* 1 -> 2: the block list (store_pg_blocklist.h) */
     KV_PG_BLOCKLIST_SCHEMA,
+    /* 2 -> 3: as SQLite's (store_sqlite.c) */
+    "ALTER TABLE cards ADD COLUMN pin_failures integer NOT NULL DEFAULT 0,"
+    " ADD COLUMN code_failures integer NOT NULL DEFAULT 0, ADD COLUMN pvki integer,"
+    " ADD COLUMN pvv text, ADD COLUMN ibm_offset text, ADD COLUMN mac bytea;"
+    "ALTER TABLE blocklist ADD COLUMN mac bytea;"
+    "ALTER TABLE blocklist_wallet ADD COLUMN mac bytea;"
+    "CREATE TABLE requests(key bytea PRIMARY KEY NOT NULL, answer text NOT NULL,"
+    " at bigint NOT NULL);"
+    "CREATE TABLE meta(name text PRIMARY KEY NOT NULL, value text NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == KV_STORE_SCHEMA_VERSION,
@@ -116,12 +125,19 @@ enum {
     ST_EV_PUT,
     ST_EV_GET,
     ST_EV_SCAN,
+    ST_REQ_GET,
+    ST_REQ_PUT,
+    ST_CARD_SCAN,
+    ST_META_GET,
+    ST_META_PUT,
+    ST_ROW_MAC_ANY,
     ST__COUNT
 };
 
 #define CARD_COLS                                                                                  \
     "pan_masked, ecommerce_enabled, spend_single_max, spend_daily_max, sca_failures, cl_count,"    \
-    " cl_amount, cl_epoch, rm_count, rm_amount, rm_epoch"
+    " cl_amount, cl_epoch, rm_count, rm_amount, rm_epoch, pin_failures, code_failures, pvki, pvv," \
+    " ibm_offset, mac"
 #define TXN_COLS                                                                                   \
     "id, token, at, day, channel, amount, payee, mcc, decision, reason, sca, family, epoch, atm,"  \
     " gambling, series, series_first, reversed"
@@ -130,7 +146,8 @@ static const char *const statements[ST__COUNT] = {
     [ST_CARD_GET] = "SELECT " CARD_COLS " FROM cards WHERE token = $1",
     [ST_CARD_GET_LOCK] = "SELECT " CARD_COLS " FROM cards WHERE token = $1 FOR UPDATE",
     [ST_CARD_PUT] = "INSERT INTO cards(token, " CARD_COLS ")"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+                    " $16, $17, $18)"
                     " ON CONFLICT(token) DO UPDATE SET pan_masked = excluded.pan_masked,"
                     " ecommerce_enabled = excluded.ecommerce_enabled,"
                     " spend_single_max = excluded.spend_single_max,"
@@ -138,7 +155,9 @@ static const char *const statements[ST__COUNT] = {
                     " sca_failures = excluded.sca_failures, cl_count = excluded.cl_count,"
                     " cl_amount = excluded.cl_amount, cl_epoch = excluded.cl_epoch,"
                     " rm_count = excluded.rm_count, rm_amount = excluded.rm_amount,"
-                    " rm_epoch = excluded.rm_epoch",
+                    " rm_epoch = excluded.rm_epoch, pin_failures = excluded.pin_failures,"
+                    " code_failures = excluded.code_failures, pvki = excluded.pvki,"
+                    " pvv = excluded.pvv, ibm_offset = excluded.ibm_offset, mac = excluded.mac",
     [ST_DAY_SUM] = "SELECT amount FROM day_totals WHERE token = $1 AND day = $2 AND kind = $3",
     [ST_DAY_ADD] = "INSERT INTO day_totals(token, day, kind, amount) VALUES ($1, $2, $3, $4)"
                    " ON CONFLICT(token, day, kind) DO UPDATE"
@@ -159,6 +178,15 @@ static const char *const statements[ST__COUNT] = {
     [ST_EV_SCAN] = "SELECT id, t, body, hash, mac FROM evidence"
                    " WHERE id >= $1 AND t >= $2 AND t < $3 ORDER BY id LIMIT "
                    "512",
+    [ST_REQ_GET] = "SELECT answer FROM requests WHERE key = $1",
+    [ST_REQ_PUT] = "INSERT INTO requests(key, answer, at) VALUES ($1, $2, $3)",
+    [ST_CARD_SCAN] = "SELECT token, " CARD_COLS " FROM cards ORDER BY token",
+    [ST_META_GET] = "SELECT value FROM meta WHERE name = $1",
+    [ST_META_PUT] = "INSERT INTO meta(name, value) VALUES ($1, $2)"
+                    " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    [ST_ROW_MAC_ANY] = "SELECT EXISTS(SELECT 1 FROM cards WHERE mac IS NOT NULL)"
+                       " OR EXISTS(SELECT 1 FROM blocklist WHERE mac IS NOT NULL)"
+                       " OR EXISTS(SELECT 1 FROM blocklist_wallet WHERE mac IS NOT NULL)",
 };
 
 typedef struct {
@@ -408,6 +436,54 @@ static void pg_rollback(void *impl)
     s->write_txn = 0;
 }
 
+/* see store_pg_blocklist.h */
+void kv_pg_get_mac(const PGresult *res, int row, int col, int *has, uint8_t mac[32])
+{
+    *has = !PQgetisnull(res, row, col);
+    if (!*has || kv_pg_get_bytes(res, row, col, mac, 32) != 0)
+        memset(mac, 0, 32); /* a malformed MAC never verifies */
+}
+
+/* see store_pg_blocklist.h */
+void kv_pg_get_sealed(const PGresult *res, int row, int col, uint8_t out[KV_PAN_SEALED_LEN])
+{
+    uint8_t b[KV_PAN_SEALED_LEN];
+    if (kv_pg_get_bytes(res, row, col, b, KV_PAN_SEALED_LEN) == 0)
+        kv_sealed_load(out, b, KV_PAN_SEALED_LEN);
+    else if (kv_pg_get_bytes(res, row, col, b, KV_SEALED_LEGACY_LEN) == 0)
+        kv_sealed_load(out, b, KV_SEALED_LEGACY_LEN);
+    else
+        kv_sealed_load(out, NULL, 0);
+}
+
+/* The card columns (CARD_COLS) of a row from column c0 on. */
+static void read_card(const PGresult *res, int row, int c0, kv_card_state *out)
+{
+    kv_card_policy *c = &out->policy;
+    kv_pg_get_text(res, row, c0, out->pan_masked, sizeof(out->pan_masked));
+    c->ecommerce_enabled = (int)kv_pg_get_i64(res, row, c0 + 1);
+    c->spend_single_max = kv_pg_get_i64(res, row, c0 + 2);
+    c->spend_daily_max = kv_pg_get_i64(res, row, c0 + 3);
+    c->sca_failures = (int)kv_pg_get_i64(res, row, c0 + 4);
+    c->contactless.count = kv_pg_get_i64(res, row, c0 + 5);
+    c->contactless.amount = kv_pg_get_i64(res, row, c0 + 6);
+    c->contactless.epoch = kv_pg_get_i64(res, row, c0 + 7);
+    c->remote.count = kv_pg_get_i64(res, row, c0 + 8);
+    c->remote.amount = kv_pg_get_i64(res, row, c0 + 9);
+    c->remote.epoch = kv_pg_get_i64(res, row, c0 + 10);
+    out->pin_failures = (int)kv_pg_get_i64(res, row, c0 + 11);
+    out->code_failures = (int)kv_pg_get_i64(res, row, c0 + 12);
+    out->has_pvv = !PQgetisnull(res, row, c0 + 14);
+    if (out->has_pvv) {
+        out->pvki = (int)kv_pg_get_i64(res, row, c0 + 13);
+        kv_pg_get_text(res, row, c0 + 14, out->pvv, sizeof(out->pvv));
+    }
+    out->has_ibm_offset = !PQgetisnull(res, row, c0 + 15);
+    if (out->has_ibm_offset)
+        kv_pg_get_text(res, row, c0 + 15, out->ibm_offset, sizeof(out->ibm_offset));
+    kv_pg_get_mac(res, row, c0 + 16, &out->has_row_mac, out->row_mac);
+}
+
 static int pg_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
                        int *found)
 {
@@ -429,18 +505,7 @@ static int pg_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_st
                  "read card")) != 0)
         return r;
     if (PQntuples(res) == 1) {
-        kv_card_policy *c = &out->policy;
-        kv_pg_get_text(res, 0, 0, out->pan_masked, sizeof(out->pan_masked));
-        c->ecommerce_enabled = (int)kv_pg_get_i64(res, 0, 1);
-        c->spend_single_max = kv_pg_get_i64(res, 0, 2);
-        c->spend_daily_max = kv_pg_get_i64(res, 0, 3);
-        c->sca_failures = (int)kv_pg_get_i64(res, 0, 4);
-        c->contactless.count = kv_pg_get_i64(res, 0, 5);
-        c->contactless.amount = kv_pg_get_i64(res, 0, 6);
-        c->contactless.epoch = kv_pg_get_i64(res, 0, 7);
-        c->remote.count = kv_pg_get_i64(res, 0, 8);
-        c->remote.amount = kv_pg_get_i64(res, 0, 9);
-        c->remote.epoch = kv_pg_get_i64(res, 0, 10);
+        read_card(res, 0, 0, out);
         *found = 1;
     }
     PQclear(res);
@@ -468,7 +533,139 @@ static int pg_card_put(void *impl, const kv_card_state *c)
     kv_pg_param_int(&p, q->remote.count);
     kv_pg_param_int(&p, q->remote.amount);
     kv_pg_param_int(&p, q->remote.epoch);
+    kv_pg_param_int(&p, c->pin_failures);
+    kv_pg_param_int(&p, c->code_failures);
+    if (c->has_pvv) {
+        kv_pg_param_int(&p, c->pvki);
+        kv_pg_param_text(&p, c->pvv);
+    } else {
+        kv_pg_param_null(&p);
+        kv_pg_param_null(&p);
+    }
+    if (c->has_ibm_offset)
+        kv_pg_param_text(&p, c->ibm_offset);
+    else
+        kv_pg_param_null(&p);
+    if (c->has_row_mac)
+        kv_pg_param_bytes(&p, c->row_mac, 32);
+    else
+        kv_pg_param_null(&p);
     return run_done(s, ST_CARD_PUT, &p, "write card");
+}
+
+static int pg_card_scan(void *impl, int (*cb)(void *ctx, const kv_card_state *c), void *ctx)
+{
+    pg_store *s = impl;
+    PGresult *res;
+    kv_card_state c;
+    int r;
+    if ((r = op_ready(s)) != 0)
+        return r;
+    if ((r = run(s, ST_CARD_SCAN, NULL, PGRES_TUPLES_OK, &res, "scan cards")) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        memset(&c, 0, sizeof(c));
+        kv_card_policy_init(&c.policy);
+        if (kv_pg_get_bytes(res, i, 0, c.token, KV_TOKEN_LEN) != 0)
+            memset(c.token, 0, KV_TOKEN_LEN);
+        read_card(res, i, 1, &c);
+        r = cb(ctx, &c);
+    }
+    PQclear(res);
+    return r > 0 ? 0 : r;
+}
+
+static int pg_request_get(void *impl, const uint8_t key[32], char **answer, int *found)
+{
+    pg_store *s = impl;
+    PGresult *res;
+    kv_pg_params p;
+    int r;
+    *answer = NULL;
+    *found = 0;
+    if ((r = op_ready(s)) != 0)
+        return r;
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, key, 32);
+    if ((r = run(s, ST_REQ_GET, &p, PGRES_TUPLES_OK, &res, "read request id")) != 0)
+        return r;
+    if (PQntuples(res) == 1) {
+        size_t n = (size_t)PQgetlength(res, 0, 0);
+        if ((*answer = malloc(n + 1)) == NULL) {
+            r = KV_ERR_NOMEM;
+        } else {
+            memcpy(*answer, PQgetvalue(res, 0, 0), n);
+            (*answer)[n] = '\0';
+            *found = 1;
+        }
+    }
+    PQclear(res);
+    return r;
+}
+
+static int pg_request_put(void *impl, const uint8_t key[32], const char *answer, int64_t at)
+{
+    pg_store *s = impl;
+    kv_pg_params p;
+    int r;
+    if ((r = op_ready(s)) != 0)
+        return r;
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, key, 32);
+    kv_pg_param_text(&p, answer);
+    kv_pg_param_int(&p, at);
+    return run_done(s, ST_REQ_PUT, &p, "write request id");
+}
+
+static int pg_meta_get(void *impl, const char *name, char *val, size_t cap, int *found)
+{
+    pg_store *s = impl;
+    PGresult *res;
+    kv_pg_params p;
+    int r;
+    *found = 0;
+    if (cap > 0)
+        val[0] = '\0';
+    if ((r = op_ready(s)) != 0)
+        return r;
+    kv_pg_param_init(&p);
+    kv_pg_param_text(&p, name);
+    if ((r = run(s, ST_META_GET, &p, PGRES_TUPLES_OK, &res, "read meta")) != 0)
+        return r;
+    if (PQntuples(res) == 1) {
+        kv_pg_get_text(res, 0, 0, val, cap);
+        *found = 1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int pg_meta_put(void *impl, const char *name, const char *val)
+{
+    pg_store *s = impl;
+    kv_pg_params p;
+    int r;
+    if ((r = op_ready(s)) != 0)
+        return r;
+    kv_pg_param_init(&p);
+    kv_pg_param_text(&p, name);
+    kv_pg_param_text(&p, val);
+    return run_done(s, ST_META_PUT, &p, "write meta");
+}
+
+static int pg_row_mac_any(void *impl, int *any)
+{
+    pg_store *s = impl;
+    PGresult *res;
+    int r;
+    *any = 0;
+    if ((r = op_ready(s)) != 0)
+        return r;
+    if ((r = run(s, ST_ROW_MAC_ANY, NULL, PGRES_TUPLES_OK, &res, "read row MACs")) != 0)
+        return r;
+    *any = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return 0;
 }
 
 static int pg_day_sum(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
@@ -803,6 +1000,12 @@ static const kv_store_ops pg_ops = {
     .evidence_get = pg_evidence_get,
     .evidence_scan = pg_evidence_scan,
     .blocklist = &kv_pg_blocklist_ops,
+    .request_get = pg_request_get,
+    .request_put = pg_request_put,
+    .card_scan = pg_card_scan,
+    .meta_get = pg_meta_get,
+    .meta_put = pg_meta_put,
+    .row_mac_any = pg_row_mac_any,
 };
 
 /*

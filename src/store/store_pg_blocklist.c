@@ -52,7 +52,16 @@ static int insert_id(void *impl, const char *sql, const kv_pg_params *p, int64_t
 
 #define BL_ENTRY_COLS                                                                              \
     "token, pan_masked, pan_sealed, reason_sealed, source, reminders, report, expiry_yymm,"        \
-    " listed_at, expires_at"
+    " listed_at, expires_at, mac"
+#define BL_WALLET_COLS "wallet_token, card_token, wallet_masked, wallet_sealed, mac"
+
+static void bl_param_mac(kv_pg_params *p, int has, const uint8_t mac[32])
+{
+    if (has)
+        kv_pg_param_bytes(p, mac, 32);
+    else
+        kv_pg_param_null(p);
+}
 
 static void bl_read_entry(const PGresult *res, int row, kv_bl_entry *e)
 {
@@ -60,16 +69,27 @@ static void bl_read_entry(const PGresult *res, int row, kv_bl_entry *e)
     if (kv_pg_get_bytes(res, row, 0, e->token, KV_TOKEN_LEN) != 0)
         memset(e->token, 0, KV_TOKEN_LEN);
     kv_pg_get_text(res, row, 1, e->pan_masked, sizeof(e->pan_masked));
-    if (kv_pg_get_bytes(res, row, 2, e->pan_sealed, KV_BL_SEALED_LEN) != 0)
-        memset(e->pan_sealed, 0, KV_BL_SEALED_LEN);
-    if (kv_pg_get_bytes(res, row, 3, e->reason_sealed, KV_BL_SEALED_LEN) != 0)
-        memset(e->reason_sealed, 0, KV_BL_SEALED_LEN);
+    kv_pg_get_sealed(res, row, 2, e->pan_sealed);
+    kv_pg_get_sealed(res, row, 3, e->reason_sealed);
     e->source = kv_pg_get_i64(res, row, 4) == 1 ? KV_BL_SOURCE_ISSUER : KV_BL_SOURCE_CARDHOLDER;
     e->reminders = (int)kv_pg_get_i64(res, row, 5);
     e->report = (kv_bl_report)kv_pg_get_i64(res, row, 6);
     e->expiry_yymm = (int)kv_pg_get_i64(res, row, 7);
     e->listed_at = kv_pg_get_i64(res, row, 8);
     e->expires_at = kv_pg_get_i64(res, row, 9);
+    kv_pg_get_mac(res, row, 10, &e->has_row_mac, e->row_mac);
+}
+
+static int bl_read_wallet(const PGresult *res, int row, kv_bl_wallet *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (kv_pg_get_bytes(res, row, 0, w->wallet_token, KV_TOKEN_LEN) != 0 ||
+        kv_pg_get_bytes(res, row, 1, w->card_token, KV_TOKEN_LEN) != 0)
+        return KV_ERR_STORE;
+    kv_pg_get_text(res, row, 2, w->wallet_masked, sizeof(w->wallet_masked));
+    kv_pg_get_sealed(res, row, 3, w->wallet_sealed);
+    kv_pg_get_mac(res, row, 4, &w->has_row_mac, w->row_mac);
+    return 0;
 }
 
 static int bl_put(void *impl, const kv_bl_entry *e)
@@ -86,15 +106,16 @@ static int bl_put(void *impl, const kv_bl_entry *e)
     kv_pg_param_int(&p, e->expiry_yymm);
     kv_pg_param_int(&p, e->listed_at);
     kv_pg_param_int(&p, e->expires_at);
+    bl_param_mac(&p, e->has_row_mac, e->row_mac);
     return kv_pg_query_done(impl,
                             "INSERT INTO blocklist(" BL_ENTRY_COLS
                             ") VALUES ($1, $2, $3, $4, $5, $6,"
-                            " $7, $8, $9, $10) ON CONFLICT(token) DO UPDATE SET"
+                            " $7, $8, $9, $10, $11) ON CONFLICT(token) DO UPDATE SET"
                             " pan_masked = excluded.pan_masked, pan_sealed = excluded.pan_sealed,"
                             " reason_sealed = excluded.reason_sealed, source = excluded.source,"
                             " reminders = excluded.reminders, report = excluded.report,"
                             " expiry_yymm = excluded.expiry_yymm, listed_at = excluded.listed_at,"
-                            " expires_at = excluded.expires_at",
+                            " expires_at = excluded.expires_at, mac = excluded.mac",
                             &p, "block list: put");
 }
 
@@ -171,26 +192,42 @@ static int bl_wallet_put(void *impl, const kv_bl_wallet *w)
     kv_pg_param_bytes(&p, w->card_token, KV_TOKEN_LEN);
     kv_pg_param_text(&p, w->wallet_masked);
     kv_pg_param_bytes(&p, w->wallet_sealed, KV_BL_SEALED_LEN);
-    return kv_pg_query_done(
-        impl,
-        "INSERT INTO blocklist_wallet(wallet_token, card_token, wallet_masked,"
-        " wallet_sealed) VALUES ($1, $2, $3, $4) ON CONFLICT(wallet_token) DO UPDATE"
-        " SET card_token = excluded.card_token,"
-        " wallet_masked = excluded.wallet_masked,"
-        " wallet_sealed = excluded.wallet_sealed",
-        &p, "block list: wallet token");
+    bl_param_mac(&p, w->has_row_mac, w->row_mac);
+    return kv_pg_query_done(impl,
+                            "INSERT INTO blocklist_wallet(" BL_WALLET_COLS
+                            ") VALUES ($1, $2, $3, $4, $5)"
+                            " ON CONFLICT(wallet_token) DO UPDATE"
+                            " SET card_token = excluded.card_token,"
+                            " wallet_masked = excluded.wallet_masked,"
+                            " wallet_sealed = excluded.wallet_sealed, mac = excluded.mac",
+                            &p, "block list: wallet token");
+}
+
+static int bl_wallet_get(void *impl, const uint8_t wallet_token[KV_TOKEN_LEN], kv_bl_wallet *w,
+                         int *found)
+{
+    PGresult *res;
+    kv_pg_params p;
+    int r;
+    memset(w, 0, sizeof(*w));
+    *found = 0;
+    kv_pg_param_init(&p);
+    kv_pg_param_bytes(&p, wallet_token, KV_TOKEN_LEN);
+    if ((r = kv_pg_query(impl,
+                         "SELECT " BL_WALLET_COLS " FROM blocklist_wallet WHERE wallet_token = $1",
+                         &p, PGRES_TUPLES_OK, &res, "block list: wallet get")) != 0)
+        return r;
+    if (PQntuples(res) == 1 && (r = bl_read_wallet(res, 0, w)) == 0)
+        *found = 1;
+    PQclear(res);
+    return r;
 }
 
 static int each_wallet(const PGresult *res, int row, scan_ctx *sc)
 {
     kv_bl_wallet w;
-    memset(&w, 0, sizeof(w));
-    if (kv_pg_get_bytes(res, row, 0, w.wallet_token, KV_TOKEN_LEN) != 0 ||
-        kv_pg_get_bytes(res, row, 1, w.card_token, KV_TOKEN_LEN) != 0 ||
-        kv_pg_get_bytes(res, row, 3, w.wallet_sealed, KV_BL_SEALED_LEN) != 0)
-        return KV_ERR_STORE;
-    kv_pg_get_text(res, row, 2, w.wallet_masked, sizeof(w.wallet_masked));
-    return sc->cb.wallet(sc->ctx, &w);
+    int r = bl_read_wallet(res, row, &w);
+    return r != 0 ? r : sc->cb.wallet(sc->ctx, &w);
 }
 
 static int bl_wallet_scan(void *impl, const uint8_t card_token[KV_TOKEN_LEN], kv_bl_wallet_cb cb,
@@ -204,7 +241,7 @@ static int bl_wallet_scan(void *impl, const uint8_t card_token[KV_TOKEN_LEN], kv
     else
         kv_pg_param_null(&p);
     return scan_rows(impl,
-                     "SELECT wallet_token, card_token, wallet_masked, wallet_sealed"
+                     "SELECT " BL_WALLET_COLS
                      " FROM blocklist_wallet WHERE $1::bytea IS NULL OR card_token = $1"
                      " ORDER BY wallet_token",
                      &p, each_wallet, &sc, "block list: wallet tokens");
@@ -350,6 +387,7 @@ const kv_bl_ops kv_pg_blocklist_ops = {
     .request_put = bl_request_put,
     .request_answer = bl_request_answer,
     .request_scan = bl_request_scan,
+    .wallet_get = bl_wallet_get,
 };
 
 #else

@@ -82,6 +82,10 @@ static inline void kv_pg_param_bytes(kv_pg_params *p, const uint8_t *b, size_t l
 
 /* Decode a bytea column (text output "\\x..." hex) of exactly n bytes into out. */
 int kv_pg_get_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t n);
+/* A row MAC column: *has 0 when NULL; a malformed one reads as zeros. */
+void kv_pg_get_mac(const PGresult *res, int row, int col, int *has, uint8_t mac[32]);
+/* A sealed column (61 bytes, or schema 2's 48: keyed.h kv_sealed_load). */
+void kv_pg_get_sealed(const PGresult *res, int row, int col, uint8_t out[KV_PAN_SEALED_LEN]);
 /* An integer column; 0 when NULL. */
 int64_t kv_pg_get_i64(const PGresult *res, int row, int col);
 /* A text column into dst (cap bytes, truncated); "" when NULL. */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stdio.h>
@@ -62,7 +63,26 @@ static const char *const migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
     /* 1 -> 2: the block list (store_sqlite_blocklist.c) */
     KV_SQLITE_BLOCKLIST_SCHEMA,
+    /*
+     * 2 -> 3: attempt counters and reference values on cards, row MACs on
+     * cards and block-list rows (NULL until kv_store_set_row_mac_adopt MACs
+     * the rows of a migrated store), request ids, named values ("row_macs").
+     */
+    "ALTER TABLE cards ADD COLUMN pin_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE cards ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE cards ADD COLUMN pvki INTEGER;" /* NULL: no PVV */
+    "ALTER TABLE cards ADD COLUMN pvv TEXT;"
+    "ALTER TABLE cards ADD COLUMN ibm_offset TEXT;" /* NULL: none */
+    "ALTER TABLE cards ADD COLUMN mac BLOB;"
+    "ALTER TABLE blocklist ADD COLUMN mac BLOB;"
+    "ALTER TABLE blocklist_wallet ADD COLUMN mac BLOB;"
+    "CREATE TABLE requests(key BLOB PRIMARY KEY NOT NULL, answer TEXT NOT NULL,"
+    " at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE meta(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;",
 };
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == KV_STORE_SCHEMA_VERSION,
+               "one SQLite migration per schema version");
 
 enum {
     ST_CARD_GET,
@@ -79,17 +99,25 @@ enum {
     ST_EV_PUT,
     ST_EV_GET,
     ST_EV_SCAN,
+    ST_REQ_GET,
+    ST_REQ_PUT,
+    ST_CARD_SCAN,
+    ST_META_GET,
+    ST_META_PUT,
+    ST_ROW_MAC_ANY,
     ST__COUNT
 };
 
+#define CARD_COLS                                                                                  \
+    "pan_masked, ecommerce_enabled, spend_single_max, spend_daily_max, sca_failures, cl_count,"    \
+    " cl_amount, cl_epoch, rm_count, rm_amount, rm_epoch, pin_failures, code_failures, pvki, pvv," \
+    " ibm_offset, mac"
+
 static const char *const statements[ST__COUNT] = {
-    [ST_CARD_GET] = "SELECT pan_masked, ecommerce_enabled, spend_single_max, spend_daily_max,"
-                    " sca_failures, cl_count, cl_amount, cl_epoch, rm_count, rm_amount, rm_epoch"
-                    " FROM cards WHERE token = ?1",
-    [ST_CARD_PUT] = "INSERT OR REPLACE INTO cards(token, pan_masked, ecommerce_enabled,"
-                    " spend_single_max, spend_daily_max, sca_failures, cl_count, cl_amount,"
-                    " cl_epoch, rm_count, rm_amount, rm_epoch)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_CARD_GET] = "SELECT " CARD_COLS " FROM cards WHERE token = ?1",
+    [ST_CARD_PUT] = "INSERT OR REPLACE INTO cards(token, " CARD_COLS ")"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                    " ?16, ?17, ?18)",
     [ST_DAY_SUM] = "SELECT amount FROM day_totals WHERE token = ?1 AND day = ?2 AND kind = ?3",
     [ST_DAY_ADD] = "INSERT INTO day_totals(token, day, kind, amount) VALUES (?1, ?2, ?3, ?4)"
                    " ON CONFLICT(token, day, kind) DO UPDATE SET amount = amount + excluded.amount",
@@ -113,6 +141,14 @@ static const char *const statements[ST__COUNT] = {
     [ST_EV_GET] = "SELECT id, t, body, hash, mac FROM evidence WHERE id = ?1",
     [ST_EV_SCAN] = "SELECT id, t, body, hash, mac FROM evidence"
                    " WHERE id >= ?1 AND t >= ?2 AND t < ?3 ORDER BY id",
+    [ST_REQ_GET] = "SELECT answer FROM requests WHERE key = ?1",
+    [ST_REQ_PUT] = "INSERT INTO requests(key, answer, at) VALUES (?1, ?2, ?3)",
+    [ST_CARD_SCAN] = "SELECT token, " CARD_COLS " FROM cards ORDER BY token",
+    [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+    [ST_META_PUT] = "INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)",
+    [ST_ROW_MAC_ANY] = "SELECT EXISTS(SELECT 1 FROM cards WHERE mac IS NOT NULL)"
+                       " OR EXISTS(SELECT 1 FROM blocklist WHERE mac IS NOT NULL)"
+                       " OR EXISTS(SELECT 1 FROM blocklist_wallet WHERE mac IS NOT NULL)",
 };
 
 typedef struct {
@@ -267,6 +303,41 @@ void kv_sqlite_get_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
     snprintf(dst, cap, "%s", src != NULL ? (const char *)src : "");
 }
 
+/* The card columns (CARD_COLS) from column c0 on. */
+static void read_card(sqlite3_stmt *st, int c0, kv_card_state *out)
+{
+    kv_card_policy *p = &out->policy;
+    kv_sqlite_get_text(st, c0, out->pan_masked, sizeof(out->pan_masked));
+    p->ecommerce_enabled = sqlite3_column_int(st, c0 + 1);
+    p->spend_single_max = sqlite3_column_int64(st, c0 + 2);
+    p->spend_daily_max = sqlite3_column_int64(st, c0 + 3);
+    p->sca_failures = sqlite3_column_int(st, c0 + 4);
+    p->contactless.count = sqlite3_column_int64(st, c0 + 5);
+    p->contactless.amount = sqlite3_column_int64(st, c0 + 6);
+    p->contactless.epoch = sqlite3_column_int64(st, c0 + 7);
+    p->remote.count = sqlite3_column_int64(st, c0 + 8);
+    p->remote.amount = sqlite3_column_int64(st, c0 + 9);
+    p->remote.epoch = sqlite3_column_int64(st, c0 + 10);
+    out->pin_failures = sqlite3_column_int(st, c0 + 11);
+    out->code_failures = sqlite3_column_int(st, c0 + 12);
+    out->has_pvv = sqlite3_column_type(st, c0 + 14) != SQLITE_NULL;
+    if (out->has_pvv) {
+        out->pvki = sqlite3_column_int(st, c0 + 13);
+        kv_sqlite_get_text(st, c0 + 14, out->pvv, sizeof(out->pvv));
+    }
+    out->has_ibm_offset = sqlite3_column_type(st, c0 + 15) != SQLITE_NULL;
+    if (out->has_ibm_offset)
+        kv_sqlite_get_text(st, c0 + 15, out->ibm_offset, sizeof(out->ibm_offset));
+    out->has_row_mac = sqlite3_column_type(st, c0 + 16) != SQLITE_NULL;
+    if (out->has_row_mac) {
+        const void *m = sqlite3_column_blob(st, c0 + 16);
+        if (m != NULL && sqlite3_column_bytes(st, c0 + 16) == 32)
+            memcpy(out->row_mac, m, 32);
+        else
+            memset(out->row_mac, 0, 32); /* a malformed MAC never verifies */
+    }
+}
+
 static int sq_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_state *out,
                        int *found)
 {
@@ -281,18 +352,7 @@ static int sq_card_get(void *impl, const uint8_t token[KV_TOKEN_LEN], kv_card_st
     sqlite3_bind_blob(st, 1, token, KV_TOKEN_LEN, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        kv_card_policy *p = &out->policy;
-        kv_sqlite_get_text(st, 0, out->pan_masked, sizeof(out->pan_masked));
-        p->ecommerce_enabled = sqlite3_column_int(st, 1);
-        p->spend_single_max = sqlite3_column_int64(st, 2);
-        p->spend_daily_max = sqlite3_column_int64(st, 3);
-        p->sca_failures = sqlite3_column_int(st, 4);
-        p->contactless.count = sqlite3_column_int64(st, 5);
-        p->contactless.amount = sqlite3_column_int64(st, 6);
-        p->contactless.epoch = sqlite3_column_int64(st, 7);
-        p->remote.count = sqlite3_column_int64(st, 8);
-        p->remote.amount = sqlite3_column_int64(st, 9);
-        p->remote.epoch = sqlite3_column_int64(st, 10);
+        read_card(st, 0, out);
         *found = 1;
     } else if (rc != SQLITE_DONE) {
         r = map_rc(s, rc, "read card");
@@ -318,7 +378,120 @@ static int sq_card_put(void *impl, const kv_card_state *c)
     sqlite3_bind_int64(st, 10, p->remote.count);
     sqlite3_bind_int64(st, 11, p->remote.amount);
     sqlite3_bind_int64(st, 12, p->remote.epoch);
+    sqlite3_bind_int(st, 13, c->pin_failures);
+    sqlite3_bind_int(st, 14, c->code_failures);
+    if (c->has_pvv) {
+        sqlite3_bind_int(st, 15, c->pvki);
+        sqlite3_bind_text(st, 16, c->pvv, -1, SQLITE_STATIC);
+    }
+    if (c->has_ibm_offset)
+        sqlite3_bind_text(st, 17, c->ibm_offset, -1, SQLITE_STATIC);
+    if (c->has_row_mac)
+        sqlite3_bind_blob(st, 18, c->row_mac, 32, SQLITE_STATIC);
     return step_done(s, st, "write card");
+}
+
+static int sq_card_scan(void *impl, int (*cb)(void *ctx, const kv_card_state *c), void *ctx)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_CARD_SCAN);
+    kv_card_state c;
+    int rc, r = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *tok = sqlite3_column_blob(st, 0);
+        memset(&c, 0, sizeof(c));
+        kv_card_policy_init(&c.policy);
+        if (tok != NULL && sqlite3_column_bytes(st, 0) == KV_TOKEN_LEN)
+            memcpy(c.token, tok, KV_TOKEN_LEN);
+        read_card(st, 1, &c);
+        if ((r = cb(ctx, &c)) != 0)
+            break;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = map_rc(s, rc, "scan cards");
+    sqlite3_reset(st);
+    return r > 0 ? 0 : r;
+}
+
+static int sq_request_get(void *impl, const uint8_t key[32], char **answer, int *found)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_REQ_GET);
+    int rc, r = 0;
+    *answer = NULL;
+    *found = 0;
+    sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *a = sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if ((*answer = malloc(n + 1)) == NULL) {
+            r = KV_ERR_NOMEM;
+        } else {
+            if (n > 0 && a != NULL)
+                memcpy(*answer, a, n);
+            (*answer)[n] = '\0';
+            *found = 1;
+        }
+    } else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read request id");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_request_put(void *impl, const uint8_t key[32], const char *answer, int64_t at)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_REQ_PUT);
+    sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, answer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, at);
+    return step_done(s, st, "write request id");
+}
+
+static int sq_meta_get(void *impl, const char *name, char *val, size_t cap, int *found)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_META_GET);
+    int rc, r = 0;
+    *found = 0;
+    if (cap > 0)
+        val[0] = '\0';
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        kv_sqlite_get_text(st, 0, val, cap);
+        *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = map_rc(s, rc, "read meta");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_meta_put(void *impl, const char *name, const char *val)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_META_PUT);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
+    return step_done(s, st, "write meta");
+}
+
+static int sq_row_mac_any(void *impl, int *any)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = stmt(s, ST_ROW_MAC_ANY);
+    int rc, r = 0;
+    *any = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *any = sqlite3_column_int(st, 0) != 0;
+    else
+        r = map_rc(s, rc, "read row MACs");
+    sqlite3_reset(st);
+    return r;
 }
 
 static int sq_day_sum(void *impl, const uint8_t token[KV_TOKEN_LEN], const char *day,
@@ -597,6 +770,19 @@ static int sq_checkpoint(void *impl)
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : map_rc(s, rc, "checkpoint");
 }
 
+static int sq_synchronous(void *impl, int *level)
+{
+    sq_store *s = impl;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *level = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : map_rc(s, rc, "PRAGMA synchronous");
+}
+
 static const kv_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -621,6 +807,13 @@ static const kv_store_ops sqlite_ops = {
     .blocklist = &kv_sqlite_blocklist_ops,
     .checkpoint_external = sq_checkpoint_external,
     .checkpoint = sq_checkpoint,
+    .request_get = sq_request_get,
+    .request_put = sq_request_put,
+    .card_scan = sq_card_scan,
+    .meta_get = sq_meta_get,
+    .meta_put = sq_meta_put,
+    .row_mac_any = sq_row_mac_any,
+    .synchronous = sq_synchronous,
 };
 
 /* see store_sqlite_blocklist.h */
@@ -702,9 +895,32 @@ int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, 
     s->wlock_fd = -1;
     if (strcmp(path, ":memory:") != 0) {
         char lock[4200];
-        int n = snprintf(lock, sizeof(lock), "%s-wlock", path);
-        if (n > 0 && (size_t)n < sizeof(lock))
-            s->wlock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        int fd, n = snprintf(lock, sizeof(lock), "%s-wlock", path);
+        /*
+         * A new database file is created here, 0600 whatever the umask: SQLite
+         * creates the -wal and -shm files with the database file's mode. An
+         * existing file keeps its mode (the operator's choice). O_EXCL never
+         * follows a symbolic link.
+         */
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            if (fchmod(fd, 0600) != 0) {
+                snprintf(s->err, sizeof(s->err), "%.200s: cannot set mode 0600", path);
+                close(fd);
+                r = KV_ERR_STORE_UNAVAILABLE;
+                goto out;
+            }
+            close(fd);
+        }
+        if (n > 0 && (size_t)n < sizeof(lock)) {
+            s->wlock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (s->wlock_fd < 0 && errno == ELOOP) {
+                snprintf(s->err, sizeof(s->err),
+                         "%.180s-wlock: the lock file is a symbolic link; refused", path);
+                r = KV_ERR_STORE_UNAVAILABLE;
+                goto out;
+            }
+        }
     }
     rc = sqlite3_open_v2(path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -715,7 +931,11 @@ int kv_store_open_sqlite(const char *path, kv_sqlite_sync sync, kv_store **out, 
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_handler(s->db, busy_handler, s);
-    /* WAL: readers never block the writer; NORMAL survives application crashes */
+    /*
+     * WAL: readers never block the writer. FULL (the default) syncs the WAL
+     * on every commit and survives power loss; NORMAL survives application
+     * crashes but may lose the newest decisions on power loss.
+     */
     if ((r = exec(s, "PRAGMA journal_mode=WAL", path)) != 0)
         goto out;
     if ((r = exec(s,

@@ -33,23 +33,58 @@ static void copy_blob(uint8_t *dst, size_t cap, sqlite3_stmt *st, int col)
         memcpy(dst, b, n < cap ? n : cap);
 }
 
+/* A sealed column (keyed.h: schema 2's 48-byte values are read as legacy CBC). */
+static void copy_sealed(uint8_t dst[KV_BL_SEALED_LEN], sqlite3_stmt *st, int col)
+{
+    kv_sealed_load(dst, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* The row MAC column: *has 0 when NULL; a wrong length reads as zeros (never verifies). */
+static void copy_mac(int *has, uint8_t mac[32], sqlite3_stmt *st, int col)
+{
+    *has = sqlite3_column_type(st, col) != SQLITE_NULL;
+    memset(mac, 0, 32);
+    if (*has && sqlite3_column_bytes(st, col) == 32)
+        memcpy(mac, sqlite3_column_blob(st, col), 32);
+}
+
+static void bind_mac(sqlite3_stmt *st, int col, int has, const uint8_t mac[32])
+{
+    if (has)
+        sqlite3_bind_blob(st, col, mac, 32, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
 #define ENTRY_COLS                                                                                 \
     "token, pan_masked, pan_sealed, reason_sealed, source, reminders, report, expiry_yymm,"        \
-    " listed_at, expires_at"
+    " listed_at, expires_at, mac"
+#define WALLET_COLS "wallet_token, card_token, wallet_masked, wallet_sealed, mac"
 
 static void read_entry(sqlite3_stmt *st, kv_bl_entry *e)
 {
     memset(e, 0, sizeof(*e));
     copy_blob(e->token, sizeof(e->token), st, 0);
     kv_sqlite_get_text(st, 1, e->pan_masked, sizeof(e->pan_masked));
-    copy_blob(e->pan_sealed, sizeof(e->pan_sealed), st, 2);
-    copy_blob(e->reason_sealed, sizeof(e->reason_sealed), st, 3);
+    copy_sealed(e->pan_sealed, st, 2);
+    copy_sealed(e->reason_sealed, st, 3);
     e->source = sqlite3_column_int(st, 4) == 1 ? KV_BL_SOURCE_ISSUER : KV_BL_SOURCE_CARDHOLDER;
     e->reminders = sqlite3_column_int(st, 5);
     e->report = (kv_bl_report)sqlite3_column_int(st, 6);
     e->expiry_yymm = sqlite3_column_int(st, 7);
     e->listed_at = sqlite3_column_int64(st, 8);
     e->expires_at = sqlite3_column_int64(st, 9);
+    copy_mac(&e->has_row_mac, e->row_mac, st, 10);
+}
+
+static void read_wallet(sqlite3_stmt *st, kv_bl_wallet *w)
+{
+    memset(w, 0, sizeof(*w));
+    copy_blob(w->wallet_token, sizeof(w->wallet_token), st, 0);
+    copy_blob(w->card_token, sizeof(w->card_token), st, 1);
+    kv_sqlite_get_text(st, 2, w->wallet_masked, sizeof(w->wallet_masked));
+    copy_sealed(w->wallet_sealed, st, 3);
+    copy_mac(&w->has_row_mac, w->row_mac, st, 4);
 }
 
 static int bl_put(void *impl, const kv_bl_entry *e)
@@ -57,7 +92,7 @@ static int bl_put(void *impl, const kv_bl_entry *e)
     sqlite3_stmt *st = NULL;
     int r = prep(impl,
                  "INSERT OR REPLACE INTO blocklist(" ENTRY_COLS
-                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                  &st);
     if (r != 0)
         return r;
@@ -71,6 +106,7 @@ static int bl_put(void *impl, const kv_bl_entry *e)
     sqlite3_bind_int(st, 8, e->expiry_yymm);
     sqlite3_bind_int64(st, 9, e->listed_at);
     sqlite3_bind_int64(st, 10, e->expires_at);
+    bind_mac(st, 11, e->has_row_mac, e->row_mac);
     return run(impl, st, "block list: put");
 }
 
@@ -181,28 +217,47 @@ static int bl_listed(void *impl, const uint8_t token[KV_TOKEN_LEN], int *listed)
 static int bl_wallet_put(void *impl, const kv_bl_wallet *w)
 {
     sqlite3_stmt *st = NULL;
-    int r = prep(impl,
-                 "INSERT OR REPLACE INTO blocklist_wallet(wallet_token, card_token, wallet_masked,"
-                 " wallet_sealed) VALUES (?1, ?2, ?3, ?4)",
-                 &st);
+    int r =
+        prep(impl,
+             "INSERT OR REPLACE INTO blocklist_wallet(" WALLET_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)",
+             &st);
     if (r != 0)
         return r;
     sqlite3_bind_blob(st, 1, w->wallet_token, KV_TOKEN_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, w->card_token, KV_TOKEN_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, w->wallet_masked, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, w->wallet_sealed, KV_BL_SEALED_LEN, SQLITE_STATIC);
+    bind_mac(st, 5, w->has_row_mac, w->row_mac);
     return run(impl, st, "block list: wallet put");
+}
+
+static int bl_wallet_get(void *impl, const uint8_t wallet_token[KV_TOKEN_LEN], kv_bl_wallet *w,
+                         int *found)
+{
+    sqlite3_stmt *st = NULL;
+    int rc,
+        r = prep(impl, "SELECT " WALLET_COLS " FROM blocklist_wallet WHERE wallet_token = ?1", &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_blob(st, 1, wallet_token, KV_TOKEN_LEN, SQLITE_STATIC);
+    memset(w, 0, sizeof(*w));
+    *found = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_wallet(st, w);
+        *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = kv_sqlite_fail(impl, rc, "block list: wallet get");
+    }
+    sqlite3_finalize(st);
+    return r;
 }
 
 static int each_wallet(sqlite3_stmt *st, void *c)
 {
     scan_ctx *sc = c;
     kv_bl_wallet w;
-    memset(&w, 0, sizeof(w));
-    copy_blob(w.wallet_token, sizeof(w.wallet_token), st, 0);
-    copy_blob(w.card_token, sizeof(w.card_token), st, 1);
-    kv_sqlite_get_text(st, 2, w.wallet_masked, sizeof(w.wallet_masked));
-    copy_blob(w.wallet_sealed, sizeof(w.wallet_sealed), st, 3);
+    read_wallet(st, &w);
     return sc->cb.wallet(sc->ctx, &w);
 }
 
@@ -212,8 +267,7 @@ static int bl_wallet_scan(void *impl, const uint8_t card_token[KV_TOKEN_LEN], kv
     sqlite3_stmt *st = NULL;
     scan_ctx sc = {.ctx = ctx};
     int r = prep(impl,
-                 "SELECT wallet_token, card_token, wallet_masked, wallet_sealed"
-                 " FROM blocklist_wallet WHERE ?1 IS NULL OR card_token = ?1"
+                 "SELECT " WALLET_COLS " FROM blocklist_wallet WHERE ?1 IS NULL OR card_token = ?1"
                  " ORDER BY wallet_token",
                  &st);
     if (r != 0)
@@ -385,4 +439,5 @@ const kv_bl_ops kv_sqlite_blocklist_ops = {
     .request_put = bl_request_put,
     .request_answer = bl_request_answer,
     .request_scan = bl_request_scan,
+    .wallet_get = bl_wallet_get,
 };

@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         f[i].has_binding = req.factors[i].has_binding;
         f[i].bound_amount = req.factors[i].bound_amount;
         f[i].bound_payee = req.factors[i].has_binding ? req.factors[i].bound_payee : NULL;
+        f[i].proven = 0;
     }
     kv_sca_context ctx = {req.channel == KV_CH_ECOMMERCE, req.amount, req.merchant_name};
     kv_limits_config cfg;

@@ -99,9 +99,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         break;
     case 1:
-        (void)kv_oda_issuer_cert_check(body, bl, &in, PAN, sizeof(PAN), TXN_DATE, &out);
-        (void)kv_oda_icc_cert_check(body, bl, &in, PAN, sizeof(PAN), TXN_DATE, &sd, &out);
-        (void)kv_oda_icc_cert_check(body, bl, &in, PAN, sizeof(PAN), TXN_DATE, NULL, &out);
+        /* a key is never longer than its buffer (c13/c14: key length byte 255) */
+        if (kv_oda_issuer_cert_check(body, bl, &in, PAN, sizeof(PAN), TXN_DATE, &out) == 0 &&
+            out.modulus_len > sizeof(out.modulus))
+            abort();
+        if (kv_oda_icc_cert_check(body, bl, &in, PAN, sizeof(PAN), TXN_DATE, &sd, &out) == 0 &&
+            out.modulus_len > sizeof(out.modulus))
+            abort();
+        if (kv_oda_icc_cert_check(body, bl, &in, PAN, sizeof(PAN), TXN_DATE, NULL, &out) == 0 &&
+            out.modulus_len > sizeof(out.modulus))
+            abort();
         break;
     case 2:
         (void)kv_oda_icc_key_recover(&key, &in, PAN, sizeof(PAN), TXN_DATE, &sd, &out);

@@ -3,7 +3,8 @@
 # Source after hsm_env.sh and authorize_common.sh (token, keys, W, fail, req).
 #
 # Exports: KORTVAGTD (the daemon binary, next to $KORTVAGT), TOKEN (a valid
-#          bearer token), TOKENS ($W/tokens, mode 600).
+#          bearer token with every scope), TOKENS ($W/tokens, mode 600),
+#          ALL_SCOPES (the scope list of TOKEN).
 # Functions:
 #   free_port                      print a free TCP port on 127.0.0.1
 #   daemon_start NAME PORT [ARGS]  start kortvagtd (log $W/NAME.log, pid in
@@ -22,9 +23,12 @@
 KORTVAGTD=${KORTVAGTD:-$(dirname "$KORTVAGT")/kortvagtd}
 [ -x "$KORTVAGTD" ] || fail "kortvagtd not built at $KORTVAGTD"
 TOKEN=tok-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+ALL_SCOPES=authorize,verify,evidence:read,blocklist:check,blocklist:write,reverse,liability
 TOKENS="$W/tokens"
-(umask 077 && printf '# test tokens\n%s\nsecond-token-2\n' "$TOKEN" >"$TOKENS")
-export KORTVAGTD TOKEN TOKENS
+# TOKEN may do everything; second-token-2 has the default scopes of a token
+# listed without any (authorize, verify, evidence:read, blocklist:check)
+(umask 077 && printf '# test tokens\n%s %s\nsecond-token-2\n' "$TOKEN" "$ALL_SCOPES" >"$TOKENS")
+export KORTVAGTD TOKEN TOKENS ALL_SCOPES
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -109,3 +113,16 @@ pg_createdb() {
   PG_PORT=$port
   PG_URL="postgresql://kortvagt@$host:$port/$name"
 }
+
+# kortvagtd decides with its own clock and refuses a request whose "at" lies more than
+# [daemon] max_clock_skew (default 300 s) from it (issue 11): the requests these tests
+# build with req (authorize_common.sh) carry the current time instead of a fixed one.
+if declare -F req >/dev/null && ! declare -F req_fixed_at >/dev/null; then
+  eval "req_fixed_at() $(declare -f req | sed 1d)"
+  req() {
+    local a=("$@")
+    while [ ${#a[@]} -lt 8 ]; do a+=(""); done
+    a[6]=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    req_fixed_at "${a[@]}"
+  }
+fi

@@ -67,7 +67,11 @@ grep -q '"verification":{"method":"online_pin","factors":\["pin_online","chip_cr
 
 # --- ARQC through the HSM (CVN 18) ------------------------------------------
 PAN_C=9901234567890123
+# AC data of CVN 18: 29 bytes of standard data, AIP 5800, ATC 001C, the IAD 06 01 12 03 CVR
+# A4 00 00 (offline PIN performed, not failed): since issue 11 an offline PIN is proven only by
+# the CVR inside the verified cryptogram (src/RULES.md §2), no longer by the request's word
 DATA=000000010000000000000000020800000000000208260301003912345678
+DATA=${DATA:0:58}5800001C06011203A40000
 ARQC=$("$K" arqc generate --key imk-ac --pan $PAN_C --psn 45 --cvn 18 --atc 001C --data $DATA --json |
   grep -o '"arqc":"[0-9A-F]*"' | sed 's/.*:"//; s/"//')
 [ ${#ARQC} -eq 16 ] || fail "arqc generate: '$ARQC'"

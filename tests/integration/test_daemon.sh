@@ -32,7 +32,9 @@ ARQC=$("$K" arqc generate --key imk-ac --pan $PAN_C --psn 45 --cvn 18 --atc 001C
   grep -o '"arqc":"[0-9A-F]*"' | sed 's/.*:"//; s/"//')
 [ ${#ARQC} -eq 16 ] || fail "arqc generate: '$ARQC'"
 
-AUTH_OK=$(req contactless 1000 "Shop A" 5411 "")
+# the daemon takes "at" only near its own clock ([daemon] max_clock_skew)
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+AUTH_OK=$(req contactless 1000 "Shop A" 5411 "" "$PAN_A" "$NOW")
 PIN_OK="{\"pan\":\"$PAN_P\",\"pin_block\":\"$PB\",\"format\":4,\"pin_key\":\"tpk\",\"pvk\":\"pvk\",\"pvki\":1,\"pvv\":\"8523\"}"
 CVC_OK='{"pan":"4123456789012345","expiry":"8701","service_code":"101","cvk":"cvk","value":"561"}'
 ARQC_OK="{\"pan\":\"$PAN_C\",\"psn\":\"45\",\"imk\":\"imk-ac\",\"cvn\":18,\"arqc\":\"$ARQC\",\"data\":\"$DATA\",\"atc\":\"001C\"}"
@@ -98,7 +100,7 @@ o=$(http POST "$U/v1/blocklist" "$BL_ADD")
 expect_status "$o" 200 "" "blocklist add (cardholder reports lost)"
 o=$(http GET "$U/v1/blocklist/$BL_PAN")
 [ "${o#* }" = '{"blocked":true}' ] || fail "blocklist check answers more than blocked: $o"
-o=$(http POST "$U/v1/authorize" "$(req contactless 1000 "Shop A" 5411 "" $BL_PAN)")
+o=$(http POST "$U/v1/authorize" "$(req contactless 1000 "Shop A" 5411 "" $BL_PAN "$NOW")")
 expect "${o#* }" reason card_blocked "authorize a listed card"
 o=$(http POST "$U/v1/blocklist" "{\"pan\":\"4761739001010218\",\"reason\":\"suspected_misuse\",\"expiry\":\"2812\"}")
 expect_status "$o" 403 permission "issuer-initiated listing without the permission"

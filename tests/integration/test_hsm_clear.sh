@@ -170,7 +170,9 @@ import json, sys
 keys = {k["label"]: k for k in json.load(open(sys.argv[1]))}
 assert keys["wpvk"]["weak"] is True and keys["w4"]["weak"] is True, keys["wpvk"]
 assert keys["zpk"]["weak"] is False
-assert keys["wpvk"]["id"].upper() == b"kortvagt:single-des:".hex().upper(), keys["wpvk"]["id"]
+# the weak mark first, then (issue 11) the role mark of the ceremony
+assert keys["wpvk"]["id"].upper() in (b"kortvagt:single-des:".hex().upper(),
+                                      b"kortvagt:single-des:kortvagt:role:pvk:".hex().upper()), keys["wpvk"]["id"]
 assert "w3" not in keys
 PY
 kv l2 "" key list

@@ -199,7 +199,7 @@ keys = {k["label"]: k for k in json.load(open(sys.argv[1]))}
 want_kcv = {"cvk1": "08D7B4", "pvk1": "08D7B4", "zpk1": sys.argv[2], "pantok": sys.argv[3]}
 use = {"cvk1": ["encrypt"], "cvk1.aa": ["encrypt"], "pvk1": ["encrypt"],
        "zpk1": ["encrypt", "decrypt"], "pantok": ["sign", "verify"], "kek1": ["wrap", "unwrap"],
-       "gcvk": ["encrypt"], "gimk": ["encrypt", "derive"], "gev": ["sign", "verify"],
+       "gcvk": ["encrypt"], "gimk": ["derive"], "gev": ["sign", "verify"],
        "gkek": ["wrap", "unwrap"]}
 bad = []
 for label, k in keys.items():

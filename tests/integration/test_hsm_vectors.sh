@@ -19,6 +19,14 @@ KV_SOURCE_DIR=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pw
 # shellcheck source=tests/integration/cli_checks.sh
 . "$KV_SOURCE_DIR/tests/integration/cli_checks.sh"
 
+# verify commands count wrong PINs and codes per card in a store (issue 11): this
+# test's own store and configuration. The IBM 3624 parameters of the PVK come from
+# the configuration, never from the command line: the vector's decimalisation
+# table, and validation data = all 16 digits of PAN 1122334455667788.
+export KORTVAGT_STORE="sqlite:$KV_HSM_DIR/store.db"
+export KORTVAGT_CONFIG="$KV_HSM_DIR/kortvagt.conf"
+printf '[pvk.pvk]\ndec_table = 1234567890123456\nvalidation_data = pan:0:16\npad = F\n' >"$KORTVAGT_CONFIG"
+
 # expect NAME WANT_RC WANT_STDOUT (exact; "*" = any) -- on the last kv run
 expect() {
   local name=$1 want_rc=$2 want_out=$3
@@ -63,7 +71,7 @@ import_key zpk des2 pin 08D7 "$K2"
 import_key zpk2 des2 pin "" FEDCBA98765432100123456789ABCDEF
 import_key tpk aes128 pin "" "$K_AES"
 import_key imk des2 imk 08D7 "$K2"
-import_key imk-cvc3 des2 imk "" "$K_CVC3"
+import_key imk-cvc3 des2 imk-cvc3 "" "$K_CVC3"
 
 # ---- CVV / CVC (tests/data/VECTORS.md: cfpp test_magstripe.c) ----
 kv cvv1 "" cvv generate --key cvk --pan 4123456789012345 --expiry 8701 --service-code 101
@@ -107,9 +115,12 @@ kv pvv6 $'4524\n' pvv verify --key pvk --pan 1122334455667788 --pvki 1 --pvv 852
 expect "PVV wrong PVV digit -> mismatch" 1 mismatch
 kv pvv7 $'4524\n' pvv verify --key pvk --pan 1122334455667788 --pvki 2 --pvv 8523
 expect "PVV other PVKI -> mismatch" 1 mismatch
+# three wrong PINs in a row block the card's PIN verifications (finding 4): clear them
+kv pvvr "" card settings --pan 1122334455667788 --reset-tries
+expect "card settings --reset-tries after three wrong PINs" 0 "*"
 
 # ---- IBM 3624 (tests/data/VECTORS.md) ----
-IBM=(--key pvk --dec-table 1234567890123456 --validation-data 1122334455667788)
+IBM=(--key pvk --pan 1122334455667788) # dec_table and validation_data: [pvk.pvk] above
 for row in 4524:0000 5635:1111 1234:7710; do
   pin=${row%%:*} off=${row##*:}
   kv "ibm$pin" "$pin"$'\n' ibm3624 offset "${IBM[@]}"
@@ -194,9 +205,9 @@ kv pvvb4 "" pvv verify --key pvk --pan 1122334455667788 --pvki 1 --pvv 8523 --pi
 expect "PVV verify from a garbage PIN block -> mismatch (no format oracle)" 1 mismatch
 kv pbp3 $'1234\n' pinblock encode --format 3 --pan 1122334455667788 --key zpk
 B3=$out
-kv ibmb "" ibm3624 verify "${IBM[@]}" --offset 7710 --pin-block "$B3" --pin-key zpk --format 3 --pan 1122334455667788
+kv ibmb "" ibm3624 verify "${IBM[@]}" --offset 7710 --pin-block "$B3" --pin-key zpk --format 3
 expect "IBM 3624 verify from a format 3 PIN block" 0 match
-kv ibmb2 "" ibm3624 verify "${IBM[@]}" --offset 7711 --pin-block "$B3" --pin-key zpk --format 3 --pan 1122334455667788
+kv ibmb2 "" ibm3624 verify "${IBM[@]}" --offset 7711 --pin-block "$B3" --pin-key zpk --format 3
 expect "IBM 3624 from a PIN block, wrong offset -> mismatch" 1 mismatch
 
 # ---- CVC3 (tests/data/VECTORS.md: pyemv test_cvv_hsm.py) ----
@@ -207,6 +218,17 @@ kv c32 "" cvc3 verify "${C3[@]}" --cvc3 29488
 expect "CVC3 verify, 5 digits" 0 match
 kv c33 "" cvc3 verify "${C3[@]}" --cvc3 488
 expect "CVC3 verify, last 3 digits (as pyemv checks)" 0 match
+# the length (issue 11): as many digits as the card's PCVC3 bitmap has bits, never fewer than 3
+kv c3l1 "" cvc3 verify "${C3[@]}" --cvc3 88
+expect_err "CVC3 of 2 digits is refused" 2 "at least 3 digits"
+kv c3l2 "" cvc3 verify "${C3[@]}" --pcvc3 001F --cvc3 488
+expect_err "CVC3 of 3 digits for a PCVC3 of 5 bits is refused" 2 "at least 5 digits"
+kv c3l3 "" cvc3 verify "${C3[@]}" --pcvc3 001F --cvc3 29488
+expect "CVC3 of 5 digits for a PCVC3 of 5 bits" 0 match
+kv c3l4 "" cvc3 verify "${C3[@]}" --pcvc3 000E --cvc3 488
+expect "CVC3 of 3 digits for a PCVC3 of 3 bits" 0 match
+kv c3l5 "" cvc3 verify "${C3[@]}" --pcvc3 0003 --cvc3 488
+expect_err "a PCVC3 of 2 bits is no card profile" 2 "places 2 CVC3 digits"
 kv c34 "" cvc3 verify "${C3[@]}" --cvc3 29489
 expect "CVC3 one wrong digit -> mismatch" 1 mismatch
 kv c35 "" cvc3 verify --key imk-cvc3 --pan 5123456789012345 --psn 00 --atc 005F --un 00000899 --track 5123456789012345D35121010000000000000F --cvc3 29488
@@ -305,7 +327,7 @@ expect_err "verify without --cvv" 2 "missing --cvv"
 kv b5 "" cvv generate --key nosuchkey --pan 4123456789012345 --expiry 8701 --service-code 101
 expect_err "unknown key label" 5 "key 'nosuchkey' not found"
 kv b6 "" cvv generate --key pvk --pan 4123456789012345 --expiry 8701 --service-code 101
-expect_err "CVV under a key without A||A companion" 5 "no A||A companion"
+expect_err "CVV under a PVK (another role, no A||A companion): the role is named" 5 "has role pvk; this operation needs a cvk key"
 kv b7 $'123\n' pvv generate --key pvk --pan 1122334455667788 --pvki 1
 expect_err "PIN of 3 digits" 2 "the PIN must be 4 to 12 digits, got 3"
 kv b8 $'1234567890123\n' pvv generate --key pvk --pan 1122334455667788 --pvki 1
@@ -337,8 +359,8 @@ kv b20 "" arpc generate "${EMV[@]}" --cvn 10 --arqc 4B46013359B7A58B --rc 0000 -
 expect_err "ARPC with both --rc and --csu" 2 "exactly one of --rc"
 kv b21 "" cvc3 generate --key imk-cvc3 --pan 5123456789012345 --atc 005E --un 00000899 --track 5123456789012345D35121010000000000000
 expect_err "odd track 2 hex" 2 "--track: odd number of hex digits"
-kv b22 "" ibm3624 offset --key pvk --dec-table 123456789012345A --validation-data 1122334455667788
-expect_err "decimalisation table with a letter" 2 "--dec-table must be decimal digits"
+kv b22 "" ibm3624 offset --key pvk --pan 1122334455667788 --dec-table 0000000000000000
+expect_err "a decimalisation table from the command line is refused (server configuration only)" 2 "--dec-table is no longer accepted"
 kv b23 "" cvv generate --key cvk --pan 4123456789012345 --expiry 8701 --service-code 101 --cvv 561
 expect_err "--cvv on generate" 2 "--cvv belongs to 'cvv verify'"
 kv b24 "" cvv frobnicate

@@ -50,7 +50,7 @@ ref_mk() { # IMK PAN PSN
 noparity() { python3 -c "import sys; b=bytes.fromhex(sys.argv[1]); print(bytes(x & 0xFE for x in b).hex().upper())" "$1"; }
 
 if kv_hsm_import imk-ac des2 imk 08D7 "$K2" >/dev/null 2>&1; then pass "import imk-ac"; else fail "import imk-ac"; fi
-if kv_hsm_import imk-cvc3 des2 imk "" "$K_CVC3" >/dev/null 2>&1; then pass "import imk-cvc3"; else fail "import imk-cvc3"; fi
+if kv_hsm_import imk-cvc3 des2 imk-cvc3 "" "$K_CVC3" >/dev/null 2>&1; then pass "import imk-cvc3"; else fail "import imk-cvc3"; fi
 
 VISA_PAN=4761730000000011
 MC_PAN=5413330000000019

@@ -23,7 +23,10 @@ for t in test_blocklist test_store test_sca; do
   grep -q "PASSED" "$W/$t.log" || fail "$t: $(tail -5 "$W/$t.log")"
 done
 sql() { psql -qtA "$PG_URL" -c "$1" 2>&1; }
-want=$(sed -n 's/^#define KV_STORE_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$KV_SOURCE_DIR/src/store/store.h")
+# the #define may continue on the next line (a comment after the number)
+want=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$KV_SOURCE_DIR/src/store/store.h" |
+  sed -n 's/^#define KV_STORE_SCHEMA_VERSION *\([0-9][0-9]*\).*/\1/p')
+[ -n "$want" ] || fail "KV_STORE_SCHEMA_VERSION not found in store.h"
 [ "$(sql "SELECT version FROM schema_version")" = "$want" ] || fail "schema_version: $(sql "SELECT * FROM schema_version")"
 n=$(sql "SELECT count(*) FROM evidence")
 [ "$n" -gt 0 ] || fail "the tests left no evidence"
@@ -32,4 +35,12 @@ grep -q "append-only" <<<"$o" || fail "evidence UPDATE was allowed: $o"
 o=$(sql "DELETE FROM evidence" || true)
 grep -q "append-only" <<<"$o" || fail "evidence DELETE was allowed: $o"
 [ "$(sql "SELECT count(*) FROM evidence")" = "$n" ] || fail "evidence changed"
+# schema 3: attempt counters, reference values and row MACs on cards, row MACs on the
+# block list, request ids
+for col in cards.pin_failures cards.code_failures cards.pvki cards.pvv cards.ibm_offset cards.mac \
+  blocklist.mac blocklist_wallet.mac requests.key requests.answer requests.at; do
+  t=${col%%.*} c=${col#*.}
+  [ "$(sql "SELECT count(*) FROM information_schema.columns WHERE table_name = '$t' AND column_name = '$c'")" = 1 ] ||
+    fail "schema 3: no column $col"
+done
 echo "PASS test_store_pg"

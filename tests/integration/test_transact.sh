@@ -34,7 +34,7 @@ IMK_HEX=0123456789ABCDEFFEDCBA9876543210
 IMKC_HEX=01234567899876543210012345678998
 echo "$IMK_HEX" | "$K" key import --label "$IMK" --type des2 --usage imk >/dev/null 2>&1 || fail "import IMK"
 echo 0F0E0D0C0B0A09080706050403020100 | "$K" key import --label "$IMK2" --type des2 --usage imk >/dev/null 2>&1 || fail "import IMK2"
-echo "$IMKC_HEX" | "$K" key import --label "$IMKC" --type des2 --usage imk >/dev/null 2>&1 || fail "import CVC3 IMK"
+echo "$IMKC_HEX" | "$K" key import --label "$IMKC" --type des2 --usage imk-cvc3 >/dev/null 2>&1 || fail "import CVC3 IMK"
 echo 0123456789ABCDEFFEDCBA9876543210 | "$K" key import --label "$PVK" --type des2 --usage pvk >/dev/null 2>&1 || fail "import PVK"
 
 # ICC MK option A (EMV Book 2 A1.4.1): 3DES(IMK)(Y) || 3DES(IMK)(Y xor FF..)

@@ -43,10 +43,13 @@ static int fx_soft_hmac(void *ctx, const uint8_t *in, size_t len, uint8_t out[32
     return HMAC(EVP_sha256(), k->key, 32, in, len, out, &n) != NULL ? 0 : KV_ERR_INTERNAL;
 }
 
+static int fx_verify_calls; /* how often the HSM stand-in was asked */
+
 static int fx_verify(void *ctx, const kv_auth_request *req, const kv_auth_factor *f, int *match)
 {
     (void)ctx;
     (void)req;
+    fx_verify_calls++;
     switch (f->type) {
     case KV_FACTOR_CVC2:
         *match = strcmp(f->value, "111") == 0;
@@ -77,6 +80,8 @@ typedef struct {
 } fx;
 
 static fx *fx_current; /* for the clock */
+/* the attempt limits of the next fx_open (NULL: src/attempts defaults: 3 PINs, 5 codes) */
+static const kv_attempts_config *fx_attempts;
 
 static int64_t fx_clock(void)
 {
@@ -160,6 +165,7 @@ static inline int fx_open(fx *f, const kv_limits_config *limits)
     cfg.evidence_mac.ctx = &f->evidence_key;
     cfg.verifier.verify = fx_verify;
     cfg.clock = fx_clock;
+    cfg.attempts = fx_attempts;
     f->now = 1772359200; /* 2026-03-01T10:00:00Z */
     fx_current = f;
     return kv_authz_new(&cfg, &f->authz);
@@ -223,9 +229,17 @@ static inline int fx_auth(fx *f, const char *pan, const char *at, const char *ch
 /* Factor snippets */
 #define F_PIN_OFF "{\"type\":\"pin_offline\",\"verified\":true}"
 #define F_PIN_OFF_BAD "{\"type\":\"pin_offline\",\"verified\":false}"
+/*
+ * AC data of CVN 18: standard data (29) || AIP || ATC || the IAD 06 01 12 03 CVR; CVR A4 00 00 =
+ * offline PIN performed and not failed (apdu/cvr.h), A0 00 00 = offline PIN not performed.
+ */
+#define FX_AC_HEAD "00000000100000000000000000000000000000000000000000000000005800001C"
 #define F_ARQC_OK                                                                                  \
     "{\"type\":\"chip_cryptogram\",\"imk\":\"imk-ac\",\"cvn\":18,\"arqc\":\"AA00000000000001\","   \
-    "\"data\":\"0000000010000000\",\"atc\":\"001C\"}"
+    "\"data\":\"" FX_AC_HEAD "06011203A40000\",\"atc\":\"001C\"}"
+#define F_ARQC_NOPIN                                                                               \
+    "{\"type\":\"chip_cryptogram\",\"imk\":\"imk-ac\",\"cvn\":18,\"arqc\":\"AA00000000000002\","   \
+    "\"data\":\"" FX_AC_HEAD "06011203A00000\",\"atc\":\"001E\"}"
 #define F_ARQC_BAD                                                                                 \
     "{\"type\":\"chip_cryptogram\",\"imk\":\"imk-ac\",\"cvn\":18,\"arqc\":\"BB00000000000001\","   \
     "\"data\":\"0000000010000000\",\"atc\":\"001D\"}"

@@ -15,35 +15,53 @@
 
 #include <cmocka.h>
 
-/* ---- software sealer: AES-256-CBC, random IV, no padding ---- */
+/* ---- software sealer: the layout of the HSM's (keyed.h), AES-256-GCM in OpenSSL ---- */
 
 static const uint8_t soft_aes_key[32] = {
     0x5a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
     0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 
-static int soft_cbc(int enc, const uint8_t *iv, const uint8_t in[32], uint8_t out[32])
+/* enc: in 32 bytes -> out 32 bytes and tag; dec: in and tag -> out (fails on a wrong tag) */
+static int soft_gcm(int enc, const uint8_t iv[12], const uint8_t *ad, size_t ad_len,
+                    const uint8_t in[32], uint8_t out[32], uint8_t tag[16])
 {
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int n = 0, ok;
-    ok = c != NULL && EVP_CipherInit_ex(c, EVP_aes_256_cbc(), NULL, soft_aes_key, iv, enc) == 1 &&
-         EVP_CIPHER_CTX_set_padding(c, 0) == 1 && EVP_CipherUpdate(c, out, &n, in, 32) == 1 &&
-         n == 32;
+    int n = 0, m = 0, ok;
+    uint8_t fin[16];
+    ok = c != NULL && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+         EVP_CipherInit_ex(c, NULL, NULL, soft_aes_key, iv, enc) == 1 &&
+         EVP_CipherUpdate(c, NULL, &m, ad, (int)ad_len) == 1 &&
+         EVP_CipherUpdate(c, out, &n, in, 32) == 1 && n == 32;
+    if (ok && !enc)
+        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
+    if (ok)
+        ok = EVP_CipherFinal_ex(c, fin, &m) == 1;
+    if (ok && enc)
+        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
     EVP_CIPHER_CTX_free(c);
-    return ok ? 0 : KV_ERR_INTERNAL;
+    return ok ? 0 : KV_ERR_FORMAT;
 }
 
-static int soft_seal(void *ctx, const uint8_t in[32], uint8_t out[KV_BL_SEALED_LEN])
+static int soft_seal(void *ctx, const uint8_t ad[KV_BL_AD_LEN], const uint8_t in[32],
+                     uint8_t out[KV_BL_SEALED_LEN])
 {
     (void)ctx;
-    if (RAND_bytes(out, 16) != 1)
+    out[0] = KV_SEALED_GCM;
+    if (RAND_bytes(out + 1, 12) != 1)
         return KV_ERR_INTERNAL;
-    return soft_cbc(1, out, in, out + 16);
+    return soft_gcm(1, out + 1, ad, KV_BL_AD_LEN, in, out + 13, out + 45);
 }
 
-static int soft_unseal(void *ctx, const uint8_t in[KV_BL_SEALED_LEN], uint8_t out[32])
+static int soft_unseal(void *ctx, const uint8_t ad[KV_BL_AD_LEN],
+                       const uint8_t in[KV_BL_SEALED_LEN], uint8_t out[32])
 {
+    uint8_t tag[16];
     (void)ctx;
-    return soft_cbc(0, in, in + 16, out);
+    if (in[0] != KV_SEALED_GCM)
+        return KV_ERR_FORMAT;
+    memcpy(tag, in + 45, 16);
+    return soft_gcm(0, in + 1, ad, KV_BL_AD_LEN, in + 13, out, tag);
 }
 
 typedef struct {
@@ -194,6 +212,47 @@ static void test_no_reason_disclosed(void **state)
     /* reopen for teardown */
     assert_int_equal(kv_store_open_sqlite(b->f.path, KV_SQLITE_SYNC_NORMAL, &b->f.store, NULL, 0),
                      0);
+}
+
+/* ---- sealed values open only in their own row and field (AEAD, the token as associated data) */
+
+static void test_sealed_bound_to_row(void **state)
+{
+    blfx *b = *state;
+    collect c = {{{0}}, 0};
+    kv_bl_entry e1, e2;
+    uint8_t t1[KV_TOKEN_LEN], t2[KV_TOKEN_LEN];
+    int found = 0;
+    assert_int_equal(add(b, pans[0], KV_BL_LOST, 0, NOW), 0);
+    assert_int_equal(add(b, pans[1], KV_BL_STOLEN, 0, NOW), 0);
+    assert_int_equal(kv_pan_token(&b->bl.token_mac, pans[0], t1), 0);
+    assert_int_equal(kv_pan_token(&b->bl.token_mac, pans[1], t2), 0);
+    assert_int_equal(kv_store_bl_get(b->f.store, t1, &e1, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(kv_store_bl_get(b->f.store, t2, &e2, &found), 0);
+    assert_int_equal(e1.pan_sealed[0], KV_SEALED_GCM);
+    /* the second entry carries the first one's sealed PAN: the export refuses it */
+    memcpy(e2.pan_sealed, e1.pan_sealed, KV_BL_SEALED_LEN);
+    assert_int_equal(kv_store_begin(b->f.store, 1), 0);
+    assert_int_equal(kv_store_bl_put(b->f.store, &e2), 0);
+    assert_int_equal(kv_store_commit(b->f.store), 0);
+    assert_int_equal(kv_bl_export(&b->bl, "Nets", NOW, collect_cb, &c), KV_ERR_FORMAT);
+    for (int i = 0; i < c.n; i++)
+        if (strcmp(c.lines[i], pans[0]) == 0 && i > 0)
+            fail_msg("the first PAN was exported twice");
+    /* the sealed reason put in the PAN's place does not open as a PAN either */
+    memcpy(e1.pan_sealed, e1.reason_sealed, KV_BL_SEALED_LEN);
+    assert_int_equal(kv_store_begin(b->f.store, 1), 0);
+    assert_int_equal(kv_store_bl_put(b->f.store, &e1), 0);
+    assert_int_equal(kv_store_commit(b->f.store), 0);
+    c.n = 0;
+    assert_int_equal(kv_bl_export(&b->bl, "Nets", NOW, collect_cb, &c), KV_ERR_FORMAT);
+    /* correct re-seals the entry: it exports again */
+    assert_int_equal(kv_bl_correct(&b->bl, pans[0], KV_BL_STOLEN, NOW + 1, NULL, NULL, 0), 0);
+    assert_int_equal(kv_bl_correct(&b->bl, pans[1], KV_BL_LOST, NOW + 1, NULL, NULL, 0), 0);
+    c.n = 0;
+    assert_int_equal(kv_bl_export(&b->bl, "Nets", NOW + 2, collect_cb, &c), 0);
+    assert_int_equal(c.n, 2);
 }
 
 /* ---- the end of the expiry month ---- */
@@ -657,6 +716,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_no_reason_disclosed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_bound_to_row, setup, teardown),
         cmocka_unit_test(test_expiry_end),
         cmocka_unit_test(test_expiry_parse_rejects),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),

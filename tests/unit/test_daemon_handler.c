@@ -70,10 +70,33 @@ static const struct row rows[] = {
      "{\"pan\":\"1122334455667788\",\"pin_block\":\"0011\",\"format\":4,\"pin_key\":\"t\","
      "\"pvk\":\"p\",\"pvki\":1,\"pvv\":\"8523\"}",
      0, 400, "invalid_field"},
+    /* issue 11: without pvv/offset the card's stored reference value is used, so a missing
+       reference value is found only with a store; pvki without its pvv still is missing */
     {"POST", "/v1/verify/pin", GOOD,
      "{\"pan\":\"1122334455667788\",\"pin_block\":\"00112233445566778899AABBCCDDEEFF\","
-     "\"format\":4,\"pin_key\":\"t\",\"pvk\":\"p\"}",
+     "\"format\":4,\"pin_key\":\"t\",\"pvk\":\"p\",\"pvki\":1}",
      0, 400, "missing_field"},
+    /* issue 11: decimalisation table, validation data and pad come from [pvk.LABEL] */
+    {"POST", "/v1/verify/pin", GOOD,
+     "{\"pan\":\"1122334455667788\",\"pin_block\":\"00112233445566778899AABBCCDDEEFF\","
+     "\"format\":4,\"pin_key\":\"t\",\"pvk\":\"p\",\"offset\":\"1234\","
+     "\"dec_table\":\"0000000000000000\"}",
+     0, 400, "invalid_field"},
+    {"POST", "/v1/verify/pin", GOOD,
+     "{\"pan\":\"1122334455667788\",\"pin_block\":\"00112233445566778899AABBCCDDEEFF\","
+     "\"format\":4,\"pin_key\":\"t\",\"pvk\":\"p\",\"offset\":\"1234\","
+     "\"vdata\":\"1234\"}",
+     0, 400, "invalid_field"},
+    /* CVC3 on /v1/verify/cvc: 3..5 digits; fewer are refused */
+    {"POST", "/v1/verify/cvc", GOOD,
+     "{\"pan\":\"5123456789012345\",\"imk\":\"i\",\"atc\":\"005E\",\"un\":\"00000899\","
+     "\"track\":\"5123456789012345D35121010000000000000F\",\"value\":\"48\"}",
+     0, 400, "invalid_field"},
+    {"POST", "/v1/verify/cvc", GOOD,
+     "{\"pan\":\"5123456789012345\",\"imk\":\"i\",\"atc\":\"005E\",\"un\":\"00000899\","
+     "\"track\":\"5123456789012345D35121010000000000000F\",\"pcvc3\":\"000F\","
+     "\"value\":\"488\"}",
+     0, 400, "invalid_field"},
     {"POST", "/v1/verify/cvc", GOOD,
      "{\"pan\":\"4123456789012345\",\"expiry\":\"87\",\"cvk\":\"c\",\"value\":\"561\"}", 0, 400,
      "invalid_field"},
@@ -115,6 +138,22 @@ static const struct row rows[] = {
     {"GET", "/v1/evidence/7", GOOD, NULL, 0, 503, "hsm_unavailable"},
     {"GET", "/healthz", NULL, NULL, 0, 503, "hsm_unavailable"},
     {"GET", "/v1/blocklist/4761739001010119", GOOD, NULL, 0, 503, "hsm_unavailable"},
+    /* scopes (finding 8): "second-token" has the default scopes, "verify-only" one */
+    {"POST", "/v1/authorize", "Bearer verify-only", AUTH_REQ, 0, 403, "permission"},
+    {"GET", "/v1/evidence/7", "Bearer verify-only", NULL, 0, 403, "permission"},
+    {"GET", "/v1/blocklist/4761739001010119", "Bearer verify-only", NULL, 0, 403, "permission"},
+    {"POST", "/v1/verify/pin", "Bearer verify-only", PIN_REQ, 0, 503, "hsm_unavailable"},
+    {"POST", "/v1/blocklist", "Bearer second-token",
+     "{\"pan\":\"4761739001010119\",\"reason\":\"lost\"}", 0, 403, "permission"},
+    {"DELETE", "/v1/blocklist/4761739001010119", "Bearer second-token", NULL, 0, 403, "permission"},
+    {"POST", "/v1/authorize/5/reverse", "Bearer second-token", NULL, 0, 403, "permission"},
+    {"POST", "/v1/liability/assess", "Bearer second-token", "{\"currency\":\"DKK\"}", 0, 403,
+     "permission"},
+    {"GET", "/v1/blocklist/4761739001010119", "Bearer second-token", NULL, 0, 503,
+     "hsm_unavailable"},
+    {"POST", "/v1/authorize", "Bearer second-token", AUTH_REQ, 0, 503, "hsm_unavailable"},
+    {"GET", "/v1/evidence/7", "Bearer second-token", NULL, 0, 503, "hsm_unavailable"},
+    {"GET", "/metrics", "Bearer verify-only", NULL, 0, 200, NULL},
     /* no session needed */
     {"GET", "/metrics", GOOD, NULL, 0, 200, NULL},
     {"GET", "/metrics", "Bearer   second-token  ", NULL, 0, 200, NULL},
@@ -125,8 +164,9 @@ static kv_daemon *new_handler(kv_daemon_metrics *m)
     kv_daemon_tokens t;
     kv_daemon *d = NULL;
     memset(&t, 0, sizeof(t));
-    assert_int_equal(kv_daemon_tokens_add(&t, "t0ken-one", 9), 0);
+    assert_int_equal(kv_daemon_tokens_add_scoped(&t, "t0ken-one", 9, KV_SCOPES_ALL), 0);
     assert_int_equal(kv_daemon_tokens_add(&t, "second-token", 12), 0);
+    assert_int_equal(kv_daemon_tokens_add_scoped(&t, "verify-only", 11, KV_SCOPE_VERIFY), 0);
     assert_int_equal(kv_daemon_new(NULL, &t, m, 1024, &d), 0);
     return d;
 }
@@ -252,8 +292,65 @@ static void test_tokens_file(void **state)
     assert_int_equal(write(fd, "# only a comment\n", 17), 17);
     close(fd);
     assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_CONFIG);
+    /* scopes: "TOKEN scope,scope"; none: the default four */
+    {
+        static const char text[] = "plain\nwriter  blocklist:write,reverse\n\tall "
+                                   "authorize,verify,evidence:read,blocklist:check,"
+                                   "blocklist:write,reverse,liability \n";
+        assert_true((fd = open(path, O_WRONLY | O_TRUNC)) >= 0);
+        assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+        close(fd);
+        assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), 0);
+        assert_int_equal(t.n, 3);
+        assert_int_equal(t.scopes[0], KV_SCOPES_DEFAULT);
+        assert_int_equal(t.scopes[1], KV_SCOPE_BLOCKLIST_WRITE | KV_SCOPE_REVERSE);
+        assert_int_equal(t.scopes[2], KV_SCOPES_ALL);
+    }
+    {
+        /* an unknown scope is named, the token never */
+        static const char text[] = "s3cret-tok authorize,admin\n";
+        assert_true((fd = open(path, O_WRONLY | O_TRUNC)) >= 0);
+        assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+        close(fd);
+        assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_CONFIG);
+        assert_non_null(strstr(err, "'admin'"));
+        assert_null(strstr(err, "s3cret"));
+    }
+    {
+        static const char text[] = "s3cret-tok authorize, verify\n";
+        assert_true((fd = open(path, O_WRONLY | O_TRUNC)) >= 0);
+        assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+        close(fd);
+        assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_CONFIG);
+        assert_null(strstr(err, "s3cret"));
+    }
     unlink(path);
     assert_int_equal(kv_daemon_tokens_load(path, &t, err, sizeof(err)), KV_ERR_IO);
+}
+
+/* /healthz without a valid token shows the status only; the access log gets the route */
+static void test_route_names(void **state)
+{
+    kv_daemon *d = new_handler(NULL);
+    static const struct {
+        const char *method, *path, *route;
+    } r[] = {
+        {"GET", "/v1/evidence/12", "/v1/evidence/{id}"},
+        {"GET", "/v1/blocklist/4761739001010119", "/v1/blocklist/{pan}"},
+        {"POST", "/v1/authorize/3/reverse", "/v1/authorize/{id}/reverse"},
+        {"GET", "/secret\r\ninjected", "-"},
+        {"GET", "/v1/evidence/abc", "-"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+        kv_http_request req = {r[i].method, r[i].path, GOOD, NULL, 0, 0};
+        kv_http_response res;
+        kv_daemon_handle(d, &req, &res);
+        assert_non_null(res.route);
+        assert_string_equal(res.route, r[i].route);
+        kv_http_response_clear(&res);
+    }
+    kv_daemon_free(d);
 }
 
 int main(void)
@@ -262,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_tokens_file),
+        cmocka_unit_test(test_route_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

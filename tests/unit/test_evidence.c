@@ -30,7 +30,8 @@ static void fill(fx *f, int n)
             /* a fresh ARQC per request: codes are accepted once */
             snprintf(arqc_factor, sizeof(arqc_factor),
                      F_PIN_OFF ",{\"type\":\"chip_cryptogram\",\"imk\":\"imk-ac\",\"cvn\":18,"
-                               "\"arqc\":\"AA%014X\",\"data\":\"00\",\"atc\":\"%04X\"}",
+                               "\"arqc\":\"AA%014X\",\"data\":\"" FX_AC_HEAD "06011203A40000\","
+                               "\"atc\":\"%04X\"}",
                      i, i);
             fs = arqc_factor;
         }

@@ -517,8 +517,16 @@ static const struct {
     {"des2", "pin", 1, KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT, 0},
     {"aes256", "pin", 1, KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT, 0},
     {"hmac", "pin", 0, 0, 0},
-    {"des2", "imk", 1, KV_HSM_USE_DERIVE | KV_HSM_USE_ENCRYPT, 1},
+    /* issue 11: an IMK of any role only derives, and has no companion */
+    {"des2", "imk", 1, KV_HSM_USE_DERIVE, 0},
     {"des3", "imk", 0, 0, 0},
+    {"des2", "imk-cvc3", 1, KV_HSM_USE_DERIVE, 0},
+    {"des2", "imk-smi", 1, KV_HSM_USE_DERIVE, 0},
+    {"des2", "imk-smc", 1, KV_HSM_USE_DERIVE, 0},
+    {"aes128", "imk-smc", 0, 0, 0},
+    {"hmac", "state-mac", 1, KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY, 0},
+    {"aes256", "pan-enc", 1, KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT, 0},
+    {"des2", "pan-enc", 0, 0, 0},
     {"des2", "kek", 1, KV_HSM_USE_WRAP | KV_HSM_USE_UNWRAP, 0},
     {"aes128", "kek", 1, KV_HSM_USE_WRAP | KV_HSM_USE_UNWRAP, 0},
     {"hmac", "token", 1, KV_HSM_USE_SIGN | KV_HSM_USE_VERIFY, 0},
@@ -558,6 +566,17 @@ static void test_policy(void **state)
         assert_int_equal(kv_key_type_parse("des", &t), KV_ERR_ARG);
         assert_int_equal(kv_key_usage_parse("default", &u), KV_ERR_ARG);
         assert_int_equal(kv_key_usage_parse("cvv", &u), KV_ERR_ARG);
+        /* derived roles and "none" are not given by the ceremony */
+        assert_int_equal(kv_key_usage_parse("icc-ac", &u), KV_ERR_ARG);
+        assert_int_equal(kv_key_usage_parse("none", &u), KV_ERR_ARG);
+        assert_int_equal(kv_key_usage_parse("imk", &u), 0);
+        assert_int_equal(u, KV_ROLE_IMK_AC);
+        assert_string_equal(kv_key_usage_name(KV_USAGE_DEFAULT), "default");
+        for (unsigned r = 0; r < KV_ROLE__COUNT; r++) {
+            kv_key_role back;
+            assert_int_equal(kv_key_role_parse(kv_key_role_name((kv_key_role)r), &back), 0);
+            assert_int_equal(back, r);
+        }
     }
 }
 

@@ -1351,12 +1351,84 @@ static void test_rsa_recover_edges(void **state)
               KV_ERR_ODA_CA_UNKNOWN);
 }
 
+/*
+ * Recovered certificate blocks whose key length byte says more than
+ * KV_ODA_MOD_MAX (up to 255): with a remainder that makes up the difference
+ * and a correct hash, the key must be refused as too long, never assembled
+ * into the 248-byte modulus buffer. n = 248 (the largest CA key).
+ */
+#define OVER_N KV_ODA_MOD_MAX
+
+/* An issuer (format 02) or ICC (format 04) block of OVER_N bytes with key length klen. */
+static void over_block(int icc, unsigned klen, uint8_t *rec, uint8_t *rem, size_t *rem_len)
+{
+    static const uint8_t e3[1] = {0x03};
+    size_t room = OVER_N - (icc ? 42 : 36); /* key bytes the block holds */
+    uint8_t h[20];
+
+    memset(rec, 0x5A, OVER_N);
+    rec[0] = 0x6A;
+    rec[1] = icc ? 0x04 : 0x02;
+    if (icc) {
+        unhex("4761739001010010FFFF", rec + 2, 10); /* PAN, F-padded */
+        unhex("1230", rec + 12, 2);                 /* expiry MMYY */
+        unhex("000001", rec + 14, 3);
+        rec[17] = 0x01; /* SHA-1 */
+        rec[18] = 0x01; /* RSA */
+        rec[19] = (uint8_t)klen;
+        rec[20] = 0x01; /* exponent length */
+    } else {
+        unhex("476173FF", rec + 2, 4);
+        unhex("1230", rec + 6, 2);
+        unhex("000001", rec + 8, 3);
+        rec[11] = 0x01;
+        rec[12] = 0x01;
+        rec[13] = (uint8_t)klen;
+        rec[14] = 0x01;
+    }
+    *rem_len = klen > room ? klen - room : 0;
+    memset(rem, 0xA5, *rem_len);
+    sha1_parts(h, rec + 1, OVER_N - 22, rem, *rem_len, e3, 1, NULL, 0);
+    memcpy(rec + OVER_N - 21, h, 20);
+    rec[OVER_N - 1] = 0xBC;
+}
+
+static void test_key_length_bound(void **state)
+{
+    static const uint8_t e3[1] = {0x03};
+    static const uint8_t pan[8] = {0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x00, 0x10};
+    static const unsigned lens[] = {KV_ODA_MOD_MAX, KV_ODA_MOD_MAX + 1, 250, 255};
+    uint8_t rec[OVER_N], rem[64];
+    size_t rem_len;
+    kv_oda_pubkey out;
+    kv_oda_cert_in in;
+    int r;
+
+    (void)state;
+    for (int icc = 0; icc < 2; icc++)
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            char name[64];
+            over_block(icc, lens[i], rec, rem, &rem_len);
+            snprintf(name, sizeof(name), "%s key length %u", icc ? "ICC" : "issuer", lens[i]);
+            memset(&in, 0, sizeof(in));
+            in.remainder = rem;
+            in.remainder_len = rem_len;
+            in.exponent = e3;
+            in.exponent_len = 1;
+            memset(&out, 0, sizeof(out));
+            r = icc ? kv_oda_icc_cert_check(rec, OVER_N, &in, pan, 8, 250615, NULL, &out)
+                    : kv_oda_issuer_cert_check(rec, OVER_N, &in, pan, 8, 250615, &out);
+            check_err(name, r, lens[i] <= KV_ODA_MOD_MAX ? 0 : KV_ERR_ODA_KEY_LENGTH);
+            if (r == 0)
+                assert_true(out.modulus_len <= KV_ODA_MOD_MAX);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_capk_shipped),
-        cmocka_unit_test(test_capk_bad_files),
-        cmocka_unit_test(test_trace_mastercard),
+        cmocka_unit_test(test_capk_shipped),   cmocka_unit_test(test_key_length_bound),
+        cmocka_unit_test(test_capk_bad_files), cmocka_unit_test(test_trace_mastercard),
         cmocka_unit_test(test_trace_unionpay),
     };
     const struct CMUnitTest generated[] = {

@@ -248,13 +248,16 @@ static void test_derive(void **state)
     unhex("01234567890123450123456789012345", comp, 16);
     unhex("4E6F772069732074", now, 8);
     assert_int_equal(kv_hsm_key_find(H, "imk", &imk), 0);
-    assert_int_not_equal(imk.companion, 0);
+    /* issue 11: an IMK only derives; it has no A||A companion and its role is recorded */
+    assert_int_equal(imk.companion, 0);
+    assert_int_equal(imk.role, KV_ROLE_IMK_AC);
     if (kv_hsm_derive_des2(H, &imk, data, comp, &mk) != 0) {
         print_message("derive: %s\n", kv_hsm_last_error(H));
         fail();
     }
     assert_int_equal(mk.session_object, 1);
     assert_int_equal(mk.type, KV_KEY_DES2);
+    assert_int_equal(mk.role, KV_ROLE_ICC_AC);
     /* ICC MK F84315C7B95BD3B0C74694922C3808B0: 3DES-ECB of zeros (OpenSSL) */
     assert_int_equal(kv_hsm_ecb_encrypt(H, &mk, 0, zero, 8, out), 0);
     assert_hex("ICC MK KCV block", out, 8, "1DA5E16CBEFF24F1");
@@ -469,7 +472,8 @@ static void test_weak(void **state)
     assert_int_equal(kv_hsm_object_find(H, "weak", &o), KV_ERR_HSM_KEY);
     /* KCV of single DES 0123456789ABCDEF over zeros (OpenSSL): D5D44F */
     unhex("D5D44F", out, 3);
-    assert_int_equal(kv_keys_import_single_des(H, "weak", KV_KEY_DES2, KV_USAGE_IMK, id, 2, key, 16,
+    /* issue 11: a CVK (encrypt + A||A), since an IMK no longer encrypts */
+    assert_int_equal(kv_keys_import_single_des(H, "weak", KV_KEY_DES2, KV_USAGE_CVK, id, 2, key, 16,
                                                out, 3, &res, why, sizeof(why)),
                      0);
     assert_true(res.weak);
@@ -493,17 +497,36 @@ static void test_weak(void **state)
     assert_int_equal(kv_hsm_key_find(H, "cvk", &k), 0);
     kv_hsm_refuse_weak_keys(H, 0);
     assert_int_equal(kv_hsm_key_find(H, "weak", &k), 0);
-    /* a derived key is no stronger than its parent */
-    assert_int_equal(kv_hsm_derive_des2(H, &k, key, NULL, &d), 0);
+    /* a derived key is no stronger than its parent (a weak IMK: issue 11, only IMKs derive) */
+    unhex("D5D44F", out, 3);
+    assert_int_equal(kv_keys_import_single_des(H, "weakimk", KV_KEY_DES2, KV_USAGE_IMK, NULL, 0,
+                                               key, 16, out, 3, &res, why, sizeof(why)),
+                     0);
+    assert_int_equal(kv_hsm_key_find(H, "weakimk", &d), 0);
+    assert_true(d.weak);
+    assert_int_equal(d.role, KV_ROLE_IMK_AC);
+    assert_int_equal(kv_hsm_derive_des2(H, &d, key, NULL, &d), 0);
     assert_true(kv_hsm_key_is_weak(&d));
     kv_hsm_key_destroy(H, &d);
     /* the mark is the CKA_ID prefix, followed by the ID asked for */
     assert_int_equal(kv_hsm_object_find(H, "weak", &o), 0);
     assert_int_equal(kv_hsm_object_get_info(H, o, &info), 0);
     assert_true(info.weak);
-    assert_int_equal(info.id_len, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1 + 2);
-    assert_memory_equal(info.id, KV_HSM_WEAK_ID_PREFIX, sizeof(KV_HSM_WEAK_ID_PREFIX) - 1);
-    assert_memory_equal(info.id + sizeof(KV_HSM_WEAK_ID_PREFIX) - 1, id, 2);
+    /* issue 11: then the role mark, then the ID asked for */
+    {
+        static const char mark[] = KV_HSM_WEAK_ID_PREFIX KV_HSM_ROLE_ID_PREFIX "cvk:";
+        const uint8_t *rest;
+        size_t rest_len;
+        assert_int_equal(info.id_len, sizeof(mark) - 1 + 2);
+        assert_memory_equal(info.id, mark, sizeof(mark) - 1);
+        assert_memory_equal(info.id + sizeof(mark) - 1, id, 2);
+        assert_int_equal(kv_hsm_id_role(info.id, info.id_len, &rest, &rest_len), KV_ROLE_CVK);
+        assert_int_equal(rest_len, 2);
+        assert_memory_equal(rest, id, 2);
+        assert_int_equal(info.role, KV_ROLE_CVK);
+        assert_false(info.modifiable);
+        assert_int_equal(info.copyable, 0);
+    }
     /* a strong key is not weak */
     assert_int_equal(kv_hsm_key_find(H, "cvk", &k), 0);
     assert_false(kv_hsm_key_is_weak(&k));

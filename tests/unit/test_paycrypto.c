@@ -865,6 +865,67 @@ static void test_cvc3_vector(void **state)
     }
 }
 
+/*
+ * The CVC3 length (issue 11, finding 4): the digits a card carries are the
+ * bits set in its PCVC3 bitmap, 3..5; fewer received digits than that (or
+ * than 3 when nothing says) are refused before any token work, so h may be
+ * NULL here.
+ */
+static void test_cvc3_length(void **state)
+{
+    static const struct {
+        const char *pcvc3;
+        int want;
+    } t[] = {
+        {"000E", 3},          {"0070", 3},          {"001F", 5},
+        {"0F00", 4},          {"00000000000E", 3},  {"0003", KV_ERR_ARG},
+        {"0000", KV_ERR_ARG}, {"003F", KV_ERR_ARG}, {"FFFF", KV_ERR_ARG},
+    };
+    static const uint8_t atc[2] = {0x00, 0x5E}, un[4] = {0x00, 0x00, 0x08, 0x99};
+    static const uint8_t track[4] = {0x51, 0x23, 0x45, 0x67};
+    kv_hsm_key imk;
+    uint8_t bm[8];
+    char why[200];
+    int match = 1;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        size_t n = unhex(t[i].pcvc3, bm, sizeof(bm));
+        why[0] = '\0';
+        if (kv_cvc3_digits_from_pcvc3(bm, n, why, sizeof(why)) != t[i].want) {
+            print_error("PCVC3 %s: want %d (%s)\n", t[i].pcvc3, t[i].want, why);
+            fail();
+        }
+        if (t[i].want < 0)
+            assert_true(why[0] != '\0');
+    }
+    assert_int_equal(kv_cvc3_digits_from_pcvc3(bm, 0, NULL, 0), KV_ERR_ARG);
+    assert_int_equal(kv_cvc3_digits_from_pcvc3(bm, 9, NULL, 0), KV_ERR_ARG);
+
+    memset(&imk, 0, sizeof(imk));
+    /* fewer digits than the card carries: refused, with the reason */
+    why[0] = '\0';
+    assert_int_equal(kv_hsm_cvc3_verify_len(NULL, &imk, "5123456789012345", "00", atc, un, track,
+                                            sizeof(track), "488", 5, &match, why, sizeof(why)),
+                     KV_ERR_ARG);
+    assert_int_equal(match, 0);
+    assert_non_null(strstr(why, "has 3 digits"));
+    /* nothing says: at least KV_CVC3_MIN_DIGITS */
+    assert_int_equal(kv_hsm_cvc3_verify_len(NULL, &imk, "5123456789012345", "00", atc, un, track,
+                                            sizeof(track), "88", 0, &match, why, sizeof(why)),
+                     KV_ERR_ARG);
+    assert_int_equal(kv_hsm_cvc3_verify(NULL, &imk, "5123456789012345", "00", atc, un, track,
+                                        sizeof(track), "8", &match),
+                     KV_ERR_ARG);
+    /* a length no card has, and text that is not digits */
+    assert_int_equal(kv_hsm_cvc3_verify_len(NULL, &imk, "5123456789012345", "00", atc, un, track,
+                                            sizeof(track), "29488", 6, &match, why, sizeof(why)),
+                     KV_ERR_ARG);
+    assert_int_equal(kv_hsm_cvc3_verify_len(NULL, &imk, "5123456789012345", "00", atc, un, track,
+                                            sizeof(track), "2948A", 3, &match, NULL, 0),
+                     KV_ERR_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_session_r),
         cmocka_unit_test(test_cvn_table),
         cmocka_unit_test(test_cvc3_vector),
+        cmocka_unit_test(test_cvc3_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -464,6 +464,258 @@ static void test_expired_and_persisted(void **state)
     fx_close(&f);
 }
 
+/* ---- row MACs (store.h "Row MACs"; issue 11 finding 11) ---- */
+
+/* 1 when needle (m bytes) occurs in hay (n bytes). */
+static int contains(const void *hay, size_t n, const void *needle, size_t m)
+{
+    for (size_t i = 0; m <= n && i <= n - m; i++)
+        if (memcmp((const uint8_t *)hay + i, needle, m) == 0)
+            return 1;
+    return 0;
+}
+
+/* Run SQL on the store's database behind the store's back (SQLite file or PostgreSQL). */
+static void raw_sql(fx *f, const char *sql)
+{
+#ifdef KV_HAVE_LIBPQ
+    if (fx_pg_url() != NULL) {
+        PGconn *c = PQconnectdb(fx_pg_url());
+        PGresult *res = PQexec(c, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            print_error("%s: %s\n", sql, PQerrorMessage(c));
+        assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+        PQclear(res);
+        PQfinish(c);
+        return;
+    }
+#endif
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int count_entry(void *ctx, const kv_bl_entry *e)
+{
+    (void)e;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int count_wallet(void *ctx, const kv_bl_wallet *w)
+{
+    (void)w;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_row_macs(void **state)
+{
+    fx f;
+    fx_soft_key rk;
+    kv_mac m = {fx_soft_hmac, &rk};
+    kv_card_state c, got;
+    kv_bl_entry e, ge;
+    kv_bl_wallet w;
+    uint8_t tok[KV_TOKEN_LEN], wtok[KV_TOKEN_LEN], mac_in[512];
+    int found = 0, listed = 0, n = 0;
+    (void)state;
+    memset(rk.key, 0x44, sizeof(rk.key));
+    memset(tok, 0x61, sizeof(tok));
+    memset(wtok, 0x62, sizeof(wtok));
+    assert_int_equal(fx_open(&f, NULL), 0);
+
+    /* rows written without a row MAC (as a schema-2 store's) */
+    memset(&c, 0, sizeof(c));
+    kv_card_policy_init(&c.policy);
+    memcpy(c.token, tok, sizeof(tok));
+    snprintf(c.pan_masked, sizeof(c.pan_masked), "476173******0119");
+    c.policy.sca_failures = 4;
+    c.pin_failures = 2;
+    c.has_pvv = 1;
+    c.pvki = 1;
+    snprintf(c.pvv, sizeof(c.pvv), "1234");
+    c.has_ibm_offset = 1;
+    snprintf(c.ibm_offset, sizeof(c.ibm_offset), "5678");
+    memset(&e, 0, sizeof(e));
+    memcpy(e.token, tok, sizeof(tok));
+    snprintf(e.pan_masked, sizeof(e.pan_masked), "476173******0119");
+    memset(e.pan_sealed, 0x01, sizeof(e.pan_sealed));
+    memset(e.reason_sealed, 0x01, sizeof(e.reason_sealed));
+    e.listed_at = 1000;
+    e.expires_at = INT64_MAX;
+    memset(&w, 0, sizeof(w));
+    memcpy(w.wallet_token, wtok, sizeof(wtok));
+    memcpy(w.card_token, tok, sizeof(tok));
+    snprintf(w.wallet_masked, sizeof(w.wallet_masked), "520000******0001");
+    memset(w.wallet_sealed, 0x01, sizeof(w.wallet_sealed));
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    assert_int_equal(kv_store_card_put(f.store, &c), 0);
+    assert_int_equal(kv_store_bl_put(f.store, &e), 0);
+    assert_int_equal(kv_store_bl_wallet_put(f.store, &w), 0);
+    assert_int_equal(kv_store_commit(f.store), 0);
+    assert_int_equal(kv_store_card_get(f.store, tok, &got, &found), 0);
+    assert_int_equal(got.has_row_mac, 0);
+
+    /* with the key bound, a row without a MAC is tampered ... */
+    kv_store_set_row_mac(f.store, &m);
+    assert_int_equal(kv_store_card_get(f.store, tok, &got, &found), KV_ERR_STORE_TAMPERED);
+    /* ... until the first open with the key MACs every row once */
+    assert_int_equal(kv_store_set_row_mac_adopt(f.store), 0);
+    assert_int_equal(kv_store_card_get(f.store, tok, &got, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(got.has_row_mac, 1);
+    assert_int_equal(got.policy.sca_failures, 4);
+    assert_int_equal(got.pin_failures, 2);
+    assert_int_equal(got.code_failures, 0);
+    assert_int_equal(got.has_pvv, 1);
+    assert_int_equal(got.pvki, 1);
+    assert_string_equal(got.pvv, "1234");
+    assert_int_equal(got.has_ibm_offset, 1);
+    assert_string_equal(got.ibm_offset, "5678");
+    assert_int_equal(kv_store_bl_get(f.store, tok, &ge, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(kv_store_bl_listed(f.store, tok, &listed), 0);
+    assert_int_equal(listed, 1);
+    assert_int_equal(kv_store_bl_listed(f.store, wtok, &listed), 0);
+    assert_int_equal(listed, 1);
+    assert_int_equal(kv_store_bl_scan(f.store, count_entry, &n), 0);
+    assert_int_equal(n, 1);
+    /* the MAC covers the token: the encoding starts with the domain, then the token */
+    assert_true(kv_store_card_mac_input(&got, mac_in, sizeof(mac_in)) > 64);
+    assert_true(contains(mac_in, sizeof(mac_in), tok, sizeof(tok)));
+
+    /* puts and deletes through the store keep the block list's digest: a new open agrees */
+    {
+        kv_bl_entry e2 = e;
+        kv_bl_wallet w2 = w;
+        memset(e2.token, 0x71, sizeof(e2.token));
+        memset(w2.wallet_token, 0x72, sizeof(w2.wallet_token));
+        memcpy(w2.card_token, e2.token, sizeof(e2.token));
+        assert_int_equal(kv_store_begin(f.store, 1), 0);
+        assert_int_equal(kv_store_bl_put(f.store, &e2), 0);
+        assert_int_equal(kv_store_bl_wallet_put(f.store, &w2), 0);
+        e2.reminders = 2;
+        assert_int_equal(kv_store_bl_put(f.store, &e2), 0);
+        assert_int_equal(kv_store_commit(f.store), 0);
+        assert_int_equal(kv_store_set_row_mac_adopt(f.store), 0);
+        assert_int_equal(kv_store_bl_tampered(f.store), 0);
+        assert_int_equal(kv_store_begin(f.store, 1), 0);
+        assert_int_equal(kv_store_bl_delete(f.store, e2.token), 0);
+        assert_int_equal(kv_store_commit(f.store), 0);
+        assert_int_equal(kv_store_set_row_mac_adopt(f.store), 0);
+        assert_int_equal(kv_store_bl_tampered(f.store), 0);
+        assert_int_equal(kv_store_bl_listed(f.store, w2.wallet_token, &listed), 0);
+        assert_int_equal(listed, 0);
+    }
+
+    /* writes through the store keep verifying */
+    got.code_failures = 3;
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    assert_int_equal(kv_store_card_put(f.store, &got), 0);
+    assert_int_equal(kv_store_commit(f.store), 0);
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), 0);
+    assert_int_equal(c.code_failures, 3);
+
+    /* a counter reset in the database file is detected */
+    raw_sql(&f, "UPDATE cards SET pin_failures = 0");
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), KV_ERR_STORE_TAMPERED);
+    raw_sql(&f, "UPDATE cards SET pin_failures = 2, sca_failures = 0");
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), KV_ERR_STORE_TAMPERED);
+    raw_sql(&f, "UPDATE cards SET sca_failures = 4, pvv = '0000'");
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), KV_ERR_STORE_TAMPERED);
+    raw_sql(&f, "UPDATE cards SET pvv = '1234'");
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), 0);
+    /* a stripped MAC is tampered, also after the adoption marker is removed */
+    raw_sql(&f, "UPDATE cards SET mac = NULL");
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), KV_ERR_STORE_TAMPERED);
+    raw_sql(&f, "DELETE FROM meta WHERE name = 'row_macs'");
+    assert_int_equal(kv_store_set_row_mac_adopt(f.store), 0);
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), KV_ERR_STORE_TAMPERED);
+
+    /* block list: an entry edited in the file (here: made to expire) is tampered */
+    raw_sql(&f, "UPDATE blocklist SET expires_at = 1");
+    assert_int_equal(kv_store_bl_get(f.store, tok, &ge, &found), KV_ERR_STORE_TAMPERED);
+    assert_int_equal(kv_store_bl_listed(f.store, tok, &listed), KV_ERR_STORE_TAMPERED);
+    assert_int_equal(kv_store_bl_scan(f.store, count_entry, &n), KV_ERR_STORE_TAMPERED);
+    raw_sql(&f, "UPDATE blocklist_wallet SET wallet_masked = '520000******0002'");
+    assert_int_equal(kv_store_bl_listed(f.store, wtok, &listed), KV_ERR_STORE_TAMPERED);
+    assert_int_equal(kv_store_bl_wallet_scan(f.store, NULL, count_wallet, &n),
+                     KV_ERR_STORE_TAMPERED);
+    /*
+     * A deleted row: its own MAC cannot tell (this connection reads the card
+     * as not listed), the block list's digest can: the next open (here:
+     * adopt, as kv_app_open calls it) finds the rows changed.
+     */
+    raw_sql(&f, "DELETE FROM blocklist");
+    assert_int_equal(kv_store_bl_get(f.store, tok, &ge, &found), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(kv_store_set_row_mac_adopt(f.store), 0);
+    assert_int_equal(kv_store_bl_tampered(f.store), 1);
+    assert_int_equal(kv_store_bl_listed(f.store, tok, &listed), KV_ERR_STORE_TAMPERED);
+    assert_int_equal(kv_store_bl_get(f.store, tok, &ge, &found), KV_ERR_STORE_TAMPERED);
+    /* a deleted card row reads as a new card (no digest over cards) */
+    raw_sql(&f, "DELETE FROM cards");
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), 0);
+    assert_int_equal(found, 0);
+    fx_close(&f);
+}
+
+/* SQLite files: 0600, the lock file never through a symbolic link, synchronous FULL by default. */
+static void test_sqlite_files(void **state)
+{
+    char dir[] = "/tmp/kv-store-files-XXXXXX", url[256], path[256], link[256], err[256];
+    static const char *const suffix[] = {"", "-wal", "-shm", "-wlock"};
+    kv_store *s = NULL;
+    kv_card_state c;
+    struct stat st;
+    int level = -1;
+    mode_t old;
+    (void)state;
+    if (fx_pg_url() != NULL)
+        return;
+    assert_non_null(mkdtemp(dir));
+    old = umask(022);
+    snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
+    assert_int_equal(kv_store_open(url, &s, err, sizeof(err)), 0);
+    /* the default URL is FULL: a committed decision survives power loss */
+    assert_int_equal(kv_store_sqlite_synchronous(s, &level), 0);
+    assert_int_equal(level, 2);
+    memset(&c, 0, sizeof(c));
+    kv_card_policy_init(&c.policy);
+    assert_int_equal(kv_store_begin(s, 1), 0);
+    assert_int_equal(kv_store_card_put(s, &c), 0);
+    assert_int_equal(kv_store_commit(s), 0);
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(path, sizeof(path), "%s/k.db%s", dir, suffix[i]);
+        assert_int_equal(stat(path, &st), 0);
+        if ((st.st_mode & 0777) != 0600)
+            print_error("%s: mode %o\n", path, (unsigned)(st.st_mode & 0777));
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    kv_store_close(s);
+    snprintf(url, sizeof(url), "sqlite:%s/k.db?synchronous=normal", dir);
+    assert_int_equal(kv_store_open(url, &s, err, sizeof(err)), 0);
+    assert_int_equal(kv_store_sqlite_synchronous(s, &level), 0);
+    assert_int_equal(level, 1);
+    kv_store_close(s);
+    umask(old);
+
+    /* a symbolic link where the lock file goes is refused, and nothing is created there */
+    snprintf(link, sizeof(link), "%s/l.db-wlock", dir);
+    snprintf(path, sizeof(path), "%s/elsewhere", dir);
+    assert_int_equal(symlink(path, link), 0);
+    snprintf(url, sizeof(url), "sqlite:%s/l.db", dir);
+    s = NULL;
+    assert_int_equal(kv_store_open(url, &s, err, sizeof(err)), KV_ERR_STORE_UNAVAILABLE);
+    assert_null(s);
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(url, sizeof(url), "rm -rf '%s'", dir);
+    assert_int_equal(system(url), 0);
+}
+
 /* ---- the HSM side: policy keys, PAN tokens, PAN encryption (SoftHSM2) ---- */
 
 static void test_hsm_keys_and_pan(void **state)
@@ -511,6 +763,7 @@ static void test_hsm_keys_and_pan(void **state)
     assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_TOKEN, &handle), 0);
     assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_EVIDENCE, &handle), 0);
     assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_PAN_ENC, &handle), 0);
+    assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_STATE_MAC, &handle), 0);
     assert_int_equal(kv_evidence_keys_ensure(h), 0); /* no duplicates: find is exact */
     assert_int_equal(kv_hsm_object_find(h, KV_KEY_LABEL_TOKEN, &handle), 0);
 
@@ -529,21 +782,49 @@ static void test_hsm_keys_and_pan(void **state)
     /* an AES key is no HMAC key */
     assert_int_equal(kv_hsm_mac_init(&tok, h, KV_KEY_LABEL_PAN_ENC), KV_ERR_HSM_KEY);
 
-    /* recoverable PANs: random IV, AES-CBC in the token */
+    /* the row-MAC key: an HMAC key of role state-mac */
+    assert_int_equal(kv_hsm_mac_init(&tok, h, KV_KEY_LABEL_STATE_MAC), 0);
+    assert_int_equal(kv_hsm_key_require_role(h, &tok.key, KV_ROLE_STATE_MAC), 0);
+
+    /* recoverable PANs: AES-GCM in the token, the row's token as associated data */
+    uint8_t ad_a[32], ad_b[32];
+    memset(ad_a, 0xA1, sizeof(ad_a));
+    memset(ad_b, 0xB2, sizeof(ad_b));
     assert_int_equal(kv_hsm_key_find(h, KV_KEY_LABEL_PAN_ENC, &aes), 0);
-    assert_int_equal(kv_pan_seal(h, &aes, FX_PAN, sealed), 0);
-    assert_int_equal(kv_pan_seal(h, &aes, FX_PAN, sealed2), 0);
+    assert_int_equal(kv_hsm_key_require_role(h, &aes, KV_ROLE_PAN_ENC), 0);
+    assert_int_equal(kv_pan_seal(h, &aes, ad_a, 32, FX_PAN, sealed), 0);
+    assert_int_equal(sealed[0], KV_SEALED_GCM);
+    assert_false(contains(sealed, sizeof(sealed), FX_PAN, strlen(FX_PAN)));
+    assert_int_equal(kv_pan_seal(h, &aes, ad_a, 32, FX_PAN, sealed2), 0);
     assert_memory_not_equal(sealed, sealed2, sizeof(sealed));
-    assert_int_equal(kv_pan_unseal(h, &aes, sealed, pan), 0);
+    assert_int_equal(kv_pan_unseal(h, &aes, ad_a, 32, sealed, pan), 0);
     assert_string_equal(pan, FX_PAN);
-    assert_int_equal(kv_pan_unseal(h, &aes, sealed2, pan), 0);
+    assert_int_equal(kv_pan_unseal(h, &aes, ad_a, 32, sealed2, pan), 0);
     assert_string_equal(pan, FX_PAN);
-    assert_int_equal(kv_pan_seal(h, &aes, "5413330000000000001", sealed), 0);
-    assert_int_equal(kv_pan_unseal(h, &aes, sealed, pan), 0);
+    /* moved to another row (other associated data): it does not open */
+    assert_int_equal(kv_pan_unseal(h, &aes, ad_b, 32, sealed, pan), KV_ERR_FORMAT);
+    assert_int_equal(kv_pan_seal(h, &aes, ad_b, 32, "5413330000000000001", sealed), 0);
+    assert_int_equal(kv_pan_unseal(h, &aes, ad_b, 32, sealed, pan), 0);
     assert_string_equal(pan, "5413330000000000001");
-    sealed[16] ^= 1; /* a changed ciphertext block does not decrypt to a PAN */
-    assert_int_equal(kv_pan_unseal(h, &aes, sealed, pan), KV_ERR_FORMAT);
-    assert_int_equal(kv_pan_seal(h, &aes, "4761", sealed), KV_ERR_ARG);
+    sealed[20] ^= 1; /* a changed ciphertext fails the tag */
+    assert_int_equal(kv_pan_unseal(h, &aes, ad_b, 32, sealed, pan), KV_ERR_FORMAT);
+    sealed[20] ^= 1;
+    sealed[0] = 7; /* an unknown version */
+    assert_int_equal(kv_pan_unseal(h, &aes, ad_b, 32, sealed, pan), KV_ERR_FORMAT);
+    assert_int_equal(kv_pan_seal(h, &aes, ad_a, 32, "4761", sealed), KV_ERR_ARG);
+    /* a schema-2 value (IV || AES-CBC, 48 bytes) still opens through the legacy path */
+    {
+        uint8_t block[32], legacy[KV_SEALED_LEGACY_LEN];
+        memset(block, 0, sizeof(block));
+        block[0] = (uint8_t)strlen(FX_PAN);
+        memcpy(block + 1, FX_PAN, strlen(FX_PAN));
+        memset(legacy, 0x5C, 16);
+        assert_int_equal(kv_hsm_cbc_encrypt(h, &aes, 0, legacy, block, 32, legacy + 16), 0);
+        kv_sealed_load(sealed, legacy, sizeof(legacy));
+        assert_int_equal(sealed[0], KV_SEALED_LEGACY_CBC);
+        assert_int_equal(kv_pan_unseal(h, &aes, ad_b, 32, sealed, pan), 0);
+        assert_string_equal(pan, FX_PAN);
+    }
 
     kv_hsm_close(h);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -562,6 +843,8 @@ int main(void)
         cmocka_unit_test(test_gambling_and_child_card),
         cmocka_unit_test(test_recurring_and_trusted),
         cmocka_unit_test(test_expired_and_persisted),
+        cmocka_unit_test(test_row_macs),
+        cmocka_unit_test(test_sqlite_files),
         cmocka_unit_test(test_hsm_keys_and_pan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
