@@ -887,6 +887,8 @@ int kv_hsm_rsa_generate(kv_hsm *h, const char *label, unsigned bits, unsigned lo
         {CKA_MODULUS_BITS, &mbits, sizeof(mbits)},
         {CKA_PUBLIC_EXPONENT, exponent == 3 ? e3 : e65537,
          exponent == 3 ? sizeof(e3) : sizeof(e65537)},
+        {CKA_COPYABLE, &no, sizeof(no)},
+        {CKA_MODIFIABLE, &no, sizeof(no)}, /* last (see seal_template) */
     };
     CK_ATTRIBUTE st[] = {
         {CKA_TOKEN, &yes, sizeof(yes)},
@@ -898,6 +900,8 @@ int kv_hsm_rsa_generate(kv_hsm *h, const char *label, unsigned bits, unsigned lo
         {CKA_SIGN, &yes, sizeof(yes)},
         {CKA_DECRYPT, &no, sizeof(no)},
         {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_COPYABLE, &no, sizeof(no)},
+        {CKA_MODIFIABLE, &no, sizeof(no)}, /* last (see seal_template) */
     };
     CK_OBJECT_HANDLE po = CK_INVALID_HANDLE, so = CK_INVALID_HANDLE;
     unsigned long a, b;

@@ -24,7 +24,7 @@ int kv_p11_find_token_object(kv_hsm *h, const char *label, const uint8_t *id, si
     CK_RV rv;
 
     t[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
-    /* token objects only: our own session copies carry the same label */
+    /* token objects only: derived session keys are not looked up by label */
     t[nt++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
     if (label != NULL)
         t[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
@@ -256,12 +256,12 @@ static int find_by_label(kv_hsm *h, const char *label, CK_OBJECT_HANDLE *o, CK_O
     int r;
 
     *o = *comp = CK_INVALID_HANDLE;
+    memset(attrs, 0, sizeof(*attrs));
     if ((r = kv_p11_find_token_object(h, label, NULL, 0, o, &n)) != 0)
         return r;
     if (n != 1)
         return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is no longer on token '%s'%s", label,
                                h->token_label, n > 1 ? " (the label is ambiguous now)" : "");
-    memset(attrs, 0, sizeof(*attrs));
     if ((r = key_attrs(h, *o, &attrs->type, attrs->label, sizeof(attrs->label), &attrs->weak,
                        &attrs->role, NULL)) != 0)
         return r;
@@ -285,6 +285,8 @@ static int refresh(kv_hsm *h, const kv_hsm_key *key, struct kv_hsm_cached_key *e
     if (key->label[0] == '\0')
         return kv_p11_fail_msg(h, KV_ERR_HSM_KEY,
                                "a key without a label is gone from the token: find it again");
+    if (e != NULL)
+        e->stale = 1; /* until the lookup below succeeds: the next find asks the token */
     if ((r = find_by_label(h, key->label, &o, &comp, &now)) != 0)
         return r;
     if (now.type != key->type || now.role != key->role || now.weak != key->weak)

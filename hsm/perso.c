@@ -331,10 +331,12 @@ int kv_perso_rsa_import(kv_hsm *h, const char *label, void *key)
     t[n++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
     t[n++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof(no)};
     t[n++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
+    t[n++] = (CK_ATTRIBUTE){CKA_COPYABLE, &no, sizeof(no)};
     t[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
     t[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)label, strlen(label)};
     for (size_t i = 0; i < 8; i++)
         t[n++] = (CK_ATTRIBUTE){attrs[i], v[i], (CK_ULONG)vl[i]};
+    t[n++] = (CK_ATTRIBUTE){CKA_MODIFIABLE, &no, sizeof(no)}; /* final at creation (issue 11) */
     if ((rv = h->f->C_CreateObject(h->session, t, n, &priv)) != CKR_OK) {
         r = kv_p11_fail(h, rv, NULL, "importing RSA private key '%s' (C_CreateObject)", label);
         goto out;
@@ -346,10 +348,12 @@ int kv_perso_rsa_import(kv_hsm *h, const char *label, void *key)
     t[n++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
     t[n++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &no, sizeof(no)};
     t[n++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
+    t[n++] = (CK_ATTRIBUTE){CKA_COPYABLE, &no, sizeof(no)};
     t[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
     t[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)label, strlen(label)};
     t[n++] = (CK_ATTRIBUTE){CKA_MODULUS, v[0], (CK_ULONG)vl[0]};
     t[n++] = (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, v[1], (CK_ULONG)vl[1]};
+    t[n++] = (CK_ATTRIBUTE){CKA_MODIFIABLE, &no, sizeof(no)};
     if ((rv = h->f->C_CreateObject(h->session, t, n, &pub)) != CKR_OK) {
         r = kv_p11_fail(h, rv, NULL, "importing RSA public key '%s' (C_CreateObject)", label);
         h->f->C_DestroyObject(h->session, priv);

@@ -12,7 +12,7 @@ PACKAGES=(
   softhsm2 libp11-kit-dev
   libsqlite3-dev sqlite3
   libpq-dev postgresql
-  libjansson-dev libmicrohttpd-dev libinih-dev
+  libjansson-dev libmicrohttpd-dev libgnutls28-dev libinih-dev
   libcmocka-dev
   iproute2 procps psmisc python3 curl wrk valgrind
 )

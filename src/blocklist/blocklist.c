@@ -784,6 +784,13 @@ int kv_bl_hsm_sealer_init(kv_bl_hsm_sealer *hs, kv_hsm *h)
     hs->h = h;
     if ((r = kv_hsm_key_find(h, KV_KEY_LABEL_PAN_ENC, &hs->aes)) != 0)
         return r;
+    /*
+     * A token initialised before key roles has a "pan-enc" without one (role
+     * none); it sealed the entries already listed, so it stays usable here.
+     * Any other role is refused.
+     */
+    if (hs->aes.role == KV_ROLE_NONE)
+        return 0;
     return kv_hsm_key_require_role(h, &hs->aes, KV_ROLE_PAN_ENC);
 }
 

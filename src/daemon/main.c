@@ -418,7 +418,7 @@ int main(int argc, char **argv)
     {
         kv_hsm *h = NULL;
         int r = kv_app_hsm_open(&ks, &h);
-        if (r == KV_ERR_HSM_LOGIN) {
+        if (kv_daemon_login_refused(r, kv_hsm_last_error(NULL))) {
             fprintf(stderr,
                     "kortvagtd: HSM: %s; not trying again (check "
                     "$KORTVAGT_PIN / $KORTVAGT_PIN_FILE)\n",

@@ -23,6 +23,7 @@ typedef struct {
     char *body;
     size_t len, cap;
     int too_large;
+    int refused; /* answered before the body was read (refuse): ignore the rest */
 } conn_ctx;
 
 /*
@@ -40,6 +41,7 @@ typedef struct conn_rec {
     int fd;
     int shut;
     int64_t deadline;
+    int cert_ok; /* the client certificate was verified (HTTP thread only) */
 } conn_rec;
 
 typedef struct {
@@ -277,15 +279,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         *con_cls = cc;
         __atomic_fetch_add(&w->inflight, 1, __ATOMIC_SEQ_CST);
-        if (w->mtls && !client_cert_ok(c))
-            return refuse(w, c, method, 403, "client_certificate",
-                          "a valid client certificate is required");
+        if (w->mtls) {
+            /* once per connection: the certificate cannot change within it */
+            conn_rec *rec = rec_of(c);
+            if (rec == NULL || !rec->cert_ok) {
+                if (!client_cert_ok(c)) {
+                    cc->refused = 1;
+                    return refuse(w, c, method, 403, "client_certificate",
+                                  "a valid client certificate is required");
+                }
+                if (rec != NULL)
+                    rec->cert_ok = 1;
+            }
+        }
         cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+                                                      MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL) {
             /* which of the two frames the body is ambiguous (request smuggling): refuse */
+            cc->refused = 1;
             return refuse(w, c, method, 400, "bad_request",
                           "Content-Length and Transfer-Encoding together");
+        }
         if (cl != NULL && (strlen(cl) > 12 || strtoull(cl, NULL, 10) > w->max_body)) {
             /* answer 413 at once without reading the body (the connection closes) */
             cc->too_large = 1;
@@ -296,7 +310,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (cc->too_large)
+        if (cc->too_large || cc->refused)
             return MHD_YES;
         if (n > w->max_body - cc->len) {
             cc->too_large = 1;
@@ -324,6 +338,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cc->len += n;
         return MHD_YES;
     }
+    if (cc->refused)
+        return MHD_YES; /* answered already */
     return respond(w, c, method, url, cc);
 }
 
@@ -386,6 +402,17 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     pthread_mutex_unlock(&mu);
 }
 
+int kv_daemon_login_refused(int r, const char *why)
+{
+    /*
+     * SoftHSM2 reports a token file read while another process rewrites it as
+     * CKR_USER_PIN_NOT_INITIALIZED (hsm/ retries it): no PIN was checked, so
+     * trying again later is safe. Every other login failure is final.
+     */
+    return r == KV_ERR_HSM_LOGIN &&
+           (why == NULL || strstr(why, "CKR_USER_PIN_NOT_INITIALIZED") == NULL);
+}
+
 int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
 {
     kv_app_opts so;
@@ -409,7 +436,7 @@ int kv_daemon_worker_run(const kv_daemon_worker_opts *o)
     if ((r = kv_app_open(&so, &session, err, sizeof(err))) != 0) {
         fprintf(stderr, "kortvagtd[%d]: cannot start: %s\n", (int)getpid(), err);
         /* a wrong PIN is never tried again: the master stops instead of restarting */
-        status = r == KV_ERR_HSM_LOGIN ? KV_DAEMON_EXIT_LOGIN : 3;
+        status = kv_daemon_login_refused(r, err) ? KV_DAEMON_EXIT_LOGIN : 3;
         goto out;
     }
     if ((r = kv_daemon_new(session, o->tokens, o->metrics, o->max_body, &w.handler)) != 0) {

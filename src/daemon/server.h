@@ -38,6 +38,13 @@ typedef struct {
 #define KV_DAEMON_EXIT_LOGIN 5
 
 /*
+ * 1 when a failed open (r, and the text why: kv_hsm_last_error or the
+ * session's err) was a login the token refused (wrong, missing, locked or
+ * expired PIN), which must not be tried again; 0 for anything else.
+ */
+int kv_daemon_login_refused(int r, const char *why);
+
+/*
  * Run a worker until SIGTERM/SIGINT (which the caller has blocked in this
  * thread, with SIGHUP, so that every thread inherits the mask). SIGHUP:
  * forget the cached key handles (kv_hsm_keys_flush) before the next request.

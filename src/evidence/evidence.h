@@ -14,22 +14,30 @@
  *
  * An authorization record carries "card" (token, masked PAN, expiry, PSN;
  * never the PAN), "request" (channel, amount, currency, merchant, recurring,
- * trusted_beneficiary), "factors" (type, source "upstream"|"hsm", outcome,
- * key names, ATC/ARQC; never a PIN block, PIN, PVV or CVC value),
+ * trusted_beneficiary, the request's own "at" and request_id), "clock"
+ * (basis "server"|"request", server, request_at, decided_for), "factors"
+ * (type, source "upstream"|"hsm", outcome
+ * "verified|failed|replayed|not_checked", proven, proof
+ * "hsm|cvr|asserted|none", key names, ATC/ARQC, for a verified ARQC its
+ * decoded "cvr"; never a PIN block, PIN, PVV or CVC value),
  * "verification" (see below), "response" (the decision as returned, without
  * the evidence id) — and nothing secret.
  *
  * "verification" is what the liability engine (src/RULES.md §2) reads for a
  * transaction that names this record:
  *   {"method":"online_pin|offline_pin|sca|none|cvc2", "factors":[types that
- *    counted], "proven":bool, "sca_required":bool}
- *   online_pin: a pin_online factor matched in the HSM;
- *   offline_pin: an upstream pin_offline together with an ARQC verified in
- *                the HSM (the card's CVM results ride inside the ARQC data);
- *   sca: SCA satisfied (two categories, dynamic linking when remote);
- *   cvc2: only a cvc2 matched; none otherwise. proven is true for
- *   online_pin, offline_pin and sca; sca_required is false when the payment
- *   went through on an exemption or out of scope.
+ *    counted for SCA], "proven":bool, "sca_required":bool,
+ *    "per_transaction_code":false, "proven_factors":[types kortvagt proved],
+ *    "asserted_factors":[types the request only asserted]}
+ *   (src/RULES.md §2: proven apart from asserted)
+ *   online_pin, proven: a pin_online factor matched in the HSM;
+ *   offline_pin, proven: the CVR inside an ARQC verified in the HSM says
+ *                offline PIN performed and passed (apdu/cvr.h);
+ *   sca, proven: the proven factors cover two categories (not remote);
+ *   offline_pin / sca, not proven: claimed or satisfied on asserted factors
+ *                only; cvc2: only a cvc2 matched; none otherwise.
+ *   sca_required is false when the payment went through on an exemption or
+ *   out of scope.
  */
 #ifndef KV_EVIDENCE_EVIDENCE_H
 #define KV_EVIDENCE_EVIDENCE_H

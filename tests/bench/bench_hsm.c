@@ -547,7 +547,7 @@ int main(int argc, char **argv)
         "kortvagt HSM benchmark\n"
         "  module: %s, token '%s' in %s (temporary; keys imported with kv_keys_import)\n"
         "  ours:  the library call (hsm/cvv.h, hsm/pin.h, hsm/emv_crypto.h) in a loop\n"
-        "  floor: the same PKCS#11 calls on the same key objects (session copies), made\n"
+        "  floor: the same PKCS#11 calls on the same key objects (token objects), made\n"
         "         directly through the module's function list in a session of its own\n"
         "  %.1f s per run, best of %d rounds, ours and floor alternating; 2 processes = fork\n\n",
         g_module, TOKEN, g_dir, g_seconds, g_rounds);

@@ -3,11 +3,13 @@
  * A||A companion (the two token calls of one CVV), HMAC-SHA256 and a
  * derive+destroy pair, per second in one process.
  *
- *   bench_p11 DES2_LABEL [HMAC_LABEL] [SECONDS]
+ *   bench_p11 DES2_LABEL [HMAC_LABEL] [SECONDS] [IMK_LABEL]
  *
  * Takes the HSM settings from the environment (KORTVAGT_PKCS11_MODULE,
  * KORTVAGT_TOKEN, KORTVAGT_PIN). The DES2 key needs an A||A companion (kortvagt key import
- * --usage cvk); for the derive figure it also needs CKA_DERIVE (--usage imk).
+ * --usage cvk); the derive figure needs CKA_DERIVE: the IMK_LABEL key (--usage imk; since
+ * issue 11 an IMK only derives and a CVK does not derive), else the DES2 key if it can.
+ * Also: kv_hsm_key_find of the same name again (cached for KV_HSM_KEY_STALE_SECONDS).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     kv_hsm *h = NULL;
-    kv_hsm_key k, m;
+    kv_hsm_key k, m, dk;
     uint8_t b[8] = {0}, out[32];
     double secs = argc > 3 ? atof(argv[3]) : 2.0, t0, t;
     long n;
@@ -38,7 +40,7 @@ int main(int argc, char **argv)
     const char *pin = getenv("KORTVAGT_PIN");
 
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_p11 DES2_LABEL [HMAC_LABEL] [SECONDS]\n");
+        fprintf(stderr, "usage: bench_p11 DES2_LABEL [HMAC_LABEL] [SECONDS] [IMK_LABEL]\n");
         return 2;
     }
     if (pin == NULL) {
@@ -63,10 +65,17 @@ int main(int argc, char **argv)
                 goto fail;
         printf("CVV core (A||A then A||B):        %9.0f /s\n", (double)n / t);
     }
-    if (kv_hsm_derive_des2(h, &k, (const uint8_t *)"0123456789ABCDEF", NULL, &m) == 0) {
+    for (n = 0, t0 = now(); (t = now() - t0) < secs; n++)
+        if (kv_hsm_key_find(h, argv[1], &m) != 0)
+            goto fail;
+    printf("key find (same name again):       %9.0f /s\n", (double)n / t);
+    dk = k;
+    if (argc > 4 && kv_hsm_key_find(h, argv[4], &dk) != 0)
+        goto fail;
+    if (kv_hsm_derive_des2(h, &dk, (const uint8_t *)"0123456789ABCDEF", NULL, &m) == 0) {
         kv_hsm_key_destroy(h, &m);
         for (n = 0, t0 = now(); (t = now() - t0) < secs; n++) {
-            if (kv_hsm_derive_des2(h, &k, (const uint8_t *)"0123456789ABCDEF",
+            if (kv_hsm_derive_des2(h, &dk, (const uint8_t *)"0123456789ABCDEF",
                                    (const uint8_t *)"01234567012345670", &m) != 0)
                 goto fail;
             kv_hsm_key_destroy(h, &m);

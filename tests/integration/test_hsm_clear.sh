@@ -211,12 +211,12 @@ if [ -x "$KORTVAGTD" ]; then
     P=$(port)
     "$KORTVAGTD" --tokens "$W/tokens" --port "$P" --workers 1 --config "$2" >"$W/$1.log" 2>&1 &
     echo $! >"$W/$1.pid"
-    for _ in $(seq 1 600); do
-      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/healthz")" = 200 ] && return 0
-      kill -0 "$(cat "$W/$1.pid")" 2>/dev/null || break
-      sleep 0.1
-    done
-    return 1
+    up_or_gone() {
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/healthz")" = 200 ] ||
+        proc_has_exited "$(cat "$W/$1.pid")"
+    }
+    wait_for 60 up_or_gone "$1" || return 1
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/healthz")" = 200 ]
   }
   stop() { kill -TERM "$(cat "$W/$1.pid")" 2>/dev/null && wait "$(cat "$W/$1.pid")" 2>/dev/null; }
   trap 'stop strict; stop lab; kv_hsm_cleanup' EXIT

@@ -154,6 +154,7 @@ rc=$?
 
 # --- finding 6 and 11 in kortvagtd ------------------------------------------------------------
 . "$KV_SOURCE_DIR/tests/integration/daemon_common.sh"
+declare -F req_fixed_at >/dev/null || req_fixed_at() { req "$@"; }
 PORT=$(free_port)
 U="http://127.0.0.1:$PORT"
 daemon_start ev "$PORT" --workers 1

@@ -5,6 +5,7 @@
  * request; and the tokens file and the metrics text.
  */
 #include "src/base/err.h"
+#include "src/base/jalloc.h"
 #include "src/daemon/handler.h"
 #include "src/daemon/metrics.h"
 
@@ -12,6 +13,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,13 +356,36 @@ static void test_route_names(void **state)
     kv_daemon_free(d);
 }
 
+/*
+ * The wiping allocator: jansson works on it, and text jansson hands out
+ * (json_dumps) may still be released with free() (no header before the block).
+ */
+static void test_jalloc(void **state)
+{
+    json_t *j;
+    char *text;
+    (void)state;
+    kv_jalloc_install();
+    j = json_pack("{s:s,s:i}", "pin_block", "00112233445566778899AABBCCDDEEFF", "n", 1);
+    assert_non_null(j);
+    text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"pin_block\":\"00112233445566778899AABBCCDDEEFF\",\"n\":1}");
+    free(text);
+    json_decref(j);
+    kv_jalloc_free(NULL);
+    text = kv_jalloc_malloc(40);
+    assert_non_null(text);
+    memset(text, 'x', 40);
+    kv_jalloc_free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_tokens_file),
-        cmocka_unit_test(test_route_names),
+        cmocka_unit_test(test_table),       cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_tokens_file), cmocka_unit_test(test_route_names),
+        cmocka_unit_test(test_jalloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

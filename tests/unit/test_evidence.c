@@ -321,12 +321,119 @@ static void test_jsonw(void **state)
     assert_null(kv_jsonw_finish(&w, NULL));
 }
 
+/* The record of authorization id: its "verification" and "factors" (caller decrefs body). */
+static json_t *record_body(fx *f, int64_t id)
+{
+    kv_mac mac = fx_evidence_mac(f);
+    kv_evidence_record rec;
+    json_t *body;
+    assert_int_equal(kv_evidence_load(f->store, &mac, id, &rec), 0);
+    assert_true(rec.intact);
+    body = json_incref(rec.body);
+    kv_evidence_record_clear(&rec);
+    return body;
+}
+
+/*
+ * Issue 11: what kortvagt proved apart from what the request asserted (finding 1), the SCA
+ * block before any HSM work (5), the PIN attempts of authorize (4) and request_id (11).
+ */
+static void test_proven_apart_from_asserted(void **state)
+{
+    fx f;
+    kv_authz_result res, res2;
+    json_t *body, *v;
+    int calls;
+    (void)state;
+    assert_int_equal(fx_open(&f, NULL), 0);
+
+    /* an ARQC the HSM verified whose CVR says "offline PIN not performed" */
+    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:00:00Z", "contact", 10000, "Shop A", "5411",
+                             F_PIN_OFF "," F_ARQC_NOPIN, "", &res),
+                     0);
+    assert_int_equal(res.decision, KV_DECISION_APPROVE); /* §1 counts the asserted PIN */
+    body = record_body(&f, res.evidence_id);
+    v = json_object_get(body, "verification");
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "offline_pin");
+    assert_true(json_is_false(json_object_get(v, "proven")));
+    assert_int_equal(json_array_size(json_object_get(v, "proven_factors")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(v, "proven_factors"), 0)),
+                        "chip_cryptogram");
+    v = json_array_get(json_object_get(body, "factors"), 0);
+    assert_string_equal(json_string_value(json_object_get(v, "proof")), "asserted");
+    assert_true(json_is_false(json_object_get(v, "proven")));
+    v = json_object_get(json_array_get(json_object_get(body, "factors"), 1), "cvr");
+    assert_string_equal(json_string_value(json_object_get(v, "offline_pin")), "not_performed");
+    assert_string_equal(json_string_value(json_object_get(v, "layout")), "visa");
+    json_decref(body);
+
+    /* the CVR says verified: proven through the CVR */
+    assert_int_equal(fx_auth(&f, FX_PAN, "2026-03-01T10:01:00Z", "contact", 10000, "Shop A", "5411",
+                             F_PIN_OFF "," F_ARQC_OK, "", &res),
+                     0);
+    body = record_body(&f, res.evidence_id);
+    v = json_object_get(body, "verification");
+    assert_true(json_is_true(json_object_get(v, "proven")));
+    v = json_array_get(json_object_get(body, "factors"), 0);
+    assert_string_equal(json_string_value(json_object_get(v, "proof")), "cvr");
+    json_decref(body);
+
+    /* request_id: the repeat gets the stored answer and counts once */
+    assert_int_equal(fx_auth(&f, "4761739001010127", "2026-03-01T10:00:00Z", "contactless", 100,
+                             "Shop A", "5411", "", ",\"request_id\":\"r-1\"", &res),
+                     0);
+    assert_int_equal(fx_auth(&f, "4761739001010127", "2026-03-01T10:00:00Z", "contactless", 100,
+                             "Shop A", "5411", "", ",\"request_id\":\"r-1\"", &res2),
+                     0);
+    assert_true(res2.replayed);
+    assert_int_equal(res2.evidence_id, res.evidence_id);
+    assert_int_equal(res2.counter_value, 1);
+    assert_string_equal(res2.reason, res.reason);
+    /* the same request_id with another request is refused */
+    assert_int_equal(fx_auth(&f, "4761739001010127", "2026-03-01T10:00:00Z", "contactless", 200,
+                             "Shop A", "5411", "", ",\"request_id\":\"r-1\"", &res2),
+                     KV_ERR_POLICY);
+
+    /* three wrong PINs, then the right one: declined without asking the HSM */
+    for (int i = 0; i < 3; i++) {
+        char pb[256];
+        snprintf(pb, sizeof(pb),
+                 "{\"type\":\"pin_online\",\"pin_block\":\"3%031X\",\"format\":4,"
+                 "\"pin_key\":\"tpk\",\"pvk\":\"pvk\",\"pvki\":1,\"pvv\":\"8523\"}",
+                 i);
+        assert_int_equal(fx_auth(&f, "4761739001010135", "2026-03-01T10:00:00Z", "atm", 100, "ATM",
+                                 "6011", pb, "", &res),
+                         0);
+        assert_string_equal(res.reason, "pin_incorrect");
+    }
+    calls = fx_verify_calls;
+    assert_int_equal(fx_auth(&f, "4761739001010135", "2026-03-01T10:00:00Z", "atm", 100, "ATM",
+                             "6011", F_PVV_OK, "", &res),
+                     0);
+    assert_string_equal(res.reason, "pin_tries_exceeded");
+    assert_int_equal(fx_verify_calls, calls);
+
+    /* five failed attempts block SCA; after that no factor reaches the HSM */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(fx_auth(&f, "4761739001010143", "2026-03-01T10:00:00Z", "contactless", 100,
+                                 "Shop A", "5411", F_PIN_OFF_BAD, "", &res),
+                         0);
+    assert_string_equal(res.reason, "sca_failed_attempts");
+    calls = fx_verify_calls;
+    assert_int_equal(fx_auth(&f, "4761739001010143", "2026-03-01T10:00:00Z", "ecommerce", 100,
+                             "Shop A", "5411", F_CVC2_OK, "", &res),
+                     0);
+    assert_string_equal(res.reason, "sca_failed_attempts");
+    assert_int_equal(fx_verify_calls, calls);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_intact), cmocka_unit_test(test_chain_tamper),
         cmocka_unit_test(test_foreign_key),  cmocka_unit_test(test_no_secrets_and_export),
-        cmocka_unit_test(test_jsonw),
+        cmocka_unit_test(test_jsonw),        cmocka_unit_test(test_proven_apart_from_asserted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1197,6 +1197,41 @@ static void test_text_and_svg_output(void **state)
     kv_liability_case_free(c);
 }
 
+/* Issue 11: a record's factors are read from "proven_factors" when it has them. */
+static void test_record_proven_factors(void **state)
+{
+    struct kv_liability_txn txn;
+    struct kv_liability_verification v;
+    json_t *body;
+    (void)state;
+    memset(&txn, 0, sizeof(txn));
+    txn.amount = 5000;
+    body = json_loads("{\"type\":\"authorization\",\"request\":{\"amount\":5000},"
+                      "\"response\":{\"decision\":\"approve\"},\"verification\":{"
+                      "\"method\":\"sca\",\"factors\":[\"pin_offline\",\"chip_cryptogram\"],"
+                      "\"proven\":false,\"sca_required\":true,\"per_transaction_code\":false,"
+                      "\"proven_factors\":[\"chip_cryptogram\"],"
+                      "\"asserted_factors\":[\"pin_offline\"]}}",
+                      0, NULL);
+    assert_non_null(body);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(kv_liability_verification_from_record(body, &txn, &v), 0);
+    assert_int_equal(v.method, KV_LIABILITY_METHOD_SCA);
+    assert_false(v.proven);
+    assert_int_equal(v.factors, 1u << KV_LIABILITY_FACTOR_CHIP_CRYPTOGRAM);
+    json_decref(body);
+    /* an older record without proven_factors: its "factors" as before */
+    body = json_loads("{\"type\":\"authorization\",\"request\":{\"amount\":5000},"
+                      "\"response\":{\"decision\":\"approve\"},\"verification\":{"
+                      "\"method\":\"online_pin\",\"factors\":[\"pin_online\"],\"proven\":true}}",
+                      0, NULL);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(kv_liability_verification_from_record(body, &txn, &v), 0);
+    assert_true(v.proven);
+    assert_int_equal(v.factors, 1u << KV_LIABILITY_FACTOR_PIN_ONLINE);
+    json_decref(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1216,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_rules_example),
         cmocka_unit_test(test_money_format),
         cmocka_unit_test(test_text_and_svg_output),
+        cmocka_unit_test(test_record_proven_factors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 #include <p11-kit-1/p11-kit/pkcs11.h>
 
 #include "hsm/keymat.h"
+#include "hsm/emv_crypto.h"
 #include "hsm/keys.h"
 #include "hsm/p11.h"
 #include "hsm/p11_admin.h"
@@ -369,6 +370,118 @@ static void test_reopen(void **state)
     dlclose(dl);
 }
 
+/*
+ * Issue 11, finding 7: a held kv_hsm_key follows its label when the key is
+ * deleted and created again by another session (as another process would),
+ * refuses a key that came back with another role, notices a deleted key, and
+ * kv_hsm_keys_flush makes the next find ask the token.
+ */
+static int import_on(kv_hsm *h, const char *label, kv_key_usage u, const char *hex)
+{
+    uint8_t key[16];
+    kv_keys_result res;
+    char why[512];
+    int r;
+    assert_int_equal(kv_hex_decode(hex, key, 16), 16);
+    r = kv_keys_import(h, label, KV_KEY_DES2, u, NULL, 0, key, 16, NULL, 0, &res, why, sizeof(why));
+    if (r != 0)
+        print_message("import %s: %s\n", label, why);
+    return r;
+}
+
+static void test_rotation(void **state)
+{
+    kv_hsm_config cfg = {.token = "kv-unit", .pin = user_pin, .pin_len = 11};
+    kv_hsm *h2 = NULL;
+    kv_hsm_key k, k2;
+    uint8_t zero[8] = {0}, out[8];
+    char why[256];
+    int deleted = 0;
+    (void)state;
+    NEED_HSM();
+    assert_int_equal(kv_hsm_open(&cfg, &h2), 0);
+    /* version 1: the VECTORS.md key, 3DES-ECB of zeros 08D7B4FB629D0885 */
+    assert_int_equal(import_on(H, "rot", KV_USAGE_PVK, "0123456789ABCDEFFEDCBA9876543210"), 0);
+    assert_int_equal(kv_hsm_key_find(H, "rot", &k), 0);
+    assert_int_equal(k.role, KV_ROLE_PVK);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 0, zero, 8, out), 0);
+    assert_hex("rot v1", out, 8, "08D7B4FB629D0885");
+    /* rotated by another session: the held struct uses the new key at once */
+    assert_int_equal(kv_keys_delete(h2, "rot", &deleted, why, sizeof(why)), 0);
+    assert_int_equal(import_on(h2, "rot", KV_USAGE_PVK, "FEDCBA98765432100123456789ABCDEF"), 0);
+    if (kv_hsm_ecb_encrypt(H, &k, 0, zero, 8, out) != 0) {
+        print_message("after rotation: %s\n", kv_hsm_last_error(H));
+        fail();
+    }
+    assert_false(memcmp(out, "\x08\xD7\xB4\xFB\x62\x9D\x08\x85", 8) == 0);
+    /* a find within the staleness bound gives the same (remapped) key */
+    assert_int_equal(kv_hsm_key_find(H, "rot", &k2), 0);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k2, 0, zero, 8, zero + 0), 0);
+    assert_memory_equal(zero, out, 8);
+    memset(zero, 0, sizeof(zero));
+    /* back with another role: never used under the old one */
+    assert_int_equal(kv_keys_delete(h2, "rot", &deleted, why, sizeof(why)), 0);
+    assert_int_equal(import_on(h2, "rot", KV_USAGE_CVK, "FEDCBA98765432100123456789ABCDEF"), 0);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 0, zero, 8, out), KV_ERR_HSM_KEY);
+    assert_non_null(strstr(kv_hsm_last_error(H), "changed on the token"));
+    assert_int_equal(kv_hsm_key_find(H, "rot", &k2), 0);
+    assert_int_equal(k2.role, KV_ROLE_CVK);
+    assert_int_not_equal(k2.companion, 0);
+    /* deleted: an operation on the held key says so */
+    assert_int_equal(kv_keys_delete(h2, "rot", &deleted, why, sizeof(why)), 0);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k2, 0, zero, 8, out), KV_ERR_HSM_KEY);
+    assert_non_null(strstr(kv_hsm_last_error(H), "no longer on token"));
+    /* flush: the next find asks the token (no 5 s wait) */
+    assert_int_equal(import_on(h2, "rot", KV_USAGE_PVK, "0123456789ABCDEFFEDCBA9876543210"), 0);
+    kv_hsm_keys_flush(H);
+    assert_int_equal(kv_hsm_key_find(H, "rot", &k2), 0);
+    assert_int_equal(k2.role, KV_ROLE_PVK);
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k2, 0, zero, 8, out), 0);
+    assert_hex("rot v4", out, 8, "08D7B4FB629D0885");
+    /* a held struct from before the flush works too */
+    assert_int_equal(kv_hsm_ecb_encrypt(H, &k, 0, zero, 8, out), 0);
+    assert_hex("held after flush", out, 8, "08D7B4FB629D0885");
+    assert_int_equal(kv_keys_delete(h2, "rot", &deleted, why, sizeof(why)), 0);
+    kv_hsm_close(h2);
+}
+
+/* Issue 11: emv_crypto names the role it needs and gives derived keys theirs. */
+static void test_emv_roles(void **state)
+{
+    kv_hsm_key imk, cvk, mk, sk;
+    kv_emv_params p;
+    kv_emv_txn t;
+    uint8_t ac[8], data[8] = {1, 2, 3, 4, 5, 6, 7, 8}, r[8] = {0, 1};
+    (void)state;
+    NEED_HSM();
+    assert_int_equal(kv_hsm_key_find(H, "imk", &imk), 0);
+    assert_int_equal(kv_hsm_key_find(H, "cvk", &cvk), 0);
+    assert_int_equal(kv_hsm_derive_template(H) != 0, 1); /* tried: 1 or -1 (SoftHSM2 2.6) */
+    assert_int_equal(
+        kv_hsm_emv_derive_icc_mk(H, &imk, KV_EMV_MK_OPTION_A, "9901234567890123", "45", 1, &mk), 0);
+    assert_int_equal(mk.role, KV_ROLE_ICC_AC);
+    assert_int_equal(kv_hsm_emv_derive_session_key(H, &mk, r, &sk), 0);
+    assert_int_equal(sk.role, KV_ROLE_ICC_AC);
+    kv_hsm_key_destroy(H, &sk);
+    kv_hsm_key_destroy(H, &mk);
+    /* a CVK is no IMK, and an IMK is no ICC master key */
+    assert_int_equal(
+        kv_hsm_emv_derive_icc_mk(H, &cvk, KV_EMV_MK_OPTION_A, "9901234567890123", "45", 0, &mk),
+        KV_ERR_HSM_ROLE);
+    assert_non_null(strstr(kv_hsm_last_error(H), "key 'cvk' has role cvk"));
+    assert_int_equal(kv_hsm_emv_derive_session_key(H, &imk, r, &sk), KV_ERR_HSM_ROLE);
+    assert_non_null(strstr(kv_hsm_last_error(H), "needs a icc-ac key"));
+    assert_int_equal(kv_emv_params_for_cvn(10, &p), 0);
+    memset(&t, 0, sizeof(t));
+    t.pan = "9901234567890123";
+    t.psn = "45";
+    t.data = data;
+    t.data_len = sizeof(data);
+    assert_int_equal(kv_hsm_arqc_generate(H, &cvk, &p, &t, ac), KV_ERR_HSM_ROLE);
+    assert_non_null(strstr(kv_hsm_last_error(H), "this operation needs a imk key"));
+    assert_int_equal(kv_hsm_arqc_generate(H, &imk, &p, &t, ac), 0);
+}
+
 static void test_open_errors(void **state)
 {
     kv_hsm *h = NULL;
@@ -600,6 +713,8 @@ int main(void)
         cmocka_unit_test(test_weak),
         cmocka_unit_test(test_pin_read),
         cmocka_unit_test(test_reopen),
+        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_emv_roles),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

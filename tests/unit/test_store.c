@@ -662,6 +662,120 @@ static void test_row_macs(void **state)
     fx_close(&f);
 }
 
+/*
+ * A schema-2 store (made here by taking a new one back to version 2: no
+ * attempt counters, reference values, MACs, request ids; 48-byte CBC sealed
+ * values) is migrated on open, keeps its rows, and gets its row MACs at the
+ * first open with the key.
+ */
+static void test_migrate_v2(void **state)
+{
+    static const char *const down[] = {
+        "UPDATE blocklist SET pan_sealed = substr(pan_sealed, 2, 48),"
+        " reason_sealed = substr(reason_sealed, 2, 48)",
+        "UPDATE blocklist_wallet SET wallet_sealed = substr(wallet_sealed, 2, 48)",
+        "ALTER TABLE cards DROP COLUMN pin_failures",
+        "ALTER TABLE cards DROP COLUMN code_failures",
+        "ALTER TABLE cards DROP COLUMN pvki",
+        "ALTER TABLE cards DROP COLUMN pvv",
+        "ALTER TABLE cards DROP COLUMN ibm_offset",
+        "ALTER TABLE cards DROP COLUMN mac",
+        "ALTER TABLE blocklist DROP COLUMN mac",
+        "ALTER TABLE blocklist_wallet DROP COLUMN mac",
+        "DROP TABLE requests",
+        "DROP TABLE meta",
+        "UPDATE schema_version SET version = 2",
+    };
+    fx f;
+    fx_soft_key rk;
+    kv_mac m = {fx_soft_hmac, &rk};
+    kv_card_state c;
+    kv_bl_entry e;
+    kv_bl_wallet w;
+    uint8_t tok[KV_TOKEN_LEN], wtok[KV_TOKEN_LEN], key[32];
+    char err[256], *answer = NULL;
+    int found = 0, listed = 0;
+    (void)state;
+    memset(rk.key, 0x45, sizeof(rk.key));
+    memset(tok, 0x63, sizeof(tok));
+    memset(wtok, 0x64, sizeof(wtok));
+    assert_int_equal(fx_open(&f, NULL), 0);
+    memset(&c, 0, sizeof(c));
+    kv_card_policy_init(&c.policy);
+    memcpy(c.token, tok, sizeof(tok));
+    c.policy.contactless.count = 3;
+    c.policy.sca_failures = 2;
+    memset(&e, 0, sizeof(e));
+    memcpy(e.token, tok, sizeof(tok));
+    e.pan_sealed[0] = KV_SEALED_LEGACY_CBC;
+    memset(e.pan_sealed + 1, 0x5E, KV_SEALED_LEGACY_LEN);
+    e.reason_sealed[0] = KV_SEALED_LEGACY_CBC;
+    memset(e.reason_sealed + 1, 0x5F, KV_SEALED_LEGACY_LEN);
+    e.listed_at = 1000;
+    e.expires_at = 2000000000;
+    memset(&w, 0, sizeof(w));
+    memcpy(w.wallet_token, wtok, sizeof(wtok));
+    memcpy(w.card_token, tok, sizeof(tok));
+    w.wallet_sealed[0] = KV_SEALED_LEGACY_CBC;
+    memset(w.wallet_sealed + 1, 0x60, KV_SEALED_LEGACY_LEN);
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    assert_int_equal(kv_store_card_put(f.store, &c), 0);
+    assert_int_equal(kv_store_bl_put(f.store, &e), 0);
+    assert_int_equal(kv_store_bl_wallet_put(f.store, &w), 0);
+    assert_int_equal(kv_store_commit(f.store), 0);
+    kv_store_close(f.store);
+    f.store = NULL;
+    kv_authz_free(f.authz);
+    f.authz = NULL;
+    for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++)
+        raw_sql(&f, down[i]);
+
+    if (fx_pg_url() != NULL)
+        assert_int_equal(kv_store_open(fx_pg_url(), &f.store, err, sizeof(err)), 0);
+    else
+        assert_int_equal(
+            kv_store_open_sqlite(f.path, KV_SQLITE_SYNC_FULL, &f.store, err, sizeof(err)), 0);
+    kv_store_set_row_mac(f.store, &m);
+    assert_int_equal(kv_store_set_row_mac_adopt(f.store), 0);
+    assert_int_equal(kv_store_card_get(f.store, tok, &c, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(c.policy.contactless.count, 3);
+    assert_int_equal(c.policy.sca_failures, 2);
+    assert_int_equal(c.pin_failures, 0);
+    assert_int_equal(c.code_failures, 0);
+    assert_int_equal(c.has_pvv, 0);
+    assert_int_equal(c.has_ibm_offset, 0);
+    assert_int_equal(c.has_row_mac, 1);
+    assert_int_equal(kv_store_bl_get(f.store, tok, &e, &found), 0);
+    assert_int_equal(found, 1);
+    /* a 48-byte value reads as the legacy CBC form: version 0, the bytes, zeros */
+    assert_int_equal(e.pan_sealed[0], KV_SEALED_LEGACY_CBC);
+    assert_int_equal(e.pan_sealed[1], 0x5E);
+    assert_int_equal(e.pan_sealed[KV_SEALED_LEGACY_LEN], 0x5E);
+    assert_int_equal(e.pan_sealed[KV_SEALED_LEGACY_LEN + 1], 0);
+    assert_int_equal(e.reason_sealed[1], 0x5F);
+    assert_int_equal(kv_store_bl_listed(f.store, wtok, &listed), 0);
+    assert_int_equal(listed, 1);
+    assert_int_equal(kv_store_bl_tampered(f.store), 0);
+
+    /* request ids: the stored answer comes back; a second put of the key fails */
+    memset(key, 0x21, sizeof(key));
+    assert_int_equal(kv_store_request_get(f.store, key, &answer, &found), 0);
+    assert_int_equal(found, 0);
+    assert_null(answer);
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    assert_int_equal(kv_store_request_put(f.store, key, "{\"decision\":\"approve\"}", 1), 0);
+    assert_int_equal(kv_store_commit(f.store), 0);
+    assert_int_equal(kv_store_request_get(f.store, key, &answer, &found), 0);
+    assert_int_equal(found, 1);
+    assert_string_equal(answer, "{\"decision\":\"approve\"}");
+    free(answer);
+    assert_int_equal(kv_store_begin(f.store, 1), 0);
+    assert_int_not_equal(kv_store_request_put(f.store, key, "{}", 2), 0);
+    kv_store_rollback(f.store);
+    fx_close(&f);
+}
+
 /* SQLite files: 0600, the lock file never through a symbolic link, synchronous FULL by default. */
 static void test_sqlite_files(void **state)
 {
@@ -845,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_expired_and_persisted),
         cmocka_unit_test(test_row_macs),
         cmocka_unit_test(test_sqlite_files),
+        cmocka_unit_test(test_migrate_v2),
         cmocka_unit_test(test_hsm_keys_and_pan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
