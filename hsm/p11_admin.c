@@ -286,28 +286,48 @@ static void seal_template(struct tvals *tv, CK_ATTRIBUTE *t, CK_ULONG *n)
 #define MAX_TEMPLATE 24
 
 /*
- * Run a create/generate/derive call with template t (n attributes, built with
- * the derive template when spec has KV_HSM_USE_DERIVE). A module that does
- * not know CKA_DERIVE_TEMPLATE (SoftHSM2 2.6 answers CKR_ATTRIBUTE_TYPE_INVALID)
- * gets the template without it; h remembers that, for kv_hsm_derive_template.
+ * Attributes a module may not know. A create/generate/derive template holds
+ * CKA_DERIVE_TEMPLATE (keys with KV_HSM_USE_DERIVE) and CKA_COPYABLE (PKCS#11
+ * 2.40). A module that does not know one answers CKR_ATTRIBUTE_TYPE_INVALID
+ * (SoftHSM2 2.6: CKA_DERIVE_TEMPLATE); the call is made again without it, the
+ * derive template first, and h remembers it for kv_hsm_derive_template.
  */
-static int has_template(const CK_ATTRIBUTE *t, CK_ULONG n)
+static int has_attr(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE a)
 {
     for (CK_ULONG i = 0; i < n; i++)
-        if (t[i].type == CKA_DERIVE_TEMPLATE)
+        if (t[i].type == a)
             return 1;
     return 0;
 }
 
-/* Take CKA_DERIVE_TEMPLATE out of t (the module does not know it). */
-static void drop_template(CK_ATTRIBUTE *t, CK_ULONG *n)
+static int has_template(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    return has_attr(t, n, CKA_DERIVE_TEMPLATE);
+}
+
+static void drop_attr(CK_ATTRIBUTE *t, CK_ULONG *n, CK_ATTRIBUTE_TYPE a)
 {
     for (CK_ULONG i = 0; i < *n; i++)
-        if (t[i].type == CKA_DERIVE_TEMPLATE) {
+        if (t[i].type == a) {
             memmove(&t[i], &t[i + 1], (size_t)(*n - i - 1) * sizeof(t[0]));
             (*n)--;
             return;
         }
+}
+
+/* After CKR_ATTRIBUTE_TYPE_INVALID: drop the next optional attribute; 0 when none is left. */
+static int drop_unknown(kv_hsm *h, CK_ATTRIBUTE *t, CK_ULONG *n)
+{
+    if (has_template(t, *n)) {
+        h->derive_template = -1;
+        drop_attr(t, n, CKA_DERIVE_TEMPLATE);
+        return 1;
+    }
+    if (has_attr(t, *n, CKA_COPYABLE)) {
+        drop_attr(t, n, CKA_COPYABLE);
+        return 1;
+    }
+    return 0;
 }
 
 int kv_hsm_object_create(kv_hsm *h, const kv_hsm_key_spec *spec, const uint8_t *value, size_t len,
@@ -326,14 +346,11 @@ int kv_hsm_object_create(kv_hsm *h, const kv_hsm_key_spec *spec, const uint8_t *
     n = build_template(spec, &tv, t, 1, 0, h->derive_template >= 0);
     t[n++] = (CK_ATTRIBUTE){CKA_VALUE, (void *)value, (CK_ULONG)len};
     seal_template(&tv, t, &n);
-    rv = h->f->C_CreateObject(h->session, t, n, &o);
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && has_template(t, n)) {
-        h->derive_template = -1;
-        drop_template(t, &n);
-        rv = h->f->C_CreateObject(h->session, t, n, &o);
-    } else if (rv == CKR_OK && has_template(t, n)) {
+    while ((rv = h->f->C_CreateObject(h->session, t, n, &o)) == CKR_ATTRIBUTE_TYPE_INVALID &&
+           drop_unknown(h, t, &n))
+        ;
+    if (rv == CKR_OK && has_template(t, n))
         h->derive_template = 1;
-    }
     /* the template pointed at the clear value; nothing of it stays here */
     kv_wipe(t, sizeof(t));
     if (rv != CKR_OK)
@@ -376,14 +393,11 @@ int kv_hsm_object_generate(kv_hsm *h, const kv_hsm_key_spec *spec, unsigned long
     }
     n = build_template(spec, &tv, t, 1, with_len, h->derive_template >= 0);
     seal_template(&tv, t, &n);
-    rv = h->f->C_GenerateKey(h->session, &m, t, n, &o);
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && has_template(t, n)) {
-        h->derive_template = -1;
-        drop_template(t, &n);
-        rv = h->f->C_GenerateKey(h->session, &m, t, n, &o);
-    } else if (rv == CKR_OK && has_template(t, n)) {
+    while ((rv = h->f->C_GenerateKey(h->session, &m, t, n, &o)) == CKR_ATTRIBUTE_TYPE_INVALID &&
+           drop_unknown(h, t, &n))
+        ;
+    if (rv == CKR_OK && has_template(t, n))
         h->derive_template = 1;
-    }
     if (rv != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "generating key '%s' (C_GenerateKey) failed",
                            spec->label != NULL ? spec->label : "-");
@@ -413,14 +427,12 @@ int kv_hsm_object_derive_data(kv_hsm *h, unsigned long parent, const uint8_t *da
     with_len = spec->type != KV_KEY_DES2 && spec->type != KV_KEY_DES3;
     n = build_template(spec, &tv, t, 1, with_len, h->derive_template >= 0);
     seal_template(&tv, t, &n);
-    rv = h->f->C_DeriveKey(h->session, &m, (CK_OBJECT_HANDLE)parent, t, n, &o);
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && has_template(t, n)) {
-        h->derive_template = -1;
-        drop_template(t, &n);
-        rv = h->f->C_DeriveKey(h->session, &m, (CK_OBJECT_HANDLE)parent, t, n, &o);
-    } else if (rv == CKR_OK && has_template(t, n)) {
+    while ((rv = h->f->C_DeriveKey(h->session, &m, (CK_OBJECT_HANDLE)parent, t, n, &o)) ==
+               CKR_ATTRIBUTE_TYPE_INVALID &&
+           drop_unknown(h, t, &n))
+        ;
+    if (rv == CKR_OK && has_template(t, n))
         h->derive_template = 1;
-    }
     if (rv != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "deriving key '%s' (CKM_DES3_ECB_ENCRYPT_DATA) failed",
                            spec->label != NULL ? spec->label : "-");

@@ -285,8 +285,13 @@ static int audit_one(kv_hsm *h, CK_OBJECT_HANDLE o, int private_key, kv_hsm_audi
                (b[B_SIGN] == 1 ? KV_HSM_USE_SIGN : 0) | (b[B_VERIFY] == 1 ? KV_HSM_USE_VERIFY : 0) |
                (b[B_WRAP] == 1 ? KV_HSM_USE_WRAP : 0) | (b[B_UNWRAP] == 1 ? KV_HSM_USE_UNWRAP : 0) |
                (b[B_DERIVE] == 1 ? KV_HSM_USE_DERIVE : 0);
-    /* a module without an attribute has the safe default for it: not counted against the key */
-    if (b[B_MODIFIABLE] == 1)
+    /*
+     * CKA_COPYABLE came with PKCS#11 2.40: a module that does not know it
+     * cannot be asked for it, so that is not counted. A key the module does
+     * not say is unmodifiable, sensitive, unextractable and private is not
+     * trusted to be so.
+     */
+    if (b[B_MODIFIABLE] != 0)
         e->problems |= KV_AUDIT_MODIFIABLE;
     if (b[B_COPYABLE] == 1)
         e->problems |= KV_AUDIT_COPYABLE;

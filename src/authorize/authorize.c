@@ -555,12 +555,26 @@ int kv_authz_decide_opts(kv_authz *a, const kv_auth_request *req, const kv_authz
                 notes[i].proof = KV_PROOF_ASSERTED;
             }
     }
+    /* an authentication code is accepted once (src/RULES.md §1); before the attempts are
+       counted, so that a replayed good code never resets a counter */
+    for (size_t i = 0; i < req->n_factors; i++) {
+        int fresh = 1;
+        if (!has_code[i])
+            continue;
+        if ((r = kv_store_code_use(s, codes[i], t.server, &fresh)) != 0)
+            goto store_fail;
+        if (!fresh) {
+            sf[i].outcome = KV_FACTOR_REPLAYED;
+            sf[i].proven = 0;
+            notes[i].proof = KV_PROOF_NONE;
+        }
+    }
     for (size_t i = 0; !tampered && !tries_blocked && i < req->n_factors; i++) {
         int kind = attempt_kind(&req->factors[i]);
         if (kind < 0 || sf[i].outcome == KV_FACTOR_NOT_CHECKED)
             continue;
-        r = kv_attempts_record(s, token, (kv_attempt_kind)kind,
-                               sf[i].outcome != KV_FACTOR_FAILED_HSM, NULL);
+        r = kv_attempts_record(s, token, (kv_attempt_kind)kind, sf[i].outcome == KV_FACTOR_VERIFIED,
+                               NULL);
         if (r == KV_ERR_STORE_TAMPERED) {
             tampered = 1;
             break;
@@ -584,19 +598,6 @@ int kv_authz_decide_opts(kv_authz *a, const kv_auth_request *req, const kv_authz
         (r = a->cfg.hotcard.check(a->cfg.hotcard.ctx, s, token, req->pan, &listed)) != 0) {
         kv_authz_set_err(a, r, "block list: %s", kv_strerror(r));
         goto out;
-    }
-    /* an authentication code is accepted once (src/RULES.md §1) */
-    for (size_t i = 0; i < req->n_factors; i++) {
-        int fresh = 1;
-        if (!has_code[i])
-            continue;
-        if ((r = kv_store_code_use(s, codes[i], t.server, &fresh)) != 0)
-            goto store_fail;
-        if (!fresh) {
-            sf[i].outcome = KV_FACTOR_REPLAYED;
-            sf[i].proven = 0;
-            notes[i].proof = KV_PROOF_NONE;
-        }
     }
     for (size_t i = 0; i < req->n_factors; i++) {
         /* a replayed cryptogram proves nothing, and so neither does its CVR */

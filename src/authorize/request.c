@@ -83,22 +83,13 @@ static int pin_online_check(kv_jdec *d, const json_t *o, void *obj, void *ctx)
     f->ibm3624 = has_offset;
     if (has_pvv && json_object_get(o, "pvki") == NULL)
         return kv_jdec_fail_at(d, "pvki", KV_JDEC_MISSING, "missing required field (with pvv)");
-    if (!has_offset) {
-        for (size_t i = 0; i < 3; i++)
-            if (json_object_get(o, ibm_only[i]) != NULL)
-                return kv_jdec_fail_at(d, ibm_only[i], KV_JDEC_CONFLICT,
-                                       "only with offset (IBM 3624)");
-        return 0;
-    }
-    if (json_object_get(o, "vdata") == NULL)
-        return kv_jdec_fail_at(d, "vdata", KV_JDEC_MISSING, "missing required field");
-    for (const char *c = f->vdata; *c != '\0'; c++)
-        if (!is_hexdigit(*c))
-            return kv_jdec_fail_at(d, "vdata", KV_JDEC_BAD_FORMAT, "must be 1..16 hex digits");
-    if (json_object_get(o, "dec_table") == NULL)
-        snprintf(f->dec_table, sizeof(f->dec_table), "0123456789012345");
-    if (json_object_get(o, "pad") == NULL)
-        f->pad = 'F';
+    /* issue 11: a client that chooses these turns PIN verification into a PIN oracle; they
+       come from the server's [pvk.LABEL] section (src/config/pin_params.h) */
+    for (size_t i = 0; i < 3; i++)
+        if (json_object_get(o, ibm_only[i]) != NULL)
+            return kv_jdec_fail_at(d, ibm_only[i], KV_JDEC_CONFLICT,
+                                   "is no longer accepted: the decimalisation table, validation "
+                                   "data and pad come from the server's [pvk.LABEL] section");
     return 0;
 }
 

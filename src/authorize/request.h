@@ -16,9 +16,11 @@
  * carries key material that kortvagt verifies through the HSM (never both):
  *   pin_online:      pin_block (hex, 8 or 16 bytes), format (0|1|3|4), pin_key,
  *                    pvk, and either pvki (0..9) + pvv (4 digits) [Visa PVV]
- *                    or offset (4..12 digits) + vdata (1..16 hex digits)
- *                    [+ dec_table (16 digits, default 0123456789012345),
- *                    pad (one hex digit, default F)] [IBM 3624];
+ *                    or offset (4..12 digits) [IBM 3624]; the decimalisation
+ *                    table, validation data and pad are the server's (per PVK,
+ *                    src/config/pin_params.h): dec_table, vdata and pad are
+ *                    refused (issue 11). The card's stored reference value,
+ *                    when it has one, overrides pvv/pvki/offset (authorize.h);
  *   chip_cryptogram: imk, cvn, arqc (8 bytes hex), data (1..1024 bytes hex),
  *                    atc (2 bytes hex) [+ un (4 bytes hex)];
  *   cvc3:            imk, atc (2 bytes), un (4 bytes), track (1..128 bytes hex),

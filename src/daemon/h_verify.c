@@ -97,8 +97,12 @@ static void run_counted(struct verify_ctx *c, kv_attempt_kind kind, const char *
     r = kv_attempts_verify(kv_app_store(d->session), &cfg, kv_app_token_mac(d->session),
                            kv_app_evidence_mac(d->session), &rq, fn, c, &o, why, sizeof(why));
     if (r != 0) {
+        /* an HSM refusal (e.g. a key of another role) says why in the token's words */
         if (!c->replied)
-            kv_reply_failure(d, c->res, c->ep, r, why);
+            kv_reply_failure(d, c->res, c->ep, r,
+                             why[0] == '\0' && r <= KV_ERR_HSM && r > KV_ERR_HSM - 100
+                                 ? kv_hsm_last_error(kv_app_hsm(d->session))
+                                 : why);
         return;
     }
     kv_reply_json(c->res, 200, json_pack("{s:s}", "result", kv_verify_result_name(o.result)));

@@ -23,8 +23,8 @@ struct kv_store {
 /* Record that what was found tampered with; returns KV_ERR_STORE_TAMPERED. */
 static int tampered(kv_store *s, const char *what)
 {
-    snprintf(s->err, sizeof(s->err), "%s tampered with: changed outside kortvagt (its MAC does not verify)",
-             what);
+    snprintf(s->err, sizeof(s->err),
+             "%s tampered with: changed outside kortvagt (its MAC does not verify)", what);
     s->err_on = 1;
     return KV_ERR_STORE_TAMPERED;
 }
@@ -350,20 +350,71 @@ int kv_store_card_put(kv_store *s, const kv_card_state *c)
     return s->ops->card_put(s->impl, &w);
 }
 
+/* The MAC of a stored answer (its input is malloc'ed: an answer may be long). */
+static int request_mac(kv_store *s, const uint8_t key[32], const char *answer, int64_t at,
+                       uint8_t out[32])
+{
+    static const char domain[] = "kortvagt row MAC: requests v3";
+    size_t len = strlen(answer), cap = sizeof(domain) + 32 + len + 64;
+    uint8_t *in = malloc(cap);
+    enc e;
+    int r;
+    if (in == NULL)
+        return KV_ERR_NOMEM;
+    e = (enc){in, 0, cap, 0};
+    enc_bytes(&e, domain, sizeof(domain) - 1);
+    enc_bytes(&e, key, 32);
+    enc_bytes(&e, answer, len);
+    enc_i64(&e, at);
+    r = row_mac(s, in, e.over ? 0 : e.n, out);
+    free(in);
+    return r;
+}
+
 int kv_store_request_get(kv_store *s, const uint8_t key[32], char **answer, int *found)
 {
+    kv_request_meta m;
+    uint8_t want[32];
+    unsigned diff = 0;
+    int r;
     *answer = NULL;
     *found = 0;
+    s->err_on = 0;
     if (s->ops->request_get == NULL)
         return KV_ERR_UNSUPPORTED;
-    return s->ops->request_get(s->impl, key, answer, found);
+    memset(&m, 0, sizeof(m));
+    if ((r = s->ops->request_get(s->impl, key, answer, &m, found)) != 0 || !*found || !s->has_mac)
+        return r;
+    if (!m.has_mac) {
+        r = tampered(s, "stored answer of a request id");
+    } else if ((r = request_mac(s, key, *answer, m.at, want)) == 0) {
+        for (int i = 0; i < 32; i++)
+            diff |= (unsigned)(want[i] ^ m.mac[i]);
+        if (diff != 0)
+            r = tampered(s, "stored answer of a request id");
+    }
+    if (r != 0) {
+        free(*answer);
+        *answer = NULL;
+        *found = 0;
+    }
+    return r;
 }
 
 int kv_store_request_put(kv_store *s, const uint8_t key[32], const char *answer, int64_t at)
 {
+    kv_request_meta m;
+    int r;
     if (s->ops->request_put == NULL)
         return KV_ERR_UNSUPPORTED;
-    return s->ops->request_put(s->impl, key, answer, at);
+    memset(&m, 0, sizeof(m));
+    m.at = at;
+    if (s->has_mac) {
+        if ((r = request_mac(s, key, answer, at, m.mac)) != 0)
+            return r;
+        m.has_mac = 1;
+    }
+    return s->ops->request_put(s->impl, key, answer, &m);
 }
 
 int kv_store_day_sum(kv_store *s, const uint8_t token[KV_TOKEN_LEN], const char *day,

@@ -115,6 +115,13 @@ void kv_evidence_row_clear(kv_evidence_row *r);
 typedef int (*kv_evidence_cb)(void *ctx, const kv_evidence_row *r);
 typedef int (*kv_txn_cb)(void *ctx, const kv_txn *t);
 
+/* A stored request id's time and row MAC (backends keep them next to the answer). */
+typedef struct {
+    int64_t at;
+    int has_mac;
+    uint8_t mac[32];
+} kv_request_meta;
+
 /* Backend operations; impl is the backend's own state. */
 typedef struct {
     const char *name;
@@ -148,8 +155,10 @@ typedef struct {
     int (*checkpoint_external)(void *impl);
     int (*checkpoint)(void *impl);
     /* schema 3: request ids, every card (row-MAC adoption), small named values */
-    int (*request_get)(void *impl, const uint8_t key[32], char **answer, int *found);
-    int (*request_put)(void *impl, const uint8_t key[32], const char *answer, int64_t at);
+    int (*request_get)(void *impl, const uint8_t key[32], char **answer, kv_request_meta *m,
+                       int *found);
+    int (*request_put)(void *impl, const uint8_t key[32], const char *answer,
+                       const kv_request_meta *m);
     int (*card_scan)(void *impl, int (*cb)(void *ctx, const kv_card_state *c), void *ctx);
     int (*meta_get)(void *impl, const char *name, char *val, size_t cap, int *found);
     int (*meta_put)(void *impl, const char *name, const char *val);
@@ -274,7 +283,9 @@ size_t kv_store_card_mac_input(const kv_card_state *c, uint8_t *buf, size_t cap)
  * Idempotent authorizations: a request_id (scoped by the caller, e.g.
  * SHA-256 of client identity || request_id) keyed to the answer stored with
  * the decision, in the decision's own write transaction. *found 0 when the
- * key is new; *answer (malloc'ed, NUL-terminated JSON text) otherwise.
+ * key is new; *answer (malloc'ed, NUL-terminated JSON text) otherwise. With a
+ * row MAC set the stored answer carries one too (over key, answer and time):
+ * an answer changed in the database gives KV_ERR_STORE_TAMPERED.
  */
 int kv_store_request_get(kv_store *s, const uint8_t key[32], char **answer, int *found);
 int kv_store_request_put(kv_store *s, const uint8_t key[32], const char *answer, int64_t at);

@@ -102,7 +102,7 @@ static const char *const migrations[] = {
     "ALTER TABLE blocklist ADD COLUMN mac bytea;"
     "ALTER TABLE blocklist_wallet ADD COLUMN mac bytea;"
     "CREATE TABLE requests(key bytea PRIMARY KEY NOT NULL, answer text NOT NULL,"
-    " at bigint NOT NULL);"
+    " at bigint NOT NULL, mac bytea);"
     "CREATE TABLE meta(name text PRIMARY KEY NOT NULL, value text NOT NULL);",
 };
 
@@ -178,8 +178,8 @@ static const char *const statements[ST__COUNT] = {
     [ST_EV_SCAN] = "SELECT id, t, body, hash, mac FROM evidence"
                    " WHERE id >= $1 AND t >= $2 AND t < $3 ORDER BY id LIMIT "
                    "512",
-    [ST_REQ_GET] = "SELECT answer FROM requests WHERE key = $1",
-    [ST_REQ_PUT] = "INSERT INTO requests(key, answer, at) VALUES ($1, $2, $3)",
+    [ST_REQ_GET] = "SELECT answer, at, mac FROM requests WHERE key = $1",
+    [ST_REQ_PUT] = "INSERT INTO requests(key, answer, at, mac) VALUES ($1, $2, $3, $4)",
     [ST_CARD_SCAN] = "SELECT token, " CARD_COLS " FROM cards ORDER BY token",
     [ST_META_GET] = "SELECT value FROM meta WHERE name = $1",
     [ST_META_PUT] = "INSERT INTO meta(name, value) VALUES ($1, $2)"
@@ -575,7 +575,8 @@ static int pg_card_scan(void *impl, int (*cb)(void *ctx, const kv_card_state *c)
     return r > 0 ? 0 : r;
 }
 
-static int pg_request_get(void *impl, const uint8_t key[32], char **answer, int *found)
+static int pg_request_get(void *impl, const uint8_t key[32], char **answer, kv_request_meta *m,
+                          int *found)
 {
     pg_store *s = impl;
     PGresult *res;
@@ -597,13 +598,16 @@ static int pg_request_get(void *impl, const uint8_t key[32], char **answer, int 
             memcpy(*answer, PQgetvalue(res, 0, 0), n);
             (*answer)[n] = '\0';
             *found = 1;
+            m->at = kv_pg_get_i64(res, 0, 1);
+            kv_pg_get_mac(res, 0, 2, &m->has_mac, m->mac);
         }
     }
     PQclear(res);
     return r;
 }
 
-static int pg_request_put(void *impl, const uint8_t key[32], const char *answer, int64_t at)
+static int pg_request_put(void *impl, const uint8_t key[32], const char *answer,
+                          const kv_request_meta *m)
 {
     pg_store *s = impl;
     kv_pg_params p;
@@ -613,7 +617,11 @@ static int pg_request_put(void *impl, const uint8_t key[32], const char *answer,
     kv_pg_param_init(&p);
     kv_pg_param_bytes(&p, key, 32);
     kv_pg_param_text(&p, answer);
-    kv_pg_param_int(&p, at);
+    kv_pg_param_int(&p, m->at);
+    if (m->has_mac)
+        kv_pg_param_bytes(&p, m->mac, 32);
+    else
+        kv_pg_param_null(&p);
     return run_done(s, ST_REQ_PUT, &p, "write request id");
 }
 

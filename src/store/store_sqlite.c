@@ -77,7 +77,7 @@ static const char *const migrations[] = {
     "ALTER TABLE blocklist ADD COLUMN mac BLOB;"
     "ALTER TABLE blocklist_wallet ADD COLUMN mac BLOB;"
     "CREATE TABLE requests(key BLOB PRIMARY KEY NOT NULL, answer TEXT NOT NULL,"
-    " at INTEGER NOT NULL) WITHOUT ROWID;"
+    " at INTEGER NOT NULL, mac BLOB) WITHOUT ROWID;"
     "CREATE TABLE meta(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;",
 };
 
@@ -141,8 +141,8 @@ static const char *const statements[ST__COUNT] = {
     [ST_EV_GET] = "SELECT id, t, body, hash, mac FROM evidence WHERE id = ?1",
     [ST_EV_SCAN] = "SELECT id, t, body, hash, mac FROM evidence"
                    " WHERE id >= ?1 AND t >= ?2 AND t < ?3 ORDER BY id",
-    [ST_REQ_GET] = "SELECT answer FROM requests WHERE key = ?1",
-    [ST_REQ_PUT] = "INSERT INTO requests(key, answer, at) VALUES (?1, ?2, ?3)",
+    [ST_REQ_GET] = "SELECT answer, at, mac FROM requests WHERE key = ?1",
+    [ST_REQ_PUT] = "INSERT INTO requests(key, answer, at, mac) VALUES (?1, ?2, ?3, ?4)",
     [ST_CARD_SCAN] = "SELECT token, " CARD_COLS " FROM cards ORDER BY token",
     [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [ST_META_PUT] = "INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)",
@@ -413,7 +413,8 @@ static int sq_card_scan(void *impl, int (*cb)(void *ctx, const kv_card_state *c)
     return r > 0 ? 0 : r;
 }
 
-static int sq_request_get(void *impl, const uint8_t key[32], char **answer, int *found)
+static int sq_request_get(void *impl, const uint8_t key[32], char **answer, kv_request_meta *m,
+                          int *found)
 {
     sq_store *s = impl;
     sqlite3_stmt *st = stmt(s, ST_REQ_GET);
@@ -432,6 +433,10 @@ static int sq_request_get(void *impl, const uint8_t key[32], char **answer, int 
                 memcpy(*answer, a, n);
             (*answer)[n] = '\0';
             *found = 1;
+            m->at = sqlite3_column_int64(st, 1);
+            m->has_mac = sqlite3_column_type(st, 2) != SQLITE_NULL;
+            if (m->has_mac && sqlite3_column_bytes(st, 2) == 32)
+                memcpy(m->mac, sqlite3_column_blob(st, 2), 32);
         }
     } else if (rc != SQLITE_DONE) {
         r = map_rc(s, rc, "read request id");
@@ -440,13 +445,16 @@ static int sq_request_get(void *impl, const uint8_t key[32], char **answer, int 
     return r;
 }
 
-static int sq_request_put(void *impl, const uint8_t key[32], const char *answer, int64_t at)
+static int sq_request_put(void *impl, const uint8_t key[32], const char *answer,
+                          const kv_request_meta *m)
 {
     sq_store *s = impl;
     sqlite3_stmt *st = stmt(s, ST_REQ_PUT);
     sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, answer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, at);
+    sqlite3_bind_int64(st, 3, m->at);
+    if (m->has_mac)
+        sqlite3_bind_blob(st, 4, m->mac, 32, SQLITE_STATIC);
     return step_done(s, st, "write request id");
 }
 

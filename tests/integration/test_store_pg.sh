@@ -38,7 +38,7 @@ grep -q "append-only" <<<"$o" || fail "evidence DELETE was allowed: $o"
 # schema 3: attempt counters, reference values and row MACs on cards, row MACs on the
 # block list, request ids
 for col in cards.pin_failures cards.code_failures cards.pvki cards.pvv cards.ibm_offset cards.mac \
-  blocklist.mac blocklist_wallet.mac requests.key requests.answer requests.at; do
+  blocklist.mac blocklist_wallet.mac requests.key requests.answer requests.at requests.mac; do
   t=${col%%.*} c=${col#*.}
   [ "$(sql "SELECT count(*) FROM information_schema.columns WHERE table_name = '$t' AND column_name = '$c'")" = 1 ] ||
     fail "schema 3: no column $col"

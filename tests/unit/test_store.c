@@ -671,8 +671,8 @@ static void test_row_macs(void **state)
 static void test_migrate_v2(void **state)
 {
     static const char *const down[] = {
-        "UPDATE blocklist SET pan_sealed = substr(pan_sealed, 2, 48),"
-        " reason_sealed = substr(reason_sealed, 2, 48)",
+        "UPDATE blocklist SET pan_sealed = substr(pan_sealed, 2, 48)",
+        "UPDATE blocklist SET reason_sealed = substr(reason_sealed, 2, 48)",
         "UPDATE blocklist_wallet SET wallet_sealed = substr(wallet_sealed, 2, 48)",
         "ALTER TABLE cards DROP COLUMN pin_failures",
         "ALTER TABLE cards DROP COLUMN code_failures",
@@ -773,6 +773,11 @@ static void test_migrate_v2(void **state)
     assert_int_equal(kv_store_begin(f.store, 1), 0);
     assert_int_not_equal(kv_store_request_put(f.store, key, "{}", 2), 0);
     kv_store_rollback(f.store);
+    /* a stored answer changed in the database is tampered (it would be replayed to the client) */
+    raw_sql(&f, "UPDATE requests SET answer = '{\"decision\":\"decline\"}'");
+    assert_int_equal(kv_store_request_get(f.store, key, &answer, &found), KV_ERR_STORE_TAMPERED);
+    assert_null(answer);
+    assert_int_equal(found, 0);
     fx_close(&f);
 }
 
