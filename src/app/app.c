@@ -1,6 +1,7 @@
 /* see app.h */
 #include "src/app/app.h"
 #include "src/app/keyed_hsm.h"
+#include "src/attempts/attempts.h"
 #include "src/authorize/factors_hsm.h"
 #include "hsm/p11_admin.h"
 #include "src/base/err.h"
@@ -22,7 +23,8 @@ struct kv_app {
     kv_mac state_mac;
     kv_authz_factors *factors;
     kv_authz *authz;
-    int bl_ready; /* bl below is set up */
+    kv_attempts_config attempts; /* [verify] pin_tries_max, code_tries_max */
+    int bl_ready;                /* bl below is set up */
     kv_bl_hsm_sealer bl_sealer;
     kv_blocklist bl;
 };
@@ -130,7 +132,15 @@ int kv_app_open(const kv_app_opts *o, kv_app **out, char *err, size_t errlen)
         kv_pin_params_source pps = kv_pin_params_config_source(a->config);
         kv_authz_factors_set_pin_params(a->factors, &pps);
     }
+    /* the same attempt limits as the verify commands and endpoints (src/attempts) */
+    if ((r = kv_attempts_config_from(
+             &a->attempts, kv_config_get(a->config, "verify", "pin_tries_max"),
+             kv_config_get(a->config, "verify", "code_tries_max"), why, sizeof(why))) != 0) {
+        fail(err, errlen, r, "configuration", why);
+        goto out;
+    }
     memset(&cfg, 0, sizeof(cfg));
+    cfg.attempts = &a->attempts;
     cfg.store = a->store;
     cfg.limits = kv_config_limits(a->config);
     cfg.token_mac = a->token_mac;

@@ -174,6 +174,13 @@ int kv_settings_daemon_resolve(const kv_settings_daemon_flags *f, const kv_confi
         (r = daemon_number(c, "max_connections_per_ip", 1, 1000, &out->max_connections_per_ip, err,
                            errlen)) != 0)
         return r;
+    {
+        /* read per request by the authorize endpoint; checked here so a bad value stops the start
+         */
+        long skew = 300;
+        if ((r = daemon_number(c, "max_clock_skew", 0, 86400, &skew, err, errlen)) != 0)
+            return r;
+    }
     out->access_log = f->access_log;
     if ((v = kv_config_get(c, "daemon", "access_log")) != NULL)
         out->access_log |= strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0;
