@@ -350,7 +350,7 @@ static int list_class(kv_hsm *h, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE **hs, siz
     if ((rv = h->f->C_FindObjectsInit(h->session, t, 2)) != CKR_OK)
         return kv_p11_fail(h, rv, NULL, "listing the token's keys failed");
     do {
-        if ((rv = h->f->C_FindObjects(h->session, batch, 32, &got)) != CKR_OK)
+        if ((rv = h->f->C_FindObjects(h->session, batch, 32, &got)) != CKR_OK || got == 0)
             break;
         if (*n + got > cap) {
             size_t nc = cap ? 2 * cap + got : 64 + got;
