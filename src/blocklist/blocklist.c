@@ -135,29 +135,14 @@ static void seal_ad(uint8_t ad[KV_BL_AD_LEN], const uint8_t token[KV_TOKEN_LEN],
 #define AD_REASON 'R'
 #define AD_WALLET 'W'
 
-/* Seal a PAN (or wallet token number) in the block layout of kv_pan_seal. */
-static int seal_pan(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], char field,
-                    const char *pan, uint8_t out[KV_BL_SEALED_LEN])
+/*
+ * Seal up to 31 characters (a PAN, a wallet token number, a reason's name)
+ * in the block layout of kv_pan_seal, bound to the row's token and field.
+ */
+static int seal_short(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], char field,
+                      const char *text, uint8_t out[KV_BL_SEALED_LEN])
 {
     uint8_t block[32], ad[KV_BL_AD_LEN];
-    size_t n = strlen(pan);
-    int r;
-    if (n > 31)
-        return KV_ERR_ARG;
-    memset(block, 0, sizeof(block));
-    block[0] = (uint8_t)n;
-    memcpy(block + 1, pan, n);
-    seal_ad(ad, token, field);
-    r = bl->seal.seal(bl->seal.ctx, ad, block, out);
-    kv_wipe(block, sizeof(block));
-    return r;
-}
-
-static int seal_text(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], const char *text,
-                     uint8_t out[KV_BL_SEALED_LEN])
-{
-    uint8_t ad[KV_BL_AD_LEN];
-    uint8_t block[32];
     size_t n = strlen(text);
     int r;
     if (n > 31)
@@ -165,19 +150,20 @@ static int seal_text(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], 
     memset(block, 0, sizeof(block));
     block[0] = (uint8_t)n;
     memcpy(block + 1, text, n);
-    seal_ad(ad, token, AD_REASON);
+    seal_ad(ad, token, field);
     r = bl->seal.seal(bl->seal.ctx, ad, block, out);
     kv_wipe(block, sizeof(block));
     return r;
 }
 
-/* Unseal into text (32 bytes: up to 31 characters + NUL); KV_ERR_FORMAT if malformed. */
-static int unseal_text(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN],
-                       const uint8_t in[KV_BL_SEALED_LEN], char text[32])
+/* What seal_short sealed, into text (32 bytes: up to 31 characters + NUL); KV_ERR_FORMAT if
+ * malformed. */
+static int unseal_short(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN], char field,
+                        const uint8_t in[KV_BL_SEALED_LEN], char text[32])
 {
     uint8_t block[32], ad[KV_BL_AD_LEN];
     int r;
-    seal_ad(ad, token, AD_REASON);
+    seal_ad(ad, token, field);
     r = bl->seal.unseal(bl->seal.ctx, ad, in, block);
     if (r == 0) {
         size_t n = block[0];
@@ -197,7 +183,7 @@ static int unseal_text(const kv_blocklist *bl, const uint8_t token[KV_TOKEN_LEN]
 static int entry_reason(const kv_blocklist *bl, const kv_bl_entry *e, kv_bl_reason *out)
 {
     char name[32];
-    int r = unseal_text(bl, e->token, e->reason_sealed, name);
+    int r = unseal_short(bl, e->token, AD_REASON, e->reason_sealed, name);
     if (r == 0 && kv_bl_reason_parse(name, out) != 0)
         r = KV_ERR_FORMAT;
     kv_wipe(name, sizeof(name));
@@ -318,9 +304,10 @@ int kv_bl_add(const kv_blocklist *bl, const kv_bl_add_req *req, int64_t now, kv_
     e.reminders = req->reminders;
     e.expiry_yymm = req->expiry_yymm;
     e.listed_at = now;
-    if ((r = seal_pan(bl, e.token, AD_PAN, req->pan, e.pan_sealed)) != 0)
+    if ((r = seal_short(bl, e.token, AD_PAN, req->pan, e.pan_sealed)) != 0)
         goto out;
-    if ((r = seal_text(bl, e.token, kv_bl_reason_name(req->reason), e.reason_sealed)) != 0)
+    if ((r = seal_short(bl, e.token, AD_REASON, kv_bl_reason_name(req->reason), e.reason_sealed)) !=
+        0)
         goto out;
     for (size_t i = 0; i < req->n_wallet; i++) {
         const char *t = req->wallet_tokens[i];
@@ -338,7 +325,7 @@ int kv_bl_add(const kv_blocklist *bl, const kv_bl_add_req *req, int64_t now, kv_
             goto out;
         memcpy(w[i].card_token, e.token, KV_TOKEN_LEN);
         mask(t, w[i].wallet_masked);
-        if ((r = seal_pan(bl, w[i].wallet_token, AD_WALLET, t, w[i].wallet_sealed)) != 0)
+        if ((r = seal_short(bl, w[i].wallet_token, AD_WALLET, t, w[i].wallet_sealed)) != 0)
             goto out;
     }
     if ((r = begin(bl)) != 0)
@@ -560,10 +547,10 @@ int kv_bl_correct(const kv_blocklist *bl, const char *pan, kv_bl_reason reason, 
         goto out;
     if ((r = check_reason(bl, reason, e.source, e.reminders, err, errlen)) != 0)
         goto out;
-    if ((r = seal_text(bl, e.token, kv_bl_reason_name(reason), e.reason_sealed)) != 0)
+    if ((r = seal_short(bl, e.token, AD_REASON, kv_bl_reason_name(reason), e.reason_sealed)) != 0)
         goto out;
     /* the PAN is at hand: re-seal it too (a schema-2 CBC value becomes AES-GCM) */
-    if ((r = seal_pan(bl, e.token, AD_PAN, pan, e.pan_sealed)) != 0)
+    if ((r = seal_short(bl, e.token, AD_PAN, pan, e.pan_sealed)) != 0)
         goto out;
     if ((r = kv_store_bl_put(bl->store, &e)) != 0)
         goto out;
@@ -643,21 +630,10 @@ typedef struct {
 static int emit_sealed(export_ctx *x, const uint8_t token[KV_TOKEN_LEN], char field,
                        const uint8_t sealed[KV_BL_SEALED_LEN])
 {
-    uint8_t block[32], ad[KV_BL_AD_LEN];
-    char pan[20];
-    int r;
-    seal_ad(ad, token, field);
-    r = x->bl->seal.unseal(x->bl->seal.ctx, ad, sealed, block);
-    if (r != 0)
-        return r;
-    r = KV_ERR_FORMAT;
-    if (block[0] >= 12 && block[0] <= 19) {
-        memcpy(pan, block + 1, block[0]);
-        pan[block[0]] = '\0';
-        if (kv_pan_valid(pan))
-            r = x->cb(x->ctx, pan);
-    }
-    kv_wipe(block, sizeof(block));
+    char pan[32];
+    int r = unseal_short(x->bl, token, field, sealed, pan);
+    if (r == 0)
+        r = kv_pan_valid(pan) ? x->cb(x->ctx, pan) : KV_ERR_FORMAT;
     kv_wipe(pan, sizeof(pan));
     return r;
 }
