@@ -216,6 +216,11 @@ const kv_config *kv_app_config(kv_app *a)
     return a->config;
 }
 
+const kv_attempts_config *kv_app_attempts(kv_app *a)
+{
+    return &a->attempts;
+}
+
 const kv_settings *kv_app_settings(kv_app *a)
 {
     return &a->settings;

@@ -23,6 +23,7 @@
 
 #include "hsm/p11.h"
 #include "src/app/settings.h"
+#include "src/attempts/attempts.h"
 #include "src/authorize/authorize.h"
 #include "src/blocklist/blocklist.h"
 #include "src/config/config.h"
@@ -52,6 +53,8 @@ kv_authz *kv_app_authz(kv_app *a);
 kv_store *kv_app_store(kv_app *a);
 kv_hsm *kv_app_hsm(kv_app *a);
 const kv_config *kv_app_config(kv_app *a);
+/* The attempt limits of [verify] (pin_tries_max, code_tries_max), read once at open. */
+const kv_attempts_config *kv_app_attempts(kv_app *a);
 const kv_settings *kv_app_settings(kv_app *a);
 /* The evidence MAC (for kv_evidence_load / kv_evidence_verify_chain). */
 const kv_mac *kv_app_evidence_mac(kv_app *a);

@@ -70,7 +70,7 @@ int kv_cmd_card_settings(int argc, char **argv)
 {
     kv_card_settings_change ch;
     kv_attempts_change ach;
-    kv_attempts_config acfg;
+    const kv_attempts_config *acfg;
     int64_t aev = 0;
     const char *pvki_s = NULL;
     char why[256];
@@ -160,13 +160,7 @@ int kv_cmd_card_settings(int argc, char **argv)
         fprintf(stderr, "kortvagt card settings: %s\n", err);
         return kv_exit_code(r);
     }
-    if (kv_attempts_config_from(&acfg, kv_config_get(kv_app_config(s), "verify", "pin_tries_max"),
-                                kv_config_get(kv_app_config(s), "verify", "code_tries_max"), why,
-                                sizeof(why)) != 0) {
-        fprintf(stderr, "kortvagt card settings: configuration: %s\n", why);
-        rc = KV_EXIT_USAGE;
-        goto out;
-    }
+    acfg = kv_app_attempts(s);
     /* the verification attempts and reference values (src/attempts), their own evidence record */
     if ((ach.reset_tries || ach.set_pvv || ach.set_ibm_offset) &&
         (r = kv_attempts_set(kv_app_store(s), kv_app_token_mac(s), kv_app_evidence_mac(s), pan,
@@ -201,9 +195,10 @@ int kv_cmd_card_settings(int argc, char **argv)
             (json_int_t)st.policy.remote.amount);
         if (j != NULL) {
             json_object_set_new(j, "pin_failures", json_integer(st.pin_failures));
-            json_object_set_new(j, "pin_blocked", json_boolean(st.pin_failures >= acfg.pin_max));
+            json_object_set_new(j, "pin_blocked", json_boolean(st.pin_failures >= acfg->pin_max));
             json_object_set_new(j, "code_failures", json_integer(st.code_failures));
-            json_object_set_new(j, "code_blocked", json_boolean(st.code_failures >= acfg.code_max));
+            json_object_set_new(j, "code_blocked",
+                                json_boolean(st.code_failures >= acfg->code_max));
             json_object_set_new(j, "pvv", json_boolean(st.has_pvv));
             json_object_set_new(j, "ibm_offset", json_boolean(st.has_ibm_offset));
         }
@@ -231,10 +226,10 @@ int kv_cmd_card_settings(int argc, char **argv)
         printf("counters          contactless %lld (%lld), remote %lld (%lld) since the last SCA\n",
                (long long)st.policy.contactless.count, (long long)st.policy.contactless.amount,
                (long long)st.policy.remote.count, (long long)st.policy.remote.amount);
-        printf("wrong PINs        %d of %d%s\n", st.pin_failures, acfg.pin_max,
-               st.pin_failures >= acfg.pin_max ? " (blocked: --reset-tries)" : "");
-        printf("wrong card codes  %d of %d%s\n", st.code_failures, acfg.code_max,
-               st.code_failures >= acfg.code_max ? " (blocked: --reset-tries)" : "");
+        printf("wrong PINs        %d of %d%s\n", st.pin_failures, acfg->pin_max,
+               st.pin_failures >= acfg->pin_max ? " (blocked: --reset-tries)" : "");
+        printf("wrong card codes  %d of %d%s\n", st.code_failures, acfg->code_max,
+               st.code_failures >= acfg->code_max ? " (blocked: --reset-tries)" : "");
         printf("reference values  %s%s%s\n", st.has_pvv ? "PVV" : "",
                st.has_pvv && st.has_ibm_offset ? ", " : "",
                st.has_ibm_offset ? "IBM offset"

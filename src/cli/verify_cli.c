@@ -45,25 +45,17 @@ int kv_verify_run(const char *group, const char *cmd, const struct kv_pay_common
                   kv_attempt_kind kind, char method[16], const char *pan, kv_attempts_hsm_fn fn,
                   void *ctx, const int *fn_rc)
 {
-    const kv_config *cfg = kv_app_config(app);
-    kv_attempts_config ac;
     kv_attempts_request rq;
     kv_attempts_outcome o;
     char why[256], masked[KV_PAN_MASKED_MAX];
     int r;
 
-    if (kv_attempts_config_from(&ac, kv_config_get(cfg, "verify", "pin_tries_max"),
-                                kv_config_get(cfg, "verify", "code_tries_max"), why,
-                                sizeof(why)) != 0) {
-        fprintf(stderr, "kortvagt %s %s: configuration: %s\n", group, cmd, why);
-        return KV_EXIT_USAGE;
-    }
     rq.kind = kind;
     rq.method = method;
     rq.via = "cli";
     rq.pan = pan;
-    r = kv_attempts_verify(kv_app_store(app), &ac, kv_app_token_mac(app), kv_app_evidence_mac(app),
-                           &rq, fn, ctx, &o, why, sizeof(why));
+    r = kv_attempts_verify(kv_app_store(app), kv_app_attempts(app), kv_app_token_mac(app),
+                           kv_app_evidence_mac(app), &rq, fn, ctx, &o, why, sizeof(why));
     if (r != 0) {
         if (fn_rc != NULL && *fn_rc != 0)
             return *fn_rc;

@@ -63,39 +63,23 @@ struct verify_ctx {
     const void *q;
 };
 
-/* The limits of [verify]; 0, or -1 with a 500 answer (the loader checked the file). */
-static int attempts_config(kv_daemon *d, kv_http_response *res, kv_attempts_config *c)
-{
-    const kv_config *cfg = kv_app_config(d->session);
-    char why[160];
-    if (kv_attempts_config_from(c, kv_config_get(cfg, "verify", "pin_tries_max"),
-                                kv_config_get(cfg, "verify", "code_tries_max"), why,
-                                sizeof(why)) != 0) {
-        kv_reply_error(res, 500, "internal", "configuration: %s", why);
-        return -1;
-    }
-    return 0;
-}
-
 /* Run one counted verification and answer it. */
 static void run_counted(struct verify_ctx *c, kv_attempt_kind kind, const char *pan,
                         kv_attempts_hsm_fn fn)
 {
     kv_daemon *d = c->d;
-    kv_attempts_config cfg;
     kv_attempts_request rq;
     kv_attempts_outcome o;
     char why[256];
     int r;
 
-    if (attempts_config(d, c->res, &cfg) != 0)
-        return;
     rq.kind = kind;
     rq.method = c->method; /* the callback names the method it used */
     rq.via = "daemon";
     rq.pan = pan;
-    r = kv_attempts_verify(kv_app_store(d->session), &cfg, kv_app_token_mac(d->session),
-                           kv_app_evidence_mac(d->session), &rq, fn, c, &o, why, sizeof(why));
+    r = kv_attempts_verify(kv_app_store(d->session), kv_app_attempts(d->session),
+                           kv_app_token_mac(d->session), kv_app_evidence_mac(d->session), &rq, fn,
+                           c, &o, why, sizeof(why));
     if (r != 0) {
         /* an HSM refusal (e.g. a key of another role) says why in the token's words */
         if (!c->replied)
