@@ -185,8 +185,24 @@ static int find_slot(kv_hsm *h)
  * a few times after a short, jittered pause. A wrong PIN (CKR_PIN_INCORRECT)
  * is never retried: it counts against the token's PIN.
  */
-#define KV_P11_LOGIN_TRIES 4  /* in one module initialisation */
-#define KV_P11_TOKEN_TRIES 12 /* module initialisations */
+#define KV_P11_LOGIN_TRIES 4 /* in one module initialisation */
+/*
+ * Module initialisations are retried for a time, not a count: on a loaded
+ * machine the other process's rewrite takes longer, and a count of pauses
+ * would give up sooner than it finishes. A token that is really absent is
+ * reported after this long.
+ */
+#define KV_P11_TOKEN_BUDGET_MS 1500
+
+/* 1 while less than KV_P11_TOKEN_BUDGET_MS have passed since t0 (CLOCK_MONOTONIC). */
+static int token_budget_left(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long ms =
+        (long long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+    return ms < KV_P11_TOKEN_BUDGET_MS;
+}
 
 static int transient_rv(CK_RV rv)
 {
@@ -291,6 +307,7 @@ static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *
     const char *token = cfg != NULL ? cfg->token : NULL;
     char why[200];
     int r = KV_ERR_INTERNAL;
+    struct timespec t0;
 
     *out = NULL;
     kv_p11_open_err_clear();
@@ -337,6 +354,7 @@ static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *
      * (SoftHSMv2 issue #757). Not found: finalize, pause and look again, a few
      * times, when this handle is the module's only user in the process.
      */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int attempt = 0;; attempt++) {
         if ((r = module_load(h)) != 0)
             goto out;
@@ -346,7 +364,7 @@ static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *
         }
         if ((r = find_slot(h)) == 0)
             break;
-        if (r != KV_ERR_HSM_TOKEN || attempt + 1 >= KV_P11_TOKEN_TRIES || module_refs != 1)
+        if (r != KV_ERR_HSM_TOKEN || !token_budget_left(&t0) || module_refs != 1)
             goto out;
         module_unref(h);
         transient_pause(attempt);
@@ -371,10 +389,11 @@ static int open_common(const kv_hsm_config *cfg, unsigned flags, const uint8_t *
     }
     /* a transient failure again after the in-place retries: the module's view
      * of the token is stale; initialise it afresh and open again */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int attempt = 0;; attempt++) {
         h->open_rv = CKR_OK;
-        if ((r = open_session(h)) == 0 || !transient_rv(h->open_rv) ||
-            attempt + 1 >= KV_P11_TOKEN_TRIES || module_refs != 1)
+        if ((r = open_session(h)) == 0 || !transient_rv(h->open_rv) || !token_budget_left(&t0) ||
+            module_refs != 1)
             break;
         close_session(h);
         module_unref(h);
