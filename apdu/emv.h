@@ -28,6 +28,7 @@
 
 #include "apdu/dol.h"
 #include "apdu/reader.h"
+#include "apdu/termcfg.h"
 
 #define KV_AID_MIN 5
 #define KV_AID_MAX 16
@@ -138,6 +139,28 @@ kv_terminal *kv_emv_terminal(kv_emv *s);
  * KV_ERR_BUFFER (list full, 32 entries).
  */
 int kv_emv_add_aid(kv_emv *s, const uint8_t *aid, size_t len);
+
+/*
+ * Use c (borrowed; must outlive the session) for selection and the
+ * per-application terminal data: candidates are the card's applications
+ * that match one of c's AIDs under its ASI (Book 1 §12.3), the AID list is
+ * c's, and after final selection (also after a re-selection that follows
+ * GPO 6985) the matched entry is applied to the terminal profile
+ * (kv_term_config_apply_app). NULL: the built-in kv_term_config_defaults.
+ */
+void kv_emv_set_term_config(kv_emv *s, const kv_term_config *c);
+
+/*
+ * The cardholder's (operator's) choice: select this AID (5..16 bytes) among
+ * the candidates instead of the highest priority; the only way to select an
+ * application whose API (87) bit 8 asks for confirmation. Returns 0 or
+ * KV_ERR_ARG. kv_emv_select then fails with KV_ERR_NO_APPLICATION when the
+ * card has no such candidate.
+ */
+int kv_emv_choose_aid(kv_emv *s, const uint8_t *aid, size_t len);
+
+/* The terminal configuration entry of the selected application, NULL before selection. */
+const kv_aid_config *kv_emv_selected_config(const kv_emv *s);
 
 /*
  * Build the candidate list (PSE, PPSE, AID list, as iface allows, stopping at

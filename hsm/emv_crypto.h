@@ -43,6 +43,7 @@ typedef struct {
     int padding;     /* ISO 9797-1 padding of the AC data: KV_MAC_PAD1 or KV_MAC_PAD2 */
     int arpc_method; /* 1 or 2 */
     int arpc_key;    /* KV_EMV_ARPC_KEY_* */
+    int aes;         /* 1: AES-128 keys and AES-CMAC (EMV CCD CVN 6, Book 2 A1.3/A1.4 for AES) */
     int r_explicit;  /* 1: use r below as the session key diversification value */
     uint8_t r[8];
 } kv_emv_params;
@@ -52,7 +53,9 @@ typedef struct {
  *   Visa 10: option A, no session key, padding 1, ARPC method 1 under the MK;
  *   Visa 18, 22: option B, CSK, padding 2, ARPC method 2 under the SK;
  *   Mastercard 16, 17: option A, Mastercard SKD, padding 2, ARPC method 1 under the MK;
- *   Mastercard 20, 21: option A, CSK, padding 2, ARPC method 1 under the SK.
+ *   Mastercard 20, 21: option A, CSK, padding 2, ARPC method 1 under the SK;
+ *   CCD 5: option A, CSK, padding 2 (MAC algorithm 3), ARPC method 2 under the SK;
+ *   CCD 6: AES, option A of Book 2 A1.4 for AES, CSK for AES, AES-CMAC, ARPC method 2.
  * (CVN 17/21 add the counters to the AC data; the caller passes them in the data.)
  * Returns 0 or KV_ERR_UNSUPPORTED.
  */

@@ -88,6 +88,10 @@ enum kv_err {
     KV_ERR_ODA_RECORD = -351,       /* static data malformed: record not a 70 template, or 9F4A */
     KV_ERR_CAPK_CHECKSUM = -352,    /* CA public key checksum mismatch in the key file */
     KV_ERR_CVM_LIST = -353,         /* malformed CVM list (8E) */
+    KV_ERR_CAPK_REVOKED = -354,     /* the issuer certificate is on the CA revocation list */
+    KV_ERR_APP_CONFIRM = -355,      /* the application asks for cardholder confirmation */
+    KV_ERR_CARD_MISSING = -356,     /* mandatory data object missing (5A, 5F24, 8C, 8D) */
+    KV_ERR_CARD_DUPLICATE = -357,   /* a data object appears twice in the card's records */
 
     /* HSM / PKCS#11: -400 .. -499 */
     KV_ERR_HSM = -400,

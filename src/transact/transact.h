@@ -31,7 +31,10 @@
 #include <jansson.h>
 
 #include "apdu/capk.h"
+#include "apdu/cvr.h"
 #include "apdu/reader.h"
+#include "apdu/script.h"
+#include "apdu/termcfg.h"
 #include "hsm/p11.h"
 #include "src/base/secure.h"
 
@@ -80,7 +83,49 @@ typedef struct {
 
     kv_transact_authorize_fn authorize; /* NULL: the local checks alone decide */
     void *authorize_ctx;
+
+    /* terminal configuration (per AID, Book 3 §10.6-10.7); NULL: kv_term_config_defaults */
+    const kv_term_config *term;
+    const uint8_t *select_aid; /* --select: the operator's choice of application; NULL none */
+    size_t select_aid_len;
+    /*
+     * Terminal risk management's view of kortvagt's store, asked once the PAN
+     * is read: *listed 1 when the card is on the block list (exception file),
+     * *prior the amount of earlier approvals of this card today that the
+     * store knows (floor limit). NULL: not listed, 0.
+     */
+    int (*exception_check)(void *ctx, const char *pan, int *listed, uint64_t *prior);
+    void *exception_ctx;
+    unsigned random_override;  /* 1..99: the random selection number (tests); 0: CSPRNG */
+    int force_online;          /* merchant forced online (TVR byte 4 bit 4) */
+    int unable_online;         /* lab: the issuer cannot be reached (ARC Z3/Y3 path) */
+
+    /* issuer scripts (Book 3 §10.10) */
+    const char *imk_smi; /* NULL: "imk-smi" */
+    const char *imk_smc; /* NULL: "imk-smc" */
+    int script_kind;     /* enum kv_script_kind of hsm/issuer_script.h; 0: none */
+    int script_after;    /* 1: send it as 72 (after the 2nd GENERATE AC), 0: as 71 */
+    kv_secbuf *new_pin;  /* PIN CHANGE: the new PIN (new_pin_len digits) */
+    size_t new_pin_len;
+    const uint8_t *issuer_scripts; /* raw 71/72 templates from an issuer host; NULL none */
+    size_t issuer_scripts_len;
 } kv_transact_params;
+
+/* The transaction's outcome (Book 4 §6.3.2 ARCs and the card's final decision). */
+enum kv_transact_outcome {
+    KV_TXN_OUT_TERMINATED = 0,
+    KV_TXN_OUT_APPROVED_OFFLINE,
+    KV_TXN_OUT_DECLINED_OFFLINE,
+    KV_TXN_OUT_APPROVED_ONLINE,
+    KV_TXN_OUT_DECLINED_ONLINE,
+    KV_TXN_OUT_APPROVED_UNABLE_ONLINE,
+    KV_TXN_OUT_DECLINED_UNABLE_ONLINE,
+};
+
+/* "approved_offline", ... as in the JSON. */
+const char *kv_transact_outcome_name(int outcome);
+
+#define KV_TXN_MAX_SCRIPT_RESULTS 16
 
 /* CVM as performed. */
 enum kv_transact_cvm {
@@ -142,6 +187,19 @@ struct kv_transact_result {
     long long at;           /* time_t */
     int authorize_called;   /* the authorize hook was asked */
     int authorize_approved; /* and approved */
+    /* terminal risk management, action analysis, outcome (issue 12) */
+    char aid[33];           /* selected AID, hex */
+    int first_ac_requested; /* KV_AC_* asked for in the 1st GENERATE AC (terminal action analysis) */
+    int first_ac;           /* KV_AC_* the card answered */
+    int second_ac;          /* KV_AC_* of the 2nd GENERATE AC; -1 none */
+    uint8_t cid_flags;      /* 9F27 bits 4-1: advice required, reason/advice code */
+    int outcome;            /* enum kv_transact_outcome */
+    int issuer_authentication; /* 0 not performed, 1 ok, 2 failed */
+    int cda_second;         /* CDA on the 2nd GENERATE AC: 0 not requested, 1 ok, 2 failed */
+    uint8_t arc[2];         /* 8A sent to the card ("00", "05", "Z3", "Y3"...); 0 0 none */
+    kv_cvr_info cvr;        /* the CVR decoded (apdu/cvr.h), layout UNKNOWN when none */
+    kv_script_result scripts[KV_TXN_MAX_SCRIPT_RESULTS];
+    size_t nscripts;
     int approved;           /* the final decision: local checks, authorization and the card's TC */
     const char *reason;     /* static text */
     unsigned long apdus;
