@@ -113,6 +113,9 @@ setup_perso_keys() {
     imp transport aes128 kek 000102030405060708090A0B0C0D0E0F
     imp imk-ac des2 imk 0123456789ABCDEFFEDCBA9876543210
     imp imk-cvc3 des2 imk-cvc3 01234567899876543210012345678998
+    imp imk-smi des2 imk-smi 4B3A2918F7E6D5C4C4D5E6F718293A4B
+    imp imk-smc des2 imk-smc 9A8B7C6D5E4F30211203F4E5D6C7B8A9
+    imp imk-ac-aes aes128 imk 2B7E151628AED2A6ABF7158809CF4F3C
     imp cvk des2 cvk 0123456789ABCDEFFEDCBA9876543210
     imp pvk des2 pvk 0123456789ABCDEFFEDCBA9876543210
     "$KORTVAGT_BIN" perso ca-import --label ca-e1 --pem "$REPO/tests/data/capk/kortvagt-test-ca-e1.pem" ||
