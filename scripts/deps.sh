@@ -14,7 +14,7 @@ PACKAGES=(
   libpq-dev postgresql
   libjansson-dev libmicrohttpd-dev libgnutls28-dev libinih-dev
   libcmocka-dev
-  iproute2 procps psmisc python3 curl wrk valgrind
+  iproute2 procps psmisc python3 python3-cryptography curl wrk valgrind
 )
 
 missing=()
