@@ -17,9 +17,16 @@
 /* A key file is a few kilobytes per key; refuse anything absurd. */
 #define CAPK_FILE_MAX (4u << 20)
 
+/* One revoked issuer certificate: RID, CA index, serial (9 bytes, kept sorted for search). */
+typedef struct {
+    uint8_t b[9];
+} capk_revoked;
+
 struct kv_capk_store {
     kv_capk *keys;
     size_t n, cap;
+    capk_revoked *revoked; /* sorted by rid || index || serial */
+    size_t nrevoked, caprevoked;
 };
 
 /* see capk.h */
@@ -34,6 +41,7 @@ void kv_capk_store_free(kv_capk_store *s)
     if (s == NULL)
         return;
     free(s->keys);
+    free(s->revoked);
     free(s);
 }
 
@@ -341,4 +349,192 @@ const char *kv_capk_locate(const kv_capk_search *s)
         if (found[i] != NULL && found[i][0] != '\0' && access(found[i], R_OK) == 0)
             return found[i];
     return NULL;
+}
+
+/* ---- revocation list ---- */
+
+/* A revocation list is a line per certificate: refuse more than this many. */
+#define REVOKED_MAX 100000u
+#define REVOKED_FILE_MAX (4u << 20)
+
+static void revoked_key(const uint8_t rid[5], uint8_t index, const uint8_t serial[3], uint8_t k[9])
+{
+    memcpy(k, rid, 5);
+    k[5] = index;
+    memcpy(k + 6, serial, 3);
+}
+
+/* Index of the first entry >= k. */
+static size_t revoked_lower(const kv_capk_store *s, const uint8_t k[9])
+{
+    size_t lo = 0, hi = s->nrevoked;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(s->revoked[mid].b, k, 9) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* see capk.h */
+int kv_capk_revoke(kv_capk_store *s, const uint8_t rid[5], uint8_t index, const uint8_t serial[3])
+{
+    uint8_t k[9];
+    size_t at;
+
+    if (s == NULL || rid == NULL || serial == NULL)
+        return KV_ERR_ARG;
+    revoked_key(rid, index, serial, k);
+    at = revoked_lower(s, k);
+    if (at < s->nrevoked && memcmp(s->revoked[at].b, k, 9) == 0)
+        return 0; /* listed already */
+    if (s->nrevoked >= REVOKED_MAX)
+        return KV_ERR_BUFFER;
+    if (s->nrevoked == s->caprevoked) {
+        size_t cap = s->caprevoked ? 2 * s->caprevoked : 16;
+        capk_revoked *p = realloc(s->revoked, cap * sizeof(*p));
+        if (p == NULL)
+            return KV_ERR_NOMEM;
+        s->revoked = p;
+        s->caprevoked = cap;
+    }
+    memmove(s->revoked + at + 1, s->revoked + at, (s->nrevoked - at) * sizeof(*s->revoked));
+    memcpy(s->revoked[at].b, k, 9);
+    s->nrevoked++;
+    return 0;
+}
+
+/* see capk.h */
+int kv_capk_is_revoked(const kv_capk_store *s, const uint8_t rid[5], uint8_t index,
+                       const uint8_t serial[3])
+{
+    uint8_t k[9];
+    size_t at;
+
+    if (s == NULL || s->nrevoked == 0)
+        return 0;
+    revoked_key(rid, index, serial, k);
+    at = revoked_lower(s, k);
+    return at < s->nrevoked && memcmp(s->revoked[at].b, k, 9) == 0;
+}
+
+/* see capk.h */
+size_t kv_capk_revoked_count(const kv_capk_store *s)
+{
+    return s != NULL ? s->nrevoked : 0;
+}
+
+/* Next whitespace-separated field of the line [*p, end): hex of exactly n bytes into out. */
+static int revoked_field(const char **p, const char *end, uint8_t *out, size_t n)
+{
+    const char *q = *p, *start;
+    char hex[16];
+    size_t len;
+
+    while (q < end && (*q == ' ' || *q == '\t'))
+        q++;
+    start = q;
+    while (q < end && *q != ' ' && *q != '\t')
+        q++;
+    len = (size_t)(q - start);
+    *p = q;
+    if (len != 2 * n || len >= sizeof(hex))
+        return KV_ERR_FORMAT;
+    memcpy(hex, start, len);
+    hex[len] = '\0';
+    return kv_hex_decode(hex, out, n) == (int)n ? 0 : KV_ERR_FORMAT;
+}
+
+/* see capk.h */
+int kv_capk_revoked_load_text(kv_capk_store *s, const char *text, size_t len, char *why,
+                              size_t whylen)
+{
+    const char *p = text, *end = text + len;
+    unsigned line = 0;
+    int r;
+
+    kv_errf(why, whylen, "%s", "");
+    if (s == NULL || (text == NULL && len > 0))
+        return KV_ERR_ARG;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p)), *q;
+        uint8_t rid[5], index, serial[3];
+
+        if (eol == NULL)
+            eol = end;
+        line++;
+        /* the line without its comment, CR and trailing blanks */
+        q = memchr(p, '#', (size_t)(eol - p));
+        if (q == NULL)
+            q = eol;
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r'))
+            q--;
+        {
+            const char *f = p;
+            while (f < q && (*f == ' ' || *f == '\t'))
+                f++;
+            if (f == q) { /* blank or comment only */
+                p = eol < end ? eol + 1 : end;
+                continue;
+            }
+            if (revoked_field(&f, q, rid, 5) != 0 || revoked_field(&f, q, &index, 1) != 0 ||
+                revoked_field(&f, q, serial, 3) != 0) {
+                kv_errf(why, whylen, "line %u: want \"RID INDEX SERIAL\": 10, 2 and 6 hex digits",
+                        line);
+                return KV_ERR_FORMAT;
+            }
+            while (f < q && (*f == ' ' || *f == '\t'))
+                f++;
+            if (f != q) {
+                kv_errf(why, whylen, "line %u: text after the serial number", line);
+                return KV_ERR_FORMAT;
+            }
+        }
+        if ((r = kv_capk_revoke(s, rid, index, serial)) != 0) {
+            kv_errf(why, whylen, "line %u: %s", line,
+                    r == KV_ERR_BUFFER ? "more than 100000 entries" : kv_strerror(r));
+            return r;
+        }
+        p = eol < end ? eol + 1 : end;
+    }
+    return 0;
+}
+
+/* see capk.h */
+int kv_capk_revoked_load(kv_capk_store *s, const char *path, char *why, size_t whylen)
+{
+    int r = KV_ERR_IO;
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t len;
+
+    kv_errf(why, whylen, "%s", "");
+    if (s == NULL || path == NULL)
+        return KV_ERR_ARG;
+    if ((f = fopen(path, "rb")) == NULL) {
+        kv_errf(why, whylen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((buf = malloc(REVOKED_FILE_MAX + 1)) == NULL) {
+        r = KV_ERR_NOMEM;
+        goto out;
+    }
+    len = fread(buf, 1, REVOKED_FILE_MAX + 1, f);
+    if (ferror(f)) {
+        kv_errf(why, whylen, "%s: read error", path);
+        goto out;
+    }
+    if (len > REVOKED_FILE_MAX) {
+        r = KV_ERR_FORMAT;
+        kv_errf(why, whylen, "%s: larger than %u bytes", path, REVOKED_FILE_MAX);
+        goto out;
+    }
+    r = kv_capk_revoked_load_text(s, buf, len, why, whylen);
+out:
+    free(buf);
+    if (f != NULL)
+        fclose(f);
+    return r;
 }

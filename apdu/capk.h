@@ -93,6 +93,50 @@ const kv_capk *kv_capk_at(const kv_capk_store *s, size_t i);
 int kv_capk_checksum(const kv_capk *k, uint8_t out[20]);
 
 /*
+ * The certification authorities' revocation list of issuer public key
+ * certificates (EMV Book 2 §5.3 step 9 and §6.3 step 9: the concatenation
+ * of RID, CA public key index and certificate serial number must not be
+ * listed; Book 4 keeps the list at the terminal). A store carries its list
+ * beside its keys; kv_oda_begin and kv_oda_issuer_key_recover_store refuse a
+ * listed certificate with KV_ERR_CAPK_REVOKED (ODA failed, TVR bit set).
+ *
+ * File format (text, one revoked certificate per line), e.g.
+ * tests/data/capk/revoked.txt:
+ *
+ *   # comment to the end of the line; blank lines are ignored
+ *   # RID        INDEX  SERIAL
+ *   A000000003   92     0A1B2C
+ *
+ * RID 10 hex digits, CA public key index 2, certificate serial number 6
+ * (the 3 bytes of the issuer public key certificate, Book 2 Table 6),
+ * separated by spaces or tabs, upper or lower case. Anything else on a line
+ * refuses the whole file (KV_ERR_FORMAT, why names the line). A repeated
+ * entry counts once; at most 100000 entries, 4 MiB of text.
+ */
+
+/* List (rid, index, serial) as revoked. Returns 0, KV_ERR_ARG, KV_ERR_BUFFER (list full),
+ * KV_ERR_NOMEM. */
+int kv_capk_revoke(kv_capk_store *s, const uint8_t rid[5], uint8_t index, const uint8_t serial[3]);
+
+/* 1 if (rid, index, serial) is on s's revocation list, else 0 (also for a NULL store). */
+int kv_capk_is_revoked(const kv_capk_store *s, const uint8_t rid[5], uint8_t index,
+                       const uint8_t serial[3]);
+
+/* Number of revoked certificates listed. */
+size_t kv_capk_revoked_count(const kv_capk_store *s);
+
+/*
+ * Add the entries of the revocation list file at path (or len bytes of its
+ * text) to s. Returns 0, KV_ERR_IO, KV_ERR_FORMAT, KV_ERR_BUFFER or
+ * KV_ERR_NOMEM, with why (when not NULL) set to a one-line reason; on
+ * failure the entries of the lines before the bad one stay listed, so load
+ * into a store that is thrown away on error.
+ */
+int kv_capk_revoked_load(kv_capk_store *s, const char *path, char *why, size_t whylen);
+int kv_capk_revoked_load_text(kv_capk_store *s, const char *text, size_t len, char *why,
+                              size_t whylen);
+
+/*
  * Where the CA key file is looked for: the one search order of every command
  * that reads it (README, "The CA key file"). The front end fills in what it
  * resolved; this layer reads no environment. Any field may be NULL.

@@ -206,10 +206,14 @@ int kv_cvm_currency_value(const uint8_t *v, size_t len)
     return value;
 }
 
-/* 9C 01: cash (Book 4 Annex A: transaction type, ISO 8583 processing code). */
+/*
+ * 9C 01 (cash) or 17 (cash disbursement): both are cash (Book 4 Annex A:
+ * transaction type, ISO 8583 processing code), for the conditions as for the
+ * processing restrictions (kv_txn_type_is_cash in restrict.h).
+ */
 static int is_cash(const kv_cvm_txn *t)
 {
-    return t->txn_type == 1;
+    return t->txn_type == 1 || t->txn_type == 17;
 }
 
 /* 9F35 second digit 4, 5, 6: unattended (Book 4 Annex A1). */

@@ -37,8 +37,8 @@
  *  - Whenever rules were processed, TSI "cardholder verification was
  *    performed".
  *
- * Conditions (Annex C3): 00 always; 01 unattended cash (cash at an
- * unattended terminal, 9F35 second digit 4-6); 02 not unattended cash, not
+ * Conditions (Annex C3): 00 always; 01 unattended cash (cash, 9C 01 or 17,
+ * at an unattended terminal, 9F35 second digit 4-6); 02 not unattended cash, not
  * manual cash and not purchase with cashback; 03 if the terminal supports
  * the CVM; 04 manual cash (cash at an attended terminal); 05 purchase with
  * cashback (9C 09, or an Amount Other above zero); 06/07 transaction in the
@@ -132,7 +132,7 @@ typedef struct {
     uint64_t amount;         /* 9F02, minor units */
     uint64_t amount_other;   /* 9F03, minor units (cashback) */
     uint16_t currency;       /* 5F2A as an integer (208) */
-    uint8_t txn_type;        /* 9C as an integer: 0 purchase, 1 cash, 9 cashback, 20 refund */
+    uint8_t txn_type;        /* 9C: 0 purchase, 1/17 cash, 9 cashback, 20 refund */
     uint8_t terminal_type;   /* 9F35 as an integer, e.g. 22 */
     uint8_t capabilities[3]; /* 9F33 */
 } kv_cvm_txn;

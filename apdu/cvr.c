@@ -11,6 +11,20 @@ static void reset(kv_cvr_info *out)
     memset(out, 0, sizeof(*out));
     out->layout = KV_CVR_LAYOUT_UNKNOWN;
     out->offline_pin = KV_CVR_PIN_UNKNOWN;
+    out->cvn = -1;
+    out->dki = -1;
+    out->visa_format = -1;
+    out->ac1_type = -1;
+    out->ac2_type = -1;
+}
+
+/* The AC types of one CVR byte: b8-7 the 2nd GENERATE AC, b6-5 the 1st (Visa, M/Chip, CCD). */
+static void ac_types(kv_cvr_info *out, uint8_t b)
+{
+    static const int second[4] = {KV_CVR_AC_AAC, KV_CVR_AC_TC, -1, -1};
+    static const int first[4] = {KV_CVR_AC_AAC, KV_CVR_AC_TC, KV_CVR_AC_ARQC, -1};
+    out->ac2_type = second[(b >> 6) & 3];
+    out->ac1_type = first[(b >> 4) & 3];
 }
 
 static void take(kv_cvr_info *out, kv_cvr_layout l, const uint8_t *cvr, size_t n)
@@ -26,6 +40,9 @@ static void visa_bits(kv_cvr_info *out)
     int performed = (out->cvr[0] & 0x04) != 0;
     int failed = (out->cvr[0] & 0x02) != 0 || (out->cvr[1] & 0x02) != 0; /* or app blocked */
     out->pin_try_limit_exceeded = (out->cvr[1] & 0x40) != 0;
+    ac_types(out, out->cvr[0]);
+    out->issuer_auth_failed = (out->cvr[0] & 0x08) != 0;
+    out->dda_performed = (out->cvr[2] & 0x02) != 0;
     if (!performed)
         out->offline_pin = KV_CVR_PIN_NOT_PERFORMED;
     else if (failed || out->pin_try_limit_exceeded)
@@ -39,6 +56,9 @@ static void visa2_bits(kv_cvr_info *out)
 {
     out->pin_try_limit_exceeded = (out->cvr[2] & 0x40) != 0;
     out->offline_pin = KV_CVR_PIN_UNKNOWN;
+    ac_types(out, out->cvr[1]);
+    out->issuer_auth_failed = (out->cvr[1] & 0x08) != 0;
+    out->dda_performed = (out->cvr[3] & 0x02) != 0;
 }
 
 /* M/Chip: CVR byte 1 and byte 4. */
@@ -49,6 +69,10 @@ static void mchip_bits(kv_cvr_info *out)
     int successful = (b1 & 0x01) != 0;
     int failed = (b4 & 0x10) != 0 || (b4 & 0x01) != 0;
     out->pin_try_limit_exceeded = (b4 & 0x08) != 0;
+    ac_types(out, b1);
+    out->dda_performed = (out->cvr[1] & 0x80) != 0;
+    out->cda_performed = (out->cvr[1] & 0x40) != 0;
+    out->issuer_auth_failed = (out->cvr[4] & 0x04) != 0;
     if (!performed)
         out->offline_pin = KV_CVR_PIN_NOT_PERFORMED;
     else if (!successful || failed || out->pin_try_limit_exceeded)
@@ -64,6 +88,10 @@ static void ccd_bits(kv_cvr_info *out)
     int performed = (b2 & 0x08) != 0;
     int failed = (b2 & 0x04) != 0;
     out->pin_try_limit_exceeded = (b2 & 0x02) != 0;
+    ac_types(out, out->cvr[0]);
+    out->cda_performed = (out->cvr[0] & 0x08) != 0;
+    out->dda_performed = (out->cvr[0] & 0x04) != 0;
+    out->issuer_auth_failed = (out->cvr[0] & 0x01) != 0;
     if (!performed)
         out->offline_pin = KV_CVR_PIN_NOT_PERFORMED;
     else if (failed || out->pin_try_limit_exceeded)
@@ -72,19 +100,28 @@ static void ccd_bits(kv_cvr_info *out)
         out->offline_pin = KV_CVR_PIN_VERIFIED;
 }
 
-/* Visa format 0/1/3: 06 DKI CVN 03 CVR(3), then nothing or IDD-length IDD. */
+/*
+ * Visa format 0/1/3: L DKI CVN 03 CVR(3) [...], L = 06 (or 07: one more
+ * Visa byte) the length of the Visa part, then nothing or IDD-length IDD.
+ */
 static int visa013(const uint8_t *iad, size_t len, kv_cvr_info *out)
 {
-    if (len < 7 || iad[0] != 0x06 || iad[3] != 0x03)
+    size_t vis;
+
+    if (len < 7 || (iad[0] != 0x06 && iad[0] != 0x07) || iad[3] != 0x03)
         return 0;
+    vis = (size_t)iad[0] + 1;
     /* the CVN's high nibble names the IAD format: 0, 1 or 3 */
     if ((iad[2] >> 4) != 0 && (iad[2] >> 4) != 1 && (iad[2] >> 4) != 3)
         return 0;
-    /* anything after the CVR is one length-prefixed issuer discretionary data field */
-    if (len > 7 && (size_t)iad[7] + 8 != len)
+    /* anything after the Visa part is one length-prefixed issuer discretionary data field */
+    if (len < vis || (len > vis && (size_t)iad[vis] + vis + 1 != len))
         return 0;
     take(out, KV_CVR_LAYOUT_VISA, iad + 4, 3);
     visa_bits(out);
+    out->dki = iad[1];
+    out->cvn = iad[2];
+    out->visa_format = iad[2] >> 4;
     return 1;
 }
 
@@ -95,6 +132,10 @@ static int visa2(const uint8_t *iad, size_t len, kv_cvr_info *out)
         return 0;
     take(out, KV_CVR_LAYOUT_VISA_2, iad + 3, 5);
     visa2_bits(out);
+    out->dki = iad[2];
+    /* VIS names the format 2 versions by their hex digits: '22' is CVN 22 */
+    out->cvn = (iad[1] & 0x0F) <= 9 ? 20 + (iad[1] & 0x0F) : iad[1];
+    out->visa_format = 2;
     return 1;
 }
 
@@ -105,6 +146,8 @@ static int ccd(const uint8_t *iad, size_t len, kv_cvr_info *out)
         return 0;
     take(out, KV_CVR_LAYOUT_CCD, iad + 3, 5);
     ccd_bits(out);
+    out->dki = iad[2];
+    out->cvn = iad[1] & 0x0F;
     return 1;
 }
 
@@ -115,6 +158,8 @@ static int mchip(const uint8_t *iad, size_t len, kv_cvr_info *out)
         return 0;
     take(out, KV_CVR_LAYOUT_MCHIP, iad + 2, 6);
     mchip_bits(out);
+    out->dki = iad[0];
+    out->cvn = iad[1];
     return 1;
 }
 
@@ -176,6 +221,8 @@ int kv_cvr_from_ac_data(int cvn, const uint8_t *data, size_t len, kv_cvr_info *o
     default:
         break;
     }
+    if (out->layout != KV_CVR_LAYOUT_UNKNOWN)
+        out->cvn = cvn;
     return 0;
 }
 

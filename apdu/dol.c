@@ -1,5 +1,6 @@
 /* see dol.h */
 #include "apdu/dol.h"
+#include "apdu/termcfg.h"
 #include "src/base/cursor.h"
 #include "apdu/tags.h"
 #include "src/base/err.h"
@@ -341,19 +342,22 @@ out:
     return r;
 }
 
-/* see dol.h */
+/* see dol.h: the built-in terminal configuration decides (termcfg.c) */
 void kv_terminal_select_app(kv_terminal *t, const uint8_t *aid, size_t aid_len)
 {
-    static const struct {
-        uint8_t rid[5];
-        uint8_t version[2];
-    } versions[] = {
-        {{0xA0, 0x00, 0x00, 0x00, 0x03}, {0x00, 0x8C}}, /* Visa */
-        {{0xA0, 0x00, 0x00, 0x00, 0x04}, {0x00, 0x02}}, /* Mastercard */
-    };
-    if (aid_len < 5)
+    kv_term_config c;
+    const kv_aid_config *a;
+
+    if (aid == NULL || aid_len < 5)
         return;
-    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
-        if (memcmp(aid, versions[i].rid, 5) == 0)
-            memcpy(t->app_version, versions[i].version, 2);
+    kv_term_config_defaults(&c);
+    if ((a = kv_term_config_match(&c, aid, aid_len)) == NULL) {
+        /* another AID of a known RID gets that RID's entry's 9F09; an unknown RID keeps t's */
+        int known = 0;
+        for (size_t i = 0; i < c.naids && !known; i++)
+            known = memcmp(c.aids[i].aid, aid, 5) == 0;
+        if (!known || (a = kv_term_config_add(&c, aid, aid_len)) == NULL)
+            return;
+    }
+    kv_term_config_apply_app(a, t);
 }

@@ -73,6 +73,7 @@ typedef struct {
     uint32_t date;               /* 9A transaction date YYMMDD (e.g. 250131) */
     uint32_t time;               /* 9F21 transaction time HHMMSS */
     uint8_t txn_type;            /* 9C transaction type, n2 (0 = purchase) */
+    uint8_t services;            /* 1: a purchase of services, 0: of goods (AUC, Book 3 §10.4.2) */
     uint8_t terminal_type;       /* 9F35 terminal type, n2 (22 = attended, offline capable) */
     uint8_t capabilities[3];     /* 9F33 terminal capabilities */
     uint8_t add_capabilities[5]; /* 9F40 additional terminal capabilities */
@@ -104,10 +105,13 @@ int kv_terminal_new_un(kv_terminal *t);
 
 /*
  * The terminal's application version number (9F09) is configured per
- * application: set it for the selected AID by its RID (Visa A000000003: 008C,
- * VIS 1.4; Mastercard A000000004: 0002; others keep the profile's value), so
- * that a card of the same version does not get TVR "different application
- * versions" (EMV Book 3 §10.4.1).
+ * application (apdu/termcfg.h): set it for aid from the built-in
+ * configuration (kv_term_config_defaults; README "Terminal configuration"):
+ * the matching entry's 9F09, else for another AID of a built-in RID that
+ * RID's entry's (Visa A000000003: 008C, VIS 1.4; Mastercard A000000004:
+ * 0002), else t keeps its value. So a card of the same version does not get
+ * TVR "different application versions" (EMV Book 3 §10.4.1). A session with
+ * a configuration uses kv_term_config_apply_app instead (apdu/emv.c).
  */
 void kv_terminal_select_app(kv_terminal *t, const uint8_t *aid, size_t aid_len);
 

@@ -12,18 +12,34 @@
 /* Bounds against a hostile card: directory records per PSE, next occurrences per AID. */
 #define KV_EMV_MAX_DIR_RECORDS 32
 #define KV_EMV_MAX_OCCURRENCES 16
+/* DDFs (9D entries) followed below the PSE: nesting depth and how many in all. */
+#define KV_EMV_MAX_DDF_DEPTH 4
+#define KV_EMV_MAX_DDFS 8
 
 struct kv_emv {
     kv_reader *r; /* borrowed */
     kv_terminal term;
+    uint8_t app_version0[2]; /* 9F09 of the profile as given, before any application's */
     uint8_t aids[KV_EMV_MAX_AIDS][KV_AID_MAX];
     size_t aid_len[KV_EMV_MAX_AIDS];
     size_t naids;
+    /* terminal configuration: NULL cfg = card reader (every application a candidate) */
+    const kv_term_config *cfg;
+    kv_term_config builtin;       /* kv_term_config_defaults */
+    const kv_aid_config *sel_cfg; /* entry of the selected application, NULL when none */
+    uint8_t chosen[KV_AID_MAX];   /* kv_emv_choose_aid */
+    size_t chosen_len;            /* 0: no choice */
+    /* DDF names already followed (loop guard) */
+    uint8_t ddf[KV_EMV_MAX_DDFS][KV_AID_MAX];
+    size_t ddf_len[KV_EMV_MAX_DDFS];
+    size_t nddf;
     kv_emv_card card;
     int removed[KV_EMV_MAX_APPS]; /* candidates taken off the list (SELECT failed, GPO 6985) */
     uint8_t *fci;                 /* owned copies the card data points into */
     uint8_t *gpo;
     size_t records_cap;
+    kv_oda_record *oda; /* the records marked for ODA (kv_emv_oda_static) */
+    size_t noda;
     uint8_t resp[KV_EMV_RESP_MAX + 2];
 };
 
@@ -70,6 +86,8 @@ int kv_emv_new(kv_reader *r, const kv_terminal *t, kv_emv **out)
     } else if ((ret = kv_terminal_init(&s->term)) != 0) {
         goto out;
     }
+    memcpy(s->app_version0, s->term.app_version, 2);
+    kv_term_config_defaults(&s->builtin);
     for (size_t i = 0; i < sizeof(kv_emv_default_aids) / sizeof(kv_emv_default_aids[0]); i++) {
         memcpy(s->aids[i], kv_emv_default_aids[i].aid, sizeof(kv_emv_default_aids[i].aid));
         s->aid_len[i] = sizeof(kv_emv_default_aids[i].aid);
@@ -94,6 +112,9 @@ static void free_records(kv_emv *s)
     s->card.records = NULL;
     s->card.nrecords = 0;
     s->records_cap = 0;
+    free(s->oda);
+    s->oda = NULL;
+    s->noda = 0;
 }
 
 void kv_emv_free(kv_emv *s)
@@ -228,9 +249,27 @@ static int app_from_entry(const uint8_t *p, size_t len, kv_emv_app *app)
     return app->aid_len > 0 ? 0 : KV_ERR_CARD_DATA;
 }
 
-/* Append an application unless its AID is already listed. */
+/* The configuration whose entries decide the selected application's terminal data. */
+static const kv_term_config *config_of(const kv_emv *s)
+{
+    return s->cfg != NULL ? s->cfg : &s->builtin;
+}
+
+/*
+ * Whether the terminal supports the card's application (Book 1 §12.3.1):
+ * with a terminal configuration, an entry must match under its ASI; a
+ * session without one is a card reader and takes every application.
+ */
+static int supported(const kv_emv *s, const uint8_t *aid, size_t len)
+{
+    return s->cfg == NULL || kv_term_config_match(s->cfg, aid, len) != NULL;
+}
+
+/* Append an application unless its AID is already listed or the terminal does not support it. */
 static void add_candidate(kv_emv *s, const kv_emv_app *app)
 {
+    if (!supported(s, app->aid, app->aid_len))
+        return;
     for (size_t i = 0; i < s->card.napps; i++)
         if (s->card.apps[i].aid_len == app->aid_len &&
             memcmp(s->card.apps[i].aid, app->aid, app->aid_len) == 0)
@@ -239,7 +278,121 @@ static void add_candidate(kv_emv *s, const kv_emv_app *app)
         s->card.apps[s->card.napps++] = *app;
 }
 
-/* Add every 61 entry among the objects of len bytes at p. */
+static int directory(kv_emv *s, uint8_t sfi, unsigned depth);
+
+/*
+ * A DDF entry (9D, Book 1 §12.3.2): SELECT the DDF by name and read its own
+ * directory (the SFI of 88 in its FCI), unless the nesting is too deep, too
+ * many DDFs were followed or this one was already (a loop). A DDF that does
+ * not answer 9000 with an SFI is skipped.
+ */
+static int follow_ddf(kv_emv *s, const uint8_t *name, size_t len, unsigned depth)
+{
+    int r;
+    uint16_t sw;
+    size_t dlen;
+    kv_tlv t;
+
+    if (len < 1 || len > KV_AID_MAX || depth >= KV_EMV_MAX_DDF_DEPTH || s->nddf >= KV_EMV_MAX_DDFS)
+        return 0;
+    for (size_t i = 0; i < s->nddf; i++)
+        if (s->ddf_len[i] == len && memcmp(s->ddf[i], name, len) == 0)
+            return 0;
+    memcpy(s->ddf[s->nddf], name, len);
+    s->ddf_len[s->nddf++] = len;
+    if ((r = select_df(s, name, len, 0x00, &sw, &dlen)) != 0)
+        return r;
+    if (sw != 0x9000 || kv_tlv_find(s->resp, dlen, 0x88, &t) != 0 || t.len != 1 || t.value[0] < 1 ||
+        t.value[0] > 30)
+        return 0;
+    return directory(s, t.value[0], depth + 1);
+}
+
+/*
+ * The entries (61) of one directory record (the value of its 70 template,
+ * copied by the caller): an ADF (4F) is a candidate when the terminal
+ * supports it, a DDF (9D) is followed at once; then the record goes on
+ * (Book 1 §12.3.2: the terminal resumes the directory it left). Returns 0,
+ * 1 when the record is malformed (the directory ends there) or a transport
+ * error.
+ */
+static int directory_entries(kv_emv *s, const uint8_t *p, size_t len, unsigned depth)
+{
+    int r;
+    kv_cursor c;
+    kv_tlv t, ddf;
+    kv_emv_app app;
+
+    kv_cursor_init(&c, p, len);
+    while ((r = kv_tlv_next(&c, &t)) == 1) {
+        if (t.tag != 0x61)
+            continue;
+        if (app_from_entry(t.value, t.len, &app) == 0) {
+            add_candidate(s, &app);
+        } else if (kv_tlv_find(t.value, t.len, 0x9D, &ddf) == 0 &&
+                   (r = follow_ddf(s, ddf.value, ddf.len, depth)) != 0) {
+            return r; /* transport error */
+        }
+    }
+    return r < 0 ? 1 : 0;
+}
+
+/* The directory records of SFI sfi, from record 1 until the card says there are no more (6A83). */
+static int directory(kv_emv *s, uint8_t sfi, unsigned depth)
+{
+    int r;
+    uint16_t sw;
+    size_t dlen;
+    kv_tlv t;
+    uint8_t rec_copy[KV_EMV_RESP_MAX];
+
+    for (unsigned rec = 1; rec <= KV_EMV_MAX_DIR_RECORDS; rec++) {
+        kv_cursor c;
+        if ((r = read_record(s, sfi, (uint8_t)rec, &sw, &dlen)) != 0)
+            return r;
+        if (sw != 0x9000) /* 6A83: end of the directory */
+            break;
+        kv_cursor_init(&c, s->resp, dlen);
+        if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 || t.len > sizeof(rec_copy))
+            break;
+        /* a DDF's SELECT and READ RECORDs reuse s->resp: work on a copy */
+        if (t.len > 0)
+            memcpy(rec_copy, t.value, t.len);
+        if ((r = directory_entries(s, rec_copy, t.len, depth)) < 0)
+            return r;
+        if (r == 1) /* a malformed record ends this directory */
+            break;
+    }
+    return 0;
+}
+
+/*
+ * EMV Book 1 §12.3.2: PSE, directory records read by the SFI of 88 until
+ * 6A83, DDF entries followed. 6A81 to the SELECT (card blocked or SELECT not
+ * supported) terminates the card session: KV_ERR_CARD_BLOCKED.
+ */
+static int try_pse(kv_emv *s)
+{
+    int r;
+    uint16_t sw;
+    size_t dlen;
+    kv_tlv t;
+    uint8_t sfi;
+
+    if ((r = select_df(s, kv_pse_name, sizeof(kv_pse_name) - 1, 0x00, &sw, &dlen)) != 0)
+        return r;
+    if (sw == 0x6A81)
+        return KV_ERR_CARD_BLOCKED;
+    if (sw != 0x9000 || kv_tlv_find(s->resp, dlen, 0x88, &t) != 0 || t.len != 1)
+        return 0;
+    sfi = t.value[0];
+    if (sfi < 1 || sfi > 30)
+        return 0;
+    s->nddf = 0;
+    return directory(s, sfi, 0);
+}
+
+/* Add every 61 entry among the objects of len bytes at p (a PPSE's BF0C). */
 static int add_directory_entries(kv_emv *s, const uint8_t *p, size_t len)
 {
     int r;
@@ -252,37 +405,6 @@ static int add_directory_entries(kv_emv *s, const uint8_t *p, size_t len)
             add_candidate(s, &app);
     }
     return r;
-}
-
-/* EMV Book 1 §12.3.2: PSE, directory records read by the SFI of 88 until 6A83. */
-static int try_pse(kv_emv *s)
-{
-    int r;
-    uint16_t sw;
-    size_t dlen;
-    kv_tlv t;
-    uint8_t sfi;
-
-    if ((r = select_df(s, kv_pse_name, sizeof(kv_pse_name) - 1, 0x00, &sw, &dlen)) != 0)
-        return r;
-    if (sw != 0x9000 || kv_tlv_find(s->resp, dlen, 0x88, &t) != 0 || t.len != 1)
-        return 0;
-    sfi = t.value[0];
-    if (sfi < 1 || sfi > 30)
-        return 0;
-    for (unsigned rec = 1; rec <= KV_EMV_MAX_DIR_RECORDS; rec++) {
-        kv_cursor c;
-        if ((r = read_record(s, sfi, (uint8_t)rec, &sw, &dlen)) != 0)
-            return r;
-        if (sw != 0x9000) /* 6A83: end of the directory */
-            break;
-        kv_cursor_init(&c, s->resp, dlen);
-        if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70)
-            break;
-        if (add_directory_entries(s, t.value, t.len) < 0)
-            break;
-    }
-    return 0;
 }
 
 /* EMV Contactless Book B §3.3: PPSE, directory entries in the FCI (BF0C). */
@@ -315,36 +437,60 @@ static int app_from_fci(const uint8_t *p, size_t len, kv_emv_app *app)
     return app->aid_len > 0 ? 0 : KV_ERR_CARD_DATA;
 }
 
-/* EMV Book 1 §12.3.3: SELECT each AID of the list, next occurrences for partial names. */
-static int try_aid_list(kv_emv *s)
+/*
+ * One AID of the list (EMV Book 1 §12.3.3): SELECT it; a DF name equal to it
+ * is a candidate and ends the search for this AID; a longer one (the AID is
+ * a prefix) is a candidate when the ASI allows partial selection (asi), and
+ * the next occurrence (P2 02) is asked for. 6283 (blocked) answers are never
+ * candidates. Returns 0, 1 when the card answered 6A81 (stop the list) or a
+ * transport error.
+ */
+static int try_aid(kv_emv *s, const uint8_t *aid, size_t alen, int asi)
 {
     int r;
     uint16_t sw;
     size_t dlen;
     kv_emv_app app;
+    uint8_t p2 = 0x00;
 
-    for (size_t i = 0; i < s->naids; i++) {
-        const uint8_t *aid = s->aids[i];
-        size_t alen = s->aid_len[i];
-        uint8_t p2 = 0x00;
-        for (unsigned occ = 0; occ < KV_EMV_MAX_OCCURRENCES; occ++) {
-            if ((r = select_df(s, aid, alen, p2, &sw, &dlen)) != 0)
-                return r;
-            if (sw == 0x6A81) /* card blocked or SELECT not supported: stop */
-                return 0;
-            if (sw != 0x9000 && sw != 0x6283)
-                break;
-            if (app_from_fci(s->resp, dlen, &app) != 0 || app.aid_len < alen ||
-                memcmp(app.aid, aid, alen) != 0)
-                break;
-            if (sw == 0x9000) /* 6283: blocked, not a candidate */
-                add_candidate(s, &app);
-            if (app.aid_len == alen) /* exact match: no other occurrence to look for */
-                break;
-            p2 = 0x02;
-        }
+    for (unsigned occ = 0; occ < KV_EMV_MAX_OCCURRENCES; occ++) {
+        int exact;
+        if ((r = select_df(s, aid, alen, p2, &sw, &dlen)) != 0)
+            return r;
+        if (sw == 0x6A81) /* card blocked or SELECT not supported: stop */
+            return 1;
+        if (sw != 0x9000 && sw != 0x6283)
+            break;
+        if (app_from_fci(s->resp, dlen, &app) != 0 || app.aid_len < alen ||
+            memcmp(app.aid, aid, alen) != 0)
+            break;
+        exact = app.aid_len == alen;
+        if (sw == 0x9000 && (exact || asi == KV_ASI_PARTIAL))
+            add_candidate(s, &app);
+        if (exact) /* no other occurrence to look for */
+            break;
+        p2 = 0x02;
     }
     return 0;
+}
+
+/*
+ * EMV Book 1 §12.3.3: the AID list. With a terminal configuration its AIDs
+ * with their ASI; without one the built-in list and kv_emv_add_aid's, every
+ * one partial.
+ */
+static int try_aid_list(kv_emv *s)
+{
+    int r = 0;
+
+    if (s->cfg != NULL) {
+        for (size_t i = 0; i < s->cfg->naids && r == 0; i++)
+            r = try_aid(s, s->cfg->aids[i].aid, s->cfg->aids[i].aid_len, s->cfg->aids[i].asi);
+    } else {
+        for (size_t i = 0; i < s->naids && r == 0; i++)
+            r = try_aid(s, s->aids[i], s->aid_len[i], KV_ASI_PARTIAL);
+    }
+    return r < 0 ? r : 0;
 }
 
 /* Candidates in selection order: priority 1 first, absent last, card order among equals. */
@@ -360,10 +506,32 @@ static size_t selection_order(const kv_emv *s, size_t *order)
     return n;
 }
 
-/* Final selection (EMV Book 1 §12.4): SELECT the best candidate left; keep its FCI. */
+/* API (87) bit 8: the application may be selected only with the cardholder's confirmation. */
+static int needs_confirmation(const kv_emv_app *a)
+{
+    return a->api >= 0 && (a->api & 0x80) != 0;
+}
+
+/* The selected application's terminal data: its configuration entry applied to the profile. */
+static void apply_app_config(kv_emv *s)
+{
+    memcpy(s->term.app_version, s->app_version0, 2);
+    s->sel_cfg = kv_term_config_match(config_of(s), s->card.selected.aid, s->card.selected.aid_len);
+    if (s->sel_cfg != NULL)
+        kv_term_config_apply_app(s->sel_cfg, &s->term);
+}
+
+/*
+ * Final selection (EMV Book 1 §12.4): SELECT the best candidate left and
+ * keep its FCI. With kv_emv_choose_aid only the chosen candidate; without,
+ * the highest priority among those that do not ask for confirmation (API bit
+ * 8): kortvagt has no cardholder to ask, so such an application is excluded
+ * as Book 1 §12.4 says for a terminal without confirmation, and when only
+ * such applications are left the answer is KV_ERR_APP_CONFIRM.
+ */
 static int final_select(kv_emv *s)
 {
-    int r;
+    int r, confirm_only = 0;
     size_t order[KV_EMV_MAX_APPS], n = selection_order(s, order);
     uint16_t sw;
     size_t dlen;
@@ -371,12 +539,22 @@ static int final_select(kv_emv *s)
 
     for (size_t k = 0; k < n; k++) {
         size_t i = order[k];
+        const kv_emv_app *cand = &s->card.apps[i];
         kv_emv_app app;
         if (s->removed[i])
             continue;
-        if ((r = select_df(s, s->card.apps[i].aid, s->card.apps[i].aid_len, 0x00, &sw, &dlen)) != 0)
+        if (s->chosen_len > 0) {
+            if (cand->aid_len != s->chosen_len || memcmp(cand->aid, s->chosen, s->chosen_len) != 0)
+                continue;
+        } else if (needs_confirmation(cand)) {
+            confirm_only = 1;
+            continue;
+        }
+        if ((r = select_df(s, cand->aid, cand->aid_len, 0x00, &sw, &dlen)) != 0)
             return r;
-        if (sw != 0x9000 || app_from_fci(s->resp, dlen, &app) != 0) {
+        /* the FCI must name the application asked for (its DF name, 84) */
+        if (sw != 0x9000 || app_from_fci(s->resp, dlen, &app) != 0 ||
+            app.aid_len != cand->aid_len || memcmp(app.aid, cand->aid, app.aid_len) != 0) {
             s->removed[i] = 1;
             continue;
         }
@@ -395,10 +573,34 @@ static int final_select(kv_emv *s)
             s->card.pdol.len = t.len;
         }
         s->removed[i] = 1; /* chosen: a later 6985 moves on to the next one */
+        apply_app_config(s);
         return 0;
     }
     s->card.has_selected = 0;
-    return KV_ERR_NO_APPLICATION;
+    s->sel_cfg = NULL;
+    return confirm_only ? KV_ERR_APP_CONFIRM : KV_ERR_NO_APPLICATION;
+}
+
+/* see emv.h */
+void kv_emv_set_term_config(kv_emv *s, const kv_term_config *c)
+{
+    s->cfg = c != NULL ? c : &s->builtin;
+}
+
+/* see emv.h */
+int kv_emv_choose_aid(kv_emv *s, const uint8_t *aid, size_t len)
+{
+    if (aid == NULL || len < KV_AID_MIN || len > KV_AID_MAX)
+        return KV_ERR_ARG;
+    memcpy(s->chosen, aid, len);
+    s->chosen_len = len;
+    return 0;
+}
+
+/* see emv.h */
+const kv_aid_config *kv_emv_selected_config(const kv_emv *s)
+{
+    return s->card.has_selected ? s->sel_cfg : NULL;
 }
 
 int kv_emv_select(kv_emv *s, unsigned iface)
@@ -406,6 +608,8 @@ int kv_emv_select(kv_emv *s, unsigned iface)
     int r;
 
     s->card.napps = 0;
+    s->card.has_selected = 0;
+    s->sel_cfg = NULL;
     memset(s->removed, 0, sizeof(s->removed));
     if (iface != KV_EMV_IFACE_CONTACTLESS) {
         if ((r = try_pse(s)) != 0)
@@ -429,10 +633,7 @@ int kv_emv_select(kv_emv *s, unsigned iface)
         return KV_ERR_NO_APPLICATION;
     /* contactless readers tell the card how the data was captured (9F39 07) */
     s->term.pos_entry_mode = s->card.selection == KV_EMV_SEL_PPSE ? 7 : 5;
-    if ((r = final_select(s)) != 0)
-        return r;
-    kv_terminal_select_app(&s->term, s->card.selected.aid, s->card.selected.aid_len);
-    return 0;
+    return final_select(s);
 }
 
 /* Parse a GPO answer (EMV Book 3 §6.5.8.4) kept in s->gpo. */
@@ -643,6 +844,120 @@ static void extract(kv_emv *s)
     ref(s, 0x9F4A, &c->sda_tag_list);
 }
 
+/* Growing list of tags (the duplicate check). */
+struct tag_list {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+static int tag_list_add(struct tag_list *l, uint32_t tag)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint32_t *nv = realloc(l->v, cap * sizeof(*nv));
+        if (nv == NULL)
+            return KV_ERR_NOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = tag;
+    return 0;
+}
+
+/* The primitive objects directly inside a 70 / 77 template value. */
+static int template_tags(struct tag_list *l, const uint8_t *p, size_t len)
+{
+    int r;
+    kv_cursor c;
+    kv_tlv t;
+
+    kv_cursor_init(&c, p, len);
+    while ((r = kv_tlv_next(&c, &t)) == 1)
+        if (!t.constructed && (r = tag_list_add(l, t.tag)) != 0)
+            return r;
+    return r < 0 ? KV_ERR_CARD_DATA : 0;
+}
+
+static int cmp_tag(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * EMV Book 3 §10.2: a primitive data object may appear only once in the
+ * data the card gives while reading application data: the GPO answer (the
+ * objects of its 77 template; a format 1 answer gives 82 and 94) and the
+ * records that are 70 templates (SFI 11-30 records in other formats are
+ * the issuer's, not TLV). Counted are the objects directly inside those
+ * templates, the application's data objects; the children of a constructed
+ * object nested inside are that template's business (their tags can be
+ * context-specific) and the templates themselves (70 in every record) are
+ * not data objects. Returns 0, KV_ERR_CARD_DUPLICATE or KV_ERR_NOMEM.
+ */
+static int check_duplicates(const kv_emv *s)
+{
+    int r = 0;
+    struct tag_list l = {0};
+    kv_cursor c;
+    kv_tlv t;
+
+    if (s->card.gpo.len > 0) {
+        kv_cursor_init(&c, s->card.gpo.p, s->card.gpo.len);
+        if (kv_tlv_next(&c, &t) == 1) {
+            if (t.tag == 0x77)
+                r = template_tags(&l, t.value, t.len);
+            else if ((r = tag_list_add(&l, 0x82)) == 0 && t.len > 2)
+                r = tag_list_add(&l, 0x94);
+        }
+    }
+    for (size_t i = 0; i < s->card.nrecords && r == 0; i++) {
+        const kv_emv_record *rec = &s->card.records[i];
+        kv_cursor_init(&c, rec->data, rec->len);
+        if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 || t.raw_len != rec->len)
+            continue; /* SFI 11-30 in a format of the issuer's */
+        r = template_tags(&l, t.value, t.len);
+        if (r == KV_ERR_CARD_DATA) /* not TLV inside: not ours to count */
+            r = 0;
+    }
+    if (r == 0 && l.n > 1) {
+        qsort(l.v, l.n, sizeof(*l.v), cmp_tag);
+        for (size_t i = 1; i < l.n; i++)
+            if (l.v[i] == l.v[i - 1]) {
+                r = KV_ERR_CARD_DUPLICATE;
+                break;
+            }
+    }
+    free(l.v);
+    return r;
+}
+
+/* The records marked for ODA as kv_oda_record, in AFL order (kv_emv_oda_static). */
+static int collect_oda(kv_emv *s)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->card.nrecords; i++)
+        n += s->card.records[i].oda ? 1 : 0;
+    free(s->oda);
+    s->oda = NULL;
+    s->noda = 0;
+    if (n == 0)
+        return 0;
+    if ((s->oda = calloc(n, sizeof(*s->oda))) == NULL)
+        return KV_ERR_NOMEM;
+    for (size_t i = 0; i < s->card.nrecords; i++) {
+        const kv_emv_record *rec = &s->card.records[i];
+        if (!rec->oda)
+            continue;
+        s->oda[s->noda].sfi = rec->sfi;
+        s->oda[s->noda].data = rec->data;
+        s->oda[s->noda].len = rec->len;
+        s->noda++;
+    }
+    return 0;
+}
+
 int kv_emv_read_records(kv_emv *s)
 {
     int r;
@@ -678,7 +993,38 @@ int kv_emv_read_records(kv_emv *s)
                 return r;
         }
     }
+    if ((r = check_duplicates(s)) != 0 || (r = collect_oda(s)) != 0)
+        return r;
     extract(s);
+    return 0;
+}
+
+/* see emv.h */
+void kv_emv_oda_static(const kv_emv *s, kv_oda_static *sd)
+{
+    memset(sd, 0, sizeof(*sd));
+    sd->records = s->oda;
+    sd->nrecords = s->noda;
+    sd->tag_list = s->card.sda_tag_list.p;
+    sd->tag_list_len = s->card.sda_tag_list.len;
+    memcpy(sd->aip, s->card.aip, 2);
+}
+
+/* A data object present with a value (Book 3 §5.2: a zero length counts as absent). */
+static int present(const kv_emv *s, uint32_t tag)
+{
+    const uint8_t *v;
+    size_t len;
+    return kv_emv_find(s, tag, &v, &len) == 0 && len > 0;
+}
+
+/* see emv.h */
+int kv_emv_check_mandatory(const kv_emv *s, int need_cdol2)
+{
+    /* Book 3 §7.2: 5F24, 5A, 8C, 8D are mandatory (8D where the second GENERATE AC needs it) */
+    if (!present(s, 0x5F24) || !present(s, 0x5A) || !present(s, 0x8C) ||
+        (need_cdol2 && !present(s, 0x8D)))
+        return KV_ERR_CARD_MISSING;
     return 0;
 }
 
@@ -704,7 +1050,8 @@ int kv_emv_get_data(kv_emv *s, uint32_t tag, uint8_t *out, size_t cap, size_t *l
     }
     if (vlen > cap)
         return KV_ERR_BUFFER;
-    memcpy(out, v, vlen);
+    if (vlen > 0)
+        memcpy(out, v, vlen);
     *len = vlen;
     return 0;
 }

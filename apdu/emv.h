@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "apdu/dol.h"
+#include "apdu/oda.h"
 #include "apdu/reader.h"
 #include "apdu/termcfg.h"
 
@@ -141,6 +142,32 @@ kv_terminal *kv_emv_terminal(kv_emv *s);
 int kv_emv_add_aid(kv_emv *s, const uint8_t *aid, size_t len);
 
 /*
+ * Selection rules (EMV Book 1 §12), as kortvagt applies them:
+ *   - without kv_emv_set_term_config the session is a card reader (`card
+ *     read`): every application the card lists is a candidate, the AID list
+ *     is the built-in one plus kv_emv_add_aid's (all with partial ASI), and
+ *     the selected AID's entry of the built-in configuration, if it has one,
+ *     gives 9F09;
+ *   - with it the session is a terminal: only applications that match one
+ *     of the configuration's AIDs under its ASI are candidates, from the
+ *     PSE (directory entries 61/4F; DDF entries 61/9D are selected and their
+ *     directories read, at most 4 levels deep and 8 DDFs, never one twice)
+ *     and from the AID list, which is the configuration's (SELECT with P2 02
+ *     "next occurrence" after a DF name longer than the AID; a longer name
+ *     is a candidate only under ASI partial);
+ *   - 6A81 to SELECT of the PSE terminates: KV_ERR_CARD_BLOCKED (Book 1
+ *     §12.3.2); 6A81 during the AID list ends the list;
+ *   - an application whose API (87) has bit 8 set asks for the cardholder's
+ *     confirmation. kortvagt has no cardholder to ask, so it is never
+ *     selected automatically: without kv_emv_choose_aid it is excluded (Book
+ *     1 §12.4, terminal without confirmation), and when only such
+ *     applications are left the selection fails with KV_ERR_APP_CONFIRM;
+ *     kv_emv_choose_aid of its AID is the confirmation;
+ *   - after GPO 6985 the next candidate is selected (none after a chosen AID:
+ *     KV_ERR_NO_APPLICATION) and its entry's terminal data are applied.
+ */
+
+/*
  * Use c (borrowed; must outlive the session) for selection and the
  * per-application terminal data: candidates are the card's applications
  * that match one of c's AIDs under its ASI (Book 1 §12.3), the AID list is
@@ -185,8 +212,10 @@ int kv_emv_gpo(kv_emv *s);
  * READ RECORD (P2 = SFI << 3 | 4) of every record of the AFL; each must be
  * answered 9000 (for SFI 1..10 with a 70 template). Extracts the card data
  * model from the records and the GPO answer. Returns 0, KV_ERR_CARD_DATA (bad
- * AFL entry, malformed record), the KV_ERR_CARD_* of a failed READ RECORD or
- * a transport error.
+ * AFL entry, malformed record), KV_ERR_CARD_DUPLICATE (a primitive data
+ * object twice among the objects of the GPO answer's 77 template and the
+ * records' 70 templates, Book 3 §10.2), the KV_ERR_CARD_* of a failed READ
+ * RECORD or a transport error.
  */
 int kv_emv_read_records(kv_emv *s);
 
@@ -203,6 +232,21 @@ int kv_emv_get_data_all(kv_emv *s);
 
 /* select, gpo, read_records, get_data_all. */
 int kv_emv_read_card(kv_emv *s, unsigned iface);
+
+/*
+ * EMV Book 3 §7.2 mandatory data: KV_ERR_CARD_MISSING unless 5F24, 5A and 8C
+ * (and 8D when need_cdol2) are present with a non-empty value in the GPO
+ * answer or the records; else 0. Call after kv_emv_read_records.
+ */
+int kv_emv_check_mandatory(const kv_emv *s, int need_cdol2);
+
+/*
+ * The static data to be authenticated for kv_oda_begin (card->sd): every
+ * record the AFL marks for ODA, however many (the array lives in the
+ * session: valid until kv_emv_free or the next kv_emv_read_records), the
+ * 9F4A tag list and the AIP.
+ */
+void kv_emv_oda_static(const kv_emv *s, kv_oda_static *sd);
 
 /* The card data found so far (valid until kv_emv_free). */
 const kv_emv_card *kv_emv_card_data(const kv_emv *s);

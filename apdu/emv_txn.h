@@ -19,21 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apdu/ac_data.h"
 #include "apdu/dol.h"
 #include "apdu/emv.h"
 #include "apdu/oda.h"
+#include "apdu/restrict.h" /* processing restrictions (Book 3 §10.4) */
 
 /* ---- GENERATE AC (Book 3 §6.5.5) ------------------------------------------ */
-
-/* Reference control parameter (P1) bits 8-7: the cryptogram type asked for / returned (9F27). */
-#define KV_AC_AAC 0x00
-#define KV_AC_TC 0x40
-#define KV_AC_ARQC 0x80
-#define KV_AC_TYPE_MASK 0xC0
-/* P1 bit 5: CDA signature requested. */
-#define KV_AC_CDA 0x10
-
-#define KV_IAD_MAX 32 /* 9F10 is at most 32 bytes */
 
 /* A parsed GENERATE AC answer. Pointers go into the parsed buffer. */
 typedef struct {
@@ -71,69 +63,6 @@ const char *kv_ac_type_name(uint8_t cid);
  */
 int kv_emv_generate_ac(kv_emv *s, uint8_t p1, const uint8_t *data, size_t len, uint8_t *resp,
                        size_t cap, size_t *rlen, kv_genac_resp *out);
-
-/* ---- Issuer application data (9F10) --------------------------------------- */
-
-/* What the card's CVR says (Visa VIS 1.5 / EMV CCD layouts, by the IAD format). */
-typedef struct {
-    int layout;     /* enum kv_iad_layout */
-    int cvn;        /* cryptogram version number (decimal value of the byte), -1 unknown */
-    int dki;        /* derivation key index, -1 unknown */
-    uint8_t cvr[8]; /* the CVR bytes as the card sent them (without a length byte) */
-    size_t cvr_len; /* 0 when the layout is unknown */
-    int ac1_type;   /* KV_AC_* of the 1st GENERATE AC as the CVR reports it, -1 unknown */
-    int ac2_type;   /* KV_AC_* of the 2nd, or -1 (not requested / unknown) */
-    int offline_pin_performed;
-    int offline_pin_verified; /* performed and not failed */
-    int offline_pin_failed;
-    int pin_try_limit_exceeded;
-    int issuer_auth_failed; /* issuer authentication performed and failed */
-    int cda_performed;      /* CCD only */
-    int dda_performed;
-} kv_iad_info;
-
-enum kv_iad_layout {
-    KV_IAD_UNKNOWN = 0,
-    KV_IAD_VISA = 1, /* 06|07 DKI CVN 03 CVR(3) [IDD]: Visa formats 0, 1, 3 */
-    KV_IAD_CCD = 2,  /* 0F CCI DKI CVR(5) counters(8) 0F IDD(15): EMV Book 3 Annex C7 */
-};
-
-/*
- * Decode the IAD (len bytes, untrusted). A layout that is not recognised is
- * not an error: info->layout is KV_IAD_UNKNOWN and the CVR flags are 0.
- * Returns 0, or KV_ERR_CARD_DATA when the IAD says it is one layout but is
- * cut short.
- */
-int kv_iad_decode(const uint8_t *iad, size_t len, kv_iad_info *info);
-
-/* Length of the recommended minimum AC data set taken from the CDOL data (Book 2 A1.2.1). */
-#define KV_AC_SD_LEN 29
-
-/*
- * The "standard data" of an application cryptogram (EMV Book 2 A1.2.1,
- * apdu/vcard/CRYPTO.md §3): the values of 9F02 (6) || 9F03 (6) || 9F1A (2)
- * || 95 (5) || 5F2A (2) || 9A (3) || 9C (1) || 9F37 (4), taken by tag from
- * data (data_len bytes) built for the DOL cdol (cdol_len bytes); a tag the
- * DOL lacks gives zeros, a shorter or longer DOL entry is fitted
- * (kv_dol_fit). fallback (may be NULL) is a second (DOL, data) pair for tags
- * the first lacks (2nd GENERATE AC: CDOL2, then CDOL1). Returns 0,
- * KV_ERR_DOL (malformed DOL) or KV_ERR_CARD_DATA (data shorter than the DOL).
- */
-int kv_ac_standard_data(const uint8_t *cdol, size_t cdol_len, const uint8_t *data, size_t data_len,
-                        const uint8_t *fb_cdol, size_t fb_cdol_len, const uint8_t *fb_data,
-                        size_t fb_data_len, uint8_t sd[KV_AC_SD_LEN]);
-
-/*
- * The data an application cryptogram is computed over, for the issuer's
- * check (CRYPTO.md §3):
- *   CVN 10: SD || AIP || ATC || CVR with its length byte (IAD bytes 4-7);
- *   CVN 18, 22: SD || AIP || ATC || the whole IAD.
- * out (capacity cap) gets it and *olen its length. Returns 0, KV_ERR_UNSUPPORTED
- * (other CVN), KV_ERR_CARD_DATA (IAD too short for the CVN) or KV_ERR_BUFFER.
- */
-int kv_ac_data_build(int cvn, const uint8_t sd[KV_AC_SD_LEN], const uint8_t aip[2],
-                     const uint8_t atc[2], const uint8_t *iad, size_t iad_len, uint8_t *out,
-                     size_t cap, size_t *olen);
 
 /* ---- Offline PIN and challenge (Book 3 §6.5.8, §6.5.12; Book 2 §7.2) ------ */
 
@@ -193,52 +122,6 @@ int kv_emv_internal_authenticate(kv_emv *s, const uint8_t *ddol_data, size_t ddo
  * Returns 0, KV_ERR_ARG, KV_ERR_CARD_* for other SWs or a transport error.
  */
 int kv_emv_external_authenticate(kv_emv *s, const uint8_t *iad, size_t len, int *accepted);
-
-/* ---- Processing restrictions (Book 3 §10.4) ------------------------------- */
-
-/* Application usage control (9F07) byte 1 and 2 bits. */
-#define KV_AUC_DOMESTIC_CASH 0x8000
-#define KV_AUC_INTL_CASH 0x4000
-#define KV_AUC_DOMESTIC_GOODS 0x2000
-#define KV_AUC_INTL_GOODS 0x1000
-#define KV_AUC_DOMESTIC_SERVICES 0x0800
-#define KV_AUC_INTL_SERVICES 0x0400
-#define KV_AUC_ATM 0x0200
-#define KV_AUC_NON_ATM 0x0100
-#define KV_AUC_DOMESTIC_CASHBACK 0x0080
-#define KV_AUC_INTL_CASHBACK 0x0040
-
-/* The card data processing restrictions read (values, NULL when absent). */
-typedef struct {
-    const uint8_t *app_version; /* 9F08, 2 bytes */
-    size_t app_version_len;
-    const uint8_t *auc; /* 9F07, 2 bytes */
-    size_t auc_len;
-    const uint8_t *issuer_country; /* 5F28, 2 bytes n3 */
-    size_t issuer_country_len;
-    const uint8_t *effective; /* 5F25 YYMMDD */
-    size_t effective_len;
-    const uint8_t *expiry; /* 5F24 YYMMDD */
-    size_t expiry_len;
-} kv_restrict_card;
-
-/* Fill rc from the session's records (kv_emv_find). */
-void kv_restrict_card_from_session(const kv_emv *s, kv_restrict_card *rc);
-
-/*
- * Processing restrictions against terminal t into tvr (bits ORed):
- *  - 9F08 present and different from 9F09: "different application versions";
- *  - 9F07 present: ATM (9F35 14, 15 or 16) needs "valid at ATMs", any other
- *    terminal "valid at terminals other than ATMs"; with 5F28 present, domestic
- *    (5F28 = 9F1A) or international: cash (9C 01) needs "cash", purchase (9C
- *    00) "goods" or "services", cashback (9C 09, or an amount other) also
- *    "cashback"; a failed check sets "requested service not allowed";
- *  - 5F25 after the transaction date 9A: "application not yet effective";
- *  - 5F24 before it: "expired application". A date that is not BCD YYMMDD
- *    counts as failed (effective: not effective; expiry: expired).
- * Never fails.
- */
-void kv_emv_restrictions(const kv_restrict_card *rc, const kv_terminal *t, uint8_t tvr[5]);
 
 /* ---- Contactless: COMPUTE CRYPTOGRAPHIC CHECKSUM (Mastercard mag-stripe mode) ---- */
 

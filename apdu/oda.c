@@ -92,21 +92,26 @@ static int hash_static(EVP_MD_CTX *md, const kv_oda_static *sd)
 
         if (rec->sfi == 0 || rec->sfi > 30 || (rec->len > 0 && rec->data == NULL))
             goto out;
-        if (rec->sfi <= 10) {
-            kv_cursor c;
-            kv_tlv t;
+        kv_cursor c;
+        kv_tlv t;
 
-            /* the value of the 70 template, which must be the whole record */
-            if (rec->len == 0 || rec->data[0] != 0x70)
-                goto out;
-            kv_cursor_init(&c, rec->data, rec->len);
-            if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 || t.raw_len != rec->len)
-                goto out;
+        /*
+         * Book 3 §10.3: a record for ODA that is not a 70 template (the whole
+         * record) means ODA was performed and failed, whatever its SFI.
+         */
+        if (rec->len == 0 || rec->data[0] != 0x70)
+            goto out;
+        kv_cursor_init(&c, rec->data, rec->len);
+        if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 || t.raw_len != rec->len)
+            goto out;
+        if (rec->sfi <= 10) {
+            /* SFI 1-10: the value of the template */
             if (t.len > 0 && EVP_DigestUpdate(md, t.value, t.len) != 1) {
                 r = KV_ERR_INTERNAL;
                 goto out;
             }
-        } else if (rec->len > 0 && EVP_DigestUpdate(md, rec->data, rec->len) != 1) {
+        } else if (EVP_DigestUpdate(md, rec->data, rec->len) != 1) {
+            /* SFI 11-30: the whole record, tag 70 and length included */
             r = KV_ERR_INTERNAL;
             goto out;
         }
@@ -412,6 +417,29 @@ int kv_oda_issuer_key_recover(const kv_capk *ca, const kv_oda_cert_in *in, const
     r = kv_oda_issuer_cert_check(rec, ca->modulus_len, in, pan, pan_len, txn_date, out);
 out:
     return r;
+}
+
+/* see oda.h */
+int kv_oda_issuer_key_recover_store(const kv_capk_store *capks, const uint8_t rid[5], int ca_index,
+                                    const kv_oda_cert_in *in, const uint8_t *pan, size_t pan_len,
+                                    uint32_t txn_date, kv_oda_pubkey *out)
+{
+    int r;
+    const kv_capk *ca;
+    kv_oda_pubkey k;
+
+    if (ca_index < 0 || ca_index > 0xFF)
+        return KV_ERR_ODA_DATA_MISSING;
+    if (capks == NULL || (ca = kv_capk_find(capks, rid, (uint8_t)ca_index)) == NULL)
+        return KV_ERR_ODA_CA_UNKNOWN;
+    if ((r = kv_oda_issuer_key_recover(ca, in, pan, pan_len, txn_date, &k)) != 0)
+        return r;
+    /* Book 2 §5.3 / §6.3 step 9: RID || index || serial not on the revocation list */
+    if (kv_capk_is_revoked(capks, rid, (uint8_t)ca_index, k.serial))
+        return KV_ERR_CAPK_REVOKED;
+    if (out != NULL)
+        *out = k;
+    return 0;
 }
 
 /* see oda.h */
@@ -765,7 +793,6 @@ int kv_oda_begin(kv_oda_ctx *ctx, const kv_capk_store *capks, const kv_oda_card 
                  const uint8_t term_caps[3], uint8_t tvr[5], uint8_t tsi[2])
 {
     int r = KV_ERR_INTERNAL;
-    const kv_capk *ca = NULL;
 
     memset(ctx, 0, sizeof(*ctx));
     ctx->method = kv_oda_select_method(card->sd.aip, term_caps);
@@ -778,16 +805,9 @@ int kv_oda_begin(kv_oda_ctx *ctx, const kv_capk_store *capks, const kv_oda_card 
     if (ctx->method == KV_ODA_SDA)
         kv_tvr_set(tvr, KV_TVR_SDA_SELECTED);
 
-    if (card->ca_index < 0 || card->ca_index > 0xFF) {
-        r = KV_ERR_ODA_DATA_MISSING;
-        goto out;
-    }
-    if (capks == NULL || (ca = kv_capk_find(capks, card->rid, (uint8_t)card->ca_index)) == NULL) {
-        r = KV_ERR_ODA_CA_UNKNOWN;
-        goto out;
-    }
-    if ((r = kv_oda_issuer_key_recover(ca, &card->issuer, card->pan, card->pan_len, card->txn_date,
-                                       &ctx->issuer)) != 0)
+    if ((r = kv_oda_issuer_key_recover_store(capks, card->rid, card->ca_index, &card->issuer,
+                                             card->pan, card->pan_len, card->txn_date,
+                                             &ctx->issuer)) != 0)
         goto out;
     ctx->have_issuer = 1;
 

@@ -20,8 +20,10 @@
  *   KV_ERR_ODA_KEY_LENGTH    key/exponent length fields inconsistent, remainder missing
  *                            or of the wrong length, dynamic data length out of range
  *   KV_ERR_ODA_DATA_MISSING  a needed data object is absent (8F, 90, 9F32, 93, 9F46, ...)
- *   KV_ERR_ODA_RECORD        a record for ODA (SFI 1-10) is not a 70 template, or 9F4A
- *                            names a tag other than 82
+ *   KV_ERR_ODA_RECORD        a record for ODA (any SFI, Book 3 §10.3) is not a 70
+ *                            template, or 9F4A names a tag other than 82
+ *   KV_ERR_CAPK_REVOKED      the issuer certificate (RID, 8F, serial) is on the store's
+ *                            revocation list (capk.h)
  *   KV_ERR_ODA_MISMATCH      CDA: CID in the signature differs from the response's 9F27
  * and KV_ERR_NOMEM / KV_ERR_INTERNAL for OpenSSL failures. The steps run in
  * the order of Book 2 (length, trailer, header, format, ..., hash, PAN,
@@ -95,7 +97,10 @@ typedef struct {
 
 /*
  * The static data to be authenticated (Book 3 §10.3): for each record of
- * SFI 1-10 the value of its 70 template, for SFI 11-30 the whole record; then
+ * SFI 1-10 the value of its 70 template, for SFI 11-30 the whole record (tag
+ * 70 and length included); a record of either that is not one 70 template
+ * fails ODA (KV_ERR_ODA_RECORD). Any number of records (kv_emv_oda_static
+ * gives a session's, without a bound); then
  * the value of the AIP when the Static Data Authentication Tag List (9F4A) is
  * present and is 82 (the only tag it may list).
  */
@@ -136,6 +141,18 @@ int kv_oda_rsa_recover(const uint8_t *mod, size_t mod_len, const uint8_t *exp, s
  */
 int kv_oda_issuer_key_recover(const kv_capk *ca, const kv_oda_cert_in *in, const uint8_t *pan,
                               size_t pan_len, uint32_t txn_date, kv_oda_pubkey *out);
+
+/*
+ * kv_oda_issuer_key_recover with the CA key found in capks by (rid,
+ * ca_index) and the store's revocation list checked (Book 2 §5.3 step 9):
+ * KV_ERR_ODA_DATA_MISSING (ca_index not 0..255: no 8F), KV_ERR_ODA_CA_UNKNOWN
+ * (capks NULL or no such key), the recovery's errors, KV_ERR_CAPK_REVOKED
+ * (out untouched). kv_oda_begin uses it; so should every other recovery of
+ * an issuer key (the ICC PIN encipherment key's).
+ */
+int kv_oda_issuer_key_recover_store(const kv_capk_store *capks, const uint8_t rid[5], int ca_index,
+                                    const kv_oda_cert_in *in, const uint8_t *pan, size_t pan_len,
+                                    uint32_t txn_date, kv_oda_pubkey *out);
 
 /*
  * The checks of kv_oda_issuer_key_recover after the RSA step, on data already

@@ -75,6 +75,48 @@ static int removal_or(pcsc_ctx *p, int err)
     return err;
 }
 
+/*
+ * An exchange answered with no bytes at all: vpcd does that when its card
+ * (our virtual card, or its process) went away mid-command, and drops the
+ * card; pcscd sees the slot empty only at its next presence poll (every
+ * 400 ms), so an immediate SCardStatus still says "present". Wait up to
+ * 1.5 s for the reader to report the card gone (EMPTY, or a new card
+ * event) before calling the card unresponsive.
+ */
+static int empty_answer(pcsc_ctx *p)
+{
+    char name[MAX_READERNAME + 1];
+    DWORD namelen = sizeof(name), state = 0, proto = 0, atrlen = 0, events;
+    SCARD_READERSTATE st;
+    struct timespec t0, now;
+    long waited = 0;
+    int r = removal_or(p, KV_ERR_PCSC_UNRESPONSIVE);
+
+    if (r != KV_ERR_PCSC_UNRESPONSIVE ||
+        SCardStatus(p->h, name, &namelen, &state, &proto, NULL, &atrlen) != SCARD_S_SUCCESS)
+        return r;
+    memset(&st, 0, sizeof(st));
+    st.szReader = name;
+    st.dwCurrentState = SCARD_STATE_UNAWARE;
+    if (SCardGetStatusChange(p->ctx, 0, &st, 1) != SCARD_S_SUCCESS)
+        return r;
+    events = st.dwEventState >> 16;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (waited < 1500) {
+        LONG rv;
+        st.dwCurrentState = st.dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
+        rv = SCardGetStatusChange(p->ctx, (DWORD)(1500 - waited), &st, 1);
+        if (rv == SCARD_S_SUCCESS &&
+            ((st.dwEventState & SCARD_STATE_EMPTY) || (st.dwEventState >> 16) != events))
+            return KV_ERR_PCSC_REMOVED;
+        if (rv != SCARD_S_SUCCESS)
+            break; /* timeout: still there */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        waited = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    }
+    return r;
+}
+
 static int pcsc_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *out, size_t cap,
                          size_t *outlen)
 {
@@ -95,7 +137,7 @@ static int pcsc_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *o
     /* No status word at all: the card (or the virtual card's process) went away
      * during the exchange; vpcd reports that as an empty answer. */
     if (rl < 2)
-        return removal_or(p, KV_ERR_PCSC_UNRESPONSIVE);
+        return empty_answer(p);
     *outlen = rl;
     return 0;
 }

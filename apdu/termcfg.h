@@ -38,12 +38,12 @@ enum kv_zero_amount {
 /* One supported application: the terminal data that depend on the AID. */
 typedef struct {
     uint8_t aid[16];
-    size_t aid_len;       /* 5..16 */
-    int asi;              /* enum kv_asi */
-    char name[17];        /* "visa", "mastercard", ... for humans; "" when configured bare */
-    uint8_t app_version[2]; /* 9F09 */
-    uint64_t floor_limit; /* minor units; 9F1B */
-    uint64_t threshold;   /* random selection threshold (minor units) */
+    size_t aid_len;              /* 5..16 */
+    int asi;                     /* enum kv_asi */
+    char name[17];               /* "visa", "mastercard", ... for humans; "" when configured bare */
+    uint8_t app_version[2];      /* 9F09 */
+    uint64_t floor_limit;        /* minor units; 9F1B */
+    uint64_t threshold;          /* random selection threshold (minor units) */
     unsigned target_percent;     /* 0..99 */
     unsigned max_target_percent; /* 0..99, >= target_percent */
     uint8_t tac_denial[5];
@@ -98,6 +98,10 @@ kv_aid_config *kv_term_config_find(kv_term_config *c, const uint8_t *aid, size_t
  * there is one (else zeros, ASI partial, 9F09 0000, TACs of Book 4 §6.3.1's
  * recommendation) and return it; an existing entry is returned as is.
  * NULL when the table is full or the AID is not 5..16 bytes.
+ * (Helper "risk": Book 4 leaves the values to the acquirer; an unknown RID
+ * gets TAC denial 0000000000 and online = default FCF8FCF800, every bit
+ * of bytes 1-4 but the RFU ones and "SDA selected", as README "Terminal
+ * configuration" documents.)
  */
 kv_aid_config *kv_term_config_add(kv_term_config *c, const uint8_t *aid, size_t aid_len);
 
@@ -106,5 +110,12 @@ void kv_term_config_apply_terminal(const kv_term_config *c, kv_terminal *t);
 
 /* Copy the application's values into t (9F09; the others live in the config). */
 void kv_term_config_apply_app(const kv_aid_config *a, kv_terminal *t);
+
+/*
+ * Added by helper "risk": 1 when a terminal of type terminal_type (9F35 as
+ * an integer, 22) can go online: every type but the offline-only ones,
+ * second digit 3 or 6 (Book 4 Annex A1). kv_term_config.online_capable.
+ */
+int kv_term_config_online_capable(uint8_t terminal_type);
 
 #endif

@@ -9,189 +9,203 @@
 #define TLV_CONSTRUCTED 0x20
 
 /* Padding allowed before, between and after objects (EMV Book 3 Annex B, ISO/IEC 7816-4 5.2.2). */
-static int tlv_is_padding(uint8_t b)
+static inline int tlv_is_padding(uint8_t b)
 {
-    return b == 0x00 || b == 0xFF;
+    return (uint8_t)(b + 1) <= 1; /* 0xFF -> 0, 0x00 -> 1 */
 }
 
-static int tlv_read_tag(kv_cursor *c, uint32_t *tag, uint8_t *tag_len)
-{
-    uint8_t b;
-    uint32_t t;
-    uint8_t n = 1;
-    int r;
+#if defined(__GNUC__)
+#define TLV_INLINE static inline __attribute__((always_inline))
+#define TLV_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define TLV_INLINE static inline
+#define TLV_LIKELY(x) (x)
+#endif
 
-    if ((r = kv_cursor_u8(c, &b)) != 0)
-        return r;
-    t = b;
-    if ((b & TLV_TAG_MORE) == TLV_TAG_MORE) {
-        /* EMV Book 3 Annex B1: subsequent bytes continue while b8 is set. */
-        for (;;) {
-            if ((r = kv_cursor_u8(c, &b)) != 0)
-                return r;
-            t = t << 8 | b;
-            n++;
-            if ((b & 0x80) == 0)
-                break;
-            if (n == 3)
+/*
+ * Decode the object whose first byte (not padding) is at p, with end the end
+ * of the enclosing data (p < end). Works on plain pointers: the bounds are
+ * checked once per field, not once per byte through a cursor, and the common
+ * case (a 1- or 2-byte tag, a short length) takes no loop. Fills *t and
+ * returns 0, or an error with *t untouched:
+ *   KV_ERR_TRUNCATED      tag or length field cut off
+ *   KV_ERR_TLV_TAG        a third tag byte with b8 set (a tag of 4 or more bytes)
+ *   KV_ERR_TLV_INDEFINITE length byte 80
+ *   KV_ERR_TLV_LENGTH     length byte 85..FF
+ *   KV_ERR_TLV_OVERLONG   value past end
+ */
+TLV_INLINE int tlv_decode(const uint8_t *p, const uint8_t *end, kv_tlv *t)
+{
+    const uint8_t *q = p + 1;
+    uint32_t tag = p[0];
+    uint8_t tag_len = 1, b;
+    size_t len, left;
+
+    /* EMV Book 3 Annex B1: b5..b1 of the first tag byte all set: more tag bytes follow, each
+     * with b8 set while another one comes; a tag has at most 3 bytes. */
+    if ((tag & TLV_TAG_MORE) == TLV_TAG_MORE) {
+        if (q == end)
+            return KV_ERR_TRUNCATED;
+        b = *q++;
+        tag = tag << 8 | b;
+        tag_len = 2;
+        if (b & 0x80) {
+            if (q == end)
+                return KV_ERR_TRUNCATED;
+            b = *q++;
+            tag = tag << 8 | b;
+            tag_len = 3;
+            if (b & 0x80)
                 return KV_ERR_TLV_TAG;
         }
     }
-    *tag = t;
-    *tag_len = n;
-    return 0;
-}
-
-static int tlv_read_length(kv_cursor *c, size_t *len)
-{
-    uint8_t b;
-    size_t v = 0;
-    int r;
-
-    if ((r = kv_cursor_u8(c, &b)) != 0)
-        return r;
-    if (b < 0x80) {
-        *len = b;
-        return 0;
+    if (q == end)
+        return KV_ERR_TRUNCATED;
+    b = *q++;
+    left = (size_t)(end - q);
+    if (TLV_LIKELY(b < 0x80)) {
+        len = b;
+    } else {
+        unsigned n = b & 0x7F;
+        if (b == 0x80)
+            return KV_ERR_TLV_INDEFINITE; /* EMV allows definite lengths only */
+        if (b > 0x84)
+            return KV_ERR_TLV_LENGTH;
+        if (left < n)
+            return KV_ERR_TRUNCATED;
+        len = 0;
+        for (unsigned i = 0; i < n; i++)
+            len = len << 8 | q[i];
+        q += n;
+        left -= n;
     }
-    if (b == 0x80)
-        return KV_ERR_TLV_INDEFINITE; /* EMV allows definite lengths only */
-    if (b > 0x84)
-        return KV_ERR_TLV_LENGTH;
-    for (unsigned i = 0; i < (unsigned)(b & 0x7F); i++) {
-        uint8_t d;
-        if ((r = kv_cursor_u8(c, &d)) != 0)
-            return r;
-        v = v << 8 | d;
-    }
-    *len = v;
-    return 0;
-}
-
-/*
- * kv_tlv_next with the start of the failing object reported in *err_at (the
- * first byte after any padding), so that callers can name an offset.
- */
-static int tlv_next_at(kv_cursor *c, kv_tlv *out, const uint8_t **err_at)
-{
-    kv_cursor w = *c;
-    const uint8_t *start;
-    kv_tlv t;
-    uint8_t b;
-    int r;
-
-    while (kv_cursor_peek(&w, &b) == 0 && tlv_is_padding(b))
-        (void)kv_cursor_skip(&w, 1);
-    if (kv_cursor_left(&w) == 0) {
-        *c = w;
-        return 0;
-    }
-    start = w.p;
-    *err_at = start;
-    if ((r = tlv_read_tag(&w, &t.tag, &t.tag_len)) != 0)
-        return r;
-    if ((r = tlv_read_length(&w, &t.len)) != 0)
-        return r;
-    if (kv_cursor_left(&w) < t.len)
+    if (left < len)
         return KV_ERR_TLV_OVERLONG;
-    if ((r = kv_cursor_take(&w, t.len, &t.value)) != 0)
-        return r;
-    if (t.len == 0)
-        t.value = NULL;
-    t.constructed = (start[0] & TLV_CONSTRUCTED) != 0;
-    t.raw = start;
-    t.raw_len = (size_t)(w.p - start);
-    *c = w;
-    *out = t;
-    return 1;
+    t->tag = tag;
+    t->tag_len = tag_len;
+    t->constructed = (p[0] & TLV_CONSTRUCTED) != 0;
+    t->value = len ? q : NULL;
+    t->len = len;
+    t->raw = p;
+    t->raw_len = (size_t)(q - p) + len;
+    return 0;
 }
 
 int kv_tlv_next(kv_cursor *c, kv_tlv *out)
 {
-    const uint8_t *err_at = NULL;
-    return tlv_next_at(c, out, &err_at);
+    const uint8_t *p = c->p, *end;
+    size_t left = c->left;
+    int r;
+
+    while (left > 0 && tlv_is_padding(*p)) {
+        p++;
+        left--;
+    }
+    if (left == 0) {
+        c->p = p;
+        c->left = 0;
+        return 0;
+    }
+    end = p + left;
+    if ((r = tlv_decode(p, end, out)) != 0)
+        return r;
+    c->p = p + out->raw_len;
+    c->left = left - out->raw_len;
+    return 1;
 }
 
+/* What tlv_iterate does with each object. */
+enum tlv_mode {
+    TLV_VALIDATE, /* nothing */
+    TLV_VISIT,    /* call fn */
+    TLV_FIND,     /* stop at the first object with the tag */
+};
+
 /*
- * Depth-first traversal without recursion: one cursor per open constructed
- * object. A constructed object at depth d opens nesting level d + 1, which
- * may not exceed KV_TLV_MAX_DEPTH. fn may be NULL (validation only).
+ * Depth-first traversal without recursion: the end of each open constructed
+ * object and where its parent continues are kept on a fixed stack. A
+ * constructed object at depth d opens nesting level d + 1, which may not
+ * exceed KV_TLV_MAX_DEPTH. Inlined into each entry point with mode a
+ * constant, so validation and search pay for no callback.
  */
-static int tlv_iterate(const uint8_t *p, size_t len, kv_tlv_visit_fn fn, void *arg,
-                       size_t *bad_offset)
+TLV_INLINE int tlv_iterate(const uint8_t *p, size_t len, enum tlv_mode mode, kv_tlv_visit_fn fn,
+                           void *arg, uint32_t tag, kv_tlv *found, size_t *bad_offset)
 {
-    kv_cursor stack[KV_TLV_MAX_DEPTH + 1];
+    struct {
+        const uint8_t *next, *end;
+    } stack[KV_TLV_MAX_DEPTH];
+    const uint8_t *const base = p, *end, *q = p;
     unsigned depth = 0;
-    const uint8_t *err_at = p;
     kv_tlv t;
     int r;
 
-    kv_cursor_init(&stack[0], p, len);
+    if (p == NULL || len == 0)
+        return 0;
+    end = p + len;
     for (;;) {
-        r = tlv_next_at(&stack[depth], &t, &err_at);
-        if (r < 0)
-            goto out;
-        if (r == 0) {
+        while (q < end && tlv_is_padding(*q))
+            q++;
+        if (q == end) {
             if (depth == 0)
-                break;
+                return 0;
             depth--;
+            q = stack[depth].next;
+            end = stack[depth].end;
             continue;
         }
+        if ((r = tlv_decode(q, end, &t)) != 0)
+            goto fail;
         if (t.constructed && depth >= KV_TLV_MAX_DEPTH) {
-            err_at = t.raw;
             r = KV_ERR_TLV_DEPTH;
-            goto out;
+            goto fail;
         }
-        if (fn != NULL && (r = fn(&t, depth, arg)) != 0)
+        if (mode == TLV_VISIT && (r = fn(&t, depth, arg)) != 0)
             return r;
+        if (mode == TLV_FIND && t.tag == tag) {
+            *found = t;
+            return 1;
+        }
         if (t.constructed) {
+            stack[depth].next = q + t.raw_len;
+            stack[depth].end = end;
             depth++;
-            kv_cursor_init(&stack[depth], t.value, t.len);
+            end = q + t.raw_len;
+            q = t.value != NULL ? t.value : end;
+        } else {
+            q += t.raw_len;
         }
     }
-    r = 0;
-out:
-    if (r < 0 && bad_offset != NULL)
-        *bad_offset = err_at != NULL && p != NULL ? (size_t)(err_at - p) : 0;
+fail:
+    if (bad_offset != NULL)
+        *bad_offset = (size_t)(q - base);
     return r;
 }
 
 int kv_tlv_validate(const uint8_t *p, size_t len)
 {
-    return tlv_iterate(p, len, NULL, NULL, NULL);
+    return tlv_iterate(p, len, TLV_VALIDATE, NULL, NULL, 0, NULL, NULL);
 }
 
 int kv_tlv_validate_offset(const uint8_t *p, size_t len, size_t *bad_offset)
 {
-    return tlv_iterate(p, len, NULL, NULL, bad_offset);
+    return tlv_iterate(p, len, TLV_VALIDATE, NULL, NULL, 0, NULL, bad_offset);
 }
 
 int kv_tlv_walk(const uint8_t *p, size_t len, kv_tlv_visit_fn fn, void *arg)
 {
-    return tlv_iterate(p, len, fn, arg, NULL);
-}
-
-struct tlv_find_ctx {
-    uint32_t tag;
-    kv_tlv *out;
-};
-
-static int tlv_find_visit(const kv_tlv *t, unsigned depth, void *arg)
-{
-    struct tlv_find_ctx *ctx = arg;
-    (void)depth;
-    if (t->tag != ctx->tag)
-        return 0;
-    *ctx->out = *t;
-    return 1;
+    if (fn == NULL)
+        return kv_tlv_validate(p, len);
+    return tlv_iterate(p, len, TLV_VISIT, fn, arg, 0, NULL, NULL);
 }
 
 int kv_tlv_find(const uint8_t *p, size_t len, uint32_t tag, kv_tlv *out)
 {
-    struct tlv_find_ctx ctx = {tag, out};
-    int r = tlv_iterate(p, len, tlv_find_visit, &ctx, NULL);
-    if (r == 1)
+    kv_tlv t;
+    int r = tlv_iterate(p, len, TLV_FIND, NULL, NULL, tag, &t, NULL);
+    if (r == 1) {
+        *out = t;
         return 0;
+    }
     return r == 0 ? KV_ERR_NOT_FOUND : r;
 }
 

@@ -1,6 +1,8 @@
 /* see emv_crypto.h */
 #include "hsm/emv_crypto.h"
 #include "hsm/mac.h"
+#include "hsm/p11_aes_derive.h"
+#include "hsm/p11_internal.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
@@ -46,6 +48,15 @@ int kv_emv_params_for_cvn(int cvn, kv_emv_params *p)
         p->padding = KV_MAC_PAD2;
         p->arpc_method = 1;
         p->arpc_key = KV_EMV_ARPC_KEY_SK;
+        return 0;
+    case 5: /* EMV CCD, TDES (Book 3 Annex C) */
+    case 6: /* EMV CCD, AES */
+        p->mk_option = KV_EMV_MK_OPTION_A;
+        p->skd = KV_EMV_SKD_CSK;
+        p->padding = KV_MAC_PAD2;
+        p->arpc_method = 2;
+        p->arpc_key = KV_EMV_ARPC_KEY_SK;
+        p->aes = cvn == 6;
         return 0;
     default:
         return KV_ERR_UNSUPPORTED;
@@ -168,6 +179,21 @@ void kv_emv_csk_derivation_data(const uint8_t r[8], uint8_t data[16], uint8_t co
     memcpy(companion + 8, data, 8);
 }
 
+void kv_emv_aes_mk_derivation_data(const uint8_t y[8], uint8_t data[16])
+{
+    for (size_t i = 0; i < 8; i++) {
+        data[i] = y[i];
+        data[8 + i] = (uint8_t)(y[i] ^ 0xFF);
+    }
+}
+
+void kv_emv_aes_csk_derivation_data(const uint8_t r[8], uint8_t data[16])
+{
+    memcpy(data, r, 8);
+    memset(data + 8, 0, 8);
+    data[2] = 0xF0;
+}
+
 void kv_emv_arpc1_input(const uint8_t arqc[8], const uint8_t arc[2], uint8_t out[8])
 {
     memcpy(out, arqc, 8);
@@ -190,6 +216,12 @@ int kv_emv_arpc2_input(const uint8_t arqc[8], const uint8_t csu[4], const uint8_
 static int check_des2(const kv_hsm_key *k)
 {
     return k->type == KV_KEY_DES2 ? 0 : KV_ERR_HSM_KEY;
+}
+
+/* An IMK or ICC key of a type this module derives from: DES2, or AES-128 (CCD CVN 6). */
+static int check_mk_type(const kv_hsm_key *k)
+{
+    return k->type == KV_KEY_DES2 || k->type == KV_KEY_AES128 ? 0 : KV_ERR_HSM_KEY;
 }
 
 /*
@@ -220,12 +252,18 @@ int kv_hsm_emv_derive_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const
     int r;
 
     memset(out, 0, sizeof(*out));
-    if ((r = require_imk(h, imk)) != 0 || (r = check_des2(imk)) != 0)
+    if ((r = require_imk(h, imk)) != 0 || (r = check_mk_type(imk)) != 0)
         return r;
     if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
         return r;
-    kv_emv_mk_derivation_data(y, data, comp);
-    r = kv_hsm_derive_des2(h, imk, data, with_companion ? comp : NULL, out);
+    if (imk->type == KV_KEY_AES128) {
+        /* an ICC MK derives session keys and does nothing else */
+        kv_emv_aes_mk_derivation_data(y, data);
+        r = kv_hsm_derive_aes128(h, imk, data, KV_AES_DERIVED_DERIVE, out);
+    } else {
+        kv_emv_mk_derivation_data(y, data, comp);
+        r = kv_hsm_derive_des2(h, imk, data, with_companion ? comp : NULL, out);
+    }
     kv_wipe(y, sizeof(y));
     kv_wipe(data, sizeof(data));
     kv_wipe(comp, sizeof(comp));
@@ -239,10 +277,15 @@ int kv_hsm_emv_derive_session_key(kv_hsm *h, const kv_hsm_key *mk, const uint8_t
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = require_session_parent(h, mk)) != 0)
+    if ((rc = require_session_parent(h, mk)) != 0 || (rc = check_mk_type(mk)) != 0)
         return rc;
-    kv_emv_csk_derivation_data(r, data, comp);
-    rc = kv_hsm_derive_des2(h, mk, data, comp, out);
+    if (mk->type == KV_KEY_AES128) {
+        kv_emv_aes_csk_derivation_data(r, data);
+        rc = kv_hsm_derive_aes128(h, mk, data, KV_AES_DERIVED_SIGN | KV_AES_DERIVED_ENCRYPT, out);
+    } else {
+        kv_emv_csk_derivation_data(r, data, comp);
+        rc = kv_hsm_derive_des2(h, mk, data, comp, out);
+    }
     kv_wipe(data, sizeof(data));
     kv_wipe(comp, sizeof(comp));
     return rc;
@@ -259,6 +302,9 @@ static int check_params(const kv_emv_params *p)
     if (p->arpc_method != 1 && p->arpc_method != 2)
         return KV_ERR_ARG;
     if (p->arpc_key != KV_EMV_ARPC_KEY_MK && p->arpc_key != KV_EMV_ARPC_KEY_SK)
+        return KV_ERR_ARG;
+    /* AES: the ICC MK never MACs (CMAC needs a session key that may sign) */
+    if (p->aes && (p->skd == KV_EMV_SKD_NONE && !p->r_explicit))
         return KV_ERR_ARG;
     return 0;
 }
@@ -281,8 +327,13 @@ static int derive_txn_keys(kv_hsm *h, const kv_hsm_key *imk, const kv_emv_params
     int r;
 
     memset(k, 0, sizeof(*k));
-    if ((r = kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_AC)) != 0 || (r = check_des2(imk)) != 0)
+    if ((r = kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_AC)) != 0)
         return r;
+    if (p->aes ? imk->type != KV_KEY_AES128 : check_des2(imk) != 0)
+        return kv_p11_fail_msg(h, KV_ERR_HSM_KEY,
+                               "key '%s' is not an %s issuer master key: cryptogram version %d "
+                               "needs one",
+                               imk->label, p->aes ? "AES-128" : "3DES (des2)", p->cvn);
     if ((r = kv_hsm_emv_derive_icc_mk(h, imk, p->mk_option, t->pan, t->psn, need_mk_companion,
                                       &k->mk)) != 0)
         return r;
@@ -335,7 +386,15 @@ int kv_hsm_arqc_generate(kv_hsm *h, const kv_hsm_key *imk, const kv_emv_params *
         goto out;
     if ((r = derive_txn_keys(h, imk, p, t, !sk, sk, &k)) != 0)
         goto out;
-    r = kv_hsm_mac_alg3(h, sk ? &k.sk : &k.mk, p->padding, t->data, t->data_len, ac);
+    if (p->aes) {
+        uint8_t cmac[16];
+        r = kv_hsm_aes_cmac(h, &k.sk, t->data, t->data_len, cmac);
+        if (r == 0)
+            memcpy(ac, cmac, 8);
+        kv_wipe(cmac, sizeof(cmac));
+    } else {
+        r = kv_hsm_mac_alg3(h, sk ? &k.sk : &k.mk, p->padding, t->data, t->data_len, ac);
+    }
 out:
     release_txn_keys(h, &k);
     return r;
@@ -370,7 +429,11 @@ int kv_hsm_arpc_generate(kv_hsm *h, const kv_hsm_key *imk, const kv_emv_params *
     if ((r = check_params(p)) != 0 || (r = check_txn(t, 0)) != 0)
         goto out;
     on_sk = p->arpc_key == KV_EMV_ARPC_KEY_SK;
-    if (on_sk && !uses_sk(p)) {
+    if (p->aes && p->arpc_method == 1) {
+        r = KV_ERR_UNSUPPORTED;
+        goto out;
+    }
+    if ((on_sk && !uses_sk(p)) || (p->aes && !on_sk)) {
         r = KV_ERR_ARG;
         goto out;
     }
@@ -388,7 +451,15 @@ int kv_hsm_arpc_generate(kv_hsm *h, const kv_hsm_key *imk, const kv_emv_params *
             r = n;
             goto out;
         }
-        if ((r = kv_hsm_mac_alg3(h, key, KV_MAC_PAD2, buf, (size_t)n, mac)) != 0)
+        if (p->aes) {
+            uint8_t cmac[16];
+            r = kv_hsm_aes_cmac(h, key, buf, (size_t)n, cmac);
+            memcpy(mac, cmac, 8);
+            kv_wipe(cmac, sizeof(cmac));
+        } else {
+            r = kv_hsm_mac_alg3(h, key, KV_MAC_PAD2, buf, (size_t)n, mac);
+        }
+        if (r != 0)
             goto out;
         memcpy(arpc, mac, 4);
         *arpc_len = 4;

@@ -75,10 +75,14 @@ int kv_keys_policy(kv_key_type t, kv_key_usage u, unsigned *attrs, int *companio
         *attrs = KV_HSM_USE_ENCRYPT | KV_HSM_USE_DECRYPT;
         break;
     case KV_ROLE_IMK_AC:
+        /* an IMK derives ICC master keys and does nothing else; AES-128 for EMV CCD CVN 6 */
+        ok = t == KV_KEY_DES2 || t == KV_KEY_AES128;
+        fits = "des2 or aes128";
+        *attrs = KV_HSM_USE_DERIVE;
+        break;
     case KV_ROLE_IMK_CVC3:
     case KV_ROLE_IMK_SMI:
     case KV_ROLE_IMK_SMC:
-        /* an IMK derives ICC master keys and does nothing else */
         ok = t == KV_KEY_DES2;
         fits = "des2";
         *attrs = KV_HSM_USE_DERIVE;

@@ -10,7 +10,8 @@
  *   cvk             des2                  encrypt                + A||A companion
  *   pvk             des2 | des3           encrypt
  *   pin             des2 | des3 | aes*    encrypt + decrypt      (TPK, ZPK, PIN blocks)
- *   imk             des2                  derive + derive template  (AC issuer master key)
+ *   imk             des2 | aes128         derive + derive template  (AC issuer master key;
+ *                                         aes128 for EMV CCD CVN 6)
  *   imk-cvc3        des2                  derive + derive template
  *   imk-smi         des2                  derive + derive template
  *   imk-smc         des2                  derive + derive template

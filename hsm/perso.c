@@ -82,17 +82,26 @@ static int is_imk_role(kv_key_role r)
            r == KV_ROLE_IMK_SMC;
 }
 
-/* The ICC master key as an extractable session object with no usage (*k). */
+/*
+ * The ICC master key as an extractable session object with no usage (*k):
+ * a DES2 IMK derives a DES2 key (3DES-ECB of Y || Y xor FF..FF), an AES-128
+ * IMK an AES-128 key (AES-ECB of the same 16 bytes, one block:
+ * kv_emv_aes_mk_derivation_data, as kv_hsm_emv_derive_icc_mk does it).
+ */
 static int derive_exportable_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
                                 const char *psn, CK_OBJECT_HANDLE *k)
 {
     uint8_t y[8], data[16], companion[16];
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE kt = CKK_DES2;
+    int aes = imk->type == KV_KEY_AES128;
+    CK_KEY_TYPE kt = aes ? CKK_AES : CKK_DES2;
+    CK_ULONG vlen = 16;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE tpl[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        /* AES: the derived key's length (DES2 has a fixed one; the entry is dropped below) */
+        {CKA_VALUE_LEN, &vlen, sizeof(vlen)},
         {CKA_TOKEN, &no, sizeof(no)},
         {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_SENSITIVE, &yes, sizeof(yes)},
@@ -109,25 +118,37 @@ static int derive_exportable_mk(kv_hsm *h, const kv_hsm_key *imk, int option, co
         {CKA_MODIFIABLE, &no, sizeof(no)},
     };
     CK_KEY_DERIVATION_STRING_DATA sd;
-    CK_MECHANISM dm = {CKM_DES3_ECB_ENCRYPT_DATA, &sd, sizeof(sd)};
+    CK_MECHANISM dm = {aes ? CKM_AES_ECB_ENCRYPT_DATA : CKM_DES3_ECB_ENCRYPT_DATA, &sd, sizeof(sd)};
     CK_OBJECT_HANDLE p = CK_INVALID_HANDLE;
+    CK_ATTRIBUTE *t = tpl;
+    CK_ULONG nt = sizeof(tpl) / sizeof(tpl[0]);
     CK_RV rv = CKR_OK;
     int r;
 
     *k = CK_INVALID_HANDLE;
-    if (imk->type != KV_KEY_DES2)
-        return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a des2 key", imk->label);
+    if (imk->type != KV_KEY_DES2 && !aes)
+        return kv_p11_fail_msg(h, KV_ERR_HSM_KEY, "key '%s' is not a des2 or aes128 key",
+                               imk->label);
     if (!is_imk_role(imk->role))
         return kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_AC);
     if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
         goto out;
-    kv_emv_mk_derivation_data(y, data, companion);
+    if (aes) {
+        kv_emv_aes_mk_derivation_data(y, data); /* the value kv_hsm_emv_derive_icc_mk derives */
+    } else {
+        kv_emv_mk_derivation_data(y, data, companion);
+        /* no CKA_VALUE_LEN for DES2: move the class and type over it */
+        tpl[2] = tpl[1];
+        tpl[1] = tpl[0];
+        t = tpl + 1;
+        nt--;
+    }
     sd.pData = data;
     sd.ulLen = sizeof(data);
     for (int attempt = 0; attempt < 2; attempt++) {
         if ((r = kv_p11_key_handle(h, imk, 0, &p)) != 0)
             goto out;
-        rv = h->f->C_DeriveKey(h->session, &dm, p, tpl, sizeof(tpl) / sizeof(tpl[0]), k);
+        rv = h->f->C_DeriveKey(h->session, &dm, p, t, nt, k);
         if (rv == CKR_OK)
             break;
         if (attempt == 0 && kv_p11_rv_handle_gone(rv) && (r = kv_p11_key_refind(h, imk)) == 0)

@@ -18,7 +18,8 @@
 
 /*
  * The ICC master key bytes for a card: 3DES-ECB under the issuer master key
- * imk (a des2 key with an imk* role, keys.h) of Y || (Y XOR FF..FF),
+ * imk (a des2 key with an imk* role, keys.h) of Y || (Y XOR FF..FF) -- or,
+ * for an aes128 IMK (CCD CVN 6), AES-ECB of that block (an AES-128 key),
  * Y = kv_emv_mk_input(option, pan, psn) -- the value kv_hsm_emv_derive_icc_mk
  * derives inside the token, here leaving it as data because the card must
  * hold it (in this lab, the virtual card's profile). The IMK only derives:
@@ -57,11 +58,12 @@ int kv_perso_issuer_key(kv_hsm *h, const char *label, int create, unsigned bits,
  */
 int kv_perso_rsa_sign(void *arg, const uint8_t *in, size_t len, uint8_t *out);
 
-#define KV_PERSO_WRAPPED_MK_LEN 24 /* RFC 3394 wrap of a 16-byte DES2 key */
+#define KV_PERSO_WRAPPED_MK_LEN 24 /* RFC 3394 wrap of a 16-byte DES2 or AES-128 key */
 
 /*
  * The ICC master key for a card, derived inside the token from imk (a DES2
- * key with an imk* role, keys.h) as 3DES-ECB(imk)(Y || Y XOR FF..FF),
+ * key with an imk* role, keys.h) as 3DES-ECB(imk)(Y || Y XOR FF..FF) (an
+ * aes128 IMK: AES-ECB(imk)(Y || Y XOR FF..FF), an AES-128 key),
  * Y = kv_emv_mk_input(option, pan, psn) (CKM_DES3_ECB_ENCRYPT_DATA into a
  * session object that is CKA_SENSITIVE true and CKA_EXTRACTABLE true so that
  * it can leave the token only wrapped), then wrapped under transport (an AES

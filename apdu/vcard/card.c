@@ -14,6 +14,7 @@
  * and live in card_crypto.c.
  */
 #include "apdu/vcard/card.h"
+#include "apdu/vcard/card_fault.h"
 #include "apdu/vcard/vcard.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
@@ -42,6 +43,7 @@ static void session_clear(kv_vcard *vc)
     vc->pending_len = vc->pending_off = 0;
     if (vc->rec != NULL)
         kv_recorded_reset(vc->rec);
+    kv_vcard_lab_session(vc); /* fault counters count from power on or reset */
 }
 
 /* see card.h */
@@ -120,6 +122,8 @@ static void cmd_read_record(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a)
         a->sw = SW_FILE_NOT_FOUND;
         return;
     }
+    if (kv_vcard_log_read_record(vc, c, a)) /* the transaction log file (card_log.c) */
+        return;
     df = &vc->prof->dfs[vc->selected];
     for (size_t i = 0; i < df->nrecords; i++) {
         if (df->records[i].sfi != sfi)
@@ -209,6 +213,8 @@ static void cmd_get_data(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a)
     uint8_t v[2];
     kv_tlv_writer w;
 
+    if (kv_vcard_log_get_data(vc, tag, a)) /* 9F4D, 9F4F of the transaction log */
+        return;
     kv_tlv_writer_init(&w, a->data, sizeof(a->data));
     if (tag == 0x9F17 && vc->prof->pin_block != NULL) {
         v[0] = (uint8_t)vc->pin_tries;
@@ -346,6 +352,13 @@ static const struct command {
     {0x80, 0xAE, kv_vcard_cmd_generate_ac},
     {0x00, 0x82, kv_vcard_cmd_external_auth},
     {0x80, 0x2A, kv_vcard_cmd_ccc},
+    /* issuer script commands with secure messaging (card_sm.c, CRYPTO.md §7) */
+    {0x84, 0x24, kv_vcard_cmd_script}, /* PIN CHANGE/UNBLOCK */
+    {0x84, 0x1E, kv_vcard_cmd_script}, /* APPLICATION BLOCK */
+    {0x84, 0x18, kv_vcard_cmd_script}, /* APPLICATION UNBLOCK */
+    {0x84, 0x16, kv_vcard_cmd_script}, /* CARD BLOCK */
+    {0x04, 0xDA, kv_vcard_cmd_script}, /* PUT DATA */
+    {0x04, 0xDC, kv_vcard_cmd_script}, /* UPDATE RECORD */
 };
 
 static void dispatch(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a)
@@ -353,7 +366,7 @@ static void dispatch(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a)
     int cla_known = 0, ins_known = 0;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (commands[i].cla == c->cla && commands[i].ins == c->ins) {
-            commands[i].run(vc, c, a);
+            kv_vcard_gated(vc, c, a, commands[i].run); /* blocked card/app: card_sm.c */
             return;
         }
         cla_known |= commands[i].cla == c->cla;
@@ -404,23 +417,39 @@ int kv_vcard_process(kv_vcard *vc, const uint8_t *capdu, size_t len, uint8_t *ou
 {
     kv_vcard_answer a;
     kv_capdu c;
+    int skip = 0, tear_after = 0;
 
     *outlen = 0;
     if (cap < KV_VCARD_RAPDU_MAX)
         return KV_ERR_BUFFER;
     a.len = 0;
     a.sw = SW_NO_DIAGNOSIS;
-    if (kv_capdu_parse(capdu, len, &c) != 0) {
+    /* the test-lab faults (card_fault.c): tear, delay, ATC, a status word instead */
+    if (kv_capdu_parse(capdu, len, &c) == 0 &&
+        (skip = kv_vcard_fault_before(vc, &c, &a, &tear_after)) < 0) {
+        session_clear(vc); /* torn: the card left the reader */
+        return skip;
+    }
+    if (skip) {
+        /* the fault's status word answers */
+    } else if (kv_capdu_parse(capdu, len, &c) != 0) {
         a.sw = SW_WRONG_LENGTH;
     } else if (c.cla == 0x00 && c.ins == 0xC0) {
         cmd_get_response(vc, &c, &a);
     } else {
+        int ac_before = vc->ac_state;
         vc->pending_len = vc->pending_off = 0; /* any other command drops held-back data */
         if (vc->rec != NULL)
             answer_recorded(vc, capdu, len, &a);
         else
             dispatch(vc, &c, &a);
+        kv_vcard_log_after_genac(vc, &c, &a, ac_before); /* card_log.c */
+        kv_vcard_fault_after(vc, &c, &a);
         apply_quirks(vc, &c, &a);
+    }
+    if (tear_after) {
+        session_clear(vc); /* the command ran; its answer is lost */
+        return KV_ERR_PCSC_REMOVED;
     }
     memcpy(out, a.data, a.len);
     out[a.len] = (uint8_t)(a.sw >> 8);

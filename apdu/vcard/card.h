@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "apdu/apdu.h"
 #include "apdu/recorded.h"
 #include "apdu/tlv.h"
@@ -71,6 +73,34 @@ struct kv_vcard {
     unsigned atc;
     char *state_path;
     char card_id[512]; /* the profile's real path: whose counters the state file holds */
+
+    struct kv_vcard_lab *lab; /* test-lab faults and the transaction log (card_fault.h) */
+
+    /* card risk management and issuer scripts (card_sm.c, CRYPTO.md §6-§7) */
+    int ac_online;             /* 1st GEN AC gave an ARQC and the 2nd is pending or done */
+    int terminal_offline_only; /* 9F35 in the CDOL1 data says the terminal cannot go online */
+    int unable_online;         /* ARC Z3 / Y3 in the 2nd GEN AC */
+    int crm_lcol, crm_ucol;    /* this transaction went over LCOL / UCOL */
+    int iss_auth_missing;      /* online approval without issuer authentication */
+    int cda_first;             /* CDA signature returned in the 1st GEN AC */
+    uint8_t last_ac[8];        /* the last application cryptogram of this session (script MACs) */
+    int has_last_ac;
+    unsigned last_ac_atc;
+    struct kv_vcard_appstate {
+        unsigned atc, pin_tries;  /* an application with its own counters: while not active */
+        unsigned offline;         /* consecutive offline transactions since the last online one */
+        unsigned last_online_atc; /* 9F13 */
+        int has_last_online;
+        unsigned bad_macs; /* wrong script MACs since the last good one */
+        unsigned scripts;  /* SM commands processed since the CVR last reported them */
+        int script_failed;
+        int last_ia_failed; /* issuer authentication failed in the last online transaction */
+        int blocked;        /* APPLICATION BLOCK (or too many wrong MACs) */
+        int banked;         /* atc/pin_tries hold its own counters (loaded or switched out) */
+    } apps[KV_VCARD_MAX_APPS];
+    int card_blocked;
+    int active_own; /* 0: atc/pin_tries are the card's; i + 1: application i's own */
+    unsigned card_atc, card_pin_tries; /* the card's counters while active_own > 0 */
 };
 
 typedef struct {
@@ -98,6 +128,32 @@ void kv_vcard_cmd_internal_auth(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer
 void kv_vcard_cmd_generate_ac(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
 void kv_vcard_cmd_external_auth(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
 void kv_vcard_cmd_ccc(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+
+/* The keys and risk parameters of the selected application (its own, else the card's). */
+const kv_vcard_keys *kv_vcard_keys_of(const kv_vcard *vc);
+const kv_vcard_risk *kv_vcard_risk_of(const kv_vcard *vc);
+/* The persistent state of the selected application, or NULL. */
+struct kv_vcard_appstate *kv_vcard_app_state(kv_vcard *vc);
+
+/*
+ * card_sm.c: run one command of the table through the card's life-cycle
+ * gate: a blocked card answers SELECT with 6A81, a blocked application
+ * answers SELECT with 6283 and GPO with 6985, per-application ATC and PIN
+ * are switched in at SELECT, GET DATA 9F13 answers the last online ATC.
+ */
+typedef void (*kv_vcard_cmd_fn)(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
+void kv_vcard_gated(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a, kv_vcard_cmd_fn run);
+/*
+ * The state file's "crm" object (card_sm.c, CRYPTO.md §6): card block,
+ * per-application blocks, offline counters, 9F13, wrong script MACs and the
+ * applications' own ATC/PIN counters. from_json: 0 or KV_ERR_FORMAT;
+ * to_json adds it to root (nothing when all is as new) and writes the
+ * card's own ATC/PIN at the top while an application's own are active.
+ */
+int kv_vcard_crm_from_json(kv_vcard *vc, const json_t *root);
+int kv_vcard_crm_to_json(const kv_vcard *vc, json_t *root);
+/* Issuer script commands with secure messaging (card_sm.c, CRYPTO.md §7). */
+void kv_vcard_cmd_script(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a);
 
 /* A new card with nothing selected, or NULL (card_load.c). */
 kv_vcard *kv_vcard_alloc(void);

@@ -3,6 +3,7 @@
  * trace card (apdu/recorded.h), its identity, and freeing it.
  */
 #include "apdu/vcard/card.h"
+#include "apdu/vcard/card_fault.h"
 #include "apdu/vcard/vcard.h"
 #include "src/base/err.h"
 #include "src/base/secure.h"
@@ -37,6 +38,8 @@ static int card_from_json(json_t *root, kv_vcard **out, char *why, size_t whylen
     vc->quirks = vc->prof->quirks;
     vc->pin_tries = vc->prof->pin_tries;
     vc->atc = vc->prof->atc;
+    if ((r = kv_vcard_lab_init(vc)) != 0) /* faults and log (card_fault.h) */
+        goto out;
     *out = vc;
     vc = NULL; /* transferred */
     r = 0;
@@ -147,6 +150,7 @@ void kv_vcard_free(kv_vcard *vc)
     kv_vcard_profile_free(vc->prof);
     kv_recorded_free(vc->rec);
     free(vc->state_path);
+    kv_vcard_lab_free(vc);
     kv_wipe(vc, sizeof(*vc));
     free(vc);
 }

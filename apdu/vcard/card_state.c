@@ -3,6 +3,7 @@
  * file that keeps them across restarts.
  */
 #include "apdu/vcard/card.h"
+#include "apdu/vcard/card_fault.h"
 #include "apdu/vcard/vcard.h"
 #include "src/base/err.h"
 
@@ -28,7 +29,8 @@ unsigned kv_vcard_atc(const kv_vcard *vc)
 
 /*
  * State file: {"pin_tries_left": n, "atc": n}. Fields are optional so that
- * a file written for a card without a PIN still loads.
+ * a file written for a card without a PIN still loads. A card with a
+ * transaction log adds "log": {"AID hex": ["record hex", ...]}, newest first.
  */
 
 /* see vcard.h */
@@ -80,6 +82,12 @@ int kv_vcard_state_attach(kv_vcard *vc, const char *path)
             goto out;
         atc = (unsigned)json_integer_value(v);
     }
+    /* the transaction log's records (card_log.c); the last step: it fills the card's log */
+    if ((v = json_object_get(root, "log")) != NULL && kv_vcard_log_from_json(vc, v) != 0)
+        goto out;
+    /* card risk management, blocks and per-application counters (card_sm.c) */
+    if (kv_vcard_crm_from_json(vc, root) != 0)
+        goto out;
 attach:
     if (vc->prof != NULL && vc->prof->pin_block != NULL)
         vc->pin_tries = tries;
@@ -114,6 +122,7 @@ int kv_vcard_state_save(kv_vcard *vc)
     if (json_object_set_new(root, "atc", json_integer(vc->atc)) != 0 ||
         (vc->card_id[0] != '\0' &&
          json_object_set_new(root, "card", json_string(vc->card_id)) != 0) ||
+        kv_vcard_log_to_json(vc, root) != 0 || kv_vcard_crm_to_json(vc, root) != 0 ||
         (text = json_dumps(root, JSON_INDENT(2))) == NULL)
         goto out;
     len = strlen(text);

@@ -60,6 +60,7 @@
  *      or {"sfi": ..., "record": ..., "tags": TLV list} (wrapped in 70).
  */
 #include "apdu/vcard/profile.h"
+#include "apdu/vcard/card_fault.h"
 #include "apdu/dol.h"
 #include "apdu/tlv.h"
 #include "apdu/vcard/vcard.h"
@@ -460,6 +461,10 @@ static const kv_jdec_field app_rows[] = {
     ANY("gpo_extra"),
     ANY("records"),
     ANY("data"),
+    ANY("keys"), /* the application's own keys, risk, PIN, ATC: profile_keys.c */
+    ANY("risk"),
+    ANY("pin"),
+    ANY("atc"),
 };
 static const kv_jdec_table app_tbl = KV_JDEC_TABLE(NULL, app_rows, 0, NULL, NULL);
 
@@ -822,164 +827,13 @@ static int scan_app_records(loader *l, const char *where, kv_vcard_df *df)
     return 0;
 }
 
-/* A PEM private RSA key from the field key (PEM text) or key_file (a path). */
-static int pem_field(loader *l, json_t *o, const char *key, const char *key_file, EVP_PKEY **out)
-{
-    json_t *v = json_object_get(o, key), *f = json_object_get(o, key_file);
-    BIO *bio = NULL;
-    int r = 0;
-
-    *out = NULL;
-    if (v == NULL && f == NULL)
-        return 0;
-    if (v != NULL && f != NULL)
-        return bad(l, KV_ERR_JSON, "keys: both %s and %s", key, key_file);
-    if (!json_is_string(v != NULL ? v : f))
-        return bad(l, KV_ERR_JSON, "keys.%s: not a string", v != NULL ? key : key_file);
-    if (v != NULL)
-        bio = BIO_new_mem_buf(json_string_value(v), (int)json_string_length(v));
-    else
-        bio = BIO_new_file(json_string_value(f), "r");
-    if (bio == NULL) {
-        r = v != NULL
-                ? KV_ERR_NOMEM
-                : bad(l, KV_ERR_IO, "keys.%s: cannot read %s", key_file, json_string_value(f));
-        goto out;
-    }
-    *out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    if (*out == NULL || EVP_PKEY_get_base_id(*out) != EVP_PKEY_RSA ||
-        EVP_PKEY_get_size(*out) < 64 || EVP_PKEY_get_size(*out) > KV_VCARD_DATA_MAX - 8) {
-        EVP_PKEY_free(*out);
-        *out = NULL;
-        r = bad(l, KV_ERR_FORMAT, "keys.%s: not a PEM RSA private key of 512..1984 bits",
-                v != NULL ? key : key_file);
-    }
-out:
-    BIO_free(bio);
-    return r;
-}
-
-/*
- * "<name>_wrapped": the key as a personalization bench ships it, AES-wrapped
- * (RFC 3394) under the lab's transport key ($KORTVAGT_TRANSPORT_KEY).
- */
-static int wrapped_mk(loader *l, json_t *o, const char *name, uint8_t mk[16], int *has)
-{
-    char field[48];
-    json_t *v;
-    uint8_t in[40], kek[32], clear[32];
-    size_t n, keklen = 0, cl = 0;
-    int r;
-
-    snprintf(field, sizeof(field), "%s_wrapped", name);
-    if ((v = json_object_get(o, field)) == NULL)
-        return 0;
-    if (json_object_get(o, name) != NULL)
-        return bad(l, KV_ERR_JSON, "keys: both %s and %s", name, field);
-    if ((r = hex_value(l, v, field, in, 24, 24, &n)) != 0)
-        return r;
-    r = kv_vcard_transport_key(kek, &keklen);
-    if (r != 0) {
-        r = bad(l, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r, "keys.%s: %s", field,
-                r == KV_ERR_NOT_FOUND ? "needs the transport key (--transport-key FILE or "
-                                        "$KORTVAGT_TRANSPORT_KEY)"
-                                      : "the transport key file is unreadable or not 16/24/32 "
-                                        "bytes of hex");
-        goto out;
-    }
-    if ((r = kv_vcard_aes_unwrap(kek, keklen, in, n, clear, &cl)) != 0 || cl != 16) {
-        r = bad(l, KV_ERR_FORMAT, "keys.%s: does not unwrap under the transport key", field);
-        goto out;
-    }
-    memcpy(mk, clear, 16);
-    *has = 1;
-    r = 0;
-out:
-    kv_wipe(kek, sizeof(kek));
-    kv_wipe(clear, sizeof(clear));
-    return r;
-}
-
-struct keys_in {
-    int64_t cvn;
-};
-static const kv_jdec_field keys_rows[] = {
-    INT(struct keys_in, "cvn", 10, 18, cvn),
-    ANY("dki"),
-    ANY("icc_mk_ac"),
-    ANY("icc_mk_cvc3"),
-    ANY("cvc3_track2"),
-    ANY("icc_rsa"),
-    ANY("icc_rsa_file"),
-    ANY("icc_pin_rsa"),
-    ANY("icc_pin_rsa_file"),
-    ANY("first_ac"),
-    ANY("icc_mk_ac_wrapped"),
-    ANY("icc_mk_cvc3_wrapped"),
-};
-static const kv_jdec_table keys_tbl = KV_JDEC_TABLE(NULL, keys_rows, 0, NULL, NULL);
-
-static int parse_keys(loader *l, json_t *root, kv_vcard_profile *p)
-{
-    json_t *o = json_object_get(root, "keys"), *v;
-    kv_vcard_keys *k = &p->keys;
-    struct keys_in in = {10};
-    long cvn;
-    size_t n;
-    uint8_t dki[1] = {0x01};
-    int r;
-
-    k->cvn = 10;
-    k->dki = 0x01;
-    if (o == NULL)
-        return 0;
-    if ((r = strict(l, o, "keys", &keys_tbl, &in)) != 0)
-        return r;
-    cvn = (long)in.cvn;
-    if (cvn != 10 && cvn != 18)
-        return bad(l, KV_ERR_FORMAT, "keys.cvn: %ld is not 10 or 18", cvn);
-    k->present = 1;
-    k->cvn = (int)cvn;
-    if ((v = json_object_get(o, "dki")) != NULL &&
-        (r = hex_value(l, v, "keys.dki", dki, 1, 1, &n)) != 0)
-        return r;
-    k->dki = dki[0];
-    if ((v = json_object_get(o, "icc_mk_ac")) != NULL) {
-        if ((r = hex_value(l, v, "keys.icc_mk_ac", k->ac_mk, 16, 16, &n)) != 0)
-            return r;
-        k->has_ac_mk = 1;
-    }
-    if ((v = json_object_get(o, "icc_mk_cvc3")) != NULL) {
-        if ((r = hex_value(l, v, "keys.icc_mk_cvc3", k->cvc3_mk, 16, 16, &n)) != 0)
-            return r;
-        k->has_cvc3_mk = 1;
-    }
-    if ((r = wrapped_mk(l, o, "icc_mk_ac", k->ac_mk, &k->has_ac_mk)) != 0 ||
-        (r = wrapped_mk(l, o, "icc_mk_cvc3", k->cvc3_mk, &k->has_cvc3_mk)) != 0)
-        return r;
-    if ((v = json_object_get(o, "cvc3_track2")) != NULL &&
-        (r = hex_value(l, v, "keys.cvc3_track2", k->cvc3_track, 1, KV_VCARD_TRACK_MAX,
-                       &k->cvc3_track_len)) != 0)
-        return r;
-    if ((v = json_object_get(o, "first_ac")) != NULL) {
-        if (!json_is_string(v) || (strcmp(json_string_value(v), "online") != 0 &&
-                                   strcmp(json_string_value(v), "follow") != 0))
-            return bad(l, KV_ERR_FORMAT, "keys.first_ac: not \"online\" or \"follow\"");
-        k->first_ac_follow = strcmp(json_string_value(v), "follow") == 0;
-    }
-    if ((r = pem_field(l, o, "icc_rsa", "icc_rsa_file", &k->icc_rsa)) != 0 ||
-        (r = pem_field(l, o, "icc_pin_rsa", "icc_pin_rsa_file", &k->icc_pin_rsa)) != 0)
-        return r;
-    return 0;
-}
-
 /* see profile.h */
 int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size_t whylen)
 {
     static const kv_jdec_field profile_rows[] = {
-        ANY("name"), ANY("description"), NEED("atr"),         ANY("notes"),
-        ANY("pse"),  ANY("ppse"),        ANY("applications"), ANY("data"),
-        ANY("pin"),  ANY("quirks"),      ANY("expect"),       ANY("keys"),
+        ANY("name"),   ANY("description"),  NEED("atr"), ANY("notes"),  ANY("pse"),
+        ANY("ppse"),   ANY("applications"), ANY("data"), ANY("pin"),    ANY("quirks"),
+        ANY("expect"), ANY("keys"),         ANY("risk"), ANY("faults"), ANY("log"),
     };
     static const kv_jdec_table profile_tbl = KV_JDEC_TABLE(NULL, profile_rows, 0, NULL, NULL);
     loader l = {why, whylen};
@@ -1058,7 +912,8 @@ int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size
         p->atc = (unsigned)p->data[i].value[0] << 8 | p->data[i].value[1];
     }
     if ((r = parse_pin(&l, root, p)) != 0 || (r = parse_quirks(&l, root, p)) != 0 ||
-        (r = parse_keys(&l, root, p)) != 0)
+        (r = kv_vcard_profile_keys(root, p, why, whylen)) != 0 ||
+        (r = kv_vcard_profile_lab(root, p, why, whylen)) != 0) /* profile_faults.c */
         goto out;
     p->root = json_incref(root);
     *out = p;
@@ -1075,9 +930,8 @@ void kv_vcard_profile_free(kv_vcard_profile *p)
     if (p == NULL)
         return;
     kv_secbuf_free(p->pin_block);
-    EVP_PKEY_free(p->keys.icc_rsa);
-    EVP_PKEY_free(p->keys.icc_pin_rsa);
-    kv_wipe(&p->keys, sizeof(p->keys));
+    kv_vcard_profile_keys_free(p);
+    kv_vcard_profile_lab_free(p);
     json_decref(p->root);
     free(p);
 }

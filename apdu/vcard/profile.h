@@ -78,10 +78,16 @@ typedef struct {
 /* The card's keys (profile "keys", CRYPTO.md §1). Test keys of a virtual card. */
 typedef struct {
     int present; /* the profile has a "keys" object */
-    int cvn;     /* 10 or 18 */
+    int cvn;     /* 10, 18, 22 (Visa), 16, 17, 20, 21 (Mastercard), 5, 6 (CCD) */
     uint8_t dki;
+    int iad_format;  /* Visa: 0, 1, 2, 3 (CRYPTO.md §3) */
+    uint8_t idd[24]; /* issuer discretionary data of IAD formats 1, 2, 3 */
+    size_t idd_len;
     int has_ac_mk;
-    uint8_t ac_mk[16]; /* ICC AC master key A||B */
+    uint8_t ac_mk[16]; /* ICC AC master key A||B (AES-128 for CVN 6) */
+    int has_smi_mk, has_smc_mk;
+    uint8_t smi_mk[16], smc_mk[16]; /* secure messaging integrity / confidentiality MKs */
+    size_t sm_mac_len;              /* issuer script MAC length 4..8 (default 8) */
     int has_cvc3_mk;
     uint8_t cvc3_mk[16];                    /* KDcvc3 */
     uint8_t cvc3_track[KV_VCARD_TRACK_MAX]; /* IVCVC3 input; len 0: the application's 57 */
@@ -89,7 +95,30 @@ typedef struct {
     EVP_PKEY *icc_rsa;     /* NULL: no ODA key (no DDA/CDA/enciphered PIN) */
     EVP_PKEY *icc_pin_rsa; /* NULL: icc_rsa deciphers the PIN */
     int first_ac_follow;   /* 1: a TC request in 1st GEN AC gets a TC */
+    int first_ac_set;      /* "first_ac" given (else "follow" when the card has "risk") */
 } kv_vcard_keys;
+
+#define KV_VCARD_CIAC_MAX 6 /* card issuer action codes: as long as the longest CVR */
+
+/* Card risk management (profile "risk", CRYPTO.md §6). */
+typedef struct {
+    int present;
+    int lcol, ucol; /* offline counter limits 0..255; -1: not checked */
+    uint8_t ciac_denial[KV_VCARD_CIAC_MAX], ciac_online[KV_VCARD_CIAC_MAX],
+        ciac_default[KV_VCARD_CIAC_MAX]; /* over the CVR bytes; zero-filled */
+    int issuer_auth_required;            /* online without issuer authentication: AAC */
+    unsigned script_mac_limit;           /* wrong script MACs before the application blocks */
+} kv_vcard_risk;
+
+/* What one application of a multi-application card has of its own ("applications"[i]). */
+typedef struct {
+    kv_vcard_keys *keys;  /* NULL: the card's */
+    kv_vcard_risk *risk;  /* NULL: the card's */
+    kv_secbuf *pin_block; /* NULL: the card's PIN */
+    unsigned pin_try_limit, pin_tries;
+    int has_atc; /* its own ATC (initial value atc) */
+    unsigned atc;
+} kv_vcard_app_own;
 
 typedef struct {
     char name[128];
@@ -105,12 +134,17 @@ typedef struct {
     unsigned atc;       /* initial ATC (GET DATA 9F36 in the profile) */
     unsigned quirks;    /* KV_VCARD_QUIRK_* */
     kv_vcard_keys keys;
+    kv_vcard_risk risk;
+    kv_vcard_app_own own[KV_VCARD_MAX_APPS]; /* per application, index as dfs */
     /*
      * The whole profile, kept (with the PIN wiped) for commands that a later
      * version reads more of, e.g. the "keys" object for GENERATE AC and
      * INTERNAL AUTHENTICATE.
      */
     json_t *root;
+    /* "faults" and "log" (apdu/vcard/card_fault.h); NULL when absent */
+    struct kv_vcard_faults *faults;
+    struct kv_vcard_logcfg *log;
 } kv_vcard_profile;
 
 /*
@@ -120,6 +154,15 @@ typedef struct {
  * or KV_ERR_NOMEM.
  */
 int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size_t whylen);
+/*
+ * profile_keys.c: the "keys" and "risk" objects of the profile and the
+ * per-application "keys", "risk", "pin", "atc" (CRYPTO.md §1, §6). Called by
+ * kv_vcard_profile_build after the applications are parsed; why as there.
+ */
+int kv_vcard_profile_keys(json_t *root, kv_vcard_profile *p, char *why, size_t whylen);
+/* Free and wipe what kv_vcard_profile_keys put into p. */
+void kv_vcard_profile_keys_free(kv_vcard_profile *p);
+
 /* Wipe the PIN block and the keys, free. NULL is a no-op. */
 void kv_vcard_profile_free(kv_vcard_profile *p);
 

@@ -97,9 +97,27 @@ void kv_vcard_reset(kv_vcard *vc);
  * cannot be written to the state file, the card answers 6581 (memory
  * failure) and keeps the new counter in memory. The cryptographic commands
  * follow apdu/vcard/CRYPTO.md (profile "keys").
+ *
+ * A "tear" fault (kv_vcard_set_faults) takes the card away: the session
+ * ends as at power off, nothing is answered (*outlen 0) and the return is
+ * KV_ERR_PCSC_REMOVED, what a terminal sees when a card leaves the reader.
  */
 int kv_vcard_process(kv_vcard *vc, const uint8_t *capdu, size_t len, uint8_t *out, size_t cap,
                      size_t *outlen);
+
+/*
+ * Test-lab faults (tests/data/README.md, "Faults"): replace the faults in
+ * effect (initially the profile's "faults") by the script in json (len
+ * bytes): an array of faults, or {"faults": [...]}. NULL or len 0 clears
+ * them. The counters of "nth" restart. Returns 0, KV_ERR_JSON /
+ * KV_ERR_FORMAT with a reason naming the field in why, or KV_ERR_NOMEM; on
+ * failure the faults in effect stay.
+ */
+int kv_vcard_set_faults(kv_vcard *vc, const char *json, size_t len, char *why, size_t whylen);
+/* kv_vcard_set_faults from a file (`kortvagt vcard --fault FILE`); KV_ERR_IO when unreadable. */
+int kv_vcard_load_faults(kv_vcard *vc, const char *path, char *why, size_t whylen);
+/* Number of faults in effect. */
+size_t kv_vcard_fault_count(const kv_vcard *vc);
 
 /* Quirk flags in effect (initially the profile's). */
 unsigned kv_vcard_quirks(const kv_vcard *vc);

@@ -84,6 +84,119 @@ int kv_vcard_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
 }
 
 /* see vcrypto.h */
+int kv_vcard_csk_r(const uint8_t mk[16], const uint8_t r8[8], uint8_t sk[16])
+{
+    uint8_t fg[16];
+    int r;
+    memcpy(fg, r8, 8);
+    memcpy(fg + 8, r8, 8);
+    fg[2] = 0xF0;
+    fg[10] = 0x0F;
+    r = kv_vcard_des2_ecb(mk, 1, fg, 16, sk);
+    kv_wipe(fg, sizeof(fg));
+    return r;
+}
+
+/* One cipher pass, no padding: ECB or CBC with a zero IV. */
+static int cipher_pass(const EVP_CIPHER *cipher, const uint8_t *key, int enc, const uint8_t *in,
+                       size_t len, uint8_t *out)
+{
+    static const uint8_t zero_iv[16] = {0};
+    EVP_CIPHER_CTX *ctx = NULL;
+    size_t bs = (size_t)EVP_CIPHER_get_block_size(cipher);
+    int n = 0, r = KV_ERR_ARG;
+
+    if (len == 0 || len % bs != 0 || len > (size_t)VC_MAC_MAX + 16)
+        goto out;
+    r = KV_ERR_INTERNAL;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_CipherInit_ex(ctx, cipher, NULL, key, zero_iv, enc) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
+        EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 || (size_t)n != len)
+        goto out;
+    r = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return r;
+}
+
+/* see vcrypto.h */
+int kv_vcard_aes_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out)
+{
+    return cipher_pass(EVP_aes_128_ecb(), key, enc, in, len, out);
+}
+
+/* see vcrypto.h */
+int kv_vcard_cbc_decrypt(int aes, const uint8_t key[16], const uint8_t *in, size_t len,
+                         uint8_t *out)
+{
+    return cipher_pass(aes ? EVP_aes_128_cbc() : EVP_des_ede_cbc(), key, 0, in, len, out);
+}
+
+/* Multiply by x in GF(2^128) (NIST SP 800-38B subkey generation). */
+static void dbl128(uint8_t b[16])
+{
+    uint8_t carry = (uint8_t)(b[0] >> 7);
+    for (size_t i = 0; i < 15; i++)
+        b[i] = (uint8_t)(b[i] << 1 | b[i + 1] >> 7);
+    b[15] = (uint8_t)(b[15] << 1);
+    if (carry)
+        b[15] ^= 0x87;
+}
+
+/* see vcrypto.h */
+int kv_vcard_aes_cmac(const uint8_t key[16], const uint8_t *in, size_t len, uint8_t mac[16])
+{
+    uint8_t k1[16] = {0}, last[16], h[16] = {0};
+    size_t nblocks, i;
+    int r;
+
+    if (len > VC_MAC_MAX)
+        return KV_ERR_ARG;
+    /* L = AES(K, 0); K1 = 2L; K2 = 4L */
+    if ((r = kv_vcard_aes_ecb(key, 1, k1, 16, k1)) != 0)
+        goto out;
+    dbl128(k1);
+    nblocks = len == 0 ? 1 : (len + 15) / 16;
+    for (i = 0; i + 1 < nblocks; i++) {
+        for (size_t j = 0; j < 16; j++)
+            h[j] ^= in[16 * i + j];
+        if ((r = kv_vcard_aes_ecb(key, 1, h, 16, h)) != 0)
+            goto out;
+    }
+    memset(last, 0, sizeof(last));
+    if (len > 0 && len % 16 == 0) {
+        memcpy(last, in + 16 * i, 16);
+    } else {
+        size_t rest = len - 16 * i;
+        memcpy(last, in + 16 * i, rest);
+        last[rest] = 0x80;
+        dbl128(k1); /* K2 for a padded last block */
+    }
+    for (size_t j = 0; j < 16; j++)
+        h[j] ^= (uint8_t)(last[j] ^ k1[j]);
+    r = kv_vcard_aes_ecb(key, 1, h, 16, mac);
+out:
+    kv_wipe(k1, sizeof(k1));
+    kv_wipe(last, sizeof(last));
+    kv_wipe(h, sizeof(h));
+    return r;
+}
+
+/* see vcrypto.h */
+int kv_vcard_aes_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
+{
+    uint8_t f1[16] = {0};
+    int r;
+    f1[0] = atc[0];
+    f1[1] = atc[1];
+    f1[2] = 0xF0;
+    r = kv_vcard_aes_ecb(mk, 1, f1, 16, sk);
+    kv_wipe(f1, sizeof(f1));
+    return r;
+}
+
+/* see vcrypto.h */
 int kv_vcard_random(uint8_t *out, size_t len)
 {
     return RAND_bytes(out, (int)len) == 1 ? 0 : KV_ERR_INTERNAL;

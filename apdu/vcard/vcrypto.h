@@ -26,6 +26,29 @@ int kv_vcard_mac3(const uint8_t key[16], int pad, const uint8_t *in, size_t len,
 int kv_vcard_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
 
 /*
+ * EMV common session key derivation with an explicit 8-byte diversification
+ * value R (Mastercard SKD: R = ATC || 00 00 || UN): SK = 3DES(mk)[R with
+ * byte 3 = F0] || 3DES(mk)[R with byte 3 = 0F] (Book 2 A1.3.1).
+ */
+int kv_vcard_csk_r(const uint8_t mk[16], const uint8_t r8[8], uint8_t sk[16]);
+
+/* AES-128 ECB (enc 1) or decryption (enc 0) of len bytes (multiple of 16). */
+int kv_vcard_aes_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out);
+
+/* CBC decryption with a zero IV, no padding removed: 3DES (aes 0) or AES-128 (aes 1). */
+int kv_vcard_cbc_decrypt(int aes, const uint8_t key[16], const uint8_t *in, size_t len,
+                         uint8_t *out);
+
+/* AES-CMAC (NIST SP 800-38B, ISO/IEC 9797-1 MAC algorithm 5) over len bytes (<= 1024). */
+int kv_vcard_aes_cmac(const uint8_t key[16], const uint8_t *in, size_t len, uint8_t mac[16]);
+
+/*
+ * AES common session key (Book 2 A1.3.1 with a 16-byte block and key):
+ * SK = AES(mk)[ATC || F0 || 00 * 13].
+ */
+int kv_vcard_aes_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
+
+/*
  * AES key unwrap (RFC 3394, default IV A6A6A6A6A6A6A6A6) of in (inlen: 24..40,
  * a multiple of 8) under kek (16, 24 or 32 bytes) into out (inlen - 8 bytes,
  * *outlen). Returns 0, KV_ERR_ARG (lengths) or KV_ERR_FORMAT when the

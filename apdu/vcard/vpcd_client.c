@@ -17,6 +17,12 @@ enum {
     CONNECT_RETRY_MS = 200, /* vpcd may not listen yet: pcscd loads it after its port check */
     RECONNECT_DELAY_MS = 500,
     POLL_STOP_MS = 500, /* longest wait before a stop request is seen */
+    /*
+     * After a "tear" fault the card stays out of the reader this long: pcscd
+     * polls the vpcd slot every 400 ms, and vpcd accepts a new connection at
+     * its next poll, so a quicker return could be seen as no removal at all.
+     */
+    TEAR_AWAY_MS = 1200,
 };
 
 static int stopping(const kv_vpcd_opts *o)
@@ -168,9 +174,20 @@ int kv_vpcd_serve(kv_vcard *vc, const kv_vpcd_opts *o)
             goto out;
         }
         r = serve_connection(vc, fd, o, buf, KV_VPCD_FRAME_MAX);
+        /* a torn command (fault "tear"): no answer, the connection closed at once; vpcd
+           answers the pending SCardTransmit with no bytes and reports the card absent */
+        if (r == KV_ERR_PCSC_REMOVED)
+            shutdown(fd, SHUT_RDWR);
         close(fd);
         fd = -1;
         kv_vcard_power_off(vc); /* the card left the reader */
+        if (r == KV_ERR_PCSC_REMOVED) {
+            if (o->log != NULL)
+                fprintf(o->log, "kortvagt vcard: fault: card torn out; back in %d ms\n",
+                        TEAR_AWAY_MS);
+            sleep_ms(TEAR_AWAY_MS);
+            continue;
+        }
         if (r == 1) {
             r = 0;
             goto out;

@@ -54,6 +54,7 @@ int kv_cmd_ibm3624(int argc, char **argv);
 int kv_cmd_pinblock(int argc, char **argv);
 int kv_cmd_arqc(int argc, char **argv);
 int kv_cmd_arpc(int argc, char **argv);
+int kv_cmd_script(int argc, char **argv);
 int kv_cmd_liability(int argc, char **argv);
 int kv_cmd_authorize(int argc, char **argv);
 int kv_cmd_evidence(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include "apdu/reader.h"
 #include "apdu/vcard/vcard.h"
 #include "apdu/trace.h"
+#include "apdu/txlog.h"
 #include "src/app/settings.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
@@ -23,6 +24,7 @@ static void card_usage(FILE *f)
     fprintf(f,
             "Usage: kortvagt card read [--reader NAME] [--contact|--contactless] [--json]\n"
             "                          [--reveal] [--trace FILE] [--aid HEX]... [--wait SEC]\n"
+            "                          [--select AID]\n"
             "       kortvagt card apdu [--reader NAME] [--json] [--reveal] [--trace FILE]\n"
             "                          [--pin-stdin] HEX...\n"
             "       kortvagt card verify-pin [--reader NAME] [--contact|--contactless] [--json]\n"
@@ -50,6 +52,10 @@ static void card_usage(FILE *f)
             "  --trace FILE      write every exchange as JSON lines {\"c\",\"r\",\"t\"}, with\n"
             "                    VERIFY data and PAN digits masked as X\n"
             "  --aid HEX         add an AID to the list tried when there is no PSE/PPSE\n"
+            "  --select AID      (read) select this application among the card's (hex, 5 to\n"
+            "                    16 bytes); the only way to read one whose priority\n"
+            "                    indicator asks for cardholder confirmation (never selected\n"
+            "                    automatically)\n"
             "  --pin-stdin       (apdu) read a PIN of 4 to 12 digits from standard input (no\n"
             "                    echo on a terminal) and send it in the one VERIFY given\n"
             "                    without data (00200080) as an ISO 9564 format 2 plaintext\n"
@@ -77,25 +83,21 @@ struct card_opts {
     uint8_t aids[CARD_MAX_EXTRA_AIDS][KV_AID_MAX];
     size_t aid_len[CARD_MAX_EXTRA_AIDS];
     size_t naids;
+    uint8_t select[KV_AID_MAX]; /* --select */
+    size_t select_len;
 };
 
 /* Parse the options of a card command (argv[0] is the command). Returns 0 or an exit code. */
 static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *o)
 {
     static const struct option opts[] = {
-        {"reader", required_argument, NULL, 'r'},
-        {"contact", no_argument, NULL, 'c'},
-        {"contactless", no_argument, NULL, 'l'},
-        {"json", no_argument, NULL, 'j'},
-        {"reveal", no_argument, NULL, 'v'},
-        {"trace", required_argument, NULL, 't'},
-        {"aid", required_argument, NULL, 'a'},
-        {"wait", required_argument, NULL, 'w'},
-        {"recorded", required_argument, NULL, 'R'},
-        {"replay", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {"pin-stdin", no_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0},
+        {"reader", required_argument, NULL, 'r'},   {"contact", no_argument, NULL, 'c'},
+        {"contactless", no_argument, NULL, 'l'},    {"json", no_argument, NULL, 'j'},
+        {"reveal", no_argument, NULL, 'v'},         {"trace", required_argument, NULL, 't'},
+        {"aid", required_argument, NULL, 'a'},      {"wait", required_argument, NULL, 'w'},
+        {"recorded", required_argument, NULL, 'R'}, {"replay", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},           {"pin-stdin", no_argument, NULL, 'S'},
+        {"select", required_argument, NULL, 's'},   {NULL, 0, NULL, 0},
     };
     int ch, n;
     char *end;
@@ -137,6 +139,17 @@ static int card_parse(const char *cmd, int argc, char **argv, struct card_opts *
                                           "bytes in hex",
                                           cmd, optarg);
             o->aid_len[o->naids++] = (size_t)n;
+            break;
+        case 's':
+            if (strcmp(cmd, "read") != 0)
+                return kv_cli_usage_error("card", "%s: --select is an option of card read", cmd);
+            n = kv_hex_decode(optarg, o->select, KV_AID_MAX);
+            if (n < KV_AID_MIN)
+                return kv_cli_usage_error("card",
+                                          "%s: --select '%s' is not an AID of 5 to 16 "
+                                          "bytes in hex",
+                                          cmd, optarg);
+            o->select_len = (size_t)n;
             break;
         case 'w':
             o->wait_sec = strtol(optarg, &end, 10);
@@ -249,10 +262,18 @@ static int print_json(json_t *j)
     return r;
 }
 
+/* A failure that means the card (or the reader) went away, not a malformed answer. */
+static int card_gone(int r)
+{
+    return (r <= KV_ERR_PCSC_NO_SERVICE && r >= KV_ERR_PCSC) || r == KV_ERR_TIMEOUT ||
+           r == KV_ERR_INTERRUPTED || r == KV_ERR_NOMEM;
+}
+
 static int card_read(int argc, char **argv)
 {
     struct card_opts o;
-    int rc, r;
+    int rc, r, log_rc = 0;
+    kv_txlog txlog;
     kv_reader *rd = NULL;
     kv_trace *tr = NULL;
     kv_emv *s = NULL;
@@ -283,13 +304,28 @@ static int card_read(int argc, char **argv)
             rc = kv_cli_fail(r, "--aid");
             goto out;
         }
+    if (o.select_len > 0 && (r = kv_emv_choose_aid(s, o.select, o.select_len)) != 0) {
+        rc = kv_cli_fail(r, "--select");
+        goto out;
+    }
     if ((r = kv_emv_read_card(s, o.iface)) != 0) {
         rc = kv_cli_fail(r, "card read");
+        goto out;
+    }
+    /* the transaction log (9F4D, 9F4F, READ RECORD of its SFI): a card that lost its reader
+       fails the read; a malformed log is reported next to the card data */
+    if ((log_rc = kv_txlog_read(s, &txlog)) != 0 && card_gone(log_rc)) {
+        rc = kv_cli_fail(log_rc, "card read: transaction log");
         goto out;
     }
     if (o.json) {
         json_t *j = kv_emv_to_json(s, opts);
         if (j != NULL) {
+            json_object_set_new(j, "log",
+                                log_rc == 0 && txlog.present ? kv_txlog_to_json(&txlog, o.reveal)
+                                                             : json_null());
+            if (log_rc != 0)
+                json_object_set_new(j, "log_error", json_string(kv_strerror(log_rc)));
             json_object_set_new(j, "reader", json_string(kv_reader_name(rd)));
             json_object_set_new(j, "atr", atr_len ? json_string(atr_hex) : json_null());
             json_object_set_new(j, "apdu_count",
@@ -303,6 +339,10 @@ static int card_read(int argc, char **argv)
         printf("%-18s%s\n", "Reader:", kv_reader_name(rd));
         printf("%-18s%s\n", "ATR:", atr_len ? atr_hex : "-");
         kv_emv_print(stdout, s, opts);
+        if (log_rc != 0)
+            printf("%-18sunreadable: %s\n", "Transaction log:", kv_strerror(log_rc));
+        else
+            kv_txlog_print(stdout, &txlog);
         printf("%-18s%lu\n", "APDUs exchanged:", kv_reader_apdu_count(rd));
     }
     rc = KV_EXIT_OK;

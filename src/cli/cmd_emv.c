@@ -62,7 +62,7 @@ static int emv_args_check(const char *group, const char *cmd, struct kv_pay_comm
     if (end == a->cvn_s || *end != '\0' || kv_emv_params_for_cvn(cvn, &a->p) != 0)
         return kv_pay_usage(group, cmd,
                             "--cvn '%s' is not supported (Visa 10, 18, 22; Mastercard 16, 17, "
-                            "20, 21)",
+                            "20, 21; EMV CCD 5, 6)",
                             a->cvn_s);
     if (a->opt_s != NULL) {
         if (strcmp(a->opt_s, "A") == 0 || strcmp(a->opt_s, "a") == 0)
@@ -177,11 +177,13 @@ static int arqc_run(const char *cmd, int argc, char **argv)
 
     if ((rc = kv_pay_open("arqc", cmd, &c, &h)) != 0)
         goto out;
-    if ((rc = kv_pay_key("arqc", cmd, h, c.key, KV_PAY_WANT_DES, &imk)) != 0)
+    /* CVN 6 (EMV CCD AES) needs an AES-128 IMK, every other CVN a des2 one */
+    if ((rc = kv_pay_key("arqc", cmd, h, c.key, a.p.aes ? KV_PAY_WANT_AES : KV_PAY_WANT_DES,
+                         &imk)) != 0)
         goto out;
-    if (imk.type != KV_KEY_DES2) {
-        fprintf(stderr, "kortvagt arqc %s: key '%s' must be a des2 issuer master key\n", cmd,
-                c.key);
+    if (imk.type != (a.p.aes ? KV_KEY_AES128 : KV_KEY_DES2)) {
+        fprintf(stderr, "kortvagt arqc %s: key '%s' must be a %s issuer master key\n", cmd, c.key,
+                a.p.aes ? "aes128" : "des2");
         rc = KV_EXIT_HSM;
         goto out;
     }
@@ -329,11 +331,13 @@ static int arpc_run(const char *cmd, int argc, char **argv)
 
     if ((rc = kv_pay_open("arpc", cmd, &c, &h)) != 0)
         goto out;
-    if ((rc = kv_pay_key("arpc", cmd, h, c.key, KV_PAY_WANT_DES, &imk)) != 0)
+    /* CVN 6 (EMV CCD AES) needs an AES-128 IMK, every other CVN a des2 one */
+    if ((rc = kv_pay_key("arpc", cmd, h, c.key, a.p.aes ? KV_PAY_WANT_AES : KV_PAY_WANT_DES,
+                         &imk)) != 0)
         goto out;
-    if (imk.type != KV_KEY_DES2) {
-        fprintf(stderr, "kortvagt arpc %s: key '%s' must be a des2 issuer master key\n", cmd,
-                c.key);
+    if (imk.type != (a.p.aes ? KV_KEY_AES128 : KV_KEY_DES2)) {
+        fprintf(stderr, "kortvagt arpc %s: key '%s' must be a %s issuer master key\n", cmd, c.key,
+                a.p.aes ? "aes128" : "des2");
         rc = KV_EXIT_HSM;
         goto out;
     }

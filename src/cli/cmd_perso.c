@@ -52,26 +52,37 @@ static int usage(FILE *f)
             "                      (the bench; kortvagt perso --issuer x --help for the files)\n"
             "       kortvagt perso card --template FILE --out PROFILE --imk LABEL --pan PAN\n"
             "                           --psn NN --expiry YYMM [--oda none|sda|dda|cda]\n"
-            "                           [--cvn 10|18] [--cvc3-imk LABEL] [--issuer-key LABEL]\n"
-            "                           [--ca-key PEM] [--pin-stdin] [--tamper issuer-cert]\n"
-            "                           [--token T] [--module M] [--json]\n"
+            "                           [--cvn N] [--cvc3-imk LABEL] [--imk-aes LABEL]\n"
+            "                           [--imk-smi LABEL] [--imk-smc LABEL]\n"
+            "                           [--service-code NNN] [--effective YYMM]\n"
+            "                           [--issuer-key LABEL] [--ca-key PEM] [--pin-stdin]\n"
+            "                           [--tamper issuer-cert] [--token T] [--module M] [--json]\n"
             "       kortvagt perso check --profile PROFILE [--capk FILE] [--json]\n"
             "       kortvagt perso issuer-key [--label LABEL] [--create] [--json]\n\n"
             "perso card builds a virtual-card profile as an issuer bench would:\n"
-            "  the ICC AC master key from the IMK in the HSM (option A; B for CVN 18),\n"
-            "  the CVC3 key from --cvc3-imk, an ICC RSA key (768 bits, in the profile),\n"
+            "  the ICC AC master key from the IMK in the HSM (option A; B for CVN 18, 22;\n"
+            "  an AES key from --imk-aes for CVN 6), the CVC3 key from --cvc3-imk, the\n"
+            "  secure messaging keys from --imk-smi / --imk-smc (issuer scripts), an ICC\n"
+            "  RSA key (768 bits, in the profile),\n"
             "  the issuer RSA key (1024 bits) in the HSM (created on first use, sign-only,\n"
             "  not extractable) signing the ICC certificate / SSAD, and the issuer\n"
             "  certificate signed by the scheme's CA private key (--ca-key, default\n"
             "  " DEFAULT_CA_KEY ", TEST ONLY). The profile (mode 0600) holds\n"
             "  the card's keys and PIN: it is a virtual card, not for real cards.\n"
             "  The PIN is read from stdin with --pin-stdin, else the lab PIN " LAB_PIN ".\n"
-            "  --tamper issuer-cert flips one byte of the issuer certificate (negative tests).\n\n"
+            "  --tamper issuer-cert flips one byte of the issuer certificate (negative tests).\n"
+            "  The template's CVN sets the personality: Visa VSDC (10, 18, 22), Mastercard\n"
+            "  M/Chip (16, 17, 20, 21), EMV CCD (5, 6 = AES); --cvn picks another CVN of\n"
+            "  the same personality. The service code goes into track 2 (57), 5F30 and\n"
+            "  the CVVs alike; --effective YYMM sets 5F25.\n\n"
             "perso check verifies the profile's certificates with the CA key file (default\n"
             "  $KORTVAGT_CAPK, else the build's source tree " DEFAULT_CAPK ",\n"
             "  else " KV_INSTALL_SYSCONFDIR "/capk.json, else " KV_INSTALL_DATADIR "/capk.json):\n"
             "  issuer certificate, ICC certificate and the ICC key\n"
-            "  in the profile, or the SSAD.\n\n"
+            "  in the profile, or the SSAD; and the consistency of the data elements:\n"
+            "  5A / 57 PAN, 5F24 / 57 expiry, 5F30 / 57 service code, 5F25 before 5F24,\n"
+            "  a tag in two records, 9F14 / 9F23 / risk, the certificates' expiry,\n"
+            "  \"expect\" / the records, the CVN / the AID's scheme (each mismatch named).\n\n"
             "perso issuer-key shows the issuer RSA key (default label " DEFAULT_ISSUER_KEY ") and\n"
             "  checks that the token refuses to reveal its private parts (exit 1 if not).\n\n"
             "Exit codes: 0 ok, 1 a check failed, 2 usage or bad template/profile, others per\n"
@@ -145,7 +156,10 @@ static int perso_card(perso_args *a, const struct kv_pay_common *c, json_t *tmpl
         json_object_set_new(o, "psn", json_string(a->k.psn));
         json_object_set_new(o, "oda", json_string(kv_oda_method_name(sum.method)));
         json_object_set_new(o, "cvn", json_integer(sum.cvn));
+        json_object_set_new(o, "personality",
+                            json_string(kv_perso_personality_name(sum.personality)));
         json_object_set_new(o, "cvc3", json_boolean(sum.has_cvc3));
+        json_object_set_new(o, "secure_messaging_keys", json_boolean(sum.has_smi && sum.has_smc));
         if (sum.method != KV_ODA_NONE) {
             json_object_set_new(o, "issuer_key", json_string(a->k.issuer));
             json_object_set_new(o, "issuer_key_created", json_boolean(sum.issuer_created));
@@ -157,10 +171,11 @@ static int perso_card(perso_args *a, const struct kv_pay_common *c, json_t *tmpl
     } else {
         char masked[32];
         kv_pan_mask(a->k.pan, masked);
-        printf("personalized %s: PAN %s PSN %s, ODA %s, CVN %d%s -> %s\n",
+        printf("personalized %s: PAN %s PSN %s, ODA %s, CVN %d (%s)%s%s -> %s\n",
                json_string_value(json_object_get(json_object_get(tmpl, "application"), "aid")),
                masked, a->k.psn, kv_oda_method_name(sum.method), sum.cvn,
-               sum.has_cvc3 ? ", CVC3" : "", a->out);
+               kv_perso_personality_name(sum.personality), sum.has_cvc3 ? ", CVC3" : "",
+               sum.has_smi || sum.has_smc ? ", SM keys" : "", a->out);
         if (sum.method != KV_ODA_NONE)
             printf("issuer key '%s' in the HSM%s\n", a->k.issuer,
                    sum.issuer_created ? " (created)" : "");
@@ -181,13 +196,25 @@ static int cmd_card(int argc, char **argv)
     int rc;
     memset(&a, 0, sizeof(a));
     struct kv_pay_opt opts[] = {
-        {"template", &a.k.tmpl, NULL},     {"out", &a.out, NULL},
-        {"imk", &a.k.imk, NULL},           {"cvc3-imk", &a.k.cvc3_imk, NULL},
-        {"pan", &a.k.pan, NULL},           {"psn", &a.k.psn, NULL},
-        {"expiry", &a.k.expiry, NULL},     {"oda", &a.k.oda, NULL},
-        {"cvn", &a.k.cvn, NULL},           {"issuer-key", &a.k.issuer, NULL},
-        {"ca-key", &a.k.ca_key, NULL},     {"tamper", &a.k.tamper, NULL},
-        {"pin-stdin", NULL, &a.pin_stdin}, {NULL, NULL, NULL},
+        {"template", &a.k.tmpl, NULL},
+        {"out", &a.out, NULL},
+        {"imk", &a.k.imk, NULL},
+        {"cvc3-imk", &a.k.cvc3_imk, NULL},
+        {"pan", &a.k.pan, NULL},
+        {"psn", &a.k.psn, NULL},
+        {"expiry", &a.k.expiry, NULL},
+        {"oda", &a.k.oda, NULL},
+        {"cvn", &a.k.cvn, NULL},
+        {"issuer-key", &a.k.issuer, NULL},
+        {"ca-key", &a.k.ca_key, NULL},
+        {"tamper", &a.k.tamper, NULL},
+        {"imk-aes", &a.k.imk_aes, NULL},
+        {"imk-smi", &a.k.imk_smi, NULL},
+        {"imk-smc", &a.k.imk_smc, NULL},
+        {"service-code", &a.k.service_code, NULL},
+        {"effective", &a.k.effective, NULL},
+        {"pin-stdin", NULL, &a.pin_stdin},
+        {NULL, NULL, NULL},
     };
     if ((rc = kv_pay_parse(G, "card", argc, argv, 2, opts, &c)) != KV_EXIT_OK)
         return rc;
@@ -211,6 +238,9 @@ static int cmd_card(int argc, char **argv)
         return kv_pay_usage(G, "card", "--expiry: month %.2s is not 01..12", a.k.expiry + 2);
     if (a.k.tamper != NULL && strcmp(a.k.tamper, "issuer-cert") != 0)
         return kv_pay_usage(G, "card", "--tamper: only issuer-cert is known");
+    if (a.k.service_code != NULL &&
+        (rc = kv_pay_digits(G, "card", "service-code", a.k.service_code, 3, 3)) != 0)
+        return rc;
     if (a.k.issuer == NULL)
         a.k.issuer = DEFAULT_ISSUER_KEY;
     if (a.k.ca_key == NULL)
@@ -285,13 +315,23 @@ static int cmd_check(int argc, char **argv)
         json_object_set_new(out, "icc_certificate", json_string(res.icc));
         json_object_set_new(out, "icc_key_matches_profile", json_string(res.icc_key));
         json_object_set_new(out, "ssad", json_string(res.ssad));
+        json_object_set_new(out, "consistency", json_string(res.consistency));
+        {
+            json_t *fa = json_array();
+            for (size_t i = 0; i < res.nfindings; i++)
+                json_array_append_new(fa, json_string(res.findings[i]));
+            json_object_set_new(out, "findings", fa);
+        }
         rc = kv_pay_json(out);
         if (rc == KV_EXIT_OK && !res.ok)
             rc = KV_EXIT_MISMATCH;
     } else {
         printf("issuer certificate: %s\nICC certificate: %s\nICC key matches profile: %s\n"
-               "SSAD: %s\n%s\n",
-               res.issuer, res.icc, res.icc_key, res.ssad, res.ok ? "ok" : "FAILED");
+               "SSAD: %s\nconsistency: %s\n",
+               res.issuer, res.icc, res.icc_key, res.ssad, res.consistency);
+        for (size_t i = 0; i < res.nfindings; i++)
+            printf("  mismatch: %s\n", res.findings[i]);
+        printf("%s\n", res.ok ? "ok" : "FAILED");
         rc = res.ok ? KV_EXIT_OK : KV_EXIT_MISMATCH;
     }
 out:
@@ -418,13 +458,19 @@ static int usage_bench(FILE *f)
         "the CA key are in the HSM and sign the certificates; CVV, iCVV and PVV are\n"
         "computed in the HSM and written into track 2 (57: PVKI, PVV, iCVV) and\n"
         "the profile's \"expect\".\n\n"
-        "Issuer file (JSON): {\"issuer\": NAME, \"imk_ac\": LABEL, \"imk_cvc3\": LABEL,\n"
-        "  \"cvk\": LABEL, \"pvk\": LABEL, \"pvki\": 0..9, \"issuer_key\": LABEL, \"ca_key\":\n"
-        "  LABEL (HSM), \"ca_index\": \"E1\", \"rid\": \"A000000003\", \"transport_key\": LABEL,\n"
-        "  \"cvn\": 10|18, \"oda\": \"none|sda|dda|cda\"}  (imk_ac, transport_key required)\n"
+        "Issuer file (JSON): {\"issuer\": NAME, \"imk_ac\": LABEL, \"imk_ac_aes\": LABEL (AES,\n"
+        "  CVN 6), \"imk_smi\": LABEL, \"imk_smc\": LABEL (secure messaging, issuer scripts),\n"
+        "  \"imk_cvc3\": LABEL, \"cvk\": LABEL, \"pvk\": LABEL, \"pvki\": 0..9, \"issuer_key\":\n"
+        "  LABEL, \"ca_key\": LABEL (HSM), \"ca_index\": \"E1\", \"rid\": \"A000000003\",\n"
+        "  \"transport_key\": LABEL, \"cvn\": N (used for templates of that CVN's\n"
+        "  personality), \"oda\": \"none|sda|dda|cda\"}  (imk_ac, transport_key required)\n"
         "Card file (JSON): {\"template\": FILE (relative to the card file), \"pan\",\n"
-        "  \"psn\": \"01\", \"expiry\": \"YYMM\", \"service_code\": \"201\", \"cardholder_name\",\n"
-        "  \"pin\": \"lab\" (1234) | \"stdin\", \"oda\", \"cvn\" (override the issuer's)}\n\n"
+        "  \"psn\": \"01\", \"expiry\": \"YYMM\", \"effective\": \"YYMM\" (5F25), "
+        "\"service_code\":\n"
+        "  \"201\" (57, 5F30 and the CVVs), \"cardholder_name\", \"pin\": \"lab\" (1234) |\n"
+        "  \"stdin\", \"oda\", \"cvn\" (a CVN of the template's personality)}\n"
+        "The template's CVN sets the personality: Visa VSDC 10/18/22, Mastercard M/Chip\n"
+        "16/17/20/21, EMV CCD 5/6 (6: AES keys from imk_ac_aes).\n\n"
         "--count N   N cards with consecutive PANs (Luhn check digit recomputed), written\n"
         "            to PROFILE-0001.json ... (PROFILE without its .json), progress on stderr\n"
         "--pin-stdin the PIN from stdin (same as \"pin\": \"stdin\"); never on argv\n"
@@ -468,11 +514,12 @@ static int store_pvv(kv_app *app, perso_args *a)
 static int cmd_bench(int argc, char **argv)
 {
     static const char *const issuer_fields[] = {
-        "issuer",   "imk_ac",        "imk_cvc3", "cvk", "pvk", "pvki",  "issuer_key", "ca_key",
-        "ca_index", "transport_key", "cvn",      "oda", "rid", "notes", NULL};
+        "issuer",        "imk_ac", "imk_ac_aes", "imk_smi",    "imk_smc", "imk_cvc3",
+        "cvk",           "pvk",    "pvki",       "issuer_key", "ca_key",  "ca_index",
+        "transport_key", "cvn",    "oda",        "rid",        "notes",   NULL};
     static const char *const card_fields[] = {
-        "template", "pan", "psn",   "expiry", "service_code", "cardholder_name", "pin",
-        "oda",      "cvn", "notes", NULL};
+        "template",        "pan", "psn", "expiry", "effective", "service_code",
+        "cardholder_name", "pin", "oda", "cvn",    "notes",     NULL};
     const char *issuer_f = NULL, *card_f = NULL, *out = NULL, *count_s = NULL, *tamper = NULL,
                *tname, *pin_src, *rid;
     struct kv_verify_opts vo = {NULL, NULL};
@@ -528,6 +575,9 @@ static int cmd_bench(int argc, char **argv)
     /* the issuer */
     a.k.issuer_name = str_field(iss, "issuer", issuer_f, &bad);
     a.k.imk = str_field(iss, "imk_ac", issuer_f, &bad);
+    a.k.imk_aes = str_field(iss, "imk_ac_aes", issuer_f, &bad);
+    a.k.imk_smi = str_field(iss, "imk_smi", issuer_f, &bad);
+    a.k.imk_smc = str_field(iss, "imk_smc", issuer_f, &bad);
     a.k.cvc3_imk = str_field(iss, "imk_cvc3", issuer_f, &bad);
     a.k.cvk = str_field(iss, "cvk", issuer_f, &bad);
     a.k.pvk = str_field(iss, "pvk", issuer_f, &bad);
@@ -564,11 +614,23 @@ static int cmd_bench(int argc, char **argv)
         a.k.has_ca_index = 1;
     }
     cvn_s[0] = '\0';
-    if ((v = json_object_get(card, "cvn")) == NULL)
-        v = json_object_get(iss, "cvn");
-    if (v != NULL) {
-        if (!json_is_integer(v) || (json_integer_value(v) != 10 && json_integer_value(v) != 18)) {
-            rc = kv_pay_usage(G, "", "\"cvn\" is not 10 or 18");
+    /* the issuer's CVN serves templates of its personality; the card's must fit its template */
+    if ((v = json_object_get(iss, "cvn")) != NULL) {
+        if (!json_is_integer(v) ||
+            kv_perso_personality((int)json_integer_value(v)) == KV_PERSO_PERS_NONE) {
+            rc = kv_pay_usage(G, "",
+                              "issuer file %s: \"cvn\" is not 10, 18, 22, 16, 17, 20, 21, 5 "
+                              "or 6",
+                              issuer_f);
+            goto out;
+        }
+        a.k.issuer_cvn = (int)json_integer_value(v);
+    }
+    if ((v = json_object_get(card, "cvn")) != NULL) {
+        if (!json_is_integer(v) ||
+            kv_perso_personality((int)json_integer_value(v)) == KV_PERSO_PERS_NONE) {
+            rc = kv_pay_usage(
+                G, "", "card file %s: \"cvn\" is not 10, 18, 22, 16, 17, 20, 21, 5 or 6", card_f);
             goto out;
         }
         snprintf(cvn_s, sizeof(cvn_s), "%d", (int)json_integer_value(v));
@@ -580,6 +642,7 @@ static int cmd_bench(int argc, char **argv)
     a.k.psn = str_field(card, "psn", card_f, &bad);
     a.k.expiry = str_field(card, "expiry", card_f, &bad);
     a.k.service_code = str_field(card, "service_code", card_f, &bad);
+    a.k.effective = str_field(card, "effective", card_f, &bad);
     a.k.cardholder = str_field(card, "cardholder_name", card_f, &bad);
     pin_src = str_field(card, "pin", card_f, &bad);
     if (json_object_get(card, "oda") != NULL)

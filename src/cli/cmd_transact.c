@@ -15,6 +15,11 @@
 #include "src/base/secure.h"
 #include "src/cli/install_paths.h"
 #include "src/transact/transact.h"
+#include "src/blocklist/blocklist.h"
+#include "src/base/caltime.h"
+#include "src/store/keyed.h"
+#include "src/store/store.h"
+#include "hsm/issuer_script.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -88,6 +93,10 @@ struct txn_opts {
         *imk_cvc3, *pvk, *pvv, *pvki, *capk, *reader, *token, *module, *trace, *merchant, *mcc,
         *store;
     int contactless, pin_stdin, json, no_authorize;
+    /* the terminal (issue 12) */
+    const char *select, *capk_revoked, *random, *imk_aes, *imk_smi, *imk_smc, *issuer_script,
+        *script_tlv, *config;
+    int unable_online, force_online, script_after;
 };
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -133,19 +142,44 @@ static int currency_code(const char *s, uint16_t *num, char alpha[4])
 static int txn_parse(int argc, char **argv, struct txn_opts *o)
 {
     static const struct option opts[] = {
-        {"amount", required_argument, NULL, 'a'},   {"currency", required_argument, NULL, 'c'},
-        {"type", required_argument, NULL, 't'},     {"profile", required_argument, NULL, 'p'},
-        {"contactless", no_argument, NULL, 'l'},    {"cvm-limit", required_argument, NULL, 'L'},
-        {"pin-stdin", no_argument, NULL, 's'},      {"pin-block", required_argument, NULL, 'b'},
-        {"pin-key", required_argument, NULL, 'k'},  {"imk", required_argument, NULL, 'i'},
-        {"imk-cvc3", required_argument, NULL, 'I'}, {"pvk", required_argument, NULL, 'v'},
-        {"pvv", required_argument, NULL, 'V'},      {"pvki", required_argument, NULL, 'n'},
-        {"capk", required_argument, NULL, 'C'},     {"reader", required_argument, NULL, 'r'},
-        {"token", required_argument, NULL, 'T'},    {"module", required_argument, NULL, 'M'},
-        {"trace", required_argument, NULL, 'x'},    {"json", no_argument, NULL, 'j'},
-        {"merchant", required_argument, NULL, 'm'}, {"mcc", required_argument, NULL, 'G'},
-        {"no-authorize", no_argument, NULL, 'N'},   {"store", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"amount", required_argument, NULL, 'a'},
+        {"currency", required_argument, NULL, 'c'},
+        {"type", required_argument, NULL, 't'},
+        {"profile", required_argument, NULL, 'p'},
+        {"contactless", no_argument, NULL, 'l'},
+        {"cvm-limit", required_argument, NULL, 'L'},
+        {"pin-stdin", no_argument, NULL, 's'},
+        {"pin-block", required_argument, NULL, 'b'},
+        {"pin-key", required_argument, NULL, 'k'},
+        {"imk", required_argument, NULL, 'i'},
+        {"imk-cvc3", required_argument, NULL, 'I'},
+        {"pvk", required_argument, NULL, 'v'},
+        {"pvv", required_argument, NULL, 'V'},
+        {"pvki", required_argument, NULL, 'n'},
+        {"capk", required_argument, NULL, 'C'},
+        {"reader", required_argument, NULL, 'r'},
+        {"token", required_argument, NULL, 'T'},
+        {"module", required_argument, NULL, 'M'},
+        {"trace", required_argument, NULL, 'x'},
+        {"json", no_argument, NULL, 'j'},
+        {"merchant", required_argument, NULL, 'm'},
+        {"mcc", required_argument, NULL, 'G'},
+        {"no-authorize", no_argument, NULL, 'N'},
+        {"store", required_argument, NULL, 'S'},
+        {"select", required_argument, NULL, 1},
+        {"capk-revoked", required_argument, NULL, 2},
+        {"unable-online", no_argument, NULL, 3},
+        {"force-online", no_argument, NULL, 4},
+        {"random", required_argument, NULL, 5},
+        {"imk-aes", required_argument, NULL, 6},
+        {"imk-smi", required_argument, NULL, 7},
+        {"imk-smc", required_argument, NULL, 8},
+        {"issuer-script", required_argument, NULL, 9},
+        {"script-after", no_argument, NULL, 10},
+        {"script-tlv", required_argument, NULL, 11},
+        {"config", required_argument, NULL, 12},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
 
@@ -226,6 +260,42 @@ static int txn_parse(int argc, char **argv, struct txn_opts *o)
         case 'S':
             o->store = optarg;
             break;
+        case 1:
+            o->select = optarg;
+            break;
+        case 2:
+            o->capk_revoked = optarg;
+            break;
+        case 3:
+            o->unable_online = 1;
+            break;
+        case 4:
+            o->force_online = 1;
+            break;
+        case 5:
+            o->random = optarg;
+            break;
+        case 6:
+            o->imk_aes = optarg;
+            break;
+        case 7:
+            o->imk_smi = optarg;
+            break;
+        case 8:
+            o->imk_smc = optarg;
+            break;
+        case 9:
+            o->issuer_script = optarg;
+            break;
+        case 10:
+            o->script_after = 1;
+            break;
+        case 11:
+            o->script_tlv = optarg;
+            break;
+        case 12:
+            o->config = optarg;
+            break;
         case 'h':
             transact_usage(stdout);
             return -1;
@@ -242,7 +312,14 @@ static int txn_parse(int argc, char **argv, struct txn_opts *o)
 }
 
 /* Check the options into p. Returns 0 or the usage exit code. */
-static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pin_block[16])
+/* Buffers the parameters point into. */
+struct txn_bufs {
+    uint8_t select_aid[16];
+    uint8_t scripts[1024];
+};
+
+static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pin_block[16],
+                     struct txn_bufs *t)
 {
     uint64_t v;
     int n;
@@ -255,11 +332,15 @@ static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pi
                                   "transact: --currency '%s' is not DKK, EUR, SEK, NOK, "
                                   "USD, GBP or a 3-digit ISO 4217 code",
                                   o->currency ? o->currency : "");
-    if (o->type != NULL && strcmp(o->type, "purchase") != 0 && strcmp(o->type, "cash") != 0)
-        return kv_cli_usage_error("card", "transact: --type '%s' is not purchase or cash", o->type);
+    if (o->type != NULL && strcmp(o->type, "purchase") != 0 && strcmp(o->type, "cash") != 0 &&
+        strcmp(o->type, "services") != 0)
+        return kv_cli_usage_error("card", "transact: --type '%s' is not purchase, services or cash",
+                                  o->type);
     p->cash = o->type != NULL && strcmp(o->type, "cash") == 0;
-    p->profile = o->profile ? o->profile : "pos";
-    if (kv_cvm_profile_find(p->profile) == NULL)
+    p->services = o->type != NULL && strcmp(o->type, "services") == 0;
+    /* no --profile: the configuration's [terminal] (by default the attended POS) */
+    p->profile = o->profile;
+    if (p->profile != NULL && kv_cvm_profile_find(p->profile) == NULL)
         return kv_cli_usage_error("card",
                                   "transact: --profile '%s' is not pos, atm or "
                                   "unattended",
@@ -301,6 +382,62 @@ static int txn_check(const struct txn_opts *o, kv_transact_params *p, uint8_t pi
     }
     p->imk_ac = o->imk;
     p->imk_cvc3 = o->imk_cvc3;
+    p->imk_aes = o->imk_aes;
+    p->imk_smi = o->imk_smi;
+    p->imk_smc = o->imk_smc;
+    if (o->select != NULL) {
+        n = kv_hex_decode(o->select, t->select_aid, sizeof(t->select_aid));
+        if (n < 5 || n > 16)
+            return kv_cli_usage_error("card", "transact: --select must be an AID of 5 to 16 "
+                                              "bytes in hex");
+        p->select_aid = t->select_aid;
+        p->select_aid_len = (size_t)n;
+    }
+    if (o->random != NULL) {
+        if (parse_u64(o->random, 99, &v) != 0 || v < 1)
+            return kv_cli_usage_error("card", "transact: --random must be 1..99");
+        p->random_override = (unsigned)v;
+    }
+    p->unable_online = o->unable_online;
+    p->force_online = o->force_online;
+    if (o->issuer_script != NULL) {
+        int k = kv_script_kind_parse(o->issuer_script);
+        if (k != KV_SCRIPT_PIN_UNBLOCK && k != KV_SCRIPT_PIN_CHANGE && k != KV_SCRIPT_APP_BLOCK &&
+            k != KV_SCRIPT_APP_UNBLOCK && k != KV_SCRIPT_CARD_BLOCK)
+            return kv_cli_usage_error("card",
+                                      "transact: --issuer-script '%s' is not pin-unblock, "
+                                      "pin-change, app-block, app-unblock or card-block",
+                                      o->issuer_script);
+        p->script_kind = k;
+    }
+    if (o->script_after && o->issuer_script == NULL && o->script_tlv == NULL)
+        return kv_cli_usage_error("card", "transact: --script-after needs --issuer-script");
+    p->script_after = o->script_after;
+    if (o->script_tlv != NULL) {
+        size_t hl = strlen(o->script_tlv);
+        n = hl % 2 == 0 && hl / 2 <= sizeof(t->scripts)
+                ? kv_hex_decode(o->script_tlv, t->scripts, sizeof(t->scripts))
+                : -1;
+        if (n <= 0 || (size_t)n * 2 != hl)
+            return kv_cli_usage_error("card",
+                                      "transact: --script-tlv must be 71/72 templates in "
+                                      "hex (at most %zu bytes)",
+                                      sizeof(t->scripts));
+        {
+            kv_script tmp[KV_SCRIPT_MAX];
+            size_t nt = 0;
+            if (kv_script_parse_all(t->scripts, (size_t)n, tmp, KV_SCRIPT_MAX - 1, &nt) != 0)
+                return kv_cli_usage_error("card",
+                                          "transact: --script-tlv: not 71/72 templates "
+                                          "of issuer script commands (86), at most %d",
+                                          KV_SCRIPT_MAX - 1);
+        }
+        p->issuer_scripts = t->scripts;
+        p->issuer_scripts_len = (size_t)n;
+    }
+    if (p->unable_online && (p->script_kind != 0 || p->issuer_scripts != NULL))
+        return kv_cli_usage_error("card", "transact: no issuer scripts without an issuer "
+                                          "(--unable-online)");
     if (o->merchant != NULL && (o->merchant[0] == '\0' || strlen(o->merchant) >= KV_PAYEE_MAX))
         return kv_cli_usage_error("card", "transact: --merchant must be 1..%d characters",
                                   KV_PAYEE_MAX - 1);
@@ -393,8 +530,12 @@ static json_t *authz_request(const struct txn_authz *a, const kv_transact_result
         if (c == NULL)
             goto fail;
         json_object_set_new(c, "type", json_string("chip_cryptogram"));
-        json_object_set_new(c, "imk",
-                            json_string(p->imk_ac ? p->imk_ac : KV_TRANSACT_DEFAULT_IMK_AC));
+        /* the AES CVN (CCD 6) is computed under the AES IMK */
+        json_object_set_new(
+            c, "imk",
+            json_string(res->cvn == 6 ? (p->imk_aes ? p->imk_aes : KV_TRANSACT_DEFAULT_IMK_AES)
+                        : p->imk_ac   ? p->imk_ac
+                                      : KV_TRANSACT_DEFAULT_IMK_AC));
         json_object_set_new(c, "cvn", json_integer(res->cvn));
         json_object_set_new(c, "arqc", hexj(res->arqc, 8));
         json_object_set_new(c, "data", hexj(res->ac_data, res->ac_data_len));
@@ -451,6 +592,35 @@ out:
     return r;
 }
 
+/*
+ * Terminal risk management's exception file and log (transact.h
+ * exception_check): the block list says whether the card is listed; the
+ * store's approved amount of the card today is the floor limit's "earlier
+ * approvals". A block list the HSM cannot open (no pan-enc key) lists
+ * nothing; the engine checks the list again online.
+ */
+static int txn_exception(void *ctx, const char *pan, int *listed, uint64_t *prior)
+{
+    struct txn_authz *a = ctx;
+    const kv_blocklist *bl = NULL;
+    uint8_t token[KV_TOKEN_LEN];
+    char day[KV_DAY_TEXT];
+    int64_t sum = 0;
+    int r;
+
+    *listed = 0;
+    *prior = 0;
+    if (kv_app_blocklist(a->s, &bl) == 0 && (r = kv_bl_check(bl, pan, listed)) != 0)
+        return r;
+    if (kv_pan_token(kv_app_token_mac(a->s), pan, token) != 0)
+        return 0;
+    kv_time_cph_day((int64_t)time(NULL), day);
+    if (kv_store_day_sum(kv_app_store(a->s), token, day, KV_DAY_TOTAL, &sum) == 0 && sum > 0)
+        *prior = (uint64_t)sum;
+    kv_wipe(token, sizeof(token));
+    return 0;
+}
+
 /* An approval the transaction did not complete is taken back (its amount and counter). */
 static void authz_settle(struct txn_authz *a, int completed_approved)
 {
@@ -498,6 +668,16 @@ static void print_human(const kv_transact_result *res)
            res->offline_pin_verified ? "yes" : "no", res->offline_pin_failed ? "yes" : "no",
            res->pin_try_limit_exceeded ? "yes" : "no");
     printf("%-16s%s  TSI %s\n", "TVR:", tvr, tsi);
+    printf("%-16s1st %s asked, %s given; 2nd %s\n", "GENERATE AC:",
+           res->first_ac_requested < 0 ? "-" : kv_ac_type_name((uint8_t)res->first_ac_requested),
+           res->first_ac < 0 ? "-" : kv_ac_type_name((uint8_t)res->first_ac),
+           res->second_ac < 0 ? "-" : kv_ac_type_name((uint8_t)res->second_ac));
+    if (res->nscripts > 0)
+        for (size_t i = 0; i < res->nscripts && i < KV_TXN_MAX_SCRIPT_RESULTS; i++)
+            printf("%-16s%02X #%u INS %02X: SW %04X\n", i == 0 ? "Scripts:" : "",
+                   (unsigned)res->scripts[i].tag, res->scripts[i].seq,
+                   (unsigned)res->scripts[i].ins, (unsigned)res->scripts[i].sw);
+    printf("%-16s%s\n", "Outcome:", kv_transact_outcome_name(res->outcome));
     printf("%-16s%s (%s)\n", "Decision:", res->approved ? "APPROVED" : "DECLINED", res->reason);
 }
 
@@ -518,6 +698,9 @@ int kv_cmd_card_transact(int argc, char **argv)
     kv_secbuf *pin = NULL;
     kv_app *sess = NULL;
     struct txn_authz az;
+    struct txn_bufs bufs;
+    kv_config *cfg = NULL;
+    kv_secbuf *new_pin = NULL;
     int rc, r, len;
 
     memset(&p, 0, sizeof(p));
@@ -526,7 +709,7 @@ int kv_cmd_card_transact(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     if ((rc = txn_parse(argc, argv, &o)) != 0)
         return rc < 0 ? KV_EXIT_OK : rc;
-    if ((rc = txn_check(&o, &p, pin_block)) != 0)
+    if ((rc = txn_check(&o, &p, pin_block, &bufs)) != 0)
         return rc;
     kv_disable_core_dumps();
     if (o.pin_stdin) {
@@ -547,9 +730,42 @@ int kv_cmd_card_transact(int argc, char **argv)
         p.pin = pin;
         p.pin_len = (size_t)len;
     }
+    if (p.script_kind == KV_SCRIPT_PIN_CHANGE) {
+        /* the new PIN: the next line of stdin (after the PIN of --pin-stdin), never argv */
+        if ((new_pin = kv_secbuf_new(64)) == NULL) {
+            rc = kv_cli_fail(KV_ERR_NOMEM, "PIN buffer");
+            goto out;
+        }
+        len = kv_secret_read_line(STDIN_FILENO, "New PIN: ", new_pin);
+        if (len < 0 && len != KV_ERR_NOT_FOUND && len != KV_ERR_BUFFER) {
+            rc = kv_cli_fail(len, "reading the new PIN");
+            goto out;
+        }
+        if (len < 0 || !kv_is_digits((const char *)kv_secbuf_ptr(new_pin), 4, 12)) {
+            rc = kv_cli_usage_error("card",
+                                    "transact: --issuer-script pin-change needs the new "
+                                    "PIN (4 to 12 digits) on standard input%s",
+                                    o.pin_stdin ? ", on the line after the PIN" : "");
+            goto out;
+        }
+        p.new_pin = new_pin;
+        p.new_pin_len = (size_t)len;
+    }
     if ((r = capk_load(o.capk, &capks)) != 0) {
         rc = kv_cli_fail(r, o.capk ? o.capk : "CA key file");
         goto out;
+    }
+    if (o.capk_revoked != NULL) {
+        char why[256] = "";
+        if (capks == NULL && (capks = kv_capk_store_new()) == NULL) {
+            rc = kv_cli_fail(KV_ERR_NOMEM, "CA key store");
+            goto out;
+        }
+        if ((r = kv_capk_revoked_load(capks, o.capk_revoked, why, sizeof(why))) != 0) {
+            fprintf(stderr, "kortvagt card: %s: %s\n", o.capk_revoked, why);
+            rc = r == KV_ERR_FORMAT ? KV_EXIT_USAGE : kv_exit_code(r);
+            goto out;
+        }
     }
     p.capks = capks;
     memset(&sf, 0, sizeof(sf));
@@ -557,6 +773,7 @@ int kv_cmd_card_transact(int argc, char **argv)
     sf.module = o.module;
     sf.token = o.token;
     sf.reader = o.reader;
+    sf.config = o.config;
     if ((r = kv_settings_init(&st, &sf, serr, sizeof(serr))) != 0) {
         rc = kv_cli_fail(r, serr);
         goto out;
@@ -575,6 +792,10 @@ int kv_cmd_card_transact(int argc, char **argv)
         az.p = &p;
         p.authorize = authz_hook;
         p.authorize_ctx = &az;
+        /* terminal risk management: the block list is the exception file, the store the log */
+        p.exception_check = txn_exception;
+        p.exception_ctx = &az;
+        p.term = kv_config_terminal(kv_app_config(sess));
     } else {
         if ((r = kv_app_hsm_open(&st, &h)) != 0) {
             fprintf(stderr, "kortvagt card: %s\n", kv_hsm_last_error(NULL));
@@ -582,6 +803,15 @@ int kv_cmd_card_transact(int argc, char **argv)
             goto out;
         }
         p.hsm = h;
+        {
+            char err[1024];
+            if ((r = kv_settings_load_config(&st, &cfg, err, sizeof(err))) != 0) {
+                fprintf(stderr, "kortvagt card: %s\n", err);
+                rc = kv_exit_code(r);
+                goto out;
+            }
+            p.term = cfg != NULL ? kv_config_terminal(cfg) : NULL;
+        }
     }
     if ((r = kv_reader_open_pcsc(kv_settings_opt(st.reader.name), &rd)) != 0) {
         rc = kv_cli_fail(r, o.reader ? o.reader : "PC/SC");
@@ -637,6 +867,8 @@ out:
     kv_wipe(pin_block, sizeof(pin_block));
     kv_wipe(&res, sizeof(res));
     kv_secbuf_free(pin);
+    kv_secbuf_free(new_pin);
+    kv_config_free(cfg);
     kv_reader_free(rd);
     kv_trace_free(tr);
     kv_hsm_close(h);

@@ -25,7 +25,8 @@ static void vcard_usage(FILE *f)
     fprintf(f,
             "Usage: kortvagt vcard --profile FILE [--host HOST] [--port PORT] [--state FILE]\n"
             "                      [--quirk-get-response] [--quirk-wrong-le] [--once]\n"
-            "                      [--delay-ms N] [--transport-key FILE] [--check]\n\n"
+            "                      [--delay-ms N] [--transport-key FILE] [--fault FILE]\n"
+            "                      [--check]\n\n"
             "Run a virtual EMV card: connect to the vpcd virtual reader of pcscd and answer\n"
             "its APDUs from a JSON card profile (tests/data/README.md) or a recorded trace\n"
             "card (an \"exchanges\" file). The card waits for vpcd to listen, reconnects when\n"
@@ -41,6 +42,8 @@ static void vcard_usage(FILE *f)
             "  --delay-ms N           wait N ms (0..10000) before each answer (a slow card)\n"
             "  --transport-key FILE   hex file of the AES transport key that unwraps the\n"
             "                         profile's *_wrapped keys (default $KORTVAGT_TRANSPORT_KEY)\n"
+            "  --fault FILE           test-lab faults (JSON, tests/data/README.md \"Faults\"):\n"
+            "                         they replace the profile's \"faults\"\n"
             "  --check                load the profile, print a summary and exit\n"
             "  --help                 show this help\n\n"
             "Exit codes: 0 stopped or --once done, 2 usage error or bad profile/state file,\n"
@@ -86,6 +89,7 @@ int kv_cmd_vcard(int argc, char **argv)
         OPT_DELAY,
         OPT_CHECK,
         OPT_TKEY,
+        OPT_FAULT,
         OPT_HELP
     };
     static const struct option longopts[] = {
@@ -99,10 +103,11 @@ int kv_cmd_vcard(int argc, char **argv)
         {"delay-ms", required_argument, NULL, OPT_DELAY},
         {"check", no_argument, NULL, OPT_CHECK},
         {"transport-key", required_argument, NULL, OPT_TKEY},
+        {"fault", required_argument, NULL, OPT_FAULT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *profile = NULL, *state = NULL;
+    const char *profile = NULL, *state = NULL, *fault = NULL;
     kv_vpcd_opts opts = {
         .host = "127.0.0.1", .port = KV_VPCD_DEFAULT_PORT, .stop = &vcard_stop, .log = stderr};
     unsigned quirks = 0;
@@ -154,6 +159,9 @@ int kv_cmd_vcard(int argc, char **argv)
                 return kv_cli_usage_error("vcard", "--transport-key: cannot read '%s'", optarg);
             sf.transport_key = optarg;
             break;
+        case OPT_FAULT:
+            fault = optarg;
+            break;
         case OPT_HELP:
             vcard_usage(stdout);
             return KV_EXIT_OK;
@@ -177,6 +185,11 @@ int kv_cmd_vcard(int argc, char **argv)
         goto out;
     }
     kv_vcard_set_quirks(vc, kv_vcard_quirks(vc) | quirks);
+    if (fault != NULL && (r = kv_vcard_load_faults(vc, fault, why, sizeof(why))) != 0) {
+        rc = r == KV_ERR_IO ? kv_cli_fail(r, why)
+                            : kv_cli_usage_error("vcard", "--fault %s: %s", fault, why);
+        goto out;
+    }
     if (state != NULL)
         snprintf(what, sizeof(what), "state file %s", state);
     if (state != NULL && (r = kv_vcard_state_attach(vc, state)) != 0) {
@@ -186,9 +199,12 @@ int kv_cmd_vcard(int argc, char **argv)
         goto out;
     }
     if (check) {
-        printf("profile %s: %s card \"%s\", PIN tries %d, ATC %u, quirks %u\n", profile,
+        printf("profile %s: %s card \"%s\", PIN tries %d, ATC %u, quirks %u", profile,
                kv_vcard_is_recorded(vc) ? "recorded" : "profile", kv_vcard_name(vc),
                kv_vcard_pin_tries(vc), kv_vcard_atc(vc), kv_vcard_quirks(vc));
+        if (kv_vcard_fault_count(vc) > 0)
+            printf(", faults %zu", kv_vcard_fault_count(vc));
+        printf("\n");
         rc = KV_EXIT_OK;
         goto out;
     }

@@ -21,6 +21,7 @@ const struct kv_cmd_group kv_cmd_groups[] = {
     {"pinblock", kv_cmd_pinblock, "encode, decode or translate ISO 9564 PIN blocks"},
     {"arqc", kv_cmd_arqc, "verify (or generate) an EMV ARQC with keys in the HSM"},
     {"arpc", kv_cmd_arpc, "generate an EMV ARPC (method 1 or 2)"},
+    {"script", kv_cmd_script, "build issuer script commands (MAC, enciphered PIN) in the HSM"},
     {"liability", kv_cmd_liability, "assess liability for unauthorised card use (§ 100)"},
     {"authorize", kv_cmd_authorize, "decide an authorization: SCA, exemptions, limits, evidence"},
     {"evidence", kv_cmd_evidence, "show, verify and export the tamper-evident evidence chain"},

@@ -1,7 +1,9 @@
 /* see config.h */
 #include "src/config/config.h"
 #include "src/base/err.h"
+#include "src/base/hex.h"
 #include "src/config/pin_params.h"
+#include "src/config/terminal.h"
 
 #include <ini.h>
 
@@ -20,6 +22,9 @@ struct kv_entry {
 
 struct kv_config {
     kv_limits_config limits;
+    kv_term_config terminal; /* [terminal] and [aid HEX] (terminal.h) */
+    /* the line of each AID entry's last target_percent / max_target_percent (0: none) */
+    int term_lines[KV_TERMCFG_MAX_AIDS];
     char *path;
     struct kv_entry *entries;
     size_t n, cap;
@@ -199,6 +204,37 @@ static int check_verify_line(kv_config *c, int lineno, const char *section, cons
     return 1;
 }
 
+/* [terminal] and [aid HEX] (terminal.h), read into c->terminal as the file goes */
+static int check_terminal_line(kv_config *c, int lineno, const char *section, const char *name,
+                               const char *value)
+{
+    char why[400];
+    size_t idx = KV_TERMCFG_MAX_AIDS;
+    int r = kv_term_config_set(&c->terminal, section, name, value, &idx, why, sizeof(why));
+    if (r != 0) {
+        snprintf(c->err, c->errlen, "%s:%d: [%s] %s: %s", c->path, lineno, section, name, why);
+        c->rc = KV_ERR_CONFIG;
+        return 0;
+    }
+    if (idx < KV_TERMCFG_MAX_AIDS &&
+        (strcmp(name, "target_percent") == 0 || strcmp(name, "max_target_percent") == 0))
+        c->term_lines[idx] = lineno;
+    return 1;
+}
+
+/* After the whole file: the checks across keys of terminal.h. */
+static int check_terminal_file(kv_config *c)
+{
+    char why[160], hex[33];
+    size_t bad = 0;
+    if (kv_term_config_check(&c->terminal, &bad, why, sizeof(why)) == 0)
+        return 0;
+    kv_hex_encode(c->terminal.aids[bad].aid, c->terminal.aids[bad].aid_len, hex);
+    snprintf(c->err, c->errlen, "%s:%d: [aid %s] max_target_percent: %s", c->path,
+             c->term_lines[bad], hex, why);
+    return KV_ERR_CONFIG;
+}
+
 static int on_line(void *user, const char *section, const char *name, const char *value)
 {
     kv_config *c = user;
@@ -212,6 +248,8 @@ static int on_line(void *user, const char *section, const char *name, const char
     }
     if (strncmp(section, "pvk.", 4) == 0 || strcmp(section, "verify") == 0)
         return check_verify_line(c, lineno, section, name, value);
+    if (kv_term_config_is_section(section))
+        return check_terminal_line(c, lineno, section, name, value);
     if (strcmp(section, "limits") != 0)
         return 1;
     r = kv_limits_set(&c->limits, name, value);
@@ -232,8 +270,10 @@ static int on_line(void *user, const char *section, const char *name, const char
 kv_config *kv_config_new_defaults(void)
 {
     kv_config *c = calloc(1, sizeof(*c));
-    if (c != NULL)
+    if (c != NULL) {
         kv_limits_defaults(&c->limits);
+        kv_term_config_defaults(&c->terminal);
+    }
     return c;
 }
 
@@ -284,6 +324,8 @@ int kv_config_load(const char *path, kv_config **out, char *err, size_t errlen)
             r = KV_ERR_CONFIG;
             goto out;
         }
+        if ((r = check_terminal_file(c)) != 0)
+            goto out;
     }
     c->err = NULL;
     c->errlen = 0;
@@ -314,6 +356,11 @@ void kv_config_free(kv_config *c)
 const kv_limits_config *kv_config_limits(const kv_config *c)
 {
     return &c->limits;
+}
+
+const kv_term_config *kv_config_terminal(const kv_config *c)
+{
+    return &c->terminal;
 }
 
 const char *kv_config_path(const kv_config *c)

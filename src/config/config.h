@@ -24,11 +24,15 @@
  *              "blocked" (src/attempts); integers 1..1000.
  *   [pvk.LABEL] dec_table, validation_data, pad: the IBM 3624 parameters of
  *              the PIN verification key LABEL (src/config/pin_params.h).
- *   An unknown key in [verify] or [pvk.*], or a bad value, is an error.
+ *   [terminal], [aid HEX] the terminal's configuration per AID
+ *              (src/config/terminal.h, README "Terminal configuration").
+ *   An unknown key in [verify], [pvk.*], [terminal] or [aid HEX], or a bad
+ *   value, is an error.
  */
 #ifndef KV_CONFIG_CONFIG_H
 #define KV_CONFIG_CONFIG_H
 
+#include "apdu/termcfg.h"
 #include "src/limits/limits.h"
 
 #include <stddef.h>
@@ -54,6 +58,12 @@ void kv_config_free(kv_config *c);
 
 /* The limits of [limits] over the src/RULES.md defaults. */
 const kv_limits_config *kv_config_limits(const kv_config *c);
+
+/*
+ * The terminal configuration: [terminal] and [aid HEX] over
+ * kv_term_config_defaults (apdu/termcfg.h). Owned by c; never NULL.
+ */
+const kv_term_config *kv_config_terminal(const kv_config *c);
 
 /* The file that was read, or NULL when none was. */
 const char *kv_config_path(const kv_config *c);

@@ -1,6 +1,8 @@
 /* see endpoints.h: POST /v1/verify/pin, /v1/verify/cvc, /v1/verify/arqc */
+#include "apdu/script.h"
 #include "hsm/cvv.h"
 #include "hsm/emv_crypto.h"
+#include "hsm/issuer_script.h"
 #include "hsm/pin.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
@@ -352,12 +354,73 @@ out:
 
 /* ---- ARQC (and the ARPC) ---- */
 
+/*
+ * Issuer script commands answered with the ARPC (hsm/issuer_script.h): one
+ * element of "scripts". No PIN CHANGE here: the new PIN would travel in the
+ * request in the clear; `kortvagt script build pin-change` takes it on stdin.
+ */
+#define SCRIPT_DATA_MAX 239 /* 255 - 8 (MAC) - 8 (room) */
+struct script_req {
+    int kind; /* index into script_kinds */
+    int after;
+    int64_t mac_len, sfi, record;
+    uint8_t tag[2], data[SCRIPT_DATA_MAX];
+    size_t tag_len, data_len;
+    int has_mac_len, has_tag, has_data, has_sfi, has_record;
+};
+
+/* kv_script_kind_parse order: index + 1 is the enum kv_script_kind */
+static const char *const script_kinds[] = {"pin-unblock",   "pin-change", "app-block",
+                                           "app-unblock",   "card-block", "put-data",
+                                           "update-record", NULL};
+
+static int script_check(kv_jdec *d, const json_t *o, void *obj, void *ctx)
+{
+    struct script_req *s = obj;
+    int kind = s->kind + 1;
+    (void)o;
+    (void)ctx;
+    if (kind == KV_SCRIPT_PIN_CHANGE)
+        return kv_jdec_fail_at(d, "kind", KV_JDEC_UNKNOWN_VALUE,
+                               "pin-change is not offered by the service (the new PIN would be "
+                               "in the request); use `kortvagt script build pin-change`");
+    if (kind == KV_SCRIPT_PUT_DATA && (!s->has_tag || !s->has_data))
+        return kv_jdec_fail(d, KV_JDEC_MISSING, "put-data needs \"tag\" and \"data\"");
+    if (kind == KV_SCRIPT_UPDATE_RECORD && (!s->has_sfi || !s->has_record || !s->has_data))
+        return kv_jdec_fail(d, KV_JDEC_MISSING,
+                            "update-record needs \"sfi\", \"record\" and \"data\"");
+    if (kind != KV_SCRIPT_PUT_DATA && s->has_tag)
+        return kv_jdec_fail_at(d, "tag", KV_JDEC_CONFLICT, "goes with put-data only");
+    if (kind != KV_SCRIPT_UPDATE_RECORD && (s->has_sfi || s->has_record))
+        return kv_jdec_fail(d, KV_JDEC_CONFLICT, "\"sfi\" and \"record\" go with update-record");
+    if (kind != KV_SCRIPT_PUT_DATA && kind != KV_SCRIPT_UPDATE_RECORD && s->has_data)
+        return kv_jdec_fail_at(d, "data", KV_JDEC_CONFLICT,
+                               "goes with put-data and update-record only");
+    return 0;
+}
+
+#define SROW(nm, ty, mn, mx, fld, cp, lo, ho)                                                      \
+    ROW(struct script_req, nm, ty, 0, mn, mx, fld, cp, lo, offsetof(struct script_req, ho))
+static const kv_jdec_field script_rows[] = {
+    {"kind", KV_JT_ENUM, KV_JF_REQUIRED, 0, 0, offsetof(struct script_req, kind), sizeof(int), NONE,
+     NONE, script_kinds, NULL, 0, NULL, "script kind"},
+    ROW(struct script_req, "after", KV_JT_BOOL, 0, 0, 0, after, sizeof(int), NONE, NONE),
+    SROW("mac_len", KV_JT_INT, 4, 8, mac_len, 0, NONE, has_mac_len),
+    SROW("tag", KV_JT_HEX, 1, 2, tag, 2, offsetof(struct script_req, tag_len), has_tag),
+    SROW("data", KV_JT_HEX, 1, SCRIPT_DATA_MAX, data, SCRIPT_DATA_MAX,
+         offsetof(struct script_req, data_len), has_data),
+    SROW("sfi", KV_JT_INT, 1, 30, sfi, 0, NONE, has_sfi),
+    SROW("record", KV_JT_INT, 1, 254, record, 0, NONE, has_record),
+};
+static const kv_jdec_table script_tbl = KV_JDEC_TABLE(NULL, script_rows, 0, NULL, script_check);
+
 struct arqc_req {
-    char pan[20], psn[3], imk[KEYNAME];
-    uint8_t arqc[8], data[1024], atc[2], un[4], arc[2], csu[4];
-    size_t data_len;
+    char pan[20], psn[3], imk[KEYNAME], imk_smi[KEYNAME];
+    uint8_t arqc[8], data[1024], atc[2], un[4], arc[2], csu[4], script_id[4];
+    size_t data_len, nscripts;
     int64_t cvn;
-    int has_psn, has_un;
+    int has_psn, has_un, has_smi, has_script_id;
+    struct script_req scripts[KV_SCRIPT_MAX_CMDS];
 };
 
 #define HROW(nm, fl, mn, mx, fld, lo, ho)                                                          \
@@ -375,8 +438,100 @@ static const kv_jdec_field arqc_rows[] = {
     HROW("un", 0, 4, 4, un, NONE, offsetof(struct arqc_req, has_un)),
     HROW("arc", 0, 2, 2, arc, NONE, NONE),
     HROW("csu", 0, 4, 4, csu, NONE, NONE),
+    {"scripts", KV_JT_ARRAY, 0, 0, KV_SCRIPT_MAX_CMDS, offsetof(struct arqc_req, scripts), 0,
+     offsetof(struct arqc_req, nscripts), NONE, NULL, &script_tbl, sizeof(struct script_req), NULL,
+     NULL},
+    ROW(struct arqc_req, "imk_smi", KV_JT_STRING, 0, 1, KEYNAME - 1, imk_smi, KEYNAME, NONE,
+        offsetof(struct arqc_req, has_smi)),
+    HROW("script_id", 0, 4, 4, script_id, NONE, offsetof(struct arqc_req, has_script_id)),
 };
 static const kv_jdec_table arqc_tbl = KV_JDEC_TABLE(NULL, arqc_rows, 0, NULL, NULL);
+
+/*
+ * The issuer script templates of q->scripts (a 71 for those without "after",
+ * then a 72 for the others) as hex into *hex_out (a new JSON string). 0, or
+ * -1 with the answer given.
+ */
+static int build_scripts(kv_daemon *d, kv_http_response *res, const struct arqc_req *q,
+                         json_t **hex_out)
+{
+    kv_hsm *h = kv_app_hsm(d->session);
+    kv_hsm_key smi;
+    kv_script tpl[2];
+    kv_script_txn t;
+    uint8_t buf[2 * (KV_SCRIPT_MAX_CMDS * (KV_SCRIPT_CMD_MAX + 4) + 16)];
+    char hex[2 * sizeof(buf) + 1];
+    size_t len = 0;
+    int r;
+
+    if (find_key(d, res, KV_EP_VERIFY_ARQC, q->has_smi ? q->imk_smi : "imk-smi", &smi) != 0)
+        return -1;
+    memset(tpl, 0, sizeof(tpl));
+    memset(&t, 0, sizeof(t));
+    t.cvn = (int)q->cvn;
+    t.pan = q->pan;
+    t.psn = q->has_psn ? q->psn : NULL;
+    memcpy(t.atc, q->atc, 2);
+    memcpy(t.arqc, q->arqc, 8);
+    if (q->has_un)
+        memcpy(t.un, q->un, 4);
+    for (int i = 0; i < 2; i++) {
+        tpl[i].tag = i == 0 ? 0x71 : 0x72;
+        tpl[i].has_id = q->has_script_id;
+        memcpy(tpl[i].id, q->script_id, 4);
+    }
+    for (size_t i = 0; i < q->nscripts; i++) {
+        const struct script_req *e = &q->scripts[i];
+        kv_script *sc = &tpl[e->after ? 1 : 0];
+        kv_script_spec sp;
+        memset(&sp, 0, sizeof(sp));
+        sp.kind = e->kind + 1;
+        sp.mac_len = e->has_mac_len ? (size_t)e->mac_len : 0;
+        if (e->has_data) {
+            sp.data = e->data;
+            sp.data_len = e->data_len;
+        }
+        if (sp.kind == KV_SCRIPT_PUT_DATA) {
+            sp.p1 = e->tag_len == 2 ? e->tag[0] : 0;
+            sp.p2 = e->tag_len == 2 ? e->tag[1] : e->tag[0];
+        } else if (sp.kind == KV_SCRIPT_UPDATE_RECORD) {
+            sp.p1 = (uint8_t)e->record;
+            sp.p2 = (uint8_t)((e->sfi << 3) | 4);
+        }
+        r = kv_hsm_script_command(h, &smi, NULL, &t, &sp, sc->cmds[sc->ncmds].apdu,
+                                  sizeof(sc->cmds[sc->ncmds].apdu), &sc->cmds[sc->ncmds].len);
+        if (r == KV_ERR_UNSUPPORTED) {
+            kv_reply_error(res, 400, "unsupported", "cvn %d has no issuer script method",
+                           (int)q->cvn);
+            return -1;
+        }
+        if (r == KV_ERR_ARG) {
+            kv_reply_error(res, 400, "invalid_field",
+                           "scripts[%zu]: the command does not fit (tag of put-data, data "
+                           "length with the MAC)",
+                           i);
+            return -1;
+        }
+        if (r != 0) {
+            kv_reply_failure(d, res, KV_EP_VERIFY_ARQC, r, "");
+            return -1;
+        }
+        sc->ncmds++;
+    }
+    for (int i = 0; i < 2; i++) {
+        size_t n = 0;
+        if (tpl[i].ncmds == 0)
+            continue;
+        if ((r = kv_script_encode(&tpl[i], buf + len, sizeof(buf) - len, &n)) != 0) {
+            kv_reply_failure(d, res, KV_EP_VERIFY_ARQC, r, "");
+            return -1;
+        }
+        len += n;
+    }
+    kv_hex_encode(buf, len, hex);
+    *hex_out = json_string(hex);
+    return 0;
+}
 
 int kv_ep_verify_arqc(kv_daemon *d, const kv_http_request *req, kv_http_response *res,
                       const kv_route_args *a)
@@ -397,7 +552,8 @@ int kv_ep_verify_arqc(kv_daemon *d, const kv_http_request *req, kv_http_response
     if (kv_body_decode(req, res, &arqc_tbl, q, NULL) != 0)
         goto out;
     if (kv_emv_params_for_cvn((int)q->cvn, &p) != 0) {
-        kv_reply_error(res, 400, "unsupported", "cvn %d is not supported", (int)q->cvn);
+        kv_reply_error(res, 400, "unsupported",
+                       "cvn %d is not supported (10, 18, 22, 16, 17, 20, 21, 5, 6)", (int)q->cvn);
         goto out;
     }
     if (kv_need_session(d, res) != 0 || find_key(d, res, KV_EP_VERIFY_ARQC, q->imk, &k) != 0)
@@ -438,6 +594,15 @@ int kv_ep_verify_arqc(kv_daemon *d, const kv_http_request *req, kv_http_response
         }
         kv_hex_encode(arpc, arpc_len, hex);
         json_object_set_new(out, "arpc", json_string(hex));
+        /* issuer scripts answer only a verified ARQC: they are bound to it */
+        if (q->nscripts > 0) {
+            json_t *sh = NULL;
+            if (build_scripts(d, res, q, &sh) != 0) {
+                json_decref(out);
+                goto out;
+            }
+            json_object_set_new(out, "scripts", sh);
+        }
     }
     kv_reply_json(res, 200, out);
 out:

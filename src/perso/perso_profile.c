@@ -92,8 +92,68 @@ static unsigned last_day(unsigned yy, unsigned mm)
     return d[mm - 1];
 }
 
-/* Parse a TLV list (object or array of pairs) and append each object to w. */
-static int put_tlv_list(json_t *v, kv_tlv_writer *w, const char *where, char *why, size_t whylen)
+/*
+ * A data element the bench derives from one source value: a template that
+ * lists it gets the derived value in its place (REPLACE) or loses its copy
+ * (DROP: the bench writes it once elsewhere).
+ */
+enum { DERIVED_DROP = 1, DERIVED_REPLACE = 2 };
+typedef struct {
+    uint32_t tag;
+    int mode;
+    uint8_t v[16];
+    size_t len;
+    int done; /* REPLACE: written */
+} derived_tag;
+
+typedef struct {
+    derived_tag t[12];
+    size_t n;
+} derived_set;
+
+static void derived_add(derived_set *d, uint32_t tag, int mode, const uint8_t *v, size_t len)
+{
+    derived_tag *x = &d->t[d->n++];
+    x->tag = tag;
+    x->mode = mode;
+    if (len > 0)
+        memcpy(x->v, v, len);
+    x->len = len;
+    x->done = 0;
+}
+
+/* Put tag/value, or what the derived set says for tag. */
+static void put_one(kv_tlv_writer *w, derived_set *d, uint32_t tag, const uint8_t *val, size_t n)
+{
+    for (size_t i = 0; d != NULL && i < d->n; i++) {
+        derived_tag *x = &d->t[i];
+        if (x->tag != tag)
+            continue;
+        if (x->mode == DERIVED_REPLACE && !x->done) {
+            kv_tlv_put(w, tag, x->v, x->len);
+            x->done = 1;
+        }
+        return; /* dropped, or written once already */
+    }
+    kv_tlv_put(w, tag, val, n);
+}
+
+/* The REPLACE elements no template list has placed yet, appended to w. */
+static void put_rest(kv_tlv_writer *w, derived_set *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->t[i].mode == DERIVED_REPLACE && !d->t[i].done) {
+            kv_tlv_put(w, d->t[i].tag, d->t[i].v, d->t[i].len);
+            d->t[i].done = 1;
+        }
+}
+
+/*
+ * Parse a TLV list (object or array of pairs) and append each object to w,
+ * the derived elements (d, may be NULL) as d says.
+ */
+static int put_tlv_list(json_t *v, kv_tlv_writer *w, derived_set *d, const char *where, char *why,
+                        size_t whylen)
 {
     uint8_t tagb[3], val[256];
     if (v == NULL)
@@ -112,7 +172,7 @@ static int put_tlv_list(json_t *v, kv_tlv_writer *w, const char *where, char *wh
             }
             for (int i = 0; i < tn; i++)
                 tag = tag << 8 | tagb[i];
-            kv_tlv_put(w, tag, val, (size_t)vn);
+            put_one(w, d, tag, val, (size_t)vn);
         }
         return 0;
     }
@@ -132,7 +192,7 @@ static int put_tlv_list(json_t *v, kv_tlv_writer *w, const char *where, char *wh
             }
             for (int j = 0; j < tn; j++)
                 tag = tag << 8 | tagb[j];
-            kv_tlv_put(w, tag, val, (size_t)vn);
+            put_one(w, d, tag, val, (size_t)vn);
         }
         return 0;
     }
@@ -195,6 +255,99 @@ static int oda_method(const char *s)
     return -1;
 }
 
+/* ---- personalities ------------------------------------------------------------ */
+
+/* see perso_profile.h */
+int kv_perso_personality(int cvn)
+{
+    switch (cvn) {
+    case 10:
+    case 18:
+    case 22:
+        return KV_PERSO_PERS_VISA;
+    case 16:
+    case 17:
+    case 20:
+    case 21:
+        return KV_PERSO_PERS_MCHIP;
+    case 5:
+    case 6:
+        return KV_PERSO_PERS_CCD;
+    default:
+        return KV_PERSO_PERS_NONE;
+    }
+}
+
+/* see perso_profile.h */
+const char *kv_perso_personality_name(int personality)
+{
+    switch (personality) {
+    case KV_PERSO_PERS_VISA:
+        return "Visa VSDC";
+    case KV_PERSO_PERS_MCHIP:
+        return "Mastercard M/Chip";
+    case KV_PERSO_PERS_CCD:
+        return "EMV CCD";
+    default:
+        return "unknown";
+    }
+}
+
+#define KNOWN_CVNS "10, 18, 22 (Visa), 16, 17, 20, 21 (Mastercard), 5, 6 (CCD)"
+
+/* see perso_profile.h */
+int kv_perso_resolve_cvn(int tmpl_cvn, int issuer_cvn, int card_cvn, char *why, size_t whylen)
+{
+    int pt = kv_perso_personality(tmpl_cvn), cvn = tmpl_cvn;
+    if (pt == KV_PERSO_PERS_NONE) {
+        snprintf(why, whylen, "the template's cvn %d is not one of " KNOWN_CVNS, tmpl_cvn);
+        return -1;
+    }
+    /* the issuer's CVN is its choice for its cards of that personality */
+    if (issuer_cvn != 0 && kv_perso_personality(issuer_cvn) == pt)
+        cvn = issuer_cvn;
+    if (card_cvn != 0) {
+        int pc = kv_perso_personality(card_cvn);
+        if (pc == KV_PERSO_PERS_NONE) {
+            snprintf(why, whylen, "cvn %d is not one of " KNOWN_CVNS, card_cvn);
+            return -1;
+        }
+        if (pc != pt) {
+            snprintf(why, whylen,
+                     "cvn %d (%s) does not fit the template's personality (%s, CVN %d)", card_cvn,
+                     kv_perso_personality_name(pc), kv_perso_personality_name(pt), tmpl_cvn);
+            return -1;
+        }
+        cvn = card_cvn;
+    }
+    return cvn;
+}
+
+/* The ICC master key derivation option of a CVN (EMV Book 2 A1.4). */
+static int mk_option(int cvn)
+{
+    return cvn == 18 || cvn == 22 ? KV_EMV_MK_OPTION_B : KV_EMV_MK_OPTION_A;
+}
+
+/*
+ * One more ICC master key (SMI, SMC) from the IMK labelled label in role:
+ * wrapped under transport when given, else clear. out receives mk_len bytes.
+ */
+static int extra_mk(kv_hsm *h, kv_perso_fail *fail, kv_perso_key_fn find, void *find_arg,
+                    const char *label, kv_key_role role, int option, const kv_perso_card *a,
+                    const kv_hsm_key *transport, uint8_t out[KV_PERSO_WRAPPED_MK_LEN])
+{
+    kv_hsm_key k;
+    int r;
+    if ((r = find_key(fail, find, find_arg, label, KV_PERSO_KEY_DES | KV_PERSO_KEY_AES, &k)) != 0)
+        return r;
+    if ((r = kv_hsm_key_require_role(h, &k, role)) != 0)
+        return op_fail(fail, r, "the secure messaging master keys");
+    r = transport != NULL ? kv_perso_icc_mk_wrapped(h, &k, option, a->pan, a->psn, transport, out)
+                          : kv_perso_icc_mk(h, &k, option, a->pan, a->psn, out);
+    return r != 0 ? op_fail(fail, r, "deriving the secure messaging master key") : 0;
+}
+
 /* ---- the profile -------------------------------------------------------------- */
 
 /* see perso_profile.h */
@@ -203,22 +356,26 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
                            kv_perso_fail *fail)
 {
     json_t *app_t = json_object_get(tmpl, "application"), *prof = NULL, *app = NULL,
-           *records = NULL, *keys = NULL, *v, *expect = NULL;
+           *records = NULL, *keys = NULL, *v, *expect = NULL,
+           *risk_t = json_object_get(tmpl, "risk");
     kv_hsm_key imk, cvc3_imk, transport, cvk, pvk;
     kv_perso_rsa issuer, ca_k;
     EVP_PKEY *ca = NULL, *icc = NULL;
     kv_secbuf *pinbuf = a->pin;
-    uint8_t mk[KV_PERSO_WRAPPED_MK_LEN], cvc3_mk[KV_PERSO_WRAPPED_MK_LEN], aip[2],
+    uint8_t mk[KV_PERSO_WRAPPED_MK_LEN], cvc3_mk[KV_PERSO_WRAPPED_MK_LEN],
+        smi_mk[KV_PERSO_WRAPPED_MK_LEN], smc_mk[KV_PERSO_WRAPPED_MK_LEN], aip[2],
         rec[KV_PERSO_REC_MAX + 3], static_rec[KV_PERSO_REC_MAX + 3];
     uint8_t cert[KV_ODA_MOD_MAX], rem[KV_ODA_MOD_MAX], ca_index = 0xE1, t[64];
     size_t static_len, rem_len, n;
     char why[256] = "", date[8], pvv[KV_PVV_DIGITS + 1] = "0000", cvv[KV_CVV_DIGITS + 1] = "000",
          icvv[KV_CVV_DIGITS + 1] = "000";
-    char track_sc[4] = "201";
+    const char *sc;
     const char *pin_value = pinbuf != NULL ? (const char *)kv_secbuf_ptr(pinbuf) : KV_PERSO_LAB_PIN;
     size_t mk_len = a->transport != NULL ? KV_PERSO_WRAPPED_MK_LEN : 16;
     const char *key;
-    int method, cvn, option, has_cvc3 = 0, rc = KV_ERR_INTERNAL, r;
+    int method, cvn, tmpl_cvn, card_cvn = 0, option, has_cvc3 = 0, rc = KV_ERR_INTERNAL, r;
+    int pers, has_smi = 0, has_smc = 0, lcol = -1, ucol = -1;
+    derived_set der;
     kv_tlv_writer w;
     kv_oda_record odarec;
     kv_oda_static sd;
@@ -233,6 +390,7 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     memset(&issuer, 0, sizeof(issuer));
     memset(&ca_k, 0, sizeof(ca_k));
     memset(&icc_pk, 0, sizeof(icc_pk));
+    memset(&der, 0, sizeof(der));
     if (!json_is_object(app_t) || !json_is_string(json_object_get(app_t, "aid")))
         return usage_fail(fail, "%s: no \"application\" object with an \"aid\"", a->tmpl);
     /* ODA method and CVN: option, else template, else dda / 10 */
@@ -240,15 +398,80 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     method = oda_method(a->oda != NULL ? a->oda : json_is_string(v) ? json_string_value(v) : "dda");
     if (method < 0)
         return usage_fail(fail, "--oda: not none, sda, dda or cda");
-    if (a->cvn != NULL)
-        cvn = strcmp(a->cvn, "10") == 0 ? 10 : strcmp(a->cvn, "18") == 0 ? 18 : -1;
-    else
-        cvn = json_is_integer(json_object_get(tmpl, "cvn"))
-                  ? (int)json_integer_value(json_object_get(tmpl, "cvn"))
-                  : 10;
-    if (cvn != 10 && cvn != 18)
-        return usage_fail(fail, "--cvn: not 10 or 18");
-    option = cvn == 18 ? KV_EMV_MK_OPTION_B : KV_EMV_MK_OPTION_A;
+    /* the CVN: the template's personality, the issuer's or the card's choice within it */
+    v = json_object_get(tmpl, "cvn");
+    if (v != NULL &&
+        (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 99))
+        return usage_fail(fail, "%s: cvn is not a number", a->tmpl);
+    tmpl_cvn = v != NULL ? (int)json_integer_value(v) : 10;
+    if (a->cvn != NULL) {
+        if (!kv_is_digits(a->cvn, 1, 2))
+            return usage_fail(fail, "--cvn: '%s' is not one of " KNOWN_CVNS, a->cvn);
+        card_cvn = atoi(a->cvn);
+    }
+    if ((cvn = kv_perso_resolve_cvn(tmpl_cvn, a->issuer_cvn, card_cvn, why, sizeof(why))) < 0)
+        return usage_fail(fail, "%s: %s", a->tmpl, why);
+    pers = kv_perso_personality(cvn);
+    option = mk_option(cvn);
+    if (cvn == 6 && a->imk_aes == NULL)
+        return usage_fail(fail, "CVN 6 (CCD, AES) needs an AES issuer master key: \"imk_ac_aes\" "
+                                "in the issuer file (perso card: --imk-aes LABEL)");
+    if (cvn != 6 && a->imk == NULL)
+        return usage_fail(fail, "no issuer master key for the AC key (\"imk_ac\", --imk)");
+    /* the service code: one value for 57, 5F30 and the CVVs */
+    sc = a->service_code != NULL ? a->service_code
+         : json_is_string(json_object_get(app_t, "service_code"))
+             ? json_string_value(json_object_get(app_t, "service_code"))
+             : "201";
+    if (!kv_is_digits(sc, 3, 3))
+        return usage_fail(fail, "%s: service_code is not 3 digits", a->tmpl);
+    /* card risk management: lcol/ucol also go into 9F14/9F23 */
+    if (risk_t != NULL) {
+        json_t *l = json_object_get(risk_t, "lcol"), *u = json_object_get(risk_t, "ucol");
+        if (!json_is_object(risk_t) ||
+            (l != NULL &&
+             (!json_is_integer(l) || json_integer_value(l) < 0 || json_integer_value(l) > 255)) ||
+            (u != NULL &&
+             (!json_is_integer(u) || json_integer_value(u) < 0 || json_integer_value(u) > 255)))
+            return usage_fail(fail, "%s: risk is not an object with lcol/ucol 0..255", a->tmpl);
+        lcol = l != NULL ? (int)json_integer_value(l) : -1;
+        ucol = u != NULL ? (int)json_integer_value(u) : -1;
+        if (lcol >= 0 && ucol >= 0 && lcol > ucol)
+            return usage_fail(fail, "%s: risk.lcol %d is more than risk.ucol %d", a->tmpl, lcol,
+                              ucol);
+    }
+    if (a->effective != NULL &&
+        (!kv_is_digits(a->effective, 4, 4) || atoi(a->effective) % 100 < 1 ||
+         atoi(a->effective) % 100 > 12 || atoi(a->effective) > atoi(a->expiry)))
+        return usage_fail(fail, "effective date %s is not a YYMM on or before the expiry %s",
+                          a->effective, a->expiry);
+    {
+        /* the derived data elements a template may list */
+        uint8_t b[4];
+        char d5[5];
+        derived_add(&der, 0x5A, DERIVED_DROP, NULL, 0);
+        derived_add(&der, 0x5F24, DERIVED_DROP, NULL, 0);
+        derived_add(&der, 0x5F34, DERIVED_DROP, NULL, 0);
+        derived_add(&der, 0x57, DERIVED_DROP, NULL, 0);
+        derived_add(&der, 0x5F20, DERIVED_DROP, NULL, 0);
+        snprintf(d5, sizeof(d5), "0%s", sc);
+        bcd(d5, b, 2, 0);
+        derived_add(&der, 0x5F30, DERIVED_REPLACE, b, 2);
+        if (a->effective != NULL) {
+            char d7[7];
+            snprintf(d7, sizeof(d7), "%s01", a->effective);
+            bcd(d7, b, 3, 0);
+            derived_add(&der, 0x5F25, DERIVED_REPLACE, b, 3);
+        }
+        if (lcol >= 0) {
+            b[0] = (uint8_t)lcol;
+            derived_add(&der, 0x9F14, DERIVED_REPLACE, b, 1);
+        }
+        if (ucol >= 0) {
+            b[0] = (uint8_t)ucol;
+            derived_add(&der, 0x9F23, DERIVED_REPLACE, b, 1);
+        }
+    }
     if (json_is_true(json_object_get(tmpl, "cvc3"))) {
         if (a->cvc3_imk == NULL)
             return usage_fail(fail, "the template needs a CVC3 key: --cvc3-imk LABEL");
@@ -285,7 +508,8 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         }
     }
 
-    if ((rc = find_key(fail, find, find_arg, a->imk, KV_PERSO_KEY_DES, &imk)) != 0 ||
+    if ((rc = find_key(fail, find, find_arg, cvn == 6 ? a->imk_aes : a->imk,
+                       cvn == 6 ? KV_PERSO_KEY_AES : KV_PERSO_KEY_DES, &imk)) != 0 ||
         (has_cvc3 &&
          (rc = find_key(fail, find, find_arg, a->cvc3_imk, KV_PERSO_KEY_DES, &cvc3_imk)) != 0))
         goto out;
@@ -311,6 +535,19 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         rc = op_fail(fail, r, "deriving the ICC master key");
         goto out;
     }
+    /* the secure messaging keys (issuer scripts), same option as the AC key */
+    if (a->imk_smi != NULL) {
+        if ((rc = extra_mk(h, fail, find, find_arg, a->imk_smi, KV_ROLE_IMK_SMI, option, a,
+                           a->transport != NULL ? &transport : NULL, smi_mk)) != 0)
+            goto out;
+        has_smi = 1;
+    }
+    if (a->imk_smc != NULL) {
+        if ((rc = extra_mk(h, fail, find, find_arg, a->imk_smc, KV_ROLE_IMK_SMC, option, a,
+                           a->transport != NULL ? &transport : NULL, smc_mk)) != 0)
+            goto out;
+        has_smc = 1;
+    }
 
     /* records */
     if ((prof = json_object()) == NULL || (app = json_object()) == NULL ||
@@ -321,16 +558,8 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     /* SFI 1 record 1: track 2 equivalent data and the name */
     {
         char track[64];
-        const char *sc = a->service_code != NULL ? a->service_code
-                         : json_is_string(json_object_get(app_t, "service_code"))
-                             ? json_string_value(json_object_get(app_t, "service_code"))
-                             : "201";
         uint8_t tb[24];
         size_t tn, i;
-        if (!kv_is_digits(sc, 3, 3)) {
-            rc = usage_fail(fail, "%s: service_code is not 3 digits", a->tmpl);
-            goto out;
-        }
         /* discretionary data: PVKI, PVV (4), iCVV (3, the chip's: service code 999), 00 */
         if (a->pvk != NULL) {
             if ((rc = find_key(fail, find, find_arg, a->pvk, KV_PERSO_KEY_DES, &pvk)) != 0)
@@ -352,7 +581,6 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         }
         snprintf(track, sizeof(track), "%sD%s%s%d%s%s00", a->pan, a->expiry, sc,
                  a->pvk != NULL ? a->pvki : 0, pvv, icvv);
-        snprintf(track_sc, sizeof(track_sc), "%s", sc);
         /* 'D' is the separator nibble: pack by hand */
         memset(tb, 0xFF, sizeof(tb));
         for (i = 0; track[i] != '\0' && i / 2 < sizeof(tb); i++) {
@@ -369,8 +597,8 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         else if (json_is_string(v = json_object_get(app_t, "cardholder_name")))
             kv_tlv_put(&w, 0x5F20, (const uint8_t *)json_string_value(v),
                        strlen(json_string_value(v)));
-        if ((r = put_tlv_list(json_object_get(app_t, "track_tags"), &w, "application.track_tags",
-                              why, sizeof(why))) != 0) {
+        if ((r = put_tlv_list(json_object_get(app_t, "track_tags"), &w, &der,
+                              "application.track_tags", why, sizeof(why))) != 0) {
             rc = usage_fail(fail, "%s: %s", a->tmpl, why);
             goto out;
         }
@@ -396,10 +624,11 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
         kv_tlv_put(&w, 0x5F24, t, n);
         n = bcd(a->psn, t, 1, 0);
         kv_tlv_put(&w, 0x5F34, t, n);
-        if ((r = put_tlv_list(tags, &w, "application.tags", why, sizeof(why))) != 0) {
+        if ((r = put_tlv_list(tags, &w, &der, "application.tags", why, sizeof(why))) != 0) {
             rc = usage_fail(fail, "%s: %s", a->tmpl, why);
             goto out;
         }
+        put_rest(&w, &der); /* 5F30 (and 5F25, 9F14, 9F23) when the template has none */
         if ((method == KV_ODA_DDA || method == KV_ODA_CDA) && !list_has(tags, "9F49"))
             kv_tlv_put(&w, 0x9F49, (const uint8_t *)"\x9F\x37\x04", 3);
         if (method != KV_ODA_NONE)
@@ -535,9 +764,35 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     if ((v = json_object_get(tmpl, "keys")) != NULL && json_is_object(v))
         json_object_update(keys, v);
     json_object_set_new(keys, "cvn", json_integer(cvn));
+    if (!json_is_string(json_object_get(keys, "dki")))
+        json_object_set_new(keys, "dki", json_string("01"));
+    v = json_object_get(keys, "iad_format");
+    if (pers == KV_PERSO_PERS_VISA) {
+        /* the template's format when its CVN stands, else the CVN's: 2 for 22, 0 otherwise */
+        int fmt = cvn == 22 ? 2 : 0;
+        if (v != NULL && cvn == tmpl_cvn) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 3 ||
+                (json_integer_value(v) == 2) != (cvn == 22)) {
+                rc = usage_fail(fail, "%s: keys.iad_format is not 0..3 (2 with CVN 22 only)",
+                                a->tmpl);
+                goto out;
+            }
+            fmt = (int)json_integer_value(v);
+        }
+        json_object_set_new(keys, "iad_format", json_integer(fmt));
+        if (fmt == 0)
+            json_object_del(keys, "idd");
+    } else if (v != NULL) {
+        rc = usage_fail(fail, "%s: keys.iad_format is for the Visa CVNs only", a->tmpl);
+        goto out;
+    }
     if (hexstr(keys, a->transport != NULL ? "icc_mk_ac_wrapped" : "icc_mk_ac", mk, mk_len) != 0 ||
         (has_cvc3 && hexstr(keys, a->transport != NULL ? "icc_mk_cvc3_wrapped" : "icc_mk_cvc3",
-                            cvc3_mk, mk_len) != 0))
+                            cvc3_mk, mk_len) != 0) ||
+        (has_smi && hexstr(keys, a->transport != NULL ? "icc_mk_smi_wrapped" : "icc_mk_smi", smi_mk,
+                           mk_len) != 0) ||
+        (has_smc && hexstr(keys, a->transport != NULL ? "icc_mk_smc_wrapped" : "icc_mk_smc", smc_mk,
+                           mk_len) != 0))
         goto out;
     if (icc != NULL) {
         char *pem = pem_of(icc);
@@ -563,15 +818,20 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
                             json_integer(json_is_integer(tl) ? json_integer_value(tl) : 3));
         json_object_set_new(prof, "pin", pin);
         json_object_set(prof, "keys", keys);
+        if (risk_t != NULL)
+            json_object_set_new(prof, "risk", json_deep_copy(risk_t));
         json_object_set_new(expect, "pan", json_string(a->pan));
         json_object_set_new(expect, "expiry", json_string(a->expiry));
         json_object_set_new(expect, "psn", json_string(a->psn));
         json_object_set(expect, "selected_aid", json_object_get(app_t, "aid"));
         json_object_set_new(expect, "oda", json_string(kv_oda_method_name(method)));
         json_object_set_new(expect, "cvn", json_integer(cvn));
+        json_object_set_new(expect, "personality", json_string(kv_perso_personality_name(pers)));
+        if (a->effective != NULL)
+            json_object_set_new(expect, "effective", json_string(a->effective));
         if (a->tamper != NULL)
             json_object_set_new(expect, "tampered", json_string(a->tamper));
-        json_object_set_new(expect, "service_code", json_string(track_sc));
+        json_object_set_new(expect, "service_code", json_string(sc));
         if (a->issuer_name != NULL)
             json_object_set_new(expect, "issuer", json_string(a->issuer_name));
         if (a->transport != NULL)
@@ -588,7 +848,10 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     }
     sum->method = method;
     sum->cvn = cvn;
+    sum->personality = pers;
     sum->has_cvc3 = has_cvc3;
+    sum->has_smi = has_smi;
+    sum->has_smc = has_smc;
     sum->issuer_created = issuer.created;
     *profile = prof;
     prof = NULL; /* the caller's */
@@ -598,6 +861,8 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
 out:
     kv_wipe(mk, sizeof(mk));
     kv_wipe(cvc3_mk, sizeof(cvc3_mk));
+    kv_wipe(smi_mk, sizeof(smi_mk));
+    kv_wipe(smc_mk, sizeof(smc_mk));
     kv_wipe(pvv, sizeof(pvv));
     EVP_PKEY_free(ca);
     EVP_PKEY_free(icc);

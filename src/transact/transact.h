@@ -41,6 +41,7 @@
 #define KV_TRANSACT_DEFAULT_CVM_LIMIT 35000 /* øre: contactless CVM limit */
 #define KV_TRANSACT_DEFAULT_IMK_AC "imk-ac"
 #define KV_TRANSACT_DEFAULT_IMK_CVC3 "imk-cvc3"
+#define KV_TRANSACT_DEFAULT_IMK_AES "imk-ac-aes" /* CVN 6 (EMV CCD, AES) */
 
 typedef struct kv_transact_result kv_transact_result;
 
@@ -60,6 +61,7 @@ typedef struct {
     uint16_t currency;     /* ISO 4217 numeric (208) */
     char currency_code[4]; /* "DKK" */
     int cash;              /* 1: cash (9C 01), 0: purchase (9C 00) */
+    int services;          /* a purchase of services, not goods (AUC check, Book 3 §10.4.2) */
     const char *profile;   /* "pos" (default when NULL), "atm", "unattended" */
     int contactless;       /* 1: PPSE only, contactless CVM limit rules, CVC3 */
     uint64_t cvm_limit;    /* contactless CVM limit; 0: the default */
@@ -73,6 +75,7 @@ typedef struct {
 
     const char *imk_ac;   /* NULL: "imk-ac" */
     const char *imk_cvc3; /* NULL: "imk-cvc3" */
+    const char *imk_aes;  /* AES IMK of the AES CVNs (CCD CVN 6); NULL: "imk-ac-aes" */
     const char *pvk;      /* online PIN: PVV key; NULL: online PIN cannot be checked */
     char pvv[5];          /* 4 digits */
     int pvki;             /* 0..9 */
@@ -96,9 +99,9 @@ typedef struct {
      */
     int (*exception_check)(void *ctx, const char *pan, int *listed, uint64_t *prior);
     void *exception_ctx;
-    unsigned random_override;  /* 1..99: the random selection number (tests); 0: CSPRNG */
-    int force_online;          /* merchant forced online (TVR byte 4 bit 4) */
-    int unable_online;         /* lab: the issuer cannot be reached (ARC Z3/Y3 path) */
+    unsigned random_override; /* 1..99: the random selection number (tests); 0: CSPRNG */
+    int force_online;         /* merchant forced online (TVR byte 4 bit 4) */
+    int unable_online;        /* lab: the issuer cannot be reached (ARC Z3/Y3 path) */
 
     /* issuer scripts (Book 3 §10.10) */
     const char *imk_smi; /* NULL: "imk-smi" */
@@ -189,19 +192,20 @@ struct kv_transact_result {
     int authorize_approved; /* and approved */
     /* terminal risk management, action analysis, outcome (issue 12) */
     char aid[33];           /* selected AID, hex */
-    int first_ac_requested; /* KV_AC_* asked for in the 1st GENERATE AC (terminal action analysis) */
+    int first_ac_requested; /* KV_AC_* asked for in the 1st GENERATE AC (terminal action analysis)
+                             */
     int first_ac;           /* KV_AC_* the card answered */
     int second_ac;          /* KV_AC_* of the 2nd GENERATE AC; -1 none */
     uint8_t cid_flags;      /* 9F27 bits 4-1: advice required, reason/advice code */
     int outcome;            /* enum kv_transact_outcome */
     int issuer_authentication; /* 0 not performed, 1 ok, 2 failed */
-    int cda_second;         /* CDA on the 2nd GENERATE AC: 0 not requested, 1 ok, 2 failed */
-    uint8_t arc[2];         /* 8A sent to the card ("00", "05", "Z3", "Y3"...); 0 0 none */
-    kv_cvr_info cvr;        /* the CVR decoded (apdu/cvr.h), layout UNKNOWN when none */
+    int cda_second;            /* CDA on the 2nd GENERATE AC: 0 not requested, 1 ok, 2 failed */
+    uint8_t arc[2];            /* 8A sent to the card ("00", "05", "Z3", "Y3"...); 0 0 none */
+    kv_cvr_info cvr;           /* the CVR decoded (apdu/cvr.h), layout UNKNOWN when none */
     kv_script_result scripts[KV_TXN_MAX_SCRIPT_RESULTS];
     size_t nscripts;
-    int approved;           /* the final decision: local checks, authorization and the card's TC */
-    const char *reason;     /* static text */
+    int approved;       /* the final decision: local checks, authorization and the card's TC */
+    const char *reason; /* static text */
     unsigned long apdus;
 };
 

@@ -1,7 +1,8 @@
 /*
  * C-APDUs into the virtual card's cryptographic commands (apdu/vcard/CRYPTO.md):
- * a card with keys (CVN 10 or 18 by the first input byte, an ICC RSA key,
- * a CVC3 key, AIP with DDA and CDA) answers the rest of the input as a
+ * a card with keys (its CVN -- 10, 18, 22, 16, 17, 20, 21, 5, 6 -- by the
+ * first input byte, an ICC RSA key, a CVC3 key, script keys, card risk
+ * management, AIP with DDA and CDA) answers the rest of the input as a
  * sequence of [length byte][C-APDU] records. Every command must get an
  * answer; nothing may crash, leak or read out of bounds.
  */
@@ -65,9 +66,12 @@ static kv_vcard *load(int cvn)
         " [\"8D\", \"910A8A029F02069F03069F1A0295055F2A029A039C019F3704\"],"
         " [\"9F49\", \"9F3704\"]]}]}],"
         " \"data\": {\"9F36\": \"0010\"}, \"pin\": {\"value\": \"1234\", \"try_limit\": 3},"
+        " \"risk\": {\"lcol\": 1, \"ucol\": 3, \"ciac_online\": \"000001\", \"script_mac_limit\": 2},"
         " \"keys\": {\"cvn\": %d, \"icc_mk_ac\": \"0123456789ABCDEFFEDCBA9876543210\","
+        " \"icc_mk_smi\": \"4B3A2918F7E6D5C4C4D5E6F718293A4B\","
+        " \"icc_mk_smc\": \"9A8B7C6D5E4F30211203F4E5D6C7B8A9\", \"sm_mac_len\": %d,"
         " \"icc_mk_cvc3\": \"01234567899876543210012345678998\", \"icc_rsa\": \"%s\"}}",
-        cvn, esc);
+        cvn, cvn == 16 ? 4 : 8, esc);
     if (kv_vcard_load_text(text, strlen(text), &vc, why, sizeof(why)) != 0) {
         fprintf(stderr, "fuzz_vcard_crypto: profile: %s\n", why);
         abort();
@@ -83,7 +87,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    vc = load((data[0] & 1) ? 18 : 10);
+    {
+        static const int cvns[] = {10, 18, 22, 16, 17, 20, 21, 5, 6};
+        vc = load(cvns[data[0] % 9]);
+    }
     while (off < size) {
         size_t n = data[off++];
         if (n > size - off)

@@ -20,7 +20,9 @@
 
 #include <cmocka.h>
 
+#include "apdu/ac_data.h"
 #include "apdu/cvr.h"
+#include "src/base/err.h"
 #include "src/base/hex.h"
 
 static size_t unhex(const char *hex, uint8_t *out, size_t cap)
@@ -246,6 +248,205 @@ static void test_cvr_from_ac_data(void **state)
     }
 }
 
+/*
+ * The other CVR facts and the IAD header, per layout. Bits as the tables in
+ * apdu/cvr.h (EMV 4.4 Book 3 Annex C Table CCD 10; openemv/emv-utils
+ * src/emv_fields.h for M/Chip and VSDC); each row's comment names its bits.
+ */
+struct field_row {
+    const char *name;
+    const char *iad;
+    int layout; /* enum kv_iad_layout */
+    int cvn, dki, visa_format, ac1, ac2, iaf, cda, dda, limit;
+};
+
+static const struct field_row field_rows[] = {
+    /* A4: 2nd not requested (10), 1st ARQC (10), offline PIN performed */
+    {"visa 18", "06011203A40000", KV_IAD_VISA, 18, 1, 1, KV_AC_ARQC, -1, 0, 0, 0, 0},
+    /* 5C: 2nd TC (01), 1st TC (01), issuer auth failed (08), PIN performed (04); byte 4 02 DDA */
+    {"visa 10 tc tc", "06020A035C0002", KV_IAD_VISA, 10, 2, 0, KV_AC_TC, KV_AC_TC, 1, 0, 1, 0},
+    /* a Visa part of 07 bytes (one more Visa byte) */
+    {"visa length 07", "07011203A00000AA", KV_IAD_VISA, 18, 1, 1, KV_AC_ARQC, -1, 0, 0, 0, 0},
+    /* format 3 (CVN high nibble 3) with IDD */
+    {"visa format 3", "06013203100000020102", KV_IAD_VISA, 50, 1, 3, KV_AC_TC, KV_AC_AAC, 0, 0, 0,
+     0},
+    /* format 2: CVR byte 2 = 68 (2nd TC, 1st ARQC, issuer auth failed), byte 3 40 PTL, byte 4 02 */
+    {"visa format 2",
+     "1F2203"
+     "0068400200"
+     "00"
+     "0000000000000000000000000000000000000000000000",
+     KV_IAD_VISA_2, 22, 3, 2, KV_AC_ARQC, KV_AC_TC, 1, 0, 1, 1},
+    /* M/Chip: byte 1 60 (2nd TC, 1st ARQC), byte 2 C0 (DDA, CDA in 1st), byte 4 24, byte 5 04
+       issuer authentication failed */
+    {"mchip 16", "011060C0032404000000000000000000000FF0", KV_IAD_MCHIP, 16, 1, -1, KV_AC_ARQC,
+     KV_AC_TC, 1, 1, 1, 0},
+    /* M/Chip Advance CVN 0x15 with the last online ATC (20 bytes), byte 4 08 PTL exceeded */
+    {"mchip advance 21", "0215A00003080000000000000000000322FF0017", KV_IAD_MCHIP, 21, 2, -1,
+     KV_AC_ARQC, -1, 0, 0, 0, 1},
+    {"mchip 20", "0314A00003240000000000000000000000FF", KV_IAD_MCHIP, 20, 3, -1, KV_AC_ARQC, -1, 0,
+     0, 0, 0},
+    /* CCD AES: byte 1 A9 (2nd not requested, 1st ARQC, CDA 08, issuer auth failed 01) */
+    {"ccd 6",
+     "0FA602"
+     "A900000000"
+     "0000000000000000"
+     "0F"
+     "000000000000000000000000000000",
+     KV_IAD_CCD, 6, 2, -1, KV_AC_ARQC, -1, 1, 1, 0, 0},
+    /* byte 1 54: 2nd TC (01), 1st TC (01), offline DDA performed (04) */
+    {"ccd 5",
+     "0FA501"
+     "5400000000"
+     "0000000000000000"
+     "0F"
+     "000000000000000000000000000000",
+     KV_IAD_CCD, 5, 1, -1, KV_AC_TC, KV_AC_TC, 0, 0, 1, 0},
+    {"unknown", "AABBCCDD", KV_IAD_UNKNOWN, -1, -1, -1, -1, -1, 0, 0, 0, 0},
+};
+
+static void test_iad_fields(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(field_rows) / sizeof(field_rows[0]); i++) {
+        const struct field_row *w = &field_rows[i];
+        uint8_t iad[64];
+        size_t n = unhex(w->iad, iad, sizeof(iad));
+        kv_iad_info info;
+        assert_int_equal(kv_iad_decode(iad, n, &info), 0);
+        if (info.layout != w->layout || info.cvn != w->cvn || info.dki != w->dki ||
+            info.visa_format != w->visa_format || info.ac1_type != w->ac1 ||
+            info.ac2_type != w->ac2 || info.issuer_auth_failed != w->iaf ||
+            info.cda_performed != w->cda || info.dda_performed != w->dda ||
+            info.pin_try_limit_exceeded != w->limit) {
+            print_error("row '%s': layout %d cvn %d dki %d fmt %d ac1 %d ac2 %d iaf %d cda %d "
+                        "dda %d limit %d\n",
+                        w->name, info.layout, info.cvn, info.dki, info.visa_format, info.ac1_type,
+                        info.ac2_type, info.issuer_auth_failed, info.cda_performed,
+                        info.dda_performed, info.pin_try_limit_exceeded);
+            fail();
+        }
+    }
+    /* a Visa IAD cut before the end of its CVR is an error; other short data is unknown */
+    {
+        uint8_t cut[] = {0x06, 0x01, 0x12, 0x03, 0xA0};
+        kv_iad_info info;
+        assert_int_equal(kv_iad_decode(cut, sizeof(cut), &info), KV_ERR_CARD_DATA);
+        assert_int_equal(kv_iad_decode(cut, 3, &info), 0);
+        assert_int_equal(info.layout, KV_IAD_UNKNOWN);
+        assert_int_equal(kv_iad_decode(NULL, 0, &info), 0);
+        assert_int_equal(info.cvn, -1);
+    }
+}
+
+/*
+ * kv_ac_data_build per CVN against the IAD it must have, and the two CVR
+ * decoders agreeing: the CVR read from the AC data of a CVN is the CVR read
+ * from the IAD.
+ */
+struct build_row {
+    const char *name;
+    int cvn;
+    const char *iad;
+    int rc;
+    const char *tail; /* after SD || AIP || ATC, when rc is 0 */
+};
+
+static const struct build_row build_rows[] = {
+    {"10", 10, "06010A03A40000", 0, "03A40000"},
+    {"10 no CVR length", 10, "06010A04A40000", KV_ERR_CARD_DATA, NULL},
+    {"10 short", 10, "06010A03A4", KV_ERR_CARD_DATA, NULL},
+    {"18", 18, "06011203A40000", 0, "06011203A40000"},
+    {"22 format 2", 22,
+     "1F220100A4000000"
+     "000000000000000000000000000000000000000000000000",
+     0,
+     "1F220100A4000000"
+     "000000000000000000000000000000000000000000000000"},
+    {"16", 16, "0110A50003040000000000000000000000FF", 0, "A50003040000"},
+    {"16 with a CVN 20 IAD", 16, "0114A50003040000000000000000000000FF", KV_ERR_CARD_DATA, NULL},
+    {"16 with a Visa IAD", 16, "06011203A40000", KV_ERR_CARD_DATA, NULL},
+    {"17", 17, "0111A50003040000AABB0102030405060708", 0, "A500030400000102030405060708"},
+    {"20", 20, "0114A50003040000000000000000000000FF", 0, "A50003040000"},
+    {"21, 18 bytes", 21, "0115A50003040000AABB0102030405060708", 0, "A500030400000102030405060708"},
+    {"21, 28 bytes", 21, "0115A50003040000AABB01020304050607080910111213141516FFFF", 0,
+     "A5000304000001020304050607080910111213141516FFFF"},
+    {"21, 22 bytes", 21, "0115A50003040000AABB0102030405060708090A0B0C", KV_ERR_CARD_DATA, NULL},
+    {"5", 5,
+     "0FA501A008000000"
+     "0000000000000000"
+     "0F"
+     "000000000000000000000000000000",
+     0,
+     "0FA501A008000000"
+     "0000000000000000"
+     "0F"
+     "000000000000000000000000000000"},
+    {"6 of 31 bytes", 6,
+     "0FA601A008000000"
+     "00000000000000"
+     "0F"
+     "000000000000000000000000000000",
+     KV_ERR_CARD_DATA, NULL},
+    {"unknown cvn", 99, "06011203A40000", KV_ERR_UNSUPPORTED, NULL},
+};
+
+static void test_ac_data_build(void **state)
+{
+    uint8_t sd[KV_AC_SD_LEN], aip[2] = {0x18, 0x00}, atc[2] = {0x00, 0x1C}, out[128];
+    size_t olen;
+
+    (void)state;
+    memset(sd, 0x5A, sizeof(sd));
+    for (size_t i = 0; i < sizeof(build_rows) / sizeof(build_rows[0]); i++) {
+        const struct build_row *w = &build_rows[i];
+        uint8_t iad[64], want[64];
+        size_t n = unhex(w->iad, iad, sizeof(iad)), wl;
+        int rc = kv_ac_data_build(w->cvn, sd, aip, atc, iad, n, out, sizeof(out), &olen);
+        if (rc != w->rc) {
+            print_error("row '%s': rc %d want %d\n", w->name, rc, w->rc);
+            fail();
+        }
+        if (rc != 0)
+            continue;
+        wl = unhex(w->tail, want, sizeof(want));
+        assert_int_equal(olen, 33 + wl);
+        assert_memory_equal(out, sd, KV_AC_SD_LEN);
+        assert_memory_equal(out + 29, aip, 2);
+        assert_memory_equal(out + 31, atc, 2);
+        if (memcmp(out + 33, want, wl) != 0) {
+            print_error("row '%s': tail differs\n", w->name);
+            fail();
+        }
+        {
+            kv_cvr_info from_iad, from_ac;
+            kv_cvr_from_iad(iad, n, &from_iad);
+            kv_cvr_from_ac_data(w->cvn, out, olen, &from_ac);
+            assert_int_equal(from_ac.layout, from_iad.layout);
+            assert_int_equal(from_ac.offline_pin, from_iad.offline_pin);
+            assert_int_equal(from_ac.cvr_len, from_iad.cvr_len);
+            assert_memory_equal(from_ac.cvr, from_iad.cvr, from_iad.cvr_len);
+            assert_int_equal(from_ac.cvn, w->cvn);
+        }
+    }
+    /* the buffer */
+    {
+        uint8_t iad[8];
+        size_t n = unhex("06011203A40000", iad, sizeof(iad));
+        assert_int_equal(kv_ac_data_build(18, sd, aip, atc, iad, n, out, 39, &olen), KV_ERR_BUFFER);
+        assert_int_equal(kv_ac_data_build(18, sd, aip, atc, NULL, 0, out, sizeof(out), &olen),
+                         KV_ERR_CARD_DATA);
+    }
+    /* the UN of the standard data */
+    {
+        uint8_t un[4];
+        sd[25] = 0x01, sd[26] = 0x02, sd[27] = 0x03, sd[28] = 0x04;
+        kv_ac_data_un(sd, un);
+        assert_int_equal(un[0], 0x01);
+        assert_int_equal(un[3], 0x04);
+    }
+}
+
 static void test_cvr_names(void **state)
 {
     (void)state;
@@ -263,9 +464,9 @@ static void test_cvr_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cvr_from_iad),
-        cmocka_unit_test(test_cvr_from_ac_data),
-        cmocka_unit_test(test_cvr_names),
+        cmocka_unit_test(test_cvr_from_iad),  cmocka_unit_test(test_cvr_from_ac_data),
+        cmocka_unit_test(test_cvr_names),     cmocka_unit_test(test_iad_fields),
+        cmocka_unit_test(test_ac_data_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

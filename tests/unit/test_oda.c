@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bn.h>
@@ -1424,6 +1425,158 @@ static void test_key_length_bound(void **state)
         }
 }
 
+/* ---- CA revocation list (Book 2 §5.3 step 9) and records of SFI 11-30 ---------- */
+
+/* A store with the fixture's CA key and the revocation list text. */
+static kv_capk_store *revoking_store(const char *list)
+{
+    kv_capk_store *s = kv_capk_store_new();
+    char why[128];
+    assert_non_null(s);
+    assert_int_equal(kv_capk_store_add(s, kv_capk_at(F.capks, 0), NULL), 0);
+    assert_int_equal(kv_capk_revoked_load_text(s, list, strlen(list), why, sizeof(why)), 0);
+    return s;
+}
+
+static void test_revoked_issuer_cert(void **state)
+{
+    /* the fixture's issuer certificate: RID A000000003, CA index E2, serial 000001 */
+    static const struct {
+        const char *name, *list;
+        int state, reason;
+        const char *tvr;
+    } rows[] = {
+        {"listed", "# revoked\nA000000003 E2 000001\n", KV_ODA_ST_FAILED, KV_ERR_CAPK_REVOKED,
+         "4200000000"},
+        {"listed, lower case, tabs, CRLF", "a000000003\te2\t000001\r\n", KV_ODA_ST_FAILED,
+         KV_ERR_CAPK_REVOKED, "4200000000"},
+        {"another serial", "A000000003 E2 000002\n", KV_ODA_ST_OK, 0, "0200000000"},
+        {"another CA index", "A000000003 E1 000001\n", KV_ODA_ST_OK, 0, "0200000000"},
+        {"another RID", "A000000004 E2 000001\n", KV_ODA_ST_OK, 0, "0200000000"},
+        {"empty list", "", KV_ODA_ST_OK, 0, "0200000000"},
+    };
+    static const uint8_t caps_sda[3] = {0xE0, 0xB8, 0x80};
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kv_capk_store *s = revoking_store(rows[i].list);
+        kv_oda_ctx ctx;
+        kv_oda_card card;
+        kv_oda_pubkey k;
+        uint8_t tvr[5] = {0}, tsi[2] = {0}, want[5];
+        fixture_card(&card);
+        assert_int_equal(kv_oda_begin(&ctx, s, &card, caps_sda, tvr, tsi), 0);
+        unhex(rows[i].tvr, want, sizeof(want));
+        if (ctx.state != rows[i].state || ctx.reason != rows[i].reason || memcmp(tvr, want, 5) != 0)
+            fail_msg("%s: state %d reason %d tvr %02X%02X%02X%02X%02X", rows[i].name, ctx.state,
+                     ctx.reason, tvr[0], tvr[1], tvr[2], tvr[3], tvr[4]);
+        check_err(rows[i].name,
+                  kv_oda_issuer_key_recover_store(s, card.rid, card.ca_index, &card.issuer,
+                                                  card.pan, card.pan_len, card.txn_date, &k),
+                  rows[i].reason);
+        kv_capk_store_free(s);
+    }
+}
+
+static void test_revocation_file(void **state)
+{
+    static const struct {
+        const char *name, *text;
+        int rc;
+        size_t count;
+    } rows[] = {
+        {"comments, blanks, a repeat counted once",
+         "# RID INDEX SERIAL\n\n  A000000003 92 0A1B2C  # test\nA000000003 92 0A1B2C\n"
+         "A000000004 EF 000001",
+         0, 2},
+        {"short serial", "A000000003 92 0A1B\n", KV_ERR_FORMAT, 0},
+        {"long RID", "A00000000300 92 0A1B2C\n", KV_ERR_FORMAT, 0},
+        {"not hex", "A00000000G 92 0A1B2C\n", KV_ERR_FORMAT, 0},
+        {"missing field", "A000000003 0A1B2C\n", KV_ERR_FORMAT, 0},
+        {"text after the serial", "A000000003 92 0A1B2C 01\n", KV_ERR_FORMAT, 0},
+    };
+    static const uint8_t rid[5] = {0xA0, 0, 0, 0, 0x03}, serial[3] = {0x0A, 0x1B, 0x2C};
+    kv_capk_store *s;
+    char why[128], path[] = "/tmp/kv_test_revoked_XXXXXX";
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        s = kv_capk_store_new();
+        assert_non_null(s);
+        check_err(
+            rows[i].name,
+            kv_capk_revoked_load_text(s, rows[i].text, strlen(rows[i].text), why, sizeof(why)),
+            rows[i].rc);
+        if (rows[i].rc == 0) {
+            assert_int_equal(kv_capk_revoked_count(s), rows[i].count);
+            assert_true(kv_capk_is_revoked(s, rid, 0x92, serial));
+            assert_false(kv_capk_is_revoked(s, rid, 0x93, serial));
+        } else if (strstr(why, "line 1") == NULL) {
+            fail_msg("%s: reason '%s' does not name the line", rows[i].name, why);
+        }
+        kv_capk_store_free(s);
+    }
+    /* from a file, and a missing file */
+    {
+        int fd = mkstemp(path);
+        static const char line[] = "A000000003 92 0A1B2C\n";
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+        close(fd);
+    }
+    s = kv_capk_store_new();
+    assert_int_equal(kv_capk_revoked_load(s, path, why, sizeof(why)), 0);
+    assert_true(kv_capk_is_revoked(s, rid, 0x92, serial));
+    check_err("missing file", kv_capk_revoked_load(s, "/nonexistent/revoked.txt", why, sizeof(why)),
+              KV_ERR_IO);
+    kv_capk_store_free(s);
+    unlink(path);
+    /* the example shipped in tests/data/capk */
+    {
+        const char *dir = getenv("KV_TEST_DATA");
+        static const uint8_t ffserial[3] = {0xFF, 0xFF, 0xFE};
+        char ex[1024];
+        snprintf(ex, sizeof(ex), "%s/capk/revoked.txt", dir != NULL ? dir : "tests/data");
+        s = kv_capk_store_new();
+        if (kv_capk_revoked_load(s, ex, why, sizeof(why)) != 0)
+            fail_msg("%s: %s", ex, why);
+        assert_int_equal(kv_capk_revoked_count(s), 1);
+        assert_true(kv_capk_is_revoked(s, rid, 0x92, ffserial));
+        kv_capk_store_free(s);
+    }
+    assert_false(kv_capk_is_revoked(NULL, rid, 0x92, serial));
+}
+
+/* Book 3 §10.3: a record for ODA that is not a 70 template fails ODA, SFI 11-30 included. */
+static void test_oda_record_sfi11(void **state)
+{
+    static const struct {
+        const char *name;
+        uint8_t sfi;
+        const char *rec;
+        int rc;
+    } rows[] = {
+        {"SFI 11, 70 template: hashed whole", 11, "70059F08020002", 0},
+        {"SFI 30, 70 template", 30, "7000", 0},
+        {"SFI 11, not a 70 template", 11, "9F08020002", KV_ERR_ODA_RECORD},
+        {"SFI 11, proprietary bytes", 11, "0102030405", KV_ERR_ODA_RECORD},
+        {"SFI 11, bytes after the template", 11, "70059F0802000200", KV_ERR_ODA_RECORD},
+        {"SFI 11, empty", 11, "", KV_ERR_ODA_RECORD},
+        {"SFI 1, not a 70 template", 1, "9F08020002", KV_ERR_ODA_RECORD},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint8_t rec[32], h[20], want[20];
+        kv_oda_record r = {rows[i].sfi, rec, unhex(rows[i].rec, rec, sizeof(rec))};
+        kv_oda_static sd = {&r, 1, NULL, 0, {0x79, 0x00}};
+        check_err(rows[i].name, kv_oda_hash(NULL, 0, NULL, 0, NULL, 0, &sd, NULL, 0, h),
+                  rows[i].rc);
+        if (rows[i].rc == 0 && rows[i].sfi > 10) {
+            /* the whole record, tag and length included: SHA-1 of the bytes as they are */
+            assert_int_equal(EVP_Digest(rec, r.len, want, NULL, EVP_sha1(), NULL), 1);
+            assert_memory_equal(h, want, 20);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest fixed[] = {
@@ -1436,7 +1589,8 @@ int main(void)
         cmocka_unit_test(test_issuer_cert_table), cmocka_unit_test(test_icc_cert_table),
         cmocka_unit_test(test_sda_table),         cmocka_unit_test(test_dda_table),
         cmocka_unit_test(test_cda_table),         cmocka_unit_test(test_oda_step_table),
-        cmocka_unit_test(test_rsa_recover_edges),
+        cmocka_unit_test(test_rsa_recover_edges), cmocka_unit_test(test_revoked_issuer_cert),
+        cmocka_unit_test(test_revocation_file),   cmocka_unit_test(test_oda_record_sfi11),
     };
     int r = cmocka_run_group_tests_name("oda_known_answers", fixed, NULL, NULL);
 

@@ -809,7 +809,11 @@ static const struct cvn_row cvn_rows[] = {
     {17, 0, 'A', KV_EMV_SKD_MASTERCARD, KV_MAC_PAD2, 1, KV_EMV_ARPC_KEY_MK},
     {20, 0, 'A', KV_EMV_SKD_CSK, KV_MAC_PAD2, 1, KV_EMV_ARPC_KEY_SK},
     {21, 0, 'A', KV_EMV_SKD_CSK, KV_MAC_PAD2, 1, KV_EMV_ARPC_KEY_SK},
+    /* EMV CCD (Book 3 Annex C): 5 TDES, 6 AES (padding unused there: CMAC) */
+    {5, 0, 'A', KV_EMV_SKD_CSK, KV_MAC_PAD2, 2, KV_EMV_ARPC_KEY_SK},
+    {6, 0, 'A', KV_EMV_SKD_CSK, KV_MAC_PAD2, 2, KV_EMV_ARPC_KEY_SK},
     {11, KV_ERR_UNSUPPORTED, 0, 0, 0, 0, 0},
+    {4, KV_ERR_UNSUPPORTED, 0, 0, 0, 0, 0},
 };
 
 static void test_cvn_table(void **state)
@@ -826,7 +830,32 @@ static void test_cvn_table(void **state)
         assert_int_equal(p.padding, w->padding);
         assert_int_equal(p.arpc_method, w->arpc_method);
         assert_int_equal(p.arpc_key, w->arpc_key);
+        assert_int_equal(p.aes, w->cvn == 6);
     }
+}
+
+/*
+ * The AES-128 derivation inputs (CCD CVN 6) and the chain IMK -> ICC MK ->
+ * session key -> AC -> ARPC through them with OpenSSL as the cipher.
+ * Expected values: tests/tools/emv_vectors.py ("ccd cvn 6 (aes)": IMK
+ * 2B7E151628AED2A6ABF7158809CF4F3C, PAN 1234567890123456, PSN 00, ATC 001C).
+ */
+static void test_aes_inputs(void **state)
+{
+    uint8_t y[8], d[16], imk[16], mk[16], r[8], sk[16], atc[2] = {0x00, 0x1C};
+
+    (void)state;
+    assert_int_equal(kv_emv_mk_input('A', "1234567890123456", "00", y), 0);
+    kv_emv_aes_mk_derivation_data(y, d);
+    expect_hex("AES MK input", d, 16, "3456789012345600CBA9876FEDCBA9FF");
+    unhex("2B7E151628AED2A6ABF7158809CF4F3C", imk, sizeof(imk));
+    ref_aes(imk, d, mk);
+    expect_hex("AES ICC MK", mk, 16, "FDBF397D9BA43E1EB0C9B7E860D0E383");
+    assert_int_equal(kv_emv_session_r(KV_EMV_SKD_CSK, atc, NULL, r), 0);
+    kv_emv_aes_csk_derivation_data(r, d);
+    expect_hex("AES SK input", d, 16, "001CF000000000000000000000000000");
+    ref_aes(mk, d, sk);
+    expect_hex("AES SK", sk, 16, "0E0454D43AB1DF872BB5818754A82894");
 }
 
 /* tests/data/VECTORS.md CVC3 (pyemv tests/test_cvv_hsm.py) through the pure inputs. */
@@ -948,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_arqc_arpc_vectors),
         cmocka_unit_test(test_session_r),
         cmocka_unit_test(test_cvn_table),
+        cmocka_unit_test(test_aes_inputs),
         cmocka_unit_test(test_cvc3_vector),
         cmocka_unit_test(test_cvc3_length),
     };

@@ -90,6 +90,12 @@ static const struct sel_row sel_rows[] = {
      {"A0000000031010"},
      "A0000000031010",
      "VISA TEST"},
+    /*
+     * Issue 12 changed this row: D (priority 1 with API bit 8, "cardholder
+     * confirmation required") used to be selected automatically; Book 1 §12.4
+     * excludes it in a terminal that cannot ask the cardholder, so E (2) is
+     * selected now. D with kv_emv_choose_aid: test_confirmation.
+     */
     {"priorities: 1 before 2 before 3 before absent, card order among equals, blocked skipped",
      KV_EMV_IFACE_ANY,
      LINE(SEL_PSE, "6A82")
@@ -100,11 +106,11 @@ static const struct sel_row sel_rows[] = {
                         "610A4F05A000000004870181" /* D: 1 (bit 8: confirmation) */
                         "610A4F05A000000005870102" /* E: 2 */
                         "9000") LINE("00A4040005A00000000300", "6283") /* C blocked */
-     LINE("00A4040005A00000000400", "6F0C8405A000000004A503870181 9000"),
+     LINE("00A4040005A00000000500", "6F0C8405A000000005A503870102 9000"),
      0,
      KV_EMV_SEL_PPSE,
      {"A000000001", "A000000002", "A000000003", "A000000004", "A000000005"},
-     "A000000004",
+     "A000000005",
      ""},
     {"no application anywhere",
      KV_EMV_IFACE_CONTACTLESS,
@@ -537,13 +543,447 @@ static void test_trace_card_get_data(void **state)
     kv_reader_free(r);
 }
 
+/* ---- terminal configuration (issue 12): ASI, DDFs, confirmation, 6A81, 9F09 ---- */
+
+#define PSE_FCI "6F15840E315041592E5359532E4444463031A5038801019000"
+#define RR(rec, p2) "00B2" rec p2 "00"
+
+/* A configuration with the given entries only: "AID/asi/9F09" ("A0000000031010/p/0001"). */
+static void cfg_build(kv_term_config *c, const char *const *entries)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; entries[i] != NULL; i++) {
+        char aid[40];
+        char asi;
+        unsigned ver;
+        kv_aid_config *a = &c->aids[c->naids++];
+        assert_int_equal(sscanf(entries[i], "%32[0-9A-F]/%c/%4x", aid, &asi, &ver), 3);
+        a->aid_len = unhex(aid, a->aid, sizeof(a->aid));
+        a->asi = asi == 'e' ? KV_ASI_EXACT : KV_ASI_PARTIAL;
+        a->app_version[0] = (uint8_t)(ver >> 8);
+        a->app_version[1] = (uint8_t)ver;
+    }
+}
+
+struct term_row {
+    const char *name;
+    unsigned iface;
+    const char *cfg[4]; /* NULL-terminated; first NULL: no configuration (card reader) */
+    const char *choose; /* kv_emv_choose_aid, or NULL */
+    const char *script;
+    int rc;
+    const char *aids[4]; /* candidates in card order */
+    const char *selected;
+    const char *cfg_aid; /* kv_emv_selected_config's AID */
+    unsigned version;    /* 9F09 after selection */
+};
+
+static const struct term_row term_rows[] = {
+    {"PSE: partial ASI takes a longer AID, exact ASI does not, unknown AIDs are not candidates",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000031010/p/0001", "A0000000041010/e/0002", NULL},
+     NULL,
+     LINE(SEL_PSE, PSE_FCI)
+     /* Visa ...01 (partial: yes, 2), Mastercard ...01 (exact: no, 1) */
+     LINE(RR("01", "0C"), "702461134F08A000000003101001500456495341870102"
+                          "610D4F08A000000004101001870101 9000")
+     /* Mastercard exact (yes, 3), UnionPay (not configured: no, 1) */
+     LINE(RR("02", "0C"), "701D610C4F07A0000000041010870103610D4F08A000000333010101870101 9000")
+         LINE(RR("03", "0C"), "6A83") LINE("00A4040008A00000000310100100",
+                                           "6F158408A000000003101001A509500456495341870102 9000"),
+     0,
+     {"A000000003101001", "A0000000041010"},
+     "A000000003101001",
+     "A0000000031010",
+     0x0001},
+    {"PSE: a DDF entry (9D) is selected and its directory read, a DDF is followed once",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000041010/e/0002", NULL},
+     NULL,
+     LINE(SEL_PSE, PSE_FCI)
+     /* two entries naming the same DDF */
+     LINE(RR("01", "0C"), "701261079D05F00000000161079D05F000000001 9000")
+         LINE("00A4040005F00000000100", "6F0C8405F000000001A503880102 9000")
+     /* the DDF's directory (SFI 2): Mastercard, and the DDF itself again */
+     LINE(RR("01", "14"), "7017610C4F07A000000004101087010161079D05F000000001 9000")
+         LINE(RR("02", "14"), "6A83") LINE(RR("02", "0C"), "6A83")
+             LINE("00A4040007A000000004101000", "6F0E8407A0000000041010A503870101 9000"),
+     0,
+     {"A0000000041010"},
+     "A0000000041010",
+     "A0000000041010",
+     0x0002},
+    {"API bit 8 on the only candidate: never selected without a choice",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000031010/p/0001", NULL},
+     NULL,
+     LINE(SEL_PSE, PSE_FCI) LINE(RR("01", "0C"), "700E610C4F07A0000000031010870181 9000")
+         LINE(RR("02", "0C"), "6A83"),
+     KV_ERR_APP_CONFIRM,
+     {NULL},
+     NULL,
+     NULL,
+     0},
+    {"API bit 8 with kv_emv_choose_aid: the choice is the confirmation",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000031010/p/0001", NULL},
+     "A0000000031010",
+     LINE(SEL_PSE, PSE_FCI) LINE(RR("01", "0C"), "700E610C4F07A0000000031010870181 9000")
+         LINE(RR("02", "0C"), "6A83")
+             LINE("00A4040007A000000003101000", "6F0E8407A0000000031010A503870181 9000"),
+     0,
+     {"A0000000031010"},
+     "A0000000031010",
+     "A0000000031010",
+     0x0001},
+    {"API bit 8 on the first choice: the next one is selected automatically",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000031010/p/0001", "A0000000041010/p/0002", NULL},
+     NULL,
+     LINE(SEL_PSE, PSE_FCI)
+         LINE(RR("01", "0C"), "701C610C4F07A0000000031010870181610C4F07A0000000041010870102 9000")
+             LINE(RR("02", "0C"), "6A83")
+                 LINE("00A4040007A000000004101000", "6F0E8407A0000000041010A503870102 9000"),
+     0,
+     {"A0000000031010", "A0000000041010"},
+     "A0000000041010",
+     "A0000000041010",
+     0x0002},
+    {"a chosen AID the card does not offer",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000031010/p/0001", "A0000000041010/p/0002", NULL},
+     "A0000000043060",
+     LINE(SEL_PSE, PSE_FCI)
+         LINE(RR("01", "0C"), "701C610C4F07A0000000031010870181610C4F07A0000000041010870102 9000")
+             LINE(RR("02", "0C"), "6A83"),
+     KV_ERR_NO_APPLICATION,
+     {NULL},
+     NULL,
+     NULL,
+     0},
+    {"API bit 8 in a card reader session (no configuration) is excluded too",
+     KV_EMV_IFACE_CONTACT,
+     {NULL},
+     NULL,
+     LINE(SEL_PSE, PSE_FCI) LINE(RR("01", "0C"), "700E610C4F07A0000000031010870181 9000")
+         LINE(RR("02", "0C"), "6A83"),
+     KV_ERR_APP_CONFIRM,
+     {NULL},
+     NULL,
+     NULL,
+     0},
+    {"SELECT PSE answered 6A81 terminates (Book 1 §12.3.2)",
+     KV_EMV_IFACE_ANY,
+     {"A0000000031010/p/0001", NULL},
+     NULL,
+     LINE(SEL_PSE, "6A81"),
+     KV_ERR_CARD_BLOCKED,
+     {NULL},
+     NULL,
+     NULL,
+     0},
+    {"AID list: exact ASI refuses a longer DF name but asks for the next occurrence; partial "
+     "takes it",
+     KV_EMV_IFACE_CONTACT,
+     {"A0000000041010/e/0002", "A0000001211010/p/0003", NULL},
+     NULL,
+     LINE(SEL_PSE, "6A82") LINE("00A4040007A000000004101000", "6F0A8408A000000004101001 9000") LINE(
+         "00A4040207A000000004101000", "6A82") LINE("00A4040007A000000121101000",
+                                                    "6F118409A00000012110100101A5045002444B 9000")
+         LINE("00A4040207A000000121101000", "6A82")
+             LINE("00A4040009A0000001211010010100", "6F118409A00000012110100101A5045002444B 9000"),
+     0,
+     {"A00000012110100101"},
+     "A00000012110100101",
+     "A0000001211010",
+     0x0003},
+};
+
+static void run_term_row(const struct term_row *t)
+{
+    char *script = squeeze(t->script);
+    kv_reader *r = NULL;
+    kv_emv *s = NULL;
+    kv_term_config cfg;
+    uint8_t a[16];
+    size_t alen, n = 0;
+    int rc;
+    const kv_emv_card *c;
+    const kv_aid_config *ac;
+
+    assert_int_equal(kv_reader_open_replay_text(script, strlen(script), &r), 0);
+    assert_int_equal(kv_emv_new(r, NULL, &s), 0);
+    if (t->cfg[0] != NULL) {
+        cfg_build(&cfg, t->cfg);
+        kv_emv_set_term_config(s, &cfg);
+    }
+    if (t->choose != NULL) {
+        alen = unhex(t->choose, a, sizeof(a));
+        assert_int_equal(kv_emv_choose_aid(s, a, alen), 0);
+    }
+    rc = kv_emv_select(s, t->iface);
+    if (rc != t->rc) {
+        print_error("%s: rc %d (%s), want %d (%s)\n", t->name, rc, kv_strerror(rc), t->rc,
+                    kv_strerror(t->rc));
+        fail();
+    }
+    if (kv_reader_replay_left(r) != 0) {
+        print_error("%s: %zu scripted exchanges not used\n", t->name, kv_reader_replay_left(r));
+        fail();
+    }
+    c = kv_emv_card_data(s);
+    if (rc == 0) {
+        while (n < 4 && t->aids[n] != NULL)
+            n++;
+        if (c->napps != n) {
+            print_error("%s: %zu candidates, want %zu\n", t->name, c->napps, n);
+            fail();
+        }
+        for (size_t i = 0; i < n; i++) {
+            alen = unhex(t->aids[i], a, sizeof(a));
+            assert_bytes(t->name, c->apps[i].aid, c->apps[i].aid_len, a, alen);
+        }
+        alen = unhex(t->selected, a, sizeof(a));
+        assert_bytes(t->name, c->selected.aid, c->selected.aid_len, a, alen);
+        ac = kv_emv_selected_config(s);
+        assert_non_null(ac);
+        alen = unhex(t->cfg_aid, a, sizeof(a));
+        assert_bytes(t->name, ac->aid, ac->aid_len, a, alen);
+        assert_int_equal(kv_emv_terminal(s)->app_version[0] << 8 |
+                             kv_emv_terminal(s)->app_version[1],
+                         t->version);
+    } else {
+        assert_false(c->has_selected);
+        assert_null(kv_emv_selected_config(s));
+    }
+    kv_emv_free(s);
+    kv_reader_free(r);
+    free(script);
+}
+
+static void test_terminal_selection(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(term_rows) / sizeof(term_rows[0]); i++)
+        run_term_row(&term_rows[i]);
+}
+
+/* kv_emv_choose_aid takes 5..16 bytes. */
+static void test_choose_aid_args(void **state)
+{
+    static const uint8_t aid[17] = {0xA0};
+    kv_emv *s = NULL;
+    (void)state;
+    assert_int_equal(kv_emv_new(NULL, NULL, &s), 0);
+    assert_int_equal(kv_emv_choose_aid(s, aid, 4), KV_ERR_ARG);
+    assert_int_equal(kv_emv_choose_aid(s, aid, 17), KV_ERR_ARG);
+    assert_int_equal(kv_emv_choose_aid(s, NULL, 7), KV_ERR_ARG);
+    assert_int_equal(kv_emv_choose_aid(s, aid, 16), 0);
+    assert_null(kv_emv_selected_config(s));
+    kv_emv_free(s);
+}
+
+/*
+ * GPO 6985: the next candidate is selected and its terminal data apply
+ * (9F09 and kv_emv_selected_config follow the newly selected AID).
+ */
+static void test_gpo_6985_applies_next_config(void **state)
+{
+    static const char script[] = LINE(SEL_PSE, PSE_FCI)
+        LINE(RR("01", "0C"), "701C610C4F07A0000000041010870101610C4F07A0000000031010870102 9000")
+            LINE(RR("02", "0C"), "6A83")
+                LINE("00A4040007A000000004101000", "6F098407A0000000041010 9000")
+                    LINE("80A8000002830000", "6985")
+                        LINE("00A4040007A000000003101000", "6F098407A0000000031010 9000")
+                            LINE("80A8000002830000", "80061C00080101009000");
+    static const char *const entries[] = {"A0000000031010/p/1111", "A0000000041010/p/2222", NULL};
+    char *sq = squeeze(script);
+    kv_reader *r = NULL;
+    kv_emv *s = NULL;
+    kv_term_config cfg;
+    const kv_aid_config *ac;
+    (void)state;
+    cfg_build(&cfg, entries);
+    assert_int_equal(kv_reader_open_replay_text(sq, strlen(sq), &r), 0);
+    assert_int_equal(kv_emv_new(r, NULL, &s), 0);
+    kv_emv_set_term_config(s, &cfg);
+    assert_int_equal(kv_emv_select(s, KV_EMV_IFACE_CONTACT), 0);
+    ac = kv_emv_selected_config(s);
+    assert_non_null(ac);
+    assert_int_equal(ac->aid[4], 0x04);
+    assert_memory_equal(kv_emv_terminal(s)->app_version, "\x22\x22", 2);
+    assert_int_equal(kv_emv_gpo(s), 0);
+    assert_int_equal(kv_emv_card_data(s)->selected.aid[4], 0x03);
+    ac = kv_emv_selected_config(s);
+    assert_non_null(ac);
+    assert_int_equal(ac->aid[4], 0x03);
+    assert_memory_equal(kv_emv_terminal(s)->app_version, "\x11\x11", 2);
+    assert_int_equal(kv_reader_replay_left(r), 0);
+    kv_emv_free(s);
+    kv_reader_free(r);
+    free(sq);
+}
+
+/* ---- records: duplicates, mandatory data, ODA records ---- */
+
+#define PPSE_VISA                                                                                  \
+    LINE(SEL_PPSE, "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A0000000031010"          \
+                   "8701019000")                                                                   \
+    LINE("00A4040007A000000003101000", "6F098407A00000000310109000")
+
+/* The session after GPO (answer gpo) and READ RECORD of SFI 1 records 1-2 (rec1, rec2). */
+static int read_two(const char *gpo, const char *rec1, const char *rec2, const char *rec3,
+                    kv_reader **r, kv_emv **s)
+{
+    char script[2048], *sq;
+    int rc;
+    snprintf(script, sizeof(script),
+             PPSE_VISA LINE("80A8000002830000", "%s") LINE(RR("01", "0C"), "%s")
+                 LINE(RR("02", "0C"), "%s") "%s%s%s",
+             gpo, rec1, rec2, rec3 ? "{\"c\":\"" RR("01", "5C") "\",\"r\":\"" : "",
+             rec3 ? rec3 : "", rec3 ? "\"}\n" : "");
+    sq = squeeze(script);
+    assert_int_equal(kv_reader_open_replay_text(sq, strlen(sq), r), 0);
+    free(sq);
+    assert_int_equal(kv_emv_new(*r, NULL, s), 0);
+    assert_int_equal(kv_emv_select(*s, KV_EMV_IFACE_CONTACTLESS), 0);
+    if ((rc = kv_emv_gpo(*s)) != 0)
+        return rc;
+    return kv_emv_read_records(*s);
+}
+
+#define GPO_F1 "80061C00080102009000"               /* AFL: SFI 1 records 1-2 */
+#define GPO_F1_SFI11 "800A1C0008010200580101009000" /* and SFI 11 record 1 */
+#define REC_PAN_EXP "70105A0847617390010100105F24032912319000"
+#define REC_PAN "700A5A0847617390010100109000"
+#define REC_EXP "70065F24032912319000"
+
+static const struct dup_row {
+    const char *name, *gpo, *rec1, *rec2, *rec3;
+    int rc;
+} dup_rows[] = {
+    {"distinct objects", GPO_F1, REC_PAN, REC_EXP, NULL, 0},
+    {"5A in two records", GPO_F1, REC_PAN_EXP, REC_PAN, NULL, KV_ERR_CARD_DUPLICATE},
+    {"5A twice in one record", GPO_F1, "70145A0847617390010100105A084761739001010010 9000", REC_EXP,
+     NULL, KV_ERR_CARD_DUPLICATE},
+    {"9F36 in the GPO answer (77) and a record", "770F82021C009404080102009F36020001 9000", REC_PAN,
+     "700B5F24032912319F36020001 9000", NULL, KV_ERR_CARD_DUPLICATE},
+    {"AIP of a format 1 answer again in a record", GPO_F1, REC_PAN, "700A5F240329123182021C00 9000",
+     NULL, KV_ERR_CARD_DUPLICATE},
+    {"the same child inside two nested templates is not a duplicate", GPO_F1,
+     "700F5A084761739001010010A503500158 9000", "700B5F2403291231A503500158 9000", NULL, 0},
+    {"an SFI 11 record that is not TLV is not counted", GPO_F1_SFI11, REC_PAN, REC_EXP,
+     "0102035A5A 9000", 0},
+    {"an SFI 11 record in a 70 template is counted", GPO_F1_SFI11, REC_PAN, REC_EXP,
+     "70035F2400 9000", KV_ERR_CARD_DUPLICATE},
+};
+
+static void test_record_duplicates(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(dup_rows) / sizeof(dup_rows[0]); i++) {
+        const struct dup_row *t = &dup_rows[i];
+        kv_reader *r = NULL;
+        kv_emv *s = NULL;
+        int rc = read_two(t->gpo, t->rec1, t->rec2, t->rec3, &r, &s);
+        if (rc != t->rc) {
+            print_error("%s: rc %d (%s), want %d (%s)\n", t->name, rc, kv_strerror(rc), t->rc,
+                        kv_strerror(t->rc));
+            fail();
+        }
+        assert_int_equal(kv_reader_replay_left(r), 0);
+        kv_emv_free(s);
+        kv_reader_free(r);
+    }
+}
+
+static const struct mand_row {
+    const char *name, *rec1, *rec2;
+    int rc, rc_cdol2; /* kv_emv_check_mandatory(s, 0) and (s, 1) */
+} mand_rows[] = {
+    {"5A, 5F24, 8C: enough without CDOL2", "70155A0847617390010100105F24032912318C039F0206 9000",
+     "70039F0100 9000", 0, KV_ERR_CARD_MISSING},
+    {"and 8D", "70155A0847617390010100105F24032912318C039F0206 9000", "70048D028A02 9000", 0, 0},
+    {"5F24 missing", "700F5A0847617390010100108C039F0206 9000", "70048D028A02 9000",
+     KV_ERR_CARD_MISSING, KV_ERR_CARD_MISSING},
+    {"5A empty", "700D5A005F24032912318C039F0206 9000", "70048D028A02 9000", KV_ERR_CARD_MISSING,
+     KV_ERR_CARD_MISSING},
+    {"8C missing", REC_PAN_EXP, "70048D028A02 9000", KV_ERR_CARD_MISSING, KV_ERR_CARD_MISSING},
+};
+
+static void test_mandatory_data(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(mand_rows) / sizeof(mand_rows[0]); i++) {
+        const struct mand_row *t = &mand_rows[i];
+        kv_reader *r = NULL;
+        kv_emv *s = NULL;
+        assert_int_equal(read_two(GPO_F1, t->rec1, t->rec2, NULL, &r, &s), 0);
+        if (kv_emv_check_mandatory(s, 0) != t->rc || kv_emv_check_mandatory(s, 1) != t->rc_cdol2) {
+            print_error("%s: %d / %d, want %d / %d\n", t->name, kv_emv_check_mandatory(s, 0),
+                        kv_emv_check_mandatory(s, 1), t->rc, t->rc_cdol2);
+            fail();
+        }
+        kv_emv_free(s);
+        kv_reader_free(r);
+    }
+}
+
+/* More than 32 records for ODA: every one reaches the static data (no cut). */
+static void test_oda_records_unbounded(void **state)
+{
+    enum { N = 40 };
+    char *script = malloc(16384), *sq;
+    size_t at;
+    kv_reader *r = NULL;
+    kv_emv *s = NULL;
+    kv_oda_static sd;
+    (void)state;
+    /* AFL: SFI 1 records 1..40, all for ODA; then SFI 11 record 1 for ODA */
+    at = (size_t)snprintf(script, 16384,
+                          PPSE_VISA LINE("80A8000002830000", "800A1C00080128285801010 19000"));
+    for (unsigned i = 1; i <= N; i++)
+        at +=
+            (size_t)snprintf(script + at, 16384 - at,
+                             "{\"c\":\"00B2%02X0C00\",\"r\":\"7004DF%02X01%02X9000\"}\n", i, i, i);
+    snprintf(script + at, 16384 - at, LINE(RR("01", "5C"), "70039F2A01 9000"));
+    sq = squeeze(script);
+    assert_int_equal(kv_reader_open_replay_text(sq, strlen(sq), &r), 0);
+    assert_int_equal(kv_emv_new(r, NULL, &s), 0);
+    assert_int_equal(kv_emv_select(s, KV_EMV_IFACE_CONTACTLESS), 0);
+    assert_int_equal(kv_emv_gpo(s), 0);
+    assert_int_equal(kv_emv_read_records(s), 0);
+    kv_emv_oda_static(s, &sd);
+    assert_int_equal(sd.nrecords, N + 1);
+    assert_int_equal(sd.records[N - 1].sfi, 1);
+    assert_int_equal(sd.records[N - 1].len, 6);
+    assert_int_equal(sd.records[N - 1].data[2], 0xDF);
+    assert_int_equal(sd.records[N - 1].data[3], N);
+    assert_int_equal(sd.records[N].sfi, 11);
+    assert_int_equal(sd.aip[0], 0x1C);
+    assert_int_equal(sd.tag_list_len, 0);
+    kv_emv_free(s);
+    kv_reader_free(r);
+    free(sq);
+    free(script);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_selection_table),     cmocka_unit_test(test_aid_list_partial),
-        cmocka_unit_test(test_gpo_6985_next),       cmocka_unit_test(test_gpo_errors),
-        cmocka_unit_test(test_verify_pin),          cmocka_unit_test(test_trace_cards),
+        cmocka_unit_test(test_selection_table),
+        cmocka_unit_test(test_aid_list_partial),
+        cmocka_unit_test(test_gpo_6985_next),
+        cmocka_unit_test(test_gpo_errors),
+        cmocka_unit_test(test_verify_pin),
+        cmocka_unit_test(test_trace_cards),
         cmocka_unit_test(test_trace_card_get_data),
+        cmocka_unit_test(test_terminal_selection),
+        cmocka_unit_test(test_choose_aid_args),
+        cmocka_unit_test(test_gpo_6985_applies_next_config),
+        cmocka_unit_test(test_record_duplicates),
+        cmocka_unit_test(test_mandatory_data),
+        cmocka_unit_test(test_oda_records_unbounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,11 +126,20 @@ static const struct iad_row iad_rows[] = {
     {"AAC in 1st", "06010A03800000", 0, KV_IAD_VISA, 10, 1, 0, 0, 0, 0, KV_AC_AAC},
     {"TC in 1st", "06010A03900000", 0, KV_IAD_VISA, 10, 1, 0, 0, 0, 0, KV_AC_TC},
     {"Visa layout cut", "06010A03A0", KV_ERR_CARD_DATA, 0, 0, 0, 0, 0, 0, 0, 0},
-    /* Book 3 Annex C7: 0F CCI(A5) DKI CVR(5) ... byte 2: 08 performed, 04 failed, 02 limit */
-    {"CCD PIN verified", "0FA501A008000000000000000000000F000000000000000000000000000000", 0,
-     KV_IAD_CCD, 5, 1, 1, 1, 0, 0, KV_AC_ARQC},
-    {"CCD PIN try limit", "0FA501A00E000000000000000000000F000000000000000000000000000000", 0,
-     KV_IAD_CCD, 5, 1, 1, 0, 1, 1, KV_AC_ARQC},
+    /* Book 3 Annex C7: 0F CCI(A5) DKI CVR(5) counters(8) 0F IDD(15), 32 bytes; byte 2: 08
+       performed, 04 failed, 02 limit */
+    {"CCD PIN verified",
+     "0FA501A008000000"
+     "0000000000000000"
+     "0F"
+     "000000000000000000000000000000",
+     0, KV_IAD_CCD, 5, 1, 1, 1, 0, 0, KV_AC_ARQC},
+    {"CCD PIN try limit",
+     "0FA501A00E000000"
+     "0000000000000000"
+     "0F"
+     "000000000000000000000000000000",
+     0, KV_IAD_CCD, 5, 1, 1, 0, 1, 1, KV_AC_ARQC},
     {"unknown layout", "1F4A0102030405", 0, KV_IAD_UNKNOWN, -1, -1, 0, 0, 0, 0, -1},
     {"empty", "", 0, KV_IAD_UNKNOWN, -1, -1, 0, 0, 0, 0, -1},
 };
@@ -239,7 +248,9 @@ static const struct restrict_row restrict_rows[] = {
     {"domestic cash not allowed", NULL, "7F00", "0208", NULL, NULL, 14, 1, 0, "10"},
     {"international cash allowed", NULL, "4300", "0752", NULL, NULL, 14, 1, 0, "00"},
     {"international goods not allowed", NULL, "E300", "0752", NULL, NULL, 22, 0, 0, "10"},
-    {"domestic services only", NULL, "0900", "0208", NULL, NULL, 22, 0, 0, "00"},
+    /* a purchase of goods (kv_terminal.services 0) needs the goods bit (Book 3 §10.4.2,
+       issue 12); tests/unit/test_restrict.c has the services purchase */
+    {"domestic services only, goods purchase", NULL, "0900", "0208", NULL, NULL, 22, 0, 0, "10"},
     {"cashback not allowed", NULL, "FF00", "0208", NULL, NULL, 22, 9, 100, "10"},
     {"cashback allowed", NULL, "FF80", "0208", NULL, NULL, 22, 9, 100, "00"},
     {"AUC without country: only ATM bits", NULL, "0100", NULL, NULL, NULL, 22, 1, 0, "00"},
