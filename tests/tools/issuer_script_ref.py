@@ -20,6 +20,7 @@ Uses python3-cryptography only. Sub-commands:
   check         verify the 71/72 template(s) printed by `kortvagt script build`
                 (MAC of every command; with --pin-stdin the PIN CHANGE data
                 decipher to the PIN given on stdin); prints "ok" or the fault
+  batch FILE    the same for many cases, one a line (the integration test)
 """
 
 import argparse
@@ -321,44 +322,59 @@ def vectors():
     return 0
 
 
-def check(a):
-    smi, smc = bytes.fromhex(a.imk_smi), bytes.fromhex(a.imk_smc)
-    atc, arqc = bytes.fromhex(a.atc), bytes.fromhex(a.arqc)
-    pin = sys.stdin.readline().strip() if a.pin_stdin else None
+def check_one(imk_smi, imk_smc, cvn, pan, psn, atc, arqc, script, mac_len=8, tag=None,
+              sid=None, pin=None):
+    """"ok", or what is wrong with the templates in script (hex)."""
+    smi, smc = bytes.fromhex(imk_smi), bytes.fromhex(imk_smc)
+    atc, arqc = bytes.fromhex(atc), bytes.fromhex(arqc)
     try:
-        tpls = parse_templates(bytes.fromhex(a.script))
+        tpls = parse_templates(bytes.fromhex(script))
     except (ValueError, IndexError) as e:
-        print("malformed: %s" % e)
-        return 1
-    sk_smi = session_key(smi, a.cvn, a.pan, a.psn, atc, arqc)
-    for tag, sid, cmds in tpls:
-        if a.tag and tag != int(a.tag, 16):
-            print("template %X, want %s" % (tag, a.tag))
-            return 1
-        if a.id and (sid is None or sid.hex().upper() != a.id.upper()):
-            print("script id %s, want %s" % (sid.hex() if sid else None, a.id))
-            return 1
+        return "malformed: %s" % e
+    sk_smi = session_key(smi, cvn, pan, psn, atc, arqc)
+    for ttag, tid, cmds in tpls:
+        if tag and ttag != int(tag, 16):
+            return "template %X, want %s" % (ttag, tag)
+        if sid and (tid is None or tid.hex().upper() != sid.upper()):
+            return "script id %s, want %s" % (tid.hex() if tid else None, sid)
         for c in cmds:
             if len(c) < 5 or c[4] != len(c) - 5:
-                print("command %s: Lc does not match" % c.hex())
-                return 1
-            mac_len = a.mac_len
+                return "command %s: Lc does not match" % c.hex()
             head, data, mac = c[:5], c[5:len(c) - mac_len], c[len(c) - mac_len:]
-            macin = head + (atc + arqc if METHODS[a.cvn][2] else b"") + data
+            macin = head + (atc + arqc if METHODS[cvn][2] else b"") + data
             if mac_alg3(sk_smi, macin)[:mac_len] != mac:
-                print("command %s: wrong MAC" % c.hex().upper())
-                return 1
+                return "command %s: wrong MAC" % c.hex().upper()
             if head[:4] == bytes.fromhex("84240002") and pin is not None:
-                sk_smc = session_key(smc, a.cvn, a.pan, a.psn, atc, arqc)
+                sk_smc = session_key(smc, cvn, pan, psn, atc, arqc)
                 try:
-                    got = decipher_pin(sk_smc, a.cvn, data)
+                    got = decipher_pin(sk_smc, cvn, data)
                 except ValueError as e:
-                    print("PIN data: %s" % e)
-                    return 1
+                    return "PIN data: %s" % e
                 if got != pin:
-                    print("PIN data decipher to another PIN")
-                    return 1
-    print("ok")
+                    return "PIN data decipher to another PIN"
+    return "ok"
+
+
+def check(a):
+    pin = sys.stdin.readline().strip() if a.pin_stdin else None
+    res = check_one(a.imk_smi, a.imk_smc, a.cvn, a.pan, a.psn, a.atc, a.arqc, a.script,
+                    a.mac_len, a.tag, a.id, pin)
+    print(res)
+    return 0 if res == "ok" else 1
+
+
+def batch(path):
+    """One case a line: CVN PAN PSN ATC ARQC MAC_LEN TAG ID PIN SCRIPT ("-": none).
+    Prints one result line per case (lab keys)."""
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) != 10:
+                print("bad case line")
+                continue
+            opt = [None if x == "-" else x for x in w]
+            print(check_one(LAB_SMI, LAB_SMC, int(w[0]), w[1], w[2], w[3], w[4], w[9],
+                            int(w[5]), opt[6], opt[7], opt[8]))
     return 0
 
 
@@ -367,6 +383,8 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("selftest")
     sub.add_parser("vectors")
+    b = sub.add_parser("batch")
+    b.add_argument("file")
     c = sub.add_parser("check")
     c.add_argument("--imk-smi", default=LAB_SMI)
     c.add_argument("--imk-smc", default=LAB_SMC)
@@ -385,6 +403,8 @@ def main():
         return selftest()
     if a.cmd == "vectors":
         return vectors()
+    if a.cmd == "batch":
+        return batch(a.file)
     return check(a)
 
 

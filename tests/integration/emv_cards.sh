@@ -1,0 +1,115 @@
+# Sourced by the EMV terminal tests (test_emv_terminal.sh, test_emv_scripts.sh,
+# test_emv_faults.sh) after lab_common.sh: the cards of every personality the
+# personalization bench builds, and helpers to run `card transact` on them.
+#
+#   emv_perso NAME...     personalize each of NAME (v10 v18 v22 m16 m17 c5 c6)
+#                         with the lab's issuer keys into $W/p_NAME.json
+#   emv_multi OUT NAME... one multi-application card of those personalities
+#                         (each application keeps its keys, PIN, ATC, risk)
+#   txn RC NAME APP ARGS...   card transact --select APP's AID; RC the exit code
+#   txn_any NAME APP ARGS...  the same, exit 0 or 1 (the outcome decides)
+#   field NAME EXPR WANT      a value of the NAME.json result (python expression on d)
+#
+# Personalities (templates in tests/data/templates): v10 Visa CVN 10 with CDA,
+# v18 Visa CVN 18 (DDA), v22 Visa CVN 22 (IAD format 2), m16 M/Chip CVN 16
+# (CDA), m17 M/Chip CVN 17 (CDA), c5 EMV CCD CVN 5 (DDA), c6 CCD CVN 6 (AES).
+# On one card the longer AIDs match the terminal's under ASI partial.
+# shellcheck disable=SC2034
+W=$(mktemp -d /tmp/kv_emv.XXXXXX)
+TPL=$SRC/tests/data/templates
+CAPK=$SRC/tests/data/capk/capk.json
+EMV_AIDS="v10:A0000000031010 v18:A000000003101018 v22:A000000003101022 m16:A0000000041010
+m17:A000000004101017 c5:A0000001211010 c6:A000000121101006"
+
+emv_template() { # NAME -> template and CVN override
+  case $1 in
+  v10) echo "card_visa_cda.json -" ;;
+  v18) echo "card_visa_dda.json 18" ;;
+  v22) echo "card_visa_cvn22.json -" ;;
+  m16) echo "card_mchip.json -" ;;
+  m17) echo "card_mchip.json 17" ;;
+  c5) echo "card_ccd.json -" ;;
+  c6) echo "card_ccd_aes.json -" ;;
+  esac
+}
+
+emv_perso() {
+  local n t c
+  for n in "$@"; do
+    read -r t c <<<"$(emv_template "$n")"
+    python3 - "$W/c_$n.json" "$TPL/$t" "$c" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[2]))
+d["template"] = sys.argv[2].rsplit("/", 1)[0] + "/" + d["template"]
+if sys.argv[3] != "-":
+    d["cvn"] = int(sys.argv[3])
+json.dump(d, open(sys.argv[1], "w"))
+PY
+    if "$K" perso --issuer "$TPL/issuer_lab.json" --card "$W/c_$n.json" --out "$W/p_$n.json" \
+      >"$W/p_$n.out" 2>"$W/p_$n.err"; then pass "perso $n"; else fail "perso $n: $(head -c 300 "$W/p_$n.err")"; fi
+  done
+}
+
+aid_of() { local p; for p in $EMV_AIDS; do [ "${p%%:*}" = "$1" ] && echo "${p#*:}"; done; }
+
+# OUT NAME... : a card whose applications are the personalities. A card without
+# card risk management ("risk") gets LCOL 3 / UCOL 6, so that it follows the
+# terminal's TC (apdu/vcard/CRYPTO.md §6) instead of always asking to go online.
+emv_multi() {
+  local out=$1 n specs=""
+  shift
+  for n in "$@"; do specs="$specs $n:$(aid_of "$n")"; done
+  # shellcheck disable=SC2086
+  python3 - "$out" "$W" $specs <<'PY'
+import json, sys
+out, w, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+base, apps = None, []
+for sp in specs:
+    name, aid = sp.split(":")
+    d = json.load(open(f"{w}/p_{name}.json"))
+    a = d["applications"][0]
+    a["aid"] = aid
+    for k in ("keys", "risk", "pin"):
+        if k in d:
+            a[k] = d[k]
+    a.setdefault("risk", {"lcol": 3, "ucol": 6})
+    base = base or d
+    apps.append(a)
+for k in ("keys", "risk", "expect"):
+    base.pop(k, None)
+base["applications"] = apps
+json.dump(base, open(out, "w"))
+PY
+}
+
+txn() { # EXPECTED-RC NAME APP ARGS... (stdin: PIN)
+  local want=$1 name=$2 app=$3
+  shift 3
+  expect_rc "$want" "$name" "$K" card transact --no-authorize --capk "$CAPK" --json \
+    --select "$(aid_of "$app")" --currency DKK "$@"
+  cp "$LAB/last.out" "$W/$name.json" 2>/dev/null || true
+}
+txn_any() { # NAME APP ARGS...: the outcome decides, any exit code 0 or 1
+  local name=$1 app=$2 rc=0
+  shift 2
+  "$K" card transact --no-authorize --capk "$CAPK" --json --select "$(aid_of "$app")" \
+    --currency DKK "$@" >"$W/$name.json" 2>"$W/$name.err" || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 1 ]; then pass "$name (exit $rc)"; else fail "$name: exit $rc: $(head -c 200 "$W/$name.err")"; fi
+}
+jq_() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+field() { # NAME EXPR WANT
+  local got
+  got=$(jq_ "$W/$1.json" "$2" 2>/dev/null || echo "?")
+  if [ "$got" = "$3" ]; then pass "$1: $2 = $3"; else fail "$1: $2 = $got, wanted $3 (tvr $(jq_ "$W/$1.json" "d['tvr']" 2>/dev/null), reason $(jq_ "$W/$1.json" "d['reason']" 2>/dev/null))"; fi
+}
+
+# terminal configurations (README "Terminal configuration"): the built-in AIDs changed
+emv_conf() { # OUT KEY=VALUE...
+  local out=$1 aid
+  shift
+  : >"$out"
+  for aid in A0000000031010 A0000000041010 A0000001211010; do
+    echo "[aid $aid]" >>"$out"
+    printf '%s\n' "$@" >>"$out"
+  done
+}
