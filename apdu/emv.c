@@ -278,6 +278,13 @@ static void add_candidate(kv_emv *s, const kv_emv_app *app)
         s->card.apps[s->card.napps++] = *app;
 }
 
+/* DDF names met in one directory, followed once the directory is read. */
+struct ddf_queue {
+    uint8_t name[KV_EMV_MAX_DDFS][KV_AID_MAX];
+    size_t len[KV_EMV_MAX_DDFS];
+    size_t n;
+};
+
 static int directory(kv_emv *s, uint8_t sfi, unsigned depth);
 
 /*
@@ -293,7 +300,7 @@ static int follow_ddf(kv_emv *s, const uint8_t *name, size_t len, unsigned depth
     size_t dlen;
     kv_tlv t;
 
-    if (len < 1 || len > KV_AID_MAX || depth >= KV_EMV_MAX_DDF_DEPTH || s->nddf >= KV_EMV_MAX_DDFS)
+    if (depth >= KV_EMV_MAX_DDF_DEPTH || s->nddf >= KV_EMV_MAX_DDFS)
         return 0;
     for (size_t i = 0; i < s->nddf; i++)
         if (s->ddf_len[i] == len && memcmp(s->ddf[i], name, len) == 0)
@@ -309,14 +316,12 @@ static int follow_ddf(kv_emv *s, const uint8_t *name, size_t len, unsigned depth
 }
 
 /*
- * The entries (61) of one directory record (the value of its 70 template,
- * copied by the caller): an ADF (4F) is a candidate when the terminal
- * supports it, a DDF (9D) is followed at once; then the record goes on
- * (Book 1 §12.3.2: the terminal resumes the directory it left). Returns 0,
- * 1 when the record is malformed (the directory ends there) or a transport
- * error.
+ * The entries (61) of one directory record (the value of its 70 template):
+ * an ADF (4F) is a candidate when the terminal supports it; a DDF (9D) is
+ * queued (copied: s->resp is reused). Returns 0, or 1 when the record is
+ * malformed (the directory ends there).
  */
-static int directory_entries(kv_emv *s, const uint8_t *p, size_t len, unsigned depth)
+static int directory_entries(kv_emv *s, const uint8_t *p, size_t len, struct ddf_queue *q)
 {
     int r;
     kv_cursor c;
@@ -329,23 +334,30 @@ static int directory_entries(kv_emv *s, const uint8_t *p, size_t len, unsigned d
             continue;
         if (app_from_entry(t.value, t.len, &app) == 0) {
             add_candidate(s, &app);
-        } else if (kv_tlv_find(t.value, t.len, 0x9D, &ddf) == 0 &&
-                   (r = follow_ddf(s, ddf.value, ddf.len, depth)) != 0) {
-            return r; /* transport error */
+        } else if (kv_tlv_find(t.value, t.len, 0x9D, &ddf) == 0 && ddf.len >= 1 &&
+                   ddf.len <= KV_AID_MAX && q->n < KV_EMV_MAX_DDFS) {
+            memcpy(q->name[q->n], ddf.value, ddf.len);
+            q->len[q->n++] = ddf.len;
         }
     }
     return r < 0 ? 1 : 0;
 }
 
-/* The directory records of SFI sfi, from record 1 until the card says there are no more (6A83). */
+/*
+ * The directory records of SFI sfi (of the DF selected last), from record 1
+ * until the card says there are no more (6A83); then the DDFs its entries
+ * named, each selected and its directory read in turn. Reading the whole
+ * directory first keeps every READ RECORD inside the DF it belongs to.
+ */
 static int directory(kv_emv *s, uint8_t sfi, unsigned depth)
 {
     int r;
     uint16_t sw;
     size_t dlen;
     kv_tlv t;
-    uint8_t rec_copy[KV_EMV_RESP_MAX];
+    struct ddf_queue q;
 
+    q.n = 0;
     for (unsigned rec = 1; rec <= KV_EMV_MAX_DIR_RECORDS; rec++) {
         kv_cursor c;
         if ((r = read_record(s, sfi, (uint8_t)rec, &sw, &dlen)) != 0)
@@ -353,16 +365,14 @@ static int directory(kv_emv *s, uint8_t sfi, unsigned depth)
         if (sw != 0x9000) /* 6A83: end of the directory */
             break;
         kv_cursor_init(&c, s->resp, dlen);
-        if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 || t.len > sizeof(rec_copy))
+        if (kv_tlv_next(&c, &t) != 1 || t.tag != 0x70)
             break;
-        /* a DDF's SELECT and READ RECORDs reuse s->resp: work on a copy */
-        if (t.len > 0)
-            memcpy(rec_copy, t.value, t.len);
-        if ((r = directory_entries(s, rec_copy, t.len, depth)) < 0)
-            return r;
-        if (r == 1) /* a malformed record ends this directory */
-            break;
+        if (directory_entries(s, t.value, t.len, &q) != 0)
+            break; /* a malformed record ends this directory */
     }
+    for (size_t i = 0; i < q.n; i++)
+        if ((r = follow_ddf(s, q.name[i], q.len[i], depth)) != 0)
+            return r;
     return 0;
 }
 
@@ -440,8 +450,9 @@ static int app_from_fci(const uint8_t *p, size_t len, kv_emv_app *app)
 /*
  * One AID of the list (EMV Book 1 §12.3.3): SELECT it; a DF name equal to it
  * is a candidate and ends the search for this AID; a longer one (the AID is
- * a prefix) is a candidate when the ASI allows partial selection (asi), and
- * the next occurrence (P2 02) is asked for. 6283 (blocked) answers are never
+ * a prefix) is a candidate only when the ASI allows partial selection (asi),
+ * and only then is the next occurrence (P2 02) asked for (under ASI exact
+ * the list moves on to its next AID). 6283 (blocked) answers are never
  * candidates. Returns 0, 1 when the card answered 6A81 (stop the list) or a
  * transport error.
  */
@@ -467,7 +478,8 @@ static int try_aid(kv_emv *s, const uint8_t *aid, size_t alen, int asi)
         exact = app.aid_len == alen;
         if (sw == 0x9000 && (exact || asi == KV_ASI_PARTIAL))
             add_candidate(s, &app);
-        if (exact) /* no other occurrence to look for */
+        /* Book 1 §12.3.3 steps 5-7: only a partial match under ASI partial asks for more */
+        if (exact || asi != KV_ASI_PARTIAL)
             break;
         p2 = 0x02;
     }

@@ -137,7 +137,9 @@ kv_terminal *kv_emv_terminal(kv_emv *s);
  * PSE nor PPSE gives applications. Built in: Visa A0000000031010, Visa
  * Electron A0000000032010, V PAY A0000000032020, Mastercard A0000000041010,
  * Maestro A0000000043060, Dankort A0000001211010. Returns 0, KV_ERR_ARG or
- * KV_ERR_BUFFER (list full, 32 entries).
+ * KV_ERR_BUFFER (list full, 32 entries). A session with a terminal
+ * configuration (kv_emv_set_term_config) tries the configuration's AIDs
+ * instead.
  */
 int kv_emv_add_aid(kv_emv *s, const uint8_t *aid, size_t len);
 
@@ -151,10 +153,11 @@ int kv_emv_add_aid(kv_emv *s, const uint8_t *aid, size_t len);
  *   - with it the session is a terminal: only applications that match one
  *     of the configuration's AIDs under its ASI are candidates, from the
  *     PSE (directory entries 61/4F; DDF entries 61/9D are selected and their
- *     directories read, at most 4 levels deep and 8 DDFs, never one twice)
- *     and from the AID list, which is the configuration's (SELECT with P2 02
- *     "next occurrence" after a DF name longer than the AID; a longer name
- *     is a candidate only under ASI partial);
+ *     directories read once the directory naming them is read, at most 4
+ *     levels deep and 8 DDFs, never one twice)
+ *     and from the AID list, which is the configuration's (a DF name longer
+ *     than the AID is a candidate only under ASI partial, and only then is
+ *     SELECT with P2 02 "next occurrence" sent for more);
  *   - 6A81 to SELECT of the PSE terminates: KV_ERR_CARD_BLOCKED (Book 1
  *     §12.3.2); 6A81 during the AID list ends the list;
  *   - an application whose API (87) has bit 8 set asks for the cardholder's
@@ -193,8 +196,10 @@ const kv_aid_config *kv_emv_selected_config(const kv_emv *s);
  * Build the candidate list (PSE, PPSE, AID list, as iface allows, stopping at
  * the first method that yields applications) and select the application of
  * highest priority (87; absent last; card order among equals); when its
- * SELECT fails the next is tried. Returns 0, KV_ERR_NO_APPLICATION or a
- * transport error.
+ * SELECT fails (or its FCI names another DF) the next is tried. Returns 0,
+ * KV_ERR_NO_APPLICATION, KV_ERR_CARD_BLOCKED (SELECT PSE answered 6A81),
+ * KV_ERR_APP_CONFIRM (only applications that ask for confirmation are
+ * left; see the selection rules above) or a transport error.
  */
 int kv_emv_select(kv_emv *s, unsigned iface);
 
@@ -202,7 +207,8 @@ int kv_emv_select(kv_emv *s, unsigned iface);
  * GET PROCESSING OPTIONS with the PDOL data (83 template) from the terminal
  * profile; parses format 1 (80) and format 2 (77) into AIP and AFL. A 6985
  * answer removes the application and selects the next candidate, as EMV
- * Book 3 §10.1 asks. Returns 0, KV_ERR_NO_APPLICATION, KV_ERR_CARD_DATA
+ * Book 3 §10.1 asks. Returns 0, KV_ERR_NO_APPLICATION (or
+ * KV_ERR_APP_CONFIRM) when no candidate is left, KV_ERR_CARD_DATA
  * (answer without AIP/AFL or malformed), a KV_ERR_CARD_* of the SW, or a
  * transport error.
  */

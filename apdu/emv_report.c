@@ -50,6 +50,8 @@ static json_t *app_json(const kv_emv_app *a)
     json_object_set_new(o, "label", text_or_null(a->label));
     json_object_set_new(o, "preferred_name", text_or_null(a->preferred_name));
     json_object_set_new(o, "priority", a->priority >= 0 ? json_integer(a->priority) : json_null());
+    /* API (87) bit 8: selected only with --select (apdu/emv.h, selection rules) */
+    json_object_set_new(o, "confirmation", json_boolean(a->api >= 0 && (a->api & 0x80) != 0));
     return o;
 }
 
@@ -207,7 +209,8 @@ void kv_emv_print(FILE *f, const kv_emv *s, unsigned opts)
             fprintf(f, "priority %-2d  ", a->priority);
         else
             fprintf(f, "priority -   ");
-        fprintf(f, "%s\n", a->label[0] ? a->label : "");
+        fprintf(f, "%s%s\n", a->label[0] ? a->label : "",
+                a->api >= 0 && (a->api & 0x80) != 0 ? "  (asks for confirmation: --select)" : "");
     }
     print_hex(f, "Selected AID:", c->selected.aid, c->selected.aid_len, c->has_selected);
     fprintf(f, "%-18s%s\n",

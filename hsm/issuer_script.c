@@ -2,22 +2,22 @@
  * see issuer_script.h. The secure-messaging method of each CVN (README
  * "Issuer scripts" has the same table and its sources):
  *
- *   CVN              MK option  SK_SMI / SK_SMC R    MAC input after the header  PIN encipherment
- *   Visa 10          A          ATC || 00*6          ATC || ARQC || data         ECB(pad2(L || PB))
- *   Visa 18, 22      B          ATC || 00*6          ATC || ARQC || data         ECB(pad2(L || PB))
- *   Mastercard 16,   A          ARQC                 data                        CBC(PB), IV 0
- *     17, 20, 21
- *   CCD 5            A          ARQC                 data                        CBC(pad2(PB)), IV
- * 0
+ *   CVN            MK  SK R        MAC input after CLA INS P1 P2 Lc  PIN data
+ *   Visa 10        A   ATC||00*6   ATC || ARQC || data               ECB(pad2(L || PB))
+ *   Visa 18, 22    B   ATC||00*6   ATC || ARQC || data               ECB(pad2(L || PB))
+ *   MC 16,17,20,21 A   ARQC        data                              CBC(PB), IV 0
+ *   CCD 5          A   ARQC        data                              CBC(pad2(PB)), IV 0
  *
  * The session keys are the EMV common session key of Book 2 A1.3.1 with the
  * R above, from ICC master keys derived (Book 2 A1.4) from imk-smi and
- * imk-smc. VIS derives its secure-messaging session keys by XORing the ATC
- * into the master key; a PKCS#11 token offers no XOR derivation that keeps
- * the key inside (SoftHSM2 has none), so the Visa CVNs here use A1.3.1 with
- * R = ATC || 00*6 instead, and bind the MAC to the transaction by the ATC and
- * the ARQC in the MAC input. PB is the plaintext PIN block of Book 3
- * §6.5.12.2 (2N PIN F..F, 8 bytes), L its length (08).
+ * imk-smc, and the MAC is MAC algorithm 3 with padding 2. CCD CVN 6 (AES)
+ * is not offered: the key ceremony keeps imk-smi and imk-smc DES2
+ * (hsm/keys.c). VIS derives its secure-messaging session keys by XORing the
+ * ATC into the master key; a PKCS#11 token offers no XOR derivation that
+ * keeps the key inside (SoftHSM2 has none), so the Visa CVNs here use
+ * A1.3.1 with R = ATC || 00*6 instead, and bind the MAC to the transaction
+ * by the ATC and the ARQC in the MAC input. PB is the plaintext PIN block of
+ * Book 3 §6.5.12.2 (2N PIN F..F, 8 bytes), L its length (08).
  */
 #include "hsm/issuer_script.h"
 #include "hsm/emv_crypto.h"
@@ -141,6 +141,7 @@ static int header_of(const kv_script_spec *sp, uint8_t hdr[4])
     }
 }
 
+/* The IMK's role, then its type (DES2). */
 static int check_imk(kv_hsm *h, const kv_hsm_key *k, kv_key_role role)
 {
     int r;

@@ -228,8 +228,11 @@ static size_t build_cvr(kv_vcard *vc, const kv_vcard_keys *k, uint8_t first_cid,
         v[2] =
             (uint8_t)(scripts << 4 | (script_failed ? 0x08 : 0) | (vc->dda_performed ? 0x02 : 0));
         if (k->iad_format == 2) {
-            cvr[0] = 0x00; /* no consumer-device CVM */
+            /* format 2: byte 1 the consumer-device CVM (none); byte 2 bits 0x04/0x02 are
+               "CDCVM performed"/RFU there, so a plastic card's offline PIN is not shown */
+            cvr[0] = 0x00;
             memcpy(cvr + 1, v, 3);
+            cvr[1] &= (uint8_t)~0x06;
             return 5;
         }
         memcpy(cvr, v, 3);

@@ -153,8 +153,20 @@ size_t kv_vcard_fault_count(const kv_vcard *vc)
     return vc->lab != NULL ? vc->lab->faults.n : 0;
 }
 
+static unsigned delay_max = 60000;
+
+/* see vcard.h */
+void kv_vcard_set_fault_delay_max(unsigned ms)
+{
+    delay_max = ms;
+}
+
 static void sleep_ms(long ms)
 {
+    if (ms > (long)delay_max)
+        ms = (long)delay_max;
+    if (ms <= 0)
+        return;
     struct timespec ts = {(time_t)(ms / 1000), (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ; /* a signal: sleep the rest */

@@ -118,6 +118,8 @@ int kv_vcard_set_faults(kv_vcard *vc, const char *json, size_t len, char *why, s
 int kv_vcard_load_faults(kv_vcard *vc, const char *path, char *why, size_t whylen);
 /* Number of faults in effect. */
 size_t kv_vcard_fault_count(const kv_vcard *vc);
+/* Cap every "delay_ms" fault of this process at ms (default 60000): fuzzers set 0. */
+void kv_vcard_set_fault_delay_max(unsigned ms);
 
 /* Quirk flags in effect (initially the profile's). */
 unsigned kv_vcard_quirks(const kv_vcard *vc);

@@ -1,11 +1,21 @@
 /*
  * One card-present EMV transaction, verified through the HSM (the flow the
- * README describes under "Card-present transactions"): selection -> GPO
- * -> records -> offline data authentication -> processing restrictions ->
- * cardholder verification -> (contactless: CVC3) -> 1st GENERATE AC (ARQC)
- * -> ARQC verified in the HSM -> online PIN checked against the PVV ->
- * issuer decision -> ARPC to the card (EXTERNAL AUTHENTICATE or inside the
- * 2nd GENERATE AC) -> the card's TC or AAC.
+ * README describes under "Card-present transactions"; EMV Book 3 §10):
+ * selection among the terminal configuration's AIDs -> GPO -> records ->
+ * mandatory data -> offline data authentication -> processing restrictions
+ * -> cardholder verification -> (contactless: CVC3) -> terminal risk
+ * management -> terminal action analysis (AAC, TC or ARQC asked for) -> 1st
+ * GENERATE AC -> the cryptogram verified in the HSM per CVN -> card action
+ * analysis -> for an ARQC: online PIN checked against the PVV, issuer
+ * decision, ARPC, issuer authentication (EXTERNAL AUTHENTICATE or inside
+ * the 2nd GENERATE AC), issuer scripts 71 -> 2nd GENERATE AC (CDA when the
+ * card did CDA) -> scripts 72 -> the card's TC or AAC and the outcome.
+ *
+ * Offline decisions come from the action codes alone (TAC | IAC); the
+ * issuer's side (this terminal is also the issuer host, with the HSM)
+ * declines an online request whose ARQC does not verify or whose TVR shows
+ * failed offline data authentication, an expired application or a service
+ * not allowed, besides the CVM and PIN checks and the authorize hook.
  *
  * It lives in src/ because it needs both apdu/ (the card) and hsm/ (the
  * issuer keys). A clear PIN exists only in kv_secbuf memory (the caller's,
@@ -228,7 +238,16 @@ int kv_transact_run(kv_reader *r, const kv_transact_params *p, kv_transact_resul
  * "via"}, "cvc3": {"verified"} (contactless), "card_decision", "cvr":
  * {"offline_pin_performed", "offline_pin_verified", "offline_pin_failed",
  * "pin_try_limit_exceeded"}, "tvr", "tsi", "atc", "pan" (masked), "amount",
- * "currency", "at" (RFC 3339 UTC), "decision", "reason", "apdu_count"}.
+ * "currency", "at" (RFC 3339 UTC), "decision", "reason", "apdu_count",
+ * and the terminal's view: "aid", "first_ac_requested", "first_ac",
+ * "second_ac" ("aac"|"tc"|"arqc"|null), "cid" {"advice_required",
+ * "reason"}, "outcome" (kv_transact_outcome_name), "issuer_authentication"
+ * ("ok"|"failed"|"not_performed"), "cda_second" ("ok"|"failed"|
+ * "not_requested"), "arc" (two characters or null), "cvn", "scripts" [{
+ * "template", "id", "seq", "ins", "sw", "result"}], "script_results" (9F5B
+ * hex, when scripts ran); "cvr" also carries "layout", "hex", "offline_pin"
+ * and "bits" (the named CVR bits of its layout), "first_ac"/"second_ac" as
+ * the CVR reports them}.
  */
 json_t *kv_transact_result_json(const kv_transact_result *res);
 

@@ -8,7 +8,7 @@
 #                         (each application keeps its keys, PIN, ATC, risk)
 #   txn RC NAME APP ARGS...   card transact --select APP's AID; RC the exit code
 #   txn_any NAME APP ARGS...  the same, exit 0 or 1 (the outcome decides)
-#   field NAME EXPR WANT      a value of the NAME.json result (python expression on d)
+#   fields NAME EXPR WANT...  values of the NAME.json result (python expressions on d)
 #
 # Personalities (templates in tests/data/templates): v10 Visa CVN 10 with CDA,
 # v18 Visa CVN 18 (DDA), v22 Visa CVN 22 (IAD format 2), m16 M/Chip CVN 16
@@ -97,11 +97,36 @@ txn_any() { # NAME APP ARGS...: the outcome decides, any exit code 0 or 1
   if [ "$rc" = 0 ] || [ "$rc" = 1 ]; then pass "$name (exit $rc)"; else fail "$name: exit $rc: $(head -c 200 "$W/$name.err")"; fi
 }
 jq_() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-field() { # NAME EXPR WANT
-  local got
-  got=$(jq_ "$W/$1.json" "$2" 2>/dev/null || echo "?")
-  if [ "$got" = "$3" ]; then pass "$1: $2 = $3"; else fail "$1: $2 = $got, wanted $3 (tvr $(jq_ "$W/$1.json" "d['tvr']" 2>/dev/null), reason $(jq_ "$W/$1.json" "d['reason']" 2>/dev/null))"; fi
+# fields NAME EXPR WANT [EXPR WANT]...: values of the NAME.json result (python on d), one python
+fields() {
+  local name=$1 line
+  shift
+  while IFS= read -r line; do
+    case $line in
+    P*) pass "${line#P }" ;;
+    *) fail "${line#F }" ;;
+    esac
+  done < <(python3 - "$W/$name.json" "$name" "$@" <<'PY'
+import json, sys
+path, name, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
+try:
+    d = json.load(open(path))
+except Exception as e:
+    d = None
+for expr, want in zip(pairs[0::2], pairs[1::2]):
+    try:
+        got = str(eval(expr))
+    except Exception:
+        got = "?"
+    if got == want:
+        print(f"P {name}: {expr} = {want}")
+    else:
+        extra = f" (tvr {d.get('tvr')}, reason {d.get('reason')})" if isinstance(d, dict) else ""
+        print(f"F {name}: {expr} = {got}, wanted {want}{extra}")
+PY
+  )
 }
+field() { fields "$@"; }
 
 # terminal configurations (README "Terminal configuration"): the built-in AIDs changed
 emv_conf() { # OUT KEY=VALUE...

@@ -41,15 +41,14 @@ static kv_secbuf *user_pin;
 #define LAB_SMI "4B3A2918F7E6D5C4C4D5E6F718293A4B"
 #define LAB_SMC "9A8B7C6D5E4F30211203F4E5D6C7B8A9"
 
-static int import(const char *label, kv_key_usage u, const char *hex)
+static int import(const char *label, kv_key_type t, kv_key_usage u, const char *hex)
 {
     uint8_t key[32];
     kv_keys_result res;
     char why[512];
     int n = kv_hex_decode(hex, key, sizeof(key)), r;
     assert_true(n > 0);
-    r = kv_keys_import(H, label, KV_KEY_DES2, u, NULL, 0, key, (size_t)n, NULL, 0, &res, why,
-                       sizeof(why));
+    r = kv_keys_import(H, label, t, u, NULL, 0, key, (size_t)n, NULL, 0, &res, why, sizeof(why));
     if (r != 0)
         print_message("import %s: %s\n", label, why);
     return r;
@@ -89,10 +88,15 @@ static int setup(void **state)
         print_message("open: %s\n", kv_hsm_last_error(NULL));
         fail();
     }
-    assert_int_equal(import("imk-smi", KV_USAGE_IMK_SMI, LAB_SMI), 0);
-    assert_int_equal(import("imk-smc", KV_USAGE_IMK_SMC, LAB_SMC), 0);
-    assert_int_equal(import("pub-smi", KV_USAGE_IMK_SMI, "0123456789ABCDEFFEDCBA9876543210"), 0);
-    assert_int_equal(import("imk-ac", KV_USAGE_IMK, "0123456789ABCDEFFEDCBA9876543210"), 0);
+    assert_int_equal(import("imk-smi", KV_KEY_DES2, KV_USAGE_IMK_SMI, LAB_SMI), 0);
+    assert_int_equal(import("imk-smc", KV_KEY_DES2, KV_USAGE_IMK_SMC, LAB_SMC), 0);
+    assert_int_equal(
+        import("pub-smi", KV_KEY_DES2, KV_USAGE_IMK_SMI, "0123456789ABCDEFFEDCBA9876543210"), 0);
+    assert_int_equal(
+        import("imk-ac", KV_KEY_DES2, KV_USAGE_IMK, "0123456789ABCDEFFEDCBA9876543210"), 0);
+    /* the ceremony keeps imk-smi DES2: CVN 6 (AES) has no script method */
+    assert_int_equal(
+        import("aes-ac", KV_KEY_AES128, KV_USAGE_IMK, "2B7E151628AED2A6ABF7158809CF4F3C"), 0);
     return 0;
 }
 
@@ -279,12 +283,20 @@ static void test_refusals(void **state)
                      KV_ERR_ARG);
     kv_secbuf_free(pin);
 
-    /* CVNs without a method here */
+    /* CVNs without a method here: CCD 6 (AES), an unknown one */
     memset(&sp, 0, sizeof(sp));
     sp.kind = KV_SCRIPT_CARD_BLOCK;
     t.cvn = 6;
     assert_int_equal(kv_hsm_script_command(H, &smi, NULL, &t, &sp, apdu, sizeof(apdu), &n),
                      KV_ERR_UNSUPPORTED);
+    /* an AES IMK of the AC role is refused for its role first */
+    {
+        kv_hsm_key aes;
+        find("aes-ac", &aes);
+        t.cvn = 18;
+        assert_int_equal(kv_hsm_script_command(H, &aes, NULL, &t, &sp, apdu, sizeof(apdu), &n),
+                         KV_ERR_HSM_ROLE);
+    }
     t.cvn = 99;
     assert_int_equal(kv_hsm_script_command(H, &smi, NULL, &t, &sp, apdu, sizeof(apdu), &n),
                      KV_ERR_UNSUPPORTED);

@@ -596,17 +596,17 @@ static const struct term_row term_rows[] = {
      "A000000003101001",
      "A0000000031010",
      0x0001},
-    {"PSE: a DDF entry (9D) is selected and its directory read, a DDF is followed once",
+    {"PSE: a DDF entry (9D) is selected and its directory read after the PSE's, once",
      KV_EMV_IFACE_CONTACT,
      {"A0000000041010/e/0002", NULL},
      NULL,
      LINE(SEL_PSE, PSE_FCI)
-     /* two entries naming the same DDF */
-     LINE(RR("01", "0C"), "701261079D05F00000000161079D05F000000001 9000")
-         LINE("00A4040005F00000000100", "6F0C8405F000000001A503880102 9000")
-     /* the DDF's directory (SFI 2): Mastercard, and the DDF itself again */
+     /* two entries naming the same DDF; the PSE directory is read to its end first */
+     LINE(RR("01", "0C"), "701261079D05F00000000161079D05F000000001 9000") LINE(
+         RR("02", "0C"), "6A83") LINE("00A4040005F00000000100", "6F0C8405F000000001A503880102 9000")
+     /* the DDF's directory (SFI 2): Mastercard, and the DDF itself again (not followed) */
      LINE(RR("01", "14"), "7017610C4F07A000000004101087010161079D05F000000001 9000")
-         LINE(RR("02", "14"), "6A83") LINE(RR("02", "0C"), "6A83")
+         LINE(RR("02", "14"), "6A83")
              LINE("00A4040007A000000004101000", "6F0E8407A0000000041010A503870101 9000"),
      0,
      {"A0000000041010"},
@@ -693,14 +693,16 @@ static const struct term_row term_rows[] = {
      NULL,
      NULL,
      0},
-    {"AID list: exact ASI refuses a longer DF name but asks for the next occurrence; partial "
-     "takes it",
+    {"AID list: exact ASI refuses a longer DF name and moves on (Book 1 §12.3.3 step 6); "
+     "partial takes it and asks for the next occurrence",
      KV_EMV_IFACE_CONTACT,
      {"A0000000041010/e/0002", "A0000001211010/p/0003", NULL},
      NULL,
-     LINE(SEL_PSE, "6A82") LINE("00A4040007A000000004101000", "6F0A8408A000000004101001 9000") LINE(
-         "00A4040207A000000004101000", "6A82") LINE("00A4040007A000000121101000",
-                                                    "6F118409A00000012110100101A5045002444B 9000")
+     LINE(SEL_PSE, "6A82")
+     /* Mastercard, exact: the card's longer name is not a candidate, no P2 02 */
+     LINE("00A4040007A000000004101000", "6F0A8408A000000004101001 9000")
+     /* Dankort, partial: a candidate, then the next occurrence */
+     LINE("00A4040007A000000121101000", "6F118409A00000012110100101A5045002444B 9000")
          LINE("00A4040207A000000121101000", "6A82")
              LINE("00A4040009A0000001211010010100", "6F118409A00000012110100101A5045002444B 9000"),
      0,
