@@ -73,7 +73,13 @@ void kv_emv_restrictions(const kv_restrict_card *rc, const kv_terminal *t, uint8
     /* §10.4.2 application usage control */
     if (rc->auc != NULL) {
         unsigned auc = rc->auc_len == 2 ? (unsigned)(rc->auc[0] << 8 | rc->auc[1]) : 0;
-        int atm = t->terminal_type == 14 || t->terminal_type == 15 || t->terminal_type == 16;
+        /*
+         * Book 4 Annex A1: terminal types 14, 15 and 16 with "cash" in the
+         * additional terminal capabilities (9F40 byte 1 bit 8) are ATMs, every
+         * other terminal is not
+         */
+        int atm = (t->terminal_type == 14 || t->terminal_type == 15 || t->terminal_type == 16) &&
+                  (t->add_capabilities[0] & 0x80) != 0;
         int ok = (auc & (atm ? KV_AUC_ATM : KV_AUC_NON_ATM)) != 0;
         if (ok && rc->issuer_country != NULL) {
             int domestic =

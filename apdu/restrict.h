@@ -48,7 +48,8 @@ int kv_txn_type_is_cash(uint8_t txn_type);
 /*
  * Processing restrictions against terminal t into tvr (bits ORed):
  *  - 9F08 present and different from 9F09: "different application versions";
- *  - 9F07 present: ATM (9F35 14, 15 or 16) needs "valid at ATMs", any other
+ *  - 9F07 present: ATM (9F35 14, 15 or 16 with "cash" in 9F40 byte 1, bit 8:
+ *    Book 4 Annex A1) needs "valid at ATMs", any other
  *    terminal "valid at terminals other than ATMs"; with 5F28 present, domestic
  *    (5F28 = 9F1A) or international: cash (9C 01 or 17) needs "cash"; a
  *    purchase (9C 00, or 09 purchase with cashback) needs "goods" when

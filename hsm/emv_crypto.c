@@ -187,11 +187,30 @@ void kv_emv_aes_mk_derivation_data(const uint8_t y[8], uint8_t data[16])
     }
 }
 
+int kv_emv_aes_mk_input(const char *pan, const char *psn, uint8_t data[16])
+{
+    char digits[32];
+    size_t pan_len;
+    int r;
+
+    if (pan == NULL || !kv_is_digits(pan, 1, 19))
+        return KV_ERR_ARG;
+    if ((r = psn_or_default(psn, &psn)) != 0)
+        return r;
+    /* Book 2 A1.4.3: PAN || PSN, at most 21 digits, left-padded with '0' to 32 */
+    pan_len = strlen(pan);
+    memset(digits, '0', sizeof(digits));
+    memcpy(digits + sizeof(digits) - 2 - pan_len, pan, pan_len);
+    memcpy(digits + sizeof(digits) - 2, psn, 2);
+    pack_digits(digits, sizeof(digits), data);
+    return 0;
+}
+
 void kv_emv_aes_csk_derivation_data(const uint8_t r[8], uint8_t data[16])
 {
+    /* Book 2 A1.3.1, k = 8n (AES-128): SK = AES(MK)[R], R = r || 00*8 as it is */
     memcpy(data, r, 8);
     memset(data + 8, 0, 8);
-    data[2] = 0xF0;
 }
 
 void kv_emv_arpc1_input(const uint8_t arqc[8], const uint8_t arc[2], uint8_t out[8])
@@ -254,13 +273,17 @@ int kv_hsm_emv_derive_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const
     memset(out, 0, sizeof(*out));
     if ((r = require_imk(h, imk)) != 0 || (r = check_mk_type(imk)) != 0)
         return r;
-    if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
-        return r;
     if (imk->type == KV_KEY_AES128) {
-        /* an ICC MK derives session keys and does nothing else */
-        kv_emv_aes_mk_derivation_data(y, data);
+        /* Book 2 A1.4.3 option C, the one AES method; an ICC MK only derives session keys */
+        if (option != KV_EMV_MK_OPTION_A && option != KV_EMV_MK_OPTION_B &&
+            option != KV_EMV_MK_OPTION_C)
+            return KV_ERR_ARG;
+        if ((r = kv_emv_aes_mk_input(pan, psn, data)) != 0)
+            return r;
         r = kv_hsm_derive_aes128(h, imk, data, KV_AES_DERIVED_DERIVE, out);
     } else {
+        if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
+            return r;
         kv_emv_mk_derivation_data(y, data, comp);
         r = kv_hsm_derive_des2(h, imk, data, with_companion ? comp : NULL, out);
     }
@@ -293,7 +316,8 @@ int kv_hsm_emv_derive_session_key(kv_hsm *h, const kv_hsm_key *mk, const uint8_t
 
 static int check_params(const kv_emv_params *p)
 {
-    if (p->mk_option != KV_EMV_MK_OPTION_A && p->mk_option != KV_EMV_MK_OPTION_B)
+    if (p->mk_option != KV_EMV_MK_OPTION_A && p->mk_option != KV_EMV_MK_OPTION_B &&
+        !(p->aes && p->mk_option == KV_EMV_MK_OPTION_C))
         return KV_ERR_ARG;
     if (p->skd != KV_EMV_SKD_NONE && p->skd != KV_EMV_SKD_CSK && p->skd != KV_EMV_SKD_MASTERCARD)
         return KV_ERR_ARG;

@@ -18,7 +18,7 @@
  *   20  MC M/Chip Adv.  option A  CSK              MAC alg. 3, pad 2  method 1, SK
  *   21  MC M/Chip Adv.  option A  CSK              MAC alg. 3, pad 2  method 1, SK
  *   5   EMV CCD, TDES   option A  CSK              MAC alg. 3, pad 2  method 2, SK
- *   6   EMV CCD, AES    option A  CSK (AES)        AES-CMAC, 8 bytes  method 2 (AES-CMAC), SK
+ *   6   EMV CCD, AES    option C  CSK (AES)        AES-CMAC, 8 bytes  method 2 (AES-CMAC), SK
  *
  *   CSK: R = ATC || 00*6 (AES: ATC || 00*14); MC SKD: R = ATC || 00 00 || UN
  *   (the 9F37 of the AC data), then as CSK. pad 1/2: ISO/IEC 9797-1 padding
@@ -26,18 +26,21 @@
  *   8 bytes; method 2: leftmost 4 bytes of the MAC over ARQC || CSU || data.
  *
  * Sources: EMV Book 2 v4.3/4.4 Annex A1.2-A1.4 and §8.2 (options, CSK,
- * MAC algorithm 3, ARPC methods), EMV Book 3 Annex C (CCD: option A, CSK,
- * ARPC method 2, CVN 5 TDES and 6 AES); the Visa and Mastercard rows follow
+ * MAC algorithm 3, ARPC methods), EMV Book 3 Annex C (CCD: option A (TDES)
+ * or C (AES), CSK, ARPC method 2, CVN 5 TDES and 6 AES); the Visa and Mastercard rows follow
  * the public pyemv library (knovichikhin/pyemv, pyemv/cvn.py and
  * tests/test_cvn_hsm.py: MK option, SKD, padding and which key the ARPC
  * uses), whose published vectors tests/unit/test_cvn.c checks. 17 and 21
  * differ from 16 and 20 only in the AC data (the counters of the IAD).
  *
- * AES (CVN 6), as this module reads Book 2 A1.3.1/A1.4.1 for a 16-byte
- * block cipher (n = k = 16): the ICC MK is AES(IMK)[Y || (Y XOR FF*8)] with
- * Y of option A (or B); the session key is AES(MK)[F1], F1 = R with byte 3
- * (index 2) set to F0, R = ATC || 00*14 (the leftmost k bytes of
- * AES(MK)[F1] || AES(MK)[F2]); the AC is the leftmost 8 bytes of AES-CMAC
+ * AES (CVN 6, AES-128: block n = 16 bytes, key k = 128 bits): the ICC MK
+ * by Book 2 A1.4.3 (option C, the AES method; options A and B are TDES
+ * only): Y = PAN || PSN left-padded with '0' digits to 32 digits (16
+ * bytes), MK = the leftmost k bits of AES(IMK)[Y] || AES(IMK)[Y XOR FF*16],
+ * so AES(IMK)[Y]; an AES IMK always uses option C, whatever mk_option says.
+ * The session key by Book 2 A1.3.1 with k = 8n bits: SK = AES(MK)[R], R =
+ * ATC || 00*14 (the F0/0F blocks F1, F2 are for k > 8n only: TDES and
+ * AES-192/256). The AC is the leftmost 8 bytes of AES-CMAC
  * (ISO/IEC 9797-1 MAC algorithm 5) under the session key over the AC data
  * (CMAC pads by itself); the ARPC (method 2) is the leftmost 4 bytes of
  * AES-CMAC over ARQC || CSU || proprietary data. Derivation is
@@ -61,6 +64,7 @@
 enum {
     KV_EMV_MK_OPTION_A = 'A',
     KV_EMV_MK_OPTION_B = 'B',
+    KV_EMV_MK_OPTION_C = 'C', /* Book 2 A1.4.3, AES (added by helper "review") */
 };
 
 /* Session key derivation. */
@@ -97,8 +101,9 @@ typedef struct {
  *   Mastercard 16, 17: option A, Mastercard SKD, padding 2, ARPC method 1 under the MK;
  *   Mastercard 20, 21: option A, CSK, padding 2, ARPC method 1 under the SK;
  *   CCD 5: option A, CSK, padding 2 (MAC algorithm 3), ARPC method 2 under the SK;
- *   CCD 6: aes, option A of Book 2 A1.4 for AES, CSK for AES, AES-CMAC, ARPC
- *   method 2 under the SK (padding is KV_MAC_PAD2 and unused: CMAC pads itself).
+ *   CCD 6: aes, mk_option A (kept for compatibility: an AES IMK is always
+ *   derived by option C, Book 2 A1.4.3), CSK for AES, AES-CMAC, ARPC method 2
+ *   under the SK (padding is KV_MAC_PAD2 and unused: CMAC pads itself).
  * (CVN 17/21 add the counters to the AC data; the caller passes them in the data.)
  * Returns 0 or KV_ERR_UNSUPPORTED.
  */
@@ -135,12 +140,19 @@ int kv_emv_session_r(int skd, const uint8_t atc[2], const uint8_t *un, uint8_t r
 void kv_emv_csk_derivation_data(const uint8_t r[8], uint8_t data[16], uint8_t companion[16]);
 
 /*
- * Pure. The AES-128 variants (CVN 6, see the top of this file): the block
- * the IMK enciphers into the ICC MK, Y || (Y XOR FF*8); and the block the
- * ICC MK enciphers into the session key, F1 = r || 00*8 with byte index 2
- * set to F0 (r is the 8-byte R of kv_emv_session_r, R for AES being
- * ATC || 00*14).
+ * Pure. The AES-128 variants (CVN 6, see the top of this file).
+ * kv_emv_aes_mk_input: the block the IMK enciphers into the ICC MK, Book 2
+ * A1.4.3 option C: PAN || PSN (psn NULL: "00") left-padded with '0' digits
+ * to 32 digits, as 16 bytes of BCD. Returns 0 or KV_ERR_ARG (pan not 1..19
+ * digits, psn not 2 digits). (Added by helper "review".)
+ * kv_emv_aes_csk_derivation_data: the block the ICC MK enciphers into the
+ * session key, Book 2 A1.3.1 for k = 8n: R itself, the 8-byte r of
+ * kv_emv_session_r followed by 00*8 (R = ATC || 00*14).
+ * kv_emv_aes_mk_derivation_data: Y || (Y XOR FF*8) from an 8-byte option A
+ * or B Y. Kept for source compatibility only: it is NOT the AES ICC MK
+ * derivation (EMV has none on an 8-byte Y); use kv_emv_aes_mk_input.
  */
+int kv_emv_aes_mk_input(const char *pan, const char *psn, uint8_t data[16]);
 void kv_emv_aes_mk_derivation_data(const uint8_t y[8], uint8_t data[16]);
 void kv_emv_aes_csk_derivation_data(const uint8_t r[8], uint8_t data[16]);
 
@@ -163,9 +175,9 @@ int kv_emv_arpc2_input(const uint8_t arqc[8], const uint8_t csu[4], const uint8_
  * session object in the token, role icc-ac / icc-cvc3 / icc-smi / icc-smc
  * after the IMK's; with_companion also derives its A||A (needed when the MK
  * itself MACs, e.g. CVN 10 or CVC3). An AES-128 imk gives an AES-128 ICC MK
- * (kv_emv_aes_mk_derivation_data, CKM_AES_ECB_ENCRYPT_DATA; with_companion
- * is ignored). Release with kv_hsm_key_destroy. Returns 0, KV_ERR_ARG,
- * KV_ERR_HSM_ROLE (imk is no IMK), KV_ERR_HSM_KEY or an HSM error.
+ * by option C whatever option says (A, B or C; kv_emv_aes_mk_input,
+ * CKM_AES_ECB_ENCRYPT_DATA; with_companion is ignored). Release with kv_hsm_key_destroy. Returns 0,
+ * KV_ERR_ARG, KV_ERR_HSM_ROLE (imk is no IMK), KV_ERR_HSM_KEY or an HSM error.
  */
 int kv_hsm_emv_derive_icc_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
                              const char *psn, int with_companion, kv_hsm_key *out);

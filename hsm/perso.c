@@ -85,8 +85,8 @@ static int is_imk_role(kv_key_role r)
 /*
  * The ICC master key as an extractable session object with no usage (*k):
  * a DES2 IMK derives a DES2 key (3DES-ECB of Y || Y xor FF..FF), an AES-128
- * IMK an AES-128 key (AES-ECB of the same 16 bytes, one block:
- * kv_emv_aes_mk_derivation_data, as kv_hsm_emv_derive_icc_mk does it).
+ * IMK an AES-128 key (AES-ECB of one block, Book 2 A1.4.3 option C:
+ * kv_emv_aes_mk_input, as kv_hsm_emv_derive_icc_mk does it).
  */
 static int derive_exportable_mk(kv_hsm *h, const kv_hsm_key *imk, int option, const char *pan,
                                 const char *psn, CK_OBJECT_HANDLE *k)
@@ -131,11 +131,9 @@ static int derive_exportable_mk(kv_hsm *h, const kv_hsm_key *imk, int option, co
                                imk->label);
     if (!is_imk_role(imk->role))
         return kv_hsm_key_require_role(h, imk, KV_ROLE_IMK_AC);
-    if ((r = kv_emv_mk_input(option, pan, psn, y)) != 0)
+    if ((r = aes ? kv_emv_aes_mk_input(pan, psn, data) : kv_emv_mk_input(option, pan, psn, y)) != 0)
         goto out;
-    if (aes) {
-        kv_emv_aes_mk_derivation_data(y, data); /* the value kv_hsm_emv_derive_icc_mk derives */
-    } else {
+    if (!aes) {
         kv_emv_mk_derivation_data(y, data, companion);
         /* no CKA_VALUE_LEN for DES2: move the class and type over it */
         tpl[2] = tpl[1];

@@ -5,7 +5,10 @@
  *
  * One C-APDU goes: parse (kv_capdu_parse) -> GET RESPONSE of pending data, or
  * the answer of the card (the command table for a profile card, the recording
- * for a recorded card) -> the test-lab quirks (6Cxx, 61xx) -> out.
+ * for a recorded card) -> the test-lab quirks (6Cxx, 61xx) -> out. The
+ * test-lab faults (card_fault.c) act before the command and on its answer;
+ * the transaction log (card_log.c) answers its GET DATA and READ RECORDs
+ * and takes a record when a GENERATE AC ends a transaction.
  *
  * New commands are rows of commands[] below. The cryptographic commands --
  * GET CHALLENGE (00 84), enciphered PIN (VERIFY P2 88), INTERNAL

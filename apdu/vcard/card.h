@@ -77,15 +77,11 @@ struct kv_vcard {
     struct kv_vcard_lab *lab; /* test-lab faults and the transaction log (card_fault.h) */
 
     /* card risk management and issuer scripts (card_sm.c, CRYPTO.md §6-§7) */
-    int ac_online;             /* 1st GEN AC gave an ARQC and the 2nd is pending or done */
     int terminal_offline_only; /* 9F35 in the CDOL1 data says the terminal cannot go online */
     int unable_online;         /* ARC Z3 / Y3 in the 2nd GEN AC */
     int crm_lcol, crm_ucol;    /* this transaction went over LCOL / UCOL */
     int iss_auth_missing;      /* online approval without issuer authentication */
     int cda_first;             /* CDA signature returned in the 1st GEN AC */
-    uint8_t last_ac[8];        /* the last application cryptogram of this session (script MACs) */
-    int has_last_ac;
-    unsigned last_ac_atc;
     struct kv_vcard_appstate {
         unsigned atc, pin_tries;  /* an application with its own counters: while not active */
         unsigned offline;         /* consecutive offline transactions since the last online one */

@@ -526,7 +526,7 @@ void kv_vcard_cmd_generate_ac(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *
     if (!second) {
         memcpy(vc->cdol1_data, c->data, c->lc);
         vc->cdol1_len = c->lc;
-        vc->ac_online = vc->unable_online = vc->iss_auth_missing = vc->cda_first = 0;
+        vc->unable_online = vc->iss_auth_missing = vc->cda_first = 0;
         vc->terminal_offline_only = offline_only(app, c->data, c->lc);
         cid = first_decision(vc, k, rk, type);
         if (st != NULL && st->blocked)
@@ -578,10 +578,8 @@ void kv_vcard_cmd_generate_ac(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *
         a->sw = SW_NO_DIAGNOSIS;
         return;
     }
-    if (!second && cid == 0x80) {
+    if (!second && cid == 0x80)
         memcpy(vc->arqc, ac, 8);
-        vc->ac_online = 1;
-    }
     vc->ac_state = (!second && cid == 0x80) ? 1 : 2;
 
     /* the card's counters after the decision (CRYPTO.md §6) */

@@ -61,9 +61,17 @@ static void switch_counters(kv_vcard *vc, int owner)
         vc->card_atc = vc->atc;
         vc->card_pin_tries = vc->pin_tries;
     } else {
+        /* the counters the application does not have of its own are the card's, live */
+        o = &vc->prof->own[vc->active_own - 1];
         st = &vc->apps[vc->active_own - 1];
-        st->atc = vc->atc;
-        st->pin_tries = vc->pin_tries;
+        if (o->has_atc)
+            st->atc = vc->atc;
+        else
+            vc->card_atc = vc->atc;
+        if (o->pin_block != NULL)
+            st->pin_tries = vc->pin_tries;
+        else
+            vc->card_pin_tries = vc->pin_tries;
         st->banked = 1;
     }
     /* and take the new owner's */
@@ -478,8 +486,9 @@ int kv_vcard_crm_to_json(const kv_vcard *vc, json_t *root)
         if (vc->prof->dfs[i].kind == KV_VCARD_DF_APP)
             napps = i + 1;
     if (vc->active_own != 0) { /* the card's own counters stay at the top */
-        if (json_object_set_new(root, "atc", json_integer(vc->card_atc)) != 0 ||
-            (vc->prof->pin_block != NULL &&
+        const kv_vcard_app_own *o = &vc->prof->own[vc->active_own - 1];
+        if ((o->has_atc && json_object_set_new(root, "atc", json_integer(vc->card_atc)) != 0) ||
+            (o->pin_block != NULL &&
              json_object_set_new(root, "pin_tries_left", json_integer(vc->card_pin_tries)) != 0))
             return KV_ERR_NOMEM;
     }

@@ -45,17 +45,14 @@
  *           "tries_left": 3},              default try_limit
  *   "quirks": {"get_response": false, "wrong_le": false},
  *   "expect": {...},                       facts for the tests; not read here
- *   "keys": {                              the card's test keys (apdu/vcard/CRYPTO.md)
- *       "cvn": 10 | 18, "dki": "01",
- *       "icc_mk_ac": "32 hex", "icc_mk_cvc3": "32 hex", "cvc3_track2": "hex",
- *       "icc_mk_ac_wrapped", "icc_mk_cvc3_wrapped": "48 hex", the same keys
- *           AES-wrapped (RFC 3394) under the transport key, as `kortvagt perso`
- *           writes them; unwrapped with $KORTVAGT_TRANSPORT_KEY (a hex file),
- *       "icc_rsa": "PEM" | "icc_rsa_file": "path",
- *       "icc_pin_rsa": "PEM" | "icc_pin_rsa_file": "path",
- *       "first_ac": "online" | "follow"
- *   }
+ *   "keys": {...},                         the card's test keys and personality,
+ *   "risk": {...}                          card risk management: parsed in
+ *                                          profile_keys.c (apdu/vcard/CRYPTO.md §1, §6);
+ *                                          an application may have its own "keys",
+ *                                          "risk", "pin" and "atc"
  * }
+ * "faults": [...] and "log": {...}: the test-lab faults and the transaction
+ * log, parsed by profile_faults.c (tests/data/README.md "Faults", "Transaction log").
  * RECORD: {"sfi": 1..30, "record": 1..255, "hex": "70..."} (one whole 70 template)
  *      or {"sfi": ..., "record": ..., "tags": TLV list} (wrapped in 70).
  */

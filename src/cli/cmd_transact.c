@@ -69,7 +69,8 @@ static void transact_usage(FILE *f)
             "  --type T          purchase (default; of goods), services or cash\n"
             "  --profile P       terminal profile: pos (offline PIN, signature, no CVM),\n"
             "                    atm (online PIN only), unattended (no CVM); default: the\n"
-            "                    configuration's [terminal] (built in: an attended POS)\n"
+            "                    configuration's [terminal] capabilities and terminal_type\n"
+            "                    when it sets them, else pos\n"
             "  --contactless     PPSE card: no CVM up to the CVM limit, online PIN above it,\n"
             "                    dynamic CVC3 (COMPUTE CRYPTOGRAPHIC CHECKSUM) checked in the HSM\n"
             "  --cvm-limit N     contactless CVM limit in minor units (default 35000)\n"
@@ -845,6 +846,15 @@ int kv_cmd_card_transact(int argc, char **argv)
             }
             p.term = cfg != NULL ? kv_config_terminal(cfg) : NULL;
         }
+    }
+    {
+        /* no --profile and no [terminal] capabilities or type in the file: the attended POS
+         * profile, as before the terminal configuration existed */
+        const kv_config *conf = sess != NULL ? kv_app_config(sess) : cfg;
+        if (p.profile == NULL &&
+            (conf == NULL || (kv_config_get(conf, "terminal", "capabilities") == NULL &&
+                              kv_config_get(conf, "terminal", "terminal_type") == NULL)))
+            p.profile = "pos";
     }
     if ((r = kv_reader_open_pcsc(kv_settings_opt(st.reader.name), &rd)) != 0) {
         rc = kv_cli_fail(r, o.reader ? o.reader : "PC/SC");

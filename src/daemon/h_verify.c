@@ -356,17 +356,19 @@ out:
 
 /*
  * Issuer script commands answered with the ARPC (hsm/issuer_script.h): one
- * element of "scripts". No PIN CHANGE here: the new PIN would travel in the
- * request in the clear; `kortvagt script build pin-change` takes it on stdin.
+ * element of "scripts". PIN CHANGE takes the new PIN only as an ISO 9564
+ * format 4 PIN block (AES) under the request's "pin_key" (role pin), for the
+ * card's PAN: it is deciphered into locked memory, enciphered under the SMC
+ * session key and wiped; a clear PIN is never accepted.
  */
 #define SCRIPT_DATA_MAX 239 /* 255 - 8 (MAC) - 8 (room) */
 struct script_req {
     int kind; /* index into script_kinds */
     int after;
     int64_t mac_len, sfi, record;
-    uint8_t tag[2], data[SCRIPT_DATA_MAX];
+    uint8_t tag[2], data[SCRIPT_DATA_MAX], pin_block[16];
     size_t tag_len, data_len;
-    int has_mac_len, has_tag, has_data, has_sfi, has_record;
+    int has_mac_len, has_tag, has_data, has_sfi, has_record, has_pin_block;
 };
 
 /* kv_script_kind_parse order: index + 1 is the enum kv_script_kind */
@@ -380,10 +382,12 @@ static int script_check(kv_jdec *d, const json_t *o, void *obj, void *ctx)
     int kind = s->kind + 1;
     (void)o;
     (void)ctx;
-    if (kind == KV_SCRIPT_PIN_CHANGE)
-        return kv_jdec_fail_at(d, "kind", KV_JDEC_UNKNOWN_VALUE,
-                               "pin-change is not offered by the service (the new PIN would be "
-                               "in the request); use `kortvagt script build pin-change`");
+    if (kind == KV_SCRIPT_PIN_CHANGE && !s->has_pin_block)
+        return kv_jdec_fail_at(d, "pin_block", KV_JDEC_MISSING,
+                               "pin-change needs the new PIN as an ISO 9564 format 4 PIN block "
+                               "under \"pin_key\"");
+    if (kind != KV_SCRIPT_PIN_CHANGE && s->has_pin_block)
+        return kv_jdec_fail_at(d, "pin_block", KV_JDEC_CONFLICT, "goes with pin-change only");
     if (kind == KV_SCRIPT_PUT_DATA && (!s->has_tag || !s->has_data))
         return kv_jdec_fail(d, KV_JDEC_MISSING, "put-data needs \"tag\" and \"data\"");
     if (kind == KV_SCRIPT_UPDATE_RECORD && (!s->has_sfi || !s->has_record || !s->has_data))
@@ -411,15 +415,16 @@ static const kv_jdec_field script_rows[] = {
          offsetof(struct script_req, data_len), has_data),
     SROW("sfi", KV_JT_INT, 1, 30, sfi, 0, NONE, has_sfi),
     SROW("record", KV_JT_INT, 1, 254, record, 0, NONE, has_record),
+    SROW("pin_block", KV_JT_HEX, 16, 16, pin_block, 16, NONE, has_pin_block),
 };
 static const kv_jdec_table script_tbl = KV_JDEC_TABLE(NULL, script_rows, 0, NULL, script_check);
 
 struct arqc_req {
-    char pan[20], psn[3], imk[KEYNAME], imk_smi[KEYNAME];
+    char pan[20], psn[3], imk[KEYNAME], imk_smi[KEYNAME], imk_smc[KEYNAME], pin_key[KEYNAME];
     uint8_t arqc[8], data[1024], atc[2], un[4], arc[2], csu[4], script_id[4];
     size_t data_len, nscripts;
     int64_t cvn;
-    int has_psn, has_un, has_smi, has_script_id;
+    int has_psn, has_un, has_smi, has_smc, has_pin_key, has_script_id;
     struct script_req scripts[KV_SCRIPT_MAX_CMDS];
 };
 
@@ -443,9 +448,30 @@ static const kv_jdec_field arqc_rows[] = {
      NULL},
     ROW(struct arqc_req, "imk_smi", KV_JT_STRING, 0, 1, KEYNAME - 1, imk_smi, KEYNAME, NONE,
         offsetof(struct arqc_req, has_smi)),
+    ROW(struct arqc_req, "imk_smc", KV_JT_STRING, 0, 1, KEYNAME - 1, imk_smc, KEYNAME, NONE,
+        offsetof(struct arqc_req, has_smc)),
+    ROW(struct arqc_req, "pin_key", KV_JT_STRING, 0, 1, KEYNAME - 1, pin_key, KEYNAME, NONE,
+        offsetof(struct arqc_req, has_pin_key)),
     HROW("script_id", 0, 4, 4, script_id, NONE, offsetof(struct arqc_req, has_script_id)),
 };
-static const kv_jdec_table arqc_tbl = KV_JDEC_TABLE(NULL, arqc_rows, 0, NULL, NULL);
+
+/* A pin-change needs "pin_key"; "pin_key" needs a pin-change. */
+static int arqc_check(kv_jdec *d, const json_t *o, void *obj, void *ctx)
+{
+    struct arqc_req *q = obj;
+    int pin_change = 0;
+    (void)o;
+    (void)ctx;
+    for (size_t i = 0; i < q->nscripts; i++)
+        pin_change |= q->scripts[i].kind + 1 == KV_SCRIPT_PIN_CHANGE;
+    if (pin_change && !q->has_pin_key)
+        return kv_jdec_fail_at(d, "pin_key", KV_JDEC_MISSING,
+                               "a pin-change script needs the PIN key of its pin_block");
+    if (!pin_change && q->has_pin_key)
+        return kv_jdec_fail_at(d, "pin_key", KV_JDEC_CONFLICT, "goes with a pin-change script");
+    return 0;
+}
+static const kv_jdec_table arqc_tbl = KV_JDEC_TABLE(NULL, arqc_rows, 0, NULL, arqc_check);
 
 /*
  * The issuer script templates of q->scripts (a 71 for those without "after",
@@ -456,7 +482,8 @@ static int build_scripts(kv_daemon *d, kv_http_response *res, const struct arqc_
                          json_t **hex_out)
 {
     kv_hsm *h = kv_app_hsm(d->session);
-    kv_hsm_key smi;
+    kv_hsm_key smi, smc, pk;
+    int have_pin_keys = 0;
     kv_script tpl[2];
     kv_script_txn t;
     uint8_t buf[2 * (KV_SCRIPT_MAX_CMDS * (KV_SCRIPT_CMD_MAX + 4) + 16)];
@@ -491,15 +518,47 @@ static int build_scripts(kv_daemon *d, kv_http_response *res, const struct arqc_
             sp.data = e->data;
             sp.data_len = e->data_len;
         }
-        if (sp.kind == KV_SCRIPT_PUT_DATA) {
+        if (sp.kind == KV_SCRIPT_PIN_CHANGE) {
+            kv_secbuf *pin;
+            size_t pin_len = 0;
+            if (!have_pin_keys) {
+                if (find_key(d, res, KV_EP_VERIFY_ARQC, q->has_smc ? q->imk_smc : "imk-smc",
+                             &smc) != 0 ||
+                    find_key(d, res, KV_EP_VERIFY_ARQC, q->pin_key, &pk) != 0)
+                    return -1;
+                have_pin_keys = 1;
+            }
+            if ((pin = kv_secbuf_new(KV_PIN_MAX + 1)) == NULL) {
+                kv_reply_failure(d, res, KV_EP_VERIFY_ARQC, KV_ERR_NOMEM, "");
+                return -1;
+            }
+            r = kv_hsm_pinblock_decrypt(h, &pk, 4, e->pin_block, 16, q->pan,
+                                        (char *)kv_secbuf_ptr(pin), &pin_len);
+            if (r == 0) {
+                sp.new_pin = pin;
+                sp.pin_len = pin_len;
+                r = kv_hsm_script_command(h, &smi, &smc, &t, &sp, sc->cmds[sc->ncmds].apdu,
+                                          sizeof(sc->cmds[sc->ncmds].apdu),
+                                          &sc->cmds[sc->ncmds].len);
+            } else if (r == KV_ERR_FORMAT || r == KV_ERR_ARG) {
+                kv_secbuf_free(pin);
+                kv_reply_error(res, 400, "invalid_field",
+                               "scripts[%zu].pin_block: not a format 4 PIN block of this PAN "
+                               "under pin_key",
+                               i);
+                return -1;
+            }
+            kv_secbuf_free(pin);
+        } else if (sp.kind == KV_SCRIPT_PUT_DATA) {
             sp.p1 = e->tag_len == 2 ? e->tag[0] : 0;
             sp.p2 = e->tag_len == 2 ? e->tag[1] : e->tag[0];
         } else if (sp.kind == KV_SCRIPT_UPDATE_RECORD) {
             sp.p1 = (uint8_t)e->record;
             sp.p2 = (uint8_t)((e->sfi << 3) | 4);
         }
-        r = kv_hsm_script_command(h, &smi, NULL, &t, &sp, sc->cmds[sc->ncmds].apdu,
-                                  sizeof(sc->cmds[sc->ncmds].apdu), &sc->cmds[sc->ncmds].len);
+        if (sp.kind != KV_SCRIPT_PIN_CHANGE)
+            r = kv_hsm_script_command(h, &smi, NULL, &t, &sp, sc->cmds[sc->ncmds].apdu,
+                                      sizeof(sc->cmds[sc->ncmds].apdu), &sc->cmds[sc->ncmds].len);
         if (r == KV_ERR_UNSUPPORTED) {
             kv_reply_error(res, 400, "unsupported", "cvn %d has no issuer script method",
                            (int)q->cvn);

@@ -63,7 +63,7 @@ rows=(
   "20 imk ABCDEF12 ${SDM}1800001CA00003220000 CD29615D6452E70E --rc=0010 DFD0956606B68D64"
   "21 imk ABCDEF12 ${SDM}1800001CA0000322000000000000000322FF C30E54BE496CF5E5 --rc=0010 4F51F9CC63CE8B3C"
   "5 imk 52BF4585 ${SDV}1800001C${CCD5} 4CCC98107D2C85CB --csu=00800000 41ABECC5"
-  "6 imk-aes 52BF4585 ${SDV}1800001C${CCD6} 445458C6684E6B7D --csu=00800000 BAE90629"
+  "6 imk-aes 52BF4585 ${SDV}1800001C${CCD6} 853C1FCD782FDCDD --csu=00800000 EBEED730"
 )
 for row in "${rows[@]}"; do
   read -r cvn key un data ac aarg arpc <<<"$row"
@@ -81,7 +81,7 @@ for row in "${rows[@]}"; do
 done
 
 # the key has to fit the CVN
-kv k6 "" arqc verify --key imk --pan 1234567890123456 --psn 00 --cvn 6 --atc 001C --data "${SDV}1800001C${CCD6}" --arqc 445458C6684E6B7D
+kv k6 "" arqc verify --key imk --pan 1234567890123456 --psn 00 --cvn 6 --atc 001C --data "${SDV}1800001C${CCD6}" --arqc 853C1FCD782FDCDD
 expect_err "CVN 6 with a 3DES IMK is refused" 5 "need an AES key"
 kv k5 "" arqc verify --key imk-aes --pan 1234567890123456 --psn 00 --cvn 5 --atc 001C --data "${SDV}1800001C${CCD5}" --arqc 4CCC98107D2C85CB
 expect_err "CVN 5 with an AES IMK is refused" 5 "need a DES key"

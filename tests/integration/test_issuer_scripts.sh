@@ -23,6 +23,11 @@ export KORTVAGT_CONFIG="$W/kortvagt.conf"
 
 ATC=002A
 ARQC=1122334455667788
+# a PIN key (format 4 blocks) for the daemon's pin-change, removed at the end
+TPK=scripts-tpk-$$
+echo 000102030405060708090A0B0C0D0E0F | "$K" key import --label "$TPK" --type aes128 \
+  --usage pin >/dev/null 2>&1 || fail "import the PIN key $TPK"
+trap '"$K" key delete --label "$TPK" >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
 
 # build NAME WANT_RC [stdin] -- ARGS: run `script build`, output in $out/$err, status in $rc
 build() {
@@ -161,9 +166,31 @@ else
   o=$(http "{${base/$AC/0000000000000000},\"scripts\":[{\"kind\":\"app-block\"}]}")
   grep -q '"mismatch"' <<<"$o" && ! grep -q '"scripts"' <<<"$o" &&
     pass "daemon: no scripts for an ARQC that does not verify" || fail "daemon mismatch: $o"
-  o=$(http "{$base,\"scripts\":[{\"kind\":\"pin-change\"}]}")
-  [ "${o%% *}" = 400 ] && grep -q 'scripts\[0\].kind' <<<"$o" &&
-    pass "daemon: pin-change refused with 400 naming the field" || fail "daemon pin-change: $o"
+  # PIN CHANGE only with the new PIN as a format 4 PIN block under a PIN key
+  o=$(http "{$base,\"pin_key\":\"$TPK\",\"scripts\":[{\"kind\":\"pin-change\"}]}")
+  [ "${o%% *}" = 400 ] && grep -q 'scripts\[0\].pin_block' <<<"$o" &&
+    pass "daemon: pin-change without pin_block: 400 naming the field" || fail "daemon pin-change: $o"
+  PB=$(printf '2468\n' | "$K" pinblock encode --format 4 --pan $VISA --key "$TPK" --json |
+    sed -n 's/.*"block":"\([0-9A-Fa-f]*\)".*/\1/p')
+  o=$(http "{$base,\"scripts\":[{\"kind\":\"pin-change\",\"pin_block\":\"$PB\"}]}")
+  [ "${o%% *}" = 400 ] && grep -q '"pin_key"\|pin_key' <<<"$o" &&
+    pass "daemon: pin-change without pin_key: 400" || fail "daemon pin-change no pin_key: $o"
+  o=$(http "{$base,\"pin_key\":\"$TPK\",\"scripts\":[{\"kind\":\"pin-change\",\"pin_block\":\"$PB\",\"after\":true}]}")
+  sh=$(sed -n 's/.*"scripts":"\([0-9A-F]*\)".*/\1/p' <<<"$o")
+  if [ "${o%% *}" = 200 ] && [ -n "$sh" ]; then
+    ref_check "daemon pin-change from a format 4 block" 18 $VISA 01 "$sh" 72 - 8 2468
+    ref_check "daemon pin-change against another PIN" 18 $VISA 01 "$sh" 72 - 8 2469 bad
+  else
+    fail "daemon pin-change with pin_block: $o"
+  fi
+  grep -q "2468" <<<"$o" && fail "daemon pin-change: the PIN shows" ||
+    pass "daemon pin-change: the PIN is not in the answer"
+  o=$(http "{$base,\"pin_key\":\"$TPK\",\"scripts\":[{\"kind\":\"pin-change\",\"pin_block\":\"00112233445566778899AABBCCDDEEFF\"}]}")
+  [ "${o%% *}" = 400 ] && grep -q 'pin_block' <<<"$o" &&
+    pass "daemon: a block that is no format 4 block of this PAN: 400" || fail "daemon bad block: $o"
+  o=$(http "{$base,\"pin_key\":\"imk-ac\",\"scripts\":[{\"kind\":\"pin-change\",\"pin_block\":\"$PB\"}]}")
+  [ "${o%% *}" = 403 ] && pass "daemon: an IMK as pin_key refused (403)" ||
+    fail "daemon pin_key of wrong role: $o"
   o=$(http "{$base,\"imk_smi\":\"imk-ac\",\"scripts\":[{\"kind\":\"card-block\"}]}")
   [ "${o%% *}" = 403 ] && pass "daemon: AC IMK as SMI refused (403 key_role)" ||
     fail "daemon wrong role: $o"

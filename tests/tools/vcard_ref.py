@@ -172,8 +172,9 @@ def script(cvn, smi, smc, atc, arqc, header, data=b"", pin=None, mac_len=8):
 
 
 def selftest():
-    """Published answers: pyemv (github.com/knovichikhin/pyemv) tests and docstrings,
-    RFC 4493 (AES-CMAC)."""
+    """Published answers: pyemv (github.com/knovichikhin/pyemv) tests/test_cvn_hsm.py
+    (ARQC/ARPC per CVN, IMK 0123456789ABCDEFFEDCBA9876543210, PAN 1234567890123456,
+    PSN 00) and pyemv/sm.py docstrings, RFC 4493 (AES-CMAC)."""
     imk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
     mk = option_a(imk, "1234567890123456", "00")
     sd_visa = bytes.fromhex("000000004000000000000000012480000480000124191105" "0152BF4585")
@@ -190,6 +191,14 @@ def selftest():
             "0110A00003220000000000000000000000FF")), "24CCF3DEE3158C70"),
         ("mc 17 ARQC", cryptogram(17, mk, sd_mc, aip, atc, bytes.fromhex(
             "0111A00003220000000000000000000322FF")), "EAE8A620A75648D8"),
+        ("mc 20 ARQC", cryptogram(20, mk, sd_mc, aip, atc, bytes.fromhex(
+            "0114A00003220000000000000000000000FF")), "CD29615D6452E70E"),
+        ("mc 21 ARQC", cryptogram(21, mk, sd_mc, aip, atc, bytes.fromhex(
+            "0115A00003220000000000000000000322FF")), "C30E54BE496CF5E5"),
+        # the same source's ARPCs: Visa 10 method 1 with ARC 3030, Visa 18 method 2 CSU 0
+        ("visa 10 ARPC", arpc(10, mk, atc, bytes.fromhex("29CCA15AE665FA2E"), arc=b"00")[:8],
+         "28993816AFAE4AEB"),
+        ("visa 18 ARPC", arpc(18, mk, atc, bytes.fromhex("7A788EA6B8A3E733"))[:4], "9AF514C1"),
         # pyemv sm.generate_command_mac docstring
         ("script MAC", retail_mac(imk, bytes.fromhex("8424000008FFFF1234567890123456"), 2),
          "E07B8DF1B4184282"),

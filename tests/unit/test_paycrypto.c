@@ -842,20 +842,38 @@ static void test_cvn_table(void **state)
  */
 static void test_aes_inputs(void **state)
 {
-    uint8_t y[8], d[16], imk[16], mk[16], r[8], sk[16], atc[2] = {0x00, 0x1C};
+    uint8_t d[16], imk[16], mk[16], r[8], sk[16], atc[2] = {0x00, 0x1C};
 
     (void)state;
-    assert_int_equal(kv_emv_mk_input('A', "1234567890123456", "00", y), 0);
-    kv_emv_aes_mk_derivation_data(y, d);
-    expect_hex("AES MK input", d, 16, "3456789012345600CBA9876FEDCBA9FF");
+    /* Book 2 A1.4.3 (option C): PAN || PSN left-padded with '0' to 32 digits */
+    assert_int_equal(kv_emv_aes_mk_input("1234567890123456", "00", d), 0);
+    expect_hex("AES MK input", d, 16, "00000000000000123456789012345600");
     unhex("2B7E151628AED2A6ABF7158809CF4F3C", imk, sizeof(imk));
     ref_aes(imk, d, mk);
-    expect_hex("AES ICC MK", mk, 16, "FDBF397D9BA43E1EB0C9B7E860D0E383");
+    expect_hex("AES ICC MK", mk, 16, "67D00097BDDDCC5C46621F444B0FF9CD");
+    /* Book 2 A1.3.1, k = 8n: SK = AES(MK)[R], R = ATC || 00*14 (no F0 byte) */
     assert_int_equal(kv_emv_session_r(KV_EMV_SKD_CSK, atc, NULL, r), 0);
     kv_emv_aes_csk_derivation_data(r, d);
-    expect_hex("AES SK input", d, 16, "001CF000000000000000000000000000");
+    expect_hex("AES SK input", d, 16, "001C0000000000000000000000000000");
     ref_aes(mk, d, sk);
-    expect_hex("AES SK", sk, 16, "0E0454D43AB1DF872BB5818754A82894");
+    expect_hex("AES SK", sk, 16, "4C6A3B07F8D15A20C0284EE6360C0FB4");
+    /* the whole PAN and PSN count (option A's rightmost 16 digits would drop two) */
+    assert_int_equal(kv_emv_aes_mk_input("4761739001010010018", "01", d), 0);
+    expect_hex("AES MK input, 19 digits", d, 16, "00000000000476173900101001001801");
+    assert_int_equal(kv_emv_aes_mk_input("1", NULL, d), 0);
+    expect_hex("AES MK input, short", d, 16, "00000000000000000000000000000100");
+    /*
+     * Published: ilya-dubinsky/cfpp c/test/test_emv.c (emv_master_key_tests, AES row):
+     * IMK DFADBFEF0123456789866443DFADBFEF, PAN 9012345432101232, CSN 01 ->
+     * AES-128 ICC MK 3AD95FE6AD75062DFCF19D834504AC23 (Book 2 A1.4.3 option C)
+     */
+    assert_int_equal(kv_emv_aes_mk_input("9012345432101232", "01", d), 0);
+    expect_hex("AES MK input (cfpp)", d, 16, "00000000000000901234543210123201");
+    unhex("DFADBFEF0123456789866443DFADBFEF", imk, sizeof(imk));
+    ref_aes(imk, d, mk);
+    expect_hex("AES ICC MK (cfpp)", mk, 16, "3AD95FE6AD75062DFCF19D834504AC23");
+    assert_int_equal(kv_emv_aes_mk_input("12345678901234567890", "00", d), KV_ERR_ARG);
+    assert_int_equal(kv_emv_aes_mk_input("1234", "0A", d), KV_ERR_ARG);
 }
 
 /* tests/data/VECTORS.md CVC3 (pyemv tests/test_cvv_hsm.py) through the pure inputs. */

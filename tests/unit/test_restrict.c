@@ -71,11 +71,32 @@ static const struct auc_row auc_rows[] = {
     {"no 5F28: only the ATM / other-terminal bit", "0100", NULL, 22, 0, 1, 0, 0x00},
 };
 
-static void test_auc(void **state)
+/*
+ * Book 4 Annex A1: terminal types 14, 15 and 16 are ATMs only with "cash" in
+ * 9F40 byte 1 (bit 8); the rows above run with it, these without it.
+ */
+static const struct auc_row no_cash_rows[] = {
+    {"type 14 without cash capability is no ATM: ATM-only card", "0200", NULL, 14, 0, 0, 0, 0x10},
+    {"type 14 without cash capability is no ATM: other-terminal card", "0100", NULL, 14, 1, 0, 0,
+     0x00},
+    {"type 16 without cash capability is no ATM: other-terminal card", "0100", NULL, 16, 0, 0, 0,
+     0x00},
+};
+
+/* ...and these with it: the ATM bit decides at 14-16 only. */
+static const struct auc_row cash_rows[] = {
+    {"type 16 with cash capability is an ATM: other-terminal card", "0100", NULL, 16, 1, 0, 0,
+     0x10},
+    {"type 15 with cash capability is an ATM: ATM card", "0200", NULL, 15, 1, 0, 0, 0x00},
+    {"type 22 with cash capability is no ATM: ATM-only card", "0200", NULL, 22, 1, 0, 0, 0x10},
+    {"type 25 with cash capability is no ATM: other-terminal card", "0100", NULL, 25, 1, 0, 0,
+     0x00},
+};
+
+static void run_auc_rows(const struct auc_row *rows, size_t n, int cash_capability)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof(auc_rows) / sizeof(auc_rows[0]); i++) {
-        const struct auc_row *r = &auc_rows[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct auc_row *r = &rows[i];
         uint8_t auc[2], country[2], tvr[5] = {0};
         kv_restrict_card rc;
         kv_terminal t;
@@ -85,6 +106,10 @@ static void test_auc(void **state)
         t.date = 250131;
         t.country = 208;
         t.terminal_type = r->terminal_type;
+        if (cash_capability)
+            t.add_capabilities[0] |= 0x80; /* 9F40 byte 1 "cash" */
+        else
+            t.add_capabilities[0] &= 0x7F;
         t.txn_type = r->txn_type;
         t.services = r->services;
         t.amount_other = r->amount_other;
@@ -103,6 +128,14 @@ static void test_auc(void **state)
             fail();
         }
     }
+}
+
+static void test_auc(void **state)
+{
+    (void)state;
+    run_auc_rows(auc_rows, sizeof(auc_rows) / sizeof(auc_rows[0]), 1);
+    run_auc_rows(no_cash_rows, sizeof(no_cash_rows) / sizeof(no_cash_rows[0]), 0);
+    run_auc_rows(cash_rows, sizeof(cash_rows) / sizeof(cash_rows[0]), 1);
 }
 
 static void test_cash_types(void **state)

@@ -281,6 +281,8 @@ static void test_restrictions(void **state)
         term.date = 250131;
         term.country = 208;
         term.terminal_type = t->term_type;
+        if (t->term_type >= 14 && t->term_type <= 16) /* an ATM has "cash" (Book 4 Annex A1) */
+            term.add_capabilities[0] |= 0x80;
         term.txn_type = t->txn_type;
         term.amount_other = t->amount_other;
 #define SETF(f, s, k)                                                                              \

@@ -1138,7 +1138,9 @@ static void test_multi_application(void **state)
              " \"records\": [{\"sfi\": 2, \"record\": 1, \"tags\": [[\"8C\", \"" CDOL1 "\"],"
              " [\"8D\", \"" CDOL2 "\"]]}],"
              " \"keys\": {\"cvn\": 16, \"icc_mk_ac\": \"" ICC_MK "\"},"
-             " \"pin\": {\"value\": \"4321\", \"try_limit\": 5}, \"atc\": 256}],"
+             " \"pin\": {\"value\": \"4321\", \"try_limit\": 5}, \"atc\": 256},"
+             "{\"aid\": \"A0000000651010\", \"aip\": \"3900\", \"afl\": \"10010100\","
+             " \"atc\": 5}],"
              " \"data\": {\"9F36\": \"0010\"}, \"pin\": {\"value\": \"1234\", \"try_limit\": 3},"
              " \"keys\": {\"cvn\": 10, \"icc_mk_ac\": \"" ICC_MK "\"}}");
     assert_int_equal(kv_vcard_load_text(text, strlen(text), &vc, why, sizeof(why)), 0);
@@ -1159,7 +1161,41 @@ static void test_multi_application(void **state)
     assert_int_equal(g.iad_len, 7);
     assert_bytes("card ATC", g.atc, 2, (const uint8_t *)"\x00\x11", 2);
     assert_int_equal(kv_vcard_pin_tries(vc), 3);
+    /* an application with only its own ATC uses the card's PIN; the count survives switching */
+    assert_int_equal(xchg_hex(vc, "00A4040007A000000065101000", NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "0020008008 2499 99FF FFFF FFFF", NULL, NULL), 0x63C2);
+    assert_int_equal(xchg_hex(vc, "00A4040007A000000004101000", NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "0020008000", NULL, NULL), 0x63C5); /* its own: 5 left */
+    assert_int_equal(xchg_hex(vc, SELECT, NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "0020008000", NULL, NULL), 0x63C2);
+    assert_int_equal(kv_vcard_atc(vc), 0x11);
+    assert_int_equal(xchg_hex(vc, "00A4040007A000000065101000", NULL, NULL), 0x9000);
+    assert_int_equal(kv_vcard_atc(vc), 5);
     kv_vcard_free(vc);
+
+    /* the applications' own counters persist in the state file next to the card's */
+    {
+        char path[] = "/tmp/kv_vcard_multi_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(path);
+        assert_int_equal(kv_vcard_load_text(text, strlen(text), &vc, why, sizeof(why)), 0);
+        assert_int_equal(kv_vcard_state_attach(vc, path), 0);
+        assert_int_equal(xchg_hex(vc, "00A4040007A000000004101000", NULL, NULL), 0x9000);
+        assert_int_equal(xchg_hex(vc, "80A8000002830000", NULL, NULL), 0x9000);
+        assert_int_equal(xchg_hex(vc, "0020008008 2499 99FF FFFF FFFF", NULL, NULL), 0x63C4);
+        kv_vcard_free(vc);
+        assert_int_equal(kv_vcard_load_text(text, strlen(text), &vc, why, sizeof(why)), 0);
+        assert_int_equal(kv_vcard_state_attach(vc, path), 0);
+        assert_int_equal(kv_vcard_atc(vc), 0x10);
+        assert_int_equal(kv_vcard_pin_tries(vc), 3);
+        assert_int_equal(xchg_hex(vc, "00A4040007A000000004101000", NULL, NULL), 0x9000);
+        assert_int_equal(kv_vcard_atc(vc), 0x101);
+        assert_int_equal(xchg_hex(vc, "0020008000", NULL, NULL), 0x63C4);
+        kv_vcard_free(vc);
+        unlink(path);
+    }
 }
 
 /* The counters and blocks of card risk management and scripts persist in the state file. */
@@ -1206,6 +1242,69 @@ static void test_crm_state_file(void **state)
     unlink(path);
 }
 
+/* A Visa (CVN 18) script command with a good MAC: header || data || MAC (8). */
+static void visa18_script(const genac *g, const char *header_hex, const char *data_hex, char *out,
+                          size_t cap)
+{
+    uint8_t mk[16], sk[16], r[8] = {0}, in[128], mac[8], data[64];
+    size_t dl = unhex(data_hex, data, sizeof(data)), n;
+    unhex(SMI, mk, 16);
+    memcpy(r, g->atc, 2);
+    ref_csk(mk, r, sk);
+    n = unhex(header_hex, in, 4);
+    in[n++] = (uint8_t)(dl + 8);
+    memcpy(in + n, g->atc, 2);
+    memcpy(in + n + 2, g->ac, 8);
+    memcpy(in + n + 10, data, dl);
+    ref_mac3(sk, 2, in, n + 10 + dl, mac);
+    snprintf(out, cap, "%s%02zX%s", header_hex, dl + 8, hx(data, dl));
+    snprintf(out + strlen(out), cap - strlen(out), "%s", hx(mac, 8));
+}
+
+/* UPDATE RECORD and PUT DATA outcomes; blocks survive in the state file. */
+static void test_script_records_and_state(void **state)
+{
+    static const char *keys =
+        "{\"cvn\": 18, \"icc_mk_ac\": \"" ICC_MK "\", \"icc_mk_smi\": \"" SMI "\"}";
+    char path[] = "/tmp/kv_vcard_sm_XXXXXX", cmd[256];
+    uint8_t r[256];
+    size_t rlen;
+    kv_vcard *vc;
+    genac g;
+    int fd = mkstemp(path);
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    vc = make_card_keys(keys, NULL, NULL);
+    assert_int_equal(kv_vcard_state_attach(vc, path), 0);
+    start(vc);
+    assert_int_equal(genac_hex(vc, "80", CDOL1_DATA, &g), 0x9000);
+    /* UPDATE RECORD SFI 2 record 1 with a new 70 template: READ RECORD returns it */
+    visa18_script(&g, "04DC0114", "7004 5F3401 46", cmd, sizeof(cmd));
+    assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x9000);
+    assert_int_equal(xchg_hex(vc, "00B2011400", r, &rlen), 0x9000);
+    assert_bytes("updated record", r, rlen, (const uint8_t *)"\x70\x04\x5F\x34\x01\x46", 6);
+    /* a record the card does not have, and data that is not one 70 template */
+    visa18_script(&g, "04DC0914", "7004 5F3401 46", cmd, sizeof(cmd));
+    assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x6A83);
+    visa18_script(&g, "04DC0114", "5F3401 46", cmd, sizeof(cmd));
+    assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x6A80);
+    /* PUT DATA of an object the card does not have */
+    visa18_script(&g, "04DA9F53", "01", cmd, sizeof(cmd));
+    assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x6A88);
+    /* APPLICATION BLOCK, then CARD BLOCK: both kept across a reload of the card */
+    visa18_script(&g, "841E0000", "", cmd, sizeof(cmd));
+    assert_int_equal(xchg_hex(vc, cmd, NULL, NULL), 0x9000);
+    kv_vcard_free(vc);
+    vc = make_card_keys(keys, NULL, NULL);
+    assert_int_equal(kv_vcard_state_attach(vc, path), 0);
+    assert_int_equal(xchg_hex(vc, SELECT, NULL, NULL), 0x6283);
+    assert_int_equal(xchg_hex(vc, "80A8000002830000", NULL, NULL), 0x6985);
+    kv_vcard_free(vc);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1225,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_cda_second),
         cmocka_unit_test(test_multi_application),
         cmocka_unit_test(test_crm_state_file),
+        cmocka_unit_test(test_script_records_and_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
