@@ -27,9 +27,13 @@ import argparse
 import hashlib
 import sys
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+try:  # cryptography >= 43 keeps TripleDES under decrepit; Debian 12 ships 38
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+except ImportError:
+    TripleDES = algorithms.TripleDES
 
 
 # ---- primitives -------------------------------------------------------------
