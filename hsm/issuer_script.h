@@ -3,9 +3,12 @@
  * the card's CVN): secure-messaging session keys for integrity (SMI) and
  * confidentiality (SMC) derived from their own issuer master keys (roles
  * imk-smi, imk-smc) by the CVN's session-key method, the command MAC of
- * Book 2 §9.2 (MAC algorithm 3 over CLA INS P1 P2 Lc' || ATC || ARQC ||
- * data, padding method 2, 4..8 bytes), and the new PIN of PIN CHANGE/UNBLOCK
- * enciphered under the SMC key (Book 2 §9.3). No key and no PIN leaves the
+ * Book 2 §9.2 (MAC algorithm 3, padding method 2, 4..8 bytes) and the new
+ * PIN of PIN CHANGE/UNBLOCK enciphered under the SMC key (Book 2 §9.3).
+ * What the MAC covers depends on the CVN (README "Issuer scripts"): Visa
+ * (session key R = ATC || 00*6) CLA INS P1 P2 Lc || ATC || ARQC || data;
+ * Mastercard and CCD (session key R = the ARQC, which binds the command to
+ * the transaction) CLA INS P1 P2 Lc || data. No key and no PIN leaves the
  * token or a kv_secbuf.
  */
 #ifndef KV_HSM_ISSUER_SCRIPT_H

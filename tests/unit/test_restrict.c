@@ -91,6 +91,8 @@ static const struct auc_row cash_rows[] = {
     {"type 22 with cash capability is no ATM: ATM-only card", "0200", NULL, 22, 1, 0, 0, 0x10},
     {"type 25 with cash capability is no ATM: other-terminal card", "0100", NULL, 25, 1, 0, 0,
      0x00},
+    /* public: openemv/emv-utils tests/emv_processing_restrictions_test.c "ATM not allowed" */
+    {"emv-utils: type 15 with cash, AUC all but ATMs", "FDC0", NULL, 15, 0, 0, 0, 0x10},
 };
 
 static void run_auc_rows(const struct auc_row *rows, size_t n, int cash_capability)

@@ -142,6 +142,24 @@ static const struct run_row run_rows[] = {
     {"only 9F14: no velocity checking", 100000, 100, 0, 0, 1, 0, 2, 5, 1, 1, 1, 0, 0, "0000000000"},
     {"only 9F23: no velocity checking", 100000, 100, 0, 0, 0, 1, 2, 5, 0, 0, 0, 0, 0, "0000000000"},
     {"all at once", 100000, 100000, 0, 1, 1, 1, 2, 5, 1, 1, 9, 0, 1, "100800E800"},
+    /*
+     * Public vectors: openemv/emv-utils tests/emv_terminal_risk_management_test.c
+     * (9F14 12 = 18, 9F23 34 = 52; ATC and 9F13 from GET DATA), its expected TVRs.
+     */
+    {"emv-utils: LCOL matched, 1234 - 1216 = 18", 100000, 100, 0, 0, 1, 1, 18, 52, 1, 1, 1234, 1216,
+     0, "0000000000"},
+    {"emv-utils: LCOL exceeded, 1234 - 1215 = 19", 100000, 100, 0, 0, 1, 1, 18, 52, 1, 1, 1234,
+     1215, 0, "0000004000"},
+    {"emv-utils: UCOL matched, 1234 - 1182 = 52", 100000, 100, 0, 0, 1, 1, 18, 52, 1, 1, 1234, 1182,
+     0, "0000004000"},
+    {"emv-utils: UCOL exceeded, 1234 - 1181 = 53", 100000, 100, 0, 0, 1, 1, 18, 52, 1, 1, 1234,
+     1181, 0, "0000006000"},
+    {"emv-utils: velocity checking not possible", 100000, 100, 0, 0, 1, 1, 18, 52, 0, 0, 0, 0, 0,
+     "0000006000"},
+    {"emv-utils: new card, ATC 5, 9F13 0", 100000, 100, 0, 0, 1, 1, 18, 52, 1, 1, 5, 0, 0,
+     "0008000000"},
+    {"emv-utils: new card with no ATC", 100000, 100, 0, 0, 1, 1, 18, 52, 0, 1, 0, 0, 0,
+     "0008006000"},
 };
 
 static void test_run(void **state)
