@@ -59,7 +59,8 @@ int kv_vpcd_frame_encode(const uint8_t *payload, size_t len, uint8_t *out, size_
 /*
  * Act on one frame with card vc and write the reply frame, if any, into out
  * (cap >= KV_VPCD_REPLY_MAX). *outlen is 0 when the frame needs no reply
- * (power on/off, reset, unknown control bytes). Returns 0 or KV_ERR_BUFFER.
+ * (power on/off, reset, unknown control bytes). Returns 0 or KV_ERR_BUFFER,
+ * or KV_ERR_PCSC_REMOVED when a "tear" fault took the card away (no reply).
  */
 int kv_vpcd_frame_handle(kv_vcard *vc, const kv_vpcd_frame *f, uint8_t *out, size_t cap,
                          size_t *outlen);
@@ -77,6 +78,9 @@ typedef struct {
  * Serve vc to vpcd: connect (retrying while vpcd is not listening yet), set
  * TCP_NODELAY, re-arm TCP_QUICKACK before every read, answer frames until the
  * connection ends, then reconnect after a short delay (or return with once).
+ * A "tear" fault closes the connection at once, unanswered, and the card
+ * comes back 1.2 s later (also with once): long enough for pcscd to see
+ * the slot empty.
  * Returns 0 when stopped through opts->stop or, with once, when the
  * connection ends; KV_ERR_ARG when the host does not resolve; KV_ERR_IO for
  * socket failures other than a lost connection.

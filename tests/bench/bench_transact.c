@@ -122,6 +122,7 @@ typedef struct {
     double ms_per_txn, tps;
     int approved;
     const char *outcome;
+    const char *reason;
     int cvn;
 } series;
 
@@ -163,6 +164,7 @@ static int run_txns(kv_vcard *vc, const char *reader, long n, const kv_transact_
         if (i == 0) {
             out->apdus = res.apdus;
             out->outcome = kv_transact_outcome_name(res.outcome);
+            out->reason = res.reason;
             out->cvn = res.cvn;
         }
     }
@@ -228,6 +230,8 @@ static void print_row(const char *name, const char *path, const series *s, const
            name, path, s->cvn, s->outcome, s->apdus, s->ms_per_txn, s->tps, rep->apdus,
            rep->ms_per_txn, rep->tps, s->ms_per_txn - rep->ms_per_txn,
            s->ms_per_txn > 0 ? 100.0 * (s->ms_per_txn - rep->ms_per_txn) / s->ms_per_txn : 0.0);
+    if (s->approved < 1 && s->reason != NULL)
+        printf("%-5s %-7s declined: %s\n", name, path, s->reason);
 }
 
 int main(int argc, char **argv)
@@ -294,6 +298,7 @@ int main(int argc, char **argv)
     memcpy(p.currency_code, "DKK", 4);
     p.pin = pin;
     p.pin_len = strlen(pin_env);
+    p.profile = "pos"; /* the attended POS, as `card transact` without a [terminal] */
     p.imk_ac = getenv("KV_BENCH_IMK");
     p.capks = cs;
     p.hsm = h;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the EMV terminal tests (test_emv_terminal.sh, test_emv_scripts.sh,
 # test_emv_faults.sh) after lab_common.sh: the cards of every personality the
 # personalization bench builds, and helpers to run `card transact` on them.
@@ -8,7 +9,8 @@
 #                         (each application keeps its keys, PIN, ATC, risk)
 #   txn RC NAME APP ARGS...   card transact --select APP's AID; RC the exit code
 #   txn_any NAME APP ARGS...  the same, exit 0 or 1 (the outcome decides)
-#   fields NAME EXPR WANT...  values of the NAME.json result (python expressions on d)
+#   fields NAME EXPR WANT...  values of the NAME.json result (python expressions on d),
+#                             checked by fields_check (call it before finish)
 #
 # Personalities (templates in tests/data/templates): v10 Visa CVN 10 with CDA,
 # v18 Visa CVN 18 (DDA), v22 Visa CVN 22 (IAD format 2), m16 M/Chip CVN 16
@@ -18,6 +20,9 @@
 W=$(mktemp -d /tmp/kv_emv.XXXXXX)
 TPL=$SRC/tests/data/templates
 CAPK=$SRC/tests/data/capk/capk.json
+# personalized once per lab: the profiles are kept in the lab directory, keyed by the
+# templates and the kortvagt binary (the keys are the lab's fixed test keys)
+EMV_CACHE=$LAB/emv_cards.$(cat "$TPL"/*.json "$K" | cksum | cut -d' ' -f1)
 EMV_AIDS="v10:A0000000031010 v18:A000000003101018 v22:A000000003101022 m16:A0000000041010
 m17:A000000004101017 c5:A0000001211010 c6:A000000121101006"
 
@@ -34,19 +39,35 @@ emv_template() { # NAME -> template and CVN override
 }
 
 emv_perso() {
-  local n t c
+  local n t c args=""
   for n in "$@"; do
     read -r t c <<<"$(emv_template "$n")"
-    python3 - "$W/c_$n.json" "$TPL/$t" "$c" <<'PY'
+    args="$args $W/c_$n.json $TPL/$t $c"
+  done
+  # the card files (one python for all: an interpreter start is the slow part here)
+  # shellcheck disable=SC2086
+  python3 - $args <<'PY'
 import json, sys
-d = json.load(open(sys.argv[2]))
-d["template"] = sys.argv[2].rsplit("/", 1)[0] + "/" + d["template"]
-if sys.argv[3] != "-":
-    d["cvn"] = int(sys.argv[3])
-json.dump(d, open(sys.argv[1], "w"))
+a = sys.argv[1:]
+for out, tmpl, cvn in zip(a[0::3], a[1::3], a[2::3]):
+    d = json.load(open(tmpl))
+    d["template"] = tmpl.rsplit("/", 1)[0] + "/" + d["template"]
+    if cvn != "-":
+        d["cvn"] = int(cvn)
+    json.dump(d, open(out, "w"))
 PY
-    if "$K" perso --issuer "$TPL/issuer_lab.json" --card "$W/c_$n.json" --out "$W/p_$n.json" \
-      >"$W/p_$n.out" 2>"$W/p_$n.err"; then pass "perso $n"; else fail "perso $n: $(head -c 300 "$W/p_$n.err")"; fi
+  for n in "$@"; do
+    if [ -s "$EMV_CACHE/p_$n.json" ]; then
+      cp "$EMV_CACHE/p_$n.json" "$W/p_$n.json"
+      pass "perso $n (this lab's card, personalized by an earlier test)"
+    elif "$K" perso --issuer "$TPL/issuer_lab.json" --card "$W/c_$n.json" --out "$W/p_$n.json" \
+      >"$W/p_$n.out" 2>"$W/p_$n.err"; then
+      pass "perso $n"
+      mkdir -p "$EMV_CACHE" && cp "$W/p_$n.json" "$EMV_CACHE/p_$n.json.tmp" &&
+        mv "$EMV_CACHE/p_$n.json.tmp" "$EMV_CACHE/p_$n.json"
+    else
+      fail "perso $n: $(head -c 300 "$W/p_$n.err")"
+    fi
   done
 }
 
@@ -96,24 +117,33 @@ txn_any() { # NAME APP ARGS...: the outcome decides, any exit code 0 or 1
     --currency DKK "$@" >"$W/$name.json" 2>"$W/$name.err" || rc=$?
   if [ "$rc" = 0 ] || [ "$rc" = 1 ]; then pass "$name (exit $rc)"; else fail "$name: exit $rc: $(head -c 200 "$W/$name.err")"; fi
 }
-jq_() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-# fields NAME EXPR WANT [EXPR WANT]...: values of the NAME.json result (python on d), one python
+# fields NAME EXPR WANT [EXPR WANT]...: values of the NAME.json result (python expressions on d),
+# checked all at once by fields_check (one interpreter for the whole test)
 fields() {
-  local name=$1 line
+  local name=$1
   shift
+  while [ $# -ge 2 ]; do
+    printf '%s\t%s\t%s\n' "$name" "$1" "$2" >>"$W/checks.tsv"
+    shift 2
+  done
+}
+fields_check() {
+  local line
+  [ -f "$W/checks.tsv" ] || return 0
   while IFS= read -r line; do
     case $line in
     P*) pass "${line#P }" ;;
     *) fail "${line#F }" ;;
     esac
-  done < <(python3 - "$W/$name.json" "$name" "$@" <<'PY'
+  done < <(python3 - "$W" <<'PY'
 import json, sys
-path, name, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
-try:
-    d = json.load(open(path))
-except Exception as e:
-    d = None
-for expr, want in zip(pairs[0::2], pairs[1::2]):
+w = sys.argv[1]
+for row in open(f"{w}/checks.tsv"):
+    name, expr, want = row.rstrip("\n").split("\t")
+    try:
+        d = json.load(open(f"{w}/{name}.json"))
+    except Exception:
+        d = None
     try:
         got = str(eval(expr))
     except Exception:
@@ -125,8 +155,8 @@ for expr, want in zip(pairs[0::2], pairs[1::2]):
         print(f"F {name}: {expr} = {got}, wanted {want}{extra}")
 PY
   )
+  rm -f "$W/checks.tsv"
 }
-field() { fields "$@"; }
 
 # terminal configurations (README "Terminal configuration"): the built-in AIDs changed
 emv_conf() { # OUT KEY=VALUE...

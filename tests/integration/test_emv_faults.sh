@@ -13,55 +13,62 @@ trap 'rm -rf "$W"' EXIT
 
 emv_perso v10 c5
 emv_multi "$W/base.json" v10 c5
-card_with() { # NAME FAULTS-JSON: the two-application card with these faults, inserted
-  python3 - "$W/base.json" "$W/$1.json" "$2" <<'PY'
+# the fault cards: the two-application card with these faults (one python for all)
+FA='[{"ins": "AE", "p1": "90", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "corrupt": "ac"}]'
+FB='[{"ins": "AE", "p1": "50", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "atc_skew": 1}]'
+FC='[{"ins": "82", "sw": "6300"}, {"ins": "AE", "p1": "40", "tear": "after"}]'
+FD='[{"ins": "B2", "dup_tag": "5A"}]'
+FE='[{"ins": "A8", "nth": 1, "sw": "6985"}, {"ins": "AE", "delay_ms": 200}]'
+python3 - "$W" fa "$FA" fb "$FB" fc "$FC" fd "$FD" fe "$FE" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
-d["faults"] = json.loads(sys.argv[3])
-json.dump(d, open(sys.argv[2], "w"))
+w, a = sys.argv[1], sys.argv[2:]
+for name, faults in zip(a[0::2], a[1::2]):
+    d = json.load(open(f"{w}/base.json"))
+    d["faults"] = json.loads(faults)
+    json.dump(d, open(f"{w}/{name}.json", "w"))
 PY
-  lab_insert "$W/$1.json" || fail "insert $1"
-}
+card_with() { lab_insert "$W/$1.json" || fail "insert $1"; }
 
 # A: a corrupted SDAD on the 1st GENERATE AC (CDA) and a corrupted AC (DDA card)
-card_with fa '[{"ins": "AE", "p1": "90", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "corrupt": "ac"}]'
+card_with fa
 echo 1234 | txn 1 fa_v10 v10 --amount 1000 --pin-stdin
 # Book 4: an ARQC whose CDA signature fails is declined offline; the card gets its AAC
-field fa_v10 "(d['outcome'], d['oda']['result'], int(d['tvr'][0:2], 16) & 0x04)" \
+fields fa_v10 "(d['outcome'], d['oda']['result'], int(d['tvr'][0:2], 16) & 0x04)" \
   "('declined_offline', 'failed', 4)"
-field fa_v10 "(d['first_ac'], d['second_ac'], d['arc'], d['reason'])" "('arqc', 'aac', 'Z1', 'CDA failed')"
+fields fa_v10 "(d['first_ac'], d['second_ac'], d['arc'], d['reason'])" "('arqc', 'aac', 'Z1', 'CDA failed')"
 echo 1234 | txn 1 fa_c5 c5 --amount 1000 --pin-stdin
-field fa_c5 "(d['outcome'], d['arqc']['verified'], d['arc'], d['reason'])" \
+fields fa_c5 "(d['outcome'], d['arqc']['verified'], d['arc'], d['reason'])" \
   "('declined_online', False, '05', 'ARQC not verified')"
 
 # B: a corrupted SDAD on the 2nd GENERATE AC (TC with CDA); the ATC of the DDA card skewed
-card_with fb '[{"ins": "AE", "p1": "50", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "atc_skew": 1}]'
+card_with fb
 echo 1234 | txn 1 fb_v10 v10 --amount 1000 --pin-stdin
-field fb_v10 "(d['outcome'], d['cda_second'], d['second_ac'], int(d['tvr'][0:2], 16) & 0x04)" \
+fields fb_v10 "(d['outcome'], d['cda_second'], d['second_ac'], int(d['tvr'][0:2], 16) & 0x04)" \
   "('declined_online', 'failed', 'tc', 4)"
 echo 1234 | txn 1 fb_c5 c5 --amount 1000 --pin-stdin
-field fb_c5 "(d['outcome'], d['arqc']['verified'])" "('declined_online', False)"
+fields fb_c5 "(d['outcome'], d['arqc']['verified'])" "('declined_online', False)"
 
 # C: EXTERNAL AUTHENTICATE refused (6300); then the card torn away after the 2nd GENERATE AC
-card_with fc '[{"ins": "82", "sw": "6300"}, {"ins": "AE", "p1": "40", "tear": "after"}]'
+card_with fc
 echo 1234 | txn_any fc_v10 v10 --amount 1000 --pin-stdin
-field fc_v10 "(d['issuer_authentication'], int(d['tvr'][8:10], 16) & 0x40, d['arpc']['via'])" \
+fields fc_v10 "(d['issuer_authentication'], int(d['tvr'][8:10], 16) & 0x40, d['arpc']['via'])" \
   "('failed', 64, 'external_authenticate')"
-field fc_v10 "d['outcome'] in ('approved_online', 'declined_online')" True
+fields fc_v10 "d['outcome'] in ('approved_online', 'declined_online')" True
 echo 1234 | expect_rc 3 "fc_c5: torn after the 2nd GENERATE AC" "$K" card transact --no-authorize \
   --capk "$CAPK" --select "$(aid_of c5)" --currency DKK --amount 1000 --pin-stdin --json
 if grep -q approved "$LAB/last.out"; then fail "fc_c5: a torn card approved"; else pass "fc_c5: nothing approved"; fi
 
 # D: a duplicated data object in the records is an error (Book 3 §10.2), not first-match
-card_with fd '[{"ins": "B2", "dup_tag": "5A"}]'
+card_with fd
 echo 1234 | expect_rc 4 "fd: duplicated 5A" "$K" card transact --no-authorize --capk "$CAPK" \
   --currency DKK --amount 1000 --pin-stdin
 
 # E: GPO 6985 on the first application: the next is selected and its terminal data used
 # (Book 3 §10.1); a slow card (200 ms per GENERATE AC) still completes
-card_with fe '[{"ins": "A8", "nth": 1, "sw": "6985"}, {"ins": "AE", "delay_ms": 200}]'
+card_with fe
 echo 1234 | expect_rc 0 fe "$K" card transact --no-authorize --capk "$CAPK" --currency DKK \
   --amount 1000 --pin-stdin --json
-cp "$LAB/last.out" "$W/fe.json"
-field fe "(d['aid'], d['cvn'], d['outcome'])" "('$(aid_of c5)', 5, 'approved_online')"
+cp "$LAB/last.out" "$W/fe_result.json"
+fields fe_result "(d['aid'], d['cvn'], d['outcome'])" "('$(aid_of c5)', 5, 'approved_online')"
+fields_check
 finish

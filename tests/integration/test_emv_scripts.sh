@@ -25,33 +25,34 @@ emv_multi "$W/multi.json" $ALL
 lab_insert "$W/multi.json" || fail "insert the multi-application card"
 
 script_ok() { # NAME TEMPLATE
-  field "$1" "[(s['template'], s['sw'], s['result']) for s in d['scripts']]" "[('$2', '9000', 'successful')]"
-  field "$1" "(int(d['tsi'][0:2], 16) & 0x04, int(d['tvr'][8:10], 16) & 0x30, d['outcome'])" \
+  fields "$1" "[(s['template'], s['sw'], s['result']) for s in d['scripts']]" "[('$2', '9000', 'successful')]"
+  fields "$1" "(int(d['tsi'][0:2], 16) & 0x04, int(d['tvr'][8:10], 16) & 0x30, d['outcome'])" \
     "(4, 0, 'approved_online')"
 }
 script_bad() { # NAME TEMPLATE
   local bit=32
   [ "$2" = 72 ] && bit=16
-  field "$1" "[(s['template'], s['sw'], s['result']) for s in d['scripts']]" "[('$2', '6988', 'failed')]"
-  field "$1" "int(d['tvr'][8:10], 16) & 0x30" "$bit"
+  fields "$1" "[(s['template'], s['sw'], s['result']) for s in d['scripts']]" "[('$2', '6988', 'failed')]"
+  fields "$1" "int(d['tvr'][8:10], 16) & 0x30" "$bit"
 }
 
 # PIN CHANGE (new PIN enciphered under the SMC key): PIN and new PIN on two stdin lines
 printf '1234\n4321\n' | txn 0 v10_pin_change v10 --amount 1000 --pin-stdin --issuer-script pin-change
 script_ok v10_pin_change 71
 echo 4321 | txn 0 v10_new_pin v10 --amount 1000 --pin-stdin
-field v10_new_pin "(d['cvm']['result'], d['cvr']['offline_pin_verified'])" "('successful', True)"
+fields v10_new_pin "(d['cvm']['result'], d['cvr']['offline_pin_verified'])" "('successful', True)"
 printf '4321\n1234\n' | txn 0 v10_pin_back v10 --amount 1000 --pin-stdin --issuer-script pin-change \
   --script-after
 script_ok v10_pin_back 72
 printf '1234\n5678\n' | txn 0 m16_pin_change m16 --amount 1000 --pin-stdin --issuer-script pin-change
 script_ok m16_pin_change 71
 echo 5678 | txn 0 m16_new_pin m16 --amount 1000 --pin-stdin
-field m16_new_pin "d['cvr']['offline_pin']" verified
+fields m16_new_pin "d['cvr']['offline_pin']" verified
 
 # PIN UNBLOCK, APPLICATION UNBLOCK: good MACs, before and after the 2nd GENERATE AC
 for c in "v18 pin-unblock 71" "v22 app-unblock 71" "c5 pin-unblock 72" "m17 app-unblock 72" \
   "v22 pin-unblock 72" "c5 app-unblock 71"; do
+  # shellcheck disable=SC2086
   set -- $c
   after=
   [ "$3" = 72 ] && after=--script-after
@@ -62,6 +63,7 @@ done
 # bad MACs: 6988 and the TVR bit; the card stays as it was
 for c in "c5 pin-unblock 71" "v18 app-block 71" "m16 card-block 72" "v10 pin-change 71" \
   "m17 app-unblock 71" "v22 card-block 71"; do
+  # shellcheck disable=SC2086
   set -- $c
   after=
   [ "$3" = 72 ] && after=--script-after
@@ -70,12 +72,12 @@ for c in "c5 pin-unblock 71" "v18 app-block 71" "m16 card-block 72" "v10 pin-cha
   script_bad "$1_bad_$2" "$3"
 done
 echo 1234 | txn 0 v10_after_bad v10 --amount 1000 --pin-stdin
-field v10_after_bad "d['cvm']['result']" successful
+fields v10_after_bad "d['cvm']['result']" successful
 
 # an issuer host's own template (--script-tlv): 9F18 script id, one command with a bad MAC
 echo 1234 | txn 0 c5_tlv c5 --amount 1000 --pin-stdin \
   --script-tlv 71169F180400000001860D84180000080102030405060708
-field c5_tlv "[(s['template'], s['id'], s['ins'], s['sw']) for s in d['scripts']]" \
+fields c5_tlv "[(s['template'], s['id'], s['ins'], s['sw']) for s in d['scripts']]" \
   "[('71', '00000001', '18', '6988')]"
 
 # APPLICATION BLOCK (72, good MAC): that application is gone, the others stay
@@ -97,4 +99,5 @@ expect_rc 2 "unknown script" "$K" card transact --amount 1 --currency DKK --issu
 echo 1234 | expect_rc 2 "pin-change without a new PIN" "$K" card transact --amount 1 --currency DKK \
   --pin-stdin --issuer-script pin-change
 expect_rc 2 "bad --script-tlv" "$K" card transact --amount 1 --currency DKK --script-tlv 7101
+fields_check
 finish

@@ -101,6 +101,10 @@ expect "perso check mastercard" 0 "ICC certificate: ok"
 mk=$(json "$P" "d['keys']['icc_mk_cvc3']")
 want=$(ref_mk $K_CVC3 $MC_PAN 00)
 if [ "$(noparity "$mk")" = "$(noparity "$want")" ]; then pass "CVC3 ICC key equals the openssl derivation"; else fail "CVC3 key $mk, want $want"; fi
+if [ "$(json "$P" "d['keys']['cvn']")" = 16 ]; then pass "mastercard template: CVN 16 (M/Chip), no Visa IAD"; else fail "mastercard CVN $(json "$P" "d['keys']['cvn']")"; fi
+kv perso_mc_cvn10 "" perso card --template "$TPL/mc_contactless_cvc3.json" --out "$OUT/x.json" --imk imk-ac \
+  --cvc3-imk imk-cvc3 --pan $MC_PAN --psn 00 --expiry 3012 --cvn 10 --ca-key "$CAKEY"
+expect "--cvn 10 (Visa) on the Mastercard template is a usage error" 2 "does not fit the template's personality"
 kv perso_mc_nocvc3 "" perso card --template "$TPL/mc_contactless_cvc3.json" --out "$OUT/x.json" \
   --imk imk-ac --pan $MC_PAN --psn 00 --expiry 3012 --ca-key "$CAKEY"
 expect "a CVC3 template without --cvc3-imk is a usage error" 2 "--cvc3-imk"
@@ -109,6 +113,15 @@ kv perso_18 "" perso card --template "$TPL/visa_contact_dda.json" --out "$OUT/cv
   --imk imk-ac --pan $VISA_PAN --psn 01 --expiry 3012 --cvn 18 --ca-key "$CAKEY"
 expect "perso card CVN 18" 0 "CVN 18"
 if [ "$(json "$OUT/cvn18.json" "d['keys']['cvn']")" = 18 ]; then pass "CVN 18 in the profile"; else fail "CVN 18 not in the profile"; fi
+
+# ---- one service code for 57 and 5F30 (perso card --service-code) ----
+kv perso_221 "" perso card --template "$TPL/visa_contact_sda.json" --out "$OUT/sc221.json" --imk imk-ac \
+  --pan $VISA_PAN --psn 01 --expiry 3012 --service-code 221 --ca-key "$CAKEY"
+expect "perso card --service-code 221" 0
+rec=$(json "$OUT/sc221.json" "' '.join(r['hex'] for r in d['applications'][0]['records'])")
+case $rec in *D3012221*5F30020221*) pass "service code 221 in 57 and 5F30" ;; *) fail "service code 221: $rec" ;; esac
+kv pcheck_221 "" perso check --profile "$OUT/sc221.json" --capk "$CAPK"
+expect "perso check: consistent" 0 "consistency: ok"
 
 # ---- PIN from stdin ----
 kv perso_pin "4321

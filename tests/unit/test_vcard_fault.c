@@ -18,6 +18,7 @@
 
 #include "apdu/tlv.h"
 #include "apdu/vcard/vcard.h"
+#include "apdu/vcard/vpcd.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "tests/unit/apdu_test_util.h"
@@ -400,6 +401,25 @@ static void test_tear_before_and_after(void **state)
     kv_vcard_free(vc);
 }
 
+/*
+ * Behind vpcd a tear is a frame without a reply and the error the client closes on. A tear
+ * ends the power cycle (the nth counts restart): "once" lets the card come back healthy.
+ */
+static void test_tear_vpcd_frame(void **state)
+{
+    kv_vcard *vc = card(",\"faults\": [{\"ins\": \"A4\", \"once\": true, \"tear\": \"before\"}]");
+    uint8_t sel[32], out[KV_VPCD_REPLY_MAX];
+    size_t n = unhex(SELECT, sel, sizeof(sel)), olen = 99;
+    kv_vpcd_frame f = {0, 0, sel, n};
+    (void)state;
+    assert_int_equal(kv_vpcd_frame_handle(vc, &f, out, sizeof(out), &olen), KV_ERR_PCSC_REMOVED);
+    assert_int_equal(olen, 0);
+    assert_int_equal(kv_vpcd_frame_handle(vc, &f, out, sizeof(out), &olen), 0);
+    assert_true(olen > 4); /* the 2nd SELECT is answered: FCI and 9000 */
+    assert_int_equal(out[olen - 2], 0x90);
+    kv_vcard_free(vc);
+}
+
 static void test_api_set_faults(void **state)
 {
     kv_vcard *vc = card("");
@@ -594,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_drop_and_dup_tag),
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_tear_before_and_after),
+        cmocka_unit_test(test_tear_vpcd_frame),
         cmocka_unit_test(test_api_set_faults),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_log_entry_and_format),
