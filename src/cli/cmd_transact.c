@@ -97,7 +97,8 @@ static void transact_usage(FILE *f)
             "                    first line, or the second after the --pin-stdin PIN\n"
             "  --imk-smi, --imk-smc KEY  script keys (default imk-smi, imk-smc)\n"
             "  --script-tlv HEX  an issuer host's 71/72 script templates, sent as they are\n"
-            "  --capk-revoked FILE  revoked issuer certificates (RID, CA index, serial)\n"
+            "  --capk-revoked FILE  revoked issuer certificates (RID, CA index, serial;\n"
+            "                    default $KORTVAGT_CAPK_REVOKED)\n"
             "  --merchant NAME   merchant name for the authorization (default \"kortvagt lab\")\n"
             "  --mcc NNNN        merchant category code (default 5411; 6011 for --type cash)\n"
             "  --no-authorize    decide on the card and HSM checks alone, record nothing\n"
@@ -789,6 +790,9 @@ int kv_cmd_card_transact(int argc, char **argv)
         rc = kv_cli_fail(r, o.capk ? o.capk : "CA key file");
         goto out;
     }
+    if (o.capk_revoked == NULL && getenv("KORTVAGT_CAPK_REVOKED") != NULL &&
+        getenv("KORTVAGT_CAPK_REVOKED")[0] != '\0')
+        o.capk_revoked = getenv("KORTVAGT_CAPK_REVOKED");
     if (o.capk_revoked != NULL) {
         char why[256] = "";
         if (capks == NULL && (capks = kv_capk_store_new()) == NULL) {

@@ -18,7 +18,7 @@ FA='[{"ins": "AE", "p1": "90", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "co
 FB='[{"ins": "AE", "p1": "50", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "atc_skew": 1}]'
 FC='[{"ins": "82", "sw": "6300"}, {"ins": "AE", "p1": "40", "tear": "after"}]'
 FD='[{"ins": "B2", "dup_tag": "5A"}]'
-FE='[{"ins": "A8", "nth": 1, "sw": "6985"}, {"ins": "AE", "delay_ms": 200}]'
+FE='[{"ins": "A8", "nth": 1, "sw": "6985"}, {"ins": "AE", "delay_ms": 50}]'
 python3 - "$W" fa "$FA" fb "$FB" fc "$FC" fd "$FD" fe "$FE" <<'PY'
 import json, sys
 w, a = sys.argv[1], sys.argv[2:]
@@ -48,12 +48,45 @@ fields fb_v10 "(d['outcome'], d['cda_second'], d['second_ac'], int(d['tvr'][0:2]
 echo 1234 | txn 1 fb_c5 c5 --amount 1000 --pin-stdin
 fields fb_c5 "(d['outcome'], d['arqc']['verified'])" "('declined_online', False)"
 
-# C: EXTERNAL AUTHENTICATE refused (6300); then the card torn away after the 2nd GENERATE AC
+# C: EXTERNAL AUTHENTICATE refused (6300); the CA revocation list; then the card torn away
+# after the 2nd GENERATE AC
 card_with fc
 echo 1234 | txn_any fc_v10 v10 --amount 1000 --pin-stdin
 fields fc_v10 "(d['issuer_authentication'], int(d['tvr'][8:10], 16) & 0x40, d['arpc']['via'])" \
   "('failed', 64, 'external_authenticate')"
 fields fc_v10 "d['outcome'] in ('approved_online', 'declined_online')" True
+# the CA revocation list (Book 2 §5.3 step 9): the c5 card's issuer certificate listed ->
+# ODA fails (DDA failed), the issuer declines (an AAC: no tear). Its serial: the issuer
+# certificate opened with the CA key
+python3 - "$W/base.json" "$CAPK" "$W/revoked.txt" <<'PY'
+import json, sys
+d, ca = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+app = [a for a in d["applications"] if a["aid"].startswith("A000000121")][0]
+tags = {}
+for r in app["records"]:
+    b = bytes.fromhex(r.get("hex", ""))
+    i = 2 if b[1] < 0x80 else 2 + (b[1] & 0x7F)
+    while i < len(b):
+        t = b[i]; i += 1
+        if t & 0x1F == 0x1F:
+            t = t << 8 | b[i]; i += 1
+        n = b[i]; i += 1
+        if n & 0x80:
+            k = n & 0x7F; n = int.from_bytes(b[i:i + k], "big"); i += k
+        tags[t] = b[i:i + n]; i += n
+k = [k for k in ca["keys"] if k["rid"] == "A000000121" and k["index"] == tags[0x8F].hex().upper()][0]
+m, e = int(k["modulus"], 16), int(k["exponent"], 16)
+rec = pow(int.from_bytes(tags[0x90], "big"), e, m).to_bytes(len(tags[0x90]), "big")
+open(sys.argv[3], "w").write("# test\nA000000121 %s %s\n" % (k["index"], rec[8:11].hex().upper()))
+PY
+echo 1234 | txn 1 ff_c5 c5 --amount 1000 --pin-stdin --capk-revoked "$W/revoked.txt"
+fields ff_c5 "(d['oda']['result'], int(d['tvr'][0:2], 16) & 0x08, d['outcome'])" \
+  "('failed', 8, 'declined_online')"
+echo 1234 | KORTVAGT_CAPK_REVOKED=$W/revoked.txt txn 1 ff_c5_env c5 --amount 1000 --pin-stdin
+fields ff_c5_env "d['oda']['result']" failed
+echo 'A000000121 E1 XYZ' >"$W/bad_revoked.txt"
+expect_rc 2 "a bad revocation list" "$K" card transact --amount 1 --currency DKK \
+  --capk-revoked "$W/bad_revoked.txt"
 echo 1234 | expect_rc 3 "fc_c5: torn after the 2nd GENERATE AC" "$K" card transact --no-authorize \
   --capk "$CAPK" --select "$(aid_of c5)" --currency DKK --amount 1000 --pin-stdin --json
 if grep -q approved "$LAB/last.out"; then fail "fc_c5: a torn card approved"; else pass "fc_c5: nothing approved"; fi
@@ -64,7 +97,7 @@ echo 1234 | expect_rc 4 "fd: duplicated 5A" "$K" card transact --no-authorize --
   --currency DKK --amount 1000 --pin-stdin
 
 # E: GPO 6985 on the first application: the next is selected and its terminal data used
-# (Book 3 §10.1); a slow card (200 ms per GENERATE AC) still completes
+# (Book 3 §10.1); a slow card (50 ms per GENERATE AC) still completes
 card_with fe
 echo 1234 | expect_rc 0 fe "$K" card transact --no-authorize --capk "$CAPK" --currency DKK \
   --amount 1000 --pin-stdin --json

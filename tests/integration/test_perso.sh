@@ -123,6 +123,19 @@ case $rec in *D3012221*5F30020221*) pass "service code 221 in 57 and 5F30" ;; *)
 kv pcheck_221 "" perso check --profile "$OUT/sc221.json" --capk "$CAPK"
 expect "perso check: consistent" 0 "consistency: ok"
 
+# ---- CCD CVN 6: an AES-128 ICC master key from an AES IMK (clear in a perso card profile) ----
+K_AES=2B7E151628AED2A6ABF7158809CF4F3C # the lab's imk-ac-aes (FIPS-197 example key)
+if kv_hsm_import imk-ac-aes aes128 imk "" "$K_AES" >/dev/null 2>&1; then pass "import imk-ac-aes"; else fail "import imk-ac-aes"; fi
+kv perso_ccd6 "" perso card --template "$TPL/ccd_contact.json" --out "$OUT/ccd6.json" --imk imk-ac \
+  --imk-aes imk-ac-aes --cvn 6 --pan 5019990000000018 --psn 02 --expiry 3012 --ca-key "$CAKEY"
+expect "perso card CCD CVN 6" 0 "CVN 6 (EMV CCD)"
+# reference: AES-128-ECB(IMK)[Y || Y xor FF..], Y = the rightmost 16 digits of PAN || PSN
+y=1999000000001802
+yx=$(printf '%016X' $((16#$y ^ 16#FFFFFFFFFFFFFFFF)))
+want=$(printf '%s%s' "$y" "$yx" | xxd -r -p | openssl enc -aes-128-ecb -K "$K_AES" -nopad | xxd -p | tr a-f A-F)
+mk=$(json "$OUT/ccd6.json" "d['keys']['icc_mk_ac']")
+if [ -n "$want" ] && [ "$mk" = "$want" ]; then pass "CVN 6 ICC AC MK equals the openssl AES derivation"; else fail "CVN 6 MK $mk, want $want"; fi
+
 # ---- PIN from stdin ----
 kv perso_pin "4321
 " perso card --template "$TPL/visa_contact_sda.json" --out "$OUT/pin.json" --imk imk-ac \

@@ -392,6 +392,29 @@ static void test_token_refusals(void **state)
     assert_int_equal(match, 0);
     assert_int_equal(kv_emv_params_for_cvn(5, &p), 0);
     assert_int_equal(kv_hsm_arqc_generate(H, &aes, &p, &t, ac), KV_ERR_HSM_KEY);
+    /*
+     * An AES IMK has one ICC MK derivation, Book 2 A1.4.3 option C: mk_option A, B and C give
+     * the same (published-method) key; option C is no TDES method.
+     */
+    {
+        static const int opts[] = {KV_EMV_MK_OPTION_A, KV_EMV_MK_OPTION_B, KV_EMV_MK_OPTION_C};
+        uint8_t arqc[8];
+        build(&rows[10], &b);
+        txn_of(&rows[10], &b, &t);
+        unhex(rows[10].ac, arqc, 8);
+        for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+            assert_int_equal(kv_emv_params_for_cvn(6, &p), 0);
+            p.mk_option = opts[i];
+            match = 0;
+            assert_int_equal(kv_hsm_arqc_verify(H, &aes, &p, &t, arqc, &match), 0);
+            assert_int_equal(match, 1);
+        }
+        build(&rows[9], &b); /* CCD 5 */
+        txn_of(&rows[9], &b, &t);
+        assert_int_equal(kv_emv_params_for_cvn(5, &p), 0);
+        p.mk_option = KV_EMV_MK_OPTION_C;
+        assert_int_equal(kv_hsm_arqc_generate(H, &des, &p, &t, ac), KV_ERR_ARG);
+    }
     build(&rows[4], &b); /* MC 16 without its UN */
     txn_of(&rows[4], &b, &t);
     t.has_un = 0;
