@@ -171,7 +171,7 @@ static int sm_session_key(const kv_vcard *vc, const kv_vcard_keys *k, const uint
     memcpy(r, vc->arqc, 8);
     if (k->cvn != 6)
         return kv_vcard_csk_r(mk, r, sk);
-    r[2] = 0xF0;
+    /* AES-128: SK = AES(MK)[R], R = ARQC || 00*8 (Book 2 A1.3.1, key length = block length) */
     ret = kv_vcard_aes_ecb(mk, 1, r, 16, sk);
     kv_wipe(r, sizeof(r));
     return ret;

@@ -188,9 +188,9 @@ int kv_vcard_aes_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
 {
     uint8_t f1[16] = {0};
     int r;
+    /* Book 2 A1.3.1: the key is as long as the block (AES-128), so SK = AES(MK)[R] */
     f1[0] = atc[0];
     f1[1] = atc[1];
-    f1[2] = 0xF0;
     r = kv_vcard_aes_ecb(mk, 1, f1, 16, sk);
     kv_wipe(f1, sizeof(f1));
     return r;

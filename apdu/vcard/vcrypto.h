@@ -44,7 +44,7 @@ int kv_vcard_aes_cmac(const uint8_t key[16], const uint8_t *in, size_t len, uint
 
 /*
  * AES common session key (Book 2 A1.3.1 with a 16-byte block and key):
- * SK = AES(mk)[ATC || F0 || 00 * 13].
+ * SK = AES(mk)[ATC || 00 * 14] (Book 2 A1.3.1: AES-128 keys are one block long).
  */
 int kv_vcard_aes_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16]);
 

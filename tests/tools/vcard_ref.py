@@ -6,8 +6,8 @@ and "issuer scripts" tables). Written from the public texts, not from the C
 code, with python3-cryptography's block ciphers and CMAC only:
 
   * EMV Book 2 A1.2 (MAC algorithm 3 = ISO/IEC 9797-1 algorithm 3, padding 1
-    or 2), A1.3.1 (common session key: R with byte 3 = F0 / 0F; for a
-    16-byte block and key, AES(MK)[R0 R1 F0 R3..R15]), A1.4.1 (ICC MK option A),
+    or 2), A1.3.1 (common session key: R with byte 3 = F0 / 0F for TDES; for
+    AES-128, key length = block length, SK = AES(MK)[R]), A1.4.1 (ICC MK option A),
     §8.2 (ARPC method 1: 3DES(key)[ARQC xor ARC||00*6]; method 2: MAC over
     ARQC || CSU || proprietary data, 4 bytes), §9.2/§9.3 (secure messaging);
   * the Mastercard proprietary SKD (R = ATC || 00 00 || UN, then as A1.3.1);
@@ -91,7 +91,7 @@ def csk(mk, r8):
 
 
 def csk_aes(mk, r16):
-    return eaes(mk, r16[:2] + b"\xf0" + r16[3:16])
+    return eaes(mk, r16)
 
 
 def option_a(imk, pan, psn):
