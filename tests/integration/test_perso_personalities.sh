@@ -12,7 +12,7 @@
 #     risk (LCOL/UCOL also in 9F14/9F23), the AC, SMI and SMC master keys
 #     wrapped under the transport key, which unwrap (RFC 3394) to an
 #     independent computation (python3-cryptography) of EMV Book 2 A1.4 from
-#     the lab IMKs: 3DES for CVN 5/16/22, AES-128 for CVN 6;
+#     the lab IMKs: 3DES option A for CVN 5/16/22, AES-128 option C for CVN 6;
 #   - one transaction per personality whose CVN `card transact` verifies is
 #     approved online with the ARQC verified, issuer authentication ok and a
 #     TC from the second GENERATE AC (--no-authorize: the card and the HSM
@@ -31,11 +31,12 @@ export KORTVAGT_STORE="sqlite:$W/txn.db" # cvv verify counts its attempts there
 # All the file checks in one python run per step (a python start costs much
 # on a loaded machine): `pycheck STEP ARGS...` prints PASS:/FAIL: lines.
 #
-# The reference key derivation (independent of kortvagt): EMV Book 2 A1.4.1
-# option A (B is A for PANs of 16 digits or fewer, as all here): Y = the
-# rightmost 16 digits of PAN || PSN; 3DES: 3DES(IMK)[Y] || 3DES(IMK)[Y xor
-# FF..] (parity bits ignored); AES-128: AES(IMK)[Y || Y xor FF..]. The
-# wrapped keys are unwrapped with RFC 3394 under the transport key.
+# The reference key derivation (independent of kortvagt): 3DES keys, EMV
+# Book 2 A1.4.1 option A (B is A for PANs of 16 digits or fewer, as all
+# here): Y = the rightmost 16 digits of PAN || PSN, 3DES(IMK)[Y] ||
+# 3DES(IMK)[Y xor FF..] (parity bits ignored); the AES-128 key (CVN 6), Book
+# 2 A1.4.3 option C: AES(IMK)[PAN || PSN left-padded with '0' to 32 digits].
+# The wrapped keys are unwrapped with RFC 3394 under the transport key.
 cat >"$W/check.py" <<'PY'
 import json, os, sys, warnings
 warnings.simplefilter("ignore")  # two-key TripleDES is what EMV uses
