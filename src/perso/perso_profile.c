@@ -550,6 +550,7 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
     }
 
     /* records */
+    rc = KV_ERR_INTERNAL; /* from here, a bare goto out is an internal failure (memory) */
     if ((prof = json_object()) == NULL || (app = json_object()) == NULL ||
         (records = json_array()) == NULL || (keys = json_object()) == NULL ||
         (expect = json_object()) == NULL)
@@ -609,6 +610,8 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
             goto out;
         }
     }
+
+    rc = KV_ERR_INTERNAL; /* the key lookups above left 0 */
 
     /* SFI 2 record 1: the static data to be authenticated */
     {
@@ -845,6 +848,28 @@ int kv_perso_profile_build(kv_hsm *h, const kv_perso_card *a, json_t *tmpl, kv_p
             json_object_set_new(expect, "icvv", json_string(icvv));
         }
         json_object_set(prof, "expect", expect);
+    }
+    {
+        /* what the bench wrote must pass its own consistency check (a template may still
+           list a data object twice, or disagree with itself) */
+        kv_perso_check_result *res = calloc(1, sizeof(*res));
+        int bad = 0;
+        if (res == NULL) {
+            rc = KV_ERR_NOMEM;
+            goto out;
+        }
+        r = kv_perso_profile_check(prof, NULL, 0, res, why, sizeof(why));
+        if (r == 0 && res->nfindings > 0) {
+            rc = usage_fail(fail, "%s: the profile would not be consistent: %s%s", a->tmpl,
+                            res->findings[0], res->nfindings > 1 ? " (and more)" : "");
+            bad = 1;
+        } else if (r != 0) {
+            rc = op_fail(fail, r, why[0] != '\0' ? why : "checking the profile");
+            bad = 1;
+        }
+        free(res);
+        if (bad)
+            goto out;
     }
     sum->method = method;
     sum->cvn = cvn;

@@ -19,7 +19,9 @@
  * personality, as tests/integration/emv_cards.sh builds it). Exit 77 when
  * there is no HSM or nothing to run. HSM from $KORTVAGT_TOKEN etc.; a
  * personalized profile needs $KORTVAGT_TRANSPORT_KEY (the lab's). Inside
- * `scripts/lab.sh run --`, with the cards of emv_cards.sh in $D:
+ * `scripts/lab.sh run --`, with the cards of tests/integration/emv_cards.sh in
+ * $D (emv_perso, emv_multi) and s_NAME.json each p_NAME.json with its
+ * application's "aid" set to the one the multi-application card gives it:
  *   scripts/lab.sh insert $D/multi.json
  *   bench_transact 50 --card v10=$D/s_v10.json --card m16=$D/s_m16.json ...
  *

@@ -5,7 +5,8 @@
 # personalities on one card (emv_cards.sh): v10 (Visa CVN 10, CDA) and c5
 # (CCD CVN 5, DDA); a fault matched by P1 hits one of them only (the 1st
 # GENERATE AC of a CDA card is 80 AE 90, of a DDA card 80 AE 80; the 2nd asks
-# for a TC with CDA, 50, or without, 40).
+# for a TC with CDA, 50, or without, 40). Faults of the records and of GPO:
+# test_emv_faults_records.sh.
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lab_common.sh"
 . "$(dirname "$0")/emv_cards.sh"
@@ -17,9 +18,7 @@ emv_multi "$W/base.json" v10 c5
 FA='[{"ins": "AE", "p1": "90", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "corrupt": "ac"}]'
 FB='[{"ins": "AE", "p1": "50", "corrupt": "sdad"}, {"ins": "AE", "p1": "80", "atc_skew": 1}]'
 FC='[{"ins": "82", "sw": "6300"}, {"ins": "AE", "p1": "40", "tear": "after"}]'
-FD='[{"ins": "B2", "dup_tag": "5A"}]'
-FE='[{"ins": "A8", "nth": 1, "sw": "6985"}, {"ins": "AE", "delay_ms": 50}]'
-python3 - "$W" fa "$FA" fb "$FB" fc "$FC" fd "$FD" fe "$FE" <<'PY'
+python3 - "$W" fa "$FA" fb "$FB" fc "$FC" <<'PY'
 import json, sys
 w, a = sys.argv[1], sys.argv[2:]
 for name, faults in zip(a[0::2], a[1::2]):
@@ -91,17 +90,5 @@ echo 1234 | expect_rc 3 "fc_c5: torn after the 2nd GENERATE AC" "$K" card transa
   --capk "$CAPK" --select "$(aid_of c5)" --currency DKK --amount 1000 --pin-stdin --json
 if grep -q approved "$LAB/last.out"; then fail "fc_c5: a torn card approved"; else pass "fc_c5: nothing approved"; fi
 
-# D: a duplicated data object in the records is an error (Book 3 §10.2), not first-match
-card_with fd
-echo 1234 | expect_rc 4 "fd: duplicated 5A" "$K" card transact --no-authorize --capk "$CAPK" \
-  --currency DKK --amount 1000 --pin-stdin
-
-# E: GPO 6985 on the first application: the next is selected and its terminal data used
-# (Book 3 §10.1); a slow card (50 ms per GENERATE AC) still completes
-card_with fe
-echo 1234 | expect_rc 0 fe "$K" card transact --no-authorize --capk "$CAPK" --currency DKK \
-  --amount 1000 --pin-stdin --json
-cp "$LAB/last.out" "$W/fe_result.json"
-fields fe_result "(d['aid'], d['cvn'], d['outcome'])" "('$(aid_of c5)', 5, 'approved_online')"
 fields_check
 finish
