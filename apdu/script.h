@@ -52,12 +52,12 @@ int kv_script_encode(const kv_script *sc, uint8_t *out, size_t cap, size_t *len)
 
 /* The result of one script command (9F5B: result nibble, sequence nibble, script id). */
 typedef struct {
-    uint8_t tag;        /* 71 or 72 */
-    uint8_t id[4];      /* 00000000 when the template had none */
-    unsigned seq;       /* 1-based command number in the template (1..15) */
-    uint8_t ins;        /* the command's INS */
-    uint16_t sw;        /* the card's status word; 0 when not sent */
-    int result;         /* 0 not performed, 1 failed, 2 successful (9F5B byte 1 high nibble) */
+    uint8_t tag;   /* 71 or 72 */
+    uint8_t id[4]; /* 00000000 when the template had none */
+    unsigned seq;  /* 1-based command number in the template (1..15) */
+    uint8_t ins;   /* the command's INS */
+    uint16_t sw;   /* the card's status word; 0 when not sent */
+    int result;    /* 0 not performed, 1 failed, 2 successful (9F5B byte 1 high nibble) */
 } kv_script_result;
 
 /*

@@ -47,13 +47,13 @@ typedef struct {
 
 /* What one command does beyond its kind. */
 typedef struct {
-    int kind;                   /* enum kv_script_kind */
-    const kv_secbuf *new_pin;   /* PIN CHANGE: the new PIN's digits (pin_len) */
+    int kind;                 /* enum kv_script_kind */
+    const kv_secbuf *new_pin; /* PIN CHANGE: the new PIN's digits (pin_len) */
     size_t pin_len;
-    const uint8_t *data;        /* PUT DATA: the value; UPDATE RECORD: the record */
+    const uint8_t *data; /* PUT DATA: the value; UPDATE RECORD: the record */
     size_t data_len;
-    uint8_t p1, p2;             /* PUT DATA: the tag; UPDATE RECORD: record number, SFI<<3|4 */
-    size_t mac_len;             /* 4..8; 0: 8 */
+    uint8_t p1, p2; /* PUT DATA: the tag; UPDATE RECORD: record number, SFI<<3|4 */
+    size_t mac_len; /* 4..8; 0: 8 */
 } kv_script_spec;
 
 /*
