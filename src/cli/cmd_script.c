@@ -95,7 +95,7 @@ static int script_build(int argc, char **argv)
     kv_secbuf *pin = NULL;
     size_t pin_len = 0, data_len = 0, n = 0, tlen = 0;
     uint8_t data[SCRIPT_DATA_MAX], tag[2], tpl[KV_SCRIPT_CMD_MAX + 16];
-    long v;
+    long v = 0;
     kv_hsm *h = NULL;
     kv_hsm_key smi, smc;
 
