@@ -15,8 +15,8 @@ emv_multi "$W/base.json" v10 c5
 FD='[{"ins": "B2", "dup_tag": "5A"}]'
 FE='[{"ins": "A8", "nth": 1, "sw": "6985"}, {"ins": "AE", "delay_ms": 50}]'
 FG='[{"ins": "AE", "nth": 2, "tear": "before"}]'
-FH='[{"ins": "B2", "drop_tag": "8D"}]'
-python3 - "$W" fd "$FD" fe "$FE" fg "$FG" fh "$FH" <<'PY'
+FF='[{"ins": "B2", "drop_tag": "8D"}]'
+python3 - "$W" fd "$FD" fe "$FE" fg "$FG" ff "$FF" <<'PY'
 import json, sys
 w, a = sys.argv[1], sys.argv[2:]
 for name, faults in zip(a[0::2], a[1::2]):
@@ -38,15 +38,15 @@ echo 1234 | expect_rc 0 fe "$K" card transact --no-authorize --capk "$CAPK" --cu
   --amount 1000 --pin-stdin --json
 cp "$LAB/last.out" "$W/fe_result.json"
 fields fe_result "(d['aid'], d['cvn'], d['outcome'])" "('$(aid_of c5)', 5, 'approved_online')"
+# F: CDOL2 (8D) dropped from the records: mandatory data missing (Book 3 §7.2) -> the
+# transaction terminates before any GENERATE AC, TVR "ICC data missing"
+card_with ff
+echo 1234 | txn 1 ff_c5 c5 --amount 1000 --pin-stdin
+fields ff_c5 "(d['outcome'], d['first_ac'], int(d['tvr'][0:2], 16) & 0x20)" "('terminated', None, 32)"
 # G: the card goes away before the 2nd GENERATE AC: no decision, exit 3
 card_with fg
 echo 1234 | expect_rc 3 "fg: torn before the 2nd GENERATE AC" "$K" card transact --no-authorize \
   --capk "$CAPK" --select "$(aid_of c5)" --currency DKK --amount 1000 --pin-stdin --json
 if grep -q approved "$LAB/last.out"; then fail "fg: a torn card approved"; else pass "fg: nothing approved"; fi
-# H: CDOL2 (8D) dropped from the records: mandatory data missing (Book 3 §7.2) -> the
-# transaction terminates before any GENERATE AC, TVR "ICC data missing"
-card_with fh
-echo 1234 | txn 1 fh_c5 c5 --amount 1000 --pin-stdin
-fields fh_c5 "(d['outcome'], d['first_ac'], int(d['tvr'][0:2], 16) & 0x20)" "('terminated', None, 32)"
 fields_check
 finish
