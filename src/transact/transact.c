@@ -63,6 +63,9 @@ static int terminal_open(txn_ctx *x, kv_reader *rd)
     if (prof != NULL) { /* --profile: its capabilities and terminal type */
         memcpy(term.capabilities, prof->capabilities, 3);
         term.terminal_type = prof->terminal_type;
+        /* an ATM (9F35 14-16) dispenses cash: 9F40 byte 1 "cash" (Book 4 Annex A1, A3) */
+        if (prof->terminal_type >= 14 && prof->terminal_type <= 16)
+            term.add_capabilities[0] |= 0x80;
     }
     x->online_capable = kv_term_config_online_capable(term.terminal_type);
     term.amount = p->amount;

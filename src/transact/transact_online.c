@@ -38,14 +38,24 @@ static int cdol_build(txn_ctx *x, const kv_emv_ref *dol, const kv_emv_dol_values
 /* see transact_int.h */
 int txn_first_ac(txn_ctx *x, uint8_t type)
 {
+    static const uint8_t y1[2] = {'Y', '1'}, z1[2] = {'Z', '1'};
     kv_transact_result *res = x->res;
+    kv_emv_dol_values dv;
     int r, ok = 0;
 
     /* CDA signs a TC or an ARQC; an AAC is asked for without it (Book 2 §6.6) */
     x->cda_requested =
         x->oda.state == KV_ODA_ST_PENDING_CDA && (type & KV_AC_TYPE_MASK) != KV_AC_AAC;
     res->first_ac_requested = type & KV_AC_TYPE_MASK;
-    if ((r = cdol_build(x, &x->card->cdol1, NULL, x->cdol1, &x->cdol1_len)) != 0)
+    /* a CDOL1 asking for 8A gets the terminal's offline decision: Y1 approve, Z1 decline
+     * (Book 4 Annex A6); an ARQC request has no response code yet (00 00) */
+    memset(&dv, 0, sizeof(dv));
+    if (res->first_ac_requested == KV_AC_TC || res->first_ac_requested == KV_AC_AAC) {
+        dv.arc = res->first_ac_requested == KV_AC_TC ? y1 : z1;
+        dv.arc_len = 2;
+        memcpy(res->arc, dv.arc, 2);
+    }
+    if ((r = cdol_build(x, &x->card->cdol1, &dv, x->cdol1, &x->cdol1_len)) != 0)
         return r;
     r = kv_emv_generate_ac(x->s, (uint8_t)(type | (x->cda_requested ? KV_AC_CDA : 0)), x->cdol1,
                            x->cdol1_len, x->resp1, sizeof(x->resp1), &x->rlen1, &x->g1);
