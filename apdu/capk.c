@@ -297,42 +297,56 @@ out:
     return r;
 }
 
-/* see capk.h */
-int kv_capk_store_load(const char *path, kv_capk_store **out, char *why, size_t whylen)
+/*
+ * Read the whole file path, at most max bytes, into *buf (malloc'd; the
+ * caller frees it, also on failure) and *len. A larger file is too_big, an
+ * unreadable one KV_ERR_IO, each with a reason in why.
+ */
+static int read_capped(const char *path, size_t max, int too_big, char **buf, size_t *len,
+                       char *why, size_t whylen)
 {
     int r = KV_ERR_IO;
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t len = 0;
+    FILE *f;
 
-    *out = NULL;
-    if (path == NULL) {
-        r = KV_ERR_ARG;
-        goto out;
-    }
+    *buf = NULL;
+    *len = 0;
     if ((f = fopen(path, "rb")) == NULL) {
         kv_errf(why, whylen, "%s: %s", path, strerror(errno));
-        goto out;
+        return r;
     }
-    if ((buf = malloc(CAPK_FILE_MAX + 1)) == NULL) {
+    if ((*buf = malloc(max + 1)) == NULL) {
         r = KV_ERR_NOMEM;
         goto out;
     }
-    len = fread(buf, 1, CAPK_FILE_MAX + 1, f);
+    *len = fread(*buf, 1, max + 1, f);
     if (ferror(f)) {
         kv_errf(why, whylen, "%s: read error", path);
         goto out;
     }
-    if (len > CAPK_FILE_MAX) {
-        r = KV_ERR_JSON;
-        kv_errf(why, whylen, "%s: larger than %u bytes", path, CAPK_FILE_MAX);
+    if (*len > max) {
+        r = too_big;
+        kv_errf(why, whylen, "%s: larger than %zu bytes", path, max);
         goto out;
     }
-    r = kv_capk_store_load_text(buf, len, out, why, whylen);
+    r = 0;
 out:
+    fclose(f);
+    return r;
+}
+
+/* see capk.h */
+int kv_capk_store_load(const char *path, kv_capk_store **out, char *why, size_t whylen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int r;
+
+    *out = NULL;
+    if (path == NULL)
+        return KV_ERR_ARG;
+    if ((r = read_capped(path, CAPK_FILE_MAX, KV_ERR_JSON, &buf, &len, why, whylen)) == 0)
+        r = kv_capk_store_load_text(buf, len, out, why, whylen);
     free(buf);
-    if (f != NULL)
-        fclose(f);
     return r;
 }
 
@@ -505,36 +519,15 @@ int kv_capk_revoked_load_text(kv_capk_store *s, const char *text, size_t len, ch
 /* see capk.h */
 int kv_capk_revoked_load(kv_capk_store *s, const char *path, char *why, size_t whylen)
 {
-    int r = KV_ERR_IO;
-    FILE *f = NULL;
     char *buf = NULL;
-    size_t len;
+    size_t len = 0;
+    int r;
 
     kv_errf(why, whylen, "%s", "");
     if (s == NULL || path == NULL)
         return KV_ERR_ARG;
-    if ((f = fopen(path, "rb")) == NULL) {
-        kv_errf(why, whylen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if ((buf = malloc(REVOKED_FILE_MAX + 1)) == NULL) {
-        r = KV_ERR_NOMEM;
-        goto out;
-    }
-    len = fread(buf, 1, REVOKED_FILE_MAX + 1, f);
-    if (ferror(f)) {
-        kv_errf(why, whylen, "%s: read error", path);
-        goto out;
-    }
-    if (len > REVOKED_FILE_MAX) {
-        r = KV_ERR_FORMAT;
-        kv_errf(why, whylen, "%s: larger than %u bytes", path, REVOKED_FILE_MAX);
-        goto out;
-    }
-    r = kv_capk_revoked_load_text(s, buf, len, why, whylen);
-out:
+    if ((r = read_capped(path, REVOKED_FILE_MAX, KV_ERR_FORMAT, &buf, &len, why, whylen)) == 0)
+        r = kv_capk_revoked_load_text(s, buf, len, why, whylen);
     free(buf);
-    if (f != NULL)
-        fclose(f);
     return r;
 }

@@ -6,23 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The role a key derived from parent gets (p11.h: an IMK's child is its ICC key). */
-static kv_key_role child_role(kv_key_role parent)
-{
-    switch (parent) {
-    case KV_ROLE_IMK_AC:
-        return KV_ROLE_ICC_AC;
-    case KV_ROLE_IMK_CVC3:
-        return KV_ROLE_ICC_CVC3;
-    case KV_ROLE_IMK_SMI:
-        return KV_ROLE_ICC_SMI;
-    case KV_ROLE_IMK_SMC:
-        return KV_ROLE_ICC_SMC;
-    default:
-        return parent;
-    }
-}
-
 static CK_RV derive_once(kv_hsm *h, CK_OBJECT_HANDLE parent, const uint8_t data[16], unsigned uses,
                          CK_OBJECT_HANDLE *out)
 {
@@ -53,23 +36,9 @@ static CK_RV derive_once(kv_hsm *h, CK_OBJECT_HANDLE parent, const uint8_t data[
         /* last: SoftHSM2 2.6 refuses every attribute after it in a derive template */
         {CKA_MODIFIABLE, &no, sizeof(no)},
     };
-    CK_ULONG n = sizeof(t) / sizeof(t[0]);
-    int with = (uses & KV_AES_DERIVED_DERIVE) && h->derive_template >= 0;
-    CK_RV rv;
 
-    if (!with) { /* drop the derive template: not a parent, or the module lacks it */
-        t[n - 2] = t[n - 1];
-        n--;
-    }
-    rv = h->f->C_DeriveKey(h->session, &m, parent, t, n, out);
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && with) {
-        h->derive_template = -1;
-        t[n - 2] = t[n - 1];
-        rv = h->f->C_DeriveKey(h->session, &m, parent, t, n - 1, out);
-    } else if (rv == CKR_OK && with) {
-        h->derive_template = 1;
-    }
-    return rv;
+    return kv_p11_derive_key(h, &m, parent, t, sizeof(t) / sizeof(t[0]),
+                             (uses & KV_AES_DERIVED_DERIVE) != 0, out);
 }
 
 int kv_hsm_derive_aes128(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[16], unsigned uses,
@@ -107,7 +76,7 @@ int kv_hsm_derive_aes128(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data
     out->type = KV_KEY_AES128;
     out->session_object = 1;
     out->weak = par.weak;
-    out->role = child_role(par.role);
+    out->role = kv_p11_derived_role(par.role);
     snprintf(out->label, sizeof(out->label), "derived from %.40s", par.label);
     return 0;
 }

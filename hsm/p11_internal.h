@@ -1,9 +1,9 @@
 /*
  * Internal to the PKCS#11 module (p11.c module and session, p11_rv.c CK_RV
  * texts, p11_pin.c PIN input, p11_find.c key lookup, p11_ops.c operations,
- * p11_admin.c administration): the kv_hsm structure and the helpers these
- * files share. No other file includes this header; every PKCS#11 call of
- * kortvagt is made in these files.
+ * p11_admin.c administration, p11_aes_derive.c AES derivation): the kv_hsm structure and the
+ * helpers these files share. No other file includes this header; every PKCS#11 call of kortvagt is
+ * made in these files.
  */
 #ifndef KV_HSM_P11_INTERNAL_H
 #define KV_HSM_P11_INTERNAL_H
@@ -67,6 +67,21 @@ struct kv_hsm {
 
     char err[512];
 };
+
+/* The role of a key derived from parent (p11.h): an IMK's child is its ICC
+ * master key; a session key has the role of its ICC master key (p11_ops.c). */
+kv_key_role kv_p11_derived_role(kv_key_role parent);
+
+/*
+ * C_DeriveKey of parent by m with the template t[0..n-1], whose last two
+ * entries must be CKA_DERIVE_TEMPLATE and then CKA_MODIFIABLE (SoftHSM2 2.6
+ * refuses every attribute after CKA_DERIVE_TEMPLATE). The derive template is
+ * dropped when the new key may not derive (may_derive 0) or the module does
+ * not know the attribute (h->derive_template, learnt on the first try). t is
+ * changed. Returns the CK_RV (p11_ops.c).
+ */
+CK_RV kv_p11_derive_key(kv_hsm *h, CK_MECHANISM *m, CK_OBJECT_HANDLE parent, CK_ATTRIBUTE *t,
+                        CK_ULONG n, int may_derive, CK_OBJECT_HANDLE *out);
 
 /* Name of a CK_RV ("CKR_PIN_INCORRECT"); "CKR_0x..." style text for unknown values. */
 const char *kv_p11_rv_name(CK_RV rv);

@@ -156,8 +156,8 @@ int kv_hsm_aes_cmac(kv_hsm *h, const kv_hsm_key *key, const uint8_t *in, size_t 
 
 /* --- derivation ------------------------------------------------------------ */
 
-/* The ICC role of a key derived from parent (p11.h). */
-static kv_key_role derived_role(kv_key_role parent)
+/* see p11_internal.h */
+kv_key_role kv_p11_derived_role(kv_key_role parent)
 {
     switch (parent) {
     case KV_ROLE_IMK_AC:
@@ -202,23 +202,32 @@ static int derive_one(kv_hsm *h, CK_OBJECT_HANDLE parent, const uint8_t data[16]
         /* last: SoftHSM2 2.6 refuses every attribute after it in a derive template */
         {CKA_MODIFIABLE, &no, sizeof(no)},
     };
-    CK_ULONG n = sizeof(t) / sizeof(t[0]);
+
+    *rvp = kv_p11_derive_key(h, &m, parent, t, sizeof(t) / sizeof(t[0]), may_derive, out);
+    return *rvp == CKR_OK ? 0 : -1;
+}
+
+/* see p11_internal.h */
+CK_RV kv_p11_derive_key(kv_hsm *h, CK_MECHANISM *m, CK_OBJECT_HANDLE parent, CK_ATTRIBUTE *t,
+                        CK_ULONG n, int may_derive, CK_OBJECT_HANDLE *out)
+{
     int with = may_derive && h->derive_template >= 0;
+    CK_RV rv;
 
     if (!with) {
         /* no template: not a parent, or the module does not know the attribute */
         t[n - 2] = t[n - 1];
         n--;
     }
-    *rvp = h->f->C_DeriveKey(h->session, &m, parent, t, n, out);
-    if (*rvp == CKR_ATTRIBUTE_TYPE_INVALID && with) {
+    rv = h->f->C_DeriveKey(h->session, m, parent, t, n, out);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID && with) {
         h->derive_template = -1;
         t[n - 2] = t[n - 1];
-        *rvp = h->f->C_DeriveKey(h->session, &m, parent, t, n - 1, out);
-    } else if (*rvp == CKR_OK && with) {
+        rv = h->f->C_DeriveKey(h->session, m, parent, t, n - 1, out);
+    } else if (rv == CKR_OK && with) {
         h->derive_template = 1;
     }
-    return *rvp == CKR_OK ? 0 : -1;
+    return rv;
 }
 
 int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[16],
@@ -262,7 +271,7 @@ int kv_hsm_derive_des2(kv_hsm *h, const kv_hsm_key *parent, const uint8_t data[1
     out->type = KV_KEY_DES2;
     out->session_object = 1;
     out->weak = parent->weak; /* a key derived from a weak key is no stronger */
-    out->role = derived_role(parent->role);
+    out->role = kv_p11_derived_role(parent->role);
     snprintf(out->label, sizeof(out->label), "derived from %.40s", parent->label);
     r = 0;
 out:

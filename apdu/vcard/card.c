@@ -236,11 +236,8 @@ static void cmd_get_data(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a)
     kv_vcard_answer_tlv(a, &w);
 }
 
-/*
- * A plaintext PIN block: control 2, length 4..12, that many BCD digits, F
- * filler. This looks at the digits the terminal sent, not at the card's PIN.
- */
-static int pin_block_well_formed(const uint8_t *b)
+/* see card.h */
+int kv_vcard_pin_block_ok(const uint8_t *b)
 {
     unsigned n = b[0] & 0x0F;
     if ((b[0] >> 4) != 0x2 || n < 4 || n > 12)
@@ -291,7 +288,7 @@ static void cmd_verify(kv_vcard *vc, const kv_capdu *c, kv_vcard_answer *a)
         a->sw = SW_PIN_BLOCKED;
         goto out;
     }
-    if (!pin_block_well_formed(block)) {
+    if (!kv_vcard_pin_block_ok(block)) {
         a->sw = SW_WRONG_DATA;
         goto out;
     }

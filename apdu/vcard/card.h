@@ -109,6 +109,13 @@ typedef struct {
 const kv_vcard_df *kv_vcard_selected_app(const kv_vcard *vc);
 /* data = the whole of a TLV writer's output (w writes into a->data), or 6F00 if it did not fit */
 void kv_vcard_answer_tlv(kv_vcard_answer *a, kv_tlv_writer *w);
+/*
+ * A well-formed plaintext PIN block (EMV Book 3 §6.5.12; VERIFY and PIN
+ * CHANGE): control 2, length 4..12, that many BCD digits, F filler
+ * (KV_VCARD_PIN_BLOCK_LEN bytes). This looks at the digits the terminal
+ * sent, not at the card's PIN. Returns 1 or 0 (card.c).
+ */
+int kv_vcard_pin_block_ok(const uint8_t *b);
 
 /*
  * Enciphered PIN (EMV Book 2 §7.2): RSA-decipher the data and check

@@ -177,20 +177,6 @@ static int sm_session_key(const kv_vcard *vc, const kv_vcard_keys *k, const uint
     return ret;
 }
 
-/* The plaintext PIN block check of VERIFY: 2N, 4..12 BCD digits, F filler. */
-static int pin_block_ok(const uint8_t *b)
-{
-    unsigned n = b[0] & 0x0F;
-    if ((b[0] >> 4) != 0x2 || n < 4 || n > 12)
-        return 0;
-    for (unsigned nib = 2; nib < 2 * KV_VCARD_PIN_BLOCK_LEN; nib++) {
-        unsigned d = (nib % 2) ? (b[nib / 2] & 0x0F) : (b[nib / 2] >> 4);
-        if (nib < 2 + n ? d > 9 : d != 0x0F)
-            return 0;
-    }
-    return 1;
-}
-
 /*
  * PIN CHANGE: decipher the new PIN data under the SMC session key
  * (CRYPTO.md §7): Visa 3DES-ECB of 08 || PIN block || 80 00.. (16 bytes);
@@ -233,7 +219,7 @@ static uint16_t change_pin(kv_vcard *vc, const kv_vcard_keys *k, const uint8_t *
             if (*q != 0x00)
                 goto out;
     }
-    if (!pin_block_ok(pb))
+    if (!kv_vcard_pin_block_ok(pb))
         goto out;
     memcpy(kv_secbuf_ptr(vc->prof->pin_block), pb, KV_VCARD_PIN_BLOCK_LEN);
     vc->pin_tries = vc->prof->pin_try_limit;

@@ -57,6 +57,7 @@
  *      or {"sfi": ..., "record": ..., "tags": TLV list} (wrapped in 70).
  */
 #include "apdu/vcard/profile.h"
+#include "apdu/vcard/profile_int.h"
 #include "apdu/vcard/card_fault.h"
 #include "apdu/dol.h"
 #include "apdu/tlv.h"
@@ -78,46 +79,39 @@
 static const uint8_t pse_name[] = "1PAY.SYS.DDF01";
 static const uint8_t ppse_name[] = "2PAY.SYS.DDF01";
 
-typedef struct {
-    char *why;
-    size_t whylen;
-} loader;
+typedef kv_vcard_loader loader;
 
-static int bad(loader *l, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int bad(loader *l, int err, const char *fmt, ...)
+/* see profile_int.h */
+int kv_vcard_why(char *why, size_t whylen, int err, const char *fmt, ...)
 {
     va_list ap;
-    if (l->why != NULL && l->whylen > 0) {
+    if (why != NULL && whylen > 0) {
         va_start(ap, fmt);
-        vsnprintf(l->why, l->whylen, fmt, ap);
+        vsnprintf(why, whylen, fmt, ap);
         va_end(ap);
     }
     return err;
 }
 
-/*
- * Decode the object obj strictly by the table t (src/base/jdec.h) into in:
- * members outside the table, missing required members and values of the
- * wrong type are KV_ERR_JSON, values out of bounds KV_ERR_FORMAT; the message
- * names the member under where ("" at the top: "profile").
- */
-static int strict(loader *l, const json_t *obj, const char *where, const kv_jdec_table *t, void *in)
+/* see profile_int.h */
+int kv_vcard_strict(loader *l, const json_t *obj, const char *where, const kv_jdec_table *t,
+                    void *in)
 {
     kv_jdec_error e;
     int r;
     if (!json_is_object(obj))
-        return bad(l, KV_ERR_JSON, "%s: not an object", where[0] != '\0' ? where : "profile");
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: not an object",
+                            where[0] != '\0' ? where : "profile");
     if ((r = kv_jdec_decode(obj, t, in, NULL, &e)) == 0)
         return 0;
     if (e.code == KV_JDEC_UNKNOWN_FIELD)
-        return bad(l, KV_ERR_JSON, "%s%s%.*s: unknown field \"%s\"",
-                   where[0] != '\0' ? where : "profile", e.parent_len > 0 ? "." : "",
-                   (int)e.parent_len, e.path, e.key);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s%s%.*s: unknown field \"%s\"",
+                            where[0] != '\0' ? where : "profile", e.parent_len > 0 ? "." : "",
+                            (int)e.parent_len, e.path, e.key);
     if (r == KV_ERR_JSON && e.code != KV_JDEC_WRONG_TYPE && e.code != KV_JDEC_MISSING &&
         e.code != KV_JDEC_TOO_MANY && e.code != KV_JDEC_TOO_FEW)
         r = KV_ERR_FORMAT;
-    return bad(l, r, "%s%s%s: %s", where, where[0] != '\0' ? "." : "", e.path, e.msg);
+    return kv_vcard_bad(l, r, "%s%s%s: %s", where, where[0] != '\0' ? "." : "", e.path, e.msg);
 }
 
 /* A printable ASCII text member (the row's min..max characters) into uint8_t[], its length to
@@ -143,24 +137,10 @@ static int ascii(kv_jdec *d, const json_t *v, void *field, void *obj, void *ctx)
     return 0;
 }
 
-#define NONE KV_JDEC_NONE
-/* A member read later by the code (hex, TLV lists, keys): only its name is checked here. */
-#define ANY(nm)                                                                                    \
-    {                                                                                              \
-        nm, KV_JT_ANY, 0, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, NULL, NULL                        \
-    }
+/* NONE, ANY, INT and BOOL: profile_int.h */
 #define NEED(nm)                                                                                   \
     {                                                                                              \
         nm, KV_JT_ANY, KV_JF_REQUIRED, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, NULL, NULL           \
-    }
-#define INT(st, nm, mn, mx, fld)                                                                   \
-    {                                                                                              \
-        nm, KV_JT_INT, 0, mn, mx, offsetof(st, fld), 0, NONE, NONE, NULL, NULL, 0, NULL, NULL      \
-    }
-#define BOOL(st, nm, fld)                                                                          \
-    {                                                                                              \
-        nm, KV_JT_BOOL, 0, 0, 0, offsetof(st, fld), sizeof(int), NONE, NONE, NULL, NULL, 0, NULL,  \
-            NULL                                                                                   \
     }
 #define TEXT(st, nm, mn, mx, fld)                                                                  \
     {                                                                                              \
@@ -168,20 +148,20 @@ static int ascii(kv_jdec *d, const json_t *v, void *field, void *obj, void *ctx)
             NULL, 0, ascii, NULL                                                                   \
     }
 
-/* Decode the hex string v (min..max bytes); a missing v (NULL) is "not a hex string". */
-static int hex_value(loader *l, json_t *v, const char *where, uint8_t *out, size_t min, size_t max,
-                     size_t *len)
+/* see profile_int.h */
+int kv_vcard_hex_value(loader *l, json_t *v, const char *where, uint8_t *out, size_t min,
+                       size_t max, size_t *len)
 {
     int n;
     if (!json_is_string(v))
-        return bad(l, KV_ERR_JSON, "%s: not a hex string", where);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: not a hex string", where);
     n = kv_hex_decode(json_string_value(v), out, max);
     if (n == KV_ERR_BUFFER)
-        return bad(l, KV_ERR_FORMAT, "%s: longer than %zu bytes", where, max);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: longer than %zu bytes", where, max);
     if (n < 0)
-        return bad(l, KV_ERR_FORMAT, "%s: not hex", where);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: not hex", where);
     if ((size_t)n < min)
-        return bad(l, KV_ERR_FORMAT, "%s: shorter than %zu bytes", where, min);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: shorter than %zu bytes", where, min);
     *len = (size_t)n;
     return 0;
 }
@@ -193,11 +173,12 @@ static int tag_value(loader *l, const char *hex, const char *where, uint32_t *ta
     uint32_t t = 0;
     int n = kv_hex_decode(hex, buf, sizeof(buf));
     if (n < 1)
-        return bad(l, KV_ERR_FORMAT, "%s: tag \"%s\" is not 1..3 bytes of hex", where, hex);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: tag \"%s\" is not 1..3 bytes of hex", where,
+                            hex);
     for (int i = 0; i < n; i++)
         t = t << 8 | buf[i];
     if (buf[0] == 0x00 || !kv_tlv_tag_is_valid(t))
-        return bad(l, KV_ERR_FORMAT, "%s: \"%s\" is not a BER-TLV tag", where, hex);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: \"%s\" is not a BER-TLV tag", where, hex);
     *tag = t;
     return 0;
 }
@@ -213,10 +194,10 @@ static int tlv_hex(loader *l, json_t *obj, const char *key, const char *where, u
     if (v == NULL)
         return 0;
     snprintf(w, sizeof(w), "%s.%s", where, key);
-    if ((r = hex_value(l, v, w, out, 0, max, len)) != 0)
+    if ((r = kv_vcard_hex_value(l, v, w, out, 0, max, len)) != 0)
         return r;
     if (kv_tlv_validate(out, *len) != 0)
-        return bad(l, KV_ERR_FORMAT, "%s: not well-formed BER-TLV", w);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: not well-formed BER-TLV", w);
     return 0;
 }
 
@@ -239,22 +220,23 @@ static int tlv_list(loader *l, json_t *v, const char *where, tlv_item_fn fn, voi
         {
             snprintf(w, sizeof(w), "%s.%s", where, key);
             if ((r = tag_value(l, key, w, &tag)) != 0 ||
-                (r = hex_value(l, hex, w, value, 0, sizeof(value), &len)) != 0 ||
+                (r = kv_vcard_hex_value(l, hex, w, value, 0, sizeof(value), &len)) != 0 ||
                 (r = fn(l, w, tag, value, len, arg)) != 0)
                 return r;
         }
         return 0;
     }
     if (!json_is_array(v))
-        return bad(l, KV_ERR_JSON, "%s: not a TLV list (object or array of pairs)", where);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: not a TLV list (object or array of pairs)", where);
     for (i = 0; i < json_array_size(v); i++) {
         json_t *pair = json_array_get(v, i);
         snprintf(w, sizeof(w), "%s[%zu]", where, i);
         if (!json_is_array(pair) || json_array_size(pair) != 2 ||
             !json_is_string(json_array_get(pair, 0)))
-            return bad(l, KV_ERR_JSON, "%s: not a [\"TAG\", \"VALUE\"] pair", w);
+            return kv_vcard_bad(l, KV_ERR_JSON, "%s: not a [\"TAG\", \"VALUE\"] pair", w);
         if ((r = tag_value(l, json_string_value(json_array_get(pair, 0)), w, &tag)) != 0 ||
-            (r = hex_value(l, json_array_get(pair, 1), w, value, 0, sizeof(value), &len)) != 0 ||
+            (r = kv_vcard_hex_value(l, json_array_get(pair, 1), w, value, 0, sizeof(value),
+                                    &len)) != 0 ||
             (r = fn(l, w, tag, value, len, arg)) != 0)
             return r;
     }
@@ -266,7 +248,7 @@ static int put_item(loader *l, const char *where, uint32_t tag, const uint8_t *v
 {
     kv_tlv_writer *w = arg;
     if (kv_tlv_put(w, tag, value, len) != 0)
-        return bad(l, KV_ERR_FORMAT, "%s: does not fit in %zu bytes", where, w->cap);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: does not fit in %zu bytes", where, w->cap);
     return 0;
 }
 
@@ -281,11 +263,13 @@ static int data_item(loader *l, const char *where, uint32_t tag, const uint8_t *
     data_sink *s = arg;
     kv_vcard_dataobj *o;
     if (tag == 0x9F17)
-        return bad(l, KV_ERR_FORMAT, "%s: 9F17 (PIN try counter) comes from \"pin\"", where);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: 9F17 (PIN try counter) comes from \"pin\"",
+                            where);
     if (*s->n >= KV_VCARD_MAX_DATA)
-        return bad(l, KV_ERR_FORMAT, "%s: more than %d objects", where, KV_VCARD_MAX_DATA);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: more than %d objects", where, KV_VCARD_MAX_DATA);
     if (len > KV_VCARD_VALUE_MAX)
-        return bad(l, KV_ERR_FORMAT, "%s: longer than %d bytes", where, KV_VCARD_VALUE_MAX);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: longer than %d bytes", where,
+                            KV_VCARD_VALUE_MAX);
     o = &s->objs[(*s->n)++];
     o->tag = tag;
     o->len = len;
@@ -310,9 +294,11 @@ static int add_record(loader *l, kv_vcard_df *df, const char *where, unsigned sf
     kv_vcard_record *rec;
     for (size_t i = 0; i < df->nrecords; i++)
         if (df->records[i].sfi == sfi && df->records[i].number == number)
-            return bad(l, KV_ERR_FORMAT, "%s: SFI %u record %u appears twice", where, sfi, number);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: SFI %u record %u appears twice", where, sfi,
+                                number);
     if (df->nrecords >= KV_VCARD_MAX_RECORDS)
-        return bad(l, KV_ERR_FORMAT, "%s: more than %d records", where, KV_VCARD_MAX_RECORDS);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: more than %d records", where,
+                            KV_VCARD_MAX_RECORDS);
     rec = &df->records[df->nrecords++];
     rec->sfi = (uint8_t)sfi;
     rec->number = (uint8_t)number;
@@ -343,27 +329,27 @@ static int parse_record(loader *l, json_t *r, const char *where, unsigned defaul
     json_t *hex, *tags;
     int rc;
 
-    if ((rc = strict(l, r, where, &record_tbl, &in)) != 0)
+    if ((rc = kv_vcard_strict(l, r, where, &record_tbl, &in)) != 0)
         return rc;
     sfi = in.sfi;
     number = in.record;
     if (sfi == 0 || number == 0)
-        return bad(l, KV_ERR_JSON, "%s: needs \"sfi\" and \"record\"", where);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: needs \"sfi\" and \"record\"", where);
     hex = json_object_get(r, "hex");
     tags = json_object_get(r, "tags");
     if ((hex == NULL) == (tags == NULL))
-        return bad(l, KV_ERR_JSON, "%s: needs one of \"hex\" and \"tags\"", where);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: needs one of \"hex\" and \"tags\"", where);
     if (hex != NULL) {
         kv_cursor c;
         kv_tlv t;
         char w[176];
         snprintf(w, sizeof(w), "%s.hex", where);
-        if ((rc = hex_value(l, hex, w, buf, 2, sizeof(buf), &len)) != 0)
+        if ((rc = kv_vcard_hex_value(l, hex, w, buf, 2, sizeof(buf), &len)) != 0)
             return rc;
         kv_cursor_init(&c, buf, len);
         if (kv_tlv_validate(buf, len) != 0 || kv_tlv_next(&c, &t) != 1 || t.tag != 0x70 ||
             t.raw != buf || t.raw_len != len)
-            return bad(l, KV_ERR_FORMAT, "%s: not one well-formed 70 template", w);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: not one well-formed 70 template", w);
     } else {
         kv_tlv_writer w;
         char wh[176];
@@ -373,7 +359,8 @@ static int parse_record(loader *l, json_t *r, const char *where, unsigned defaul
         if ((rc = tlv_list(l, tags, wh, put_item, &w)) != 0)
             return rc;
         if (kv_tlv_end(&w) != 0 || w.err != 0)
-            return bad(l, KV_ERR_FORMAT, "%s: record longer than %d bytes", wh, KV_VCARD_DATA_MAX);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: record longer than %d bytes", wh,
+                                KV_VCARD_DATA_MAX);
         len = w.len;
     }
     return add_record(l, df, where, (unsigned)sfi, (unsigned)number, buf, len);
@@ -388,7 +375,7 @@ static int parse_records(loader *l, json_t *obj, const char *where, unsigned def
     if (arr == NULL)
         return 0;
     if (!json_is_array(arr))
-        return bad(l, KV_ERR_JSON, "%s.records: not an array", where);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s.records: not an array", where);
     for (size_t i = 0; i < json_array_size(arr); i++) {
         snprintf(w, sizeof(w), "%s.records[%zu]", where, i);
         if ((r = parse_record(l, json_array_get(arr, i), w, default_sfi, df)) != 0)
@@ -482,7 +469,7 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vcard_df *df, a
     in.priority = in.issuer_code_table = -1;
     in.gpo_format = 1;
     in.pse = in.ppse = 1;
-    if ((r = strict(l, a, where, &app_tbl, &in)) != 0)
+    if ((r = kv_vcard_strict(l, a, where, &app_tbl, &in)) != 0)
         return r;
     df->kind = KV_VCARD_DF_APP;
     memcpy(d->label, in.label, sizeof(d->label));
@@ -500,8 +487,8 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vcard_df *df, a
 
     snprintf(w, sizeof(w), "%s.aid", where);
     if ((v = json_object_get(a, "aid")) == NULL)
-        return bad(l, KV_ERR_JSON, "%s: missing", w);
-    if ((r = hex_value(l, v, w, df->name, 5, KV_VCARD_DF_NAME_MAX, &df->name_len)) != 0)
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: missing", w);
+    if ((r = kv_vcard_hex_value(l, v, w, df->name, 5, KV_VCARD_DF_NAME_MAX, &df->name_len)) != 0)
         return r;
     if ((r = tlv_hex(l, a, "fci_extra", where, fci_extra, sizeof(fci_extra), &fci_extra_len)) !=
             0 ||
@@ -510,43 +497,44 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vcard_df *df, a
                      &d->dir_extra_len)) != 0)
         return r;
     if (lang_len % 2 != 0)
-        return bad(l, KV_ERR_FORMAT, "%s.language: not 2-letter codes", where);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s.language: not 2-letter codes", where);
     df->gpo_format = (int)gpo_format;
 
     if ((v = json_object_get(a, "pdol")) != NULL) {
         snprintf(w, sizeof(w), "%s.pdol", where);
-        if ((r = hex_value(l, v, w, pdol, 2, sizeof(pdol), &pdol_len)) != 0)
+        if ((r = kv_vcard_hex_value(l, v, w, pdol, 2, sizeof(pdol), &pdol_len)) != 0)
             return r;
         if (kv_dol_data_len(pdol, pdol_len, &df->pdol_data_len) != 0)
-            return bad(l, KV_ERR_FORMAT, "%s: not a data object list", w);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: not a data object list", w);
         if (df->pdol_data_len > 252)
-            return bad(l, KV_ERR_FORMAT, "%s: PDOL data longer than 252 bytes", w);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: PDOL data longer than 252 bytes", w);
     }
 
     snprintf(w, sizeof(w), "%s.aip", where);
     if ((v = json_object_get(a, "aip")) == NULL)
-        return bad(l, KV_ERR_JSON, "%s: missing", w);
-    if ((r = hex_value(l, v, w, df->aip, 2, 2, &n)) != 0)
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: missing", w);
+    if ((r = kv_vcard_hex_value(l, v, w, df->aip, 2, 2, &n)) != 0)
         return r;
     snprintf(w, sizeof(w), "%s.afl", where);
     if ((v = json_object_get(a, "afl")) == NULL)
-        return bad(l, KV_ERR_JSON, "%s: missing", w);
-    if ((r = hex_value(l, v, w, df->afl, 4, sizeof(df->afl), &df->afl_len)) != 0)
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: missing", w);
+    if ((r = kv_vcard_hex_value(l, v, w, df->afl, 4, sizeof(df->afl), &df->afl_len)) != 0)
         return r;
     if (df->afl_len % 4 != 0)
-        return bad(l, KV_ERR_FORMAT, "%s: not a multiple of 4 bytes", w);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: not a multiple of 4 bytes", w);
     for (size_t i = 0; i < df->afl_len; i += 4) {
         /* EMV Book 3 §10.2: SFI in bits 8-4, first >= 1, last >= first, ODA count <= span */
         const uint8_t *e = &df->afl[i];
         if ((e[0] & 7) != 0 || (e[0] >> 3) < 1 || (e[0] >> 3) > 30 || e[1] == 0 || e[2] < e[1] ||
             e[3] > e[2] - e[1] + 1)
-            return bad(l, KV_ERR_FORMAT, "%s: entry %zu is not a valid AFL entry", w, i / 4 + 1);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: entry %zu is not a valid AFL entry", w,
+                                i / 4 + 1);
     }
 
     if ((v = json_object_get(a, "gpo_extra")) != NULL) {
         snprintf(w, sizeof(w), "%s.gpo_extra", where);
         if (df->gpo_format != 2)
-            return bad(l, KV_ERR_FORMAT, "%s: only with gpo_format 2", w);
+            return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: only with gpo_format 2", w);
         kv_tlv_writer_init(&tw, df->gpo_extra, sizeof(df->gpo_extra));
         if ((r = tlv_list(l, v, w, put_item, &tw)) != 0)
             return r;
@@ -557,8 +545,8 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vcard_df *df, a
             : kv_tlv_header_size(0x82, 2) + 2 + kv_tlv_header_size(0x94, df->afl_len) +
                   df->afl_len + df->gpo_extra_len;
     if (kv_tlv_header_size(0x77, n) + n > KV_VCARD_DATA_MAX)
-        return bad(l, KV_ERR_FORMAT, "%s: GPO answer longer than %d bytes", where,
-                   KV_VCARD_DATA_MAX);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: GPO answer longer than %d bytes", where,
+                            KV_VCARD_DATA_MAX);
     if ((r = parse_records(l, a, where, 0, df)) != 0 ||
         (r = data_list(l, a, where, df->data, &df->ndata)) != 0)
         return r;
@@ -590,7 +578,8 @@ static int parse_app(loader *l, json_t *a, const char *where, kv_vcard_df *df, a
     kv_tlv_end(&tw);
     kv_tlv_end(&tw);
     if (tw.err != 0)
-        return bad(l, KV_ERR_FORMAT, "%s: FCI longer than %d bytes", where, KV_VCARD_DATA_MAX);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: FCI longer than %d bytes", where,
+                            KV_VCARD_DATA_MAX);
     df->fci_len = tw.len;
     return 0;
 }
@@ -605,7 +594,7 @@ static int parse_dir(loader *l, json_t *root, const char *key, json_t **obj)
     if (json_is_true(v))
         return 1;
     if (!json_is_object(v))
-        return bad(l, KV_ERR_JSON, "%s: not true, false or an object", key);
+        return kv_vcard_bad(l, KV_ERR_JSON, "%s: not true, false or an object", key);
     *obj = v;
     return 1;
 }
@@ -640,7 +629,7 @@ static int build_pse(loader *l, json_t *o, kv_vcard_df *pse, const kv_vcard_df *
     memcpy(pse->name, pse_name, sizeof(pse_name) - 1);
     pse->name_len = sizeof(pse_name) - 1;
     if (o != NULL) {
-        if ((r = strict(l, o, "pse", &pse_tbl, &in)) != 0)
+        if ((r = kv_vcard_strict(l, o, "pse", &pse_tbl, &in)) != 0)
             return r;
         sfi = (long)in.sfi;
         if ((r = tlv_hex(l, o, "fci_extra", "pse", extra, sizeof(extra), &extra_len)) != 0 ||
@@ -659,7 +648,7 @@ static int build_pse(loader *l, json_t *o, kv_vcard_df *pse, const kv_vcard_df *
             put_dir_entry(&w, &apps[i], &dirs[i], 1);
             kv_tlv_end(&w);
             if (w.err != 0)
-                return bad(l, KV_ERR_FORMAT, "applications[%zu]: PSE entry too long", i);
+                return kv_vcard_bad(l, KV_ERR_FORMAT, "applications[%zu]: PSE entry too long", i);
             if ((r = add_record(l, pse, "pse", (unsigned)sfi, number++, rec, w.len)) != 0)
                 return r;
         }
@@ -676,7 +665,7 @@ static int build_pse(loader *l, json_t *o, kv_vcard_df *pse, const kv_vcard_df *
     kv_tlv_end(&w);
     kv_tlv_end(&w);
     if (w.err != 0)
-        return bad(l, KV_ERR_FORMAT, "pse: FCI longer than %d bytes", KV_VCARD_DATA_MAX);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "pse: FCI longer than %d bytes", KV_VCARD_DATA_MAX);
     pse->fci_len = w.len;
     return 0;
 }
@@ -693,7 +682,7 @@ static int build_ppse(loader *l, json_t *o, kv_vcard_df *ppse, const kv_vcard_df
     memcpy(ppse->name, ppse_name, sizeof(ppse_name) - 1);
     ppse->name_len = sizeof(ppse_name) - 1;
     if (o != NULL &&
-        ((r = strict(l, o, "ppse", &ppse_tbl, NULL)) != 0 ||
+        ((r = kv_vcard_strict(l, o, "ppse", &ppse_tbl, NULL)) != 0 ||
          (r = tlv_hex(l, o, "fci_extra", "ppse", extra, sizeof(extra), &extra_len)) != 0))
         return r;
     /* EMV Book B: 6F { 84 A5 { BF0C { 61 {4F 50 87} ... } } } */
@@ -710,7 +699,7 @@ static int build_ppse(loader *l, json_t *o, kv_vcard_df *ppse, const kv_vcard_df
     kv_tlv_end(&w);
     kv_tlv_end(&w);
     if (w.err != 0)
-        return bad(l, KV_ERR_FORMAT, "ppse: FCI longer than %d bytes", KV_VCARD_DATA_MAX);
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "ppse: FCI longer than %d bytes", KV_VCARD_DATA_MAX);
     ppse->fci_len = w.len;
     return 0;
 }
@@ -725,33 +714,33 @@ static const kv_jdec_field pin_rows[] = {
 };
 static const kv_jdec_table pin_tbl = KV_JDEC_TABLE(NULL, pin_rows, 0, NULL, NULL);
 
-static int parse_pin(loader *l, json_t *root, kv_vcard_profile *p)
+/* see profile_int.h */
+int kv_vcard_parse_pin(loader *l, json_t *o, const char *where, kv_secbuf **block,
+                       unsigned *try_limit, unsigned *tries)
 {
-    json_t *o = json_object_get(root, "pin"), *v;
     struct pin_in in = {3, -1};
     long limit, left;
     const char *digits;
+    json_t *v;
     size_t n;
     uint8_t *b;
     int r;
 
-    if (o == NULL)
-        return 0;
-    if ((r = strict(l, o, "pin", &pin_tbl, &in)) != 0)
+    if ((r = kv_vcard_strict(l, o, where, &pin_tbl, &in)) != 0)
         return r;
     limit = (long)in.try_limit;
     left = (long)in.tries_left;
     if (left > limit)
-        return bad(l, KV_ERR_FORMAT, "pin.tries_left: more than try_limit");
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s.tries_left: more than try_limit", where);
     v = json_object_get(o, "value");
     if (!json_is_string(v) || !kv_is_digits(json_string_value(v), 4, 12))
-        return bad(l, KV_ERR_FORMAT, "pin.value: not a string of 4 to 12 digits");
-    if ((p->pin_block = kv_secbuf_new(KV_VCARD_PIN_BLOCK_LEN)) == NULL)
-        return bad(l, KV_ERR_NOMEM, "pin: cannot allocate locked memory");
+        return kv_vcard_bad(l, KV_ERR_FORMAT, "%s.value: not a string of 4 to 12 digits", where);
+    if ((*block = kv_secbuf_new(KV_VCARD_PIN_BLOCK_LEN)) == NULL)
+        return kv_vcard_bad(l, KV_ERR_NOMEM, "%s: cannot allocate locked memory", where);
     /* plaintext PIN block: 2N, PIN digits in BCD, F filler (EMV Book 3 §6.5.12) */
     digits = json_string_value(v);
     n = strlen(digits);
-    b = kv_secbuf_ptr(p->pin_block);
+    b = kv_secbuf_ptr(*block);
     memset(b, 0xFF, KV_VCARD_PIN_BLOCK_LEN);
     b[0] = (uint8_t)(0x20 | n);
     for (size_t i = 0; i < n; i++) {
@@ -762,9 +751,18 @@ static int parse_pin(loader *l, json_t *root, kv_vcard_profile *p)
     }
     /* The profile is kept (root); wipe the PIN text inside it (jansson owns the buffer). */
     kv_wipe((char *)digits, n);
-    p->pin_try_limit = (unsigned)limit;
-    p->pin_tries = left < 0 ? (unsigned)limit : (unsigned)left;
+    *try_limit = (unsigned)limit;
+    *tries = left < 0 ? (unsigned)limit : (unsigned)left;
     return 0;
+}
+
+static int parse_pin(loader *l, json_t *root, kv_vcard_profile *p)
+{
+    json_t *o = json_object_get(root, "pin");
+
+    if (o == NULL)
+        return 0;
+    return kv_vcard_parse_pin(l, o, "pin", &p->pin_block, &p->pin_try_limit, &p->pin_tries);
 }
 
 struct quirks_in {
@@ -783,7 +781,7 @@ static int parse_quirks(loader *l, json_t *root, kv_vcard_profile *p)
     int r;
     if (o == NULL)
         return 0;
-    if ((r = strict(l, o, "quirks", &quirks_tbl, &in)) != 0)
+    if ((r = kv_vcard_strict(l, o, "quirks", &quirks_tbl, &in)) != 0)
         return r;
     p->quirks = (in.get_response ? KV_VCARD_QUIRK_GET_RESPONSE : 0) |
                 (in.wrong_le ? KV_VCARD_QUIRK_WRONG_LE : 0);
@@ -811,11 +809,12 @@ static int scan_app_records(loader *l, const char *where, kv_vcard_df *df)
             if (kv_tlv_find(df->records[i].data, df->records[i].len, want[k].tag, &t) != 0)
                 continue;
             if (t.len > want[k].cap)
-                return bad(l, KV_ERR_FORMAT, "%s: tag %X in a record is longer than %zu bytes",
-                           where, (unsigned)want[k].tag, want[k].cap);
+                return kv_vcard_bad(l, KV_ERR_FORMAT,
+                                    "%s: tag %X in a record is longer than %zu bytes", where,
+                                    (unsigned)want[k].tag, want[k].cap);
             if (want[k].tag != 0x57 && kv_dol_data_len(t.value, t.len, &total) != 0)
-                return bad(l, KV_ERR_FORMAT, "%s: tag %X in a record is not a DOL", where,
-                           (unsigned)want[k].tag);
+                return kv_vcard_bad(l, KV_ERR_FORMAT, "%s: tag %X in a record is not a DOL", where,
+                                    (unsigned)want[k].tag);
             if (t.len > 0)
                 memcpy((uint8_t *)df + want[k].off, t.value, t.len);
             *(size_t *)(void *)((uint8_t *)df + want[k].lenoff) = t.len;
@@ -843,7 +842,7 @@ int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size
 
     *out = NULL;
     if (!json_is_object(root)) {
-        r = bad(&l, KV_ERR_JSON, "profile: not a JSON object");
+        r = kv_vcard_bad(&l, KV_ERR_JSON, "profile: not a JSON object");
         goto out;
     }
     if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -851,24 +850,24 @@ int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size
         goto out;
     }
     memset(dirs, 0, sizeof(dirs));
-    if ((r = strict(&l, root, "", &profile_tbl, NULL)) != 0)
+    if ((r = kv_vcard_strict(&l, root, "", &profile_tbl, NULL)) != 0)
         goto out;
     if ((v = json_object_get(root, "name")) != NULL) {
         if (!json_is_string(v)) {
-            r = bad(&l, KV_ERR_JSON, "name: not a string");
+            r = kv_vcard_bad(&l, KV_ERR_JSON, "name: not a string");
             goto out;
         }
         snprintf(p->name, sizeof(p->name), "%s", json_string_value(v));
     }
     v = json_object_get(root, "atr");
-    if ((r = hex_value(&l, v, "atr", p->atr, 2, KV_VCARD_ATR_MAX, &p->atr_len)) != 0)
+    if ((r = kv_vcard_hex_value(&l, v, "atr", p->atr, 2, KV_VCARD_ATR_MAX, &p->atr_len)) != 0)
         goto out;
 
     arr = json_object_get(root, "applications");
     if (!json_is_array(arr) || json_array_size(arr) < 1 ||
         json_array_size(arr) > KV_VCARD_MAX_APPS) {
-        r = bad(&l, KV_ERR_JSON, "applications: not an array of 1..%d applications",
-                KV_VCARD_MAX_APPS);
+        r = kv_vcard_bad(&l, KV_ERR_JSON, "applications: not an array of 1..%d applications",
+                         KV_VCARD_MAX_APPS);
         goto out;
     }
     napps = json_array_size(arr);
@@ -881,7 +880,7 @@ int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size
         for (size_t j = 0; j < i; j++)
             if (p->dfs[j].name_len == p->dfs[i].name_len &&
                 memcmp(p->dfs[j].name, p->dfs[i].name, p->dfs[i].name_len) == 0) {
-                r = bad(&l, KV_ERR_FORMAT, "%s.aid: same AID as applications[%zu]", w, j);
+                r = kv_vcard_bad(&l, KV_ERR_FORMAT, "%s.aid: same AID as applications[%zu]", w, j);
                 goto out;
             }
     }
@@ -903,7 +902,7 @@ int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size
         if (p->data[i].tag != 0x9F36)
             continue;
         if (p->data[i].len != 2) {
-            r = bad(&l, KV_ERR_FORMAT, "data.9F36: the ATC is 2 bytes");
+            r = kv_vcard_bad(&l, KV_ERR_FORMAT, "data.9F36: the ATC is 2 bytes");
             goto out;
         }
         p->atc = (unsigned)p->data[i].value[0] << 8 | p->data[i].value[1];

@@ -5,29 +5,15 @@
  * out of range fails the load with a reason that names the field.
  */
 #include "apdu/vcard/card_fault.h"
+#include "apdu/vcard/profile_int.h"
 #include "apdu/dol.h"
 #include "apdu/tlv.h"
 #include "src/base/err.h"
 #include "src/base/hex.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-    va_list ap;
-    if (why != NULL && whylen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 /* exactly n bytes of hex (n 1..3) as a big-endian integer */
 static int hex_exact(const json_t *v, size_t n, uint32_t *out)
@@ -91,106 +77,116 @@ static int parse_fault(const json_t *o, const char *w, kv_vcard_fault *f, char *
     long n;
 
     if (!json_is_object(o))
-        return fail(why, whylen, KV_ERR_JSON, "%s: not an object", w);
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s: not an object", w);
     json_object_foreach((json_t *)o, key, v)
     {
         if (!known_key(key))
-            return fail(why, whylen, KV_ERR_JSON, "%s: unknown field \"%s\"", w, key);
+            return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s: unknown field \"%s\"", w, key);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             if (strcmp(key, actions[i]) != 0)
                 continue;
             if (action != NULL)
-                return fail(why, whylen, KV_ERR_JSON,
-                            "%s: both \"%s\" and \"%s\" (one action per fault)", w, action, key);
+                return kv_vcard_why(why, whylen, KV_ERR_JSON,
+                                    "%s: both \"%s\" and \"%s\" (one action per fault)", w, action,
+                                    key);
             action = actions[i];
         }
     }
     if (action == NULL)
-        return fail(why, whylen, KV_ERR_JSON,
-                    "%s: no action (one of sw, corrupt, atc_skew, atc_add, atc_set, drop_tag, "
-                    "dup_tag, delay_ms, tear)",
-                    w);
+        return kv_vcard_why(
+            why, whylen, KV_ERR_JSON,
+            "%s: no action (one of sw, corrupt, atc_skew, atc_add, atc_set, drop_tag, "
+            "dup_tag, delay_ms, tear)",
+            w);
     memset(f, 0, sizeof(*f));
     f->p1 = f->p2 = -1;
     if ((v = json_object_get(o, "ins")) == NULL)
-        return fail(why, whylen, KV_ERR_JSON, "%s.ins: missing (the instruction byte, hex)", w);
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s.ins: missing (the instruction byte, hex)",
+                            w);
     if (hex_exact(v, 1, &x) != 0)
-        return fail(why, whylen, KV_ERR_FORMAT, "%s.ins: not one byte of hex (e.g. \"B2\")", w);
+        return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.ins: not one byte of hex (e.g. \"B2\")",
+                            w);
     f->ins = (uint8_t)x;
     if ((v = json_object_get(o, "p1")) != NULL) {
         if (hex_exact(v, 1, &x) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.p1: not one byte of hex", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.p1: not one byte of hex", w);
         f->p1 = (int)x;
     }
     if ((v = json_object_get(o, "p2")) != NULL) {
         if (hex_exact(v, 1, &x) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.p2: not one byte of hex", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.p2: not one byte of hex", w);
         f->p2 = (int)x;
     }
     if ((v = json_object_get(o, "nth")) != NULL) {
         if (int_in(v, 1, 65535, &n) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.nth: not an integer 1..65535", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.nth: not an integer 1..65535", w);
         f->nth = (unsigned)n;
     }
     if ((v = json_object_get(o, "once")) != NULL) {
         if (!json_is_boolean(v))
-            return fail(why, whylen, KV_ERR_JSON, "%s.once: not true or false", w);
+            return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s.once: not true or false", w);
         f->once = json_is_true(v);
     }
     if ((v = json_object_get(o, "note")) != NULL && !json_is_string(v))
-        return fail(why, whylen, KV_ERR_JSON, "%s.note: not a string", w);
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s.note: not a string", w);
     if (json_object_get(o, "bit") != NULL && strcmp(action, "corrupt") != 0)
-        return fail(why, whylen, KV_ERR_JSON, "%s.bit: only with \"corrupt\"", w);
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s.bit: only with \"corrupt\"", w);
 
     v = json_object_get(o, action);
     if (strcmp(action, "sw") == 0) {
         if (hex_exact(v, 2, &x) != 0 || ((x >> 12) != 0x6 && (x >> 12) != 0x9) || (x >> 8) == 0x60)
-            return fail(why, whylen, KV_ERR_FORMAT,
-                        "%s.sw: not a status word of 2 bytes of hex (6xxx or 9xxx, not 60xx)", w);
+            return kv_vcard_why(
+                why, whylen, KV_ERR_FORMAT,
+                "%s.sw: not a status word of 2 bytes of hex (6xxx or 9xxx, not 60xx)", w);
         f->kind = KV_FAULT_SW;
         f->sw = (uint16_t)x;
     } else if (strcmp(action, "corrupt") == 0) {
         const char *s = json_string_value(v);
         if (s == NULL || (strcmp(s, "ac") != 0 && strcmp(s, "sdad") != 0))
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.corrupt: not \"ac\" or \"sdad\"", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.corrupt: not \"ac\" or \"sdad\"",
+                                w);
         f->kind = strcmp(s, "ac") == 0 ? KV_FAULT_CORRUPT_AC : KV_FAULT_CORRUPT_SDAD;
         if ((v = json_object_get(o, "bit")) != NULL) {
             if (int_in(v, 0, 2047, &n) != 0)
-                return fail(why, whylen, KV_ERR_FORMAT, "%s.bit: not an integer 0..2047", w);
+                return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.bit: not an integer 0..2047",
+                                    w);
             f->bit = (unsigned)n;
         }
     } else if (strcmp(action, "atc_skew") == 0) {
         if (int_in(v, -65535, 65535, &n) != 0 || n == 0)
-            return fail(why, whylen, KV_ERR_FORMAT,
-                        "%s.atc_skew: not a non-zero integer -65535..65535", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                "%s.atc_skew: not a non-zero integer -65535..65535", w);
         f->kind = KV_FAULT_ATC_SKEW;
         f->n = n;
     } else if (strcmp(action, "atc_add") == 0) {
         if (int_in(v, -65535, 65535, &n) != 0 || n == 0)
-            return fail(why, whylen, KV_ERR_FORMAT,
-                        "%s.atc_add: not a non-zero integer -65535..65535", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                "%s.atc_add: not a non-zero integer -65535..65535", w);
         f->kind = KV_FAULT_ATC_ADD;
         f->n = n;
     } else if (strcmp(action, "atc_set") == 0) {
         if (int_in(v, 0, 65535, &n) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.atc_set: not an integer 0..65535", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.atc_set: not an integer 0..65535",
+                                w);
         f->kind = KV_FAULT_ATC_SET;
         f->n = n;
     } else if (strcmp(action, "drop_tag") == 0 || strcmp(action, "dup_tag") == 0) {
         if (hex_tag(v, &x) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.%s: not a BER-TLV tag of 1..3 bytes hex", w,
-                        action);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                "%s.%s: not a BER-TLV tag of 1..3 bytes hex", w, action);
         f->kind = action[1] == 'r' ? KV_FAULT_DROP_TAG : KV_FAULT_DUP_TAG;
         f->tag = x;
     } else if (strcmp(action, "delay_ms") == 0) {
         if (int_in(v, 0, 60000, &n) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.delay_ms: not an integer 0..60000", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.delay_ms: not an integer 0..60000",
+                                w);
         f->kind = KV_FAULT_DELAY;
         f->n = n;
     } else { /* tear */
         const char *s = json_string_value(v);
         if (s == NULL || (strcmp(s, "before") != 0 && strcmp(s, "after") != 0))
-            return fail(why, whylen, KV_ERR_FORMAT, "%s.tear: not \"before\" or \"after\"", w);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s.tear: not \"before\" or \"after\"",
+                                w);
         f->kind = strcmp(s, "before") == 0 ? KV_FAULT_TEAR_BEFORE : KV_FAULT_TEAR_AFTER;
     }
     return 0;
@@ -205,10 +201,10 @@ int kv_vcard_faults_parse(const json_t *arr, const char *where, kv_vcard_faults 
 
     memset(out, 0, sizeof(*out));
     if (!json_is_array(arr))
-        return fail(why, whylen, KV_ERR_JSON, "%s: not an array of faults", where);
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "%s: not an array of faults", where);
     if (json_array_size(arr) > KV_VCARD_FAULTS_MAX)
-        return fail(why, whylen, KV_ERR_FORMAT, "%s: more than %d faults", where,
-                    KV_VCARD_FAULTS_MAX);
+        return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s: more than %d faults", where,
+                            KV_VCARD_FAULTS_MAX);
     for (size_t i = 0; i < json_array_size(arr); i++) {
         snprintf(w, sizeof(w), "%s[%zu]", where, i);
         if ((r = parse_fault(json_array_get(arr, i), w, &out->f[i], why, whylen)) != 0)
@@ -236,7 +232,7 @@ int kv_vcard_logcfg_parse(const json_t *obj, kv_vcard_logcfg *out, char *why, si
 
     memset(out, 0, sizeof(*out));
     if (!json_is_object(obj))
-        return fail(why, whylen, KV_ERR_JSON, "log: not an object");
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "log: not an object");
     json_object_foreach((json_t *)obj, key, v)
     {
         size_t i;
@@ -244,35 +240,35 @@ int kv_vcard_logcfg_parse(const json_t *obj, kv_vcard_logcfg *out, char *why, si
             if (strcmp(key, keys[i]) == 0)
                 break;
         if (i == sizeof(keys) / sizeof(keys[0]))
-            return fail(why, whylen, KV_ERR_JSON, "log: unknown field \"%s\"", key);
+            return kv_vcard_why(why, whylen, KV_ERR_JSON, "log: unknown field \"%s\"", key);
     }
     if ((v = json_object_get(obj, "sfi")) == NULL)
-        return fail(why, whylen, KV_ERR_JSON, "log.sfi: missing (11..30)");
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "log.sfi: missing (11..30)");
     if (int_in(v, 11, 30, &n) != 0)
-        return fail(why, whylen, KV_ERR_FORMAT, "log.sfi: not an integer 11..30");
+        return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "log.sfi: not an integer 11..30");
     out->sfi = (uint8_t)n;
     if ((v = json_object_get(obj, "records")) == NULL)
-        return fail(why, whylen, KV_ERR_JSON, "log.records: missing (1..%d)",
-                    KV_VCARD_LOG_RECORDS_MAX);
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "log.records: missing (1..%d)",
+                            KV_VCARD_LOG_RECORDS_MAX);
     if (int_in(v, 1, KV_VCARD_LOG_RECORDS_MAX, &n) != 0)
-        return fail(why, whylen, KV_ERR_FORMAT, "log.records: not an integer 1..%d",
-                    KV_VCARD_LOG_RECORDS_MAX);
+        return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "log.records: not an integer 1..%d",
+                            KV_VCARD_LOG_RECORDS_MAX);
     out->records = (uint8_t)n;
     out->in_fci = 1;
     if ((v = json_object_get(obj, "in_fci")) != NULL) {
         if (!json_is_boolean(v))
-            return fail(why, whylen, KV_ERR_JSON, "log.in_fci: not true or false");
+            return kv_vcard_why(why, whylen, KV_ERR_JSON, "log.in_fci: not true or false");
         out->in_fci = json_is_true(v);
     }
     if ((v = json_object_get(obj, "note")) != NULL && !json_is_string(v))
-        return fail(why, whylen, KV_ERR_JSON, "log.note: not a string");
+        return kv_vcard_why(why, whylen, KV_ERR_JSON, "log.note: not a string");
     if ((v = json_object_get(obj, "format")) != NULL) {
         if (!json_is_string(v))
-            return fail(why, whylen, KV_ERR_JSON, "log.format: not a hex string");
+            return kv_vcard_why(why, whylen, KV_ERR_JSON, "log.format: not a hex string");
         dn = kv_hex_decode(json_string_value(v), out->format, sizeof(out->format));
         if (dn < 1)
-            return fail(why, whylen, KV_ERR_FORMAT, "log.format: not 1..%d bytes of hex",
-                        KV_VCARD_LOG_FORMAT_MAX);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "log.format: not 1..%d bytes of hex",
+                                KV_VCARD_LOG_FORMAT_MAX);
         out->format_len = (size_t)dn;
     } else {
         memcpy(out->format, default_format, sizeof(default_format));
@@ -280,14 +276,15 @@ int kv_vcard_logcfg_parse(const json_t *obj, kv_vcard_logcfg *out, char *why, si
     }
     if (kv_dol_parse(out->format, out->format_len, e, KV_VCARD_LOG_FORMAT_MAX, &ne) != 0 ||
         kv_dol_data_len(out->format, out->format_len, &total) != 0)
-        return fail(why, whylen, KV_ERR_FORMAT, "log.format: not a DOL (tag, length pairs)");
+        return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                            "log.format: not a DOL (tag, length pairs)");
     for (size_t i = 0; i < ne; i++)
         if (e[i].len == 0)
-            return fail(why, whylen, KV_ERR_FORMAT, "log.format: tag %X has length 0",
-                        (unsigned)e[i].tag);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "log.format: tag %X has length 0",
+                                (unsigned)e[i].tag);
     if (total == 0 || total > KV_VCARD_LOG_RECORD_MAX)
-        return fail(why, whylen, KV_ERR_FORMAT, "log.format: records of %zu bytes (1..%d)", total,
-                    KV_VCARD_LOG_RECORD_MAX);
+        return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "log.format: records of %zu bytes (1..%d)",
+                            total, KV_VCARD_LOG_RECORD_MAX);
     out->record_len = total;
     return 0;
 }
@@ -371,8 +368,8 @@ int kv_vcard_profile_lab(json_t *root, kv_vcard_profile *p, char *why, size_t wh
         return r;
     for (size_t i = 0; i < p->ndata; i++)
         if (p->data[i].tag == 0x9F4D || p->data[i].tag == 0x9F4F)
-            return fail(why, whylen, KV_ERR_FORMAT, "data.%X: comes from \"log\"",
-                        (unsigned)p->data[i].tag);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "data.%X: comes from \"log\"",
+                                (unsigned)p->data[i].tag);
     for (size_t i = 0; i < p->ndfs; i++) {
         kv_vcard_df *df = &p->dfs[i];
         uint8_t entry[2] = {p->log->sfi, p->log->records};
@@ -380,22 +377,23 @@ int kv_vcard_profile_lab(json_t *root, kv_vcard_profile *p, char *why, size_t wh
             continue;
         for (size_t k = 0; k < df->nrecords; k++)
             if (df->records[k].sfi == p->log->sfi)
-                return fail(why, whylen, KV_ERR_FORMAT,
-                            "log.sfi: SFI %u holds records of applications[%zu]", p->log->sfi, i);
+                return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                    "log.sfi: SFI %u holds records of applications[%zu]",
+                                    p->log->sfi, i);
         for (size_t k = 0; k < df->ndata; k++)
             if (df->data[k].tag == 0x9F4D || df->data[k].tag == 0x9F4F)
-                return fail(why, whylen, KV_ERR_FORMAT,
-                            "applications[%zu].data.%X: comes from \"log\"", i,
-                            (unsigned)df->data[k].tag);
+                return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                    "applications[%zu].data.%X: comes from \"log\"", i,
+                                    (unsigned)df->data[k].tag);
         if (!p->log->in_fci)
             continue;
         if (kv_tlv_find(df->fci, df->fci_len, 0x9F4D, &t) == 0)
-            return fail(why, whylen, KV_ERR_FORMAT,
-                        "applications[%zu]: the FCI already has 9F4D; \"log\" adds it", i);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                "applications[%zu]: the FCI already has 9F4D; \"log\" adds it", i);
         if (fci_add_log_entry(df, entry) != 0)
-            return fail(why, whylen, KV_ERR_FORMAT,
-                        "applications[%zu]: the FCI with 9F4D is longer than %d bytes", i,
-                        KV_VCARD_DATA_MAX);
+            return kv_vcard_why(why, whylen, KV_ERR_FORMAT,
+                                "applications[%zu]: the FCI with 9F4D is longer than %d bytes", i,
+                                KV_VCARD_DATA_MAX);
     }
     return 0;
 }

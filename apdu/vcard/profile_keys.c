@@ -13,6 +13,7 @@
  *             application), "pin" (as the card's), "atc" (0..65535)
  */
 #include "apdu/vcard/profile.h"
+#include "apdu/vcard/profile_int.h"
 #include "apdu/vcard/vcard.h"
 #include "apdu/vcard/vcrypto.h"
 #include "src/base/err.h"
@@ -22,82 +23,26 @@
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *why;
-    size_t whylen;
-} kctx;
+typedef kv_vcard_loader kctx;
 
-static int fail(kctx *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(kctx *c, int err, const char *fmt, ...)
-{
-    va_list ap;
-    if (c->why != NULL && c->whylen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(c->why, c->whylen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
-#define NONE KV_JDEC_NONE
-#define ANY(nm)                                                                                    \
-    {                                                                                              \
-        nm, KV_JT_ANY, 0, 0, 0, 0, 0, NONE, NONE, NULL, NULL, 0, NULL, NULL                        \
-    }
-#define INT(st, nm, mn, mx, fld)                                                                   \
-    {                                                                                              \
-        nm, KV_JT_INT, 0, mn, mx, offsetof(st, fld), 0, NONE, NONE, NULL, NULL, 0, NULL, NULL      \
-    }
-#define BOOL(st, nm, fld)                                                                          \
-    {                                                                                              \
-        nm, KV_JT_BOOL, 0, 0, 0, offsetof(st, fld), sizeof(int), NONE, NONE, NULL, NULL, 0, NULL,  \
-            NULL                                                                                   \
-    }
-
-/* Check obj against the table (unknown member: an error naming it), values into in. */
-static int check(kctx *c, const json_t *obj, const char *where, const kv_jdec_table *t, void *in)
-{
-    kv_jdec_error e;
-    int r;
-    if (!json_is_object(obj))
-        return fail(c, KV_ERR_JSON, "%s: not an object", where);
-    if ((r = kv_jdec_decode(obj, t, in, NULL, &e)) == 0)
-        return 0;
-    if (e.code == KV_JDEC_UNKNOWN_FIELD)
-        return fail(c, KV_ERR_JSON, "%s%s%.*s: unknown field \"%s\"", where,
-                    e.parent_len > 0 ? "." : "", (int)e.parent_len, e.path, e.key);
-    if (r == KV_ERR_JSON && e.code != KV_JDEC_WRONG_TYPE && e.code != KV_JDEC_MISSING)
-        r = KV_ERR_FORMAT;
-    return fail(c, r, "%s.%s: %s", where, e.path, e.msg);
-}
+/* the loader helpers and row shorthands: profile_int.h */
 
 /* The hex member key of o (absent: 0 and *len 0) of min..max bytes. */
 static int hex_member(kctx *c, json_t *o, const char *where, const char *key, uint8_t *out,
                       size_t min, size_t max, size_t *len)
 {
     json_t *v = json_object_get(o, key);
-    int n;
+    char w[128];
     *len = 0;
     if (v == NULL)
         return 0;
-    if (!json_is_string(v))
-        return fail(c, KV_ERR_JSON, "%s.%s: not a hex string", where, key);
-    n = kv_hex_decode(json_string_value(v), out, max);
-    if (n == KV_ERR_BUFFER)
-        return fail(c, KV_ERR_FORMAT, "%s.%s: longer than %zu bytes", where, key, max);
-    if (n < 0)
-        return fail(c, KV_ERR_FORMAT, "%s.%s: not hex", where, key);
-    if ((size_t)n < min)
-        return fail(c, KV_ERR_FORMAT, "%s.%s: shorter than %zu bytes", where, key, min);
-    *len = (size_t)n;
-    return 0;
+    snprintf(w, sizeof(w), "%s.%s", where, key);
+    return kv_vcard_hex_value(c, v, w, out, min, max, len);
 }
 
 /* A PEM private RSA key from the member key (PEM text) or key_file (a path). */
@@ -112,17 +57,18 @@ static int pem_member(kctx *c, json_t *o, const char *where, const char *key, co
     if (v == NULL && f == NULL)
         return 0;
     if (v != NULL && f != NULL)
-        return fail(c, KV_ERR_JSON, "%s: both %s and %s", where, key, key_file);
+        return kv_vcard_bad(c, KV_ERR_JSON, "%s: both %s and %s", where, key, key_file);
     if (!json_is_string(v != NULL ? v : f))
-        return fail(c, KV_ERR_JSON, "%s.%s: not a string", where, v != NULL ? key : key_file);
+        return kv_vcard_bad(c, KV_ERR_JSON, "%s.%s: not a string", where,
+                            v != NULL ? key : key_file);
     if (v != NULL)
         bio = BIO_new_mem_buf(json_string_value(v), (int)json_string_length(v));
     else
         bio = BIO_new_file(json_string_value(f), "r");
     if (bio == NULL) {
         r = v != NULL ? KV_ERR_NOMEM
-                      : fail(c, KV_ERR_IO, "%s.%s: cannot read %s", where, key_file,
-                             json_string_value(f));
+                      : kv_vcard_bad(c, KV_ERR_IO, "%s.%s: cannot read %s", where, key_file,
+                                     json_string_value(f));
         goto out;
     }
     *out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
@@ -130,8 +76,8 @@ static int pem_member(kctx *c, json_t *o, const char *where, const char *key, co
         EVP_PKEY_get_size(*out) < 64 || EVP_PKEY_get_size(*out) > KV_VCARD_DATA_MAX - 8) {
         EVP_PKEY_free(*out);
         *out = NULL;
-        r = fail(c, KV_ERR_FORMAT, "%s.%s: not a PEM RSA private key of 512..1984 bits", where,
-                 v != NULL ? key : key_file);
+        r = kv_vcard_bad(c, KV_ERR_FORMAT, "%s.%s: not a PEM RSA private key of 512..1984 bits",
+                         where, v != NULL ? key : key_file);
     }
 out:
     BIO_free(bio);
@@ -160,20 +106,22 @@ static int master_key(kctx *c, json_t *o, const char *where, const char *name, u
     if ((v = json_object_get(o, field)) == NULL)
         return 0;
     if (*has)
-        return fail(c, KV_ERR_JSON, "%s: both %s and %s", where, name, field);
+        return kv_vcard_bad(c, KV_ERR_JSON, "%s: both %s and %s", where, name, field);
     if ((r = hex_member(c, o, where, field, in, 24, 24, &n)) != 0)
         return r;
     r = kv_vcard_transport_key(kek, &keklen);
     if (r != 0) {
-        r = fail(c, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r, "%s.%s: %s", where, field,
-                 r == KV_ERR_NOT_FOUND ? "needs the transport key (--transport-key FILE or "
-                                         "$KORTVAGT_TRANSPORT_KEY)"
-                                       : "the transport key file is unreadable or not 16/24/32 "
-                                         "bytes of hex");
+        r = kv_vcard_bad(c, r == KV_ERR_NOT_FOUND ? KV_ERR_ARG : r, "%s.%s: %s", where, field,
+                         r == KV_ERR_NOT_FOUND
+                             ? "needs the transport key (--transport-key FILE or "
+                               "$KORTVAGT_TRANSPORT_KEY)"
+                             : "the transport key file is unreadable or not 16/24/32 "
+                               "bytes of hex");
         goto out;
     }
     if ((r = kv_vcard_aes_unwrap(kek, keklen, in, n, clear, &cl)) != 0 || cl != 16) {
-        r = fail(c, KV_ERR_FORMAT, "%s.%s: does not unwrap under the transport key", where, field);
+        r = kv_vcard_bad(c, KV_ERR_FORMAT, "%s.%s: does not unwrap under the transport key", where,
+                         field);
         goto out;
     }
     memcpy(mk, clear, 16);
@@ -234,22 +182,24 @@ static int parse_keys(kctx *c, json_t *o, const char *where, kv_vcard_keys *k)
     int cvn, r;
 
     keys_defaults(k);
-    if ((r = check(c, o, where, &keys_tbl, &in)) != 0)
+    if ((r = kv_vcard_strict(c, o, where, &keys_tbl, &in)) != 0)
         return r;
     cvn = (int)in.cvn;
     if (!visa_cvn(cvn) && cvn != 16 && cvn != 17 && cvn != 20 && cvn != 21 && cvn != 5 && cvn != 6)
-        return fail(c, KV_ERR_FORMAT,
-                    "%s.cvn: %d is not 10, 18, 22 (Visa), 16, 17, 20, 21 (Mastercard), 5 or 6 "
-                    "(CCD)",
-                    where, cvn);
+        return kv_vcard_bad(
+            c, KV_ERR_FORMAT,
+            "%s.cvn: %d is not 10, 18, 22 (Visa), 16, 17, 20, 21 (Mastercard), 5 or 6 "
+            "(CCD)",
+            where, cvn);
     k->present = 1;
     k->cvn = cvn;
     if (in.iad_format >= 0 && !visa_cvn(cvn))
-        return fail(c, KV_ERR_FORMAT, "%s.iad_format: only for the Visa CVNs 10, 18, 22", where);
+        return kv_vcard_bad(c, KV_ERR_FORMAT, "%s.iad_format: only for the Visa CVNs 10, 18, 22",
+                            where);
     k->iad_format = in.iad_format >= 0 ? (int)in.iad_format : cvn == 22 ? 2 : 0;
     if ((cvn == 22) != (k->iad_format == 2))
-        return fail(c, KV_ERR_FORMAT, "%s.iad_format: format 2 goes with CVN 22 and only with it",
-                    where);
+        return kv_vcard_bad(c, KV_ERR_FORMAT,
+                            "%s.iad_format: format 2 goes with CVN 22 and only with it", where);
     k->sm_mac_len = (size_t)in.sm_mac_len;
     if ((r = hex_member(c, o, where, "dki", dki, 1, 1, &n)) != 0)
         return r;
@@ -258,8 +208,8 @@ static int parse_keys(kctx *c, json_t *o, const char *where, kv_vcard_keys *k)
                         &k->idd_len)) != 0)
         return r;
     if (k->idd_len > 0 && visa_cvn(cvn) && k->iad_format == 0)
-        return fail(c, KV_ERR_FORMAT, "%s.idd: IAD format 0 has no issuer discretionary data",
-                    where);
+        return kv_vcard_bad(c, KV_ERR_FORMAT,
+                            "%s.idd: IAD format 0 has no issuer discretionary data", where);
     if (k->idd_len == 0 && (k->iad_format == 1 || k->iad_format == 3))
         k->idd_len = 15; /* zeros */
     if (k->iad_format == 2)
@@ -275,7 +225,8 @@ static int parse_keys(kctx *c, json_t *o, const char *where, kv_vcard_keys *k)
     if ((v = json_object_get(o, "first_ac")) != NULL) {
         if (!json_is_string(v) || (strcmp(json_string_value(v), "online") != 0 &&
                                    strcmp(json_string_value(v), "follow") != 0))
-            return fail(c, KV_ERR_FORMAT, "%s.first_ac: not \"online\" or \"follow\"", where);
+            return kv_vcard_bad(c, KV_ERR_FORMAT, "%s.first_ac: not \"online\" or \"follow\"",
+                                where);
         k->first_ac_follow = strcmp(json_string_value(v), "follow") == 0;
         k->first_ac_set = 1;
     }
@@ -315,10 +266,10 @@ static int parse_risk(kctx *c, json_t *o, const char *where, kv_vcard_risk *rk)
     int r;
 
     risk_defaults(rk);
-    if ((r = check(c, o, where, &risk_tbl, &in)) != 0)
+    if ((r = kv_vcard_strict(c, o, where, &risk_tbl, &in)) != 0)
         return r;
     if (in.lcol >= 0 && in.ucol >= 0 && in.lcol > in.ucol)
-        return fail(c, KV_ERR_FORMAT, "%s.lcol: more than ucol", where);
+        return kv_vcard_bad(c, KV_ERR_FORMAT, "%s.lcol: more than ucol", where);
     rk->present = 1;
     rk->lcol = (int)in.lcol;
     rk->ucol = (int)in.ucol;
@@ -331,53 +282,6 @@ static int parse_risk(kctx *c, json_t *o, const char *where, kv_vcard_risk *rk)
         (r = hex_member(c, o, where, "ciac_default", rk->ciac_default, 1, KV_VCARD_CIAC_MAX, &n)) !=
             0)
         return r;
-    return 0;
-}
-
-struct pin_in {
-    int64_t try_limit, tries_left;
-};
-static const kv_jdec_field pin_rows[] = {
-    ANY("value"),
-    INT(struct pin_in, "try_limit", 1, KV_VCARD_PIN_TRY_MAX, try_limit),
-    INT(struct pin_in, "tries_left", 0, KV_VCARD_PIN_TRY_MAX, tries_left),
-};
-static const kv_jdec_table pin_tbl = KV_JDEC_TABLE(NULL, pin_rows, 0, NULL, NULL);
-
-/* An application's own PIN: its plaintext PIN block (Book 3 §6.5.12) and try counter. */
-static int parse_app_pin(kctx *c, json_t *o, const char *where, kv_vcard_app_own *own)
-{
-    struct pin_in in = {3, -1};
-    json_t *v;
-    const char *digits;
-    uint8_t *b;
-    size_t n;
-    int r;
-
-    if ((r = check(c, o, where, &pin_tbl, &in)) != 0)
-        return r;
-    if (in.tries_left > in.try_limit)
-        return fail(c, KV_ERR_FORMAT, "%s.tries_left: more than try_limit", where);
-    v = json_object_get(o, "value");
-    if (!json_is_string(v) || !kv_is_digits(json_string_value(v), 4, 12))
-        return fail(c, KV_ERR_FORMAT, "%s.value: not a string of 4 to 12 digits", where);
-    if ((own->pin_block = kv_secbuf_new(KV_VCARD_PIN_BLOCK_LEN)) == NULL)
-        return fail(c, KV_ERR_NOMEM, "%s: cannot allocate locked memory", where);
-    digits = json_string_value(v);
-    n = strlen(digits);
-    b = kv_secbuf_ptr(own->pin_block);
-    memset(b, 0xFF, KV_VCARD_PIN_BLOCK_LEN);
-    b[0] = (uint8_t)(0x20 | n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned)(digits[i] - '0');
-        if (i % 2 == 0)
-            b[1 + i / 2] = (uint8_t)(d << 4 | 0x0F);
-        else
-            b[1 + i / 2] = (uint8_t)((b[1 + i / 2] & 0xF0) | d);
-    }
-    kv_wipe((char *)digits, n);
-    own->pin_try_limit = (unsigned)in.try_limit;
-    own->pin_tries = in.tries_left < 0 ? (unsigned)in.try_limit : (unsigned)in.tries_left;
     return 0;
 }
 
@@ -417,12 +321,14 @@ int kv_vcard_profile_keys(json_t *root, kv_vcard_profile *p, char *why, size_t w
         }
         if ((o = json_object_get(a, "pin")) != NULL) {
             snprintf(w, sizeof(w), "applications[%zu].pin", i);
-            if ((r = parse_app_pin(&c, o, w, own)) != 0)
+            if ((r = kv_vcard_parse_pin(&c, o, w, &own->pin_block, &own->pin_try_limit,
+                                        &own->pin_tries)) != 0)
                 return r;
         }
         if ((o = json_object_get(a, "atc")) != NULL) {
             if (!json_is_integer(o) || json_integer_value(o) < 0 || json_integer_value(o) > 0xFFFF)
-                return fail(&c, KV_ERR_FORMAT, "applications[%zu].atc: not an integer 0..65535", i);
+                return kv_vcard_bad(&c, KV_ERR_FORMAT,
+                                    "applications[%zu].atc: not an integer 0..65535", i);
             own->has_atc = 1;
             own->atc = (unsigned)json_integer_value(o);
         }

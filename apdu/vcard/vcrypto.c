@@ -13,17 +13,20 @@
 
 #define VC_MAC_MAX 1024
 
-/* see vcrypto.h */
-int kv_vcard_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out)
+/* One cipher pass, no padding: ECB or CBC with a zero IV. */
+static int cipher_pass(const EVP_CIPHER *cipher, const uint8_t *key, int enc, const uint8_t *in,
+                       size_t len, uint8_t *out)
 {
+    static const uint8_t zero_iv[16] = {0};
     EVP_CIPHER_CTX *ctx = NULL;
+    size_t bs = (size_t)EVP_CIPHER_get_block_size(cipher);
     int n = 0, r = KV_ERR_ARG;
 
-    if (len % 8 != 0 || len > (size_t)VC_MAC_MAX + 8)
+    if (len == 0 || len % bs != 0 || len > (size_t)VC_MAC_MAX + 16)
         goto out;
     r = KV_ERR_INTERNAL;
     if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-        EVP_CipherInit_ex(ctx, EVP_des_ede_ecb(), NULL, key, NULL, enc) != 1 ||
+        EVP_CipherInit_ex(ctx, cipher, NULL, key, zero_iv, enc) != 1 ||
         EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
         EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 || (size_t)n != len)
         goto out;
@@ -31,6 +34,16 @@ int kv_vcard_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t 
 out:
     EVP_CIPHER_CTX_free(ctx);
     return r;
+}
+
+/* see vcrypto.h */
+int kv_vcard_des2_ecb(const uint8_t key[16], int enc, const uint8_t *in, size_t len, uint8_t *out)
+{
+    if (len % 8 != 0 || len > (size_t)VC_MAC_MAX + 8)
+        return KV_ERR_ARG;
+    if (len == 0)
+        return 0; /* nothing to do (cipher_pass refuses an empty input) */
+    return cipher_pass(EVP_des_ede_ecb(), key, enc, in, len, out);
 }
 
 /* see vcrypto.h */
@@ -71,16 +84,9 @@ out:
 /* see vcrypto.h */
 int kv_vcard_csk(const uint8_t mk[16], const uint8_t atc[2], uint8_t sk[16])
 {
-    uint8_t fg[16];
-    int r;
-    memset(fg, 0, sizeof(fg));
-    memcpy(fg, atc, 2);
-    memcpy(fg + 8, atc, 2);
-    fg[2] = 0xF0;
-    fg[10] = 0x0F;
-    r = kv_vcard_des2_ecb(mk, 1, fg, 16, sk);
-    kv_wipe(fg, sizeof(fg));
-    return r;
+    /* the common session key with R = ATC || 00 00 00 00 00 00 */
+    const uint8_t r8[8] = {atc[0], atc[1], 0, 0, 0, 0, 0, 0};
+    return kv_vcard_csk_r(mk, r8, sk);
 }
 
 /* see vcrypto.h */
@@ -94,29 +100,6 @@ int kv_vcard_csk_r(const uint8_t mk[16], const uint8_t r8[8], uint8_t sk[16])
     fg[10] = 0x0F;
     r = kv_vcard_des2_ecb(mk, 1, fg, 16, sk);
     kv_wipe(fg, sizeof(fg));
-    return r;
-}
-
-/* One cipher pass, no padding: ECB or CBC with a zero IV. */
-static int cipher_pass(const EVP_CIPHER *cipher, const uint8_t *key, int enc, const uint8_t *in,
-                       size_t len, uint8_t *out)
-{
-    static const uint8_t zero_iv[16] = {0};
-    EVP_CIPHER_CTX *ctx = NULL;
-    size_t bs = (size_t)EVP_CIPHER_get_block_size(cipher);
-    int n = 0, r = KV_ERR_ARG;
-
-    if (len == 0 || len % bs != 0 || len > (size_t)VC_MAC_MAX + 16)
-        goto out;
-    r = KV_ERR_INTERNAL;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-        EVP_CipherInit_ex(ctx, cipher, NULL, key, zero_iv, enc) != 1 ||
-        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
-        EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 || (size_t)n != len)
-        goto out;
-    r = 0;
-out:
-    EVP_CIPHER_CTX_free(ctx);
     return r;
 }
 
