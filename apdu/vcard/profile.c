@@ -230,7 +230,8 @@ static int tlv_list(loader *l, json_t *v, const char *where, tlv_item_fn fn, voi
         return kv_vcard_bad(l, KV_ERR_JSON, "%s: not a TLV list (object or array of pairs)", where);
     for (i = 0; i < json_array_size(v); i++) {
         json_t *pair = json_array_get(v, i);
-        snprintf(w, sizeof(w), "%s[%zu]", where, i);
+        if (snprintf(w, sizeof(w), "%s[%zu]", where, i) >= (int)sizeof(w))
+            w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
         if (!json_is_array(pair) || json_array_size(pair) != 2 ||
             !json_is_string(json_array_get(pair, 0)))
             return kv_vcard_bad(l, KV_ERR_JSON, "%s: not a [\"TAG\", \"VALUE\"] pair", w);
@@ -377,7 +378,8 @@ static int parse_records(loader *l, json_t *obj, const char *where, unsigned def
     if (!json_is_array(arr))
         return kv_vcard_bad(l, KV_ERR_JSON, "%s.records: not an array", where);
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        snprintf(w, sizeof(w), "%s.records[%zu]", where, i);
+        if (snprintf(w, sizeof(w), "%s.records[%zu]", where, i) >= (int)sizeof(w))
+            w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
         if ((r = parse_record(l, json_array_get(arr, i), w, default_sfi, df)) != 0)
             return r;
     }
@@ -873,7 +875,8 @@ int kv_vcard_profile_build(json_t *root, kv_vcard_profile **out, char *why, size
     napps = json_array_size(arr);
     for (size_t i = 0; i < napps; i++) {
         char w[48];
-        snprintf(w, sizeof(w), "applications[%zu]", i);
+        if (snprintf(w, sizeof(w), "applications[%zu]", i) >= (int)sizeof(w))
+            w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
         if ((r = parse_app(&l, json_array_get(arr, i), w, &p->dfs[i], &dirs[i])) != 0 ||
             (r = scan_app_records(&l, w, &p->dfs[i])) != 0)
             goto out;

@@ -206,7 +206,8 @@ int kv_vcard_faults_parse(const json_t *arr, const char *where, kv_vcard_faults 
         return kv_vcard_why(why, whylen, KV_ERR_FORMAT, "%s: more than %d faults", where,
                             KV_VCARD_FAULTS_MAX);
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        snprintf(w, sizeof(w), "%s[%zu]", where, i);
+        if (snprintf(w, sizeof(w), "%s[%zu]", where, i) >= (int)sizeof(w))
+            w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
         if ((r = parse_fault(json_array_get(arr, i), w, &out->f[i], why, whylen)) != 0)
             return r;
         out->n = i + 1;

@@ -306,21 +306,24 @@ int kv_vcard_profile_keys(json_t *root, kv_vcard_profile *p, char *why, size_t w
         kv_vcard_app_own *own = &p->own[i];
         a = json_array_get(apps, i);
         if ((o = json_object_get(a, "keys")) != NULL) {
-            snprintf(w, sizeof(w), "applications[%zu].keys", i);
+            if (snprintf(w, sizeof(w), "applications[%zu].keys", i) >= (int)sizeof(w))
+                w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
             if ((own->keys = calloc(1, sizeof(*own->keys))) == NULL)
                 return KV_ERR_NOMEM;
             if ((r = parse_keys(&c, o, w, own->keys)) != 0)
                 return r;
         }
         if ((o = json_object_get(a, "risk")) != NULL) {
-            snprintf(w, sizeof(w), "applications[%zu].risk", i);
+            if (snprintf(w, sizeof(w), "applications[%zu].risk", i) >= (int)sizeof(w))
+                w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
             if ((own->risk = calloc(1, sizeof(*own->risk))) == NULL)
                 return KV_ERR_NOMEM;
             if ((r = parse_risk(&c, o, w, own->risk)) != 0)
                 return r;
         }
         if ((o = json_object_get(a, "pin")) != NULL) {
-            snprintf(w, sizeof(w), "applications[%zu].pin", i);
+            if (snprintf(w, sizeof(w), "applications[%zu].pin", i) >= (int)sizeof(w))
+                w[sizeof(w) - 1] = '\0'; /* a cut name is still a name */
             if ((r = kv_vcard_parse_pin(&c, o, w, &own->pin_block, &own->pin_try_limit,
                                         &own->pin_tries)) != 0)
                 return r;
