@@ -64,7 +64,7 @@ MC=$SRC/tests/data/mc_contactless_ppse.json
 profile "$VISA" "$W/visa.json" "d['applications'][0]['aip']='1C00'; d['keys']={'cvn':10,'icc_mk_ac':'$MK'}"
 # unknown CA index: SDA announced (AIP 40), 8F FE (no such CA key), dummy 90/93
 profile "$VISA" "$W/visa_ca.json" "a=d['applications'][0]; a['aip']='5C00'; a['records'][1]['tags'] += [['8F','FE'],['90','00'*48],['9F32','03'],['93','00'*16]]; d['keys']={'cvn':10,'icc_mk_ac':'$MK'}"
-profile "$MC" "$W/mc.json" "a=d['applications'][0]; b=bytes.fromhex(a['aip']); a['aip']=bytes([b[0] & 0x9E, b[1]]).hex().upper(); d['keys']={'cvn':10,'icc_mk_ac':'$(icc_mk "$IMK_HEX" 5413330000000019 00)','icc_mk_cvc3':'$MKC'}"
+profile "$MC" "$W/mc.json" "a=d['applications'][0]; b=bytes.fromhex(a['aip']); a['aip']=bytes([b[0] & 0x9E, b[1]]).hex().upper(); d['keys']={'cvn':16,'icc_mk_ac':'$(icc_mk "$IMK_HEX" 5413330000000019 00)','icc_mk_cvc3':'$MKC'}"
 
 txn() { # EXPECTED-RC NAME ARGS... (stdin: PIN)
   local want=$1 name=$2
@@ -175,6 +175,8 @@ lab_insert "$W/mc.json"
 txn 0 cl_below --amount 20000 --currency DKK --contactless
 field cl_below "d['cvm']['method']" no_cvm
 field cl_below "d['cvc3']['verified']" True
+# a Mastercard card speaks M/Chip: CVN 16 with the Mastercard IAD, verified as such
+field cl_below "(d['cvn'], d['arqc']['verified'], d['cvr']['layout'])" "(16, True, 'mchip')"
 field cl_below "d['authorization']['exemption']" contactless_low_value
 # --no-authorize: the card and the HSM alone, no authorization object
 txn 0 cl_noauth --amount 20000 --currency DKK --contactless --no-authorize
