@@ -38,10 +38,10 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
+#include "tests/unit/hsm_fixture.h"
 
-static char tmpdir[] = "/tmp/kv-test-cvn.XXXXXX";
-static kv_hsm *H;
-static kv_secbuf *pin;
+static kv_test_token T;
+static kv_hsm *H; /* T.h */
 
 static size_t unhex(const char *s, uint8_t *out, size_t cap)
 {
@@ -85,53 +85,15 @@ static void ref_ecb(const EVP_CIPHER *c, const uint8_t *key, const uint8_t *in, 
 
 static int import(const char *label, kv_key_type t, const char *hex)
 {
-    uint8_t key[32];
-    kv_keys_result res;
-    char why[512];
-    size_t n = unhex(hex, key, sizeof(key));
-    int r =
-        kv_keys_import(H, label, t, KV_USAGE_IMK, NULL, 0, key, n, NULL, 0, &res, why, sizeof(why));
-    if (r != 0)
-        print_error("import %s: %s\n", label, why);
-    kv_wipe(key, sizeof(key));
-    return r;
+    return kv_test_token_import(&T, label, t, KV_USAGE_IMK, hex);
 }
 
 static int setup(void **state)
 {
-    char conf[256], tokens[256];
-    FILE *f;
-    kv_hsm *h = NULL;
-    kv_hsm_token_info ti;
-    kv_hsm_config cfg = {.token = "kv-cvn"};
-
     (void)state;
-    if (access(KV_HSM_DEFAULT_MODULE, R_OK) != 0)
+    kv_test_token_open(&T, "/tmp/kv-test-cvn", "kv-cvn");
+    if ((H = T.h) == NULL)
         return 0; /* every test skips */
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(tokens, sizeof(tokens), "%s/tokens", tmpdir);
-    assert_int_equal(mkdir(tokens, 0700), 0);
-    snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
-    assert_non_null(f = fopen(conf, "w"));
-    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens);
-    fclose(f);
-    setenv("SOFTHSM2_CONF", conf, 1);
-    pin = kv_secbuf_new(64);
-    assert_non_null(pin);
-    memcpy(kv_secbuf_ptr(pin), "cvn-user-1", 11);
-
-    assert_int_equal(kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h), 0);
-    assert_int_equal(kv_hsm_token_init(h, "kv-cvn", (const uint8_t *)"cvn-so-01", 9,
-                                       (const uint8_t *)"cvn-user-1", 10, &ti),
-                     0);
-    kv_hsm_close(h);
-    cfg.pin = pin;
-    cfg.pin_len = 10;
-    if (kv_hsm_open(&cfg, &H) != 0) {
-        print_error("open: %s\n", kv_hsm_last_error(NULL));
-        fail();
-    }
     /* the lab's imk-ac and imk-ac-aes (scripts/lab.sh), public test values */
     assert_int_equal(import("imk", KV_KEY_DES2, "0123456789ABCDEFFEDCBA9876543210"), 0);
     assert_int_equal(import("imk-aes", KV_KEY_AES128, "2B7E151628AED2A6ABF7158809CF4F3C"), 0);
@@ -140,18 +102,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    kv_hsm_close(H);
     H = NULL;
-    kv_secbuf_free(pin);
-    pin = NULL;
-    if (strchr(tmpdir, 'X') == NULL) {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
-            return -1;
-    }
-    return 0;
+    return kv_test_token_close(&T);
 }
 
 #define NEED_HSM()                                                                                 \

@@ -33,61 +33,25 @@
 #include "src/base/err.h"
 #include "src/base/hex.h"
 #include "src/base/secure.h"
+#include "tests/unit/hsm_fixture.h"
 
-static char tmpdir[] = "/tmp/kv-test-iscript.XXXXXX";
-static kv_hsm *H;
-static kv_secbuf *user_pin;
+static kv_test_token T;
+static kv_hsm *H; /* T.h */
 
 #define LAB_SMI "4B3A2918F7E6D5C4C4D5E6F718293A4B"
 #define LAB_SMC "9A8B7C6D5E4F30211203F4E5D6C7B8A9"
 
 static int import(const char *label, kv_key_type t, kv_key_usage u, const char *hex)
 {
-    uint8_t key[32];
-    kv_keys_result res;
-    char why[512];
-    int n = kv_hex_decode(hex, key, sizeof(key)), r;
-    assert_true(n > 0);
-    r = kv_keys_import(H, label, t, u, NULL, 0, key, (size_t)n, NULL, 0, &res, why, sizeof(why));
-    if (r != 0)
-        print_message("import %s: %s\n", label, why);
-    return r;
+    return kv_test_token_import(&T, label, t, u, hex);
 }
 
 static int setup(void **state)
 {
-    char conf[256], tokens[256];
-    FILE *f;
-    kv_hsm *h = NULL;
-    kv_hsm_token_info ti;
-    kv_hsm_config cfg = {.token = "kv-iscript"};
-
     (void)state;
-    if (access(KV_HSM_DEFAULT_MODULE, R_OK) != 0)
-        return 0; /* each test skips */
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(tokens, sizeof(tokens), "%s/tokens", tmpdir);
-    assert_int_equal(mkdir(tokens, 0700), 0);
-    snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
-    assert_non_null(f = fopen(conf, "w"));
-    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens);
-    fclose(f);
-    setenv("SOFTHSM2_CONF", conf, 1);
-    assert_non_null(user_pin = kv_secbuf_new(64));
-    memcpy(kv_secbuf_ptr(user_pin), "unit-user-1", 12);
-
-    assert_int_equal(kv_hsm_open_ex(&cfg, KV_HSM_OPEN_NO_TOKEN, &h), 0);
-    assert_int_equal(kv_hsm_token_init(h, "kv-iscript", (const uint8_t *)"unit-so-1", 9,
-                                       (const uint8_t *)"unit-user-1", 11, &ti),
-                     0);
-    kv_hsm_close(h);
-    cfg.pin = user_pin;
-    cfg.pin_len = 11;
-    if (kv_hsm_open(&cfg, &H) != 0) {
-        print_message("open: %s\n", kv_hsm_last_error(NULL));
-        fail();
-    }
+    kv_test_token_open(&T, "/tmp/kv-test-iscript", "kv-iscript");
+    if ((H = T.h) == NULL)
+        return 0; /* every test skips */
     assert_int_equal(import("imk-smi", KV_KEY_DES2, KV_USAGE_IMK_SMI, LAB_SMI), 0);
     assert_int_equal(import("imk-smc", KV_KEY_DES2, KV_USAGE_IMK_SMC, LAB_SMC), 0);
     assert_int_equal(
@@ -102,17 +66,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    kv_hsm_close(H);
     H = NULL;
-    kv_secbuf_free(user_pin);
-    if (strchr(tmpdir, 'X') == NULL) {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
-            return -1;
-    }
-    return 0;
+    return kv_test_token_close(&T);
 }
 
 #define NEED_HSM()                                                                                 \
